@@ -1,0 +1,52 @@
+# Two commands on a fresh clone: `make run` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export CDP_LANDING_DIR ?= data/landing
+export CDP_WAREHOUSE ?= data/warehouse.duckdb
+# Runs started by `cdp run` and by `make ui` share one Dagster instance, so the UI shows both.
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+DEMO_CUSTOMERS ?= 2000
+DEMO_DAYS ?= 14
+DEMO_SEED ?= 7
+
+.PHONY: setup run test ui lint demo bench clean help
+
+help:  ## list the commands
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+setup: $(STAMP)  ## create .venv and install the pinned dependencies (idempotent)
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
+	@mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || cp orchestration/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	@touch $(STAMP)
+
+demo: setup  ## generate the demo landing zone (if absent)
+	@test -d $(CDP_LANDING_DIR) || $(BIN)/cdp generate --out $(CDP_LANDING_DIR) --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed $(DEMO_SEED)
+
+run: demo  ## set up, generate demo data if absent, run the whole pipeline
+	$(BIN)/cdp run --landing $(CDP_LANDING_DIR) --warehouse $(CDP_WAREHOUSE)
+
+test: setup  ## set up and run the test suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+ui: setup  ## open the Dagster UI on http://127.0.0.1:3000
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lint:  setup ## ruff + dbt parse
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+bench: setup  ## run the benchmarks (1,000,000 customers; takes a while)
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev,bench]"
+	$(BIN)/python bench/ingest.py
+
+clean:  ## remove generated data and the Dagster home (keeps .venv)
+	rm -rf data .dagster_home dbt_project/target dbt_project/logs
