@@ -1,0 +1,111 @@
+"""dbt models as Dagster assets, split around the identity step.
+
+The staging models feed the Python identity engine and the marts read its output, so
+they cannot be one Dagster step: `dbt_staging` builds `models/staging`, the identity
+assets run, then `dbt_marts` builds `models/intermediate` and `models/marts`. Every
+dbt test becomes an asset check (dagster-dbt does this from the manifest).
+Asset keys follow the warehouse: `<schema>/<model>` (e.g. `marts/dim_customers`).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+
+from orchestration.resources import WarehouseResource
+from orchestration.settings import DBT_PROJECT_DIR, apply_environment_defaults
+
+apply_environment_defaults()
+
+cdp_dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+cdp_dbt_project.prepare_if_dev()
+
+GROUP_BY_FOLDER = {"staging": "staging", "intermediate": "marts", "marts": "marts"}
+
+
+def _newest_source_mtime(project_dir: Path) -> float:
+    candidates = [project_dir / "dbt_project.yml"]
+    for folder in ("models", "macros", "tests", "seeds", "snapshots"):
+        candidates.extend(p for p in (project_dir / folder).rglob("*") if p.is_file())
+    return max((p.stat().st_mtime for p in candidates if p.exists()), default=0.0)
+
+
+def ensure_manifest(project: DbtProject = cdp_dbt_project) -> Path:
+    """Parse the dbt project when its manifest is missing or older than its sources.
+
+    `dagster dev` does this through `prepare_if_dev`; `cdp run`, the tests and a fresh
+    clone need it too, and a stale manifest would silently run yesterday's SQL.
+    """
+    manifest = project.manifest_path
+    if not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime(project.project_dir):
+        dbt = Path(sys.executable).with_name("dbt")
+        proc = subprocess.run(
+            [str(dbt), "parse", "--project-dir", str(project.project_dir),
+             "--profiles-dir", str(project.profiles_dir), "--quiet"],
+            capture_output=True, text=True,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"`dbt parse` failed in {project.project_dir}:\n{proc.stdout}\n{proc.stderr}")
+    return manifest
+
+
+class CdpDbtTranslator(DagsterDbtTranslator):
+    def get_asset_key(self, dbt_resource_props: Mapping[str, Any]) -> dg.AssetKey:
+        if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
+            return dg.AssetKey([dbt_resource_props["schema"], dbt_resource_props["name"]])
+        return super().get_asset_key(dbt_resource_props)
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        folder = Path(dbt_resource_props.get("original_file_path", "")).parts[1:2]
+        return GROUP_BY_FOLDER.get(folder[0] if folder else "", "marts")
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]):
+        return ["team:analytics-engineering"]
+
+
+translator = CdpDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
+ensure_manifest()
+
+DBT_RETRY = dg.RetryPolicy(max_retries=1, delay=15, backoff=dg.Backoff.EXPONENTIAL)
+
+
+def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    # dbt opens the DuckDB file in its own process: hold the writer lock for it.
+    with warehouse.writer_lock(context.log):
+        yield from dbt.cli(["build"], context=context).stream()
+
+
+@dbt_assets(
+    manifest=cdp_dbt_project.manifest_path,
+    project=cdp_dbt_project,
+    select="path:models/staging",
+    name="dbt_staging",
+    dagster_dbt_translator=translator,
+    retry_policy=DBT_RETRY,
+)
+def dbt_staging(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    """Typed, deduplicated, latest-wins views of every source table."""
+    yield from _run_dbt(context, dbt, warehouse)
+
+
+@dbt_assets(
+    manifest=cdp_dbt_project.manifest_path,
+    project=cdp_dbt_project,
+    select="path:models/intermediate path:models/marts",
+    name="dbt_marts",
+    dagster_dbt_translator=translator,
+    retry_policy=DBT_RETRY,
+)
+def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    """The BI contract: the 360 view, segments, lifetime value, engagement, sessions, cohorts."""
+    yield from _run_dbt(context, dbt, warehouse)
+
+
+def mart_keys() -> list[dg.AssetKey]:
+    return sorted((k for k in dbt_marts.keys if k.path[0] == "marts"), key=lambda k: k.to_user_string())

@@ -1,0 +1,101 @@
+"""Identity resolution as Dagster assets: one step writes the `identity.*` tables.
+
+How records are matched, guarded, clustered and given stable ids lives in `identity/`;
+this module only decides when it runs and what the UI shows about it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from identity.config import IdentityConfig
+from identity.evaluate import evaluate_against_truth
+from identity.pipeline import resolve_identities
+from orchestration.resources import LandingZoneResource, WarehouseResource
+
+OWNER = "team:data-platform"
+STAGING_INPUTS = [
+    dg.AssetKey(["staging", "stg_email__contacts"]),
+    dg.AssetKey(["staging", "stg_billing__customers"]),
+    dg.AssetKey(["staging", "stg_web__events"]),
+]
+IDENTITY_TABLES = {
+    "identity_records": "One normalised identity record per source record (email contact, billing customer, web identity).",
+    "customer_map": "Every identity record mapped to its golden customer_id, with the rule or match weight that linked it.",
+    "golden_customers": "One row per golden customer with surviving best values and where each came from.",
+    "merge_log": "Every merge of two existing customers: surviving and retired id, the pair that caused it, when.",
+    "refused_merges": "Every merge an over-merging guard refused, with the guard and the values involved.",
+}
+
+
+class IdentityRunConfig(dg.Config):
+    config_file: str | None = None
+    """Optional TOML/YAML file with blocked values, cardinality limits and thresholds."""
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            key=["identity", name],
+            description=description,
+            deps=STAGING_INPUTS,
+            group_name="identity",
+            kinds={"python", "duckdb"},
+            owners=[OWNER],
+            metadata={"dagster/table_name": f"identity.{name}"},
+        )
+        for name, description in IDENTITY_TABLES.items()
+    ],
+    name="resolve_identities",
+    retry_policy=dg.RetryPolicy(max_retries=1, delay=15),
+)
+def identity_assets(
+    context: dg.AssetExecutionContext,
+    config: IdentityRunConfig,
+    warehouse: WarehouseResource,
+    landing: LandingZoneResource,
+):
+    """Match email, billing and web identities into golden customers with stable ids."""
+    identity_config = (
+        IdentityConfig.from_file(Path(config.config_file)) if config.config_file else IdentityConfig()
+    )
+    with warehouse.connect(context.log) as con:
+        summary = resolve_identities(con, identity_config)
+        metadata = summary.to_metadata()
+        truth = landing.root / "truth.csv"
+        evaluation = None
+        if truth.exists():
+            evaluation = evaluate_against_truth(con, truth)
+            context.log.info("Accuracy against %s:\n%s" % (truth, evaluation.format()))
+        counts = {
+            name: con.execute(f"select count(*) from identity.{name}").fetchone()[0]
+            for name in IDENTITY_TABLES
+        }
+    context.log.info(
+        f"{metadata.get('records_in')} identity records -> {metadata.get('customers_out')} golden customers"
+    )
+    for name in IDENTITY_TABLES:
+        md = {"dagster/row_count": dg.MetadataValue.int(counts[name])}
+        if name == "golden_customers":
+            md.update({k: _metadata_value(v) for k, v in metadata.items()})
+            if evaluation is not None:
+                md.update({f"accuracy/{k}": _metadata_value(v) for k, v in evaluation.to_metadata().items()})
+        yield dg.MaterializeResult(asset_key=["identity", name], metadata=md)
+
+
+def _metadata_value(value):
+    if isinstance(value, dg.MetadataValue):
+        return value
+    if isinstance(value, bool):
+        return dg.MetadataValue.bool(value)
+    if isinstance(value, int):
+        return dg.MetadataValue.int(value)
+    if isinstance(value, float):
+        return dg.MetadataValue.float(value)
+    if isinstance(value, str) and value.lstrip().startswith("|"):
+        return dg.MetadataValue.md(value)
+    if isinstance(value, dict):
+        return dg.MetadataValue.json(value)
+    return dg.MetadataValue.text(str(value))

@@ -1,0 +1,143 @@
+"""When the pipeline runs: the job, the nightly schedule and the sensors."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import requests
+
+from orchestration.partitions import daily_partitions
+
+PIPELINE_JOB_NAME = "cdp_pipeline"
+
+# One job for the schedule, the sensor, backfills from the UI and `cdp run`: a day's
+# partition of every raw table, then everything downstream. The in-process executor runs
+# the steps one after another in one process, which is what a single-writer DuckDB file
+# wants (and it skips a Python start-up per step).
+pipeline_job = dg.define_asset_job(
+    name=PIPELINE_JOB_NAME,
+    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("landing"),
+    partitions_def=daily_partitions,
+    executor_def=dg.in_process_executor,
+    description="Load a day's landing files, check them, resolve identities, build and publish the marts.",
+    tags={"cdp/writes": "warehouse"},
+)
+
+
+def _cron() -> str:
+    return os.environ.get("CDP_SCHEDULE_CRON", "0 2 * * *")
+
+
+def _timezone() -> str:
+    return os.environ.get("CDP_SCHEDULE_TIMEZONE", "UTC")
+
+
+@dg.schedule(
+    job=pipeline_job,
+    cron_schedule=_cron(),
+    execution_timezone=_timezone(),
+    name="nightly_pipeline",
+    description="Every night: yesterday's landing day and everything downstream.",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    tick = context.scheduled_execution_time.astimezone(ZoneInfo(_timezone()))
+    day = (tick - timedelta(days=1)).date().isoformat()
+    if day < daily_partitions.start.date().isoformat():
+        return dg.SkipReason(f"{day} is before the first partition ({daily_partitions.start.date()}).")
+    return dg.RunRequest(run_key=f"nightly:{day}", partition_key=day, tags={"cdp/trigger": "schedule"})
+
+
+DAY_FOLDER = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
+
+
+def landing_fingerprints(landing_root: Path) -> dict[str, str]:
+    """One fingerprint per landing day: the names, sizes and mtimes of all its files."""
+    per_day: dict[str, list[str]] = {}
+    if not landing_root.exists():
+        return {}
+    for table_dir in sorted(p for p in landing_root.glob("*/*") if p.is_dir()):
+        for day_dir in table_dir.iterdir():
+            match = DAY_FOLDER.match(day_dir.name)
+            if not match or not day_dir.is_dir():
+                continue
+            for f in sorted(day_dir.iterdir()):
+                if f.is_file() and not f.name.startswith("."):
+                    st = f.stat()
+                    rel = f.relative_to(landing_root)
+                    per_day.setdefault(match.group(1), []).append(f"{rel}:{st.st_size}:{st.st_mtime_ns}")
+    return {
+        day: hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()[:16]
+        for day, entries in sorted(per_day.items())
+    }
+
+
+@dg.sensor(
+    job=pipeline_job,
+    name="landing_zone_sensor",
+    minimum_interval_seconds=60,
+    description="Starts a run for a landing day when its files appear or change.",
+    default_status=dg.DefaultSensorStatus.STOPPED,
+)
+def landing_zone_sensor(context: dg.SensorEvaluationContext):
+    root = Path(os.environ["CDP_LANDING_DIR"])
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    current = landing_fingerprints(root)
+    first, last = daily_partitions.start.date(), date.today() + timedelta(days=1)
+    requests_: list[dg.RunRequest] = []
+    for day, fingerprint in current.items():
+        if seen.get(day) == fingerprint:
+            continue
+        if not (first <= date.fromisoformat(day) < last):
+            context.log.warning(f"Ignoring landing day {day}: outside the partitions {first}..{last}.")
+            continue
+        requests_.append(
+            dg.RunRequest(
+                run_key=f"landing:{day}:{fingerprint}",
+                partition_key=day,
+                tags={"cdp/trigger": "landing_sensor"},
+            )
+        )
+    context.update_cursor(json.dumps(current, sort_keys=True))
+    if not requests_:
+        return dg.SkipReason(f"No new or changed files under {root}.")
+    return requests_
+
+
+def post_alert(webhook: str, payload: dict) -> None:
+    response = requests.post(webhook, json=payload, timeout=10)
+    response.raise_for_status()
+
+
+@dg.run_failure_sensor(
+    name="run_failure_alert",
+    description="Logs every failed run and POSTs it to CDP_ALERT_WEBHOOK when that is set.",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    monitor_all_code_locations=False,
+)
+def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
+    run = context.dagster_run
+    message = context.failure_event.message or "run failed"
+    partition = run.tags.get("dagster/partition") or (
+        f"{run.tags.get('dagster/asset_partition_range_start')}..{run.tags.get('dagster/asset_partition_range_end')}"
+        if run.tags.get("dagster/asset_partition_range_start") else None
+    )
+    payload = {
+        "text": f"cdp pipeline run {run.run_id[:8]} failed ({run.job_name}, partition {partition}): {message}",
+        "run_id": run.run_id,
+        "job": run.job_name,
+        "partition": partition,
+        "message": message,
+        "failed_at": datetime.utcnow().isoformat(timespec="seconds") + "Z",
+    }
+    context.log.error(payload["text"])
+    webhook = os.environ.get("CDP_ALERT_WEBHOOK")
+    if webhook:
+        post_alert(webhook, payload)

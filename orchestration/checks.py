@@ -1,0 +1,72 @@
+"""Great Expectations suites from `quality/` as Dagster asset checks.
+
+One check per suite, on the asset that owns the suite's table. ERROR suites are
+blocking: when one fails, nothing downstream of its asset runs in that run. WARN suites
+are reported and the run goes on. The suites and their runner live in `quality/`.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.partitions import partition_dates
+from orchestration.resources import WarehouseResource
+from quality.runner import run_suite
+from quality.suites import SUITES, SuiteSpec
+
+
+def asset_key_for_table(table: str) -> dg.AssetKey:
+    """`raw.billing_invoices` -> `raw/billing_invoices`: asset keys mirror the warehouse."""
+    return dg.AssetKey(table.split("."))
+
+
+def _to_metadata(value):
+    if isinstance(value, bool):
+        return dg.MetadataValue.bool(value)
+    if isinstance(value, int):
+        return dg.MetadataValue.int(value)
+    if isinstance(value, float):
+        return dg.MetadataValue.float(value)
+    if isinstance(value, str) and value.lstrip().startswith("|"):
+        return dg.MetadataValue.md(value)
+    if isinstance(value, (dict, list)):
+        return dg.MetadataValue.json(value)
+    return dg.MetadataValue.text(str(value))
+
+
+def build_suite_check(spec: SuiteSpec) -> dg.AssetChecksDefinition:
+    severity = dg.AssetCheckSeverity.ERROR if spec.severity == "ERROR" else dg.AssetCheckSeverity.WARN
+
+    @dg.asset_check(
+        asset=asset_key_for_table(spec.table),
+        name=spec.name,
+        description=f"[{spec.severity}] {spec.description}",
+        blocking=spec.severity == "ERROR",
+    )
+    def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        days = partition_dates(context) if spec.partitioned else []
+        with warehouse.connect(context.log) as con:
+            verdicts = (
+                [run_suite(con, spec, warehouse.quality_docs_dir, partition_dt=d) for d in days]
+                if days else [run_suite(con, spec, warehouse.quality_docs_dir)]
+            )
+        failed = [v for v in verdicts if not v.success]
+        shown = failed[0] if failed else verdicts[-1]
+        metadata = {k: _to_metadata(v) for k, v in shown.to_metadata().items()}
+        metadata["rows_evaluated"] = dg.MetadataValue.int(sum(v.rows_evaluated for v in verdicts))
+        if len(verdicts) > 1:
+            metadata["partitions_checked"] = dg.MetadataValue.int(len(verdicts))
+            metadata["partitions_failed"] = dg.MetadataValue.text(
+                ", ".join(str(v.partition_dt) for v in failed) or "none"
+            )
+        metadata["data_docs"] = dg.MetadataValue.path(str(shown.docs_path))
+        if failed:
+            context.log.warning(f"{spec.name} failed on {len(failed)} of {len(verdicts)} partition(s)")
+        return dg.AssetCheckResult(passed=not failed, severity=severity, metadata=metadata)
+
+    return _check
+
+
+def build_quality_checks(known_keys: set[dg.AssetKey]) -> list[dg.AssetChecksDefinition]:
+    """Checks for every suite whose table is an asset of this code location."""
+    return [build_suite_check(s) for s in SUITES if asset_key_for_table(s.table) in known_keys]

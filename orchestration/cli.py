@@ -1,0 +1,226 @@
+"""`cdp`: the command line for people (and cron) who do not open the UI.
+
+    cdp generate --out DIR --customers N --days D --seed S [--bad]
+    cdp run [--landing DIR] [--warehouse PATH] [--date YYYY-MM-DD | --from D --to D]
+    cdp explain CUSTOMER_ID [--warehouse PATH]
+    cdp evaluate --truth FILE [--warehouse PATH]
+
+`cdp run` executes the same Dagster job as the nightly schedule, in this process, on
+the Dagster instance in $DAGSTER_HOME when it is set (so the run shows in the UI).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from orchestration.settings import DEFAULTS, apply_environment_defaults
+
+
+class CliError(Exception):
+    """A failure the user can act on: printed as one line, exit status 1."""
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date; use YYYY-MM-DD") from None
+
+
+def _set_paths(args: argparse.Namespace) -> None:
+    if getattr(args, "landing", None):
+        os.environ["CDP_LANDING_DIR"] = str(Path(args.landing).expanduser().resolve())
+    if getattr(args, "warehouse", None):
+        os.environ["CDP_WAREHOUSE"] = str(Path(args.warehouse).expanduser().resolve())
+    apply_environment_defaults()
+
+
+def landing_days(landing_root: Path) -> list[date]:
+    days = set()
+    for day_dir in landing_root.glob("*/*/dt=*"):
+        try:
+            days.add(date.fromisoformat(day_dir.name[3:]))
+        except ValueError:
+            continue
+    return sorted(days)
+
+
+def _run_window(args: argparse.Namespace) -> tuple[date, date]:
+    from orchestration.partitions import daily_partitions
+
+    landing_root = Path(os.environ["CDP_LANDING_DIR"])
+    if not landing_root.is_dir():
+        raise CliError(
+            f"landing zone {landing_root} does not exist; generate demo data with "
+            f"`cdp generate --out {landing_root}` or pass --landing DIR"
+        )
+    if args.date:
+        first = last = args.date
+    elif args.date_from or args.date_to:
+        days = landing_days(landing_root)
+        first = args.date_from or (days[0] if days else None)
+        last = args.date_to or (days[-1] if days else None)
+        if first is None or last is None:
+            raise CliError(f"no dt=YYYY-MM-DD folders under {landing_root}; pass both --from and --to")
+        if first > last:
+            raise CliError(f"--from {first} is after --to {last}")
+    else:
+        days = landing_days(landing_root)
+        if not days:
+            raise CliError(
+                f"no dt=YYYY-MM-DD folders under {landing_root}; check CDP_LANDING_DIR or pass --date"
+            )
+        first, last = days[0], days[-1]
+    start = daily_partitions.start.date()
+    if first < start:
+        raise CliError(
+            f"landing day {first} is before the first partition {start}; "
+            f"set CDP_PARTITIONS_START={first} (or earlier) and run again"
+        )
+    last_partition = date.fromisoformat(daily_partitions.get_last_partition_key())
+    if last > last_partition:
+        raise CliError(f"landing day {last} is in the future (last partition is {last_partition})")
+    return first, last
+
+
+def _first_failure(result) -> str:
+    for event in result.all_events:
+        if event.event_type_value in ("STEP_FAILURE", "RUN_FAILURE") and event.event_specific_data:
+            error = getattr(event.event_specific_data, "error", None)
+            if error is not None:
+                message = error.message.strip().splitlines()
+                step = event.step_key or "run"
+                text = next((ln for ln in message if ln.strip()), "unknown error")
+                # A dg.Failure carries our own one-paragraph description; show it whole.
+                desc = getattr(getattr(error, "cause", None), "message", None)
+                return f"{step}: {text if not desc else desc.strip()}"
+    for event in result.all_events:
+        if event.event_type_value == "RUN_FAILURE":
+            return event.message or "run failed"
+    return "run failed (see the Dagster UI for the event log)"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    _set_paths(args)
+    started = time.monotonic()
+    first, last = _run_window(args)
+
+    import dagster as dg
+
+    from orchestration.definitions import defs
+    from orchestration.run_summary import print_summary
+
+    job = defs.resolve_job_def("cdp_pipeline")
+    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    if first == last:
+        tags = {"dagster/partition": first.isoformat()}
+        kwargs = {"partition_key": first.isoformat()}
+    else:
+        tags = {
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        }
+        kwargs = {}
+    tags["cdp/trigger"] = "cli"
+    print(f"cdp run: {first}" + (f" .. {last}" if last != first else "") + f" -> {os.environ['CDP_WAREHOUSE']}")
+    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, **kwargs)
+    elapsed = time.monotonic() - started
+    print_summary(result, elapsed)
+    if not result.success:
+        print(f"cdp run failed: {_first_failure(result)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _read_only_connection():
+    import duckdb
+
+    path = Path(os.environ["CDP_WAREHOUSE"])
+    if not path.exists():
+        raise CliError(f"warehouse {path} does not exist yet; run `cdp run` first or pass --warehouse")
+    try:
+        return duckdb.connect(str(path), read_only=True)
+    except duckdb.IOException as exc:
+        raise CliError(f"cannot open {path} while a run is writing it ({exc}); try again when it finishes") from None
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    _set_paths(args)
+    from identity.explain import explain_customer
+
+    with _read_only_connection() as con:
+        print(explain_customer(con, args.customer_id))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    _set_paths(args)
+    from identity.evaluate import evaluate_against_truth
+
+    truth = Path(args.truth)
+    if not truth.is_file():
+        raise CliError(f"truth file {truth} not found; `cdp generate` writes one as <out>/truth.csv")
+    with _read_only_connection() as con:
+        print(evaluate_against_truth(con, truth).format())
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from ingestion.generate import generate_from_args
+
+    return generate_from_args(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cdp", description="Customer data platform pipeline")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    from ingestion.generate import add_generate_arguments
+
+    gen = sub.add_parser("generate", help="write a demo landing zone (and truth.csv)")
+    add_generate_arguments(gen)
+    gen.set_defaults(func=cmd_generate)
+
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--warehouse", help=f"DuckDB file (default: $CDP_WAREHOUSE or {DEFAULTS['CDP_WAREHOUSE']})")
+
+    run = sub.add_parser("run", parents=[where], help="run the pipeline job (every landing day, or one)")
+    run.add_argument("--landing", help=f"landing root (default: $CDP_LANDING_DIR or {DEFAULTS['CDP_LANDING_DIR']})")
+    window = run.add_mutually_exclusive_group()
+    window.add_argument("--date", type=_date, help="run only this landing day and everything downstream")
+    run.add_argument("--from", dest="date_from", type=_date, help="first day of a backfill range")
+    run.add_argument("--to", dest="date_to", type=_date, help="last day of a backfill range")
+    run.set_defaults(func=cmd_run)
+
+    explain = sub.add_parser("explain", parents=[where], help="show how a golden customer was assembled")
+    explain.add_argument("customer_id")
+    explain.set_defaults(func=cmd_explain)
+
+    evaluate = sub.add_parser("evaluate", parents=[where], help="precision/recall of identity resolution")
+    evaluate.add_argument("--truth", required=True, help="truth.csv written by `cdp generate`")
+    evaluate.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "date", None) and (getattr(args, "date_from", None) or getattr(args, "date_to", None)):
+        print("cdp: use either --date or --from/--to, not both", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"cdp {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("cdp: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

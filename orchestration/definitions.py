@@ -1,0 +1,39 @@
+"""The Dagster code location: `dagster dev -w workspace.yaml` loads `defs` from here."""
+
+from __future__ import annotations
+
+from orchestration.settings import apply_environment_defaults
+
+apply_environment_defaults()
+
+import dagster as dg  # noqa: E402
+from dagster_dbt import DbtCliResource  # noqa: E402
+
+from orchestration.assets.dbt import cdp_dbt_project, dbt_marts, dbt_staging  # noqa: E402
+from orchestration.assets.identity import identity_assets  # noqa: E402
+from orchestration.assets.ingestion import landing_specs, raw_assets  # noqa: E402
+from orchestration.assets.publish import published_marts  # noqa: E402
+from orchestration.automation import (  # noqa: E402
+    landing_zone_sensor,
+    nightly_schedule,
+    pipeline_job,
+    run_failure_alert,
+)
+from orchestration.checks import build_quality_checks  # noqa: E402
+from orchestration.resources import LandingZoneResource, WarehouseResource  # noqa: E402
+
+_assets = [*landing_specs(), *raw_assets, dbt_staging, identity_assets, dbt_marts, published_marts]
+_asset_keys = {key for a in _assets for key in (a.keys if hasattr(a, "keys") else [a.key])}
+
+defs = dg.Definitions(
+    assets=_assets,
+    asset_checks=build_quality_checks(_asset_keys),
+    jobs=[pipeline_job],
+    schedules=[nightly_schedule],
+    sensors=[landing_zone_sensor, run_failure_alert],
+    resources={
+        "warehouse": WarehouseResource(path=dg.EnvVar("CDP_WAREHOUSE")),
+        "landing": LandingZoneResource(path=dg.EnvVar("CDP_LANDING_DIR")),
+        "dbt": DbtCliResource(project_dir=cdp_dbt_project),
+    },
+)

@@ -1,0 +1,27 @@
+"""Daily partitions keyed by the landing zone's `dt=` folder."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import dagster as dg
+
+from orchestration.settings import apply_environment_defaults, partitions_start
+
+apply_environment_defaults()
+
+# end_offset=1: today's partition exists as soon as the day starts, so the landing-zone
+# sensor can load a delivery that arrives during the day it is dated.
+daily_partitions = dg.DailyPartitionsDefinition(
+    start_date=partitions_start().isoformat(), end_offset=1, timezone="UTC"
+)
+
+
+def partition_dates(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> list[date]:
+    """The landing days a run covers: one key, or a range for a single-run backfill."""
+    op_context = getattr(context, "op_execution_context", context)
+    if not op_context.has_partition_key_range and not op_context.has_partition_key:
+        return []
+    key_range = op_context.partition_key_range
+    first, last = date.fromisoformat(key_range.start), date.fromisoformat(key_range.end)
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]

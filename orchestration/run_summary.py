@@ -1,0 +1,87 @@
+"""The short report `cdp run` prints: what landed, what was rejected, what was built."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+# source table -> the staging model that deduplicates it
+STAGING_FOR_RAW = {
+    "email_contacts": "stg_email__contacts",
+    "email_events": "stg_email__events",
+    "billing_customers": "stg_billing__customers",
+    "billing_invoices": "stg_billing__invoices",
+    "billing_subscriptions": "stg_billing__subscriptions",
+    "web_events": "stg_web__events",
+}
+
+
+def _count(con, relation: str) -> int | None:
+    try:
+        return con.execute(f"select count(*) from {relation}").fetchone()[0]
+    except duckdb.Error:
+        return None
+
+
+def _fmt(n: int | None) -> str:
+    return "-" if n is None else f"{n:,}"
+
+
+def reconciliation_rows(con) -> list[tuple[str, int | None, int | None, int | None, int | None]]:
+    """(table, rows landed, rows in raw, rows rejected, rows in staging) per source table."""
+    rows = []
+    for table, model in STAGING_FOR_RAW.items():
+        landed = rejected = None
+        try:
+            landed, rejected = con.execute(
+                "select sum(rows_read), sum(rows_rejected) from raw.load_audit where source_table = ?",
+                [table],
+            ).fetchone()
+        except duckdb.Error:
+            pass
+        rows.append((table, landed, _count(con, f"raw.{table}"), rejected, _count(con, f"staging.{model}")))
+    return rows
+
+
+def print_summary(result, elapsed_s: float) -> None:
+    warehouse = Path(os.environ["CDP_WAREHOUSE"])
+    published = warehouse.parent / "marts.duckdb"
+    print()
+    print(f"{'run':<10}{'succeeded' if result.success else 'FAILED'} in {elapsed_s:.1f}s (run id {result.run_id[:8]})")
+    if not warehouse.exists():
+        return
+    try:
+        con = duckdb.connect(str(warehouse), read_only=True)
+    except duckdb.Error as exc:
+        print(f"(could not open {warehouse} for the summary: {exc})")
+        return
+    with con:
+        print()
+        print(f"{'source table':<24}{'landed':>12}{'raw':>12}{'rejected':>10}{'staging':>12}")
+        for table, landed, raw, rejected, staged in reconciliation_rows(con):
+            print(f"{table:<24}{_fmt(landed):>12}{_fmt(raw):>12}{_fmt(rejected):>10}{_fmt(staged):>12}")
+        records = _count(con, "identity.customer_map")
+        customers = _count(con, "identity.golden_customers")
+        refused = _count(con, "identity.refused_merges")
+        if records is not None:
+            print()
+            print(f"identity: {_fmt(records)} source records -> {_fmt(customers)} golden customers"
+                  f" ({_fmt(refused)} merges refused by guards)")
+        marts = []
+        try:
+            marts = [r[0] for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
+            ).fetchall()]
+        except duckdb.Error:
+            pass
+        if marts:
+            print()
+            print("marts: " + ", ".join(f"{m} ({_fmt(_count(con, f'marts.{m}'))})" for m in marts))
+    print()
+    print(f"warehouse  {warehouse}")
+    if published.exists():
+        print(f"BI marts   {published}  (read-only copy; also Parquet in {warehouse.parent / 'marts_parquet'})")
+    print(f"quality    {warehouse.parent / 'quality_docs' / 'index.html'}")
+    print("UI         make ui  ->  http://127.0.0.1:3000")
