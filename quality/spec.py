@@ -1,0 +1,100 @@
+"""What a quality suite is: a named set of GX expectations over one SQL-built frame.
+
+GX has no DuckDB data source, so every suite validates a pandas DataFrame that DuckDB
+builds. The frame is the table's rows (one partition or the whole table) plus derived
+columns that only SQL can compute exactly over the whole table (latest-wins conflicts,
+mapping counts, reconciliation differences). Expectations then run on that frame through
+GX's pandas data source, so they show up in Data Docs like any other expectation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any, Literal
+
+import great_expectations as gx
+from great_expectations.expectations import Expectation
+
+Severity = Literal["ERROR", "WARN"]
+
+#: Lineage columns every raw table ends with (docs/data-model.md); never part of a payload.
+RAW_LINEAGE_COLUMNS = ("_dt", "_source_file", "_line_number", "_loaded_at")
+
+#: Nothing this business holds happened before this instant.
+EARLIEST_PLAUSIBLE_TIMESTAMP = datetime(2000, 1, 1)
+
+#: Expectation parameter that holds the latest plausible timestamp for the scope validated.
+LATEST_TIMESTAMP_PARAMETER = "latest_plausible_timestamp"
+
+
+def latest_plausible_timestamp(partition_dt: date | None, today: date | None = None) -> datetime:
+    """A delivery for day D cannot contain events after D + 1 day (clock skew allowance)."""
+    day = partition_dt if partition_dt is not None else (today or date.today())
+    return datetime.combine(day + timedelta(days=2), time.min)
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """One GX expectation suite, the table it guards and how failures are treated.
+
+    `frame_sql` is a DuckDB SELECT whose placeholders `{table}` and `{scope}` are filled by
+    the runner: `{scope}` is a boolean SQL condition restricting `{table}` to the
+    partition validated (`TRUE` for whole-table suites). When omitted, the frame is
+    `SELECT * FROM {table} WHERE {scope}`.
+
+    `exact_columns` are derived columns computed by SQL over the whole scope; when the
+    runner has to sample a big scope it still keeps every row where one of them is
+    non-NULL, so their unexpected counts and examples stay exact.
+    """
+
+    name: str
+    table: str
+    severity: Severity
+    description: str
+    partitioned: bool
+    expectations: Callable[[], Sequence[Expectation]] = field(repr=False)
+    frame_sql: str | None = field(default=None, repr=False)
+    key_columns: tuple[str, ...] = ()
+    exact_columns: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.severity not in ("ERROR", "WARN"):
+            raise ValueError(
+                f"suite {self.name!r}: severity must be 'ERROR' or 'WARN', got {self.severity!r}"
+            )
+
+    @property
+    def blocking(self) -> bool:
+        """An ERROR suite that fails must stop everything downstream of its table."""
+        return self.severity == "ERROR"
+
+    def build(self) -> gx.ExpectationSuite:
+        """A fresh GX suite object (not yet registered with any context)."""
+        return gx.ExpectationSuite(
+            name=self.name,
+            expectations=list(self.expectations()),
+            meta={
+                "table": self.table,
+                "severity": self.severity,
+                "description": self.description,
+                "partitioned": self.partitioned,
+            },
+        )
+
+    def scope_condition(self, partition_dt: date | None) -> str:
+        """SQL condition selecting the rows of `table` this run validates."""
+        if not self.partitioned or partition_dt is None:
+            return "TRUE"
+        return f"_dt = DATE '{partition_dt.isoformat()}'"
+
+    def render_frame_sql(self, partition_dt: date | None) -> str:
+        template = self.frame_sql or "SELECT * FROM {table} WHERE {scope}"
+        # Plain replacement, not str.format: frame SQL holds regexes with literal braces.
+        return template.replace("{table}", self.table).replace(
+            "{scope}", self.scope_condition(partition_dt)
+        )
+
+    def expectation_parameters(self, partition_dt: date | None) -> dict[str, Any]:
+        return {LATEST_TIMESTAMP_PARAMETER: latest_plausible_timestamp(partition_dt)}

@@ -1,0 +1,213 @@
+"""Suites for the BI contract (`marts.*`): unique keys, allowed values, and reconciliation
+with the layer below (identity for the customer tables, staging for revenue).
+
+Column names follow dbt_project/models/marts/*.sql; a renamed column makes the suite fail
+with a message naming it, which is what a contract check should do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import great_expectations.expectations as gxe
+from great_expectations.expectations import Expectation
+
+from quality.spec import SuiteSpec
+from quality.suites.raw import INVOICE_STATUSES
+
+LIFECYCLE_STAGES = ("lead", "subscriber", "churned", "at-risk", "active customer")
+CHURN_RISKS = ("churned", "high", "medium", "low", "not a customer")
+RFM_SEGMENTS = (
+    "Champions",
+    "Loyal",
+    "Potential Loyalist",
+    "New",
+    "Promising",
+    "Need Attention",
+    "About to Sleep",
+    "Cannot Lose Them",
+    "At Risk",
+    "Lost",
+    "Hibernating",
+    "No Purchases",
+)
+
+# Per billing customer: paid-minus-refunded revenue and invoice count in the mart against
+# the same figures recomputed from staging. A full outer join also catches invoices that
+# exist on one side only.
+_REVENUE_RECONCILIATION_SQL = """
+WITH mart AS (
+    SELECT billing_customer_id, count(*) AS invoices, sum(net_revenue_cents) AS net_revenue_cents
+    FROM marts.fct_invoices GROUP BY billing_customer_id
+),
+staged AS (
+    SELECT customer_id AS billing_customer_id, count(*) AS invoices,
+           sum(CASE WHEN status = 'paid'
+                    THEN coalesce(amount_paid_cents, 0) - coalesce(amount_refunded_cents, 0)
+                    ELSE 0 END) AS net_revenue_cents
+    FROM staging.stg_billing__invoices GROUP BY customer_id
+)
+SELECT
+    coalesce(mart.billing_customer_id, staged.billing_customer_id) AS billing_customer_id,
+    coalesce(mart.invoices, 0) - coalesce(staged.invoices, 0) AS _invoice_count_difference,
+    coalesce(mart.net_revenue_cents, 0) - coalesce(staged.net_revenue_cents, 0)
+        AS _net_revenue_difference_cents,
+    CASE WHEN coalesce(mart.invoices, 0) <> coalesce(staged.invoices, 0)
+           OR coalesce(mart.net_revenue_cents, 0) <> coalesce(staged.net_revenue_cents, 0)
+         THEN 'problem' END AS _reconciliation_problem
+FROM mart FULL OUTER JOIN staged ON staged.billing_customer_id = mart.billing_customer_id
+"""
+
+
+def _same_keys_sql(mart: str, source: str, keys: Sequence[str], compare: str | None = None) -> str:
+    """Mart rows side by side with the source rows they were built from (full outer join)."""
+    on = " AND ".join(f"m.{k} = s.{k}" for k in keys)
+    key_select = ", ".join(f"coalesce(m.{k}, s.{k}) AS {k}" for k in keys)
+    same = f"m.{compare} IS NOT DISTINCT FROM s.{compare}" if compare else "TRUE"
+    return f"""
+SELECT
+    {key_select},
+    m.* EXCLUDE ({", ".join(keys)}),
+    m.{keys[0]} IS NOT NULL AS _in_mart,
+    s.{keys[0]} IS NOT NULL AS _in_source,
+    CASE WHEN m.{keys[0]} IS NULL OR s.{keys[0]} IS NULL OR NOT ({same}) THEN 'problem' END
+        AS _consistency_problem
+FROM {mart} AS m FULL OUTER JOIN {source} AS s ON {on}
+"""
+
+
+def _presence(mart: str, source: str) -> list[Expectation]:
+    return [
+        gxe.ExpectColumnValuesToBeInSet(
+            column="_in_mart", value_set=[True], description=f"Every row of {source} is in {mart}."
+        ),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="_in_source",
+            value_set=[True],
+            description=f"Every row of {mart} comes from {source}.",
+        ),
+    ]
+
+
+def _reconciliation_expectations() -> Sequence[Expectation]:
+    return [
+        gxe.ExpectColumnValuesToBeBetween(
+            column="_net_revenue_difference_cents",
+            min_value=0,
+            max_value=0,
+            description="Net revenue (paid minus refunded) per billing customer equals staging's.",
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="_invoice_count_difference",
+            min_value=0,
+            max_value=0,
+            description="Each billing customer has as many invoices in the mart as in staging.",
+        ),
+    ]
+
+
+def _fct_invoices_expectations() -> Sequence[Expectation]:
+    return [
+        gxe.ExpectColumnValuesToBeUnique(column="invoice_id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="invoice_id"),
+        gxe.ExpectColumnValuesToBeInSet(column="status", value_set=list(INVOICE_STATUSES)),
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="customer_id", description="Every invoice is attributed to a golden customer."
+        ),
+    ]
+
+
+def _segments_expectations() -> Sequence[Expectation]:
+    return [
+        gxe.ExpectColumnValuesToBeUnique(column="customer_id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="customer_id"),
+        gxe.ExpectColumnValuesToBeInSet(column="lifecycle_stage", value_set=list(LIFECYCLE_STAGES)),
+        gxe.ExpectColumnValuesToNotBeNull(column="lifecycle_stage"),
+        gxe.ExpectColumnValuesToBeInSet(column="rfm_segment", value_set=list(RFM_SEGMENTS)),
+        gxe.ExpectColumnValuesToBeInSet(column="churn_risk", value_set=list(CHURN_RISKS)),
+    ]
+
+
+def _dim_customers_expectations() -> Sequence[Expectation]:
+    return [
+        gxe.ExpectColumnValuesToBeUnique(column="customer_id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="customer_id"),
+        *_presence("marts.dim_customers", "identity.golden_customers"),
+    ]
+
+
+def _identity_map_expectations() -> Sequence[Expectation]:
+    return [
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["source_system", "source_record_id"]),
+        gxe.ExpectColumnValuesToNotBeNull(column="customer_id"),
+        gxe.ExpectColumnValuesToBeInSet(
+            column="source_system", value_set=["email", "billing", "web"]
+        ),
+        *_presence("marts.customer_identity_map", "identity.customer_map"),
+        gxe.ExpectColumnValuesToBeNull(
+            column="_consistency_problem",
+            description="Each record maps to the same customer_id as in identity.customer_map.",
+        ),
+    ]
+
+
+MARTS_SUITES: list[SuiteSpec] = [
+    SuiteSpec(
+        name="marts_fct_invoices__revenue_reconciliation",
+        table="marts.fct_invoices",
+        severity="ERROR",
+        description="Net revenue and invoice counts per billing customer match staging exactly.",
+        partitioned=False,
+        expectations=_reconciliation_expectations,
+        frame_sql=_REVENUE_RECONCILIATION_SQL,
+        key_columns=("billing_customer_id",),
+        exact_columns=("_reconciliation_problem",),
+    ),
+    SuiteSpec(
+        name="marts_fct_invoices__errors",
+        table="marts.fct_invoices",
+        severity="ERROR",
+        description="invoice_id unique, known statuses, every invoice tied to a golden customer.",
+        partitioned=False,
+        expectations=_fct_invoices_expectations,
+        key_columns=("invoice_id",),
+    ),
+    SuiteSpec(
+        name="marts_customer_segments__errors",
+        table="marts.customer_segments",
+        severity="ERROR",
+        description="One row per customer; lifecycle stage, RFM segment and churn risk in their sets.",
+        partitioned=False,
+        expectations=_segments_expectations,
+        key_columns=("customer_id",),
+    ),
+    SuiteSpec(
+        name="marts_dim_customers__errors",
+        table="marts.dim_customers",
+        severity="ERROR",
+        description="customer_id unique; exactly the golden customers of identity.golden_customers.",
+        partitioned=False,
+        expectations=_dim_customers_expectations,
+        frame_sql=_same_keys_sql(
+            "marts.dim_customers", "identity.golden_customers", ["customer_id"]
+        ),
+        key_columns=("customer_id",),
+        exact_columns=("_consistency_problem",),
+    ),
+    SuiteSpec(
+        name="marts_customer_identity_map__errors",
+        table="marts.customer_identity_map",
+        severity="ERROR",
+        description="One row per source record, same customer_id as identity.customer_map.",
+        partitioned=False,
+        expectations=_identity_map_expectations,
+        frame_sql=_same_keys_sql(
+            "marts.customer_identity_map",
+            "identity.customer_map",
+            ["source_system", "source_record_id"],
+            compare="customer_id",
+        ),
+        key_columns=("source_system", "source_record_id"),
+        exact_columns=("_consistency_problem",),
+    ),
+]

@@ -1,0 +1,400 @@
+"""Suites for the `raw.*` tables, validated one landing day (`_dt` partition) at a time.
+
+Ingestion only rejects rows it cannot type (docs/data-model.md); everything semantic —
+unknown enum values, negative amounts, invalid emails, impossible timestamps, conflicting
+re-deliveries — is caught here. Each table gets an ERROR suite (blocks downstream) and a
+WARN suite (reported only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+import great_expectations.expectations as gxe
+from great_expectations.expectations import Expectation
+
+from quality.spec import (
+    EARLIEST_PLAUSIBLE_TIMESTAMP,
+    LATEST_TIMESTAMP_PARAMETER,
+    RAW_LINEAGE_COLUMNS,
+    SuiteSpec,
+)
+
+#: pandas dtypes DuckDB hands back for each warehouse type (nullable variants included).
+PANDAS_DTYPES_BY_KIND: dict[str, list[str]] = {
+    "string": ["object", "str", "string"],
+    "integer": ["int64", "Int64"],
+    "boolean": ["bool", "boolean"],
+    "timestamp": ["datetime64[us]", "datetime64[ns]", "datetime64"],
+    "date": ["datetime64[us]", "datetime64[ns]", "datetime64"],
+}
+
+EMAIL_REGEX = r"^\s*[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\s*$"
+CURRENCY_REGEX = r"^[a-z]{3}$"
+COUNTRY_REGEX = r"^\s*[A-Za-z]{2}\s*$"
+
+EMAIL_EVENT_TYPES = (
+    "sent",
+    "delivered",
+    "open",
+    "click",
+    "bounce",
+    "unsubscribe",
+    "spam_complaint",
+)
+INVOICE_STATUSES = ("draft", "open", "paid", "void", "uncollectible")
+SUBSCRIPTION_STATUSES = ("trialing", "active", "past_due", "canceled", "unpaid")
+WEB_EVENT_TYPES = ("page", "track", "identify")
+
+#: Derived column holding the key of a row whose latest-wins version is ambiguous.
+CONFLICT_COLUMN = "_conflicting_key"
+
+
+@dataclass(frozen=True)
+class RawTableRules:
+    """The contract of one raw table, as data the suite builders read."""
+
+    table: str
+    key: str
+    columns: dict[str, str]
+    required: tuple[str, ...]
+    # Column deciding which delivery of a key wins (latest wins); None for event tables,
+    # where every delivery of a key must carry the same payload.
+    version_column: str | None
+    allowed_values: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    amounts: tuple[str, ...] = ()
+    currencies: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    countries: tuple[str, ...] = ()
+    # Columns that may legitimately differ between two deliveries of the same record.
+    volatile: tuple[str, ...] = ()
+    # Pairs (a, b) where a must be >= b; checked as a warning.
+    ordered_pairs: tuple[tuple[str, str], ...] = ()
+    # Extra derived columns: name -> SQL expression over the table's columns.
+    derived: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def suite_prefix(self) -> str:
+        return self.table.replace(".", "_")
+
+    @property
+    def timestamps(self) -> tuple[str, ...]:
+        return tuple(c for c, kind in self.columns.items() if kind == "timestamp")
+
+    @property
+    def payload(self) -> tuple[str, ...]:
+        return tuple(c for c in self.columns if c not in self.volatile)
+
+
+RAW_TABLES: tuple[RawTableRules, ...] = (
+    RawTableRules(
+        table="raw.email_contacts",
+        key="contact_id",
+        version_column="updated_at",
+        columns={
+            "contact_id": "string",
+            "email": "string",
+            "first_name": "string",
+            "last_name": "string",
+            "phone": "string",
+            "city": "string",
+            "country": "string",
+            "subscribed": "boolean",
+            "created_at": "timestamp",
+            "updated_at": "timestamp",
+        },
+        required=("contact_id", "email", "created_at", "updated_at"),
+        emails=("email",),
+        countries=("country",),
+        ordered_pairs=(("updated_at", "created_at"),),
+    ),
+    RawTableRules(
+        table="raw.email_events",
+        key="event_id",
+        version_column=None,
+        columns={
+            "event_id": "string",
+            "contact_id": "string",
+            "campaign_id": "string",
+            "campaign_name": "string",
+            "event_type": "string",
+            "occurred_at": "timestamp",
+            "url": "string",
+        },
+        required=("event_id", "contact_id", "event_type", "occurred_at"),
+        allowed_values={"event_type": EMAIL_EVENT_TYPES},
+    ),
+    RawTableRules(
+        table="raw.billing_customers",
+        key="customer_id",
+        version_column="updated_at",
+        columns={
+            "customer_id": "string",
+            "user_id": "string",
+            "email": "string",
+            "name": "string",
+            "phone": "string",
+            "address_line1": "string",
+            "address_city": "string",
+            "address_postal_code": "string",
+            "address_country": "string",
+            "created_at": "timestamp",
+            "updated_at": "timestamp",
+            "deleted": "boolean",
+        },
+        required=("customer_id", "created_at", "updated_at"),
+        emails=("email",),
+        countries=("address_country",),
+        ordered_pairs=(("updated_at", "created_at"),),
+    ),
+    RawTableRules(
+        table="raw.billing_invoices",
+        key="invoice_id",
+        version_column="updated_at",
+        columns={
+            "invoice_id": "string",
+            "customer_id": "string",
+            "subscription_id": "string",
+            "status": "string",
+            "currency": "string",
+            "amount_due_cents": "integer",
+            "amount_paid_cents": "integer",
+            "amount_refunded_cents": "integer",
+            "product": "string",
+            "created_at": "timestamp",
+            "updated_at": "timestamp",
+            "paid_at": "timestamp",
+        },
+        required=("invoice_id", "customer_id", "status", "currency", "created_at", "updated_at"),
+        allowed_values={"status": INVOICE_STATUSES},
+        amounts=("amount_due_cents", "amount_paid_cents", "amount_refunded_cents"),
+        currencies=("currency",),
+        ordered_pairs=(
+            ("updated_at", "created_at"),
+            ("amount_paid_cents", "amount_refunded_cents"),
+        ),
+    ),
+    RawTableRules(
+        table="raw.billing_subscriptions",
+        key="subscription_id",
+        version_column="updated_at",
+        columns={
+            "subscription_id": "string",
+            "customer_id": "string",
+            "plan": "string",
+            "status": "string",
+            "mrr_cents": "integer",
+            "currency": "string",
+            "started_at": "timestamp",
+            "updated_at": "timestamp",
+            "canceled_at": "timestamp",
+        },
+        required=("subscription_id", "customer_id", "status", "started_at", "updated_at"),
+        allowed_values={"status": SUBSCRIPTION_STATUSES},
+        amounts=("mrr_cents",),
+        currencies=("currency",),
+        ordered_pairs=(("canceled_at", "started_at"),),
+    ),
+    RawTableRules(
+        table="raw.web_events",
+        key="message_id",
+        version_column=None,
+        columns={
+            "message_id": "string",
+            "type": "string",
+            "anonymous_id": "string",
+            "user_id": "string",
+            "event": "string",
+            "name": "string",
+            "properties": "string",
+            "traits": "string",
+            "page_url": "string",
+            "page_path": "string",
+            "page_referrer": "string",
+            "page_title": "string",
+            "campaign_source": "string",
+            "campaign_medium": "string",
+            "campaign_name": "string",
+            "user_agent": "string",
+            "ip": "string",
+            "event_timestamp": "timestamp",
+            "received_at": "timestamp",
+        },
+        required=("message_id", "type", "event_timestamp"),
+        allowed_values={"type": WEB_EVENT_TYPES},
+        # A re-delivered Segment message keeps its messageId but may be received again.
+        volatile=("received_at",),
+        derived={"_trait_email": "json_extract_string(traits, '$.email')"},
+        emails=("_trait_email",),
+    ),
+)
+
+
+def _conflict_frame_sql(rules: RawTableRules) -> str:
+    """Partition rows plus `_conflicting_key`: set when the row is one of several *different*
+    deliveries tied for the win (same key and same latest version for entity tables; any
+    differing re-delivery for event tables). Looks at every day's deliveries of the
+    partition's keys, so a clash with an earlier day is caught too.
+    """
+    key = rules.key
+    version = rules.version_column or "0"
+    same_version = (
+        f" AND conflicting._version = scoped.{rules.version_column}" if rules.version_column else ""
+    )
+    payload = ", ".join(rules.payload)
+    derived = "".join(f",\n    {expr} AS {name}" for name, expr in rules.derived.items())
+    return f"""
+WITH scoped AS (
+    SELECT * FROM {{table}} WHERE {{scope}}
+),
+deliveries AS (
+    SELECT {key}, {version} AS _version, hash({payload}) AS _payload_hash
+    FROM {{table}}
+    WHERE {key} IN (SELECT {key} FROM scoped)
+),
+winning AS (
+    SELECT {key}, _version, _payload_hash FROM deliveries
+    QUALIFY _version = max(_version) OVER (PARTITION BY {key})
+),
+conflicting AS (
+    SELECT {key}, any_value(_version) AS _version FROM winning
+    GROUP BY {key} HAVING count(DISTINCT _payload_hash) > 1
+)
+SELECT
+    scoped.*,
+    CASE WHEN conflicting.{key} IS NOT NULL THEN scoped.{key} END AS {CONFLICT_COLUMN}{derived}
+FROM scoped
+LEFT JOIN conflicting
+    ON conflicting.{key} = scoped.{key}{same_version}
+"""
+
+
+def _error_expectations(rules: RawTableRules) -> Sequence[Expectation]:
+    expectations: list[Expectation] = [
+        gxe.ExpectTableColumnsToMatchSet(
+            column_set=[*rules.columns, *RAW_LINEAGE_COLUMNS],
+            exact_match=False,
+            description=f"Every contract column of {rules.table} is present (extra columns are allowed).",
+        )
+    ]
+    for column in rules.required:
+        expectations.append(gxe.ExpectColumnValuesToNotBeNull(column=column))
+    for column, kind in rules.columns.items():
+        expectations.append(
+            gxe.ExpectColumnValuesToBeInTypeList(
+                column=column, type_list=PANDAS_DTYPES_BY_KIND[kind]
+            )
+        )
+    for column, values in rules.allowed_values.items():
+        expectations.append(gxe.ExpectColumnValuesToBeInSet(column=column, value_set=list(values)))
+    for column in rules.currencies:
+        expectations.append(
+            gxe.ExpectColumnValuesToMatchRegex(
+                column=column,
+                regex=CURRENCY_REGEX,
+                description=f"`{column}` is an ISO-4217 code in lower case (e.g. `eur`).",
+            )
+        )
+    for column in rules.amounts:
+        expectations.append(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0))
+    for column in rules.timestamps:
+        expectations.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column=column,
+                min_value=EARLIEST_PLAUSIBLE_TIMESTAMP,
+                max_value={"$PARAMETER": LATEST_TIMESTAMP_PARAMETER},
+                strict_max=True,
+                description=(
+                    f"`{column}` lies between 2000-01-01 and the end of the day after the "
+                    "delivery day (no future timestamps)."
+                ),
+            )
+        )
+    expectations.append(
+        gxe.ExpectColumnValuesToBeNull(
+            column=CONFLICT_COLUMN,
+            description=(
+                f"`{rules.key}` is unique after deduplication: no two different deliveries tie "
+                + (
+                    f"for the latest `{rules.version_column}`."
+                    if rules.version_column
+                    else "(an at-least-once re-delivery must repeat the same record)."
+                )
+            ),
+        )
+    )
+    return expectations
+
+
+def _warn_expectations(rules: RawTableRules) -> Sequence[Expectation]:
+    expectations: list[Expectation] = []
+    for column in rules.emails:
+        expectations.append(
+            gxe.ExpectColumnValuesToMatchRegex(
+                column=column,
+                regex=EMAIL_REGEX,
+                description=f"`{column}` looks like an email address (`name@domain.tld`).",
+            )
+        )
+    for column in rules.countries:
+        expectations.append(
+            gxe.ExpectColumnValuesToMatchRegex(
+                column=column,
+                regex=COUNTRY_REGEX,
+                description=f"`{column}` is an ISO-3166 alpha-2 country code.",
+            )
+        )
+    for column_a, column_b in rules.ordered_pairs:
+        expectations.append(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A=column_a,
+                column_B=column_b,
+                or_equal=True,
+                ignore_row_if="either_value_is_missing",
+            )
+        )
+    return expectations
+
+
+def _plain_frame_sql(rules: RawTableRules) -> str:
+    derived = "".join(f", {expr} AS {name}" for name, expr in rules.derived.items())
+    return f"SELECT *{derived} FROM {{table}} WHERE {{scope}}"
+
+
+def _suites_for(rules: RawTableRules) -> list[SuiteSpec]:
+    key_columns = (rules.key, "_source_file", "_line_number")
+    suites = [
+        SuiteSpec(
+            name=f"{rules.suite_prefix}__errors",
+            severity="ERROR",
+            description=(
+                f"{rules.table} (one day): contract columns, required values, types, allowed "
+                "values, non-negative amounts, plausible timestamps, unique key after dedup."
+            ),
+            expectations=partial(_error_expectations, rules),
+            table=rules.table,
+            partitioned=True,
+            frame_sql=_conflict_frame_sql(rules),
+            key_columns=key_columns,
+            exact_columns=(CONFLICT_COLUMN,),
+        )
+    ]
+    if _warn_expectations(rules):
+        suites.append(
+            SuiteSpec(
+                name=f"{rules.suite_prefix}__warnings",
+                severity="WARN",
+                description=f"{rules.table} (one day): email/country formats and field ordering.",
+                expectations=partial(_warn_expectations, rules),
+                table=rules.table,
+                partitioned=True,
+                frame_sql=_plain_frame_sql(rules),
+                key_columns=key_columns,
+            )
+        )
+    return suites
+
+
+RAW_SUITES: list[SuiteSpec] = [spec for rules in RAW_TABLES for spec in _suites_for(rules)]
