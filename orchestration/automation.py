@@ -14,8 +14,7 @@ import dagster as dg
 import requests
 
 from orchestration.partitions import daily_partitions
-
-PIPELINE_JOB_NAME = "cdp_pipeline"
+from orchestration.resources import PIPELINE_JOB_NAME
 
 # One job for the schedule, the sensor, backfills from the UI and `cdp run`: a day's
 # partition of every raw table, then everything downstream. The in-process executor runs

@@ -52,14 +52,22 @@ def build_suite_check(spec: SuiteSpec) -> dg.AssetChecksDefinition:
             )
         failed = [v for v in verdicts if not v.success]
         shown = failed[0] if failed else verdicts[-1]
-        metadata = {k: _to_metadata(v) for k, v in shown.to_metadata().items()}
+        metadata = {}
+        for key, value in shown.to_metadata().items():
+            if value is None:
+                continue
+            if key == "results_markdown":
+                metadata[key] = dg.MetadataValue.md(value)
+            elif key == "data_docs":
+                metadata[key] = dg.MetadataValue.path(value)
+            else:
+                metadata[key] = _to_metadata(value)
         metadata["rows_evaluated"] = dg.MetadataValue.int(sum(v.rows_evaluated for v in verdicts))
         if len(verdicts) > 1:
             metadata["partitions_checked"] = dg.MetadataValue.int(len(verdicts))
             metadata["partitions_failed"] = dg.MetadataValue.text(
                 ", ".join(str(v.partition_dt) for v in failed) or "none"
             )
-        metadata["data_docs"] = dg.MetadataValue.path(str(shown.docs_path))
         if failed:
             context.log.warning(f"{spec.name} failed on {len(failed)} of {len(verdicts)} partition(s)")
         return dg.AssetCheckResult(passed=not failed, severity=severity, metadata=metadata)

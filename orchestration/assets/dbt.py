@@ -1,8 +1,9 @@
 """dbt models as Dagster assets, split around the identity step.
 
 The staging models feed the Python identity engine and the marts read its output, so
-they cannot be one Dagster step: `dbt_staging` builds `models/staging`, the identity
-assets run, then `dbt_marts` builds `models/intermediate` and `models/marts`. Every
+they cannot be one Dagster step: `dbt_staging` builds the source staging models, the
+identity assets run, then `dbt_marts` builds the views over the identity tables
+(`models/staging/identity`), `models/intermediate` and `models/marts`. Every
 dbt test becomes an asset check (dagster-dbt does this from the manifest).
 Asset keys follow the warehouse: `<schema>/<model>` (e.g. `marts/dim_customers`).
 """
@@ -62,8 +63,10 @@ class CdpDbtTranslator(DagsterDbtTranslator):
         return super().get_asset_key(dbt_resource_props)
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
-        folder = Path(dbt_resource_props.get("original_file_path", "")).parts[1:2]
-        return GROUP_BY_FOLDER.get(folder[0] if folder else "", "marts")
+        parts = Path(dbt_resource_props.get("original_file_path", "")).parts
+        if parts[1:3] == ("staging", "identity"):
+            return "identity"
+        return GROUP_BY_FOLDER.get(parts[1] if len(parts) > 1 else "", "marts")
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]):
         return ["team:analytics-engineering"]
@@ -76,8 +79,9 @@ DBT_RETRY = dg.RetryPolicy(max_retries=1, delay=15, backoff=dg.Backoff.EXPONENTI
 
 
 def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    # dbt opens the DuckDB file in its own process: hold the writer lock for it.
-    with warehouse.writer_lock(context.log):
+    # dbt opens the DuckDB file in its own process: hold the writer lock for it and
+    # point it at the file this run writes.
+    with warehouse.dbt_environment(context.log):
         yield from dbt.cli(["build"], context=context).stream()
 
 
@@ -85,6 +89,7 @@ def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: 
     manifest=cdp_dbt_project.manifest_path,
     project=cdp_dbt_project,
     select="path:models/staging",
+    exclude="path:models/staging/identity",
     name="dbt_staging",
     dagster_dbt_translator=translator,
     retry_policy=DBT_RETRY,
@@ -97,7 +102,7 @@ def dbt_staging(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehous
 @dbt_assets(
     manifest=cdp_dbt_project.manifest_path,
     project=cdp_dbt_project,
-    select="path:models/intermediate path:models/marts",
+    select="path:models/staging/identity path:models/intermediate path:models/marts",
     name="dbt_marts",
     dagster_dbt_translator=translator,
     retry_policy=DBT_RETRY,

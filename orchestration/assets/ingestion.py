@@ -6,22 +6,33 @@ landed. How a file is read, typed and rejected lives in `ingestion/`, not here.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import dagster as dg
 
-from ingestion.contract import RAW_TABLES, RawTableSpec
+from ingestion.contract import RAW_TABLES, RawTable
 from ingestion.errors import PartitionLoadError
 from ingestion.load import ensure_raw_schema, load_partition
 from orchestration.partitions import daily_partitions, partition_dates
 from orchestration.resources import LandingZoneResource, WarehouseResource
 
 OWNER = "team:data-platform"
+SOURCE_SYSTEMS = {
+    "email": "email service provider",
+    "billing": "billing system",
+    "web": "web tracker",
+}
 
 # DuckDB lock contention and flaky network filesystems under a landing zone are the
 # transient failures we see; three tries with backoff ride them out.
 INGEST_RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONENTIAL)
 
 
-def landing_asset_key(spec: RawTableSpec) -> dg.AssetKey:
+# A source that delivers daily is late after a day and a bit; the UI flags it then.
+RAW_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=48), warn_window=timedelta(hours=28))
+
+
+def landing_asset_key(spec: RawTable) -> dg.AssetKey:
     return dg.AssetKey(["landing", *spec.landing_path.split("/")])
 
 
@@ -30,7 +41,10 @@ def landing_specs() -> list[dg.AssetSpec]:
     return [
         dg.AssetSpec(
             key=landing_asset_key(spec),
-            description=f"Files the {spec.source} system delivers to `{spec.landing_path}/dt=YYYY-MM-DD/`.",
+            description=(
+                f"Files the {SOURCE_SYSTEMS[spec.landing_path.split('/')[0]]} delivers to "
+                f"`{spec.landing_path}/dt=YYYY-MM-DD/` ({spec.file_format}, optionally gzipped)."
+            ),
             group_name="landing",
             kinds={spec.file_format},
             owners=[OWNER],
@@ -52,7 +66,7 @@ def _files_table(results) -> str:
     return "\n".join(lines[:202])
 
 
-def build_raw_asset(spec: RawTableSpec) -> dg.AssetsDefinition:
+def build_raw_asset(spec: RawTable) -> dg.AssetsDefinition:
     @dg.asset(
         key=["raw", spec.name],
         deps=[landing_asset_key(spec)],
@@ -61,8 +75,19 @@ def build_raw_asset(spec: RawTableSpec) -> dg.AssetsDefinition:
         group_name="ingestion",
         kinds={"duckdb", "python"},
         owners=[OWNER],
-        description=spec.description,
+        description=(
+            f"Every delivered row of `{spec.landing_path}` that could be typed, one landing day per "
+            f"partition, duplicates included; rows that could not be typed are in `raw.rejects`."
+        ),
         retry_policy=INGEST_RETRY,
+        freshness_policy=RAW_FRESHNESS,
+        check_specs=[
+            dg.AssetCheckSpec(
+                "delivery_arrived",
+                asset=dg.AssetKey(["raw", spec.name]),
+                description=f"[WARN] Every day of the run has at least one file under `{spec.landing_path}`.",
+            )
+        ],
         metadata={
             "landing_path": spec.landing_path,
             "table": f"raw.{spec.name}",
@@ -73,7 +98,7 @@ def build_raw_asset(spec: RawTableSpec) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext,
         warehouse: WarehouseResource,
         landing: LandingZoneResource,
-    ) -> dg.MaterializeResult:
+    ):
         results = []
         with warehouse.connect(context.log) as con:
             ensure_raw_schema(con)
@@ -92,7 +117,7 @@ def build_raw_asset(spec: RawTableSpec) -> dg.AssetsDefinition:
         context.log.info(
             f"raw.{spec.name}: {len(results)} day(s), {read:,} rows read, {loaded:,} loaded, {rejected:,} rejected"
         )
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
             metadata={
                 "rows_read": dg.MetadataValue.int(read),
                 "rows_loaded": dg.MetadataValue.int(loaded),
@@ -106,6 +131,13 @@ def build_raw_asset(spec: RawTableSpec) -> dg.AssetsDefinition:
                 "files_loaded": dg.MetadataValue.md(_files_table(results)),
                 "dagster/row_count": dg.MetadataValue.int(table_rows),
             }
+        )
+        missing = [str(r.dt) for r in results if not r.files]
+        yield dg.AssetCheckResult(
+            check_name="delivery_arrived",
+            passed=not missing,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"days_without_files": dg.MetadataValue.text(", ".join(missing) or "none")},
         )
 
     return _raw_asset

@@ -4,7 +4,8 @@ BI tools never open the warehouse the nightly run writes: DuckDB has one writer 
 file, and a reader there would block the run or see a half-built mart. They open
 `marts.duckdb` (and/or `marts_parquet/`) next to the warehouse instead. Both are built
 aside and renamed into place at the end of a successful run, so a reader sees either
-yesterday's complete marts or today's, never a mix.
+yesterday's complete marts or today's, never a mix. This is also the step that commits
+the run's private copy of the warehouse (see `WarehouseResource`).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                     "(format parquet, compression zstd)"
                 )
             con.execute("detach published")
+        committed = warehouse.commit_run()
         os.replace(staging_file, target)
         old = parquet_dir.with_name(f".{parquet_dir.name}.{uuid.uuid4().hex}.old")
         if parquet_dir.exists():
@@ -69,6 +71,7 @@ def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(target)),
+            "warehouse_committed": dg.MetadataValue.bool(committed),
             "parquet_dir": dg.MetadataValue.path(str(parquet_dir)),
             "tables": dg.MetadataValue.md(table_md),
             "connect": dg.MetadataValue.md(

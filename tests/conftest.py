@@ -1,0 +1,45 @@
+"""Shared fixtures: a generated landing zone and isolated warehouse paths per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture
+def cdp_env(tmp_path, monkeypatch):
+    """Point CDP_* at a fresh warehouse under tmp_path (the landing dir is set by the test)."""
+    warehouse = tmp_path / "wh" / "warehouse.duckdb"
+    warehouse.parent.mkdir()
+    monkeypatch.setenv("CDP_WAREHOUSE", str(warehouse))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.delenv("CDP_ALERT_WEBHOOK", raising=False)
+    return warehouse
+
+
+def chromium_args() -> list[str]:
+    return [
+        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_dagster_home(tmp_path_factory):
+    """Tests must never write runs into a developer's .dagster_home."""
+    if "DAGSTER_HOME" in os.environ and not os.environ["DAGSTER_HOME"].startswith(str(tmp_path_factory.getbasetemp())):
+        del os.environ["DAGSTER_HOME"]
+    yield
