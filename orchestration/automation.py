@@ -1,6 +1,5 @@
 """When the pipeline runs: the job, the nightly schedule and the sensors."""
 
-from __future__ import annotations
 
 import hashlib
 import json

@@ -5,7 +5,6 @@ blocking: when one fails, nothing downstream of its asset runs in that run. WARN
 are reported and the run goes on. The suites and their runner live in `quality/`.
 """
 
-from __future__ import annotations
 
 import dagster as dg
 

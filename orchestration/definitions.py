@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+import warnings
+from pathlib import Path
+
 from orchestration.settings import apply_environment_defaults
 
 apply_environment_defaults()
 
 import dagster as dg  # noqa: E402
+
+# backfill_policy and freshness policies are marked beta/preview; we rely on them knowingly.
+warnings.filterwarnings("ignore", category=dg.BetaWarning)
+warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 from dagster_dbt import DbtCliResource  # noqa: E402
 
 from orchestration.assets.dbt import cdp_dbt_project, dbt_marts, dbt_staging  # noqa: E402
@@ -34,6 +42,9 @@ defs = dg.Definitions(
     resources={
         "warehouse": WarehouseResource(path=dg.EnvVar("CDP_WAREHOUSE")),
         "landing": LandingZoneResource(path=dg.EnvVar("CDP_LANDING_DIR")),
-        "dbt": DbtCliResource(project_dir=cdp_dbt_project),
+        # The dbt of this virtualenv, whether or not .venv/bin is on PATH.
+        "dbt": DbtCliResource(
+            project_dir=cdp_dbt_project, dbt_executable=str(Path(sys.executable).with_name("dbt"))
+        ),
     },
 )

@@ -1,6 +1,5 @@
 """Daily partitions keyed by the landing zone's `dt=` folder."""
 
-from __future__ import annotations
 
 from datetime import date, timedelta
 

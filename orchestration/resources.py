@@ -55,11 +55,16 @@ class WarehouseResource(dg.ConfigurableResource):
         run = context.dagster_run
         if run is None or run.job_name != PIPELINE_JOB_NAME:
             return
-        if run.asset_selection is not None and COMMIT_ASSET not in run.asset_selection:
+        if run.asset_selection and COMMIT_ASSET not in run.asset_selection:
             return
         self._run_id = run.run_id
         self._transactional = True
         self._discard_abandoned_copies(context.instance)
+        if context.log is not None:
+            context.log.info(
+                f"This run writes a private copy of {self.base_file} ({self.file.name}); "
+                "it replaces the warehouse only if the whole run succeeds."
+            )
 
     @property
     def base_file(self) -> Path:

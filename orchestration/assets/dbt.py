@@ -8,7 +8,6 @@ dbt test becomes an asset check (dagster-dbt does this from the manifest).
 Asset keys follow the warehouse: `<schema>/<model>` (e.g. `marts/dim_customers`).
 """
 
-from __future__ import annotations
 
 import subprocess
 import sys
@@ -81,8 +80,10 @@ DBT_RETRY = dg.RetryPolicy(max_retries=1, delay=15, backoff=dg.Backoff.EXPONENTI
 def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     # dbt opens the DuckDB file in its own process: hold the writer lock for it and
     # point it at the file this run writes.
+    # "buildable": a test runs in the step whose models it tests, e.g. the revenue
+    # reconciliation between staging and marts runs with the marts, not before them.
     with warehouse.dbt_environment(context.log):
-        yield from dbt.cli(["build"], context=context).stream()
+        yield from dbt.cli(["build", "--indirect-selection", "buildable"], context=context).stream()
 
 
 @dbt_assets(

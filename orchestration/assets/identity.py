@@ -4,7 +4,6 @@ How records are matched, guarded, clustered and given stable ids lives in `ident
 this module only decides when it runs and what the UI shows about it.
 """
 
-from __future__ import annotations
 
 from pathlib import Path
 
@@ -81,7 +80,13 @@ def identity_assets(
         if name == "golden_customers":
             md.update({k: _metadata_value(v) for k, v in metadata.items()})
             if evaluation is not None:
-                md.update({f"accuracy/{k}": _metadata_value(v) for k, v in evaluation.to_metadata().items()})
+                md.update({
+                    "accuracy/precision": dg.MetadataValue.float(round(evaluation.precision, 5)),
+                    "accuracy/recall": dg.MetadataValue.float(round(evaluation.recall, 5)),
+                    "accuracy/f1": dg.MetadataValue.float(round(evaluation.f1, 5)),
+                    "accuracy/over_merged_customers": dg.MetadataValue.int(evaluation.over_merged_clusters),
+                    "accuracy/coverage": dg.MetadataValue.float(round(evaluation.coverage, 5)),
+                })
         yield dg.MaterializeResult(asset_key=["identity", name], metadata=md)
 
 

@@ -4,7 +4,6 @@ Each asset asks `ingestion.load` to replace its days in `raw.<table>` and report
 landed. How a file is read, typed and rejected lives in `ingestion/`, not here.
 """
 
-from __future__ import annotations
 
 from datetime import timedelta
 

@@ -8,7 +8,6 @@ yesterday's complete marts or today's, never a mix. This is also the step that c
 the run's private copy of the warehouse (see `WarehouseResource`).
 """
 
-from __future__ import annotations
 
 import os
 import shutil
