@@ -1,0 +1,60 @@
+"""Blocking: which record pairs are worth comparing at all.
+
+A blocking rule is a list of columns that must be equal; its pairs are a self-join in
+DuckDB on those columns. Blocks larger than `max_block_size` are skipped (a value shared by
+thousands of records is junk or too common to mean anything) and reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+
+@dataclass(frozen=True)
+class BlockingResult:
+    candidate_pairs: int
+    pairs_by_rule: dict[str, int]
+    oversized_blocks: dict[str, int]
+
+
+def block_candidate_pairs(
+    con: duckdb.DuckDBPyConnection,
+    records_table: str,
+    blocking_rules: tuple[tuple[str, ...], ...],
+    max_block_size: int,
+    pairs_table: str,
+) -> BlockingResult:
+    """Create `pairs_table(rid_l, rid_r)` with the distinct candidate pairs of all rules."""
+    pairs_by_rule: dict[str, int] = {}
+    oversized: dict[str, int] = {}
+    con.execute(f"create or replace temp table {pairs_table} (rid_l integer, rid_r integer)")
+    for rule in blocking_rules:
+        label = "+".join(rule)
+        columns = ", ".join(rule)
+        not_null = " and ".join(f"{c} is not null" for c in rule)
+        join_on = " and ".join(f"l.{c} = r.{c}" for c in rule)
+        con.execute(f"""
+            create or replace temp table _identity_blocks as
+            select rid, {columns}, count(*) over (partition by {columns}) as block_size
+            from {records_table} where {not_null}
+        """)
+        oversized[label] = con.sql(
+            f"select count(distinct ({columns})) from _identity_blocks where block_size > {max_block_size}"
+        ).fetchall()[0][0]
+        before = con.sql(f"select count(*) from {pairs_table}").fetchall()[0][0]
+        con.execute(f"""
+            insert into {pairs_table}
+            select l.rid, r.rid
+            from (select * from _identity_blocks where block_size between 2 and {max_block_size}) l
+            join (select * from _identity_blocks where block_size between 2 and {max_block_size}) r
+              on {join_on} and l.rid < r.rid
+            anti join {pairs_table} p on p.rid_l = l.rid and p.rid_r = r.rid
+        """)
+        pairs_by_rule[label] = (
+            con.sql(f"select count(*) from {pairs_table}").fetchall()[0][0] - before
+        )
+    con.execute("drop table if exists _identity_blocks")
+    total = con.sql(f"select count(*) from {pairs_table}").fetchall()[0][0]
+    return BlockingResult(total, pairs_by_rule, oversized)

@@ -1,0 +1,107 @@
+"""explain_customer: why a golden customer holds the records it holds (for `cdp explain`)."""
+
+from __future__ import annotations
+
+import duckdb
+
+
+def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[tuple]:
+    return con.execute(sql, params).fetchall()
+
+
+def explain_customer(con: duckdb.DuckDBPyConnection, customer_id: str) -> str:
+    """Source records, the rule or match weight that joined each, refused merges and merge history."""
+    golden = _rows(
+        con,
+        "select full_name, email, phone, address_line1, address_city, address_postal_code, address_country, "
+        "n_source_records, name_source_record, email_source_record, phone_source_record, address_source_record, "
+        "created_at from identity.golden_customers where customer_id = ?",
+        [customer_id],
+    )
+    retired = _rows(
+        con,
+        "select surviving_customer_id, merged_at from identity.merge_log where retired_customer_id = ?",
+        [customer_id],
+    )
+    if not golden:
+        if retired:
+            survivor, merged_at = retired[0]
+            return f"{customer_id} was merged into {survivor} at {merged_at}; run `cdp explain {survivor}`."
+        return f"{customer_id}: no such customer in identity.golden_customers (check the id, or run the pipeline)."
+    (
+        name,
+        email,
+        phone,
+        line1,
+        city,
+        postcode,
+        country,
+        n_records,
+        name_src,
+        email_src,
+        phone_src,
+        address_src,
+        created,
+    ) = golden[0]
+    lines = [
+        f"Customer {customer_id} (since {created}): {n_records} source record(s)",
+        f"  name     {name or '-'}  <- {name_src or '-'}",
+        f"  email    {email or '-'}  <- {email_src or '-'}",
+        f"  phone    {phone or '-'}  <- {phone_src or '-'}",
+        f"  address  {', '.join(v for v in (line1, city, postcode, country) if v) or '-'}  <- {address_src or '-'}",
+        "",
+        "Source records and how each joined:",
+    ]
+    records = _rows(
+        con,
+        "select m.source_system || ':' || m.source_record_id, m.match_rule, m.match_weight, m.matched_record, "
+        "r.email, r.phone_e164, r.first_name, r.last_name, r.user_id, r.blocked_values "
+        "from identity.customer_map m left join identity.identity_records r "
+        "using (source_system, source_record_id) where m.customer_id = ? order by m.first_assigned_at, 1",
+        [customer_id],
+    )
+    for key, rule, weight, via, email_value, phone_value, first, last, user_id, blocked in records:
+        how = (
+            "the customer's first record"
+            if via is None and rule != "singleton"
+            else "on its own (no link)"
+            if rule == "singleton"
+            else f"linked to {via} by rule {rule}"
+            + (f" (match weight {weight:.1f})" if weight is not None else "")
+        )
+        facts = ", ".join(
+            f"{label}={value}"
+            for label, value in (
+                ("email", email_value),
+                ("phone", phone_value),
+                ("name", " ".join(v for v in (first, last) if v)),
+                ("user_id", user_id),
+            )
+            if value
+        )
+        lines.append(
+            f"  {key}: {how}. [{facts}]" + (f" Ignored junk values: {blocked}." if blocked else "")
+        )
+    refused = _rows(
+        con,
+        "select customer_a, customer_b, record_a, record_b, guard, detail, match_weight from identity.refused_merges "
+        "where customer_a = ? or customer_b = ? order by refused_at, record_a",
+        [customer_id, customer_id],
+    )
+    lines += ["", f"Refused merges ({len(refused)}):"]
+    for a, b, record_a, record_b, guard, detail, _weight in refused:
+        other = b if a == customer_id else a
+        lines.append(f"  with {other}: {record_a} ~ {record_b} refused by {guard}: {detail}")
+    history = _rows(
+        con,
+        "select merged_at, retired_customer_id, record_a, record_b, match_rule, match_weight from identity.merge_log "
+        "where surviving_customer_id = ? order by merged_at",
+        [customer_id],
+    )
+    lines += ["", f"Merge history ({len(history)}):"]
+    for merged_at, retired_id, record_a, record_b, rule, weight in history:
+        lines.append(
+            f"  {merged_at}: absorbed {retired_id} via {record_a} ~ {record_b} ({rule}"
+            + (f", weight {weight:.1f})" if weight is not None else ")")
+        )
+    return "\n".join(lines)

@@ -1,0 +1,153 @@
+"""Stable golden customer ids across runs, from the persisted record -> customer registry.
+
+Rules, in order:
+1. A cluster whose records already carry customer ids keeps one of them. Each previous id
+   goes to the one cluster holding most of its records (ties: the cluster with the
+   smallest record key), so a split never duplicates an id.
+2. A cluster that won several previous ids is a merge: the OLDEST id survives (earliest
+   created_at, then smallest id), the others are retired and logged with the pair of
+   records whose link caused the merge.
+3. A cluster with no previous id gets a new one derived from its smallest record key
+   (`cust_` + 16 hex digits of SHA-1), so rebuilding from scratch gives the same ids.
+Re-running on the same input finds every cluster already carrying exactly one id, so
+nothing changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class IdAssignment:
+    customer_of_record: pd.Series  # index: record position (rid); value: customer_id
+    merges: (
+        pd.DataFrame
+    )  # surviving_customer_id, retired_customer_id, record_a, record_b, match_rule, match_weight
+    new_customer_ids: set[str]
+    customer_created_at: dict[str, pd.Timestamp]
+
+
+def mint_customer_id(record_key: str, taken: set[str]) -> str:
+    """A deterministic id from a record key, salted until it does not collide with a known id."""
+    salt = 0
+    while True:
+        text = record_key if salt == 0 else f"{record_key}#{salt}"
+        candidate = "cust_" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+        if candidate not in taken:
+            return candidate
+        salt += 1
+
+
+def assign_customer_ids(
+    record_keys: pd.Series,
+    cluster_of: np.ndarray,
+    previous_ids: pd.Series,
+    customer_created_at: dict[str, pd.Timestamp],
+    known_ids: set[str],
+    tree_edges: pd.DataFrame,
+    run_at: pd.Timestamp,
+) -> IdAssignment:
+    """Give every cluster its customer id; `previous_ids[rid]` is the record's id last run (or None)."""
+    frame = pd.DataFrame(
+        {
+            "record_key": record_keys.to_numpy(),
+            "cluster": cluster_of,
+            "previous_id": previous_ids.to_numpy(),
+        }
+    )
+    # Clusters are labelled by their smallest rid and records are sorted by key, so the
+    # label's own key is the cluster's smallest key.
+    keys = frame["record_key"].to_numpy()
+    smallest_key = {int(c): keys[c] for c in np.unique(cluster_of)}
+
+    claims = (
+        frame.dropna(subset=["previous_id"])
+        .groupby(["previous_id", "cluster"], sort=False)
+        .size()
+        .rename("n_records")
+        .reset_index()
+    )
+    claims["cluster_key"] = claims["cluster"].map(smallest_key)
+    claims = claims.sort_values(
+        ["previous_id", "n_records", "cluster_key"], ascending=[True, False, True], kind="stable"
+    )
+    winners = claims.drop_duplicates("previous_id", keep="first")
+
+    created = dict(customer_created_at)
+    far_future = pd.Timestamp.max
+    winners = winners.assign(
+        created_at=winners["previous_id"].map(lambda cid: created.get(cid, far_future))
+    ).sort_values(["cluster", "created_at", "previous_id"], kind="stable")
+    survivor_of_cluster = winners.drop_duplicates("cluster", keep="first").set_index("cluster")[
+        "previous_id"
+    ]
+
+    taken = set(known_ids)
+    id_of_cluster: dict[int, str] = survivor_of_cluster.to_dict()
+    new_ids: set[str] = set()
+    for cluster in sorted(set(smallest_key) - set(id_of_cluster), key=smallest_key.__getitem__):
+        customer_id = mint_customer_id(smallest_key[cluster], taken)
+        taken.add(customer_id)
+        id_of_cluster[cluster] = customer_id
+        new_ids.add(customer_id)
+        created[customer_id] = run_at
+
+    retired = winners[~winners["previous_id"].isin(survivor_of_cluster.to_numpy())]
+    merges = _merge_log_rows(frame, retired, id_of_cluster, tree_edges)
+    customer_of_record = frame["cluster"].map(id_of_cluster)
+    return IdAssignment(customer_of_record, merges, new_ids, created)
+
+
+def _merge_log_rows(
+    frame: pd.DataFrame,
+    retired: pd.DataFrame,
+    id_of_cluster: dict[int, str],
+    tree_edges: pd.DataFrame,
+) -> pd.DataFrame:
+    """For each retired id, the first accepted edge linking one of its records to the rest."""
+    columns = [
+        "surviving_customer_id",
+        "retired_customer_id",
+        "record_a",
+        "record_b",
+        "match_rule",
+        "match_weight",
+    ]
+    if retired.empty:
+        return pd.DataFrame(columns=columns)
+    previous = frame["previous_id"].to_numpy()
+    keys = frame["record_key"].to_numpy()
+    left = tree_edges["rid_l"].to_numpy()
+    right = tree_edges["rid_r"].to_numpy()
+    rows = []
+    for retired_id, cluster in zip(retired["previous_id"], retired["cluster"], strict=True):
+        crossing = (previous[left] == retired_id) != (previous[right] == retired_id)
+        in_cluster = frame["cluster"].to_numpy()[left] == cluster
+        hits = np.flatnonzero(crossing & in_cluster)
+        if len(hits):
+            edge = tree_edges.iloc[hits[0]]
+            a, b, rule, weight = (
+                keys[edge["rid_l"]],
+                keys[edge["rid_r"]],
+                edge["rule"],
+                edge["weight"],
+            )
+        else:
+            a = b = rule = None
+            weight = None
+        rows.append(
+            {
+                "surviving_customer_id": id_of_cluster[cluster],
+                "retired_customer_id": retired_id,
+                "record_a": a,
+                "record_b": b,
+                "match_rule": rule,
+                "match_weight": None if weight is None or pd.isna(weight) else float(weight),
+            }
+        )
+    return pd.DataFrame(rows, columns=columns)

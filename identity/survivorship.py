@@ -1,0 +1,113 @@
+"""Golden records: one row per customer, each value taken from one named source record.
+
+Survivorship rules (each value group comes whole from a single record, so a name or an
+address is never stitched from two people's fields):
+- name (first, last): billing beats email beats web; then not-deleted; then the most
+  recently updated record; then the smallest record key.
+- address (line 1, city, postcode, country): same order, among records with an address line
+  or else a city.
+- email: the most frequent mailbox (email matching key) among the customer's records; ties
+  by the source order above, then most recent. The displayed address is that record's.
+- phone: the most frequent E.164 number, ties as for email.
+- billing_user_id: the user id of the best billing record that has one, else of any record.
+Each group carries `<group>_source_record` (`source_system:source_record_id`).
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+SOURCE_RANK_SQL = "case source_system when 'billing' then 1 when 'email' then 2 else 3 end"
+
+GOLDEN_SQL = f"""
+with r as (
+    select *, {SOURCE_RANK_SQL} as source_rank from {{records}}
+),
+best_name as (
+    select customer_id,
+           arg_min(struct_pack(f := display_first_name, l := display_last_name, k := record_key),
+                   (source_rank, is_deleted, -epoch(source_updated_at), record_key)) as v
+    from r where display_first_name is not null or display_last_name is not null
+    group by customer_id
+),
+best_address as (
+    select customer_id,
+           arg_min(struct_pack(line1 := display_address_line1, city := display_city,
+                               postcode := address_postal_code, country := address_country,
+                               k := record_key),
+                   (address_line1 is null, source_rank, is_deleted, -epoch(source_updated_at), record_key)) as v
+    from r where address_line1 is not null or address_city is not null
+    group by customer_id
+),
+email_counts as (
+    select customer_id, email_key, count(*) over (partition by customer_id, email_key) as n, *
+    exclude (customer_id, email_key)
+    from r where email_key is not null
+),
+best_email as (
+    select customer_id,
+           arg_min(struct_pack(e := email, k := record_key),
+                   (-n, source_rank, is_deleted, -epoch(source_updated_at), record_key)) as v,
+           count(distinct email_key) as n_emails
+    from email_counts group by customer_id
+),
+phone_counts as (
+    select customer_id, phone_e164, count(*) over (partition by customer_id, phone_e164) as n, *
+    exclude (customer_id, phone_e164)
+    from r where phone_e164 is not null
+),
+best_phone as (
+    select customer_id,
+           arg_min(struct_pack(p := phone_e164, k := record_key),
+                   (-n, source_rank, is_deleted, -epoch(source_updated_at), record_key)) as v,
+           count(distinct phone_e164) as n_phones
+    from phone_counts group by customer_id
+),
+best_user_id as (
+    select customer_id,
+           arg_min(user_id, (source_system <> 'billing', is_deleted, -epoch(source_updated_at), record_key)) as user_id
+    from r where user_id is not null group by customer_id
+),
+spans as (
+    select customer_id, count(*) as n_source_records,
+           min(source_created_at) as first_seen_at, max(source_updated_at) as last_seen_at
+    from r group by customer_id
+)
+select
+    s.customer_id,
+    n.v.f as first_name,
+    n.v.l as last_name,
+    nullif(concat_ws(' ', n.v.f, n.v.l), '') as full_name,
+    n.v.k as name_source_record,
+    e.v.e as email,
+    e.v.k as email_source_record,
+    p.v.p as phone,
+    p.v.k as phone_source_record,
+    a.v.line1 as address_line1,
+    a.v.city as address_city,
+    a.v.postcode as address_postal_code,
+    a.v.country as address_country,
+    a.v.k as address_source_record,
+    u.user_id as billing_user_id,
+    s.n_source_records,
+    coalesce(e.n_emails, 0) as n_emails,
+    coalesce(p.n_phones, 0) as n_phones,
+    s.first_seen_at,
+    s.last_seen_at
+from spans s
+left join best_name n using (customer_id)
+left join best_address a using (customer_id)
+left join best_email e using (customer_id)
+left join best_phone p using (customer_id)
+left join best_user_id u using (customer_id)
+order by s.customer_id
+"""
+
+
+def golden_customers_sql(records_with_customer_ids: str) -> str:
+    """SELECT producing the golden records from a relation of identity records + customer_id."""
+    return GOLDEN_SQL.format(records=records_with_customer_ids)
+
+
+def build_golden_customers(con: duckdb.DuckDBPyConnection, records_with_customer_ids: str):
+    return con.sql(golden_customers_sql(records_with_customer_ids)).df()

@@ -1,0 +1,104 @@
+"""Evaluation against truth, explain output, and config loading errors."""
+
+from datetime import datetime
+
+import pandas as pd
+import pytest
+
+from identity.config import IdentityConfig, IdentityConfigError, load_identity_config
+from identity.evaluate import evaluate_against_truth, evaluate_assignment
+from identity.explain import explain_customer
+from identity.pipeline import resolve_identities
+
+
+def test_pairwise_metrics_from_a_known_assignment():
+    truth = pd.DataFrame(
+        {
+            "source_system": ["email"] * 5,
+            "source_record_id": list("abcde"),
+            "person_id": ["p1", "p1", "p1", "p2", "p3"],
+        }
+    )
+    # a+b together, c split off (under-merge), d+e wrongly together (over-merge)
+    predicted = pd.DataFrame(
+        {
+            "source_system": ["email"] * 4,
+            "source_record_id": list("abde"),
+            "customer_id": ["c1", "c1", "c2", "c2"],
+        }
+    )
+    report = evaluate_assignment(truth, predicted)
+    assert (report.true_pairs, report.predicted_pairs, report.correct_pairs) == (3, 2, 1)
+    assert report.precision == pytest.approx(0.5)
+    assert report.recall == pytest.approx(1 / 3)
+    assert (report.over_merged_clusters, report.under_merged_people) == (1, 0)
+    assert report.coverage == pytest.approx(0.8)
+    assert "pairwise precision      0.5000" in report.format()
+
+
+def test_evaluate_against_truth_file(staging, warehouse, tmp_path):
+    staging.contact("ct_1", "ada@home.net")
+    staging.billing("cus_1", email="Ada@Home.net")
+    staging.contact("ct_2", "grace@navy.mil")
+    resolve_identities(warehouse)
+    truth = tmp_path / "truth.csv"
+    truth.write_text(
+        "source_system,source_record_id,person_id\nemail,ct_1,p1\nbilling,cus_1,p1\nemail,ct_2,p2\n"
+    )
+    report = evaluate_against_truth(warehouse, truth)
+    assert (report.precision, report.recall, report.f1, report.coverage) == (1.0, 1.0, 1.0, 1.0)
+
+
+def test_bad_truth_file_names_the_line(staging, warehouse, tmp_path):
+    staging.contact("ct_1", "ada@home.net")
+    resolve_identities(warehouse)
+    truth = tmp_path / "truth.csv"
+    truth.write_text("source_system,source_record_id,person_id\nemail,ct_1\n")
+    with pytest.raises(ValueError, match=r"truth.csv, line 2"):
+        evaluate_against_truth(warehouse, truth)
+
+
+def test_explain_lists_records_rules_refusals_and_merges(staging, warehouse, customer_of):
+    staging.billing(
+        "cus_1", user_id="u_1", email="ada@home.net", name="LOVELACE, ADA", phone="(415) 555-2671"
+    )
+    staging.contact("ct_1", "ada@home.net", first_name="Ada", last_name="Lovelace")
+    staging.web("anon_1", "u_1")
+    staging.billing("cus_2", user_id="u_2", email="ada@home.net", name="Byron Lovelace")
+    resolve_identities(warehouse, run_at=datetime(2026, 1, 1))
+    text = explain_customer(warehouse, customer_of("billing:cus_1"))
+    assert "name     Ada Lovelace  <- billing:cus_1" in text
+    assert "phone    +14155552671  <- billing:cus_1" in text
+    assert "email:ct_1: linked to billing:cus_1 by rule email_key" in text
+    assert "web:anon_1: linked to billing:cus_1 by rule user_id" in text
+    assert "refused by max_user_ids" in text
+    assert "no such customer" in explain_customer(warehouse, "cust_missing")
+
+
+def test_config_loads_yaml_and_toml_and_names_bad_keys(tmp_path):
+    yaml_file = tmp_path / "identity.yml"
+    yaml_file.write_text("max_emails_per_customer: 5\nblocked_emails: [junk@shop.com]\n")
+    config = load_identity_config(yaml_file)
+    assert config.max_emails_per_customer == 5 and config.blocked_emails == ("junk@shop.com",)
+    toml_file = tmp_path / "identity.toml"
+    toml_file.write_text(
+        'match_weight_threshold = 10.0\nhousehold_guard_comparison = "none"\n[[comparisons]]\nname = "phone"\ncolumn = "phone_e164"\n'
+    )
+    config = load_identity_config(toml_file)
+    assert config.match_weight_threshold == 10.0 and [c.name for c in config.comparisons] == [
+        "phone"
+    ]
+    assert config.household_guard_comparison is None
+
+    bad = tmp_path / "bad.yml"
+    bad.write_text("max_emails_per_custmer: 5\n")
+    with pytest.raises(IdentityConfigError, match="max_emails_per_custmer"):
+        load_identity_config(bad)
+    bad.write_text("blocked_email_patterns: ['(unclosed']\n")
+    with pytest.raises(IdentityConfigError, match="blocked_email_patterns"):
+        load_identity_config(bad)
+    bad.write_text("max_phones_per_customer: 0\n")
+    with pytest.raises(IdentityConfigError, match="max_phones_per_customer"):
+        load_identity_config(bad)
+    with pytest.raises(IdentityConfigError, match="household_guard_comparison"):
+        IdentityConfig(household_guard_comparison="shoe_size")

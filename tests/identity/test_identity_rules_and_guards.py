@@ -1,0 +1,170 @@
+"""Deterministic rules, web identities, blocked values, cardinality and household guards."""
+
+from identity.pipeline import resolve_identities
+
+
+def test_same_email_key_links_email_contact_and_billing(staging, warehouse, customer_of):
+    staging.contact("ct_1", "Ada.Lovelace+news@gmail.com", first_name="Ada", last_name="Lovelace")
+    staging.billing("cus_1", email="adalovelace@googlemail.com", name="LOVELACE, ADA")
+    summary = resolve_identities(warehouse)
+    assert customer_of("email:ct_1") == customer_of("billing:cus_1")
+    assert summary.matches_by_rule["email_key"] == 1
+    rule = warehouse.sql(
+        "select match_rule, matched_record from identity.customer_map where source_record_id = 'ct_1'"
+    ).fetchall()
+    assert rule == [("email_key", "billing:cus_1")]
+
+
+def test_web_user_id_links_to_billing_and_anonymous_ids_are_stitched(
+    staging, warehouse, customer_of
+):
+    staging.billing("cus_1", user_id="u_1", email="ada@acme.com")
+    staging.web("anon_a", "u_1")
+    staging.web("anon_b", "u_1", email="ada@home.net")
+    staging.web(None, "u_1")  # an identity seen only with a userId is keyed by it
+    staging.web("anon_lurker")  # never tied to email/phone/user id: not a customer
+    resolve_identities(warehouse)
+    customer = customer_of("billing:cus_1")
+    assert customer_of("web:anon_a") == customer
+    assert customer_of("web:anon_b") == customer
+    assert customer_of("web:u_1") == customer
+    rules = dict(
+        warehouse.sql("select source_record_id, match_rule from identity.customer_map").fetchall()
+    )
+    assert rules["anon_a"] == "user_id"
+    assert "anon_lurker" not in rules
+
+
+def test_blocked_values_never_link(staging, warehouse, customer_of):
+    staging.contact(
+        "ct_1", "test@test.com", first_name="Ada", last_name="Lovelace", phone="0000000000"
+    )
+    staging.contact(
+        "ct_2", "TEST@test.com", first_name="Grace", last_name="Hopper", phone="(000) 000-0000"
+    )
+    staging.contact("ct_3", "noreply@shop.com", first_name="Alan", last_name="Turing")
+    staging.contact("ct_4", "noreply@shop.com", first_name="Edsger", last_name="Dijkstra")
+    summary = resolve_identities(warehouse)
+    customers = {customer_of(f"email:ct_{i}") for i in range(1, 5)}
+    assert len(customers) == 4
+    assert summary.blocked_value_records == 4
+    blocked = warehouse.sql(
+        "select blocked_values from identity.identity_records where source_record_id = 'ct_1'"
+    ).fetchall()[0][0]
+    assert "email:test@test.com" in blocked and "phone:+10000000000" in blocked
+
+
+def test_cardinality_limit_refuses_second_billing_user_id_and_records_it(
+    staging, warehouse, customer_of
+):
+    # Two billing accounts share a family email: one golden customer may hold one user id.
+    staging.billing("cus_1", user_id="u_1", email="family@home.net", name="Ada Lovelace")
+    staging.billing("cus_2", user_id="u_2", email="family@home.net", name="Byron Lovelace")
+    summary = resolve_identities(warehouse)
+    a, b = customer_of("billing:cus_1"), customer_of("billing:cus_2")
+    assert a != b
+    assert summary.refused_by_guard == {"max_user_ids": 1}
+    refused = warehouse.sql(
+        "select customer_a, customer_b, record_a, record_b, guard, match_rule from identity.refused_merges"
+    ).fetchall()
+    assert len(refused) == 1
+    customer_a, customer_b, record_a, record_b, guard, rule = refused[0]
+    assert (customer_a, customer_b) == (min(a, b), max(a, b))
+    assert {record_a, record_b} == {"billing:cus_1", "billing:cus_2"}
+    assert (guard, rule) == ("max_user_ids", "email_key")
+
+
+def test_household_same_address_and_phone_different_first_names_stay_apart(
+    staging, warehouse, customer_of
+):
+    address = {
+        "address_line1": "12 Main Street",
+        "address_city": "Springfield",
+        "address_postal_code": "62701",
+        "address_country": "US",
+        "phone": "(217) 555-0142",
+    }
+    staging.billing("cus_1", name="Ada Lovelace", email="ada@home.net", **address)
+    staging.billing("cus_2", name="Byron Lovelace", email="byron@home.net", **address)
+    # the same person as cus_1 under a nickname-free typo, other email: must still match
+    staging.contact(
+        "ct_1",
+        "ada.l@work.com",
+        first_name="Adda",
+        last_name="Lovelace",
+        phone="217-555-0142",
+        city="Springfield",
+        country="US",
+    )
+    summary = resolve_identities(warehouse)
+    assert customer_of("billing:cus_1") != customer_of("billing:cus_2")
+    assert summary.refused_by_guard.get("household", 0) >= 1
+    guards = {g for (g,) in warehouse.sql("select guard from identity.refused_merges").fetchall()}
+    assert "household" in guards
+
+
+def test_probabilistic_match_on_name_phone_and_address_keeps_its_weight(
+    staging, warehouse, customer_of
+):
+    staging.billing(
+        "cus_1",
+        name="William Gates",
+        email="bill@work.com",
+        phone="(206) 555-0199",
+        address_line1="1 Lake Avenue",
+        address_city="Medina",
+        address_postal_code="98039",
+        address_country="US",
+    )
+    staging.contact(
+        "ct_1",
+        "billg@home.net",
+        first_name="Bill",
+        last_name="Gates",
+        phone="206.555.0199",
+        city="Medina",
+        country="US",
+    )
+    others = [
+        ("Grace", "Hopper"),
+        ("Alan", "Turing"),
+        ("Edsger", "Dijkstra"),
+        ("Barbara", "Liskov"),
+        ("Donald", "Knuth"),
+        ("Frances", "Allen"),
+        ("John", "McCarthy"),
+        ("Margaret", "Hamilton"),
+        ("Ken", "Thompson"),
+        ("Radia", "Perlman"),
+    ]
+    for i, (first, last) in enumerate(
+        others
+    ):  # unrelated people, so the model has something to tell apart
+        staging.contact(
+            f"ct_x{i}",
+            f"{first}.{last}@mail.com",
+            first_name=first,
+            last_name=last,
+            phone=f"(312) 555-{1000 + i}",
+            city="Chicago",
+            country="US",
+        )
+    resolve_identities(warehouse)
+    assert customer_of("billing:cus_1") == customer_of("email:ct_1")
+    rule, weight = warehouse.sql(
+        "select match_rule, match_weight from identity.customer_map where source_record_id = 'ct_1'"
+    ).fetchall()[0]
+    assert rule == "probabilistic" and weight > 8
+
+
+def test_phone_region_comes_from_the_records_country(staging, warehouse):
+    staging.contact("ct_gb", "a@b.co.uk", phone="020 7946 0958", country="GB")
+    staging.billing("cus_gb", phone="+44 20 7946 0958", address_country="GB")
+    staging.contact("ct_us", "c@d.com", phone="(415) 555-2671")  # no country: default region US
+    resolve_identities(warehouse)
+    phones = dict(
+        warehouse.sql(
+            "select source_record_id, phone_e164 from identity.identity_records"
+        ).fetchall()
+    )
+    assert phones == {"ct_gb": "+442079460958", "cus_gb": "+442079460958", "ct_us": "+14155552671"}

@@ -1,0 +1,107 @@
+"""Stable customer ids across runs: re-runs change nothing, newcomers join, the older id survives."""
+
+from datetime import datetime
+
+import duckdb
+import pytest
+
+from identity.pipeline import resolve_identities
+from identity.stable_ids import mint_customer_id
+
+RUN_1, RUN_2, RUN_3 = datetime(2026, 1, 1, 2), datetime(2026, 1, 2, 2), datetime(2026, 1, 3, 2)
+
+
+def snapshot(con):
+    return {
+        table: con.sql(f"select * from identity.{table} order by all").fetchall()
+        for table in (
+            "customer_map",
+            "golden_customers",
+            "id_registry",
+            "merge_log",
+            "refused_merges",
+        )
+    }
+
+
+def test_same_input_twice_changes_nothing(staging, warehouse):
+    staging.billing("cus_1", user_id="u_1", email="ada@home.net", name="Ada Lovelace")
+    staging.contact("ct_1", "ada@home.net", first_name="Ada", last_name="Lovelace")
+    staging.contact("ct_2", "grace@navy.mil", first_name="Grace", last_name="Hopper")
+    resolve_identities(warehouse, run_at=RUN_1)
+    before = snapshot(warehouse)
+    summary = resolve_identities(warehouse, run_at=RUN_2)
+    assert snapshot(warehouse) == before
+    assert (summary.new_customers, summary.merged_customers, summary.records_changing_customer) == (
+        0,
+        0,
+        0,
+    )
+
+
+def test_new_record_joins_the_existing_customer_id(staging, warehouse, customer_of):
+    staging.billing("cus_1", user_id="u_1", email="ada@home.net", name="Ada Lovelace")
+    resolve_identities(warehouse, run_at=RUN_1)
+    customer = customer_of("billing:cus_1")
+    staging.web("anon_1", "u_1")
+    staging.contact("ct_1", "ADA@home.net ")
+    summary = resolve_identities(warehouse, run_at=RUN_2)
+    assert customer_of("web:anon_1") == customer_of("email:ct_1") == customer
+    assert summary.new_customers == 0
+    first_assigned = dict(
+        warehouse.sql(
+            "select source_record_id, first_assigned_at from identity.customer_map"
+        ).fetchall()
+    )
+    assert first_assigned == {"cus_1": RUN_1, "anon_1": RUN_2, "ct_1": RUN_2}
+
+
+def test_merge_keeps_the_older_id_and_logs_the_pair(staging, warehouse, customer_of):
+    staging.billing("cus_1", user_id="u_1", email="ada@work.com", name="Ada Lovelace")
+    resolve_identities(warehouse, run_at=RUN_1)
+    older = customer_of("billing:cus_1")
+    staging.contact("ct_2", "ada@home.net", first_name="Ada", last_name="Lovelace")
+    resolve_identities(warehouse, run_at=RUN_2)
+    newer = customer_of("email:ct_2")
+    assert newer != older
+    staging.web("anon_1", "u_1", email="ada@home.net")  # ties the two together
+    summary = resolve_identities(warehouse, run_at=RUN_3)
+    assert customer_of("email:ct_2") == customer_of("billing:cus_1") == older
+    assert summary.merged_customers == 1
+    log = warehouse.sql("select * from identity.merge_log").df()
+    assert len(log) == 1
+    row = log.iloc[0]
+    assert (row.surviving_customer_id, row.retired_customer_id, row.merged_at) == (
+        older,
+        newer,
+        RUN_3,
+    )
+    assert {row.record_a, row.record_b} & {"web:anon_1"}
+    assert warehouse.sql("select count(*) from identity.golden_customers").fetchall()[0][0] == 1
+    # the retired id is never handed out again
+    assert newer in set(
+        warehouse.sql("select retired_customer_id from identity.merge_log").df().retired_customer_id
+    )
+
+
+def test_ids_are_reproducible_from_scratch(staging, warehouse, customer_of):
+    staging.contact("ct_1", "ada@home.net")
+    resolve_identities(warehouse, run_at=RUN_1)
+    assert customer_of("email:ct_1") == mint_customer_id("email:ct_1", set())
+
+
+def test_failed_write_leaves_previous_tables_untouched(staging, warehouse):
+    staging.contact("ct_1", "ada@home.net")
+    resolve_identities(warehouse, run_at=RUN_1)
+    before = snapshot(warehouse)
+    staging.contact("ct_2", "grace@navy.mil")
+    # sabotage the last table write: a view cannot be replaced by `create or replace table`
+    warehouse.execute("drop table identity.refused_merges")
+    warehouse.execute("create view identity.refused_merges as select 1 as x")
+    with pytest.raises(duckdb.Error):
+        resolve_identities(warehouse, run_at=RUN_2)
+    assert warehouse.sql("select count(*) from identity.customer_map").fetchall()[0][0] == 1
+    after = {t: v for t, v in before.items() if t not in ("refused_merges",)}
+    assert {
+        t: warehouse.sql(f"select * from identity.{t} order by all").fetchall() for t in after
+    } == after
