@@ -47,6 +47,8 @@ lint:  setup ## ruff + dbt parse
 bench: setup  ## run the benchmarks (1,000,000 customers; takes a while)
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev,bench]"
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/identity.py
+	$(BIN)/python bench/marts.py
 
 clean:  ## remove generated data and the Dagster home (keeps .venv)
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs
