@@ -1,0 +1,25 @@
+"""Errors the loader raises when a whole partition must fail rather than load partially."""
+
+from __future__ import annotations
+
+from datetime import date
+
+
+class PartitionLoadError(Exception):
+    """A landing partition breaks the contract in a way no quarantine row can absorb.
+
+    Raised before anything is written, so the partition keeps its previous contents.
+    Bad *rows* never raise: they go to `raw.rejects`. This is for problems that make
+    every row of a file meaningless, such as a contract column missing from the header.
+    """
+
+    def __init__(self, table: str, dt: date, source_file: str | None, message: str) -> None:
+        self.table = table
+        self.dt = dt
+        self.source_file = source_file
+        self.message = message
+        super().__init__(message)
+
+
+class UnknownTableError(ValueError):
+    """The caller asked for a table that is not in the contract."""
