@@ -1,6 +1,5 @@
 """When the pipeline runs: the job, the nightly schedule and the sensors."""
 
-
 import hashlib
 import json
 import os
@@ -49,8 +48,12 @@ def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | d
     tick = context.scheduled_execution_time.astimezone(ZoneInfo(_timezone()))
     day = (tick - timedelta(days=1)).date().isoformat()
     if day < daily_partitions.start.date().isoformat():
-        return dg.SkipReason(f"{day} is before the first partition ({daily_partitions.start.date()}).")
-    return dg.RunRequest(run_key=f"nightly:{day}", partition_key=day, tags={"cdp/trigger": "schedule"})
+        return dg.SkipReason(
+            f"{day} is before the first partition ({daily_partitions.start.date()})."
+        )
+    return dg.RunRequest(
+        run_key=f"nightly:{day}", partition_key=day, tags={"cdp/trigger": "schedule"}
+    )
 
 
 DAY_FOLDER = re.compile(r"^dt=(\d{4}-\d{2}-\d{2})$")
@@ -70,7 +73,9 @@ def landing_fingerprints(landing_root: Path) -> dict[str, str]:
                 if f.is_file() and not f.name.startswith("."):
                     st = f.stat()
                     rel = f.relative_to(landing_root)
-                    per_day.setdefault(match.group(1), []).append(f"{rel}:{st.st_size}:{st.st_mtime_ns}")
+                    per_day.setdefault(match.group(1), []).append(
+                        f"{rel}:{st.st_size}:{st.st_mtime_ns}"
+                    )
     return {
         day: hashlib.sha256("\n".join(sorted(entries)).encode()).hexdigest()[:16]
         for day, entries in sorted(per_day.items())
@@ -94,7 +99,9 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext):
         if seen.get(day) == fingerprint:
             continue
         if not (first <= date.fromisoformat(day) < last):
-            context.log.warning(f"Ignoring landing day {day}: outside the partitions {first}..{last}.")
+            context.log.warning(
+                f"Ignoring landing day {day}: outside the partitions {first}..{last}."
+            )
             continue
         requests_.append(
             dg.RunRequest(
@@ -125,7 +132,8 @@ def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
     message = context.failure_event.message or "run failed"
     partition = run.tags.get("dagster/partition") or (
         f"{run.tags.get('dagster/asset_partition_range_start')}..{run.tags.get('dagster/asset_partition_range_end')}"
-        if run.tags.get("dagster/asset_partition_range_start") else None
+        if run.tags.get("dagster/asset_partition_range_start")
+        else None
     )
     payload = {
         "text": f"cdp pipeline run {run.run_id[:8]} failed ({run.job_name}, partition {partition}): {message}",

@@ -5,7 +5,6 @@ blocking: when one fails, nothing downstream of its asset runs in that run. WARN
 are reported and the run goes on. The suites and their runner live in `quality/`.
 """
 
-
 import dagster as dg
 
 from orchestration.partitions import partition_dates
@@ -34,7 +33,9 @@ def _to_metadata(value):
 
 
 def build_suite_check(spec: SuiteSpec) -> dg.AssetChecksDefinition:
-    severity = dg.AssetCheckSeverity.ERROR if spec.severity == "ERROR" else dg.AssetCheckSeverity.WARN
+    severity = (
+        dg.AssetCheckSeverity.ERROR if spec.severity == "ERROR" else dg.AssetCheckSeverity.WARN
+    )
 
     @dg.asset_check(
         asset=asset_key_for_table(spec.table),
@@ -42,12 +43,15 @@ def build_suite_check(spec: SuiteSpec) -> dg.AssetChecksDefinition:
         description=f"[{spec.severity}] {spec.description}",
         blocking=spec.severity == "ERROR",
     )
-    def _check(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    def _check(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
         days = partition_dates(context) if spec.partitioned else []
         with warehouse.connect(context.log) as con:
             verdicts = (
                 [run_suite(con, spec, warehouse.quality_docs_dir, partition_dt=d) for d in days]
-                if days else [run_suite(con, spec, warehouse.quality_docs_dir)]
+                if days
+                else [run_suite(con, spec, warehouse.quality_docs_dir)]
             )
         failed = [v for v in verdicts if not v.success]
         shown = failed[0] if failed else verdicts[-1]
@@ -68,7 +72,9 @@ def build_suite_check(spec: SuiteSpec) -> dg.AssetChecksDefinition:
                 ", ".join(str(v.partition_dt) for v in failed) or "none"
             )
         if failed:
-            context.log.warning(f"{spec.name} failed on {len(failed)} of {len(verdicts)} partition(s)")
+            context.log.warning(
+                f"{spec.name} failed on {len(failed)} of {len(verdicts)} partition(s)"
+            )
         return dg.AssetCheckResult(passed=not failed, severity=severity, metadata=metadata)
 
     return _check

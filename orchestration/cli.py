@@ -66,7 +66,9 @@ def _run_window(args: argparse.Namespace) -> tuple[date, date]:
         first = args.date_from or (days[0] if days else None)
         last = args.date_to or (days[-1] if days else None)
         if first is None or last is None:
-            raise CliError(f"no dt=YYYY-MM-DD folders under {landing_root}; pass both --from and --to")
+            raise CliError(
+                f"no dt=YYYY-MM-DD folders under {landing_root}; pass both --from and --to"
+            )
         if first > last:
             raise CliError(f"--from {first} is after --to {last}")
     else:
@@ -116,7 +118,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from orchestration.run_summary import print_summary
 
     job = defs.resolve_job_def("cdp_pipeline")
-    instance = dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    instance = (
+        dg.DagsterInstance.get()
+        if os.environ.get("DAGSTER_HOME")
+        else dg.DagsterInstance.ephemeral()
+    )
     if first == last:
         tags = {"dagster/partition": first.isoformat()}
         kwargs = {"partition_key": first.isoformat()}
@@ -127,7 +133,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         }
         kwargs = {}
     tags["cdp/trigger"] = "cli"
-    print(f"cdp run: {first}" + (f" .. {last}" if last != first else "") + f" -> {os.environ['CDP_WAREHOUSE']}")
+    print(
+        f"cdp run: {first}"
+        + (f" .. {last}" if last != first else "")
+        + f" -> {os.environ['CDP_WAREHOUSE']}"
+    )
     result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, **kwargs)
     elapsed = time.monotonic() - started
     print_summary(result, elapsed)
@@ -142,11 +152,15 @@ def _read_only_connection():
 
     path = Path(os.environ["CDP_WAREHOUSE"])
     if not path.exists():
-        raise CliError(f"warehouse {path} does not exist yet; run `cdp run` first or pass --warehouse")
+        raise CliError(
+            f"warehouse {path} does not exist yet; run `cdp run` first or pass --warehouse"
+        )
     try:
         return duckdb.connect(str(path), read_only=True)
     except duckdb.IOException as exc:
-        raise CliError(f"cannot open {path} while a run is writing it ({exc}); try again when it finishes") from None
+        raise CliError(
+            f"cannot open {path} while a run is writing it ({exc}); try again when it finishes"
+        ) from None
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
@@ -164,7 +178,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     truth = Path(args.truth)
     if not truth.is_file():
-        raise CliError(f"truth file {truth} not found; `cdp generate` writes one as <out>/truth.csv")
+        raise CliError(
+            f"truth file {truth} not found; `cdp generate` writes one as <out>/truth.csv"
+        )
     with _read_only_connection() as con:
         print(evaluate_against_truth(con, truth).format())
     return 0
@@ -187,21 +203,34 @@ def build_parser() -> argparse.ArgumentParser:
     gen.set_defaults(func=cmd_generate)
 
     where = argparse.ArgumentParser(add_help=False)
-    where.add_argument("--warehouse", help=f"DuckDB file (default: $CDP_WAREHOUSE or {DEFAULTS['CDP_WAREHOUSE']})")
+    where.add_argument(
+        "--warehouse", help=f"DuckDB file (default: $CDP_WAREHOUSE or {DEFAULTS['CDP_WAREHOUSE']})"
+    )
 
-    run = sub.add_parser("run", parents=[where], help="run the pipeline job (every landing day, or one)")
-    run.add_argument("--landing", help=f"landing root (default: $CDP_LANDING_DIR or {DEFAULTS['CDP_LANDING_DIR']})")
+    run = sub.add_parser(
+        "run", parents=[where], help="run the pipeline job (every landing day, or one)"
+    )
+    run.add_argument(
+        "--landing",
+        help=f"landing root (default: $CDP_LANDING_DIR or {DEFAULTS['CDP_LANDING_DIR']})",
+    )
     window = run.add_mutually_exclusive_group()
-    window.add_argument("--date", type=_date, help="run only this landing day and everything downstream")
+    window.add_argument(
+        "--date", type=_date, help="run only this landing day and everything downstream"
+    )
     run.add_argument("--from", dest="date_from", type=_date, help="first day of a backfill range")
     run.add_argument("--to", dest="date_to", type=_date, help="last day of a backfill range")
     run.set_defaults(func=cmd_run)
 
-    explain = sub.add_parser("explain", parents=[where], help="show how a golden customer was assembled")
+    explain = sub.add_parser(
+        "explain", parents=[where], help="show how a golden customer was assembled"
+    )
     explain.add_argument("customer_id")
     explain.set_defaults(func=cmd_explain)
 
-    evaluate = sub.add_parser("evaluate", parents=[where], help="precision/recall of identity resolution")
+    evaluate = sub.add_parser(
+        "evaluate", parents=[where], help="precision/recall of identity resolution"
+    )
     evaluate.add_argument("--truth", required=True, help="truth.csv written by `cdp generate`")
     evaluate.set_defaults(func=cmd_evaluate)
     return parser
@@ -209,7 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "date", None) and (getattr(args, "date_from", None) or getattr(args, "date_to", None)):
+    if getattr(args, "date", None) and (
+        getattr(args, "date_from", None) or getattr(args, "date_to", None)
+    ):
         print("cdp: use either --date or --from/--to, not both", file=sys.stderr)
         return 2
     try:

@@ -1,6 +1,5 @@
 """Daily partitions keyed by the landing zone's `dt=` folder."""
 
-
 from datetime import date, timedelta
 
 import dagster as dg
@@ -16,7 +15,9 @@ daily_partitions = dg.DailyPartitionsDefinition(
 )
 
 
-def partition_dates(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> list[date]:
+def partition_dates(
+    context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext,
+) -> list[date]:
     """The landing days a run covers: one key, or a range for a single-run backfill."""
     op_context = getattr(context, "op_execution_context", context)
     if not op_context.has_partition_key_range and not op_context.has_partition_key:

@@ -133,11 +133,11 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @property
     def published_path(self) -> Path:
-        return self.base_file.parent / "marts.duckdb"
+        return self.base_file.parent / "bi.duckdb"
 
     @property
     def published_parquet_dir(self) -> Path:
-        return self.base_file.parent / "marts_parquet"
+        return self.base_file.parent / "bi_parquet"
 
     @contextmanager
     def writer_lock(self, log=None) -> Iterator[None]:

@@ -18,6 +18,15 @@ STAGING_FOR_RAW = {
 }
 
 
+# source table -> the mart rows that represent its staging rows one to one
+MART_FOR_RAW = {
+    "email_contacts": "marts.customer_identity_map where source_system = 'email'",
+    "email_events": "marts.fct_email_events",
+    "billing_customers": "marts.customer_identity_map where source_system = 'billing'",
+    "billing_invoices": "marts.fct_invoices",
+}
+
+
 def _count(con, relation: str) -> int | None:
     try:
         return con.execute(f"select count(*) from {relation}").fetchone()[0]
@@ -29,8 +38,8 @@ def _fmt(n: int | None) -> str:
     return "-" if n is None else f"{n:,}"
 
 
-def reconciliation_rows(con) -> list[tuple[str, int | None, int | None, int | None, int | None]]:
-    """(table, rows landed, rows in raw, rows rejected, rows in staging) per source table."""
+def reconciliation_rows(con) -> list[tuple]:
+    """(table, landed, raw, rejected, staging, marts) per source table: where every row went."""
     rows = []
     for table, model in STAGING_FOR_RAW.items():
         landed = rejected = None
@@ -41,15 +50,33 @@ def reconciliation_rows(con) -> list[tuple[str, int | None, int | None, int | No
             ).fetchone()
         except duckdb.Error:
             pass
-        rows.append((table, landed, _count(con, f"raw.{table}"), rejected, _count(con, f"staging.{model}")))
+        mart = MART_FOR_RAW.get(table)
+        rows.append(
+            (
+                table,
+                landed,
+                _count(con, f"raw.{table}"),
+                rejected,
+                _count(con, f"staging.{model}"),
+                _count(con, mart) if mart else None,
+            )
+        )
     return rows
 
 
 def print_summary(result, elapsed_s: float) -> None:
     warehouse = Path(os.environ["CDP_WAREHOUSE"])
-    published = warehouse.parent / "marts.duckdb"
+    published = warehouse.parent / "bi.duckdb"
     print()
-    print(f"{'run':<10}{'succeeded' if result.success else 'FAILED'} in {elapsed_s:.1f}s (run id {result.run_id[:8]})")
+    print(
+        f"{'run':<10}{'succeeded' if result.success else 'FAILED'} in {elapsed_s:.1f}s (run id {result.run_id[:8]})"
+    )
+    if not result.success:
+        print("The warehouse and the BI marts were left exactly as they were before this run.")
+        print(
+            "UI         make ui  ->  http://127.0.0.1:3000 (the run's event log and failed checks)"
+        )
+        return
     if not warehouse.exists():
         return
     try:
@@ -59,21 +86,40 @@ def print_summary(result, elapsed_s: float) -> None:
         return
     with con:
         print()
-        print(f"{'source table':<24}{'landed':>12}{'raw':>12}{'rejected':>10}{'staging':>12}")
-        for table, landed, raw, rejected, staged in reconciliation_rows(con):
-            print(f"{table:<24}{_fmt(landed):>12}{_fmt(raw):>12}{_fmt(rejected):>10}{_fmt(staged):>12}")
+        print("reconciliation: rows landed -> raw (+ rejected) -> staging (deduplicated) -> marts")
+        print(
+            f"{'source table':<24}{'landed':>12}{'raw':>12}{'rejected':>10}{'staging':>12}{'marts':>12}"
+        )
+        for table, landed, raw, rejected, staged, marts in reconciliation_rows(con):
+            print(
+                f"{table:<24}{_fmt(landed):>12}{_fmt(raw):>12}{_fmt(rejected):>10}"
+                f"{_fmt(staged):>12}{_fmt(marts):>12}"
+            )
+        if any(
+            landed is not None
+            and raw is not None
+            and rejected is not None
+            and landed != raw + rejected
+            for _, landed, raw, rejected, _, _ in reconciliation_rows(con)
+        ):
+            print("WARNING: rows landed != raw + rejected for some table; see raw.load_audit")
         records = _count(con, "identity.customer_map")
         customers = _count(con, "identity.golden_customers")
         refused = _count(con, "identity.refused_merges")
         if records is not None:
             print()
-            print(f"identity: {_fmt(records)} source records -> {_fmt(customers)} golden customers"
-                  f" ({_fmt(refused)} merges refused by guards)")
+            print(
+                f"identity: {_fmt(records)} source records -> {_fmt(customers)} golden customers"
+                f" ({_fmt(refused)} merges refused by guards)"
+            )
         marts = []
         try:
-            marts = [r[0] for r in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
-            ).fetchall()]
+            marts = [
+                r[0]
+                for r in con.execute(
+                    "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
+                ).fetchall()
+            ]
         except duckdb.Error:
             pass
         if marts:
@@ -82,6 +128,8 @@ def print_summary(result, elapsed_s: float) -> None:
     print()
     print(f"warehouse  {warehouse}")
     if published.exists():
-        print(f"BI marts   {published}  (read-only copy; also Parquet in {warehouse.parent / 'marts_parquet'})")
+        print(
+            f"BI marts   {published}  (read-only copy; also Parquet in {warehouse.parent / 'bi_parquet'})"
+        )
     print(f"quality    {warehouse.parent / 'quality_docs' / 'index.html'}")
     print("UI         make ui  ->  http://127.0.0.1:3000")

@@ -32,14 +32,21 @@ def cdp_env(tmp_path, monkeypatch):
 
 def chromium_args() -> list[str]:
     return [
-        "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
     ]
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_dagster_home(tmp_path_factory):
     """Tests must never write runs into a developer's .dagster_home."""
-    if "DAGSTER_HOME" in os.environ and not os.environ["DAGSTER_HOME"].startswith(str(tmp_path_factory.getbasetemp())):
+    if "DAGSTER_HOME" in os.environ and not os.environ["DAGSTER_HOME"].startswith(
+        str(tmp_path_factory.getbasetemp())
+    ):
         del os.environ["DAGSTER_HOME"]
     yield

@@ -8,7 +8,6 @@ dbt test becomes an asset check (dagster-dbt does this from the manifest).
 Asset keys follow the warehouse: `<schema>/<model>` (e.g. `marts/dim_customers`).
 """
 
-
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -16,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
 from orchestration.resources import WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR, apply_environment_defaults
@@ -43,15 +48,27 @@ def ensure_manifest(project: DbtProject = cdp_dbt_project) -> Path:
     clone need it too, and a stale manifest would silently run yesterday's SQL.
     """
     manifest = project.manifest_path
-    if not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime(project.project_dir):
+    if not manifest.exists() or manifest.stat().st_mtime < _newest_source_mtime(
+        project.project_dir
+    ):
         dbt = Path(sys.executable).with_name("dbt")
         proc = subprocess.run(
-            [str(dbt), "parse", "--project-dir", str(project.project_dir),
-             "--profiles-dir", str(project.profiles_dir), "--quiet"],
-            capture_output=True, text=True,
+            [
+                str(dbt),
+                "parse",
+                "--project-dir",
+                str(project.project_dir),
+                "--profiles-dir",
+                str(project.profiles_dir),
+                "--quiet",
+            ],
+            capture_output=True,
+            text=True,
         )
         if proc.returncode != 0:
-            raise RuntimeError(f"`dbt parse` failed in {project.project_dir}:\n{proc.stdout}\n{proc.stderr}")
+            raise RuntimeError(
+                f"`dbt parse` failed in {project.project_dir}:\n{proc.stdout}\n{proc.stderr}"
+            )
     return manifest
 
 
@@ -95,7 +112,9 @@ def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: 
     dagster_dbt_translator=translator,
     retry_policy=DBT_RETRY,
 )
-def dbt_staging(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+def dbt_staging(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+):
     """Typed, deduplicated, latest-wins views of every source table."""
     yield from _run_dbt(context, dbt, warehouse)
 
@@ -114,4 +133,6 @@ def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse:
 
 
 def mart_keys() -> list[dg.AssetKey]:
-    return sorted((k for k in dbt_marts.keys if k.path[0] == "marts"), key=lambda k: k.to_user_string())
+    return sorted(
+        (k for k in dbt_marts.keys if k.path[0] == "marts"), key=lambda k: k.to_user_string()
+    )

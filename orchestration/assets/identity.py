@@ -4,7 +4,6 @@ How records are matched, guarded, clustered and given stable ids lives in `ident
 this module only decides when it runs and what the UI shows about it.
 """
 
-
 from pathlib import Path
 
 import dagster as dg
@@ -58,7 +57,9 @@ def identity_assets(
 ):
     """Match email, billing and web identities into golden customers with stable ids."""
     identity_config = (
-        IdentityConfig.from_file(Path(config.config_file)) if config.config_file else IdentityConfig()
+        IdentityConfig.from_file(Path(config.config_file))
+        if config.config_file
+        else IdentityConfig()
     )
     with warehouse.connect(context.log) as con:
         summary = resolve_identities(con, identity_config)
@@ -67,7 +68,7 @@ def identity_assets(
         evaluation = None
         if truth.exists():
             evaluation = evaluate_against_truth(con, truth)
-            context.log.info("Accuracy against %s:\n%s" % (truth, evaluation.format()))
+            context.log.info(f"Accuracy against {truth}:\n{evaluation.format()}")
         counts = {
             name: con.execute(f"select count(*) from identity.{name}").fetchone()[0]
             for name in IDENTITY_TABLES
@@ -80,13 +81,19 @@ def identity_assets(
         if name == "golden_customers":
             md.update({k: _metadata_value(v) for k, v in metadata.items()})
             if evaluation is not None:
-                md.update({
-                    "accuracy/precision": dg.MetadataValue.float(round(evaluation.precision, 5)),
-                    "accuracy/recall": dg.MetadataValue.float(round(evaluation.recall, 5)),
-                    "accuracy/f1": dg.MetadataValue.float(round(evaluation.f1, 5)),
-                    "accuracy/over_merged_customers": dg.MetadataValue.int(evaluation.over_merged_clusters),
-                    "accuracy/coverage": dg.MetadataValue.float(round(evaluation.coverage, 5)),
-                })
+                md.update(
+                    {
+                        "accuracy/precision": dg.MetadataValue.float(
+                            round(evaluation.precision, 5)
+                        ),
+                        "accuracy/recall": dg.MetadataValue.float(round(evaluation.recall, 5)),
+                        "accuracy/f1": dg.MetadataValue.float(round(evaluation.f1, 5)),
+                        "accuracy/over_merged_customers": dg.MetadataValue.int(
+                            evaluation.over_merged_clusters
+                        ),
+                        "accuracy/coverage": dg.MetadataValue.float(round(evaluation.coverage, 5)),
+                    }
+                )
         yield dg.MaterializeResult(asset_key=["identity", name], metadata=md)
 
 

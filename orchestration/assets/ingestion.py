@@ -4,7 +4,6 @@ Each asset asks `ingestion.load` to replace its days in `raw.<table>` and report
 landed. How a file is read, typed and rejected lives in `ingestion/`, not here.
 """
 
-
 from datetime import timedelta
 
 import dagster as dg
@@ -28,7 +27,9 @@ INGEST_RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONE
 
 
 # A source that delivers daily is late after a day and a bit; the UI flags it then.
-RAW_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=48), warn_window=timedelta(hours=28))
+RAW_FRESHNESS = dg.FreshnessPolicy.time_window(
+    fail_window=timedelta(hours=48), warn_window=timedelta(hours=28)
+)
 
 
 def landing_asset_key(spec: RawTable) -> dg.AssetKey:
@@ -123,7 +124,8 @@ def build_raw_asset(spec: RawTable) -> dg.AssetsDefinition:
                 "rows_rejected": dg.MetadataValue.int(rejected),
                 "files": dg.MetadataValue.int(sum(len(r.files) for r in results)),
                 "days": dg.MetadataValue.text(
-                    ", ".join(str(r.dt) for r in results) if len(results) <= 7
+                    ", ".join(str(r.dt) for r in results)
+                    if len(results) <= 7
                     else f"{results[0].dt} .. {results[-1].dt} ({len(results)} days)"
                 ),
                 "warnings": dg.MetadataValue.int(sum(len(r.warnings) for r in results)),

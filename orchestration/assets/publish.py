@@ -2,12 +2,11 @@
 
 BI tools never open the warehouse the nightly run writes: DuckDB has one writer per
 file, and a reader there would block the run or see a half-built mart. They open
-`marts.duckdb` (and/or `marts_parquet/`) next to the warehouse instead. Both are built
+`bi.duckdb` (and/or `bi_parquet/`) next to the warehouse instead. Both are built
 aside and renamed into place at the end of a successful run, so a reader sees either
 yesterday's complete marts or today's, never a mix. This is also the step that commits
 the run's private copy of the warehouse (see `WarehouseResource`).
 """
-
 
 import os
 import shutil
@@ -27,11 +26,13 @@ from orchestration.resources import WarehouseResource
     kinds={"duckdb", "parquet"},
     owners=["team:analytics-engineering"],
     description=(
-        "Read-only copy of every `marts.*` table for BI tools (`marts.duckdb` and "
-        "`marts_parquet/`), swapped in atomically at the end of a successful run."
+        "Read-only copy of every `marts.*` table for BI tools (`bi.duckdb` and "
+        "`bi_parquet/`), swapped in atomically at the end of a successful run."
     ),
 )
-def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def published_marts(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     started = time.monotonic()
     target = warehouse.published_path
     staging_file = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
@@ -41,15 +42,22 @@ def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     rows: dict[str, int] = {}
     try:
         with warehouse.connect(context.log) as con:
-            tables = [r[0] for r in con.execute(
-                "select table_name from information_schema.tables "
-                "where table_schema = 'marts' and table_catalog = current_database() order by 1"
-            ).fetchall()]
+            tables = [
+                r[0]
+                for r in con.execute(
+                    "select table_name from information_schema.tables "
+                    "where table_schema = 'marts' and table_catalog = current_database() order by 1"
+                ).fetchall()
+            ]
             con.execute(f"attach '{staging_file}' as published")
             con.execute("create schema published.marts")
             for table in tables:
-                con.execute(f'create table published.marts."{table}" as select * from marts."{table}"')
-                rows[table] = con.execute(f'select count(*) from published.marts."{table}"').fetchone()[0]
+                con.execute(
+                    f'create table published.marts."{table}" as select * from marts."{table}"'
+                )
+                rows[table] = con.execute(
+                    f'select count(*) from published.marts."{table}"'
+                ).fetchone()[0]
                 con.execute(
                     f"copy (select * from marts.\"{table}\") to '{parquet_tmp / (table + '.parquet')}' "
                     "(format parquet, compression zstd)"
@@ -65,8 +73,12 @@ def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     finally:
         staging_file.unlink(missing_ok=True)
         shutil.rmtree(parquet_tmp, ignore_errors=True)
-    table_md = "\n".join(["| table | rows |", "|---|---:|", *(f"| marts.{t} | {n:,} |" for t, n in rows.items())])
-    context.log.info(f"Published {len(rows)} marts to {target} in {time.monotonic() - started:.1f}s")
+    table_md = "\n".join(
+        ["| table | rows |", "|---|---:|", *(f"| marts.{t} | {n:,} |" for t, n in rows.items())]
+    )
+    context.log.info(
+        f"Published {len(rows)} marts to {target} in {time.monotonic() - started:.1f}s"
+    )
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(target)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import dagster as dg
@@ -16,7 +16,7 @@ from orchestration.automation import landing_zone_sensor, nightly_schedule, run_
 
 def test_nightly_schedule_requests_yesterdays_partition():
     context = dg.build_schedule_context(
-        scheduled_execution_time=datetime(2026, 10, 15, 2, 0, tzinfo=timezone.utc)
+        scheduled_execution_time=datetime(2026, 10, 15, 2, 0, tzinfo=UTC)
     )
     request = nightly_schedule(context)
     assert isinstance(request, dg.RunRequest)
@@ -26,7 +26,9 @@ def test_nightly_schedule_requests_yesterdays_partition():
     assert nightly_schedule.execution_timezone == "UTC"
 
 
-def _deliver(root, day: str, table: str = "email/contacts", name: str = "part-0000.csv", body: str = "x\n"):
+def _deliver(
+    root, day: str, table: str = "email/contacts", name: str = "part-0000.csv", body: str = "x\n"
+):
     folder = root / table / f"dt={day}"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / name).write_text(body)
@@ -39,7 +41,9 @@ def test_landing_sensor_runs_each_delivery_once(tmp_path, monkeypatch):
 
     first = dg.build_sensor_context(cursor=None)
     requests = list(landing_zone_sensor(first))
-    assert [r.partition_key for r in requests] == ["2026-10-01"], "one run per new day, not per file"
+    assert [r.partition_key for r in requests] == ["2026-10-01"], (
+        "one run per new day, not per file"
+    )
 
     # Nothing new: no run.
     again = dg.build_sensor_context(cursor=first.cursor)
@@ -97,7 +101,9 @@ def test_failure_sensor_posts_to_webhook(webhook_server, monkeypatch):
     instance = dg.DagsterInstance.ephemeral()
     result = failing_job.execute_in_process(instance=instance, raise_on_error=False)
     assert not result.success
-    records = instance.get_records_for_run(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
+    records = instance.get_records_for_run(
+        result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE
+    ).records
     failure_event = records[0].event_log_entry.dagster_event
     context = dg.build_run_status_sensor_context(
         sensor_name="run_failure_alert",

@@ -46,9 +46,23 @@ def dagster_ui(tmp_path_factory):
     root = tmp_path_factory.mktemp("ui")
     landing = root / "landing"
     subprocess.run(
-        [sys.executable, "-m", "orchestration.cli", "generate", "--out", str(landing),
-         "--customers", "150", "--days", "2", "--seed", "3"],
-        check=True, cwd=REPO_ROOT, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "orchestration.cli",
+            "generate",
+            "--out",
+            str(landing),
+            "--customers",
+            "150",
+            "--days",
+            "2",
+            "--seed",
+            "3",
+        ],
+        check=True,
+        cwd=REPO_ROOT,
+        capture_output=True,
     )
     home = root / "dagster_home"
     home.mkdir()
@@ -62,16 +76,31 @@ def dagster_ui(tmp_path_factory):
     }
     log = open(root / "dagster_dev.log", "w")
     proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("dagster")), "dev", "-w", "workspace.yaml",
-         "-h", "127.0.0.1", "-p", str(port)],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            str(Path(sys.executable).with_name("dagster")),
+            "dev",
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
         while True:
             try:
-                data = _gql(f"{base}/graphql", "{ workspaceOrError { ... on Workspace { locationEntries { name locationOrLoadError { __typename ... on PythonError { message } } } } } }")
+                data = _gql(
+                    f"{base}/graphql",
+                    "{ workspaceOrError { ... on Workspace { locationEntries { name locationOrLoadError { __typename ... on PythonError { message } } } } } }",
+                )
                 entries = data["workspaceOrError"]["locationEntries"]
                 status = entries[0]["locationOrLoadError"] if entries else None
                 if status and status["__typename"] == "RepositoryLocation":
@@ -81,7 +110,9 @@ def dagster_ui(tmp_path_factory):
             except (requests.ConnectionError, requests.HTTPError, IndexError, KeyError):
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"dagster dev did not come up; log: {(root / 'dagster_dev.log').read_text()[-3000:]}")
+                pytest.fail(
+                    f"dagster dev did not come up; log: {(root / 'dagster_dev.log').read_text()[-3000:]}"
+                )
             time.sleep(2)
         yield base, landing
     finally:
@@ -99,13 +130,19 @@ def test_graphql_serves_every_asset_check_schedule_and_sensor(dagster_ui):
 
     repo = defs.get_repository_def()
     expected_assets = {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()}
-    expected_checks = {f"{k.asset_key.to_user_string()}:{k.name}" for k in repo.asset_graph.asset_check_keys}
+    expected_checks = {
+        f"{k.asset_key.to_user_string()}:{k.name}" for k in repo.asset_graph.asset_check_keys
+    }
 
-    data = _gql(f"{base}/graphql", """
+    data = _gql(
+        f"{base}/graphql",
+        """
       { assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } }
         repositoryOrError(repositorySelector: {repositoryLocationName: "%s", repositoryName: "%s"}) {
           ... on Repository { schedules { name cronSchedule } sensors { name } jobs { name } } } }
-    """ % (LOCATION, REPOSITORY))
+    """
+        % (LOCATION, REPOSITORY),
+    )
     served_assets = {"/".join(n["assetKey"]["path"]) for n in data["assetNodes"]}
     served_checks = {
         f"{'/'.join(n['assetKey']['path'])}:{c['name']}"
@@ -126,33 +163,50 @@ def test_graphql_serves_every_asset_check_schedule_and_sensor(dagster_ui):
 def test_materialize_one_partition_through_the_api_and_screenshot(dagster_ui, artifacts_dir):
     base, landing = dagster_ui
     day = sorted(p.name[3:] for p in (landing / "email" / "contacts").glob("dt=*"))[0]
-    launched = _gql(f"{base}/graphql", """
+    launched = _gql(
+        f"{base}/graphql",
+        """
       mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
         __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message }
         ... on InvalidSubsetError { message } ... on RunConfigValidationInvalid { errors { message } } } }
-    """, {"params": {
-        "selector": {"repositoryLocationName": LOCATION, "repositoryName": REPOSITORY, "jobName": "cdp_pipeline"},
-        "executionMetadata": {"tags": [{"key": "dagster/partition", "value": day}]},
-    }})["launchRun"]
+    """,
+        {
+            "params": {
+                "selector": {
+                    "repositoryLocationName": LOCATION,
+                    "repositoryName": REPOSITORY,
+                    "jobName": "cdp_pipeline",
+                },
+                "executionMetadata": {"tags": [{"key": "dagster/partition", "value": day}]},
+            }
+        },
+    )["launchRun"]
     assert launched["__typename"] == "LaunchRunSuccess", launched
     run_id = launched["run"]["runId"]
 
     deadline = time.monotonic() + 600
     status = None
     while time.monotonic() < deadline:
-        status = _gql(f"{base}/graphql", '{ runOrError(runId: "%s") { ... on Run { status } } }' % run_id)["runOrError"]["status"]
+        status = _gql(
+            f"{base}/graphql", '{ runOrError(runId: "%s") { ... on Run { status } } }' % run_id
+        )["runOrError"]["status"]
         if status in ("SUCCESS", "FAILURE", "CANCELED"):
             break
         time.sleep(3)
     assert status == "SUCCESS", f"run {run_id} ended {status}"
 
-    materialized = _gql(f"{base}/graphql", """
+    materialized = _gql(
+        f"{base}/graphql",
+        """
       { assetNodes(assetKeys: [{path: ["marts", "dim_customers"]}]) { assetMaterializations(limit: 1) { runId } } }
-    """)["assetNodes"][0]["assetMaterializations"]
+    """,
+    )["assetNodes"][0]["assetMaterializations"]
     assert materialized and materialized[0]["runId"] == run_id
 
     if not CHROMIUM:
-        pytest.skip("chromium is not installed (.ci/run installs Debian's chromium); API checks passed")
+        pytest.skip(
+            "chromium is not installed (.ci/run installs Debian's chromium); API checks passed"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
