@@ -38,14 +38,32 @@ class FellegiSunterModel:
     def log2_bayes_factors(self) -> list[np.ndarray]:
         return [np.log2(m / u) for m, u in zip(self.m, self.u, strict=True)]
 
-    def match_weights(self, levels: np.ndarray) -> np.ndarray:
-        """log2 posterior odds for each row of `levels` (n_pairs x n_comparisons)."""
-        weight = np.full(levels.shape[0], np.log2(self.prior / (1 - self.prior)))
+    def field_weights(
+        self, levels: np.ndarray, term_frequencies: dict[int, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """log2 Bayes factor of each comparison for each pair (n_pairs x n_comparisons; 0 when
+        a value is missing). `term_frequencies[i]` = the agreed value's frequency for
+        comparison i (NaN when not an exact agreement): it replaces u of the exact level."""
+        out = np.zeros(levels.shape, dtype=float)
         for i, bf in enumerate(self.log2_bayes_factors):
             column = levels[:, i].astype(np.int64)
             present = column >= 0
-            weight[present] += bf[column[present]]
-        return weight
+            out[present, i] = bf[column[present]]
+            tf = (term_frequencies or {}).get(i)
+            if tf is not None:
+                exact = present & (column == len(bf) - 1) & ~np.isnan(tf)
+                out[exact, i] = np.log2(self.m[i][-1] / np.maximum(tf[exact], 1e-9))
+        return out
+
+    @property
+    def prior_weight(self) -> float:
+        return float(np.log2(self.prior / (1 - self.prior)))
+
+    def match_weights(
+        self, levels: np.ndarray, term_frequencies: dict[int, np.ndarray] | None = None
+    ) -> np.ndarray:
+        """log2 posterior odds for each row of `levels` (n_pairs x n_comparisons)."""
+        return self.prior_weight + self.field_weights(levels, term_frequencies).sum(axis=1)
 
     def describe(self) -> pd.DataFrame:
         """One row per comparison level: m, u and the log2 Bayes factor (for docs and explain)."""
@@ -136,12 +154,22 @@ def fit_fellegi_sunter(
     u: list[np.ndarray],
     labelled_levels: dict[str, np.ndarray],
     max_iterations: int,
+    random_match_probability: float | None = None,
 ) -> FellegiSunterModel:
     """Fit m and the prior. `labelled_levels[name]` = levels of comparison `name` on labelled
-    true matches whose rule does not involve that comparison's column."""
+    true matches whose rule does not involve that comparison's column.
+
+    Supervised (labels and `random_match_probability` given): m from the labels, the
+    default m where a comparison has too few labels, and the prior = the probability that
+    two random records match, consistent with u from random pairs. Unsupervised: the classic
+    EM over the candidate pairs' level patterns estimates m and the prior among candidates.
+    """
     m: list[np.ndarray] = []
     fixed: list[bool] = []
     sources: dict[str, str] = {}
+    supervised = random_match_probability is not None and any(
+        int((v >= 0).sum()) >= MIN_LABELS_TO_FIX_M for v in labelled_levels.values()
+    )
     for spec in comparisons:
         labels = labelled_levels.get(spec.name)
         if labels is not None and int((labels >= 0).sum()) >= MIN_LABELS_TO_FIX_M:
@@ -152,8 +180,12 @@ def fit_fellegi_sunter(
             )
         else:
             m.append(_default_m(spec))
-            fixed.append(False)
-            sources[spec.name] = "expectation-maximisation"
+            fixed.append(supervised)
+            sources[spec.name] = "default" if supervised else "expectation-maximisation"
+    if supervised:
+        return FellegiSunterModel(
+            comparisons, m, u, prior=random_match_probability, m_source=sources
+        )
     model = FellegiSunterModel(comparisons, m, u, prior=0.1, m_source=sources)
     if len(candidate_levels) == 0:
         return model

@@ -35,26 +35,60 @@ def level_sql(spec: ComparisonSpec, left: str = "l", right: str = "r") -> str:
     return "case " + " ".join(cases) + " else 0 end"
 
 
+def term_frequency_table(spec: ComparisonSpec) -> str:
+    return f"_identity_tf_{spec.name}"
+
+
+def create_term_frequency_tables(
+    con: duckdb.DuckDBPyConnection, records_table: str, comparisons: tuple[ComparisonSpec, ...]
+) -> None:
+    """`_identity_tf_<name>(value, tf)`: each value's share of the non-null values of the column,
+    i.e. the chance that a random record has it (the u of agreeing on exactly that value)."""
+    for spec in comparisons:
+        if spec.term_frequency:
+            con.execute(f"""
+                create or replace temp table {term_frequency_table(spec)} as
+                select {spec.column} as value, count(*) / sum(count(*)) over () as tf
+                from {records_table} where {spec.column} is not null group by 1
+            """)
+
+
 def compare_pairs(
     con: duckdb.DuckDBPyConnection,
     records_table: str,
     pairs_relation: str,
     comparisons: tuple[ComparisonSpec, ...],
 ) -> pd.DataFrame:
-    """Columns rid_l, rid_r and one int8 level column per comparison, for every pair."""
-    levels = ", ".join(
+    """Columns rid_l, rid_r, one int8 level column per comparison and, for term-frequency
+    comparisons, `tf_<name>`: the agreed value's frequency on exact agreement (else NaN).
+    Term-frequency tables must exist (`create_term_frequency_tables`)."""
+    selects = [
         f"cast({level_sql(spec)} as tinyint) as {_level_column(spec)}" for spec in comparisons
-    )
+    ]
+    joins = []
+    for i, spec in enumerate(comparisons):
+        if spec.term_frequency:
+            alias = f"tf{i}"
+            joins.append(
+                f"left join {term_frequency_table(spec)} {alias} on {alias}.value = l.{spec.column} "
+                f"and l.{spec.column} = r.{spec.column}"
+            )
+            selects.append(f"{alias}.tf::double as {tf_column(spec)}")
     frame = con.sql(f"""
-        select p.rid_l, p.rid_r, {levels}
+        select p.rid_l, p.rid_r, {", ".join(selects)}
         from {pairs_relation} p
         join {records_table} l on l.rid = p.rid_l
         join {records_table} r on r.rid = p.rid_r
+        {" ".join(joins)}
         order by p.rid_l, p.rid_r
     """).df()
     for spec in comparisons:
         frame[_level_column(spec)] = frame[_level_column(spec)].astype(np.int8)
     return frame
+
+
+def tf_column(spec: ComparisonSpec) -> str:
+    return f"tf_{spec.name}"
 
 
 def _level_column(spec: ComparisonSpec) -> str:

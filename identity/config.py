@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import yaml
 
 COMPARISON_KINDS = ("exact", "jaro_winkler", "levenshtein", "email")
@@ -38,6 +39,10 @@ class ComparisonSpec:
     column: str
     kind: str = "exact"
     thresholds: tuple[float, ...] = ()
+    # Term-frequency adjustment (as in Splink): exact agreement on a rare value ("Zebulon")
+    # is stronger evidence than on a common one ("James"); the exact level's u becomes the
+    # value's own frequency among the records.
+    term_frequency: bool = False
 
     @property
     def n_levels(self) -> int:
@@ -62,12 +67,12 @@ class DeterministicRule:
 
 def _default_comparisons() -> tuple[ComparisonSpec, ...]:
     return (
-        ComparisonSpec("first_name", "first_name_key", "jaro_winkler", (0.85, 0.92)),
-        ComparisonSpec("last_name", "last_name", "jaro_winkler", (0.85, 0.94)),
+        ComparisonSpec("first_name", "first_name_key", "jaro_winkler", (0.85, 0.92), True),
+        ComparisonSpec("last_name", "last_name", "jaro_winkler", (0.85, 0.94), True),
         ComparisonSpec("email", "email_key", "exact"),
         ComparisonSpec("phone", "phone_e164", "exact"),
         ComparisonSpec("address", "address_line1", "jaro_winkler", (0.9,)),
-        ComparisonSpec("city", "address_city", "exact"),
+        ComparisonSpec("city", "address_city", "exact", term_frequency=True),
         ComparisonSpec("postcode", "address_postal_code", "exact"),
     )
 
@@ -96,22 +101,31 @@ class IdentityConfig:
         "noemail@noemail.com",
         "asdf@asdf.com",
     )
+    # RE2 syntax (evaluated in DuckDB): no backreferences.
     blocked_email_patterns: tuple[str, ...] = (
-        r"^(no-?reply|do-?not-?reply|donotreply|noemail|none|null|unknown|test)@",
-        r"@(test|invalid|localhost)\.(com|org|net|invalid)$",
-        r"@mailinator\.com$",
+        # placeholders and role accounts many people type or share
+        r"^(no-?reply|do-?not-?reply|donotreply|noemail|none|null|unknown|test|info|admin|support|sales|contact|hello|office)@",
+        # reserved (RFC 2606) and throw-away domains
+        r"@(test|invalid|localhost|example)\.(com|org|net|invalid)$",
+        r"@(mailinator|guerrillamail|10minutemail|yopmail)\.com$",
+        # one-letter mailboxes at one-letter domains: a@a.com, x@y.com
+        r"^[a-z0-9]@[a-z0-9]\.[a-z]+$",
     )
+    # Also never linking: an address whose mailbox repeats its domain name (asdf@asdf.com).
+    block_mailbox_equal_to_domain: bool = True
     # Phones are compared as E.164 strings; patterns are matched against the digits only.
     blocked_phones: tuple[str, ...] = ("+10000000000", "+11111111111", "+11234567890")
     blocked_phone_patterns: tuple[str, ...] = (
-        r"^(\d)\1+$",  # one digit repeated: 0000000000
+        r"^(0+|1+|2+|3+|4+|5+|6+|7+|8+|9+)$",  # one digit repeated: 0000000000
         r"^1?(0123456789|1234567890|123456789)$",
         r"^\d{0,5}$",
     )
     blocked_user_ids: tuple[str, ...] = ("", "null", "undefined", "none", "0", "anonymous")
     blocked_names: tuple[str, ...] = ("test", "unknown", "n/a", "na", "none", "null", "customer")
     # Cardinality limits per golden customer, enforced when two clusters would merge.
-    max_user_ids_per_customer: int = 1
+    # Two: people do open a second product account with the same email (duplicate
+    # signups); three or more user ids on one customer is a shared or junk identifier.
+    max_user_ids_per_customer: int = 2
     max_emails_per_customer: int = 3
     max_phones_per_customer: int = 3
     # Households share an address and a phone: a probabilistic pair whose comparison of this
@@ -133,10 +147,14 @@ class IdentityConfig:
     comparisons: tuple[ComparisonSpec, ...] = field(default_factory=_default_comparisons)
     # Fellegi-Sunter: pairs with a match weight (log2 Bayes factor incl. prior) at or above
     # this are accepted.
-    match_weight_threshold: float = 8.0
+    match_weight_threshold: float = 4.0
     # A probabilistic pair must also agree (level >= 1) on at least this many comparisons:
     # two people with the same name and nothing else in common stay apart.
     min_agreeing_comparisons: int = 3
+    # Share of all true matches the deterministic rules are believed to find; sets the
+    # prior probability that two random records match (as Splink's
+    # estimate_probability_two_random_records_match).
+    deterministic_rule_recall: float = 0.8
     u_sample_pairs: int = 500_000
     em_max_iterations: int = 25
     random_seed: int = 42
@@ -151,15 +169,29 @@ class IdentityConfig:
         return _from_mapping({**_to_mapping(self), **overrides}, source="overrides")
 
 
+def _re2_problem(pattern: str) -> str | None:
+    """Why DuckDB's regex engine (RE2) rejects `pattern`, or None when it accepts it."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return str(exc)
+    try:
+        duckdb.execute("select regexp_matches('', ?)", [pattern]).fetchall()
+    except duckdb.Error as exc:
+        return str(exc).split("\n", 1)[0]
+    return None
+
+
 def _validate(config: IdentityConfig) -> None:
     for key in ("blocked_email_patterns", "blocked_phone_patterns"):
         for pattern in getattr(config, key):
-            try:
-                re.compile(pattern)
-            except re.error as exc:
+            problem = _re2_problem(pattern)
+            if problem:
                 raise IdentityConfigError(
-                    f"{key}: {pattern!r} is not a valid regular expression ({exc}); fix or remove it"
-                ) from None
+                    f"{key}: {pattern!r} is not a valid RE2 regular expression ({problem}); "
+                    "fix or remove it (DuckDB evaluates these patterns: no backreferences or "
+                    "look-arounds)"
+                )
     for key in (
         "max_user_ids_per_customer",
         "max_emails_per_customer",
@@ -178,6 +210,12 @@ def _validate(config: IdentityConfig) -> None:
     if not isinstance(config.match_weight_threshold, int | float):
         raise IdentityConfigError(
             f"match_weight_threshold: must be a number, got {config.match_weight_threshold!r}"
+        )
+    if not isinstance(config.deterministic_rule_recall, int | float) or not (
+        0 < config.deterministic_rule_recall <= 1
+    ):
+        raise IdentityConfigError(
+            f"deterministic_rule_recall: must be a number in (0, 1], got {config.deterministic_rule_recall!r}"
         )
     names = [c.name for c in config.comparisons]
     if len(set(names)) != len(names):
@@ -240,6 +278,7 @@ def _convert(key: str, value: Any) -> Any:
                 column=v["column"],
                 kind=v.get("kind", "exact"),
                 thresholds=tuple(float(t) for t in v.get("thresholds", ())),
+                term_frequency=bool(v.get("term_frequency", False)),
             )
             for v in value
         )

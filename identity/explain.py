@@ -9,6 +9,34 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[tuple]
     return con.execute(sql, params).fetchall()
 
 
+LEVEL_NAMES = {-1: "missing", 0: "disagree"}
+
+
+def _field_weights(con: duckdb.DuckDBPyConnection, record: str, via: str) -> list[str]:
+    """The per-field agreement levels and log2 Bayes factors behind one probabilistic link."""
+    if not _rows(
+        con,
+        "select count(*) from information_schema.tables where table_schema = 'identity' "
+        "and table_name = 'match_evidence'",
+        [],
+    )[0][0]:
+        return []
+    rows = _rows(
+        con,
+        "select comparison, level, log2_bayes_factor, prior_weight from identity.match_evidence "
+        "where (record_a = ? and record_b = ?) or (record_a = ? and record_b = ?)",
+        [record, via, via, record],
+    )
+    if not rows:
+        return []
+    prior = rows[0][3]
+    parts = [
+        f"{name} {LEVEL_NAMES.get(level, f'agrees (level {level})')} {weight:+.1f}"
+        for name, level, weight, _ in rows
+    ]
+    return [f"      weights: prior {prior:+.1f}; " + "; ".join(parts)]
+
+
 def explain_customer(con: duckdb.DuckDBPyConnection, customer_id: str) -> str:
     """Source records, the rule or match weight that joined each, refused merges and merge history."""
     golden = _rows(
@@ -82,6 +110,8 @@ def explain_customer(con: duckdb.DuckDBPyConnection, customer_id: str) -> str:
         lines.append(
             f"  {key}: {how}. [{facts}]" + (f" Ignored junk values: {blocked}." if blocked else "")
         )
+        if rule == "probabilistic" and via is not None:
+            lines += _field_weights(con, key, via)
     refused = _rows(
         con,
         "select customer_a, customer_b, record_a, record_b, guard, detail, match_weight from identity.refused_merges "

@@ -81,4 +81,4 @@ def household_pairs(levels_of_guard_comparison: np.ndarray | None) -> np.ndarray
     """
     if levels_of_guard_comparison is None:
         return None
-    return levels_of_guard_comparison == 0
+    return levels_of_guard_comparison <= 0

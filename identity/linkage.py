@@ -12,16 +12,23 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from identity.blocking import BlockingResult, block_candidate_pairs
 from identity.classify import FellegiSunterModel, estimate_u, fit_fellegi_sunter
 from identity.clusters import ClusteringResult, cluster_records
-from identity.compare import compare_pairs, level_columns
+from identity.compare import (
+    compare_pairs,
+    create_term_frequency_tables,
+    level_columns,
+    tf_column,
+)
 from identity.config import IdentityConfig
 from identity.guards import HOUSEHOLD, ClusterAttributes, cardinality_limits, household_pairs
+from identity.records import RECORDS_TABLE
 from identity.rules import deterministic_edges
 
-RECORDS_TABLE = "_identity_records"
 PAIRS_TABLE = "_identity_candidate_pairs"
 PROBABILISTIC = "probabilistic"
 MAX_TRAINING_LABELS = 200_000
@@ -34,6 +41,9 @@ class LinkageResult:
     blocking: BlockingResult
     deterministic_edge_count: dict[str, int]
     accepted_probabilistic_pairs: int
+    scored_pairs: pd.DataFrame  # rid_l, rid_r, level_*, tf_*, weight of every candidate pair
+    evidence: pd.DataFrame  # rid_l, rid_r, comparison, level, weight: per-field log2 Bayes factors
+    prior_weight: float  # log2 prior odds that two random records match
     seconds: dict[str, float] = field(default_factory=dict)
 
 
@@ -51,9 +61,13 @@ def load_records_table(con: duckdb.DuckDBPyConnection, records: pd.DataFrame) ->
 
 
 def link_records(
-    con: duckdb.DuckDBPyConnection, records: pd.DataFrame, config: IdentityConfig
+    con: duckdb.DuckDBPyConnection,
+    records: pd.DataFrame,
+    config: IdentityConfig,
+    records_table_loaded: bool = False,
 ) -> LinkageResult:
-    """Cluster `records` (sorted by record_key; row position = rid) into customers."""
+    """Cluster `records` (sorted by record_key; row position = rid) into customers.
+    `records_table_loaded`: `_identity_records` already holds them (built in SQL)."""
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -63,10 +77,12 @@ def link_records(
         seconds[stage] = round(now - clock, 3)
         clock = now
 
-    load_records_table(con, records)
+    if not records_table_loaded:
+        load_records_table(con, records)
     n_records = len(records)
     rule_edges = deterministic_edges(con, RECORDS_TABLE, config.deterministic_rules)
     rule_edges["weight"] = np.nan
+    rule_edges, shared_mailbox = _split_shared_mailboxes(con, rule_edges)
     lap("deterministic_rules")
 
     blocking = block_candidate_pairs(
@@ -75,6 +91,7 @@ def link_records(
     lap("blocking")
 
     comparisons = config.comparisons
+    create_term_frequency_tables(con, RECORDS_TABLE, comparisons)
     candidates = compare_pairs(con, RECORDS_TABLE, PAIRS_TABLE, comparisons)
     con.execute(f"drop table if exists {PAIRS_TABLE}")
     lap("comparison")
@@ -84,10 +101,18 @@ def link_records(
     )
     labelled = _labelled_levels(con, rule_edges, config)
     candidate_levels = candidates[level_columns(comparisons)].to_numpy()
-    model = fit_fellegi_sunter(comparisons, candidate_levels, u, labelled, config.em_max_iterations)
+    model = fit_fellegi_sunter(
+        comparisons,
+        candidate_levels,
+        u,
+        labelled,
+        config.em_max_iterations,
+        random_match_probability(rule_edges, n_records, config.deterministic_rule_recall),
+    )
     lap("training")
 
-    weights = model.match_weights(candidate_levels)
+    term_frequencies = candidate_term_frequencies(candidates, comparisons)
+    weights = model.match_weights(candidate_levels, term_frequencies)
     candidates["weight"] = weights
     agreeing = (candidate_levels >= 1).sum(axis=1)
     accepted = (weights >= config.match_weight_threshold) & (
@@ -103,6 +128,7 @@ def link_records(
     )
     if household is not None:
         accepted &= ~household
+    evidence = _field_evidence(model, candidates, candidate_levels, term_frequencies, accepted)
     probabilistic = candidates.loc[accepted, ["rid_l", "rid_r", "weight"]].copy()
     probabilistic["rule"] = PROBABILISTIC
     probabilistic = probabilistic.sort_values(
@@ -137,6 +163,17 @@ def link_records(
             detail=f"same household evidence but the {config.household_guard_comparison} comparison disagrees",
         )
         clustering.refused = pd.concat([clustering.refused, extra], ignore_index=True)
+    if len(shared_mailbox):
+        cluster_of = clustering.cluster_of
+        split = (
+            cluster_of[shared_mailbox["rid_l"].to_numpy()]
+            != cluster_of[shared_mailbox["rid_r"].to_numpy()]
+        )
+        extra = shared_mailbox.loc[split, ["rid_l", "rid_r", "rule", "weight"]].assign(
+            guard=SHARED_MAILBOX,
+            detail="same email address but different first names: a shared (family) mailbox",
+        )
+        clustering.refused = pd.concat([clustering.refused, extra], ignore_index=True)
     lap("clustering")
 
     return LinkageResult(
@@ -145,8 +182,95 @@ def link_records(
         blocking=blocking,
         deterministic_edge_count=rule_edges["rule"].value_counts().to_dict(),
         accepted_probabilistic_pairs=int(accepted.sum()),
+        scored_pairs=candidates,
+        evidence=evidence,
+        prior_weight=model.prior_weight,
         seconds=seconds,
     )
+
+
+SHARED_MAILBOX = "shared_mailbox"
+SHARED_MAILBOX_NAME_SIMILARITY = 0.6
+
+
+def _split_shared_mailboxes(
+    con: duckdb.DuckDBPyConnection, rule_edges: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(kept, refused) email-key edges: two records on one address whose first names both
+    exist and clearly differ (Ada vs Byron) are a family sharing a mailbox, not one person."""
+    if rule_edges.empty or "first_name_key" not in _columns(con, RECORDS_TABLE):
+        return rule_edges, rule_edges.iloc[0:0]
+    con.register(
+        "_identity_rule_edges",
+        rule_edges[["rid_l", "rid_r", "rule"]].assign(pos=np.arange(len(rule_edges))),
+    )
+    try:
+        shared = con.sql(f"""
+            select e.rule = 'email_key'
+               and l.first_name_key is not null and r.first_name_key is not null
+               and jaro_winkler_similarity(l.first_name_key, r.first_name_key)
+                   < {SHARED_MAILBOX_NAME_SIMILARITY} as shared
+            from _identity_rule_edges e
+            join {RECORDS_TABLE} l on l.rid = e.rid_l
+            join {RECORDS_TABLE} r on r.rid = e.rid_r
+            order by e.pos
+        """).fetchnumpy()["shared"]
+    finally:
+        con.unregister("_identity_rule_edges")
+    shared = np.asarray(shared, dtype=bool)
+    return rule_edges[~shared].reset_index(drop=True), rule_edges[shared].reset_index(drop=True)
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    return {row[0] for row in con.sql(f"describe {table}").fetchall()}
+
+
+def _field_evidence(model, candidates, levels, term_frequencies, accepted) -> pd.DataFrame:
+    """Per-comparison level and log2 Bayes factor of every accepted probabilistic pair (long
+    format), so `cdp explain` can show why two records were judged the same person."""
+    rows = np.flatnonzero(accepted)
+    weights = model.field_weights(levels[rows], {i: tf[rows] for i, tf in term_frequencies.items()})
+    names = [spec.name for spec in model.comparisons]
+    k = len(names)
+    return pd.DataFrame(
+        {
+            "rid_l": np.repeat(candidates["rid_l"].to_numpy()[rows], k),
+            "rid_r": np.repeat(candidates["rid_r"].to_numpy()[rows], k),
+            "comparison": np.tile(np.array(names, dtype=object), len(rows)),
+            "level": levels[rows].reshape(-1).astype(np.int64),
+            "weight": weights.reshape(-1),
+        }
+    )
+
+
+def candidate_term_frequencies(candidates: pd.DataFrame, comparisons) -> dict[int, np.ndarray]:
+    return {
+        i: candidates[tf_column(spec)].to_numpy(dtype=float)
+        for i, spec in enumerate(comparisons)
+        if spec.term_frequency
+    }
+
+
+def random_match_probability(
+    rule_edges: pd.DataFrame, n_records: int, rule_recall: float
+) -> float | None:
+    """P(two random records are the same customer), as Splink estimates it from
+    deterministic rules: the pairs inside the rules' connected components, divided by the
+    share of true pairs the rules are believed to find, over all record pairs."""
+    if rule_edges.empty or n_records < 2:
+        return None
+    graph = coo_matrix(
+        (
+            np.ones(len(rule_edges), dtype=np.int8),
+            (rule_edges["rid_l"].to_numpy(), rule_edges["rid_r"].to_numpy()),
+        ),
+        shape=(n_records, n_records),
+    )
+    _, component = connected_components(graph, directed=False)
+    sizes = np.bincount(component).astype(float)
+    linked_pairs = float((sizes * (sizes - 1) / 2).sum())
+    all_pairs = n_records * (n_records - 1) / 2
+    return float(np.clip(linked_pairs / rule_recall / all_pairs, 1e-12, 0.5))
 
 
 def _labelled_levels(

@@ -20,7 +20,7 @@ import pandas as pd
 
 from identity.config import IdentityConfig
 from identity.linkage import RECORDS_TABLE, link_records
-from identity.records import build_identity_records
+from identity.records import build_identity_records_table
 from identity.stable_ids import assign_customer_ids
 from identity.survivorship import golden_customers_sql
 
@@ -141,10 +141,11 @@ def resolve_identities(
     clock = time.perf_counter()
     seconds: dict[str, float] = {}
 
-    records = build_identity_records(con, config)
+    build_identity_records_table(con, config)
+    records = con.sql(f"select * exclude (rid) from {RECORDS_TABLE} order by rid").df()
     seconds["read_and_normalise"] = round(time.perf_counter() - clock, 3)
 
-    linkage = link_records(con, records, config)
+    linkage = link_records(con, records, config, records_table_loaded=True)
     seconds.update(linkage.seconds)
     clock = time.perf_counter()
 
@@ -184,6 +185,18 @@ def resolve_identities(
         records, customer_ids, linkage.clustering.refused, previous.refused, run_ts
     )
     identity_records = records.assign(customer_id=customer_ids)
+    keys_array = records["record_key"].to_numpy()
+    evidence = linkage.evidence
+    match_evidence = pd.DataFrame(
+        {
+            "record_a": keys_array[evidence["rid_l"].to_numpy()],
+            "record_b": keys_array[evidence["rid_r"].to_numpy()],
+            "comparison": evidence["comparison"].to_numpy(),
+            "level": evidence["level"].to_numpy(),
+            "log2_bayes_factor": evidence["weight"].to_numpy(),
+            "prior_weight": linkage.prior_weight,
+        }
+    )
     seconds["survivorship"] = round(time.perf_counter() - clock, 3)
     clock = time.perf_counter()
 
@@ -195,6 +208,7 @@ def resolve_identities(
             "golden_customers": golden,
             "id_registry": registry,
             "refused_merges": refused,
+            "match_evidence": match_evidence,
         },
         new_merges=merges,
     )

@@ -1,31 +1,34 @@
-"""One normalised identity record per source record, read from the dbt staging models.
+"""One normalised identity record per source record, built inside DuckDB from the staging models.
 
 Sources: email contacts, billing customers, and web identities (one per `anonymous_id`
 with its latest identify traits and `user_id`; events without an anonymous id form one
 identity per `user_id`). A web identity never tied to an email, a phone or a user id is
 not a customer and is skipped. Junk values (config `blocked_*`) are kept for display but
 never used for matching; they are listed in `blocked_values`.
+
+Normalisation runs as SQL over all records (two million rows in seconds); Python
+(`identity.normalize`) only sees the few distinct values SQL cannot settle exactly:
+phones outside the plain North-American shapes, and text with letters that
+`strip_accents` cannot fold (ß, Ø, non-Latin scripts) - Unidecode transliterates those.
+The SQL and Python paths give the same results (tests/identity/test_identity_normalize.py).
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
-
 import duckdb
 import pandas as pd
+from unidecode import unidecode
 
 from identity.config import IdentityConfig
 from identity.normalize import (
-    email_match_key,
-    first_name_key,
-    fold_name,
-    normalize_city,
-    normalize_email,
+    _GMAIL_DOMAINS,
+    _NAME_PREFIXES,
+    _NAME_SUFFIXES,
+    _NANP_REGIONS,
+    _PLUS_TAG_DOMAINS,
+    _STREET_ABBREVIATIONS,
+    nickname_table,
     normalize_phone,
-    normalize_postcode,
-    normalize_street,
-    split_full_name,
 )
 
 STAGING_TABLES = (
@@ -33,6 +36,7 @@ STAGING_TABLES = (
     "staging.stg_billing__customers",
     "staging.stg_web__events",
 )
+RECORDS_TABLE = "_identity_records"
 
 RAW_RECORDS_SQL = """
 with web_by_anonymous_id as (
@@ -84,16 +88,8 @@ from (select * from web_by_anonymous_id union all by name select * from web_by_u
 where email is not null or phone is not null or user_id is not null
 """
 
-
-def read_source_records(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """The un-normalised identity records of all sources, one row per source record."""
-    missing = [t for t in STAGING_TABLES if not _table_exists(con, t)]
-    if missing:
-        raise LookupError(
-            f"identity resolution reads {', '.join(missing)}, which the warehouse does not "
-            "have yet; run the dbt staging models first (`dbt build --select staging`)"
-        )
-    return con.sql(RAW_RECORDS_SQL).df()
+SOURCE_TABLE = "_identity_source_records"
+_TEXT_COLUMNS = ("email", "first_name", "last_name", "full_name", "address_line1", "address_city")
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
@@ -106,175 +102,330 @@ def _table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
     )
 
 
-def _map_distinct(values: pd.Series, fn: Callable) -> pd.Series:
-    """Apply fn once per distinct value (names and cities repeat a lot)."""
-    uniques = values.dropna().unique()
-    mapping = {v: fn(v) for v in uniques}
-    return values.map(mapping, na_action="ignore").astype(object).where(values.notna(), None)
+def read_source_records(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The un-normalised identity records of all sources, one row per source record."""
+    _create_source_table(con)
+    return con.sql(f"select * from {SOURCE_TABLE}").df()
 
 
-class BlockedValues:
-    """The config's junk values, compiled once."""
-
-    def __init__(self, config: IdentityConfig):
-        self.emails = {e.strip().lower() for e in config.blocked_emails}
-        self.email_patterns = [re.compile(p) for p in config.blocked_email_patterns]
-        self.phones = set(config.blocked_phones)
-        self.phone_patterns = [re.compile(p) for p in config.blocked_phone_patterns]
-        self.user_ids = {u.strip().lower() for u in config.blocked_user_ids}
-        self.names = {n.strip().lower() for n in config.blocked_names}
-
-    def email_is_blocked(self, email: str) -> bool:
-        return email in self.emails or any(p.search(email) for p in self.email_patterns)
-
-    def phone_is_blocked(self, e164: str) -> bool:
-        digits = e164.lstrip("+")
-        return e164 in self.phones or any(p.search(digits) for p in self.phone_patterns)
-
-    def user_id_is_blocked(self, user_id: str) -> bool:
-        return user_id.strip().lower() in self.user_ids
-
-    def name_is_blocked(self, folded_name: str) -> bool:
-        return folded_name in self.names
-
-
-def _title_if_shouting(text: str | None) -> str | None:
-    if text is None:
-        return None
-    text = " ".join(text.split())
-    return text.title() if text.isupper() or text.islower() else text or None
-
-
-def normalize_records(raw: pd.DataFrame, config: IdentityConfig) -> pd.DataFrame:
-    """The identity records fed to matching: normalised keys plus display values."""
-    blocked = BlockedValues(config)
-    out = pd.DataFrame(
-        {
-            "source_system": raw["source_system"].astype(str),
-            "source_record_id": raw["source_record_id"].astype(str),
-        }
-    )
-    out.insert(0, "record_key", out["source_system"] + ":" + out["source_record_id"])
-    blocked_notes: list[pd.Series] = []
-
-    email = _map_distinct(raw["email"], normalize_email)
-    email_key = _map_distinct(email, email_match_key)
-    email_blocked = (
-        _map_distinct(email, blocked.email_is_blocked).astype("boolean").fillna(False).astype(bool)
-    )
-    email_blocked |= (
-        _map_distinct(email_key, blocked.email_is_blocked)
-        .astype("boolean")
-        .fillna(False)
-        .astype(bool)
-    )
-    blocked_notes.append(("email:" + email).where(email_blocked))
-    out["email"] = email
-    out["email_key"] = email_key.where(~email_blocked, None)
-    out["email_local"] = out["email_key"].str.split("@", n=1).str[0]
-
-    region = raw["country"].fillna(config.default_phone_region).str.upper().str.strip()
-    # the distinct (phone, region) pairs, each parsed once
-    phone_cache: dict[tuple[str, str], str | None] = {}
-    phone_values = []
-    for raw_phone, phone_region in zip(raw["phone"], region, strict=True):
-        if not isinstance(raw_phone, str):
-            phone_values.append(None)
-            continue
-        key = (raw_phone, phone_region)
-        if key not in phone_cache:
-            phone_cache[key] = normalize_phone(raw_phone, phone_region, config.default_phone_region)
-        phone_values.append(phone_cache[key])
-    phone = pd.Series(phone_values, index=raw.index, dtype=object)
-    phone_blocked = (
-        _map_distinct(phone, blocked.phone_is_blocked).astype("boolean").fillna(False).astype(bool)
-    )
-    blocked_notes.append(("phone:" + phone).where(phone_blocked))
-    out["phone_e164"] = phone.where(~phone_blocked, None)
-    out["phone_display"] = phone
-
-    split = _map_distinct(raw["full_name"], split_full_name)
-    split_first = split.map(lambda t: t[0], na_action="ignore")
-    split_last = split.map(lambda t: t[1], na_action="ignore")
-    first = _map_distinct(raw["first_name"], fold_name).fillna(split_first)
-    last = _map_distinct(raw["last_name"], fold_name).fillna(split_last)
-    first_blocked = (
-        _map_distinct(first, blocked.name_is_blocked).astype("boolean").fillna(False).astype(bool)
-    )
-    last_blocked = (
-        _map_distinct(last, blocked.name_is_blocked).astype("boolean").fillna(False).astype(bool)
-    )
-    blocked_notes.append(("first_name:" + first).where(first_blocked))
-    blocked_notes.append(("last_name:" + last).where(last_blocked))
-    out["first_name"] = first.where(~first_blocked, None)
-    out["last_name"] = last.where(~last_blocked, None)
-    out["first_name_key"] = _map_distinct(out["first_name"], first_name_key)
-
-    display_split = _map_distinct(raw["full_name"], _display_split)
-    out["display_first_name"] = _map_distinct(raw["first_name"], _title_if_shouting).fillna(
-        display_split.map(lambda t: t[0], na_action="ignore")
-    )
-    out["display_last_name"] = _map_distinct(raw["last_name"], _title_if_shouting).fillna(
-        display_split.map(lambda t: t[1], na_action="ignore")
-    )
-    out.loc[first_blocked, "display_first_name"] = None
-    out.loc[last_blocked, "display_last_name"] = None
-
-    out["address_line1"] = _map_distinct(raw["address_line1"], normalize_street)
-    out["address_city"] = _map_distinct(raw["address_city"], normalize_city)
-    out["address_postal_code"] = [
-        normalize_postcode(p, c) if p is not None else None
-        for p, c in zip(_none(raw["address_postal_code"]), _none(raw["country"]), strict=True)
-    ]
-    out["address_country"] = raw["country"].str.upper().str.strip()
-    out["display_address_line1"] = _map_distinct(
-        raw["address_line1"], lambda s: " ".join(s.split()) or None
-    )
-    out["display_city"] = _map_distinct(raw["address_city"], _title_if_shouting)
-
-    user_id = raw["user_id"].astype(object).where(raw["user_id"].notna(), None)
-    user_blocked = (
-        _map_distinct(user_id, blocked.user_id_is_blocked)
-        .astype("boolean")
-        .fillna(False)
-        .astype(bool)
-    )
-    blocked_notes.append(("user_id:" + user_id.fillna("")).where(user_blocked))
-    out["user_id"] = user_id.where(~user_blocked, None)
-    out["n_user_ids"] = raw["n_user_ids"].astype("int64")
-    out["is_deleted"] = raw["is_deleted"].astype("boolean").fillna(False).astype(bool)
-    out["source_created_at"] = raw["created_at"]
-    out["source_updated_at"] = raw["updated_at"]
-    notes = pd.concat(blocked_notes, axis=1)
-    has_blocked = notes.notna().any(axis=1)
-    out["blocked_values"] = None
-    if has_blocked.any():
-        out.loc[has_blocked, "blocked_values"] = notes[has_blocked].apply(
-            lambda row: ", ".join(row.dropna()), axis=1
+def _create_source_table(con: duckdb.DuckDBPyConnection) -> None:
+    missing = [t for t in STAGING_TABLES if not _table_exists(con, t)]
+    if missing:
+        raise LookupError(
+            f"identity resolution reads {', '.join(missing)}, which the warehouse does not "
+            "have yet; run the dbt staging models first (`dbt build --select staging`)"
         )
-    for column in out.columns:
-        if out[column].dtype == object:
-            out[column] = out[column].where(out[column].notna(), None)
-    return out.sort_values("record_key", kind="stable").reset_index(drop=True)
+    con.execute(f"create or replace temp table {SOURCE_TABLE} as {RAW_RECORDS_SQL}")
 
 
-def _none(series: pd.Series) -> list:
-    return [None if pd.isna(v) else v for v in series]
+def _sql_list(values) -> str:
+    quoted = ", ".join("'" + str(v).replace("'", "''") + "'" for v in sorted(values))
+    return f"[{quoted}]" if quoted else "[]::varchar[]"
 
 
-def _display_split(raw: str) -> tuple[str | None, str | None]:
-    """Display-cased first and last name from one free-text name (keeps accents)."""
-    if "," in raw:
-        last, first = raw.split(",", 1)
-        return _title_if_shouting(first.strip()) or None, _title_if_shouting(last.strip()) or None
-    words = raw.split()
-    if not words:
-        return None, None
-    if len(words) == 1:
-        return _title_if_shouting(words[0]), None
-    return _title_if_shouting(" ".join(words[:-1])), _title_if_shouting(words[-1])
+def _sql_map(mapping: dict[str, str]) -> str:
+    if not mapping:
+        return "MAP {}::MAP(varchar, varchar)"
+    items = ", ".join(
+        "'" + k.replace("'", "''") + "': '" + v.replace("'", "''") + "'"
+        for k, v in sorted(mapping.items())
+    )
+    return "MAP {" + items + "}"
+
+
+def _any_pattern(column: str, patterns: tuple[str, ...]) -> str:
+    if not patterns:
+        return "false"
+    combined = "|".join(f"(?:{p})" for p in patterns).replace("'", "''")
+    return f"regexp_matches({column}, '{combined}')"
+
+
+def _ascii_fold(column: str) -> str:
+    """Accents stripped in SQL; values SQL cannot fold come from the Unidecode lookup."""
+    return f"coalesce(_fold_{column}.folded, strip_accents({column}))"
+
+
+def _fold_name_sql(expr: str) -> str:
+    """SQL twin of normalize.fold_name on an already ASCII-folded expression."""
+    text = f"replace(lower({expr}), '.', ' ')"
+    text = f"regexp_replace({text}, '[^a-z'' -]', ' ', 'g')"
+    text = f"replace(replace({text}, '-', ' '), '''', '')"
+    return f"nullif(trim(regexp_replace({text}, '\\s+', ' ', 'g')), '')"
+
+
+def _strip_titles_sql(expr: str) -> str:
+    prefixes = "|".join(sorted(_NAME_PREFIXES))
+    suffixes = "|".join(sorted(_NAME_SUFFIXES))
+    no_prefix = f"regexp_replace({expr}, '^(({prefixes})( |$))+', '')"
+    return f"nullif(trim(regexp_replace({no_prefix}, '( ({suffixes}))+$', '')), '')"
+
+
+TITLE_CASE_MACRO = """
+create or replace temp macro _identity_title_case(s) as list_aggr(list_transform(
+    string_split(s, ' '), lambda w: list_aggr(list_transform(
+        string_split(w, '-'), lambda p: list_aggr(list_transform(
+            string_split(p, ''''), lambda q: upper(left(q, 1)) || lower(substr(q, 2))),
+            'string_agg', '''')), 'string_agg', '-')), 'string_agg', ' ')
+"""
+
+
+def _title_if_shouting_sql(expr: str) -> str:
+    """Display casing: ALL CAPS or all lower case becomes Title Case, mixed case is kept."""
+    collapsed = f"nullif(trim(regexp_replace({expr}, '\\s+', ' ', 'g')), '')"
+    return (
+        f"case when {collapsed} = upper({collapsed}) or {collapsed} = lower({collapsed}) "
+        f"then _identity_title_case({collapsed}) else {collapsed} end"
+    )
+
+
+def _python_lookups(con: duckdb.DuckDBPyConnection, config: IdentityConfig) -> None:
+    """The few distinct values that need Python, as small lookup tables joined in SQL."""
+    folds = con.sql(
+        " union ".join(
+            f"select distinct {c} as value from {SOURCE_TABLE} "
+            f"where {c} is not null and regexp_matches(strip_accents({c}), '[^\\x00-\\x7F]')"
+            for c in _TEXT_COLUMNS
+        )
+    ).fetchall()
+    fold_frame = pd.DataFrame(
+        {"value": [v for (v,) in folds], "folded": [unidecode(v) for (v,) in folds]},
+        dtype=object,
+    )
+    con.register("_identity_fold_frame", fold_frame)
+    con.execute(
+        "create or replace temp table _identity_fold as "
+        "select value::varchar as value, folded::varchar as folded from _identity_fold_frame"
+    )
+    con.unregister("_identity_fold_frame")
+
+    region = f"coalesce(upper(trim(country)), '{config.default_phone_region}')"
+    compact = "regexp_replace(trim(phone), '[\\s().\\-/]', '', 'g')"
+    nanp = _sql_list(_NANP_REGIONS)
+    con.execute(f"""
+        create or replace temp table _identity_phone_input as
+        select distinct phone, {region} as region, {compact} as compact
+        from {SOURCE_TABLE} where phone is not null
+    """)
+    # Plain North-American shapes in SQL, exactly as normalize._fast_e164 treats them.
+    con.execute(f"""
+        create or replace temp table _identity_phone as
+        select phone, region,
+            case
+                when contains(phone, '(0)') then null
+                when regexp_full_match(compact, '\\+1[1-9][0-9]{{9}}') then compact
+                when list_contains({nanp}, region)
+                     and regexp_full_match(compact, '1?[2-9][0-9]{{9}}')
+                    then '+1' || right(compact, 10)
+            end as e164,
+            e164 is not null as settled
+        from _identity_phone_input
+    """)
+    rest = con.sql(
+        "select phone, region from _identity_phone where not settled and trim(phone) <> ''"
+    ).fetchall()
+    parsed = pd.DataFrame(
+        {
+            "phone": [p for p, _ in rest],
+            "region": [r for _, r in rest],
+            "e164": [normalize_phone(p, r, config.default_phone_region) for p, r in rest],
+        },
+        dtype=object,
+    )
+    con.register("_identity_phone_parsed", parsed)
+    con.execute("""
+        update _identity_phone t set e164 = p.e164::varchar, settled = true
+        from _identity_phone_parsed p where t.phone = p.phone and t.region = p.region
+    """)
+    con.unregister("_identity_phone_parsed")
+
+    con.execute(TITLE_CASE_MACRO)
+
+
+def normalize_records_sql(con: duckdb.DuckDBPyConnection, config: IdentityConfig) -> str:
+    """Create `_identity_records` (normalised, with `rid` = position in record_key order)
+    from `_identity_source_records`; returns the table name."""
+    _python_lookups(con, config)
+    nicknames = _sql_map(nickname_table())
+    streets = _sql_map(_STREET_ABBREVIATIONS)
+    plus_tag = _sql_list(_PLUS_TAG_DOMAINS)
+    gmail = _sql_list(_GMAIL_DOMAINS)
+    blocked_emails = _sql_list({e.strip().lower() for e in config.blocked_emails})
+    blocked_phones = _sql_list(config.blocked_phones)
+    blocked_user_ids = _sql_list({u.strip().lower() for u in config.blocked_user_ids})
+    blocked_names = _sql_list({n.strip().lower() for n in config.blocked_names})
+    email_blocked = (
+        "(list_contains({bl}, {c}) or {pat}"
+        + (
+            " or split_part({c}, '@', 1) = split_part(split_part({c}, '@', 2), '.', 1)"
+            if config.block_mailbox_equal_to_domain
+            else ""
+        )
+        + ")"
+    )
+
+    def email_is_blocked(column: str) -> str:
+        return email_blocked.format(
+            bl=blocked_emails,
+            c=column,
+            pat=_any_pattern(column, config.blocked_email_patterns),
+        )
+
+    display_split_first = _title_if_shouting_sql(
+        "regexp_extract(trim(full_name), '^(.*)\\s+\\S+$', 1)"
+    )
+    display_split_last = _title_if_shouting_sql("regexp_extract(trim(full_name), '\\s(\\S+)$', 1)")
+    fold_joins = " ".join(
+        f"left join _identity_fold _fold_{c} on _fold_{c}.value = s.{c}" for c in _TEXT_COLUMNS
+    )
+    con.execute(f"""
+        create or replace temp table {RECORDS_TABLE} as
+        with folded as (
+            select s.*,
+                {_ascii_fold("email")} as email_ascii,
+                {_fold_name_sql(_ascii_fold("first_name"))} as first_folded,
+                {_fold_name_sql(_ascii_fold("last_name"))} as last_folded,
+                {_ascii_fold("full_name")} as full_ascii,
+                lower({_ascii_fold("address_line1")}) as street_ascii,
+                {_fold_name_sql(_ascii_fold("address_city"))} as city_folded,
+                p.e164 as phone_parsed,
+                lower(trim(s.email)) as email_trimmed
+            from {SOURCE_TABLE} s
+            {fold_joins}
+            left join _identity_phone p
+              on p.phone = s.phone
+             and p.region = coalesce(upper(trim(s.country)), '{config.default_phone_region}')
+        ),
+        emails as (
+            select *,
+                case when regexp_full_match(email_trimmed, '[^@\\s]+@[^@\\s]+\\.[^@\\s]+')
+                     then email_trimmed end as email_valid
+            from folded
+        ),
+        email_keys as (
+            select *,
+                case when email_valid is not null then
+                    nullif(
+                        case when list_contains({gmail}, split_part(email_valid, '@', 2))
+                             then replace(split_part(split_part(email_valid, '@', 1), '+', 1), '.', '')
+                             when list_contains({plus_tag}, split_part(email_valid, '@', 2))
+                             then split_part(split_part(email_valid, '@', 1), '+', 1)
+                             else split_part(email_valid, '@', 1) end, '')
+                    || '@' ||
+                    case when list_contains({gmail}, split_part(email_valid, '@', 2))
+                         then 'gmail.com' else split_part(email_valid, '@', 2) end
+                end as email_key_raw
+            from emails
+        ),
+        names as (
+            select *,
+                case when contains(full_ascii, ',')
+                     then {_strip_titles_sql(_fold_name_sql("split_part(full_ascii, ',', 2)"))}
+                     else {_strip_titles_sql(_fold_name_sql("full_ascii"))} end as full_clean,
+                case when contains(full_ascii, ',')
+                     then {_fold_name_sql("split_part(full_ascii, ',', 1)")} end as comma_last
+            from email_keys
+        ),
+        split as (
+            select *,
+                case when comma_last is not null or full_ascii is null then full_clean
+                     when contains(full_clean, ' ')
+                     then regexp_extract(full_clean, '^(.*) [^ ]+$', 1)
+                     else full_clean end as split_first,
+                case when full_ascii is null then null
+                     when contains(full_ascii, ',') then comma_last
+                     when contains(full_clean, ' ') then regexp_extract(full_clean, ' ([^ ]+)$', 1)
+                     end as split_last
+            from names
+        ),
+        blocked as (
+            select *,
+                coalesce({email_is_blocked("email_valid")} or {email_is_blocked("email_key_raw")}, false)
+                    as email_blocked,
+                coalesce(list_contains({blocked_phones}, phone_parsed)
+                         or {_any_pattern("ltrim(phone_parsed, '+')", config.blocked_phone_patterns)}, false)
+                    as phone_blocked,
+                coalesce(first_folded, split_first) as first_any,
+                coalesce(last_folded, split_last) as last_any
+            from split
+        ),
+        flagged as (
+            select *,
+                coalesce(list_contains({blocked_names}, first_any), false) as first_blocked,
+                coalesce(list_contains({blocked_names}, last_any), false) as last_blocked,
+                coalesce(list_contains({blocked_user_ids}, lower(trim(user_id))), false) as user_blocked
+            from blocked
+        )
+        select
+            (row_number() over (order by source_system || ':' || source_record_id) - 1)::integer as rid,
+            source_system || ':' || source_record_id as record_key,
+            source_system::varchar as source_system,
+            source_record_id::varchar as source_record_id,
+            email_valid as email,
+            case when not email_blocked then email_key_raw end as email_key,
+            case when not email_blocked then split_part(email_key_raw, '@', 1) end as email_local,
+            case when not phone_blocked then phone_parsed end as phone_e164,
+            phone_parsed as phone_display,
+            case when not first_blocked then first_any end as first_name,
+            case when not last_blocked then last_any end as last_name,
+            case when not first_blocked then
+                coalesce({nicknames}[split_part(first_any, ' ', 1)], split_part(first_any, ' ', 1))
+            end as first_name_key,
+            case when not first_blocked then coalesce(
+                {_title_if_shouting_sql("first_name")},
+                case when contains(full_name, ',') then {_title_if_shouting_sql("split_part(full_name, ',', 2)")}
+                     when contains(trim(full_name), ' ')
+                     then {display_split_first}
+                     else {_title_if_shouting_sql("full_name")} end)
+            end as display_first_name,
+            case when not last_blocked then coalesce(
+                {_title_if_shouting_sql("last_name")},
+                case when contains(full_name, ',') then {_title_if_shouting_sql("split_part(full_name, ',', 1)")}
+                     when contains(trim(full_name), ' ')
+                     then {display_split_last}
+                     end)
+            end as display_last_name,
+            nullif(array_to_string(list_transform(
+                string_split(trim(regexp_replace(
+                    regexp_replace(replace(street_ascii, '#', ' apt '), '[^a-z0-9 ]', ' ', 'g'),
+                    '\\s+', ' ', 'g')), ' '),
+                lambda w: coalesce({streets}[w], w)), ' '), '') as address_line1,
+            city_folded as address_city,
+            case when upper(coalesce(country, '')) in ('US', '')
+                      and regexp_full_match(regexp_replace(upper(address_postal_code), '[^A-Z0-9]', '', 'g'), '[0-9]{{9}}')
+                 then left(regexp_replace(upper(address_postal_code), '[^A-Z0-9]', '', 'g'), 5)
+                 else nullif(regexp_replace(upper(address_postal_code), '[^A-Z0-9]', '', 'g'), '')
+            end as address_postal_code,
+            upper(trim(country)) as address_country,
+            nullif(trim(regexp_replace(address_line1, '\\s+', ' ', 'g')), '') as display_address_line1,
+            {_title_if_shouting_sql("address_city")} as display_city,
+            case when not user_blocked then user_id end as user_id,
+            n_user_ids::bigint as n_user_ids,
+            coalesce(is_deleted, false) as is_deleted,
+            created_at as source_created_at,
+            updated_at as source_updated_at,
+            nullif(concat_ws(', ',
+                case when email_blocked then 'email:' || email_valid end,
+                case when phone_blocked then 'phone:' || phone_parsed end,
+                case when first_blocked then 'first_name:' || first_any end,
+                case when last_blocked then 'last_name:' || last_any end,
+                case when user_blocked then 'user_id:' || user_id end), '') as blocked_values
+        from flagged
+        order by rid
+    """)
+    for table in ("_identity_fold", "_identity_phone", "_identity_phone_input"):
+        con.execute(f"drop table if exists {table}")
+    return RECORDS_TABLE
+
+
+def build_identity_records_table(con: duckdb.DuckDBPyConnection, config: IdentityConfig) -> int:
+    """Read the staging models into the temp table `_identity_records`; returns its row count."""
+    _create_source_table(con)
+    normalize_records_sql(con, config)
+    con.execute(f"drop table if exists {SOURCE_TABLE}")
+    return con.sql(f"select count(*) from {RECORDS_TABLE}").fetchall()[0][0]
 
 
 def build_identity_records(con: duckdb.DuckDBPyConnection, config: IdentityConfig) -> pd.DataFrame:
-    """Read the staging models and return the normalised identity records, sorted by record_key."""
-    return normalize_records(read_source_records(con), config)
+    """The normalised identity records as a frame (rid order = record_key order)."""
+    build_identity_records_table(con, config)
+    return con.sql(f"select * exclude (rid) from {RECORDS_TABLE} order by rid").df()
