@@ -9,6 +9,8 @@ export CDP_LANDING_DIR ?= data/landing
 export CDP_WAREHOUSE ?= data/warehouse.duckdb
 # Runs started by `cdp run` and by `make ui` share one Dagster instance, so the UI shows both.
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+# The virtualenv's tools (dbt, dagster) first, without having to activate it.
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 DEMO_CUSTOMERS ?= 2000
 DEMO_DAYS ?= 14

@@ -8,6 +8,7 @@ dbt test becomes an asset check (dagster-dbt does this from the manifest).
 Asset keys follow the warehouse: `<schema>/<model>` (e.g. `marts/dim_customers`).
 """
 
+import os
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -27,6 +28,12 @@ from orchestration.resources import WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR, apply_environment_defaults
 
 apply_environment_defaults()
+
+# dagster-dbt looks `dbt` up on PATH (e.g. `prepare_if_dev` under `dagster dev`); make it
+# find this virtualenv's dbt even when the virtualenv is not activated.
+_venv_bin = str(Path(sys.executable).parent)
+if _venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _venv_bin + os.pathsep + os.environ.get("PATH", "")
 
 cdp_dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
 cdp_dbt_project.prepare_if_dev()
