@@ -1,0 +1,20 @@
+-- One row per invoice (latest version), with its golden customer and the revenue it counts for.
+select
+    invoice_id,
+    billing_customer_id,
+    customer_id,
+    subscription_id,
+    status,
+    currency,
+    product,
+    amount_due_cents,
+    amount_paid_cents,
+    amount_refunded_cents,
+    cast(net_revenue_cents as {{ dbt.type_bigint() }}) as net_revenue_cents,
+    is_paid,
+    created_at,
+    updated_at,
+    paid_at,
+    purchased_at,
+    cast({{ dbt.date_trunc('month', 'purchased_at') }} as date) as revenue_month
+from {{ ref('int_billing__invoices') }}

@@ -1,0 +1,155 @@
+"""`dbt build` of the whole project on a small messy warehouse: every model, contract,
+data test and unit test passes, and the marts say what the fixture data implies."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+MARTS = [
+    "dim_customers",
+    "customer_identity_map",
+    "customer_360",
+    "fct_invoices",
+    "fct_mrr_movements",
+    "fct_email_events",
+    "fct_campaign_performance",
+    "fct_web_sessions",
+    "customer_segments",
+    "customer_lifetime_value",
+    "segment_summary",
+    "retention_cohorts",
+]
+
+
+def test_build_runs_models_data_tests_and_unit_tests(built_warehouse):
+    output = built_warehouse.build.output
+    assert "ERROR=0" in output and "WARN=0" in output
+    assert "unit_test" in output or "::" in output, "dbt build ran no unit tests"
+
+
+@pytest.mark.parametrize("mart", MARTS)
+def test_every_mart_has_rows(built_warehouse, mart):
+    assert built_warehouse.scalar(f"select count(*) from marts.{mart}") > 0
+
+
+def test_dim_customers_customer_id_is_unique_and_complete(built_warehouse):
+    rows, distinct_ids = built_warehouse.query(
+        "select count(*), count(distinct customer_id) from marts.dim_customers"
+    )[0]
+    assert (
+        rows
+        == distinct_ids
+        == built_warehouse.scalar("select count(*) from identity.golden_customers")
+    )
+
+
+def test_revenue_reconciles_to_the_cent_with_raw_invoices(built_warehouse):
+    """Recomputed here from raw (latest version per invoice), independently of the dbt SQL."""
+    expected = built_warehouse.scalar(
+        """
+        with latest as (
+            select *, row_number() over (
+                partition by invoice_id order by updated_at desc, _dt desc, _source_file desc, _line_number desc
+            ) as version_rank
+            from raw.billing_invoices
+        )
+        select sum(amount_paid_cents - amount_refunded_cents)
+        from latest where version_rank = 1 and lower(status) = 'paid'
+        """
+    )
+    # in_ada_1 2000 + in_ada_2 (3000 - 500) + in_ada_3 3000 + cy 3000 + dee 2200 + ghost 700 + bulk
+    assert expected > 16_400
+    assert (
+        built_warehouse.scalar("select sum(net_revenue_cents) from marts.fct_invoices") == expected
+    )
+    attributed = built_warehouse.scalar(
+        "select sum(lifetime_revenue_cents) from marts.customer_360"
+    )
+    unattributed = built_warehouse.scalar(
+        "select sum(net_revenue_cents) from marts.fct_invoices where customer_id is null"
+    )
+    assert unattributed == 700
+    assert attributed + unattributed == expected
+
+
+def test_anonymous_sessions_are_stitched_to_the_customer(built_warehouse):
+    sessions = built_warehouse.query(
+        """
+        select visitor_id, session_number, customer_id, n_events
+        from marts.fct_web_sessions where customer_id = 'gc_ada' order by visitor_id, session_number
+        """
+    )
+    # 09:00, 09:10, 09:40 (exactly 30 min later: same session) | 31 min gap | 10:11 identify, 10:15
+    assert sessions == [
+        ("a_ada", 1, "gc_ada", 3),
+        ("a_ada", 2, "gc_ada", 2),
+        ("a_ada_phone", 1, "gc_ada", 1),
+    ]
+    assert (
+        built_warehouse.scalar(
+            "select customer_id from marts.fct_web_sessions where visitor_id = 'a_anon'"
+        )
+        is None
+    )
+
+
+def test_mrr_movements_classify_every_kind(built_warehouse):
+    movements = built_warehouse.query(
+        """
+        select customer_id, strftime(month_start, '%Y-%m'), movement_type, mrr_change_cents
+        from marts.fct_mrr_movements where customer_id in ('gc_ada', 'gc_cy', 'gc_dee')
+        order by customer_id, month_start
+        """
+    )
+    assert movements == [
+        ("gc_ada", "2026-08", "new", 2000),
+        ("gc_ada", "2026-09", "expansion", 1000),
+        ("gc_ada", "2026-10", "contraction", -500),
+        ("gc_cy", "2026-08", "new", 1500),
+        ("gc_cy", "2026-09", "churned", -1500),
+        ("gc_dee", "2026-07", "new", 1000),
+        ("gc_dee", "2026-08", "churned", -1000),
+        ("gc_dee", "2026-10", "reactivation", 1200),
+    ]
+
+
+def test_segments_lifecycle_and_marketability(built_warehouse):
+    by_customer = {
+        row[0]: row[1:]
+        for row in built_warehouse.query(
+            "select customer_id, lifecycle_stage, churn_risk, is_email_marketable, rfm_segment "
+            "from marts.customer_segments where customer_id in ('gc_ada', 'gc_bob', 'gc_cy', 'gc_eve')"
+        )
+    }
+    assert by_customer["gc_ada"][:3] == ("active customer", "low", True)
+    assert by_customer["gc_bob"] == (
+        "subscriber",
+        "not a customer",
+        False,
+        "No Purchases",
+    )  # unsubscribed
+    assert by_customer["gc_cy"][:2] == ("churned", "churned")  # canceled, bought nothing since
+    assert by_customer["gc_eve"][0] == "lead"  # signed up on the web, never paid
+    assert by_customer["gc_eve"][2] is False  # her last delivery attempt bounced
+
+
+def test_as_of_date_is_the_latest_event_date_not_today(built_warehouse):
+    assert (
+        str(built_warehouse.scalar("select distinct as_of_date from marts.customer_segments"))
+        == "2026-10-14"
+    )
+
+
+def test_marts_are_readable_by_name_with_their_contract_types(built_warehouse):
+    con = duckdb.connect(str(built_warehouse.path), read_only=True)
+    try:
+        types = dict(
+            con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = 'marts' and table_name = 'fct_invoices'"
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    assert types["net_revenue_cents"] == "BIGINT" and types["revenue_month"] == "DATE"
