@@ -1,20 +1,42 @@
-"""Data Docs views that render fully offline.
+"""Data Docs that render fully offline and are written incrementally, one validation at a time.
 
-GX 1.24's stock Data Docs pull Bootstrap, jQuery, bootstrap-table, Vega and Font Awesome
-from public CDNs (unpkg, jsdelivr, cdnjs, code.jquery.com). Without network access the
-index page is worse than unstyled: its list of validations is drawn client-side by
-bootstrap-table, so it comes out *empty*. The warehouse runs offline, so these views
-swap in templates that render every table server-side, drop the CDN tags, and inline
-a small stylesheet. GX's plugin directory cannot do this (its custom views are
-consulted after the built-in templates), hence view classes wired in through the site
-config (see quality/gx_context.py). Templates live here as strings so they ship with
-the Python package without package-data configuration.
+GX 1.24's stock Data Docs pull Bootstrap, jQuery, Vega and Font Awesome from public CDNs,
+and its index lists validations client-side with bootstrap-table, so offline it comes out
+*empty*. The warehouse runs offline, so pages are rendered with templates that drop the
+CDN tags and inline a small stylesheet (GX's plugin directory cannot do this: its custom
+views are consulted after the built-in templates).
+
+It is also written by us rather than by GX's UpdateDataDocsAction, for speed: that action
+builds a new SiteBuilder per validation (recompiling every Jinja template), copies 4 MB of
+static assets, re-renders the suite page, and rebuilds the index by re-reading every stored
+validation result (up to the index limit) from disk. Here the page views are built once
+per process, each validation renders only its own page (same path layout as GX's
+HtmlSiteStore), suite pages are rendered once per process, and the index is a plain
+server-side table rebuilt from a small JSON-lines manifest.
 """
 
 from __future__ import annotations
 
-from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
-from jinja2 import ChoiceLoader, DictLoader
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+
+from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
+from great_expectations.core.run_identifier import RunIdentifier
+from great_expectations.render.renderer import (
+    ExpectationSuitePageRenderer,
+    ValidationResultsPageRenderer,
+)
+from great_expectations.render.view import DefaultJinjaPageView
+from jinja2 import ChoiceLoader, DictLoader, Environment, select_autoescape
+
+#: The index lists at most this many recent validations; the manifest keeps twice as many.
+INDEX_VALIDATION_LIMIT = 500
+MANIFEST_NAME = "validations_index.jsonl"
 
 OFFLINE_STYLES = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
@@ -76,15 +98,10 @@ _BODY = """
 OFFLINE_TEMPLATES: dict[str, str] = {
     "offline_styles.css": OFFLINE_STYLES,
     "js_script_imports.j2": "",
+    # The favicon is the only static asset the pages used; not worth copying 4 MB of them.
+    "favicon.j2": "",
     "page.j2": (
         "<!DOCTYPE html>\n<html>\n  <head>\n    <title>Data quality: validation results</title>"
-        + _HEAD
-        + "  </head>\n  <body>"
-        + _BODY
-        + "  </body>\n</html>\n"
-    ),
-    "index_page.j2": (
-        "<!DOCTYPE html>\n<html>\n  <head>\n    <title>Data quality: Data Docs</title>"
         + _HEAD
         + "  </head>\n  <body>"
         + _BODY
@@ -115,44 +132,7 @@ OFFLINE_TEMPLATES: dict[str, str] = {
         "{% include 'content_block_header.j2' %}"
         '<p class="ge-offline-note">Chart omitted in the offline Data Docs.</p>'
     ),
-    # Server-side rendering of GX's bootstrap-table blocks (index of validations and
-    # suites): same columns, rows sorted like the JS table would, first cell is the link.
-    "bootstrap_table.j2": """
-{% include 'content_block_header.j2' %}
-{% set table_options = content_block.get("table_options", {}) %}
-{% set table_columns = content_block["table_columns"] %}
-{% set rows = content_block["table_data"] | render_bootstrap_table_data %}
-{% set sort = namespace(key=table_options.get("sortName")) %}
-{% for column in table_columns %}
-  {% if column["field"] == sort.key and column.get("sortName") %}{% set sort.key = column["sortName"] %}{% endif %}
-{% endfor %}
-{% if sort.key %}
-  {% set rows = rows | sort(attribute=sort.key, reverse=(table_options.get("sortOrder") == "desc")) %}
-{% endif %}
-<table class="table table-sm">
-  {% if content_block.get("title_row") %}
-  <tr><th colspan="{{ table_columns | length }}">{{ content_block["title_row"] | render_content_block }}</th></tr>
-  {% endif %}
-  <thead><tr>{% for column in table_columns %}<th>{{ column["title"] }}</th>{% endfor %}</tr></thead>
-  <tbody>
-  {% for row in rows %}
-    <tr class="clickable-row">
-    {% for column in table_columns %}
-      {% set cell = row.get(column["field"], "") %}
-      <td>{% if (loop.first or column["field"] == "run_time") and row.get("_table_row_link_path") and "<a " not in (cell | string) %}<a href="{{ row["_table_row_link_path"] }}">{{ cell | safe }}</a>{% else %}{{ cell | safe }}{% endif %}</td>
-    {% endfor %}
-    </tr>
-  {% else %}
-    <tr><td colspan="{{ table_columns | length }}">Nothing recorded yet.</td></tr>
-  {% endfor %}
-  </tbody>
-</table>
-""",
 }
-
-
-def _prepend_offline_templates(view: DefaultJinjaPageView) -> None:
-    view.env.loader = ChoiceLoader([DictLoader(OFFLINE_TEMPLATES), view.env.loader])
 
 
 class OfflinePageView(DefaultJinjaPageView):
@@ -160,12 +140,172 @@ class OfflinePageView(DefaultJinjaPageView):
 
     def __init__(self, custom_styles_directory=None, custom_views_directory=None) -> None:
         super().__init__(custom_styles_directory, custom_views_directory)
-        _prepend_offline_templates(self)
+        self.env.loader = ChoiceLoader([DictLoader(OFFLINE_TEMPLATES), self.env.loader])
 
 
-class OfflineIndexPageView(DefaultJinjaIndexPageView):
-    """The site index with its tables rendered server-side."""
+@cache
+def _page_view() -> OfflinePageView:
+    """One view per process: its Jinja environment compiles each template once."""
+    return OfflinePageView()
 
-    def __init__(self, custom_styles_directory=None, custom_views_directory=None) -> None:
-        super().__init__(custom_styles_directory, custom_views_directory)
-        _prepend_offline_templates(self)
+
+INDEX_TEMPLATE = """<!DOCTYPE html>
+<html>
+<head>
+  <meta charset="UTF-8"><meta name="viewport" content="width=device-width, initial-scale=1.0">
+  <title>Data quality: Data Docs</title>
+  <style>{{ styles | safe }}</style>
+</head>
+<body>
+<nav class="navbar"><a class="navbar-title" href="index.html">CDP data quality</a></nav>
+<div class="container-fluid">
+  <h2>Validation results</h2>
+  <p>{{ validations | length }} most recent validations, newest first{% if failed %};
+     <span class="text-danger">{{ failed }} failed</span>{% endif %}.</p>
+  <table class="table table-sm">
+    <thead><tr><th>Status</th><th>Run time (UTC)</th><th>Scope</th><th>Table</th>
+      <th>Expectation suite</th><th>Severity</th><th>Failed partitions</th></tr></thead>
+    <tbody>
+    {% for v in validations %}
+      <tr class="clickable-row">
+        <td><a href="{{ v.page }}"><i class="{{ 'fa-check-circle text-success' if v.success else 'fa-times text-danger' }}"></i>
+          {{ 'passed' if v.success else 'failed' }}</a></td>
+        <td><a href="{{ v.page }}">{{ v.run_time }}</a></td>
+        <td>{{ v.scope }}</td>
+        <td>{{ v.table }}</td>
+        <td><a href="{{ v.page }}">{{ v.suite }}</a> (<a href="{{ v.suite_page }}">expectations</a>)</td>
+        <td>{{ v.severity }}</td>
+        <td>{{ v.failed_partitions | join(", ") }}</td>
+      </tr>
+    {% else %}
+      <tr><td colspan="7">Nothing recorded yet.</td></tr>
+    {% endfor %}
+    </tbody>
+  </table>
+  <h2>Expectation suites</h2>
+  <table class="table table-sm">
+    <thead><tr><th>Expectation suite</th></tr></thead>
+    <tbody>
+    {% for suite, page in suites %}
+      <tr class="clickable-row"><td><a href="{{ page }}">{{ suite }}</a></td></tr>
+    {% endfor %}
+    </tbody>
+  </table>
+</div>
+</body>
+</html>
+"""
+
+
+@cache
+def _index_template():
+    return Environment(autoescape=select_autoescape(default=True)).from_string(INDEX_TEMPLATE)
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """One validation as the index lists it (one line of the manifest)."""
+
+    suite: str
+    table: str
+    severity: str
+    scope: str
+    success: bool
+    run_time: str
+    page: str
+    suite_page: str
+    failed_partitions: list[str]
+
+
+class DataDocsSite:
+    """The Data Docs folder of one warehouse. Callers serialise writes (QualityContext.exclusive)."""
+
+    def __init__(self, docs_dir: Path, store_dir: Path) -> None:
+        self.docs_dir = docs_dir
+        self.manifest_path = store_dir / MANIFEST_NAME
+        self._suite_pages_written: set[str] = set()
+
+    def validation_page_path(
+        self, suite_name: str, run_id: RunIdentifier, batch_identifier: str
+    ) -> Path:
+        """Where GX's HtmlSiteStore would put this validation's page."""
+        run_name, run_time = run_id.to_tuple()
+        return self.docs_dir.joinpath(
+            "validations", *suite_name.split("."), run_name, run_time, f"{batch_identifier}.html"
+        )
+
+    def suite_page_path(self, suite_name: str) -> Path:
+        return self.docs_dir.joinpath("expectations", *suite_name.split(".")).with_suffix(".html")
+
+    def write_suite_page(self, suite: ExpectationSuite) -> Path:
+        """Render a suite's page once per process (suites are defined in code)."""
+        path = self.suite_page_path(suite.name)
+        if suite.name not in self._suite_pages_written or not path.exists():
+            document = ExpectationSuitePageRenderer().render(suite)
+            _write_atomically(path, _page_view().render(document, show_how_to_buttons=False))
+            self._suite_pages_written.add(suite.name)
+        return path
+
+    def write_validation_page(self, result: ExpectationSuiteValidationResult, path: Path) -> Path:
+        document = ValidationResultsPageRenderer().render(result)
+        _write_atomically(path, _page_view().render(document, show_how_to_buttons=False))
+        return path
+
+    def record_and_write_index(self, entry: IndexEntry) -> Path:
+        """Append `entry` to the manifest and rewrite index.html from its newest lines."""
+        entries = self._read_manifest()
+        entries.append(entry)
+        if len(entries) > 2 * INDEX_VALIDATION_LIMIT:
+            entries = entries[-INDEX_VALIDATION_LIMIT:]
+            _write_atomically(
+                self.manifest_path, "".join(json.dumps(asdict(e)) + "\n" for e in entries)
+            )
+        else:
+            self.manifest_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.manifest_path, "a", encoding="utf-8") as manifest:
+                manifest.write(json.dumps(asdict(entry)) + "\n")
+        return self._write_index(entries[-INDEX_VALIDATION_LIMIT:])
+
+    def _read_manifest(self) -> list[IndexEntry]:
+        if not self.manifest_path.exists():
+            return []
+        entries = []
+        for line in self.manifest_path.read_text(encoding="utf-8").splitlines():
+            try:
+                entries.append(IndexEntry(**json.loads(line)))
+            except (ValueError, TypeError):
+                continue  # a line cut short by a crash: the index just loses that row
+        return entries
+
+    def _write_index(self, entries: list[IndexEntry]) -> Path:
+        validations = entries[::-1]  # the manifest is in publishing order: newest last
+        suites = sorted({(e.suite, e.suite_page) for e in entries})
+        html = _index_template().render(
+            styles=OFFLINE_STYLES,
+            validations=validations,
+            failed=sum(not e.success for e in validations),
+            suites=suites,
+        )
+        return _write_atomically(self.docs_dir / "index.html", html)
+
+    def relative(self, path: Path) -> str:
+        return path.relative_to(self.docs_dir).as_posix()
+
+
+def run_time_label(run_id: RunIdentifier) -> str:
+    run_time: datetime = run_id.run_time
+    return run_time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _write_atomically(path: Path, text: str) -> Path:
+    """Readers (a browser, another step process) never see a half-written page."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,11 +1,11 @@
 """One Great Expectations context per process and per Data Docs directory.
 
-The suites are defined in Python (quality/suites/), so GX's own stores for suites,
+The suites are defined in Python (quality/suites/), so GX's stores for suites,
 validation definitions and checkpoints are kept in memory and rebuilt from code; only
-what must outlive the process is on disk: validation results (so the Data Docs index of
-one run lists every suite validated by every Dagster step process) and the HTML site.
-Building a context and registering objects costs tens of milliseconds, so both are
-cached: a Dagster step that runs ten checks pays for it once.
+what must outlive the process is on disk: validation results (JSON, for tools and for
+history) and the HTML site (quality/docs_site.py). Building a context and registering a
+suite costs tens of milliseconds, so both are cached: a Dagster step that runs ten checks
+pays for them once, and a suite is registered once per process, never per validation.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from threading import RLock
 
@@ -22,7 +23,6 @@ from threading import RLock
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 import great_expectations as gx  # noqa: E402
-from great_expectations.checkpoint import UpdateDataDocsAction  # noqa: E402
 from great_expectations.core.batch_definition import BatchDefinition  # noqa: E402
 from great_expectations.data_context import EphemeralDataContext  # noqa: E402
 from great_expectations.data_context.types.base import (  # noqa: E402
@@ -30,21 +30,22 @@ from great_expectations.data_context.types.base import (  # noqa: E402
     ProgressBarsConfig,
 )
 
+from quality.docs_site import DataDocsSite  # noqa: E402
 from quality.spec import SuiteSpec  # noqa: E402
 
 DATA_SOURCE_NAME = "cdp_warehouse_frames"
-DOCS_SITE_NAME = "quality_docs"
 #: GX's persisted state lives inside the docs directory so one folder holds all of it.
 STORE_DIRNAME = "_gx_store"
-#: The index lists at most this many recent validation results.
-INDEX_VALIDATION_LIMIT = 500
 
 _contexts: dict[Path, QualityContext] = {}
 _contexts_lock = RLock()
 
 
-def _context_config(docs_dir: Path) -> DataContextConfig:
-    store_dir = docs_dir / STORE_DIRNAME
+def _in_memory_store(class_name: str) -> dict:
+    return {"class_name": class_name, "store_backend": {"class_name": "InMemoryStoreBackend"}}
+
+
+def _context_config(store_dir: Path) -> DataContextConfig:
     return DataContextConfig(
         config_version=4.0,
         analytics_enabled=False,
@@ -53,13 +54,7 @@ def _context_config(docs_dir: Path) -> DataContextConfig:
         validation_results_store_name="validation_results_store",
         checkpoint_store_name="checkpoint_store",
         stores={
-            "expectations_store": {
-                "class_name": "ExpectationsStore",
-                "store_backend": {
-                    "class_name": "TupleFilesystemStoreBackend",
-                    "base_directory": str(store_dir / "expectations"),
-                },
-            },
+            "expectations_store": _in_memory_store("ExpectationsStore"),
             "validation_results_store": {
                 "class_name": "ValidationResultsStore",
                 "store_backend": {
@@ -67,93 +62,64 @@ def _context_config(docs_dir: Path) -> DataContextConfig:
                     "base_directory": str(store_dir / "validations"),
                 },
             },
-            "checkpoint_store": {
-                "class_name": "CheckpointStore",
-                "store_backend": {"class_name": "InMemoryStoreBackend"},
-            },
-            "validation_definition_store": {
-                "class_name": "ValidationDefinitionStore",
-                "store_backend": {"class_name": "InMemoryStoreBackend"},
-            },
+            "checkpoint_store": _in_memory_store("CheckpointStore"),
+            "validation_definition_store": _in_memory_store("ValidationDefinitionStore"),
         },
-        data_docs_sites={
-            DOCS_SITE_NAME: {
-                "class_name": "SiteBuilder",
-                "show_how_to_buttons": False,
-                "store_backend": {
-                    "class_name": "TupleFilesystemStoreBackend",
-                    "base_directory": str(docs_dir),
-                },
-                "site_index_builder": {
-                    "class_name": "DefaultSiteIndexBuilder",
-                    "validation_results_limit": INDEX_VALIDATION_LIMIT,
-                    "view": {
-                        "module_name": "quality.docs_site",
-                        "class_name": "OfflineIndexPageView",
-                    },
-                },
-                "site_section_builders": {
-                    section: {
-                        "view": {
-                            "module_name": "quality.docs_site",
-                            "class_name": "OfflinePageView",
-                        }
-                    }
-                    for section in ("expectations", "validations", "profiling")
-                },
-            }
-        },
+        # Data Docs are written by quality.docs_site, one page per validation.
+        data_docs_sites={},
     )
 
 
+@dataclass(frozen=True)
+class RegisteredSuite:
+    """A suite as registered in the context: what a validation run needs."""
+
+    suite: gx.ExpectationSuite
+    batch_definition: BatchDefinition
+    validation: gx.ValidationDefinition
+
+
 class QualityContext:
-    """A GX context bound to one Data Docs directory, with per-suite checkpoints cached."""
+    """A GX context bound to one Data Docs directory, with every suite registered once."""
 
     def __init__(self, docs_dir: Path) -> None:
         self.docs_dir = docs_dir
-        docs_dir.mkdir(parents=True, exist_ok=True)
+        store_dir = docs_dir / STORE_DIRNAME
+        store_dir.mkdir(parents=True, exist_ok=True)
         self.gx: EphemeralDataContext = gx.get_context(
-            mode="ephemeral", project_config=_context_config(docs_dir)
+            mode="ephemeral", project_config=_context_config(store_dir)
         )
         self._data_source = self.gx.data_sources.add_pandas(DATA_SOURCE_NAME)
-        self._checkpoints: dict[str, gx.Checkpoint] = {}
+        self._registered: dict[str, RegisteredSuite] = {}
         self._lock_path = docs_dir / ".quality.lock"
+        self.site = DataDocsSite(docs_dir, store_dir)
 
-    def checkpoint_for(self, spec: SuiteSpec) -> gx.Checkpoint:
-        """Register suite, asset, batch definition, validation definition and checkpoint once."""
-        checkpoint = self._checkpoints.get(spec.name)
-        if checkpoint is not None:
-            return checkpoint
-        suite = self.gx.suites.add_or_update(spec.build())
+    def registered(self, spec: SuiteSpec) -> RegisteredSuite:
+        """Register suite, asset, batch definition and validation definition on first use."""
+        found = self._registered.get(spec.name)
+        if found is not None:
+            return found
+        suite = self.gx.suites.add(spec.build())
         try:
             asset = self._data_source.get_asset(spec.table)
         except LookupError:
             asset = self._data_source.add_dataframe_asset(name=spec.table)
-        batch_definition: BatchDefinition = asset.add_batch_definition_whole_dataframe(spec.name)
-        validation = self.gx.validation_definitions.add_or_update(
+        batch_definition = asset.add_batch_definition_whole_dataframe(spec.name)
+        validation = self.gx.validation_definitions.add(
             gx.ValidationDefinition(name=spec.name, data=batch_definition, suite=suite)
         )
-        checkpoint = self.gx.checkpoints.add_or_update(
-            gx.Checkpoint(
-                name=spec.name,
-                validation_definitions=[validation],
-                actions=[
-                    UpdateDataDocsAction(name="update_quality_docs", site_names=[DOCS_SITE_NAME])
-                ],
-                result_format={
-                    "result_format": "SUMMARY",
-                    "partial_unexpected_count": 20,
-                    "unexpected_index_column_names": list(spec.key_columns),
-                    "return_unexpected_index_query": False,
-                },
-            )
-        )
-        self._checkpoints[spec.name] = checkpoint
-        return checkpoint
+        found = self._registered[spec.name] = RegisteredSuite(suite, batch_definition, validation)
+        return found
+
+    @contextmanager
+    def in_process(self) -> Iterator[None]:
+        """GX objects are not thread-safe: one validation at a time in this process."""
+        with _contexts_lock:
+            yield
 
     @contextmanager
     def exclusive(self) -> Iterator[None]:
-        """Serialise GX store and Data Docs writes across the processes of one run."""
+        """Serialise Data Docs writes across the processes of one run (Dagster steps)."""
         with _contexts_lock, open(self._lock_path, "a") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             try:
@@ -164,7 +130,7 @@ class QualityContext:
 
 def quality_context(docs_dir: Path) -> QualityContext:
     """The cached context for `docs_dir` (created on first use in this process)."""
-    key = docs_dir.resolve()
+    key = Path(docs_dir).resolve()
     with _contexts_lock:
         context = _contexts.get(key)
         if context is None:

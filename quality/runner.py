@@ -1,10 +1,12 @@
-"""Run one quality suite on a DuckDB table (or one `_dt` partition) and return its verdict.
+"""Run one quality suite on a DuckDB table, one `_dt` partition, or a range of them.
 
 DuckDB builds the frame (including the derived columns only SQL can compute exactly),
-GX validates it through its pandas data source with a ValidationDefinition run by a
-Checkpoint, and the Checkpoint's UpdateDataDocsAction renders the result into Data Docs.
-Bad data never raises: a missing table or column becomes a failed verdict whose message
-says what is missing and what to do.
+GX validates it through its pandas data source with the suite's ValidationDefinition,
+and quality.docs_site renders that one result into Data Docs. A range of partitions is
+validated in one pass (one GX validation, one page), which is what keeps a 14-day
+backfill cheap; the verdict still names the days whose rows failed. Bad data never
+raises: a missing table or column becomes a failed verdict whose message says what is
+missing and what to do.
 """
 
 from __future__ import annotations
@@ -13,19 +15,19 @@ import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import duckdb
 import numpy as np
 import pandas as pd
 from great_expectations.core.run_identifier import RunIdentifier
 
-from quality.gx_context import DOCS_SITE_NAME, quality_context
-from quality.spec import SuiteSpec
+from quality.docs_site import IndexEntry, run_time_label
+from quality.gx_context import RegisteredSuite, quality_context
+from quality.spec import PartitionRange, SuiteSpec, scope_label
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,10 @@ log = logging.getLogger(__name__)
 DEFAULT_SAMPLE_LIMIT = 200_000
 SAMPLE_SEED = 42
 EXAMPLES_PER_EXPECTATION = 5
+#: Failing values (with their row keys) kept per expectation in results and Data Docs.
+PARTIAL_UNEXPECTED_COUNT = 20
+PARTITION_COLUMN = "_dt"
+FRAME_TABLE = "_quality_frame"
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,12 @@ class ExpectationOutcome:
 
 @dataclass(frozen=True)
 class SuiteVerdict:
-    """The outcome of one suite run: pass/fail, statistics, and where to read the details."""
+    """The outcome of one suite run: pass/fail, statistics, and where to read the details.
+
+    `partition_range` is the inclusive (first, last) `_dt` validated, None for a whole
+    table; `failed_partitions` the days (within it) that have at least one failing row, or
+    every day of the scope when a table-level expectation (columns, types) failed.
+    """
 
     suite: str
     table: str
@@ -62,11 +73,24 @@ class SuiteVerdict:
     rows_evaluated: int
     results: list[ExpectationOutcome]
     docs_path: Path
-    partition_dt: date | None = None
+    partition_range: PartitionRange | None = None
+    failed_partitions: list[date] = field(default_factory=list)
     rows_in_scope: int = 0
     sampled: bool = False
     error: str | None = None
     duration_seconds: float = 0.0
+
+    @property
+    def partition_dt(self) -> date | None:
+        """The day validated when the scope is a single partition, else None."""
+        if self.partition_range is None or self.partition_range[0] != self.partition_range[1]:
+            return None
+        return self.partition_range[0]
+
+    @property
+    def scope(self) -> str:
+        """`dt=2026-10-01`, `dt=2026-10-01..2026-10-14` or `whole_table`."""
+        return scope_label(self.partition_range)
 
     @property
     def failed(self) -> list[ExpectationOutcome]:
@@ -77,7 +101,7 @@ class SuiteVerdict:
         return sum(r.unexpected_count or 0 for r in self.failed)
 
     def summary(self) -> str:
-        scope = f" partition {self.partition_dt}" if self.partition_dt else ""
+        scope = f" {self.scope}" if self.partition_range else ""
         if self.error:
             return f"{self.suite} on {self.table}{scope}: could not validate: {self.error}"
         state = (
@@ -85,6 +109,8 @@ class SuiteVerdict:
             if self.success
             else f"failed {len(self.failed)} of {len(self.results)} expectations"
         )
+        if self.failed_partitions and self.partition_range and self.partition_dt is None:
+            state += f" (partitions {', '.join(d.isoformat() for d in self.failed_partitions)})"
         return f"{self.suite} ({self.severity}) on {self.table}{scope}: {state}, {self.rows_evaluated} rows evaluated"
 
     def markdown_table(self) -> str:
@@ -109,11 +135,18 @@ class SuiteVerdict:
         """Plain JSON-able values for Dagster check metadata (wrap `results_markdown` in
         MetadataValue.md and `data_docs` in MetadataValue.path/url on the Dagster side)."""
         worst = max((r.unexpected_percent or 0.0 for r in self.failed), default=0.0)
+        first, last = self.partition_range or (None, None)
         return {
             "suite": self.suite,
             "table": self.table,
             "severity": self.severity,
-            "partition_dt": self.partition_dt.isoformat() if self.partition_dt else None,
+            "scope": self.scope,
+            # One day as `2026-10-01`, a range as `2026-10-01..2026-10-14`.
+            "partition_dt": self.scope.removeprefix("dt=") if self.partition_range else None,
+            "partition_first": first.isoformat() if first else None,
+            "partition_last": last.isoformat() if last else None,
+            "partitions_in_scope": (last - first).days + 1 if first and last else None,
+            "failed_partitions": [d.isoformat() for d in self.failed_partitions],
             "success": self.success,
             "rows_evaluated": self.rows_evaluated,
             "rows_in_scope": self.rows_in_scope,
@@ -143,7 +176,12 @@ class SuiteVerdict:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["docs_path"] = str(self.docs_path)
+        data["partition_range"] = (
+            [d.isoformat() for d in self.partition_range] if self.partition_range else None
+        )
+        data["failed_partitions"] = [d.isoformat() for d in self.failed_partitions]
         data["partition_dt"] = self.partition_dt.isoformat() if self.partition_dt else None
+        data["scope"] = self.scope
         return data
 
 
@@ -153,20 +191,22 @@ def run_suite(
     docs_dir: Path,
     partition_dt: date | None = None,
     *,
+    partition_range: PartitionRange | None = None,
     sample_limit: int = DEFAULT_SAMPLE_LIMIT,
 ) -> SuiteVerdict:
-    """Validate `spec` on its table (or the `partition_dt` partition) and render Data Docs."""
+    """Validate `spec` on its table and render the result into Data Docs.
+
+    Partitioned suites validate one day (`partition_dt`), every day in the inclusive
+    `partition_range=(first, last)` in a single pass, or the whole table when neither is
+    given. Whole-table suites ignore both.
+    """
     started = time.perf_counter()
     docs_dir = Path(docs_dir)
-    if spec.partitioned and partition_dt is None:
-        log.info(
-            "%s is partitioned but no partition_dt was given: validating every partition", spec.name
-        )
-    scope_dt = partition_dt if spec.partitioned else None
+    scope = _scope(spec, partition_dt, partition_range)
     index_path = docs_dir / "index.html"
 
     try:
-        frame, rows_in_scope, sampled = _load_frame(con, spec, scope_dt, sample_limit)
+        frame, rows_in_scope, sampled = _load_frame(con, spec, scope, sample_limit)
     except duckdb.Error as exc:
         return SuiteVerdict(
             suite=spec.name,
@@ -176,25 +216,46 @@ def run_suite(
             rows_evaluated=0,
             results=[],
             docs_path=index_path,
-            partition_dt=scope_dt,
+            partition_range=scope,
             error=_explain_sql_error(spec, exc),
             duration_seconds=time.perf_counter() - started,
         )
 
     context = quality_context(docs_dir)
-    with context.exclusive():
-        checkpoint = context.checkpoint_for(spec)
-        checkpoint_result = checkpoint.run(
+    run_id = RunIdentifier(run_name=scope_label(scope), run_time=datetime.now(UTC))
+    with context.in_process():
+        registered = context.registered(spec)
+        validation_result = registered.validation.run(
             batch_parameters={"dataframe": frame},
-            expectation_parameters=spec.expectation_parameters(scope_dt),
-            run_id=RunIdentifier(
-                run_name=f"dt={scope_dt.isoformat()}" if scope_dt else "whole_table"
-            ),
+            result_format=_result_format(spec, frame),
+            run_id=run_id,
         )
-        ((validation_id, validation_result),) = checkpoint_result.run_results.items()
-        docs_path = _validation_page(context.gx, validation_id) or index_path
+        results = [_outcome(r) for r in validation_result.results]
+        failed_partitions = (
+            []
+            if validation_result.success
+            else _failed_partitions(registered, frame, validation_result.results, scope)
+        )
 
-    results = [_outcome(r) for r in validation_result.results]
+    site = context.site
+    page = site.validation_page_path(spec.name, run_id, validation_result.batch_id)
+    with context.exclusive():
+        suite_page = site.write_suite_page(registered.suite)
+        site.write_validation_page(validation_result, page)
+        site.record_and_write_index(
+            IndexEntry(
+                suite=spec.name,
+                table=spec.table,
+                severity=spec.severity,
+                scope=scope_label(scope),
+                success=bool(validation_result.success),
+                run_time=run_time_label(run_id),
+                page=site.relative(page),
+                suite_page=site.relative(suite_page),
+                failed_partitions=[d.isoformat() for d in failed_partitions],
+            )
+        )
+
     return SuiteVerdict(
         suite=spec.name,
         table=spec.table,
@@ -202,32 +263,131 @@ def run_suite(
         success=bool(validation_result.success),
         rows_evaluated=len(frame),
         results=results,
-        docs_path=docs_path,
-        partition_dt=scope_dt,
+        docs_path=page,
+        partition_range=scope,
+        failed_partitions=failed_partitions,
         rows_in_scope=rows_in_scope,
         sampled=sampled,
         duration_seconds=time.perf_counter() - started,
     )
 
 
+def _scope(
+    spec: SuiteSpec, partition_dt: date | None, partition_range: PartitionRange | None
+) -> PartitionRange | None:
+    if partition_dt is not None and partition_range is not None:
+        raise ValueError(f"run_suite({spec.name}): pass partition_dt or partition_range, not both")
+    if partition_dt is not None:
+        partition_range = (partition_dt, partition_dt)
+    if partition_range is not None and partition_range[0] > partition_range[1]:
+        raise ValueError(
+            f"run_suite({spec.name}): partition_range {partition_range[0]}..{partition_range[1]} "
+            "ends before it starts; pass (first, last)"
+        )
+    if not spec.partitioned:
+        return None
+    if partition_range is None:
+        log.info(
+            "%s is partitioned but no partition was given: validating every partition", spec.name
+        )
+    return partition_range
+
+
+def _result_format(spec: SuiteSpec, frame: pd.DataFrame) -> dict[str, Any]:
+    """SUMMARY with the row keys of failing values; `_dt` too, to name failing partitions."""
+    index_columns = [c for c in spec.key_columns if c in frame.columns]
+    if PARTITION_COLUMN in frame.columns and PARTITION_COLUMN not in index_columns:
+        index_columns.append(PARTITION_COLUMN)
+    return {
+        "result_format": "SUMMARY",
+        "partial_unexpected_count": PARTIAL_UNEXPECTED_COUNT,
+        "unexpected_index_column_names": index_columns,
+        "return_unexpected_index_query": False,
+    }
+
+
+def _failed_partitions(
+    registered: RegisteredSuite,
+    frame: pd.DataFrame,
+    results: list[Any],
+    scope: PartitionRange | None,
+) -> list[date]:
+    """The `_dt` days of the rows that failed (all days of the scope for table-level failures).
+
+    Row-level failures name their rows' `_dt` in the SUMMARY examples; when an expectation
+    failed on more rows than the examples hold, only it is re-run with COMPLETE results
+    (on the failure path only, so a passing run never pays for this).
+    """
+    if PARTITION_COLUMN not in frame.columns:
+        return []
+    if scope is not None:
+        all_days = {scope[0] + timedelta(days=i) for i in range((scope[1] - scope[0]).days + 1)}
+    else:
+        all_days = {d.date() for d in pd.to_datetime(frame[PARTITION_COLUMN]).dropna()}
+    if len(all_days) == 1:
+        return sorted(all_days)
+    days: set[date] = set()
+    batch = None
+    for result in results:
+        if result.success:
+            continue
+        details = result.result or {}
+        unexpected_count = details.get("unexpected_count")
+        raised = (result.exception_info or {}).get("raised_exception")
+        if raised or unexpected_count is None:
+            return sorted(all_days)  # columns, types: the whole scope is affected
+        rows = details.get("partial_unexpected_index_list") or []
+        if len(rows) < unexpected_count:
+            if batch is None:
+                batch = registered.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+            complete = batch.validate(
+                result.expectation_config.to_domain_obj(),
+                result_format={
+                    "result_format": "COMPLETE",
+                    "unexpected_index_column_names": [PARTITION_COLUMN],
+                    "return_unexpected_index_query": False,
+                    "exclude_unexpected_values": True,
+                },
+            )
+            rows = (complete.result or {}).get("unexpected_index_list") or []
+        days.update(_partition_days(rows))
+    return sorted(days)
+
+
+def _partition_days(index_rows: list[dict[str, Any]]) -> set[date]:
+    """`_dt` values of GX unexpected-index rows. SUMMARY gives one dict per row; COMPLETE on
+    pandas gives one dict of per-column lists."""
+    days: set[date] = set()
+    for row in index_rows:
+        value = row.get(PARTITION_COLUMN)
+        for day in value if isinstance(value, list) else [value]:
+            if day is not None and not pd.isna(day):
+                days.add(pd.Timestamp(day).date())
+    return days
+
+
 def _load_frame(
-    con: duckdb.DuckDBPyConnection, spec: SuiteSpec, partition_dt: date | None, sample_limit: int
+    con: duckdb.DuckDBPyConnection,
+    spec: SuiteSpec,
+    scope: PartitionRange | None,
+    sample_limit: int,
 ) -> tuple[pd.DataFrame, int, bool]:
     """The frame to validate, the number of rows in scope, and whether it was sampled."""
-    frame_sql = spec.render_frame_sql(partition_dt)
-    # A cursor keeps our queries off any transaction or result the caller holds open.
+    frame_sql = spec.render_frame_sql(scope)
+    # A cursor keeps our queries off any transaction or result the caller holds open, and
+    # its temp table (computed once, then counted and fetched) dies with it.
     cursor = con.cursor()
     try:
-        rows_in_scope = cursor.execute(f"SELECT count(*) FROM ({frame_sql})").fetchone()[0]
+        cursor.execute(f"CREATE TEMP TABLE {FRAME_TABLE} AS {frame_sql}")
+        rows_in_scope = cursor.execute(f"SELECT count(*) FROM {FRAME_TABLE}").fetchone()[0]
         if rows_in_scope <= sample_limit:
-            return cursor.execute(frame_sql).df(), rows_in_scope, False
+            return cursor.execute(f"SELECT * FROM {FRAME_TABLE}").df(), rows_in_scope, False
         # Keep every row an exact SQL rule flagged, fill the rest with a reproducible sample.
         flagged = " OR ".join(f"{c} IS NOT NULL" for c in spec.exact_columns) or "FALSE"
         sampled_sql = f"""
-            WITH frame AS ({frame_sql})
-            SELECT * FROM frame WHERE {flagged}
+            SELECT * FROM {FRAME_TABLE} WHERE {flagged}
             UNION ALL
-            SELECT * FROM (SELECT * FROM frame WHERE NOT ({flagged}))
+            SELECT * FROM (SELECT * FROM {FRAME_TABLE} WHERE NOT ({flagged}))
                 USING SAMPLE reservoir({int(sample_limit)} ROWS) REPEATABLE ({SAMPLE_SEED})
         """
         return cursor.execute(sampled_sql).df(), rows_in_scope, True
@@ -247,18 +407,6 @@ def _explain_sql_error(spec: SuiteSpec, exc: duckdb.Error) -> str:
         hint = "DuckDB could not build the frame to validate"
     first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"{hint} ({type(exc).__name__}: {first_line})"
-
-
-def _validation_page(context: Any, validation_id: Any) -> Path | None:
-    for site in context.get_docs_sites_urls(
-        resource_identifier=validation_id, site_name=DOCS_SITE_NAME
-    ):
-        url = site.get("site_url")
-        if url and url.startswith("file://"):
-            path = Path(unquote(urlparse(url).path))
-            if path.exists():
-                return path
-    return None
 
 
 def _outcome(result: Any) -> ExpectationOutcome:

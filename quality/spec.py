@@ -1,7 +1,7 @@
 """What a quality suite is: a named set of GX expectations over one SQL-built frame.
 
 GX has no DuckDB data source, so every suite validates a pandas DataFrame that DuckDB
-builds. The frame is the table's rows (one partition or the whole table) plus derived
+builds. The frame is the table's rows (some `_dt` partitions or the whole table) plus derived
 columns that only SQL can compute exactly over the whole table (latest-wins conflicts,
 mapping counts, reconciliation differences). Expectations then run on that frame through
 GX's pandas data source, so they show up in Data Docs like any other expectation.
@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from typing import Any, Literal
+from datetime import date, datetime
+from typing import Literal
 
 import great_expectations as gx
 from great_expectations.expectations import Expectation
 
 Severity = Literal["ERROR", "WARN"]
+
+#: Inclusive first and last `_dt` of a partitioned validation; a single day is (d, d).
+PartitionRange = tuple[date, date]
 
 #: Lineage columns every raw table ends with (docs/data-model.md); never part of a payload.
 RAW_LINEAGE_COLUMNS = ("_dt", "_source_file", "_line_number", "_loaded_at")
@@ -25,14 +28,21 @@ RAW_LINEAGE_COLUMNS = ("_dt", "_source_file", "_line_number", "_loaded_at")
 #: Nothing this business holds happened before this instant.
 EARLIEST_PLAUSIBLE_TIMESTAMP = datetime(2000, 1, 1)
 
-#: Expectation parameter that holds the latest plausible timestamp for the scope validated.
-LATEST_TIMESTAMP_PARAMETER = "latest_plausible_timestamp"
+#: A delivery for day D cannot contain events on or after D + this many days (D + 1 day of
+#: clock skew allowed). Compared per row against the row's own `_dt`, in SQL.
+FUTURE_TIMESTAMP_DAYS_AFTER_DELIVERY = 2
 
 
-def latest_plausible_timestamp(partition_dt: date | None, today: date | None = None) -> datetime:
-    """A delivery for day D cannot contain events after D + 1 day (clock skew allowance)."""
-    day = partition_dt if partition_dt is not None else (today or date.today())
-    return datetime.combine(day + timedelta(days=2), time.min)
+def scope_label(partition_range: PartitionRange | None) -> str:
+    """How a validation scope is named in run names, Data Docs and metadata."""
+    if partition_range is None:
+        return "whole_table"
+    first, last = partition_range
+    return (
+        f"dt={first.isoformat()}"
+        if first == last
+        else f"dt={first.isoformat()}..{last.isoformat()}"
+    )
 
 
 @dataclass(frozen=True)
@@ -83,18 +93,18 @@ class SuiteSpec:
             },
         )
 
-    def scope_condition(self, partition_dt: date | None) -> str:
+    def scope_condition(self, partition_range: PartitionRange | None) -> str:
         """SQL condition selecting the rows of `table` this run validates."""
-        if not self.partitioned or partition_dt is None:
+        if not self.partitioned or partition_range is None:
             return "TRUE"
-        return f"_dt = DATE '{partition_dt.isoformat()}'"
+        first, last = partition_range
+        if first == last:
+            return f"_dt = DATE '{first.isoformat()}'"
+        return f"_dt BETWEEN DATE '{first.isoformat()}' AND DATE '{last.isoformat()}'"
 
-    def render_frame_sql(self, partition_dt: date | None) -> str:
+    def render_frame_sql(self, partition_range: PartitionRange | None) -> str:
         template = self.frame_sql or "SELECT * FROM {table} WHERE {scope}"
         # Plain replacement, not str.format: frame SQL holds regexes with literal braces.
         return template.replace("{table}", self.table).replace(
-            "{scope}", self.scope_condition(partition_dt)
+            "{scope}", self.scope_condition(partition_range)
         )
-
-    def expectation_parameters(self, partition_dt: date | None) -> dict[str, Any]:
-        return {LATEST_TIMESTAMP_PARAMETER: latest_plausible_timestamp(partition_dt)}

@@ -17,8 +17,10 @@ from quality.spec import SuiteSpec
 SOURCE_SYSTEMS = ("email", "billing", "web")
 MATCH_RULES = ("singleton", "email_key", "user_id", "anonymous_stitch", "probabilistic")
 
-#: Cardinality limits per golden customer (docs/data-model.md, identity guards).
-MAX_USER_IDS_PER_CUSTOMER = 1
+#: Cardinality limits per golden customer: the identity guards' policy (identity/config.py),
+#: re-checked on the output. Two user ids are legitimate: a person who signed up twice
+#: (the demo data has 2% duplicate billing accounts); three or more means a shared id.
+MAX_USER_IDS_PER_CUSTOMER = 2
 MAX_EMAILS_PER_CUSTOMER = 3
 MAX_PHONES_PER_CUSTOMER = 3
 
@@ -158,7 +160,7 @@ def _golden_expectations() -> Sequence[Expectation]:
         gxe.ExpectColumnValuesToBeBetween(
             column="_distinct_user_ids",
             max_value=MAX_USER_IDS_PER_CUSTOMER,
-            description=f"At most {MAX_USER_IDS_PER_CUSTOMER} product user_id per golden customer.",
+            description=f"At most {MAX_USER_IDS_PER_CUSTOMER} product user_ids per golden customer.",
         ),
         gxe.ExpectColumnValuesToBeBetween(
             column="_distinct_emails",

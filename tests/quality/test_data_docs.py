@@ -59,6 +59,30 @@ def test_index_and_validation_pages_exist_after_a_run(validated_docs):
     assert "raw_billing_invoices__errors" in index and "raw_billing_invoices__warnings" in index
 
 
+def test_range_validation_is_one_page_listed_with_its_scope_and_failed_days(
+    validated_docs, warehouse, insert_raw
+):
+    docs_dir, _ = validated_docs
+    next_day = date(2026, 10, 2)
+    clean = ("in_2", "cus_1", None, "paid", "eur", 100, 100, 0, "pro", "2026-10-01 10:00:00",
+             "2026-10-01 10:00:00", None)  # fmt: skip
+    insert_raw(warehouse, "raw.billing_invoices", next_day, [clean])
+    verdict = run_suite(
+        warehouse,
+        suite_by_name("raw_billing_invoices__errors"),
+        docs_dir,
+        partition_range=(DAY, next_day),
+    )
+    assert verdict.docs_path.is_file() and "dt=2026-10-01..2026-10-02" in str(verdict.docs_path)
+    assert "dt=2026-10-01..2026-10-02" in verdict.docs_path.read_text()  # run name on the page
+    index = (docs_dir / "index.html").read_text()
+    row = next(line for line in index.split("<tr") if "dt=2026-10-01..2026-10-02" in line)
+    assert "failed" in row and "2026-10-01" in row.split("</td>")[-2]  # failed partitions cell
+    # Three validations so far, newest first, each linking to its own page.
+    assert index.count('class="clickable-row"') == 3 + 2  # + two suite links
+    assert index.index("dt=2026-10-01..2026-10-02") < index.index("raw_billing_invoices__warnings")
+
+
 def test_docs_load_nothing_from_the_network(validated_docs):
     """Stock GX pages pull Bootstrap/jQuery/logo from CDNs; ours must work air-gapped."""
     docs_dir, _ = validated_docs

@@ -29,6 +29,7 @@ def identity_warehouse():
         ('email', 'c1', 'ada@x.io', 'ada@x.io', '+447700900001', NULL),
         ('billing', 'cus_1', 'ada@x.io', 'ada@x.io', NULL, 'u1'),
         ('web', 'anon_1', NULL, NULL, NULL, 'u2'),
+        ('web', 'anon_2', NULL, NULL, NULL, 'u3'),
         ('email', 'c2', 'test@test.com', 'test@test.com', NULL, NULL),
         ('email', 'c3', 'test@test.com', 'test@test.com', NULL, NULL),
         ('email', 'c_unmapped', 'bob@x.io', 'bob@x.io', NULL, NULL),
@@ -39,6 +40,7 @@ def identity_warehouse():
         ('email', 'c1', 'g1', 'singleton', NULL, NULL),
         ('billing', 'cus_1', 'g1', 'email_key', NULL, 'email:c1'),
         ('web', 'anon_1', 'g1', 'probabilistic', 12.5, 'billing:cus_1'),
+        ('web', 'anon_2', 'g1', 'probabilistic', 11.0, 'web:anon_1'),
         ('email', 'c2', 'g2', 'singleton', NULL, NULL),
         ('email', 'c3', 'g2', 'email_key', NULL, 'email:c2'),
         ('email', 'c_twice', 'g3', 'singleton', NULL, NULL),
@@ -81,6 +83,8 @@ def test_junk_value_used_as_link_is_an_error(identity_warehouse, docs_dir):
 
 
 def test_cardinality_limits_per_golden_customer(identity_warehouse, docs_dir):
+    # g1 holds three product user ids (u1, u2, u3): two would be a duplicate signup, three
+    # a shared or junk identifier.
     verdict = run_suite(
         identity_warehouse, suite_by_name("identity_golden_customers__errors"), docs_dir
     )

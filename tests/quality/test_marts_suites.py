@@ -56,3 +56,22 @@ def test_segment_and_stage_values_must_be_known(marts_warehouse, docs_dir):
     verdict = run_suite(marts_warehouse, suite_by_name("marts_customer_segments__errors"), docs_dir)
     assert [(r.column, r.unexpected_count) for r in verdict.failed] == [("lifecycle_stage", 1)]
     assert verdict.failed[0].examples[0] == {"lifecycle_stage": "dormant", "customer_id": "g2"}
+
+
+def test_invoice_of_an_unknown_billing_customer_is_a_warning_not_an_error(
+    marts_warehouse, docs_dir
+):
+    # fct_invoices documents customer_id NULL when identity does not know the billing
+    # customer yet (e.g. the invoice arrived before its customer): reported, not blocking.
+    marts_warehouse.execute(
+        "INSERT INTO marts.fct_invoices VALUES ('in_9', 'cus_new', NULL, 'paid', 100)"
+    )
+    assert run_suite(marts_warehouse, suite_by_name("marts_fct_invoices__errors"), docs_dir).success
+    warning = run_suite(marts_warehouse, suite_by_name("marts_fct_invoices__warnings"), docs_dir)
+    assert warning.severity == "WARN" and not warning.success
+    (unknown,) = warning.failed
+    assert unknown.examples[0] == {
+        "customer_id": None,
+        "invoice_id": "in_9",
+        "billing_customer_id": "cus_new",
+    }

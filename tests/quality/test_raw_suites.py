@@ -113,15 +113,18 @@ def test_bad_invoices_fail_the_error_suite_with_counts_and_examples(
     currency = result_for(verdict, "expect_column_values_to_match_regex", "currency")
     assert (currency.unexpected_count, currency.examples[0]["currency"]) == (1, "EUR")
 
-    created = result_for(verdict, "expect_column_values_to_be_between", "created_at")
-    assert created.unexpected_count == 2
-    assert {e["invoice_id"] for e in created.examples} == {"in_future", "in_ancient"}
-    assert created.unexpected_percent == pytest.approx(100 * 2 / 7)
+    timestamps = result_for(verdict, "expect_column_values_to_be_null", "_implausible_timestamp")
+    assert timestamps.unexpected_count == 2
+    assert {(e["invoice_id"], e["_implausible_timestamp"]) for e in timestamps.examples} == {
+        ("in_future", "created_at=2026-10-05 09:00:00"),
+        ("in_ancient", "created_at=1999-12-31 23:00:00"),
+    }
+    assert timestamps.unexpected_percent == pytest.approx(100 * 2 / 7)
 
     metadata = verdict.to_metadata()
     json.dumps(metadata)  # must be plain JSON for Dagster metadata
     assert metadata["rows_evaluated"] == 7
-    assert metadata["expectations_failed"] == len(verdict.failed) == 5
+    assert metadata["expectations_failed"] == len(verdict.failed) == 4
     assert "refunded" in metadata["results_markdown"]
 
 
