@@ -48,16 +48,16 @@ def build_suite_check(spec: SuiteSpec) -> dg.AssetChecksDefinition:
     ) -> dg.AssetCheckResult:
         days = partition_dates(context) if spec.partitioned else []
         with warehouse.connect(context.log) as con:
-            verdicts = (
-                [run_suite(con, spec, warehouse.quality_docs_dir, partition_dt=d) for d in days]
-                if days
-                else [run_suite(con, spec, warehouse.quality_docs_dir)]
+            # A backfill's days are validated in one pass; the verdict names failing days.
+            verdict = run_suite(
+                con,
+                spec,
+                warehouse.quality_docs_dir,
+                partition_range=(days[0], days[-1]) if days else None,
             )
-        failed = [v for v in verdicts if not v.success]
-        shown = failed[0] if failed else verdicts[-1]
         metadata = {}
-        for key, value in shown.to_metadata().items():
-            if value is None:
+        for key, value in verdict.to_metadata().items():
+            if value is None or value == []:
                 continue
             if key == "results_markdown":
                 metadata[key] = dg.MetadataValue.md(value)
@@ -65,17 +65,10 @@ def build_suite_check(spec: SuiteSpec) -> dg.AssetChecksDefinition:
                 metadata[key] = dg.MetadataValue.path(value)
             else:
                 metadata[key] = _to_metadata(value)
-        metadata["rows_evaluated"] = dg.MetadataValue.int(sum(v.rows_evaluated for v in verdicts))
-        if len(verdicts) > 1:
-            metadata["partitions_checked"] = dg.MetadataValue.int(len(verdicts))
-            metadata["partitions_failed"] = dg.MetadataValue.text(
-                ", ".join(str(v.partition_dt) for v in failed) or "none"
-            )
-        if failed:
-            context.log.warning(
-                f"{spec.name} failed on {len(failed)} of {len(verdicts)} partition(s)"
-            )
-        return dg.AssetCheckResult(passed=not failed, severity=severity, metadata=metadata)
+        if not verdict.success:
+            where = ", ".join(str(d) for d in verdict.failed_partitions) or verdict.scope
+            context.log.warning(f"{spec.name} ({spec.severity}) failed on {where}")
+        return dg.AssetCheckResult(passed=verdict.success, severity=severity, metadata=metadata)
 
     return _check
 

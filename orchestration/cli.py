@@ -138,7 +138,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         + (f" .. {last}" if last != first else "")
         + f" -> {os.environ['CDP_WAREHOUSE']}"
     )
-    result = job.execute_in_process(instance=instance, tags=tags, raise_on_error=False, **kwargs)
+    # Dagster's event stream is DEBUG; the terminal gets our assets' INFO lines and
+    # problems. The full log is in the UI (and with --verbose).
+    log_level = "DEBUG" if args.verbose else "INFO"
+    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    result = job.execute_in_process(
+        run_config=run_config, instance=instance, tags=tags, raise_on_error=False, **kwargs
+    )
     elapsed = time.monotonic() - started
     print_summary(result, elapsed)
     if not result.success:
@@ -220,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--from", dest="date_from", type=_date, help="first day of a backfill range")
     run.add_argument("--to", dest="date_to", type=_date, help="last day of a backfill range")
+    run.add_argument("--verbose", action="store_true", help="print Dagster's full event log")
     run.set_defaults(func=cmd_run)
 
     explain = sub.add_parser(

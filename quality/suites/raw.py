@@ -1,9 +1,12 @@
 """Suites for the `raw.*` tables, validated per landing day (`_dt` partition) or day range.
 
-Ingestion only rejects rows it cannot type (docs/data-model.md); everything semantic —
-unknown enum values, negative amounts, invalid emails, impossible timestamps, conflicting
-re-deliveries — is caught here. Each table gets an ERROR suite (blocks downstream) and a
-WARN suite (reported only).
+Ingestion quarantines rows that break the contract's types or domains into `raw.rejects`
+(docs/data-model.md); these suites check what reached raw — contract columns, enum
+values, non-negative amounts, plausible timestamps, conflicting re-deliveries (defence in
+depth for the rules ingestion enforces, and the only guard for the rest) — and how much
+of each delivery day was rejected: a day that is mostly rejects is a broken export, not
+a few bad rows, and must not flow downstream. Each table gets ERROR suites (block
+downstream) and a WARN suite (reported only).
 """
 
 from __future__ import annotations
@@ -389,9 +392,62 @@ def _plain_frame_sql(rules: RawTableRules) -> str:
     return f"SELECT *{derived} FROM {{table}} WHERE {{scope}}"
 
 
+#: A delivery day is broken when more than this share of its rows was rejected...
+MAX_REJECTED_SHARE = 0.2
+#: ...and at least this many rows: a demo day of 12 rows with 3 rejects is noise.
+MIN_REJECTED_ROWS_TO_FAIL = 5
+TOO_MANY_REJECTS_COLUMN = "_too_many_rejects"
+
+
+def _reject_rate_frame_sql(rules: RawTableRules) -> str:
+    source_table = rules.table.split(".", 1)[1]
+    return f"""
+        SELECT * FROM (
+            SELECT dt AS _dt,
+                   sum(rows_read) AS rows_read,
+                   sum(rows_rejected) AS rows_rejected,
+                   round(sum(rows_rejected) / greatest(sum(rows_read), 1), 4) AS rejected_share,
+                   (sum(rows_rejected) > {MAX_REJECTED_SHARE} * sum(rows_read)
+                    AND sum(rows_rejected) >= {MIN_REJECTED_ROWS_TO_FAIL}) AS {TOO_MANY_REJECTS_COLUMN}
+            FROM raw.load_audit
+            WHERE source_table = '{source_table}'
+            GROUP BY dt
+        ) WHERE {{scope}}
+    """
+
+
+def _reject_rate_expectations() -> Sequence[Expectation]:
+    return [
+        gxe.ExpectColumnValuesToBeInSet(
+            column=TOO_MANY_REJECTS_COLUMN,
+            value_set=[False],
+            meta={
+                "notes": (
+                    f"More than {MAX_REJECTED_SHARE:.0%} of the day's rows (and at least "
+                    f"{MIN_REJECTED_ROWS_TO_FAIL}) were rejected: the export is broken. See raw.rejects "
+                    "for the reasons, fix the export and re-deliver the day."
+                )
+            },
+        )
+    ]
+
+
 def _suites_for(rules: RawTableRules) -> list[SuiteSpec]:
     key_columns = (rules.key, "_source_file", "_line_number")
     suites = [
+        SuiteSpec(
+            name=f"{rules.suite_prefix}__reject_rate",
+            severity="ERROR",
+            description=(
+                f"{rules.table} (per delivery day): at most {MAX_REJECTED_SHARE:.0%} of the day's rows "
+                "rejected at ingestion; a mostly rejected day is a broken export."
+            ),
+            expectations=_reject_rate_expectations,
+            table=rules.table,
+            partitioned=True,
+            frame_sql=_reject_rate_frame_sql(rules),
+            key_columns=("_dt", "rows_read", "rows_rejected", "rejected_share"),
+        ),
         SuiteSpec(
             name=f"{rules.suite_prefix}__errors",
             severity="ERROR",
@@ -405,7 +461,7 @@ def _suites_for(rules: RawTableRules) -> list[SuiteSpec]:
             frame_sql=_conflict_frame_sql(rules),
             key_columns=key_columns,
             exact_columns=(CONFLICT_COLUMN, IMPLAUSIBLE_TIMESTAMP_COLUMN),
-        )
+        ),
     ]
     if _warn_expectations(rules):
         suites.append(
