@@ -2,7 +2,9 @@
 
 This module is the single place the loader, the tests and the orchestration layer
 learn what a landing file must contain and what `raw.<table>` looks like. Change the
-contract here (and in the docs) first; the loader derives all its SQL from it.
+contract here (and in the docs) first; the loader derives all its SQL from it, including
+the domain rules (allowed values, minimums, value formats) that quarantine a row whose
+value parses but cannot be true, so that raw holds only rows the marts may be built from.
 """
 
 from __future__ import annotations
@@ -12,8 +14,44 @@ from typing import Literal
 
 DuckDBType = Literal["VARCHAR", "TIMESTAMP", "BOOLEAN", "BIGINT", "JSON"]
 FileFormat = Literal["csv", "jsonl"]
+FormatCheckName = Literal["email", "currency"]
 
 RAW_SCHEMA = "raw"
+
+
+@dataclass(frozen=True)
+class FormatCheck:
+    """A text format a column's value must match (an RE2 pattern, matched in full).
+
+    `lower_case` means the value is compared and *stored* as lower(trim(value)), so an
+    upper-case delivery of a valid value loads in its canonical form; otherwise the value
+    is matched after trimming and stored exactly as delivered.
+    `expected` completes the reject reason "... has value 'x', which is not <expected>".
+    """
+
+    pattern: str
+    lower_case: bool
+    expected: str
+
+
+FORMAT_CHECKS: dict[str, FormatCheck] = {
+    # Plausible, not RFC 5322: one '@', a non-empty local part, a domain with a dot, no
+    # whitespace inside. Stored as delivered; staging trims and lower-cases it.
+    "email": FormatCheck(
+        pattern=r"[^@\s]+@[^@\s]+\.[^@\s]+",
+        lower_case=False,
+        expected=(
+            "an email address (one '@', a non-empty part before it, a domain with a dot "
+            "after it, no spaces inside)"
+        ),
+    ),
+    # The shape of an ISO-4217 code; the contract fixes lower case, upper case is accepted.
+    "currency": FormatCheck(
+        pattern=r"[a-z]{3}",
+        lower_case=True,
+        expected="a three-letter ISO-4217 currency code such as 'eur' or 'usd'",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -26,16 +64,46 @@ class Column:
     and fails the partition instead of silently loading NULLs.
     `source` is the field name in the landing file: the CSV header name, or for JSON lines
     a dotted path into the object (e.g. `context.page.url`).
+
+    Domain rules: a row whose value breaks one goes to `raw.rejects`, like an untypeable row.
+    `allowed` is the set of valid values, compared case-insensitively after trimming; the
+    raw column stores the lower-case form. `min_value` bounds an integer from below, and
+    `meaning` names what the number is, for the reject reason. `check` names a
+    `FORMAT_CHECKS` entry the text must match.
     """
 
     name: str
-    type: DuckDBType
+    type: DuckDBType = "VARCHAR"
     required: bool = False
     source: str | None = None
+    allowed: tuple[str, ...] | None = None
+    min_value: int | None = None
+    meaning: str | None = None
+    check: FormatCheckName | None = None
+
+    def __post_init__(self) -> None:
+        text_rule = self.allowed is not None or self.check is not None
+        if text_rule and self.type != "VARCHAR":
+            raise ValueError(f"{self.name}: allowed values and format checks need VARCHAR")
+        if self.min_value is not None and self.type != "BIGINT":
+            raise ValueError(f"{self.name}: min_value needs BIGINT")
+        if self.allowed is not None and self.check is not None:
+            raise ValueError(f"{self.name}: give allowed values or a format check, not both")
+        if self.allowed is not None and any(v != v.strip().lower() for v in self.allowed):
+            raise ValueError(f"{self.name}: allowed values are written trimmed and lower-case")
 
     @property
     def source_name(self) -> str:
         return self.source or self.name
+
+    @property
+    def format_check(self) -> FormatCheck | None:
+        return FORMAT_CHECKS[self.check] if self.check else None
+
+    @property
+    def stored_lower_case(self) -> bool:
+        """True when the raw column holds lower(trim(value)) rather than the value as delivered."""
+        return self.allowed is not None or bool(self.format_check and self.format_check.lower_case)
 
 
 @dataclass(frozen=True)
@@ -70,10 +138,23 @@ LINEAGE_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 WEB_EVENT_TYPES: tuple[str, ...] = ("page", "track", "identify")
+EMAIL_EVENT_TYPES: tuple[str, ...] = (
+    "sent",
+    "delivered",
+    "open",
+    "click",
+    "bounce",
+    "unsubscribe",
+    "spam_complaint",
+)
+INVOICE_STATUSES: tuple[str, ...] = ("draft", "open", "paid", "void", "uncollectible")
+SUBSCRIPTION_STATUSES: tuple[str, ...] = ("trialing", "active", "past_due", "canceled", "unpaid")
+AMOUNT_IN_CENTS = "an amount in cents"
 
 
-def _c(name: str, type_: DuckDBType = "VARCHAR", required: bool = False, source: str | None = None):
-    return Column(name=name, type=type_, required=required, source=source)
+def _cents(name: str) -> Column:
+    """An optional amount: a whole number of cents, never negative."""
+    return Column(name, "BIGINT", min_value=0, meaning=AMOUNT_IN_CENTS)
 
 
 EMAIL_CONTACTS = RawTable(
@@ -81,16 +162,17 @@ EMAIL_CONTACTS = RawTable(
     landing_path="email/contacts",
     file_format="csv",
     columns=(
-        _c("contact_id", required=True),
-        _c("email", required=True),
-        _c("first_name"),
-        _c("last_name"),
-        _c("phone"),
-        _c("city"),
-        _c("country"),
-        _c("subscribed", "BOOLEAN"),
-        _c("created_at", "TIMESTAMP", required=True),
-        _c("updated_at", "TIMESTAMP", required=True),
+        Column("contact_id", required=True),
+        # The contact's identity: without a usable address the row means nothing.
+        Column("email", required=True, check="email"),
+        Column("first_name"),
+        Column("last_name"),
+        Column("phone"),
+        Column("city"),
+        Column("country"),
+        Column("subscribed", "BOOLEAN"),
+        Column("created_at", "TIMESTAMP", required=True),
+        Column("updated_at", "TIMESTAMP", required=True),
     ),
 )
 
@@ -99,13 +181,13 @@ EMAIL_EVENTS = RawTable(
     landing_path="email/events",
     file_format="csv",
     columns=(
-        _c("event_id", required=True),
-        _c("contact_id", required=True),
-        _c("campaign_id"),
-        _c("campaign_name"),
-        _c("event_type"),
-        _c("occurred_at", "TIMESTAMP", required=True),
-        _c("url"),
+        Column("event_id", required=True),
+        Column("contact_id", required=True),
+        Column("campaign_id"),
+        Column("campaign_name"),
+        Column("event_type", required=True, allowed=EMAIL_EVENT_TYPES),
+        Column("occurred_at", "TIMESTAMP", required=True),
+        Column("url"),
     ),
 )
 
@@ -114,18 +196,20 @@ BILLING_CUSTOMERS = RawTable(
     landing_path="billing/customers",
     file_format="csv",
     columns=(
-        _c("customer_id", required=True),
-        _c("user_id"),
-        _c("email"),
-        _c("name"),
-        _c("phone"),
-        _c("address_line1"),
-        _c("address_city"),
-        _c("address_postal_code"),
-        _c("address_country"),
-        _c("created_at", "TIMESTAMP", required=True),
-        _c("updated_at", "TIMESTAMP", required=True),
-        _c("deleted", "BOOLEAN"),
+        Column("customer_id", required=True),
+        Column("user_id"),
+        # Optional and not checked here: rejecting the customer for a bad address would
+        # orphan their invoices; the raw WARN quality suite reports the address instead.
+        Column("email"),
+        Column("name"),
+        Column("phone"),
+        Column("address_line1"),
+        Column("address_city"),
+        Column("address_postal_code"),
+        Column("address_country"),
+        Column("created_at", "TIMESTAMP", required=True),
+        Column("updated_at", "TIMESTAMP", required=True),
+        Column("deleted", "BOOLEAN"),
     ),
 )
 
@@ -134,18 +218,18 @@ BILLING_INVOICES = RawTable(
     landing_path="billing/invoices",
     file_format="csv",
     columns=(
-        _c("invoice_id", required=True),
-        _c("customer_id", required=True),
-        _c("subscription_id"),
-        _c("status"),
-        _c("currency"),
-        _c("amount_due_cents", "BIGINT"),
-        _c("amount_paid_cents", "BIGINT"),
-        _c("amount_refunded_cents", "BIGINT"),
-        _c("product"),
-        _c("created_at", "TIMESTAMP", required=True),
-        _c("updated_at", "TIMESTAMP", required=True),
-        _c("paid_at", "TIMESTAMP"),
+        Column("invoice_id", required=True),
+        Column("customer_id", required=True),
+        Column("subscription_id"),
+        Column("status", required=True, allowed=INVOICE_STATUSES),
+        Column("currency", required=True, check="currency"),
+        _cents("amount_due_cents"),
+        _cents("amount_paid_cents"),
+        _cents("amount_refunded_cents"),
+        Column("product"),
+        Column("created_at", "TIMESTAMP", required=True),
+        Column("updated_at", "TIMESTAMP", required=True),
+        Column("paid_at", "TIMESTAMP"),
     ),
 )
 
@@ -154,15 +238,15 @@ BILLING_SUBSCRIPTIONS = RawTable(
     landing_path="billing/subscriptions",
     file_format="csv",
     columns=(
-        _c("subscription_id", required=True),
-        _c("customer_id", required=True),
-        _c("plan"),
-        _c("status"),
-        _c("mrr_cents", "BIGINT"),
-        _c("currency"),
-        _c("started_at", "TIMESTAMP", required=True),
-        _c("updated_at", "TIMESTAMP", required=True),
-        _c("canceled_at", "TIMESTAMP"),
+        Column("subscription_id", required=True),
+        Column("customer_id", required=True),
+        Column("plan"),
+        Column("status", required=True, allowed=SUBSCRIPTION_STATUSES),
+        _cents("mrr_cents"),
+        Column("currency", required=True, check="currency"),
+        Column("started_at", "TIMESTAMP", required=True),
+        Column("updated_at", "TIMESTAMP", required=True),
+        Column("canceled_at", "TIMESTAMP"),
     ),
 )
 
@@ -171,25 +255,25 @@ WEB_EVENTS = RawTable(
     landing_path="web/events",
     file_format="jsonl",
     columns=(
-        _c("message_id", required=True, source="messageId"),
-        _c("type", required=True, source="type"),
-        _c("anonymous_id", source="anonymousId"),
-        _c("user_id", source="userId"),
-        _c("event", source="event"),
-        _c("name", source="name"),
-        _c("properties", "JSON", source="properties"),
-        _c("traits", "JSON", source="traits"),
-        _c("page_url", source="context.page.url"),
-        _c("page_path", source="context.page.path"),
-        _c("page_referrer", source="context.page.referrer"),
-        _c("page_title", source="context.page.title"),
-        _c("campaign_source", source="context.campaign.source"),
-        _c("campaign_medium", source="context.campaign.medium"),
-        _c("campaign_name", source="context.campaign.name"),
-        _c("user_agent", source="context.userAgent"),
-        _c("ip", source="context.ip"),
-        _c("event_timestamp", "TIMESTAMP", required=True, source="timestamp"),
-        _c("received_at", "TIMESTAMP", source="receivedAt"),
+        Column("message_id", required=True, source="messageId"),
+        Column("type", required=True, allowed=WEB_EVENT_TYPES),
+        Column("anonymous_id", source="anonymousId"),
+        Column("user_id", source="userId"),
+        Column("event", source="event"),
+        Column("name", source="name"),
+        Column("properties", "JSON", source="properties"),
+        Column("traits", "JSON", source="traits"),
+        Column("page_url", source="context.page.url"),
+        Column("page_path", source="context.page.path"),
+        Column("page_referrer", source="context.page.referrer"),
+        Column("page_title", source="context.page.title"),
+        Column("campaign_source", source="context.campaign.source"),
+        Column("campaign_medium", source="context.campaign.medium"),
+        Column("campaign_name", source="context.campaign.name"),
+        Column("user_agent", source="context.userAgent"),
+        Column("ip", source="context.ip"),
+        Column("event_timestamp", "TIMESTAMP", required=True, source="timestamp"),
+        Column("received_at", "TIMESTAMP", source="receivedAt"),
     ),
 )
 

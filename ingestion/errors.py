@@ -11,13 +11,26 @@ class PartitionLoadError(Exception):
     Raised before anything is written, so the partition keeps its previous contents.
     Bad *rows* never raise: they go to `raw.rejects`. This is for problems that make
     every row of a file meaningless, such as a contract column missing from the header.
+
+    `line_number` and `column_name` locate the problem when there is one place to point
+    at (the header is line 1), so callers can put them in run metadata as they are.
     """
 
-    def __init__(self, table: str, dt: date, source_file: str | None, message: str) -> None:
+    def __init__(
+        self,
+        table: str,
+        dt: date,
+        source_file: str | None,
+        message: str,
+        line_number: int | None = None,
+        column_name: str | None = None,
+    ) -> None:
         self.table = table
         self.dt = dt
         self.source_file = source_file
         self.message = message
+        self.line_number = line_number
+        self.column_name = column_name
         super().__init__(message)
 
 

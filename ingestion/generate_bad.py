@@ -5,6 +5,10 @@ one defect and a fresh id), so the clean part of the landing zone and its truth 
 intact. Every injection is listed in `_bad_manifest.json` with its file (relative to the
 landing root), its 1-based physical line (header = line 1; null when the whole file is
 the problem), its kind, and what a loader is expected to do with it.
+
+Every injected row breaks the contract, so the loader quarantines it in `raw.rejects`
+(docs/data-model.md); none of them is an identifiable record, so none is in truth.csv
+(an evaluation would otherwise count a rejected record as a missed match).
 """
 
 from __future__ import annotations
@@ -27,12 +31,12 @@ BAD_MANIFEST_NAME = "_bad_manifest.json"
 
 # kind -> what the loader should do with it (documentation for the manifest reader).
 BAD_KINDS: dict[str, str] = {
-    "unterminated_quote": "reject: a quoted field is opened and never closed (the parser may lose following lines of this file; it must say so)",
+    "unterminated_quote": "reject: a quoted field is opened and never closed (only that line; the lines after it still load)",
     "wrong_column_count": "reject: the line has fewer fields than the header",
     "unparseable_timestamp": "reject: a required timestamp does not parse",
-    "negative_amount": "load, then fail the quality check: amounts must be non-negative",
-    "invalid_email": "load, then fail the quality check: not an email address",
-    "unknown_enum": "load, then fail the quality check: value outside the documented set",
+    "negative_amount": "reject: amount_due_cents is negative; amounts in cents cannot be",
+    "invalid_email": "reject: a contact's email, which is required and is its identity, is not an email address",
+    "unknown_enum": "reject: event_type is outside the documented set",
     "required_empty": "reject: a required value is empty",
     "non_utf8": "reject: the line is not valid UTF-8",
     "json_not_object": "reject: the JSON line is valid JSON but not an object",
@@ -120,8 +124,9 @@ class _FilePlan:
 
 def inject_bad_data(
     out_dir: Path, files: list[Path], population: Population, seed: int
-) -> tuple[list[BadInjection], pa.Table | None]:
-    """Inject every bad kind; returns the injections and truth rows for bad-but-loadable records."""
+) -> tuple[list[BadInjection], pa.Table]:
+    """Inject every bad kind; returns the injections and the truth rows they add (none:
+    every injected record is rejected, so none may be counted as a record to match)."""
     rng = stream_rng(seed, "bad-data")
     by_table: dict[str, list[Path]] = {}
     for path in files:
@@ -213,7 +218,7 @@ def inject_bad_data(
 
     add_row("billing/invoices", "negative_amount", "amount_due_cents = -4900", negative)
 
-    # email/contacts: invalid email for a real person (loadable: goes into truth), empty id.
+    # email/contacts: invalid email with a real person's name (rejected: not in truth), empty id.
     person = int(rng.integers(0, population.size))
     invalid_contact_id = fresh_id("")
     first = population.first_names.slugs[int(population.first_idx[person])].as_py()
@@ -261,14 +266,14 @@ def inject_bad_data(
     (out_dir / BAD_MANIFEST_NAME).write_text(
         json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
-    extra_truth = pa.table(
+    no_truth = pa.table(
         {
-            "source_system": pa.array(["email"], pa.string()),
-            "source_record_id": pa.array([invalid_contact_id], pa.string()),
-            "person_id": population.person_ids(np.array([person])),
+            "source_system": pa.array([], pa.string()),
+            "source_record_id": pa.array([], pa.string()),
+            "person_id": population.person_ids(np.array([], np.int64)),
         }
     )
-    return injections, extra_truth
+    return injections, no_truth
 
 
 def _unterminated_line(row: dict[str, str], header: list[str]) -> bytes:

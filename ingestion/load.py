@@ -14,8 +14,10 @@ How, and why this way:
   good rows after it still load.
 * JSON lines are parsed once each, by `json_transform` into a struct shaped like the
   contract; nested fields (context.page.url, ...) map to the flat raw columns.
-* Typing is plain SQL per column (TRY_CAST and friends); a row that cannot be typed goes
-  to `raw.rejects` with a sentence naming the column, the value and what was expected.
+* Typing is plain SQL per column (TRY_CAST and friends), and so are the contract's domain
+  rules (allowed values, non-negative amounts, currency and contact-email formats: see
+  `Column` in ingestion/contract.py). A row that cannot be typed or breaks a rule goes to
+  `raw.rejects` with a sentence naming the column, the value and what was expected.
 * Files are parsed into temp tables first (outside any transaction, because a DuckDB error
   aborts the surrounding transaction); then ONE transaction deletes the day's previous rows
   from `raw.<table>`, `raw.rejects` and `raw.load_audit` and inserts the new ones. A failure
@@ -54,7 +56,6 @@ from ingestion.contract import (
     RAW_SCHEMA,
     RAW_TABLES,
     REJECTS_COLUMNS,
-    WEB_EVENT_TYPES,
     Column,
     RawTable,
     create_table_sql,
@@ -358,6 +359,7 @@ def _check_header(
             f"{source_file}: the first line, which must be the header, is empty although the "
             f"file has data after it. Re-deliver the file with the header on line 1; nothing "
             f"was loaded for {spec.name} dt={dt.isoformat()}, which keeps its previous contents.",
+            line_number=1,
         )
     text = first_line.decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r\n")
     names = [name.strip().lower() for name in next(csv.reader([text]), [])]
@@ -383,11 +385,13 @@ def _check_header(
             spec.name,
             dt,
             source_file,
-            f"{source_file}: {noun} {columns} {verb} missing from the header (found: {found}). "
-            f"Every column of the {spec.name} contract (docs/data-model.md) must be in the "
-            f"header, in any order. Fix the export or re-deliver the file with the column; "
-            f"nothing was loaded for {spec.name} dt={dt.isoformat()}, which keeps its "
-            f"previous contents.",
+            f"{source_file}: {noun} {columns} {verb} missing from the header on line 1 "
+            f"(found: {found}). Every column of the {spec.name} contract "
+            f"(docs/data-model.md) must be in the header, in any order. Fix the export or "
+            f"re-deliver the file with the column; nothing was loaded for {spec.name} "
+            f"dt={dt.isoformat()}, which keeps its previous contents.",
+            line_number=1,
+            column_name=missing[0],
         )
     for name in names:
         if name not in contract_names and name:
@@ -924,21 +928,49 @@ def _typed_select(spec: RawTable, source: str) -> str:
 
 
 def _is_bad_expr(column: Column) -> str:
-    """True when the column's value makes the row unloadable (cheap: no strings built)."""
+    """True when the column's value makes the row unloadable (cheap: no strings built).
+
+    Never NULL: every comparison on a value is guarded by a presence test, so the OR of
+    all columns' conditions is a plain boolean. Text kept as delivered is never trimmed
+    here (trimming copies every long string): a blank test looks at the first character
+    and a format pattern allows the surrounding spaces itself.
+    """
     s = f"s_{column.name}"
-    if column.type in ("VARCHAR", "JSON"):
-        return f"{s} IS NULL OR trim({s}) = ''" if column.required else "false"
-    present = f"NULLIF(trim({s}), '') IS NOT NULL"
+    violation = _domain_violation(column)
+    if _kept_as_delivered(column):
+        blank = f"{s} IS NULL OR {s} = '' OR (starts_with({s}, ' ') AND trim({s}) = '')"
+        if column.required:
+            return f"({blank})" + (f" OR ({violation})" if violation else "")
+        return f"NOT ({blank}) AND ({violation})" if violation else "false"
+    conditions = []
     if column.required:
-        return f"{column.name} IS NULL"
-    return f"{column.name} IS NULL AND {present}"
+        conditions.append(f"{column.name} IS NULL")
+    elif column.type != "VARCHAR":
+        conditions.append(f"{column.name} IS NULL AND NULLIF(trim({s}), '') IS NOT NULL")
+    if violation:
+        conditions.append(f"{column.name} IS NOT NULL AND {violation}")
+    return " OR ".join(f"({c})" for c in conditions) or "false"
+
+
+def _kept_as_delivered(column: Column) -> bool:
+    """Text stored exactly as delivered (not trimmed, not lower-cased): most VARCHARs, JSON."""
+    return column.type == "JSON" or (column.type == "VARCHAR" and not column.stored_lower_case)
+
+
+def _present_value(column: Column) -> str:
+    """SQL that is NULL exactly when the column has no value (absent, empty or blank)."""
+    if column.type == "VARCHAR" and column.stored_lower_case:
+        return column.name  # lower(NULLIF(trim(value), '')): already NULL when blank
+    return f"NULLIF(trim(s_{column.name}), '')"
 
 
 def _typed_expr(column: Column) -> str:
     s = f"s_{column.name}"
     t = f"NULLIF(trim({s}), '')"
-    if column.type in ("VARCHAR", "JSON"):
+    if _kept_as_delivered(column):
         return s
+    if column.type == "VARCHAR":
+        return f"lower({t})"
     if column.type == "TIMESTAMP":
         return f"timezone('UTC', TRY_CAST({t} AS TIMESTAMPTZ))"
     if column.type == "BOOLEAN":
@@ -956,33 +988,61 @@ def _typed_expr(column: Column) -> str:
     raise ValueError(f"no typing rule for {column.type}")
 
 
+def _domain_violation(column: Column) -> str | None:
+    """SQL true when a present, typed value breaks the contract's domain rule, else None.
+
+    Meaningful only for a present, typed value; `_is_bad_expr` adds the presence guard.
+    """
+    if column.allowed is not None:
+        return f"{column.name} NOT IN ({', '.join(_sql_str(v) for v in column.allowed)})"
+    if column.min_value is not None:
+        return f"{column.name} < {int(column.min_value)}"
+    if check := column.format_check:
+        if check.lower_case:
+            return f"NOT regexp_full_match({column.name}, {_sql_str(check.pattern)})"
+        # Matched as delivered, surrounding spaces allowed: the same verdict as on
+        # trim(value) (DuckDB's trim removes spaces only) without copying the string.
+        pattern = f" *(?:{check.pattern}) *"
+        return f"NOT regexp_full_match(s_{column.name}, {_sql_str(pattern)})"
+    return None
+
+
 def _problem_expr(spec: RawTable, column: Column) -> str:
     """SQL for the problem sentence of one column (NULL when the value is fine)."""
     s = f"s_{column.name}"
     label = _column_label(spec, column)
-    missing = f"'required {label} is missing or empty'" if column.required else "NULL"
-    if column.type in ("VARCHAR", "JSON"):
-        return f"CASE WHEN {s} IS NULL OR trim({s}) = '' THEN {missing} END"
-    shown = f"replace(left({s}, {VALUE_IN_REASON_MAX_CHARS}), '''', '''''')"
-    return (
-        f"CASE WHEN NULLIF(trim({s}), '') IS NULL THEN {missing} "
-        f"WHEN {column.name} IS NULL THEN '{label} has value ''' || {shown} || ''', which is not "
-        f"{_EXPECTED[column.type]}' END"
-    )
+    # The value as delivered, quoted, with inner quotes doubled (chr(39) is ').
+    shown = f"replace(left({s}, {VALUE_IN_REASON_MAX_CHARS}), chr(39), chr(39) || chr(39))"
+    has_value = f"{_sql_str(label + ' has value ' + chr(39))} || {shown} || chr(39)"
+    missing = _sql_str(f"required {label} is missing or empty") if column.required else "NULL"
+    cases = [f"WHEN {_present_value(column)} IS NULL THEN {missing}"]
+    if column.type in ("TIMESTAMP", "BOOLEAN", "BIGINT"):
+        expected = _sql_str(f", which is not {_EXPECTED[column.type]}")
+        cases.append(f"WHEN {column.name} IS NULL THEN {has_value} || {expected}")
+    if violation := _domain_violation(column):
+        cases.append(f"WHEN {violation} THEN {has_value} || {_sql_str(_domain_rule(column))}")
+    return f"CASE {' '.join(cases)} END"
+
+
+def _domain_rule(column: Column) -> str:
+    """The end of a domain reject's sentence: what the contract allows instead."""
+    if column.allowed is not None:
+        return f", expected one of {', '.join(column.allowed)} (in any letter case)"
+    if column.min_value is not None:
+        subject = column.meaning or "the value"
+        if column.min_value == 0:
+            return f", but {subject} cannot be negative"
+        return f", but {subject} must be at least {column.min_value}"
+    if check := column.format_check:
+        return f", which is not {check.expected}"
+    raise ValueError(f"{column.name} has no domain rule")
 
 
 def _row_rules(spec: RawTable) -> dict[str, tuple[str, str]]:
-    """Row rules beyond typing one value (docs/data-model.md, web_events): condition, reason."""
+    """Rules across columns (docs/data-model.md, web_events): column -> (condition, reason)."""
     if spec.name != "web_events":
         return {}
-    types = ", ".join(f"'{t}'" for t in WEB_EVENT_TYPES)
-    shown = f"replace(left(s_type, {VALUE_IN_REASON_MAX_CHARS}), '''', '''''')"
     return {
-        "type": (
-            f"s_type NOT IN ({types})",
-            f"'field ''type'' has value ''' || {shown} || ''', expected one of "
-            f"{', '.join(WEB_EVENT_TYPES)}'",
-        ),
         "anonymous_id": (
             "s_anonymous_id IS NULL AND s_user_id IS NULL",
             "'neither ''anonymousId'' nor ''userId'' is present; every event needs at least "
@@ -992,9 +1052,12 @@ def _row_rules(spec: RawTable) -> dict[str, tuple[str, str]]:
 
 
 def _column_label(spec: RawTable, column: Column) -> str:
-    if spec.file_format == "jsonl":
-        return f"field ''{column.source_name}'' (column {column.name})"
-    return f"column ''{column.name}''"
+    """How a reason names the column: the CSV column, or the JSON field (and its column)."""
+    if spec.file_format == "csv":
+        return f"column '{column.name}'"
+    if column.source_name == column.name:
+        return f"field '{column.name}'"
+    return f"field '{column.source_name}' (column {column.name})"
 
 
 # ------------------------------------------------------------------ the transaction

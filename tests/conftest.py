@@ -50,3 +50,23 @@ def _isolated_dagster_home(tmp_path_factory):
     ):
         del os.environ["DAGSTER_HOME"]
     yield
+
+
+def edit_delivered_csv(path: Path, edit) -> None:
+    """Rewrite a delivered CSV (plain or gzipped) through `edit(fields, rows) -> (fields, rows)`,
+    rows being dicts: how tests break a landing file the way a bad export would."""
+    import csv
+    import gzip
+
+    def _open(mode: str):
+        opener = gzip.open if path.suffix == ".gz" else open
+        return opener(path, mode + "t", newline="", encoding="utf-8")
+
+    with _open("r") as f:
+        reader = csv.DictReader(f)
+        fields, rows = list(reader.fieldnames or []), list(reader)
+    fields, rows = edit(fields, rows)
+    with _open("w") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)

@@ -400,6 +400,8 @@ def test_bad_mode_injects_every_kind_and_lists_it(bad_landing: Path):
     manifest = json.loads((bad_landing / BAD_MANIFEST_NAME).read_text(encoding="utf-8"))
     injections = manifest["injections"]
     assert {i["kind"] for i in injections} == set(BAD_KINDS)
+    with open(bad_landing / "truth.csv", newline="", encoding="utf-8") as handle:
+        truth_keys = {(r["source_system"], r["source_record_id"]) for r in csv.DictReader(handle)}
     for item in injections:
         path = bad_landing / item["file"]
         assert path.exists(), item
@@ -444,6 +446,8 @@ def test_bad_mode_injects_every_kind_and_lists_it(bad_landing: Path):
                     assert int(row["amount_due_cents"]) < 0
                 elif kind == "invalid_email":
                     assert "@" not in row["email"] or "." not in row["email"].split("@")[-1]
+                    # The loader rejects it, so it is no record to match: not in truth.
+                    assert ("email", row["contact_id"]) not in truth_keys
                 elif kind == "unknown_enum":
                     assert row["event_type"] not in ENUMS[("email/events", "event_type")]
                 elif kind == "required_empty":

@@ -8,7 +8,6 @@ built once per module and each test copies what it changes.
 
 from __future__ import annotations
 
-import csv
 import os
 import shutil
 import signal
@@ -21,6 +20,7 @@ import duckdb
 import pytest
 
 from orchestration.cli import main as cdp
+from tests.conftest import edit_delivered_csv
 
 pytestmark = pytest.mark.slow
 
@@ -263,12 +263,10 @@ def test_missing_required_column_fails_the_partition_with_file_and_column(zone, 
     broken = tmp_path / "landing"
     shutil.copytree(zone, broken)
     day = _days(zone)[0]
-    invoice_file = sorted((broken / "billing" / "invoices" / f"dt={day}").glob("*.csv"))[0]
-    with open(invoice_file, newline="") as f:
-        rows = list(csv.reader(f))
-    drop = rows[0].index("amount_due_cents")
-    with open(invoice_file, "w", newline="") as f:
-        csv.writer(f).writerows([[v for i, v in enumerate(r) if i != drop] for r in rows])
+    invoice_file = sorted((broken / "billing" / "invoices" / f"dt={day}").glob("*.csv*"))[0]
+    edit_delivered_csv(
+        invoice_file, lambda fields, rows: ([f for f in fields if f != "amount_due_cents"], rows)
+    )
 
     warehouse = tmp_path / "wh" / "warehouse.duckdb"
     code = cdp(["run", "--landing", str(broken), "--warehouse", str(warehouse), "--date", day])

@@ -136,12 +136,11 @@ def test_graphql_serves_every_asset_check_schedule_and_sensor(dagster_ui):
 
     data = _gql(
         f"{base}/graphql",
-        """
-      { assetNodes { assetKey { path } assetChecksOrError { ... on AssetChecks { checks { name } } } }
-        repositoryOrError(repositorySelector: {repositoryLocationName: "%s", repositoryName: "%s"}) {
-          ... on Repository { schedules { name cronSchedule } sensors { name } jobs { name } } } }
-    """
-        % (LOCATION, REPOSITORY),
+        f"""
+      {{ assetNodes {{ assetKey {{ path }} assetChecksOrError {{ ... on AssetChecks {{ checks {{ name }} }} }} }}
+        repositoryOrError(repositorySelector: {{repositoryLocationName: "{LOCATION}", repositoryName: "{REPOSITORY}"}}) {{
+          ... on Repository {{ schedules {{ name cronSchedule }} sensors {{ name }} jobs {{ name }} }} }} }}
+    """,
     )
     served_assets = {"/".join(n["assetKey"]["path"]) for n in data["assetNodes"]}
     served_checks = {
@@ -188,7 +187,7 @@ def test_materialize_one_partition_through_the_api_and_screenshot(dagster_ui, ar
     status = None
     while time.monotonic() < deadline:
         status = _gql(
-            f"{base}/graphql", '{ runOrError(runId: "%s") { ... on Run { status } } }' % run_id
+            f"{base}/graphql", f'{{ runOrError(runId: "{run_id}") {{ ... on Run {{ status }} }} }}'
         )["runOrError"]["status"]
         if status in ("SUCCESS", "FAILURE", "CANCELED"):
             break
