@@ -76,8 +76,9 @@ def build_raw_asset(spec: RawTable) -> dg.AssetsDefinition:
         kinds={"duckdb", "python"},
         owners=[OWNER],
         description=(
-            f"Every delivered row of `{spec.landing_path}` that could be typed, one landing day per "
-            f"partition, duplicates included; rows that could not be typed are in `raw.rejects`."
+            f"Every delivered row of `{spec.landing_path}` that meets the contract's types and "
+            f"domains, one landing day per partition, duplicates included; the others are in "
+            f"`raw.rejects` with file, line, column and reason."
         ),
         retry_policy=INGEST_RETRY,
         freshness_policy=RAW_FRESHNESS,
