@@ -152,6 +152,26 @@ def test_backfill_lands_every_table_and_publishes_marts(backfilled, zone):
     assert not any((backfilled.parent / ".runs").glob("*.duckdb")), "the run copy was committed"
 
 
+def test_bad_zone_quarantines_every_malformed_row_with_a_reason(backfilled, zone):
+    """`cdp run` on a --bad zone succeeds; each injected problem is in raw.rejects."""
+    import json
+
+    manifest = json.loads((zone / "_bad_manifest.json").read_text())
+    entries = manifest["injections"] if isinstance(manifest, dict) else manifest
+    expected_rejects = [e for e in entries if str(e.get("expected", "")).startswith("reject")]
+    assert expected_rejects, "the --bad zone injects rows the loader must reject"
+    with duckdb.connect(str(backfilled), read_only=True) as con:
+        rejects = con.execute("select source_file, line_number, reason from raw.rejects").fetchall()
+    assert all(reason and len(reason) > 20 for _, _, reason in rejects)
+    rejected_lines = {(f, line) for f, line, _ in rejects}
+    rejected_files = {f for f, _, _ in rejects}
+    for entry in expected_rejects:
+        if "gzip" in entry["kind"]:  # a truncated file: its lost tail is one reject
+            assert entry["file"] in rejected_files, entry
+        else:
+            assert (entry["file"], entry["line"]) in rejected_lines, entry
+
+
 def test_two_day_backfill_equals_two_nightly_runs(backfilled, nightly):
     assert _differences(_snapshot(backfilled), _snapshot(nightly)) == []
 
