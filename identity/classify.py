@@ -7,9 +7,9 @@ levels, which makes every decision explainable field by field (as in Splink).
 - u comes from random record pairs (almost all are different people).
 - m comes from the deterministic matches used as labels, for every comparison not on the
   rule's own column (a pair matched on email says nothing about how often emails agree).
-- Expectation-maximisation over the candidate pairs' distinct level patterns estimates
-  the prior and any m without enough labels (with no labels at all, e.g. FEBRL, it is the
-  classic unsupervised ECM).
+- Without labels (e.g. FEBRL) the model is unsupervised: recordlinkage's ECMClassifier
+  is fitted on the candidate pairs' agreement vectors, and its match posterior gives m, u
+  and the prior for every level.
 """
 
 from __future__ import annotations
@@ -189,24 +189,43 @@ def fit_fellegi_sunter(
     model = FellegiSunterModel(comparisons, m, u, prior=0.1, m_source=sources)
     if len(candidate_levels) == 0:
         return model
+    return _fit_ecm(model, candidate_levels, fixed, max_iterations)
 
-    patterns, counts = np.unique(candidate_levels, axis=0, return_counts=True)
-    counts = counts.astype(float)
-    for _ in range(max_iterations):
-        weights = model.match_weights(patterns)
-        posterior = 1.0 / (1.0 + np.exp2(-np.clip(weights, -60, 60)))
-        matched = posterior * counts
-        new_prior = float(np.clip(matched.sum() / counts.sum(), 1e-9, 1 - 1e-9))
-        new_m = [
-            model.m[i]
-            if fixed[i]
-            else _level_distribution(patterns[:, i], spec.n_levels, matched, _default_m(spec))
-            for i, spec in enumerate(comparisons)
-        ]
-        converged = abs(new_prior - model.prior) < 1e-6 and all(
-            np.allclose(a, b, atol=1e-5) for a, b in zip(new_m, model.m, strict=True)
-        )
-        model.prior, model.m = new_prior, new_m
-        if converged:
-            break
+
+def _fit_ecm(
+    model: FellegiSunterModel, candidate_levels: np.ndarray, fixed: list[bool], max_iterations: int
+) -> FellegiSunterModel:
+    """Unsupervised Fellegi-Sunter with recordlinkage's ECMClassifier.
+
+    ECM is fitted on the binary agreement vectors of the candidate pairs (level >= 1 = the
+    field agrees at least loosely; a missing value counts as not agreeing), computed in
+    DuckDB. Its match posterior for each pair then weighs the pairs to give m and u for every
+    graded level (exact vs close), so the explainable per-level Bayes factors come from the
+    fitted model. u and the prior are both over candidate pairs, hence consistent.
+    Comparisons with label-fixed m keep it."""
+    from recordlinkage import ECMClassifier
+
+    comparisons = model.comparisons
+    agreement = pd.DataFrame(
+        (candidate_levels >= 1).astype(np.int8), columns=[spec.name for spec in comparisons]
+    )
+    informative = [c for c in agreement.columns if agreement[c].nunique() == 2]
+    if not informative:
+        return model
+    ecm = ECMClassifier(init="jaro", binarize=None, max_iter=max(max_iterations, 1))
+    ecm.fit(agreement[informative])
+    posterior = ecm.prob(agreement[informative]).to_numpy(dtype=float)
+    m_agree, u_agree = ecm.m_probs, ecm.u_probs
+    for i, spec in enumerate(comparisons):
+        levels = candidate_levels[:, i]
+        if not fixed[i]:
+            model.m[i] = _level_distribution(levels, spec.n_levels, posterior, _default_m(spec))
+        model.u[i] = _level_distribution(levels, spec.n_levels, 1.0 - posterior, _default_u(spec))
+        if spec.name in m_agree and not fixed[i]:
+            model.m_source[spec.name] = (
+                "recordlinkage ECMClassifier: P(agree | match) = "
+                f"{m_agree[spec.name].get(1, 0.0):.3f}, P(agree | non-match) = "
+                f"{u_agree[spec.name].get(1, 0.0):.4f}"
+            )
+    model.prior = float(np.clip(ecm.p, 1e-9, 1 - 1e-9))
     return model

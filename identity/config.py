@@ -147,10 +147,14 @@ class IdentityConfig:
     comparisons: tuple[ComparisonSpec, ...] = field(default_factory=_default_comparisons)
     # Fellegi-Sunter: pairs with a match weight (log2 Bayes factor incl. prior) at or above
     # this are accepted.
-    match_weight_threshold: float = 4.0
+    match_weight_threshold: float = 4.5
+    # Hysteresis for stable customers: a probabilistic link accepted in an earlier run is
+    # kept while today's model still gives it at least threshold - margin.
+    keep_link_weight_margin: float = 6.0
     # A probabilistic pair must also agree (level >= 1) on at least this many comparisons:
-    # two people with the same name and nothing else in common stay apart.
-    min_agreeing_comparisons: int = 3
+    # a shared full name alone passes only when the names are rare enough (term frequencies)
+    # to reach the threshold; one agreeing field never does.
+    min_agreeing_comparisons: int = 2
     # Share of all true matches the deterministic rules are believed to find; sets the
     # prior probability that two random records match (as Splink's
     # estimate_probability_two_random_records_match).
@@ -206,6 +210,13 @@ def _validate(config: IdentityConfig) -> None:
     if not isinstance(config.em_max_iterations, int) or config.em_max_iterations < 0:
         raise IdentityConfigError(
             f"em_max_iterations: must be an integer >= 0, got {config.em_max_iterations!r}"
+        )
+    if (
+        not isinstance(config.keep_link_weight_margin, int | float)
+        or config.keep_link_weight_margin < 0
+    ):
+        raise IdentityConfigError(
+            f"keep_link_weight_margin: must be a number >= 0, got {config.keep_link_weight_margin!r}"
         )
     if not isinstance(config.match_weight_threshold, int | float):
         raise IdentityConfigError(

@@ -65,9 +65,16 @@ def link_records(
     records: pd.DataFrame,
     config: IdentityConfig,
     records_table_loaded: bool = False,
+    previous_links: pd.DataFrame | None = None,
 ) -> LinkageResult:
     """Cluster `records` (sorted by record_key; row position = rid) into customers.
-    `records_table_loaded`: `_identity_records` already holds them (built in SQL)."""
+    `records_table_loaded`: `_identity_records` already holds them (built in SQL).
+    `previous_links` (rid_l, rid_r, rule, weight): the links that built last run's customers.
+    Model weights shift a little as data arrives (and growing blocks drop pairs from
+    blocking), so a probabilistic link accepted yesterday is re-scored with today's model and
+    kept while its weight stays within `keep_link_weight_margin` of the threshold and the
+    guards allow it: hysteresis, so a customer does not split on noise. A link whose values
+    changed enough to fall below that is dropped (the split is logged by stable_ids)."""
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -136,11 +143,11 @@ def link_records(
     )
     lap("scoring")
 
+    kept = _still_supported_links(con, model, previous_links, config)
+    edge_columns = ["rid_l", "rid_r", "rule", "weight"]
     edges = pd.concat(
-        [
-            rule_edges[["rid_l", "rid_r", "rule", "weight"]],
-            probabilistic[["rid_l", "rid_r", "rule", "weight"]],
-        ],
+        [rule_edges[edge_columns], probabilistic[edge_columns]]
+        + ([kept[edge_columns]] if len(kept) else []),
         ignore_index=True,
     )
     attributes = ClusterAttributes(
@@ -191,6 +198,37 @@ def link_records(
 
 SHARED_MAILBOX = "shared_mailbox"
 SHARED_MAILBOX_NAME_SIMILARITY = 0.6
+PREVIOUS_PAIRS = "_identity_previous_pairs"
+
+
+def _still_supported_links(
+    con: duckdb.DuckDBPyConnection,
+    model: FellegiSunterModel,
+    previous_links: pd.DataFrame | None,
+    config: IdentityConfig,
+) -> pd.DataFrame:
+    """Last run's probabilistic links whose weight under today's model is still at least
+    `match_weight_threshold - keep_link_weight_margin` (and not a household pair), with
+    today's weight. Deterministic links need no memory: their rule re-derives them."""
+    columns = ["rid_l", "rid_r", "rule", "weight"]
+    if previous_links is None or previous_links.empty:
+        return pd.DataFrame(columns=columns)
+    links = previous_links[previous_links["rule"] == PROBABILISTIC][["rid_l", "rid_r"]]
+    links = links.drop_duplicates().reset_index(drop=True)
+    if links.empty:
+        return pd.DataFrame(columns=columns)
+    con.register(PREVIOUS_PAIRS, links)
+    try:
+        compared = compare_pairs(con, RECORDS_TABLE, PREVIOUS_PAIRS, config.comparisons)
+    finally:
+        con.unregister(PREVIOUS_PAIRS)
+    levels = compared[level_columns(config.comparisons)].to_numpy()
+    weights = model.match_weights(levels, candidate_term_frequencies(compared, config.comparisons))
+    keep = weights >= config.match_weight_threshold - config.keep_link_weight_margin
+    if config.household_guard_comparison is not None:
+        keep &= ~household_pairs(compared[f"level_{config.household_guard_comparison}"].to_numpy())
+    kept = compared.loc[keep, ["rid_l", "rid_r"]].assign(rule=PROBABILISTIC, weight=weights[keep])
+    return kept.sort_values(["weight", "rid_l", "rid_r"], ascending=[False, True, True])
 
 
 def _split_shared_mailboxes(

@@ -143,13 +143,24 @@ def _region_dialing(region: str) -> tuple[str | None, int, frozenset[int], tuple
 
 @lru_cache(maxsize=200_000)
 def _parse_e164(text: str, region: str) -> str | None:
-    try:
-        number = phonenumbers.parse(text, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    """The full parse, for the shapes the fast path leaves: trunk zeros, `00` international
+    prefixes, extensions. The number must be *valid* here, not merely of a possible length:
+    a French `06 39 45 75 92` on a record without a country would otherwise become the
+    North-American `+10639457592` and could link two strangers. `00` is the international
+    prefix in most of the world, so `0061 417 361 109` is read as `+61 417 361 109` even
+    where the default region dials out with another prefix (011 in North America)."""
+    candidates = [text]
+    compact = _NON_PHONE_CHARS.sub("", text)
+    if compact.startswith("00") and compact[2:3] not in ("", "0"):
+        candidates.append("+" + compact[2:])
+    for candidate in candidates:
+        try:
+            number = phonenumbers.parse(candidate, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return None
 
 
 _NAME_JUNK = re.compile(r"[^a-z' -]")

@@ -9,7 +9,7 @@ atomically, so a failure leaves the previous tables as they were.
 from __future__ import annotations
 
 import time
-from collections import Counter, defaultdict, deque
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +17,8 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import breadth_first_order
 
 from identity.config import IdentityConfig
 from identity.linkage import RECORDS_TABLE, link_records
@@ -79,6 +81,13 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "match_rule": "VARCHAR",
         "match_weight": "DOUBLE",
     },
+    "split_log": {
+        "split_at": "TIMESTAMP",
+        "original_customer_id": "VARCHAR",
+        "customer_id": "VARCHAR",
+        "n_records_moved": "BIGINT",
+        "example_record": "VARCHAR",
+    },
     "refused_merges": {
         "refused_at": "TIMESTAMP",
         "customer_a": "VARCHAR",
@@ -105,6 +114,7 @@ class ResolutionSummary:
     seconds: dict[str, float] = field(default_factory=dict)
     records_changing_customer: int = 0
     blocked_value_records: int = 0
+    split_customers: int = 0
 
     def to_metadata(self) -> dict[str, Any]:
         """Plain values (ints, floats, str, markdown) for Dagster asset metadata."""
@@ -116,6 +126,7 @@ class ResolutionSummary:
             "customers_out": self.customers_out,
             "new_customers": self.new_customers,
             "merged_customers": self.merged_customers,
+            "split_customers": self.split_customers,
             "records_changing_customer": self.records_changing_customer,
             "candidate_pairs": self.candidate_pairs,
             "blocked_value_records": self.blocked_value_records,
@@ -145,11 +156,17 @@ def resolve_identities(
     records = con.sql(f"select * exclude (rid) from {RECORDS_TABLE} order by rid").df()
     seconds["read_and_normalise"] = round(time.perf_counter() - clock, 3)
 
-    linkage = link_records(con, records, config, records_table_loaded=True)
+    previous = _read_previous_state(con)
+    linkage = link_records(
+        con,
+        records,
+        config,
+        records_table_loaded=True,
+        previous_links=_previous_links(records, previous.customer_map),
+    )
     seconds.update(linkage.seconds)
     clock = time.perf_counter()
 
-    previous = _read_previous_state(con)
     keys = records["record_key"]
     previous_ids = keys.map(previous.registry_customer).astype(object)
     previous_ids = previous_ids.where(previous_ids.notna(), None)
@@ -177,14 +194,12 @@ def resolve_identities(
         f"from {RECORDS_TABLE} r join _identity_customer_ids c using (rid)"
     )
     con.unregister("_identity_customer_ids")
-    golden = con.sql(golden_customers_sql("_identity_assigned")).df()
-    golden["created_at"] = golden["customer_id"].map(assignment.customer_created_at).fillna(run_ts)
-    golden = _keep_previous_updated_at(golden, previous.golden, "customer_id", run_ts)
+    _create_golden_table(con, assignment.customer_created_at, run_ts)
     merges = assignment.merges.assign(merged_at=run_ts)
+    splits = assignment.splits.assign(split_at=run_ts)
     refused = _refused_merges(
         records, customer_ids, linkage.clustering.refused, previous.refused, run_ts
     )
-    identity_records = records.assign(customer_id=customer_ids)
     keys_array = records["record_key"].to_numpy()
     evidence = linkage.evidence
     match_evidence = pd.DataFrame(
@@ -203,16 +218,18 @@ def resolve_identities(
     write_identity_tables(
         con,
         {
-            "identity_records": identity_records,
+            "identity_records": "select * exclude (rid) from _identity_assigned order by rid",
             "customer_map": customer_map,
-            "golden_customers": golden,
+            "golden_customers": f"select * from {GOLDEN_TABLE}",
             "id_registry": registry,
             "refused_merges": refused,
             "match_evidence": match_evidence,
         },
         new_merges=merges,
+        new_splits=splits,
     )
     con.execute("drop table if exists _identity_assigned")
+    con.execute(f"drop table if exists {GOLDEN_TABLE}")
     con.execute(f"drop table if exists {RECORDS_TABLE}")
     seconds["write"] = round(time.perf_counter() - clock, 3)
 
@@ -222,9 +239,10 @@ def resolve_identities(
     matches = Counter(linkage.clustering.tree_edges["rule"])
     return ResolutionSummary(
         records_in=len(records),
-        customers_out=int(golden.shape[0]),
+        customers_out=len(set(customer_ids)),
         new_customers=len(assignment.new_customer_ids),
         merged_customers=len(merges),
+        split_customers=len(splits),
         matches_by_rule={
             **{k: int(v) for k, v in matches.items()},
             "singleton": int((customer_map["match_rule"] == "singleton").sum()),
@@ -265,7 +283,11 @@ def _read_previous(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
 
 def _read_previous_state(con: duckdb.DuckDBPyConnection) -> _PreviousState:
     registry = _read_previous(con, "id_registry")
-    golden = _read_previous(con, "golden_customers")
+    golden = (
+        con.sql(f"select customer_id, created_at from {SCHEMA}.golden_customers").df()
+        if _table_exists(con, "golden_customers")
+        else pd.DataFrame({"customer_id": [], "created_at": []})
+    )
     merge_log = _read_previous(con, "merge_log")
     created: dict[str, pd.Timestamp] = {}
     if len(registry):
@@ -295,7 +317,6 @@ def _customer_map(
 ) -> pd.DataFrame:
     """How each record joined its customer: a walk of the spanning tree from the cluster's
     anchor (the record assigned longest ago, then the smallest key)."""
-    n = len(records)
     keys = records["record_key"].to_numpy()
     first_assigned = records["record_key"].map(
         dict(
@@ -305,40 +326,9 @@ def _customer_map(
         )
     )
     first_assigned = first_assigned.astype("datetime64[us]").fillna(run_ts)
-    adjacency: dict[int, list[tuple[int, str, float]]] = defaultdict(list)
-    for a, b, rule, weight in clustering.tree_edges[
-        ["rid_l", "rid_r", "rule", "weight"]
-    ].itertuples(index=False):
-        adjacency[a].append((b, rule, weight))
-        adjacency[b].append((a, rule, weight))
-
-    match_rule = np.full(n, "singleton", dtype=object)
-    match_weight = np.full(n, np.nan)
-    matched = np.full(n, None, dtype=object)
-    order = np.lexsort((keys, first_assigned.to_numpy()))
-    visited = np.zeros(n, dtype=bool)
-    for anchor in order:
-        if visited[anchor] or anchor not in adjacency:
-            visited[anchor] = True
-            continue
-        visited[anchor] = True
-        queue = deque([anchor])
-        first_edge = True
-        while queue:
-            node = queue.popleft()
-            for neighbour, rule, weight in adjacency[node]:
-                if visited[neighbour]:
-                    continue
-                visited[neighbour] = True
-                match_rule[neighbour], match_weight[neighbour], matched[neighbour] = (
-                    rule,
-                    weight,
-                    keys[node],
-                )
-                if first_edge:
-                    match_rule[anchor], match_weight[anchor] = rule, weight
-                    first_edge = False
-                queue.append(neighbour)
+    match_rule, match_weight, matched = _walk_spanning_trees(
+        keys, first_assigned.to_numpy(), clustering.cluster_of, clustering.tree_edges
+    )
 
     frame = pd.DataFrame(
         {
@@ -354,6 +344,64 @@ def _customer_map(
     return _keep_previous_updated_at(
         frame, previous.customer_map, ["source_system", "source_record_id"], run_ts
     )
+
+
+def _walk_spanning_trees(
+    keys: np.ndarray, first_assigned: np.ndarray, cluster_of: np.ndarray, tree_edges: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(match_rule, match_weight, matched_record) per record: one breadth-first walk (scipy)
+    from a virtual root tied to every cluster's anchor; each record names the record it
+    was reached from. The anchor carries the rule of its first link."""
+    n = len(keys)
+    match_rule = np.full(n, "singleton", dtype=object)
+    match_weight = np.full(n, np.nan)
+    matched = np.full(n, None, dtype=object)
+    if tree_edges.empty:
+        return match_rule, match_weight, matched
+    order = np.lexsort((keys, first_assigned))
+    first_in_cluster = np.unique(cluster_of[order], return_index=True)[1]
+    anchors = order[first_in_cluster]
+    left = tree_edges["rid_l"].to_numpy(dtype=np.int64)
+    right = tree_edges["rid_r"].to_numpy(dtype=np.int64)
+    root = n
+    graph = coo_matrix(
+        (
+            np.ones(len(left) + len(anchors), dtype=np.int8),
+            (np.concatenate([left, np.full(len(anchors), root)]), np.concatenate([right, anchors])),
+        ),
+        shape=(n + 1, n + 1),
+    ).tocsr()
+    visit_order, predecessor = breadth_first_order(
+        graph, root, directed=False, return_predecessors=True
+    )
+    node = np.flatnonzero((predecessor[:n] >= 0) & (predecessor[:n] != root))
+    parent = predecessor[node]
+    edges = pd.DataFrame(
+        {
+            "a": np.concatenate([left, right]),
+            "b": np.concatenate([right, left]),
+            "rule": np.concatenate([tree_edges["rule"].to_numpy()] * 2),
+            "weight": np.concatenate([tree_edges["weight"].to_numpy(dtype=float)] * 2),
+        }
+    ).drop_duplicates(["a", "b"])
+    found = pd.DataFrame({"a": node, "b": parent}).merge(edges, on=["a", "b"], how="left")
+    match_rule[node] = found["rule"].to_numpy()
+    match_weight[node] = found["weight"].to_numpy()
+    matched[node] = keys[parent]
+    position = np.empty(n + 1, dtype=np.int64)
+    position[visit_order] = np.arange(len(visit_order))
+    first_child = (
+        pd.DataFrame({"parent": parent, "position": position[node], "child": node})
+        .sort_values("position")
+        .drop_duplicates("parent")
+    )
+    is_anchor = np.zeros(n, dtype=bool)
+    is_anchor[anchors] = True
+    first_child = first_child[is_anchor[first_child["parent"].to_numpy()]]
+    anchor_rows, child_rows = first_child["parent"].to_numpy(), first_child["child"].to_numpy()
+    match_rule[anchor_rows] = match_rule[child_rows]
+    match_weight[anchor_rows] = match_weight[child_rows]
+    return match_rule, match_weight, matched
 
 
 def _keep_previous_updated_at(
@@ -471,24 +519,104 @@ def _refused_merges(
     return frame[columns].reset_index(drop=True)
 
 
-def write_identity_tables(
-    con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame], new_merges: pd.DataFrame
+GOLDEN_TABLE = "_identity_golden"
+
+
+def _create_golden_table(
+    con: duckdb.DuckDBPyConnection,
+    customer_created_at: dict[str, pd.Timestamp],
+    run_ts: pd.Timestamp,
 ) -> None:
-    """Replace the identity tables and append to the merge log in one transaction."""
+    """`_identity_golden`: survivorship in SQL over `_identity_assigned`, plus created_at
+    (when the id was first minted) and updated_at (kept from last run when no value of the
+    golden record changed, else the run time)."""
+    con.register(
+        "_identity_created_frame",
+        pd.DataFrame(
+            {
+                "customer_id": list(customer_created_at),
+                "created_at": pd.to_datetime(list(customer_created_at.values())),
+            }
+        ),
+    )
+    value_columns = [
+        c for c in TABLE_COLUMNS["golden_customers"] if c not in ("created_at", "updated_at")
+    ]
+    run_literal = f"timestamp '{run_ts.isoformat(sep=' ')}'"
+    if _table_exists(con, "golden_customers"):
+        unchanged = " and ".join(f"g.{c} is not distinct from p.{c}" for c in value_columns)
+        updated = f"case when p.customer_id is not null and {unchanged} then p.updated_at else {run_literal} end"
+        previous_join = f"left join {SCHEMA}.golden_customers p on p.customer_id = g.customer_id"
+    else:
+        updated, previous_join = run_literal, ""
+    try:
+        con.execute(f"""
+            create or replace temp table {GOLDEN_TABLE} as
+            select g.*, coalesce(c.created_at::timestamp, {run_literal}) as created_at,
+                   {updated} as updated_at
+            from ({golden_customers_sql("_identity_assigned")}) g
+            left join _identity_created_frame c on c.customer_id = g.customer_id
+            {previous_join}
+            order by g.customer_id
+        """)
+    finally:
+        con.unregister("_identity_created_frame")
+
+
+def _previous_links(records: pd.DataFrame, previous_map: pd.DataFrame) -> pd.DataFrame:
+    """Last run's spanning-tree links (record -> the record it was matched through) between
+    records still present, as edges with their original rule and weight."""
+    columns = ["rid_l", "rid_r", "rule", "weight"]
+    if previous_map.empty:
+        return pd.DataFrame(columns=columns)
+    linked = previous_map[previous_map["matched_record"].notna()]
+    rid_of = pd.Series(np.arange(len(records)), index=records["record_key"].to_numpy())
+    left = (linked["source_system"] + ":" + linked["source_record_id"]).map(rid_of)
+    right = linked["matched_record"].map(rid_of)
+    present = left.notna() & right.notna()
+    a = left[present].to_numpy(dtype=np.int64)
+    b = right[present].to_numpy(dtype=np.int64)
+    links = pd.DataFrame(
+        {
+            "rid_l": np.minimum(a, b),
+            "rid_r": np.maximum(a, b),
+            "rule": linked.loc[present, "match_rule"].to_numpy(),
+            "weight": linked.loc[present, "match_weight"].to_numpy(dtype=float),
+        }
+    )
+    return links.sort_values(["rid_l", "rid_r"], kind="stable").reset_index(drop=True)
+
+
+def write_identity_tables(
+    con: duckdb.DuckDBPyConnection,
+    tables: dict[str, pd.DataFrame | str],
+    new_merges: pd.DataFrame,
+    new_splits: pd.DataFrame | None = None,
+) -> None:
+    """Replace the identity tables and append to the merge and split logs in one transaction.
+    A table's source is a DataFrame or a SELECT over temp tables (kept in DuckDB)."""
     con.execute("begin transaction")
     try:
         con.execute(f"create schema if not exists {SCHEMA}")
-        for name, frame in tables.items():
-            view = f"_identity_write_{name}"
-            con.register(view, frame)
+        for name, source in tables.items():
+            if isinstance(source, str):
+                relation = f"({source})"
+                columns = [c for c, *_ in con.sql(f"describe {source}").fetchall()]
+            else:
+                relation = f"_identity_write_{name}"
+                con.register(relation, source)
+                columns = list(source.columns)
             typed = TABLE_COLUMNS.get(name)
             if typed:
-                extras = [c for c in frame.columns if c not in typed]
+                extras = [c for c in columns if c not in typed]
                 select = ", ".join([f"cast({c} as {t}) as {c}" for c, t in typed.items()] + extras)
             else:
                 select = "*"
-            con.execute(f"create or replace table {SCHEMA}.{name} as select {select} from {view}")
-            con.unregister(view)
+            con.execute(
+                f"create or replace table {SCHEMA}.{name} as select {select} from {relation}"
+            )
+            if not isinstance(source, str):
+                con.unregister(relation)
         merge_columns = TABLE_COLUMNS["merge_log"]
         con.execute(
             f"create table if not exists {SCHEMA}.merge_log ("
@@ -499,6 +627,20 @@ def write_identity_tables(
             con.register("_identity_write_merges", new_merges[list(merge_columns)])
             con.execute(f"insert into {SCHEMA}.merge_log select * from _identity_write_merges")
             con.unregister("_identity_write_merges")
+        split_columns = TABLE_COLUMNS["split_log"]
+        con.execute(
+            f"create table if not exists {SCHEMA}.split_log ("
+            + ", ".join(f"{c} {t}" for c, t in split_columns.items())
+            + ")"
+        )
+        if new_splits is not None and len(new_splits):
+            con.register("_identity_write_splits", new_splits[list(split_columns)])
+            con.execute(
+                f"insert into {SCHEMA}.split_log select "
+                + ", ".join(f"cast({c} as {t})" for c, t in split_columns.items())
+                + " from _identity_write_splits"
+            )
+            con.unregister("_identity_write_splits")
         con.execute("commit")
     except BaseException:
         con.execute("rollback")

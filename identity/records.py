@@ -344,6 +344,10 @@ def normalize_records_sql(con: duckdb.DuckDBPyConnection, config: IdentityConfig
                 coalesce(list_contains({blocked_phones}, phone_parsed)
                          or {_any_pattern("ltrim(phone_parsed, '+')", config.blocked_phone_patterns)}, false)
                     as phone_blocked,
+                -- numbers too broken to parse (0000000000) are listed when they match a
+                -- blocked pattern, so the audit shows them; they never link either way
+                case when phone_parsed is null and phone is not null
+                     then nullif(regexp_replace(phone, '[^0-9]', '', 'g'), '') end as phone_junk_digits,
                 coalesce(first_folded, split_first) as first_any,
                 coalesce(last_folded, split_last) as last_any
             from split
@@ -405,7 +409,9 @@ def normalize_records_sql(con: duckdb.DuckDBPyConnection, config: IdentityConfig
             updated_at as source_updated_at,
             nullif(concat_ws(', ',
                 case when email_blocked then 'email:' || email_valid end,
-                case when phone_blocked then 'phone:' || phone_parsed end,
+                case when phone_blocked then 'phone:' || phone_parsed
+                     when {_any_pattern("phone_junk_digits", config.blocked_phone_patterns)}
+                     then 'phone:' || phone_junk_digits end,
                 case when first_blocked then 'first_name:' || first_any end,
                 case when last_blocked then 'last_name:' || last_any end,
                 case when user_blocked then 'user_id:' || user_id end), '') as blocked_values

@@ -3,7 +3,9 @@
 Rules, in order:
 1. A cluster whose records already carry customer ids keeps one of them. Each previous id
    goes to the one cluster holding most of its records (ties: the cluster with the
-   smallest record key), so a split never duplicates an id.
+   smallest record key), so a split never duplicates an id. The other parts of a split
+   customer (clusters only split when a guard refuses one of last run's links) get their
+   own id and a row in the split log, so no record's id ever changes silently.
 2. A cluster that won several previous ids is a merge: the OLDEST id survives (earliest
    created_at, then smallest id), the others are retired and logged with the pair of
    records whose link caused the merge.
@@ -30,6 +32,7 @@ class IdAssignment:
     )  # surviving_customer_id, retired_customer_id, record_a, record_b, match_rule, match_weight
     new_customer_ids: set[str]
     customer_created_at: dict[str, pd.Timestamp]
+    splits: pd.DataFrame  # original_customer_id, customer_id, n_records_moved, example_record
 
 
 def mint_customer_id(record_key: str, taken: set[str]) -> str:
@@ -68,8 +71,7 @@ def assign_customer_ids(
     claims = (
         frame.dropna(subset=["previous_id"])
         .groupby(["previous_id", "cluster"], sort=False)
-        .size()
-        .rename("n_records")
+        .agg(n_records=("record_key", "size"), example_record=("record_key", "min"))
         .reset_index()
     )
     claims["cluster_key"] = claims["cluster"].map(smallest_key)
@@ -100,7 +102,38 @@ def assign_customer_ids(
     retired = winners[~winners["previous_id"].isin(survivor_of_cluster.to_numpy())]
     merges = _merge_log_rows(frame, retired, id_of_cluster, tree_edges)
     customer_of_record = frame["cluster"].map(id_of_cluster)
-    return IdAssignment(customer_of_record, merges, new_ids, created)
+    return IdAssignment(
+        customer_of_record,
+        merges,
+        new_ids,
+        created,
+        _split_log_rows(claims, winners, id_of_cluster),
+    )
+
+
+def _split_log_rows(
+    claims: pd.DataFrame, winners: pd.DataFrame, id_of_cluster: dict[int, str]
+) -> pd.DataFrame:
+    """One row per part of a previous customer that did not keep its id."""
+    columns = ["original_customer_id", "customer_id", "n_records_moved", "example_record"]
+    won = set(zip(winners["previous_id"], winners["cluster"], strict=True))
+    lost = claims[
+        [
+            (pid, c) not in won
+            for pid, c in zip(claims["previous_id"], claims["cluster"], strict=True)
+        ]
+    ]
+    if lost.empty:
+        return pd.DataFrame(columns=columns)
+    return pd.DataFrame(
+        {
+            "original_customer_id": lost["previous_id"].to_numpy(),
+            "customer_id": lost["cluster"].map(id_of_cluster).to_numpy(),
+            "n_records_moved": lost["n_records"].to_numpy(dtype=np.int64),
+            "example_record": lost["example_record"].to_numpy(),
+        },
+        columns=columns,
+    )
 
 
 def _merge_log_rows(

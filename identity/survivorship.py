@@ -20,7 +20,7 @@ import duckdb
 SOURCE_RANK_SQL = "case source_system when 'billing' then 1 when 'email' then 2 else 3 end"
 
 GOLDEN_SQL = f"""
-with r as (
+with r as not materialized (
     select *, {SOURCE_RANK_SQL} as source_rank from {{records}}
 ),
 best_name as (
@@ -39,29 +39,29 @@ best_address as (
     from r where address_line1 is not null or address_city is not null
     group by customer_id
 ),
-email_counts as (
-    select customer_id, email_key, count(*) over (partition by customer_id, email_key) as n, *
-    exclude (customer_id, email_key)
+email_groups as (
+    select customer_id, email_key, count(*) as n,
+           arg_min(struct_pack(e := email, k := record_key),
+                   (source_rank, is_deleted, -epoch(source_updated_at), record_key)) as v,
+           min((source_rank, is_deleted, -epoch(source_updated_at), record_key)) as rank_key
     from r where email_key is not null
+    group by customer_id, email_key
 ),
 best_email as (
-    select customer_id,
-           arg_min(struct_pack(e := email, k := record_key),
-                   (-n, source_rank, is_deleted, -epoch(source_updated_at), record_key)) as v,
-           count(distinct email_key) as n_emails
-    from email_counts group by customer_id
+    select customer_id, arg_min(v, (-n, rank_key)) as v, count(*) as n_emails
+    from email_groups group by customer_id
 ),
-phone_counts as (
-    select customer_id, phone_e164, count(*) over (partition by customer_id, phone_e164) as n, *
-    exclude (customer_id, phone_e164)
+phone_groups as (
+    select customer_id, phone_e164, count(*) as n,
+           arg_min(struct_pack(p := phone_e164, k := record_key),
+                   (source_rank, is_deleted, -epoch(source_updated_at), record_key)) as v,
+           min((source_rank, is_deleted, -epoch(source_updated_at), record_key)) as rank_key
     from r where phone_e164 is not null
+    group by customer_id, phone_e164
 ),
 best_phone as (
-    select customer_id,
-           arg_min(struct_pack(p := phone_e164, k := record_key),
-                   (-n, source_rank, is_deleted, -epoch(source_updated_at), record_key)) as v,
-           count(distinct phone_e164) as n_phones
-    from phone_counts group by customer_id
+    select customer_id, arg_min(v, (-n, rank_key)) as v, count(*) as n_phones
+    from phone_groups group by customer_id
 ),
 best_user_id as (
     select customer_id,

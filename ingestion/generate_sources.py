@@ -28,7 +28,9 @@ from ingestion.generate_people import (
     render_email,
     render_phone,
     render_street,
+    shows_phone,
     stream_rng,
+    uses_work_email,
 )
 from ingestion.generate_strings import (
     TS_MILLIS_OFFSET,
@@ -198,7 +200,9 @@ def build_contact_records(population: Population, timeline: Timeline, seed: int)
         _mask(n, 0.10, rng),
         population.last_names.render(population.last_idx[person], rng, 0.0, 0.03),
     )
-    phone = null_where(~_mask(n, 0.35, rng), render_phone(population, person, rng))
+    phone = null_where(
+        ~shows_phone(population, person, 0.35, is_work, rng), render_phone(population, person, rng)
+    )
     city = take(CITIES, population.city_idx[person])
     case = rng.random(n)
     city = where(case < 0.03, pc.utf8_upper(city), where(case < 0.06, pc.utf8_lower(city), city))
@@ -448,7 +452,7 @@ def build_billing_customers(
     user_id = null_where(_mask(n, 0.08, rng), user_id)
 
     has_work = population.work_email.is_valid().to_numpy(zero_copy_only=False)[person]
-    use_work = has_work & _mask(n, 0.4, rng)
+    use_work = has_work & uses_work_email(population, person, 0.4, rng)
     canonical = where(
         use_work,
         population.work_email.take(pa.array(person)),
@@ -471,7 +475,9 @@ def build_billing_customers(
     name = where((style >= 0.12) & (style < 0.16), pc.utf8_lower(name), name)
     name = null_where((style >= 0.16) & (style < 0.18), name)
 
-    phone = null_where(~_mask(n, 0.5, rng), render_phone(population, person, rng))
+    phone = null_where(
+        ~shows_phone(population, person, 0.5, use_work, rng), render_phone(population, person, rng)
+    )
     no_address = ~_mask(n, 0.65, rng)
     line1 = null_where(no_address, render_street(population, person, rng))
     city = null_where(no_address, take(CITIES, population.city_idx[person]))
@@ -1173,9 +1179,7 @@ def build_web_events(
     rows = np.flatnonzero(is_identify)
     k = len(rows)
     p_idx = person[rows]
-    use_work = population.work_email.is_valid().to_numpy(zero_copy_only=False)[p_idx] & (
-        rng.random(k) < 0.3
-    )
+    use_work = uses_work_email(population, p_idx, 0.3, rng, identifies_on_web=True)
     canonical = where(
         use_work,
         population.work_email.take(pa.array(p_idx)),
@@ -1195,10 +1199,11 @@ def build_web_events(
         concat('"first_name":"', first, '","last_name":"', last, '"'),
         concat('"name":"', first, " ", last, '"'),
     )
+    with_phone = shows_phone(population, p_idx, 0.24, use_work, rng)
     contact_part = where(
         shape < 0.08,
         phone_part,
-        where(shape < 0.3, concat(email_part, ",", phone_part), email_part),
+        where(with_phone, concat(email_part, ",", phone_part), email_part),
     )
     traits = assemble(n, [(rows, concat(',"traits":{', contact_part, ",", name_part, "}"))])
     traits = pc.coalesce(traits, pa.scalar(""))

@@ -105,3 +105,25 @@ def test_failed_write_leaves_previous_tables_untouched(staging, warehouse):
     assert {
         t: warehouse.sql(f"select * from identity.{t} order by all").fetchall() for t in after
     } == after
+
+
+def test_split_keeps_the_id_on_the_larger_part_and_logs_the_other(staging, warehouse, customer_of):
+    staging.contact("ct_1", "ada@home.net")
+    staging.contact("ct_2", "ADA@home.net")
+    staging.billing("cus_1", email="ada@home.net")
+    resolve_identities(warehouse, run_at=RUN_1)
+    original = customer_of("email:ct_1")
+    assert customer_of("email:ct_2") == customer_of("billing:cus_1") == original
+    warehouse.execute(
+        "update staging.stg_email__contacts set email = 'grace@navy.mil' where contact_id = 'ct_2'"
+    )
+    summary = resolve_identities(warehouse, run_at=RUN_2)
+    assert customer_of("email:ct_1") == customer_of("billing:cus_1") == original
+    moved = customer_of("email:ct_2")
+    assert moved != original
+    assert summary.split_customers == 1
+    log = warehouse.sql("select * from identity.split_log").fetchall()
+    assert log == [(RUN_2, original, moved, 1, "email:ct_2")]
+    assert warehouse.sql("select count(*) from identity.merge_log").fetchall()[0][0] == 0
+    resolve_identities(warehouse, run_at=RUN_3)  # a re-run logs nothing new
+    assert len(warehouse.sql("select * from identity.split_log").fetchall()) == 1
