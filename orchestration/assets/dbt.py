@@ -2,8 +2,9 @@
 
 The staging models feed the Python identity engine and the marts read its output, so
 they cannot be one Dagster step: `dbt_staging` builds the source staging models, the
-identity assets run, then `dbt_marts` builds the views over the identity tables
-(`models/staging/identity`), `models/intermediate` and `models/marts`. Every
+identity assets run, then `dbt_marts` loads the seeds (reference tables) and builds the
+views over the identity tables (`models/staging/identity`), `models/intermediate` and
+`models/marts`. Every
 dbt test becomes an asset check (dagster-dbt does this from the manifest).
 Asset keys follow the warehouse: `<schema>/<model>` (e.g. `marts/dim_customers`).
 """
@@ -129,7 +130,7 @@ def dbt_staging(
 @dbt_assets(
     manifest=cdp_dbt_project.manifest_path,
     project=cdp_dbt_project,
-    select="path:models/staging/identity path:models/intermediate path:models/marts",
+    select="path:seeds path:models/staging/identity path:models/intermediate path:models/marts",
     name="dbt_marts",
     dagster_dbt_translator=translator,
     retry_policy=DBT_RETRY,

@@ -194,9 +194,9 @@ def test_email_format_is_a_warning_not_an_error(warehouse, insert_raw, docs_dir)
         DAY,
         [contact("c1", "  Ada@Example.COM "), contact("c2", "not-an-email"), contact("c3", "a@b")],
     )
-    errors, warnings = suites_for_table("raw.email_contacts")
-    assert run_suite(warehouse, errors, docs_dir, DAY).success
-    warning = run_suite(warehouse, warnings, docs_dir, DAY)
+    suites = {s.name: s for s in suites_for_table("raw.email_contacts")}
+    assert run_suite(warehouse, suites["raw_email_contacts__errors"], docs_dir, DAY).success
+    warning = run_suite(warehouse, suites["raw_email_contacts__warnings"], docs_dir, DAY)
     assert warning.severity == "WARN" and not warning.success
     email = result_for(warning, "expect_column_values_to_match_regex", "email")
     assert email.unexpected_count == 2
