@@ -3,13 +3,20 @@
     .venv/bin/python bench/marts.py --customers 1000000          # target: < 3 min on 2 cores
 
 1. Generates a landing zone (ingestion.generate.generate_landing_zone) unless --landing
-   points at one, and loads every partition of every raw table (ingestion.load.load_partition).
+   points at one, and loads every partition of every raw table (ingestion.load.load_partition);
+   or copies a warehouse already loaded that way (--loaded-warehouse, e.g. the
+   `loaded.duckdb` a previous run kept with --keep-loaded): loading is not what is measured.
 2. Builds the staging models, resolves identities with the real engine
    (identity.pipeline.resolve_identities; or --identity sql-standin, a one-line SQL stand-in
    that makes every source record its own customer, to time dbt alone quickly).
 3. Times the measured step: `dbt build --full-refresh` of ALL models (staging, intermediate,
    marts, with contracts, data tests and unit tests), threads 2, as `cdp run` would.
+   Reports wall and CPU seconds (dbt + DuckDB threads) and the 1-minute load average around
+   it: the 2 cores are shared, so CPU time is the steadier figure.
 Prints and writes bench/results/marts-<customers>.json, with the slowest models.
+
+    .venv/bin/python bench/marts.py --landing /tmp/zone --keep-loaded /tmp/loaded.duckdb
+    .venv/bin/python bench/marts.py --loaded-warehouse /tmp/loaded.duckdb --identity sql-standin
 """
 
 from __future__ import annotations
@@ -17,10 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
 
@@ -62,8 +72,22 @@ def load(warehouse: Path, landing: Path) -> dict:
     return {"seconds": round(time.perf_counter() - started, 1), "rows_loaded": rows}
 
 
-def run_dbt(warehouse: Path, work_dir: Path, *args: str) -> float:
-    """Run dbt against `warehouse`; returns wall seconds, raises with dbt's output on failure."""
+@dataclass(frozen=True)
+class DbtTiming:
+    """Wall and CPU seconds of one dbt invocation, and the machine's load around it.
+
+    The cores are shared, so wall time depends on what else runs; CPU time (user + system
+    of dbt and its DuckDB threads) is the steadier figure.
+    """
+
+    wall_seconds: float
+    cpu_seconds: float
+    load_average_1m_before: float
+    load_average_1m_after: float
+
+
+def run_dbt(warehouse: Path, work_dir: Path, *args: str) -> DbtTiming:
+    """Run dbt against `warehouse` and time it; raises with dbt's output on failure."""
     command = [
         str(DBT_EXECUTABLE),
         *args,
@@ -77,16 +101,27 @@ def run_dbt(warehouse: Path, work_dir: Path, *args: str) -> float:
         str(work_dir / "logs"),
     ]
     env = {**os.environ, "CDP_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    load_before = os.getloadavg()[0]
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     completed = subprocess.run(
         command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True
     )
     seconds = time.perf_counter() - started
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if completed.returncode != 0:
         raise SystemExit(
             f"`dbt {' '.join(args)}` failed:\n{completed.stdout[-8000:]}\n{completed.stderr[-2000:]}"
         )
-    return round(seconds, 1)
+    cpu = (children_after.ru_utime - children_before.ru_utime) + (
+        children_after.ru_stime - children_before.ru_stime
+    )
+    return DbtTiming(
+        wall_seconds=round(seconds, 1),
+        cpu_seconds=round(cpu, 1),
+        load_average_1m_before=round(load_before, 2),
+        load_average_1m_after=round(os.getloadavg()[0], 2),
+    )
 
 
 def resolve_identities_with_engine(warehouse: Path) -> dict:
@@ -160,6 +195,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--work-dir", type=Path, help="keep the warehouse here (default: a temp dir)"
     )
+    parser.add_argument(
+        "--loaded-warehouse",
+        type=Path,
+        help="copy this warehouse (raw.* loaded from a landing zone) instead of loading one",
+    )
+    parser.add_argument(
+        "--keep-loaded",
+        type=Path,
+        help="save a copy of the warehouse right after loading, for --loaded-warehouse",
+    )
     parser.add_argument("--identity", choices=["engine", "sql-standin"], default="engine")
     args = parser.parse_args(argv)
 
@@ -170,18 +215,25 @@ def main(argv: list[str] | None = None) -> int:
         if warehouse.exists():
             raise SystemExit(f"{warehouse} already exists: pass an empty --work-dir")
         report: dict = {"customers": args.customers, "days": args.days, "threads": THREADS}
-        landing = args.landing
-        if landing is None:
-            landing = work_dir / "landing"
-            report["generate"] = generate(landing, args.customers, args.days, args.seed)
-            print(f"generated {landing} in {report['generate']['seconds']} s", flush=True)
-        report["load"] = load(warehouse, landing)
-        print(
-            f"loaded {report['load']['rows_loaded']:,} raw rows in {report['load']['seconds']} s",
-            flush=True,
-        )
-        report["dbt_build_staging_seconds"] = run_dbt(
-            warehouse, work_dir, "build", "--selector", "staging_from_raw"
+        if args.loaded_warehouse is not None:
+            shutil.copyfile(args.loaded_warehouse, warehouse)
+            report["load"] = {"copied_from": str(args.loaded_warehouse)}
+            print(f"copied the loaded warehouse {args.loaded_warehouse}", flush=True)
+        else:
+            landing = args.landing
+            if landing is None:
+                landing = work_dir / "landing"
+                report["generate"] = generate(landing, args.customers, args.days, args.seed)
+                print(f"generated {landing} in {report['generate']['seconds']} s", flush=True)
+            report["load"] = load(warehouse, landing)
+            print(
+                f"loaded {report['load']['rows_loaded']:,} raw rows in {report['load']['seconds']} s",
+                flush=True,
+            )
+            if args.keep_loaded is not None:
+                shutil.copyfile(warehouse, args.keep_loaded)
+        report["dbt_build_staging"] = asdict(
+            run_dbt(warehouse, work_dir, "build", "--selector", "staging_from_raw")
         )
         resolver = (
             resolve_identities_with_engine
@@ -191,9 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         report["identity"] = resolver(warehouse)
         print(f"identity: {report['identity']}", flush=True)
 
-        report["dbt_build_all_models_seconds"] = run_dbt(
-            warehouse, work_dir, "build", "--full-refresh"
-        )
+        build = run_dbt(warehouse, work_dir, "build", "--full-refresh")
+        report["dbt_build_all_models"] = asdict(build)
+        report["dbt_build_all_models_seconds"] = build.wall_seconds
         report["slowest_nodes"] = slowest_models(work_dir)
         con = duckdb.connect(str(warehouse), read_only=True)
         report["mart_rows"] = dict(

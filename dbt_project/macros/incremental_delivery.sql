@@ -1,33 +1,79 @@
-{#- Which raw rows an incremental event model reprocesses.
+{#- Incremental event models that stay exact when a delivery partition is reloaded.
 
-    Events and their re-deliveries arrive in daily landing partitions (_dt), up to
-    `event_lookback_days` late. An incremental run re-reads
-      * every partition within the lookback window of the newest delivery already built, and
-      * any partition (re)loaded since the last build, however old (out-of-order backfills).
-    Reading whole partitions keeps first-delivery-wins deduplication exact: a re-delivered
-    event in the window meets its earlier copy there, and the model drops an event that the
-    target already holds from an earlier partition (see `keep_first_delivery`). -#}
-{% macro delivery_window_filter(delivered_dt_column='delivered_dt', loaded_at_column='loaded_at') -%}
-    _dt >= (
-        select coalesce(
-            {{ dbt.dateadd('day', -1 * var('event_lookback_days'), 'max(' ~ delivered_dt_column ~ ')') }},
-            cast('1900-01-01' as date)
+    Raw event tables hold every delivered row, one landing partition (_dt) at a time, and
+    ingestion replaces a whole partition when a day is re-run: rows can appear, change or
+    vanish in any partition, however old. A full rebuild keeps each event's first delivery
+    (earliest _dt, then file, then line). An incremental run reaches the same result by
+    rebuilding only the events a changed partition can affect:
+
+      1. `reprocessed_delivery_partitions`: the partitions whose raw rows may differ from
+         what the last build read -- those (re)loaded since (their _loaded_at is newer than
+         any row the model holds), those the model holds rows of but raw has emptied, and,
+         as a safety margin for late data, the last `event_lookback_days` of deliveries;
+      2. `events_affected_by_redelivery`: every event id delivered in one of them now, or
+         whose kept copy came from one of them (an event that vanished from a reloaded
+         partition may survive in another one, or nowhere);
+      3. the model recomputes first delivery for exactly those ids from ALL their raw rows,
+         and returns an ids-only row (NULL delivery partition) for an id raw no longer has;
+      4. the `replace_keys` strategy deletes every returned id from the table and inserts
+         the rows that are not removals.
+
+    Events outside step 2 have all their raw rows in partitions that did not change, so
+    their kept row is still right: the result equals a full rebuild
+    (tests/dbt/test_dbt_incremental.py proves it for late, re-sent, changed, vanished and
+    emptied deliveries). -#}
+
+{% macro reprocessed_delivery_partitions(source_relation, delivered_dt_column='delivered_dt', loaded_at_column='loaded_at') -%}
+    select _dt as delivery_dt
+    from {{ source_relation }}
+    where _dt >= (
+            select coalesce(
+                {{ dbt.dateadd('day', -1 * var('event_lookback_days'), 'max(' ~ delivered_dt_column ~ ')') }},
+                cast('1900-01-01' as date)
+            )
+            from {{ this }}
         )
-        from {{ this }}
-    )
-    or _loaded_at > (
-        select coalesce(max({{ loaded_at_column }}), cast('1900-01-01' as {{ dbt.type_timestamp() }}))
-        from {{ this }}
-    )
+        or _loaded_at > (
+            select coalesce(max({{ loaded_at_column }}), cast('1900-01-01' as {{ dbt.type_timestamp() }}))
+            from {{ this }}
+        )
+    union
+    select {{ delivered_dt_column }} as delivery_dt
+    from {{ this }}
+    where {{ delivered_dt_column }} not in (select distinct _dt from {{ source_relation }})
 {%- endmacro %}
 
-{#- In an incremental run: drop a reprocessed event when the built table already holds a
-    strictly earlier delivery of it (delete+insert on the unique key then leaves that row). -#}
-{% macro keep_first_delivery(relation_alias, unique_key, delivered_dt_column='delivered_dt') -%}
-    not exists (
-        select 1
-        from {{ this }} as already_built
-        where already_built.{{ unique_key }} = {{ relation_alias }}.{{ unique_key }}
-          and already_built.{{ delivered_dt_column }} < {{ relation_alias }}.{{ delivered_dt_column }}
+{% macro events_affected_by_redelivery(source_relation, unique_key, delivered_dt_column='delivered_dt', loaded_at_column='loaded_at') -%}
+    with reprocessed as (
+
+        {{ reprocessed_delivery_partitions(source_relation, delivered_dt_column, loaded_at_column) }}
+
     )
+
+    select {{ unique_key }}
+    from {{ source_relation }}
+    where _dt in (select delivery_dt from reprocessed)
+    union
+    select {{ unique_key }}
+    from {{ this }}
+    where {{ delivered_dt_column }} in (select delivery_dt from reprocessed)
+{%- endmacro %}
+
+{#- Custom incremental strategy (config incremental_strategy='replace_keys'): delete every
+    `unique_key` the model returned, then insert the returned rows except removals, i.e.
+    rows whose `removed_when_null` column is NULL. dbt's delete+insert cannot remove a key
+    the model no longer returns, which is what a partition reloaded with fewer rows needs. -#}
+{% macro get_incremental_replace_keys_sql(arg_dict) -%}
+    {%- set target = arg_dict['target_relation'] -%}
+    {%- set source = arg_dict['temp_relation'] -%}
+    {%- set unique_key = arg_dict['unique_key'] -%}
+    {%- set removal_marker = config.require('removed_when_null') -%}
+    {%- set columns_csv = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    delete from {{ target }}
+    where {{ unique_key }} in (select {{ unique_key }} from {{ source }});
+
+    insert into {{ target }} ({{ columns_csv }})
+    select {{ columns_csv }}
+    from {{ source }}
+    where {{ removal_marker }} is not null
 {%- endmacro %}

@@ -1,10 +1,10 @@
 """dbt models as Dagster assets, split around the identity step.
 
 The staging models feed the Python identity engine and the marts read its output, so
-they cannot be one Dagster step: `dbt_staging` builds the source staging models, the
-identity assets run, then `dbt_marts` loads the seeds (reference tables) and builds the
-views over the identity tables (`models/staging/identity`), `models/intermediate` and
-`models/marts`. Every
+they cannot be one Dagster step: `dbt_staging` builds the source staging models and
+loads the seeds (reference tables such as FX rates), the identity assets run, then
+`dbt_marts` builds the views over the identity tables (`models/staging/identity`),
+`models/intermediate` and `models/marts`. Every
 dbt test becomes an asset check (dagster-dbt does this from the manifest).
 Asset keys follow the warehouse: `<schema>/<model>` (e.g. `marts/dim_customers`).
 """
@@ -114,7 +114,7 @@ def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: 
 @dbt_assets(
     manifest=cdp_dbt_project.manifest_path,
     project=cdp_dbt_project,
-    select="path:models/staging",
+    select="path:models/staging path:seeds",
     exclude="path:models/staging/identity",
     name="dbt_staging",
     dagster_dbt_translator=translator,
@@ -130,7 +130,7 @@ def dbt_staging(
 @dbt_assets(
     manifest=cdp_dbt_project.manifest_path,
     project=cdp_dbt_project,
-    select="path:seeds path:models/staging/identity path:models/intermediate path:models/marts",
+    select="path:models/staging/identity path:models/intermediate path:models/marts",
     name="dbt_marts",
     dagster_dbt_translator=translator,
     retry_policy=DBT_RETRY,

@@ -3,8 +3,13 @@ data test and unit test passes, and the marts say what the fixture data implies.
 
 from __future__ import annotations
 
+import csv
+from decimal import ROUND_HALF_UP, Decimal
+
 import duckdb
 import pytest
+
+from tests.dbt.dbt_harness import DBT_PROJECT_DIR
 
 MARTS = [
     "dim_customers",
@@ -44,33 +49,62 @@ def test_dim_customers_customer_id_is_unique_and_complete(built_warehouse):
     )
 
 
-def test_revenue_reconciles_to_the_cent_with_raw_invoices(built_warehouse):
+def test_revenue_reconciles_to_the_cent_with_raw_invoices_per_currency(built_warehouse):
     """Recomputed here from raw (latest version per invoice), independently of the dbt SQL."""
-    expected = built_warehouse.scalar(
-        """
+    latest_paid = """
         with latest as (
             select *, row_number() over (
                 partition by invoice_id order by updated_at desc, _dt desc, _source_file desc, _line_number desc
             ) as version_rank
             from raw.billing_invoices
         )
-        select sum(amount_paid_cents - amount_refunded_cents)
-        from latest where version_rank = 1 and lower(status) = 'paid'
-        """
+        select * from latest where version_rank = 1 and lower(status) = 'paid'
+    """
+    expected = dict(
+        built_warehouse.query(
+            f"select lower(currency), sum(amount_paid_cents - amount_refunded_cents) "
+            f"from ({latest_paid}) group by 1"
+        )
     )
-    # in_ada_1 2000 + in_ada_2 (3000 - 500) + in_ada_3 3000 + cy 3000 + dee 2200 + ghost 700 + bulk
-    assert expected > 16_400
+    # usd: in_ada_1 2000 + in_ada_2 (3000 - 500) + in_ada_3 3000 + cy 3000 + dee 2200 + ghost 700 + bulk
+    assert expected["eur"] == 5000 and expected["usd"] > 16_400
     assert (
-        built_warehouse.scalar("select sum(net_revenue_cents) from marts.fct_invoices") == expected
+        dict(
+            built_warehouse.query(
+                "select currency, sum(net_revenue_cents) from marts.fct_invoices group by 1"
+            )
+        )
+        == expected
     )
-    attributed = built_warehouse.scalar(
-        "select sum(lifetime_revenue_cents) from marts.customer_360"
+
+
+def test_cross_currency_totals_are_in_usd_cents(built_warehouse):
+    rates = {
+        row["currency"]: (Decimal(row["usd_per_unit"]), int(row["minor_unit_decimals"]))
+        for row in csv.DictReader((DBT_PROJECT_DIR / "seeds" / "fx_rates_to_usd.csv").open())
+    }
+    invoices = built_warehouse.query(
+        "select customer_id, currency, net_revenue_cents from marts.fct_invoices"
     )
-    unattributed = built_warehouse.scalar(
-        "select sum(net_revenue_cents) from marts.fct_invoices where customer_id is null"
+    usd_per_customer: dict[str | None, int] = {}
+    for customer_id, currency, cents in invoices:
+        usd_per_unit, decimals = rates[currency]
+        exact = cents * usd_per_unit * 100 / 10**decimals
+        usd_cents = int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+        usd_per_customer[customer_id] = usd_per_customer.get(customer_id, 0) + usd_cents
+    # Dee: 1000 + 1200 usd, and 5000 eur cents = 50 EUR at 1.0713 = 5356.5 -> 5357 US cents
+    assert usd_per_customer["gc_dee"] == 2200 + 5357
+    customer_360 = dict(
+        built_warehouse.query(
+            "select customer_id, lifetime_revenue_usd_cents from marts.customer_360 "
+            "where lifetime_revenue_usd_cents <> 0"
+        )
     )
-    assert unattributed == 700
-    assert attributed + unattributed == expected
+    assert customer_360 == {c: v for c, v in usd_per_customer.items() if c is not None and v != 0}
+    assert usd_per_customer[None] == 700  # in_ghost: a billing customer identity never saw
+    assert built_warehouse.scalar(
+        "select sum(revenue_usd_cents) from marts.segment_summary where segment_type = 'rfm_segment'"
+    ) == sum(customer_360.values())
 
 
 def test_anonymous_sessions_are_stitched_to_the_customer(built_warehouse):
@@ -97,7 +131,7 @@ def test_anonymous_sessions_are_stitched_to_the_customer(built_warehouse):
 def test_mrr_movements_classify_every_kind(built_warehouse):
     movements = built_warehouse.query(
         """
-        select customer_id, strftime(month_start, '%Y-%m'), movement_type, mrr_change_cents
+        select customer_id, strftime(month_start, '%Y-%m'), movement_type, mrr_change_usd_cents
         from marts.fct_mrr_movements where customer_id in ('gc_ada', 'gc_cy', 'gc_dee')
         order by customer_id, month_start
         """
@@ -153,3 +187,4 @@ def test_marts_are_readable_by_name_with_their_contract_types(built_warehouse):
     finally:
         con.close()
     assert types["net_revenue_cents"] == "BIGINT" and types["revenue_month"] == "DATE"
+    assert types["net_revenue_usd_cents"] == "BIGINT" and types["currency"] == "VARCHAR"

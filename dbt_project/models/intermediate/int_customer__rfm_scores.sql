@@ -1,6 +1,6 @@
 -- RFM scores 1-5 for every golden customer who has paid at least once, and the named
 -- segment they fall in. Recency: days from the last purchase to the as-of date (fewer is
--- better); frequency: paid invoices; monetary: net revenue. Scores are quintiles of the
+-- better); frequency: paid invoices; monetary: net revenue in US cents. Scores are quintiles of the
 -- customer's rank (macros/quintile_score.sql: ties share a score, deterministic).
 -- Segments: the standard recency x frequency grid.
 with buyers as (
@@ -9,7 +9,7 @@ with buyers as (
         billing.customer_id,
         {{ dbt.datediff('billing.last_purchase_at', 'as_of.as_of_date', 'day') }} as recency_days,
         billing.n_paid_invoices as frequency,
-        billing.lifetime_revenue_cents as monetary_cents
+        billing.lifetime_revenue_usd_cents as monetary_usd_cents
     from {{ ref('int_customer__billing_metrics') }} as billing
     cross join {{ ref('int_as_of_date') }} as as_of
     where billing.n_paid_invoices > 0
@@ -22,10 +22,10 @@ scored as (
         customer_id,
         recency_days,
         frequency,
-        monetary_cents,
+        monetary_usd_cents,
         {{ quintile_score('recency_days desc') }} as recency_score,
         {{ quintile_score('frequency') }} as frequency_score,
-        {{ quintile_score('monetary_cents') }} as monetary_score
+        {{ quintile_score('monetary_usd_cents') }} as monetary_score
     from buyers
 
 )
@@ -34,7 +34,7 @@ select
     customer_id,
     cast(recency_days as {{ dbt.type_bigint() }}) as recency_days,
     frequency,
-    monetary_cents,
+    monetary_usd_cents,
     recency_score,
     frequency_score,
     monetary_score,

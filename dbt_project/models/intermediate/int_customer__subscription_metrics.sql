@@ -1,5 +1,5 @@
 -- Subscription state per golden customer (customers with at least one subscription):
--- MRR in the as-of month, and the most engaged current status across their subscriptions.
+-- MRR in the as-of month (US cents at static rates), and the most engaged current status across their subscriptions.
 with subscriptions as (
 
     select
@@ -36,7 +36,7 @@ per_customer as (
 
 current_month_mrr as (
 
-    select mrr.customer_id, mrr.mrr_cents, mrr.n_paying_subscriptions
+    select mrr.customer_id, mrr.mrr_usd_cents, mrr.n_paying_subscriptions
     from {{ ref('int_billing__customer_mrr_monthly') }} as mrr
     inner join {{ ref('int_as_of_date') }} as as_of
         on mrr.month_start = cast({{ dbt.date_trunc('month', 'as_of.as_of_date') }} as date)
@@ -45,7 +45,7 @@ current_month_mrr as (
 
 ever_paying as (
 
-    select customer_id, max(mrr_cents) as peak_mrr_cents
+    select customer_id, max(mrr_usd_cents) as peak_mrr_usd_cents
     from {{ ref('int_billing__customer_mrr_monthly') }}
     group by customer_id
 
@@ -62,9 +62,9 @@ select
         else 'unknown'
     end as subscription_status,
     per_customer.n_subscriptions,
-    cast(coalesce(current_month_mrr.mrr_cents, 0) as {{ dbt.type_bigint() }}) as current_mrr_cents,
+    cast(coalesce(current_month_mrr.mrr_usd_cents, 0) as {{ dbt.type_bigint() }}) as current_mrr_usd_cents,
     cast(coalesce(current_month_mrr.n_paying_subscriptions, 0) as {{ dbt.type_bigint() }}) as n_paying_subscriptions,
-    coalesce(ever_paying.peak_mrr_cents, 0) > 0 as has_ever_paid_subscription,
+    coalesce(ever_paying.peak_mrr_usd_cents, 0) > 0 as has_ever_paid_subscription,
     per_customer.has_payment_problem = 1 as has_payment_problem,
     per_customer.first_subscription_started_at,
     per_customer.last_subscription_canceled_at

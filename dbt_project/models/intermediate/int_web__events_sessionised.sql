@@ -1,6 +1,9 @@
 -- Web events cut into sessions per visitor (browser): a session ends after
 -- `session_inactivity_minutes` (30) without an event; an event exactly 30 minutes after the
 -- previous one continues the session. Events of one timestamp are ordered by message_id.
+-- A view: fct_web_sessions is its only reader, and writing every web event once more
+-- costs more than the sessions it feeds.
+{{ config(materialized='view') }}
 with events as (
 
     -- only what sessions and per-customer web metrics use: window operators carry every

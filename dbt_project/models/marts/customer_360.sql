@@ -1,5 +1,6 @@
 -- One wide row per golden customer: who they are, whether we may email them, what they
 -- paid, their subscription, how they engage by email and on the web, and their segment.
+-- Money is in US cents (any billing currency, at the static rates of seeds/fx_rates_to_usd.csv).
 select
     customers.customer_id,
     customers.full_name,
@@ -15,16 +16,16 @@ select
     email.customer_id is not null as has_email_contact,
     coalesce(email.is_email_subscribed, false) as is_email_subscribed,
     segments.is_email_marketable,
-    cast(coalesce(billing.lifetime_revenue_cents, 0) as {{ dbt.type_bigint() }}) as lifetime_revenue_cents,
-    cast(coalesce(billing.gross_paid_cents, 0) as {{ dbt.type_bigint() }}) as gross_paid_cents,
-    cast(coalesce(billing.refunded_cents, 0) as {{ dbt.type_bigint() }}) as refunded_cents,
+    cast(coalesce(billing.lifetime_revenue_usd_cents, 0) as {{ dbt.type_bigint() }}) as lifetime_revenue_usd_cents,
+    cast(coalesce(billing.gross_paid_usd_cents, 0) as {{ dbt.type_bigint() }}) as gross_paid_usd_cents,
+    cast(coalesce(billing.refunded_usd_cents, 0) as {{ dbt.type_bigint() }}) as refunded_usd_cents,
     cast(coalesce(billing.n_invoices, 0) as {{ dbt.type_bigint() }}) as n_invoices,
     cast(coalesce(billing.n_paid_invoices, 0) as {{ dbt.type_bigint() }}) as n_paid_invoices,
     billing.first_purchase_at,
     billing.last_purchase_at,
-    clv.average_order_value_cents,
+    clv.average_order_value_usd_cents,
     coalesce(subscriptions.subscription_status, 'none') as subscription_status,
-    cast(coalesce(subscriptions.current_mrr_cents, 0) as {{ dbt.type_bigint() }}) as current_mrr_cents,
+    cast(coalesce(subscriptions.current_mrr_usd_cents, 0) as {{ dbt.type_bigint() }}) as current_mrr_usd_cents,
     cast(coalesce(subscriptions.n_paying_subscriptions, 0) as {{ dbt.type_bigint() }}) as n_paying_subscriptions,
     cast(coalesce(email.campaigns_delivered, 0) as {{ dbt.type_bigint() }}) as email_campaigns_delivered,
     cast(coalesce(email.campaigns_opened, 0) as {{ dbt.type_bigint() }}) as email_campaigns_opened,
@@ -47,8 +48,8 @@ select
     segments.rfm_segment,
     segments.lifecycle_stage,
     segments.churn_risk,
-    clv.historical_clv_cents,
-    clv.predicted_12m_revenue_cents,
+    clv.historical_clv_usd_cents,
+    clv.predicted_12m_revenue_usd_cents,
     segments.as_of_date
 from {{ ref('dim_customers') }} as customers
 inner join {{ ref('customer_segments') }} as segments

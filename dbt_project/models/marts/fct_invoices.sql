@@ -1,4 +1,5 @@
--- One row per invoice (latest version), with its golden customer and the revenue it counts for.
+-- One row per invoice (latest version), with its golden customer and the revenue it counts
+-- for, in the invoice's own currency and in US dollars (static demo rates, see seeds/).
 select
     invoice_id,
     billing_customer_id,
@@ -11,6 +12,8 @@ select
     amount_paid_cents,
     amount_refunded_cents,
     cast(net_revenue_cents as {{ dbt.type_bigint() }}) as net_revenue_cents,
+    cast(fx_usd_per_unit as {{ type_double() }}) as fx_usd_per_unit,
+    net_revenue_usd_cents,
     is_paid,
     created_at,
     updated_at,

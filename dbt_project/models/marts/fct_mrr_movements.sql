@@ -1,19 +1,16 @@
 -- One row per golden customer per month in which their MRR changed, classified the way
 -- SaaS finance does: new (first MRR ever), expansion, contraction, churned (to zero) and
 -- reactivation (back from zero after having paid before). MRR is the month-end state
--- (the as-of date for the current month), see int_billing__customer_mrr_monthly.
+-- (the as-of date for the current month), in US cents at static rates, see
+-- int_billing__customer_mrr_monthly.
 with monthly as (
 
     select
         customer_id,
         month_start,
-        mrr_cents,
-        lag(mrr_cents) over (partition by customer_id order by month_start) as previous_mrr_cents,
-        max(mrr_cents) over (
-            partition by customer_id
-            order by month_start
-            rows between unbounded preceding and 1 preceding
-        ) as peak_mrr_before_cents
+        mrr_usd_cents as mrr_cents,
+        previous_month_mrr_usd_cents as previous_mrr_cents,
+        peak_mrr_before_usd_cents as peak_mrr_before_cents
     from {{ ref('int_billing__customer_mrr_monthly') }}
 
 ),
@@ -40,8 +37,8 @@ select
     customer_id,
     month_start,
     movement_type,
-    cast(mrr_before_cents as {{ dbt.type_bigint() }}) as mrr_before_cents,
-    cast(mrr_after_cents as {{ dbt.type_bigint() }}) as mrr_after_cents,
-    cast(mrr_after_cents - mrr_before_cents as {{ dbt.type_bigint() }}) as mrr_change_cents
+    cast(mrr_before_cents as {{ dbt.type_bigint() }}) as mrr_before_usd_cents,
+    cast(mrr_after_cents as {{ dbt.type_bigint() }}) as mrr_after_usd_cents,
+    cast(mrr_after_cents - mrr_before_cents as {{ dbt.type_bigint() }}) as mrr_change_usd_cents
 from classified
 where movement_type is not null

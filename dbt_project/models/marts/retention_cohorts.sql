@@ -1,12 +1,12 @@
 -- Monthly purchase cohorts: customers grouped by the month of their first paid invoice,
 -- and for every month since (up to the as-of month) how many of them paid again and what
--- they paid. Month 0 is the cohort month itself (retention 1.0 by definition).
+-- they paid (US cents, static rates). Month 0 is the cohort month itself (retention 1.0).
 with purchases as (
 
     select
         customer_id,
         cast({{ dbt.date_trunc('month', 'purchased_at') }} as date) as activity_month,
-        net_revenue_cents
+        net_revenue_usd_cents
     from {{ ref('int_billing__invoices') }}
     where is_paid and customer_id is not null
 
@@ -61,7 +61,7 @@ activity as (
         cohorts.cohort_month,
         purchases.activity_month,
         count(distinct purchases.customer_id) as active_customers,
-        sum(purchases.net_revenue_cents) as revenue_cents
+        sum(purchases.net_revenue_usd_cents) as revenue_usd_cents
     from purchases
     inner join cohorts
         on cohorts.customer_id = purchases.customer_id
@@ -76,7 +76,7 @@ select
     cast(cohort_months.cohort_customers as {{ dbt.type_bigint() }}) as cohort_customers,
     cast(coalesce(activity.active_customers, 0) as {{ dbt.type_bigint() }}) as active_customers,
     {{ safe_divide('coalesce(activity.active_customers, 0)', 'cohort_months.cohort_customers') }} as retention_rate,
-    cast(coalesce(activity.revenue_cents, 0) as {{ dbt.type_bigint() }}) as revenue_cents
+    cast(coalesce(activity.revenue_usd_cents, 0) as {{ dbt.type_bigint() }}) as revenue_usd_cents
 from cohort_months
 left join activity
     on activity.cohort_month = cohort_months.cohort_month

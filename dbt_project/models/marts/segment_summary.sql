@@ -1,5 +1,5 @@
 -- One row per segment, for each way of segmenting customers (RFM segment, lifecycle stage,
--- churn risk): how many customers, their revenue, MRR and average lifetime value.
+-- churn risk): how many customers, their revenue, MRR and average lifetime value (US cents).
 with customers as (
 
     select
@@ -9,9 +9,9 @@ with customers as (
         segments.churn_risk,
         segments.is_email_marketable,
         segments.recency_days,
-        clv.historical_clv_cents,
-        clv.predicted_12m_revenue_cents,
-        clv.current_mrr_cents
+        clv.historical_clv_usd_cents,
+        clv.predicted_12m_revenue_usd_cents,
+        clv.current_mrr_usd_cents
     from {{ ref('customer_segments') }} as segments
     inner join {{ ref('customer_lifetime_value') }} as clv
         on clv.customer_id = segments.customer_id
@@ -35,10 +35,10 @@ summary as (
         segment_name,
         count(*) as customers,
         sum(case when is_email_marketable then 1 else 0 end) as email_marketable_customers,
-        sum(historical_clv_cents) as revenue_cents,
-        sum(current_mrr_cents) as mrr_cents,
-        avg(cast(historical_clv_cents as {{ type_double() }})) as average_clv_cents,
-        avg(cast(predicted_12m_revenue_cents as {{ type_double() }})) as average_predicted_12m_revenue_cents,
+        sum(historical_clv_usd_cents) as revenue_usd_cents,
+        sum(current_mrr_usd_cents) as mrr_usd_cents,
+        avg(cast(historical_clv_usd_cents as {{ type_double() }})) as average_clv_usd_cents,
+        avg(cast(predicted_12m_revenue_usd_cents as {{ type_double() }})) as average_predicted_12m_revenue_usd_cents,
         avg(cast(recency_days as {{ type_double() }})) as average_recency_days
     from by_segment
     group by segment_type, segment_name
@@ -51,9 +51,9 @@ select
     cast(customers as {{ dbt.type_bigint() }}) as customers,
     cast(customers as {{ type_double() }}) / sum(customers) over (partition by segment_type) as share_of_customers,
     cast(email_marketable_customers as {{ dbt.type_bigint() }}) as email_marketable_customers,
-    cast(revenue_cents as {{ dbt.type_bigint() }}) as revenue_cents,
-    cast(mrr_cents as {{ dbt.type_bigint() }}) as mrr_cents,
-    average_clv_cents,
-    average_predicted_12m_revenue_cents,
+    cast(revenue_usd_cents as {{ dbt.type_bigint() }}) as revenue_usd_cents,
+    cast(mrr_usd_cents as {{ dbt.type_bigint() }}) as mrr_usd_cents,
+    average_clv_usd_cents,
+    average_predicted_12m_revenue_usd_cents,
     average_recency_days
 from summary

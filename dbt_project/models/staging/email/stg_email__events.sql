@@ -2,18 +2,28 @@
     config(
         materialized='incremental',
         unique_key='event_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy='replace_keys',
+        removed_when_null='delivered_dt',
         on_schema_change='fail'
     )
 }}
 -- One row per email event: the first delivery of each event_id (at-least-once source).
--- Incremental: reprocesses the delivery partitions in the lookback window (see
--- macros/incremental_delivery.sql); tests/dbt proves the result equals a full rebuild.
-with source as (
+-- Incremental: rebuilds only the events a new, reloaded or emptied delivery partition can
+-- change (macros/incremental_delivery.sql); tests/dbt proves the result equals a full rebuild.
+with
+{% if is_incremental() %}
+affected_events as (
+
+    {{ events_affected_by_redelivery(source('email', 'events'), 'event_id') }}
+
+),
+{% endif %}
+
+source as (
 
     select * from {{ source('email', 'events') }}
     {% if is_incremental() %}
-    where {{ delivery_window_filter() }}
+    where event_id in (select event_id from affected_events)
     {% endif %}
 
 ),
@@ -45,16 +55,20 @@ first_delivery as (
 )
 
 select
-    event_id,
-    contact_id,
-    campaign_id,
-    campaign_name,
-    event_type,
-    occurred_at,
-    url,
-    delivered_dt,
-    loaded_at
-from first_delivery
+    {% if is_incremental() %}affected_events.event_id{% else %}first_delivery.event_id{% endif %},
+    first_delivery.contact_id,
+    first_delivery.campaign_id,
+    first_delivery.campaign_name,
+    first_delivery.event_type,
+    first_delivery.occurred_at,
+    first_delivery.url,
+    -- NULL in an incremental run: the event vanished from raw, the strategy removes it
+    first_delivery.delivered_dt,
+    first_delivery.loaded_at
 {% if is_incremental() %}
-where {{ keep_first_delivery('first_delivery', 'event_id') }}
+from affected_events
+left join first_delivery
+    on first_delivery.event_id = affected_events.event_id
+{% else %}
+from first_delivery
 {% endif %}

@@ -2,34 +2,61 @@
     config(
         materialized='incremental',
         unique_key='message_id',
-        incremental_strategy='delete+insert',
+        incremental_strategy='replace_keys',
+        removed_when_null='delivered_dt',
         on_schema_change='fail'
     )
 }}
 -- One row per web event (Segment messageId): first delivery wins (at-least-once source).
--- Incremental with a delivery lookback window (macros/incremental_delivery.sql).
-with source as (
+-- Incremental: rebuilds only the events a new, reloaded or emptied delivery partition can
+-- change (macros/incremental_delivery.sql). The raw context.userAgent and context.ip are
+-- not carried: no model uses them, they are the widest columns to write, and an IP
+-- address is personal data best left in raw.
+with
+{% if is_incremental() %}
+affected_events as (
+
+    {{ events_affected_by_redelivery(source('web', 'events'), 'message_id') }}
+
+),
+{% endif %}
+
+source as (
 
     select * from {{ source('web', 'events') }}
     {% if is_incremental() %}
-    where {{ delivery_window_filter() }}
+    where message_id in (select message_id from affected_events)
     {% endif %}
 
 ),
 
-delivery_ranks as (
+repeated_events as (
 
-    -- ranked on the lineage key alone: a window carrying every column of every web event
-    -- costs several times more than ranking narrow rows and joining the winners back
-    select
-        _dt,
-        _source_file,
-        _line_number,
-        row_number() over (
-            partition by message_id
-            order by _dt, _source_file, _line_number
-        ) as delivery_rank
+    -- ~1% of events arrive more than once: rank only their copies, on the lineage key alone
+    select message_id
     from source
+    group by message_id
+    having count(*) > 1
+
+),
+
+later_deliveries as (
+
+    select _dt, _source_file, _line_number
+    from (
+        select
+            source._dt,
+            source._source_file,
+            source._line_number,
+            row_number() over (
+                partition by source.message_id
+                order by source._dt, source._source_file, source._line_number
+            ) as delivery_rank
+        from source
+        inner join repeated_events
+            on repeated_events.message_id = source.message_id
+    ) as ranked
+    where delivery_rank > 1
 
 ),
 
@@ -55,48 +82,48 @@ first_delivery as (
         {{ clean_text('source.campaign_source') }} as campaign_source,
         {{ clean_text('source.campaign_medium') }} as campaign_medium,
         {{ clean_text('source.campaign_name') }} as campaign_name,
-        source.user_agent,
-        source.ip,
         source.event_timestamp as occurred_at,
         source.received_at,
         source._dt as delivered_dt,
         source._loaded_at as loaded_at
     from source
-    inner join delivery_ranks
-        on delivery_ranks._dt = source._dt
-        and delivery_ranks._source_file = source._source_file
-        and delivery_ranks._line_number = source._line_number
-    where delivery_ranks.delivery_rank = 1
+    left join later_deliveries
+        on later_deliveries._dt = source._dt
+        and later_deliveries._source_file = source._source_file
+        and later_deliveries._line_number = source._line_number
+    where later_deliveries._dt is null
 
 )
 
 select
-    message_id,
-    event_type,
-    anonymous_id,
-    user_id,
-    event_name,
-    page_name,
-    trait_email,
-    trait_first_name,
-    trait_last_name,
-    trait_name,
-    trait_phone,
-    revenue,
-    page_url,
-    page_path,
-    page_referrer,
-    page_title,
-    campaign_source,
-    campaign_medium,
-    campaign_name,
-    user_agent,
-    ip,
-    occurred_at,
-    received_at,
-    delivered_dt,
-    loaded_at
-from first_delivery
+    {% if is_incremental() %}affected_events.message_id{% else %}first_delivery.message_id{% endif %},
+    first_delivery.event_type,
+    first_delivery.anonymous_id,
+    first_delivery.user_id,
+    first_delivery.event_name,
+    first_delivery.page_name,
+    first_delivery.trait_email,
+    first_delivery.trait_first_name,
+    first_delivery.trait_last_name,
+    first_delivery.trait_name,
+    first_delivery.trait_phone,
+    first_delivery.revenue,
+    first_delivery.page_url,
+    first_delivery.page_path,
+    first_delivery.page_referrer,
+    first_delivery.page_title,
+    first_delivery.campaign_source,
+    first_delivery.campaign_medium,
+    first_delivery.campaign_name,
+    first_delivery.occurred_at,
+    first_delivery.received_at,
+    -- NULL in an incremental run: the event vanished from raw, the strategy removes it
+    first_delivery.delivered_dt,
+    first_delivery.loaded_at
 {% if is_incremental() %}
-where {{ keep_first_delivery('first_delivery', 'message_id') }}
+from affected_events
+left join first_delivery
+    on first_delivery.message_id = affected_events.message_id
+{% else %}
+from first_delivery
 {% endif %}
