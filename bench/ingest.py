@@ -106,7 +106,9 @@ def time_ingestion(landing: Path, warehouse: Path) -> dict:
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-c", INGEST_CHILD, str(landing), str(warehouse)],
-        cwd=REPO, stdout=subprocess.PIPE, text=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - started
