@@ -1,10 +1,14 @@
 """dbt models as Dagster assets, split around the identity step.
 
 The staging models feed the Python identity engine and the marts read its output, so
-they cannot be one Dagster step: `dbt_staging` builds the source staging models and
-loads the seeds (reference tables such as FX rates), the identity assets run, then
-`dbt_marts` builds the views over the identity tables (`models/staging/identity`),
-`models/intermediate` and `models/marts`. Every
+they cannot be one Dagster step: `dbt_staging` builds the staging models built from raw
+(the same split as `staging_from_raw` in `dbt_project/selectors.yml`), the identity
+assets run, then `dbt_marts` builds everything else (`after_identity`): seeds, the views
+over identity.*, intermediate models, marts, and every test that reads them.
+dagster-dbt cannot evaluate those selectors itself (dbt's selector API fails on their
+per-branch indirect selection), so the same split is spelled as paths here; naming the
+source folders (rather than `models/staging` minus `identity`) matters, because dbt
+attaches tests before it applies an exclude. Every
 dbt test becomes an asset check (dagster-dbt does this from the manifest).
 Asset keys follow the warehouse: `<schema>/<model>` (e.g. `marts/dim_customers`).
 """
@@ -99,14 +103,17 @@ class CdpDbtTranslator(DagsterDbtTranslator):
 translator = CdpDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 ensure_manifest()
 
+STAGING_FROM_RAW = "path:models/staging/email path:models/staging/billing path:models/staging/web"
+AFTER_IDENTITY = "path:seeds path:models/staging/identity path:models/intermediate path:models/marts"
+
 DBT_RETRY = dg.RetryPolicy(max_retries=1, delay=15, backoff=dg.Backoff.EXPONENTIAL)
 
 
 def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     # dbt opens the DuckDB file in its own process: hold the writer lock for it and
     # point it at the file this run writes.
-    # "buildable": a test runs in the step whose models it tests, e.g. the revenue
-    # reconciliation between staging and marts runs with the marts, not before them.
+    # "buildable": a test runs in the step where all its models exist, e.g. the revenue
+    # reconciliation between staging and marts runs with the marts.
     with warehouse.dbt_environment(context.log):
         yield from dbt.cli(["build", "--indirect-selection", "buildable"], context=context).stream()
 
@@ -114,8 +121,7 @@ def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: 
 @dbt_assets(
     manifest=cdp_dbt_project.manifest_path,
     project=cdp_dbt_project,
-    select="path:models/staging path:seeds",
-    exclude="path:models/staging/identity",
+    select=STAGING_FROM_RAW,
     name="dbt_staging",
     dagster_dbt_translator=translator,
     retry_policy=DBT_RETRY,
@@ -130,7 +136,7 @@ def dbt_staging(
 @dbt_assets(
     manifest=cdp_dbt_project.manifest_path,
     project=cdp_dbt_project,
-    select="path:models/staging/identity path:models/intermediate path:models/marts",
+    select=AFTER_IDENTITY,
     name="dbt_marts",
     dagster_dbt_translator=translator,
     retry_policy=DBT_RETRY,

@@ -51,11 +51,10 @@ RUN_TIME_COLUMNS = {
 
 @pytest.fixture(scope="module")
 def zone(tmp_path_factory) -> Path:
+    """A --bad zone: every kind of malformed row and file, among realistic good data."""
     out = tmp_path_factory.mktemp("zone") / "landing"
-    assert (
-        cdp(["generate", "--out", str(out), "--customers", "300", "--days", "2", "--seed", "11"])
-        == 0
-    )
+    args = ["--customers", "300", "--days", "2", "--seed", "11", "--bad"]
+    assert cdp(["generate", "--out", str(out), *args]) == 0
     return out
 
 
