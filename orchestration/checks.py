@@ -7,6 +7,7 @@ are reported and the run goes on. The suites and their runner live in `quality/`
 
 import dagster as dg
 
+from orchestration.metadata import to_metadata_value
 from orchestration.partitions import partition_dates
 from orchestration.resources import WarehouseResource
 from quality.runner import run_suite
@@ -16,20 +17,6 @@ from quality.suites import SUITES, SuiteSpec
 def asset_key_for_table(table: str) -> dg.AssetKey:
     """`raw.billing_invoices` -> `raw/billing_invoices`: asset keys mirror the warehouse."""
     return dg.AssetKey(table.split("."))
-
-
-def _to_metadata(value):
-    if isinstance(value, bool):
-        return dg.MetadataValue.bool(value)
-    if isinstance(value, int):
-        return dg.MetadataValue.int(value)
-    if isinstance(value, float):
-        return dg.MetadataValue.float(value)
-    if isinstance(value, str) and value.lstrip().startswith("|"):
-        return dg.MetadataValue.md(value)
-    if isinstance(value, (dict, list)):
-        return dg.MetadataValue.json(value)
-    return dg.MetadataValue.text(str(value))
 
 
 def build_suite_check(spec: SuiteSpec) -> dg.AssetChecksDefinition:
@@ -64,7 +51,7 @@ def build_suite_check(spec: SuiteSpec) -> dg.AssetChecksDefinition:
             elif key == "data_docs":
                 metadata[key] = dg.MetadataValue.path(value)
             else:
-                metadata[key] = _to_metadata(value)
+                metadata[key] = to_metadata_value(value)
         if not verdict.success:
             where = ", ".join(str(d) for d in verdict.failed_partitions) or verdict.scope
             context.log.warning(f"{spec.name} ({spec.severity}) failed on {where}")

@@ -11,6 +11,7 @@ import dagster as dg
 from identity.config import IdentityConfig
 from identity.evaluate import evaluate_against_truth
 from identity.pipeline import resolve_identities
+from orchestration.metadata import to_metadata_value
 from orchestration.resources import LandingZoneResource, WarehouseResource
 
 OWNER = "team:data-platform"
@@ -79,7 +80,7 @@ def identity_assets(
     for name in IDENTITY_TABLES:
         md = {"dagster/row_count": dg.MetadataValue.int(counts[name])}
         if name == "golden_customers":
-            md.update({k: _metadata_value(v) for k, v in metadata.items()})
+            md.update({k: to_metadata_value(v) for k, v in metadata.items()})
             if evaluation is not None:
                 md.update(
                     {
@@ -95,19 +96,3 @@ def identity_assets(
                     }
                 )
         yield dg.MaterializeResult(asset_key=["identity", name], metadata=md)
-
-
-def _metadata_value(value):
-    if isinstance(value, dg.MetadataValue):
-        return value
-    if isinstance(value, bool):
-        return dg.MetadataValue.bool(value)
-    if isinstance(value, int):
-        return dg.MetadataValue.int(value)
-    if isinstance(value, float):
-        return dg.MetadataValue.float(value)
-    if isinstance(value, str) and value.lstrip().startswith("|"):
-        return dg.MetadataValue.md(value)
-    if isinstance(value, dict):
-        return dg.MetadataValue.json(value)
-    return dg.MetadataValue.text(str(value))
