@@ -59,6 +59,7 @@ class WarehouseResource(dg.ConfigurableResource):
             return
         self._run_id = run.run_id
         self._transactional = True
+        self._resume_parent_copy(run.parent_run_id)
         self._discard_abandoned_copies(context.instance)
         if context.log is not None:
             context.log.info(
@@ -81,6 +82,15 @@ class WarehouseResource(dg.ConfigurableResource):
         if self._transactional and self._run_id:
             return self.runs_dir / f"{self._run_id}.duckdb"
         return self.base_file
+
+    def _resume_parent_copy(self, parent_run_id: str | None) -> None:
+        """A re-execution ("from failure" in the UI) continues the failed run's copy: the
+        steps it skips already wrote there, and every step is idempotent."""
+        if not parent_run_id:
+            return
+        parent_copy = self.runs_dir / f"{parent_run_id}.duckdb"
+        if parent_copy.exists() and not self.file.exists():
+            os.replace(parent_copy, self.file)
 
     def _discard_abandoned_copies(self, instance: dg.DagsterInstance | None) -> None:
         if not self.runs_dir.exists():
