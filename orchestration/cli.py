@@ -98,9 +98,12 @@ def _first_failure(result) -> str:
                 message = error.message.strip().splitlines()
                 step = event.step_key or "run"
                 text = next((ln for ln in message if ln.strip()), "unknown error")
-                # A dg.Failure carries our own one-paragraph description; show it whole.
+                # A dg.Failure carries our own one-paragraph description; prefer it.
                 desc = getattr(getattr(error, "cause", None), "message", None)
-                return f"{step}: {text if not desc else desc.strip()}"
+                reason = " ".join((desc or text).split())
+                if len(reason) > 600:
+                    reason = reason[:600] + " … (full log: make ui, run " + result.run_id[:8] + ")"
+                return f"{step}: {reason}"
     for event in result.all_events:
         if event.event_type_value == "RUN_FAILURE":
             return event.message or "run failed"
