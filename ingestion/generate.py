@@ -147,17 +147,9 @@ def _email_task() -> _TaskResult:
     events, unsubscribes = build_email_events(contacts, timeline, seed)
     contacts_table = build_contacts_table(contacts, population, timeline, seed, unsubscribes)
     built = time.perf_counter()
-    files: list[Path] = []
-    rows = {}
-    for table_path, table in (("email/contacts", contacts_table), ("email/events", events)):
-        rows[table_path] = table.num_rows
-        files += write_csv_table(
-            out_dir,
-            table_path,
-            sort_by_delivery_day(table),
-            stream_rng(seed, f"delivery-files/{table_path}"),
-            DeliveryStyle(),
-        )
+    files, rows = _write_csv_tables(
+        out_dir, seed, {"email/contacts": contacts_table, "email/events": events}
+    )
     truth = {
         "email": pa.table(
             {"source_record_id": contacts.contact_id, "person": pa.array(contacts.person)}
@@ -171,20 +163,14 @@ def _email_task() -> _TaskResult:
     )
 
 
-def _billing_task() -> _TaskResult:
-    began = time.perf_counter()
-    billing, customers_table, timeline, seed, out_dir = (
-        _SHARED[k] for k in ("billing", "customers_table", "timeline", "seed", "out_dir")
-    )
-    subscriptions, invoices = build_subscriptions_and_invoices(billing, timeline, seed)
-    built = time.perf_counter()
+def _write_csv_tables(
+    out_dir: Path, seed: int, tables: dict[str, pa.Table]
+) -> tuple[list[Path], dict[str, int]]:
+    """Write each source table's day folders; one seeded stream per table keeps the file
+    layout independent of which worker writes it."""
     files: list[Path] = []
-    rows = {}
-    for table_path, table in (
-        ("billing/customers", customers_table),
-        ("billing/invoices", invoices),
-        ("billing/subscriptions", subscriptions),
-    ):
+    rows: dict[str, int] = {}
+    for table_path, table in tables.items():
         rows[table_path] = table.num_rows
         files += write_csv_table(
             out_dir,
@@ -193,6 +179,25 @@ def _billing_task() -> _TaskResult:
             stream_rng(seed, f"delivery-files/{table_path}"),
             DeliveryStyle(),
         )
+    return files, rows
+
+
+def _billing_task() -> _TaskResult:
+    began = time.perf_counter()
+    billing, customers_table, timeline, seed, out_dir = (
+        _SHARED[k] for k in ("billing", "customers_table", "timeline", "seed", "out_dir")
+    )
+    subscriptions, invoices = build_subscriptions_and_invoices(billing, timeline, seed)
+    built = time.perf_counter()
+    files, rows = _write_csv_tables(
+        out_dir,
+        seed,
+        {
+            "billing/customers": customers_table,
+            "billing/invoices": invoices,
+            "billing/subscriptions": subscriptions,
+        },
+    )
     truth = {
         "billing": pa.table(
             {"source_record_id": billing.customer_id, "person": pa.array(billing.person)}
