@@ -90,7 +90,8 @@ def print_summary(result, elapsed_s: float) -> None:
         print(
             f"{'source table':<24}{'landed':>12}{'raw':>12}{'rejected':>10}{'staging':>12}{'marts':>12}"
         )
-        for table, landed, raw, rejected, staged, marts in reconciliation_rows(con):
+        reconciliation = reconciliation_rows(con)
+        for table, landed, raw, rejected, staged, marts in reconciliation:
             print(
                 f"{table:<24}{_fmt(landed):>12}{_fmt(raw):>12}{_fmt(rejected):>10}"
                 f"{_fmt(staged):>12}{_fmt(marts):>12}"
@@ -100,7 +101,7 @@ def print_summary(result, elapsed_s: float) -> None:
             and raw is not None
             and rejected is not None
             and landed != raw + rejected
-            for _, landed, raw, rejected, _, _ in reconciliation_rows(con)
+            for _, landed, raw, rejected, _, _ in reconciliation
         ):
             print("WARNING: rows landed != raw + rejected for some table; see raw.load_audit")
         records = _count(con, "identity.customer_map")
