@@ -1,8 +1,9 @@
 """One normalised identity record per source record, built inside DuckDB from the staging models.
 
-Sources: email contacts, billing customers, and web identities (one per `anonymous_id`
+Sources: email contacts, billing customers, web identities (one per `anonymous_id`
 with its latest identify traits and `user_id`; events without an anonymous id form one
-identity per `user_id`). A web identity never tied to an email, a phone or a user id is
+identity per `user_id`), support-ticket requesters (one per ticket with an email or a
+phone) and NPS respondents (one per response with an email). A web identity never tied to an email, a phone or a user id is
 not a customer and is skipped. Junk values (config `blocked_*`) are kept for display but
 never used for matching; they are listed in `blocked_values`.
 
@@ -35,6 +36,8 @@ STAGING_TABLES = (
     "staging.stg_email__contacts",
     "staging.stg_billing__customers",
     "staging.stg_web__events",
+    "staging.stg_support__tickets",
+    "staging.stg_surveys__responses",
 )
 RECORDS_TABLE = "_identity_records"
 
@@ -86,6 +89,19 @@ select 'web', source_record_id, email, first_name, last_name, full_name, phone, 
        null, user_id, n_user_ids, false, created_at, updated_at
 from (select * from web_by_anonymous_id union all by name select * from web_by_user_id)
 where email is not null or phone is not null or user_id is not null
+union all
+-- a ticket's requester: one record per ticket; a chat visitor with neither an email nor a
+-- phone (only a typed name) cannot be told apart from a namesake and is no record
+select 'support', ticket_id, requester_email, null, null, requester_name, requester_phone,
+       null, null, null, null, null, 0, false, created_at, updated_at
+from staging.stg_support__tickets
+where requester_email is not null or requester_phone is not null
+union all
+-- a survey respondent: one record per response; anonymous responses are no record
+select 'survey', response_id, respondent_email, null, null, null, null, null, null, null,
+       null, null, 0, false, submitted_at, submitted_at
+from staging.stg_surveys__responses
+where respondent_email is not null
 """
 
 SOURCE_TABLE = "_identity_source_records"

@@ -67,8 +67,8 @@ class Column:
 
     Domain rules: a row whose value breaks one goes to `raw.rejects`, like an untypeable row.
     `allowed` is the set of valid values, compared case-insensitively after trimming; the
-    raw column stores the lower-case form. `min_value` bounds an integer from below, and
-    `meaning` names what the number is, for the reject reason. `check` names a
+    raw column stores the lower-case form. `min_value` and `max_value` bound an integer
+    (inclusive), and `meaning` names what the number is, for the reject reason. `check` names a
     `FORMAT_CHECKS` entry the text must match.
     """
 
@@ -78,6 +78,7 @@ class Column:
     source: str | None = None
     allowed: tuple[str, ...] | None = None
     min_value: int | None = None
+    max_value: int | None = None
     meaning: str | None = None
     check: FormatCheckName | None = None
 
@@ -85,8 +86,8 @@ class Column:
         text_rule = self.allowed is not None or self.check is not None
         if text_rule and self.type != "VARCHAR":
             raise ValueError(f"{self.name}: allowed values and format checks need VARCHAR")
-        if self.min_value is not None and self.type != "BIGINT":
-            raise ValueError(f"{self.name}: min_value needs BIGINT")
+        if (self.min_value is not None or self.max_value is not None) and self.type != "BIGINT":
+            raise ValueError(f"{self.name}: min_value and max_value need BIGINT")
         if self.allowed is not None and self.check is not None:
             raise ValueError(f"{self.name}: give allowed values or a format check, not both")
         if self.allowed is not None and any(v != v.strip().lower() for v in self.allowed):
@@ -149,7 +150,9 @@ EMAIL_EVENT_TYPES: tuple[str, ...] = (
 )
 INVOICE_STATUSES: tuple[str, ...] = ("draft", "open", "paid", "void", "uncollectible")
 SUBSCRIPTION_STATUSES: tuple[str, ...] = ("trialing", "active", "past_due", "canceled", "unpaid")
+TICKET_STATUSES: tuple[str, ...] = ("new", "open", "pending", "solved", "closed")
 AMOUNT_IN_CENTS = "an amount in cents"
+NPS_SCORE = "an NPS score (How likely are you to recommend us?)"
 
 
 def _cents(name: str) -> Column:
@@ -277,6 +280,49 @@ WEB_EVENTS = RawTable(
     ),
 )
 
+SUPPORT_TICKETS = RawTable(
+    name="support_tickets",
+    landing_path="support/tickets",
+    file_format="csv",
+    columns=(
+        Column("ticket_id", required=True),
+        # Optional and not checked here, like billing emails: a ticket with a mistyped
+        # address is still a ticket; the raw WARN suite reports the address instead.
+        Column("requester_email"),
+        Column("requester_name"),
+        Column("requester_phone"),
+        Column("subject"),
+        # The ticket's state decides open/solved in every mart: an unknown one is rejected.
+        Column("status", required=True, allowed=TICKET_STATUSES),
+        # Priority, channel and the CSAT rating are descriptive and optional; helpdesks add
+        # values of their own (Zendesk's satisfaction 'offered', a 'social' channel), so an
+        # unknown value loads as delivered, staging reads it as unknown and the raw WARN
+        # suite reports it, rather than quarantining the whole ticket.
+        Column("priority"),
+        Column("channel"),
+        Column("created_at", "TIMESTAMP", required=True),
+        Column("updated_at", "TIMESTAMP", required=True),
+        Column("first_responded_at", "TIMESTAMP"),
+        Column("solved_at", "TIMESTAMP"),
+        Column("satisfaction"),
+    ),
+)
+
+SURVEY_RESPONSES = RawTable(
+    name="survey_responses",
+    landing_path="surveys/responses",
+    file_format="csv",
+    columns=(
+        Column("response_id", required=True),
+        Column("survey_id", required=True),
+        Column("respondent_email"),
+        Column("score", "BIGINT", required=True, min_value=0, max_value=10, meaning=NPS_SCORE),
+        # Free text, kept byte for byte (commas, quotes and line breaks included).
+        Column("comment"),
+        Column("submitted_at", "TIMESTAMP", required=True),
+    ),
+)
+
 RAW_TABLES: dict[str, RawTable] = {
     table.name: table
     for table in (
@@ -286,6 +332,8 @@ RAW_TABLES: dict[str, RawTable] = {
         BILLING_INVOICES,
         BILLING_SUBSCRIPTIONS,
         WEB_EVENTS,
+        SUPPORT_TICKETS,
+        SURVEY_RESPONSES,
     )
 }
 

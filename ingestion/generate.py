@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from ingestion.generate_bad import BAD_MANIFEST_NAME, inject_bad_data
+from ingestion.generate_experience import build_support_tickets, build_survey_responses
 from ingestion.generate_people import build_population, stream_rng
 from ingestion.generate_sources import (
     Timeline,
@@ -56,6 +57,8 @@ TABLE_PATHS = (
     "billing/invoices",
     "billing/subscriptions",
     "web/events",
+    "support/tickets",
+    "surveys/responses",
 )
 
 
@@ -239,9 +242,37 @@ def _web_task(chunk: int, n_chunks: int) -> _TaskResult:
     )
 
 
+def _experience_task() -> _TaskResult:
+    """Support tickets and NPS survey responses (ingestion/generate_experience.py)."""
+    began = time.perf_counter()
+    population, billing, timeline, seed, out_dir = (
+        _SHARED[k] for k in ("population", "billing", "timeline", "seed", "out_dir")
+    )
+    tickets, ticket_ids, ticket_people = build_support_tickets(population, billing, timeline, seed)
+    responses, response_ids, respondents = build_survey_responses(
+        population, billing, timeline, seed
+    )
+    built = time.perf_counter()
+    files, rows = _write_csv_tables(
+        out_dir, seed, {"support/tickets": tickets, "surveys/responses": responses}
+    )
+    truth = {
+        "support": pa.table({"source_record_id": ticket_ids, "person": pa.array(ticket_people)}),
+        "survey": pa.table({"source_record_id": response_ids, "person": pa.array(respondents)}),
+    }
+    return _TaskResult(
+        files,
+        rows,
+        truth,
+        {"experience_build": built - began, "experience_write": time.perf_counter() - built},
+    )
+
+
 def _run_task(task: tuple) -> _TaskResult:
     if task[0] == "web":
         return _web_task(task[1], task[2])
+    if task[0] == "experience":
+        return _experience_task()
     return _email_task() if task[0] == "email" else _billing_task()
 
 
@@ -292,7 +323,11 @@ def generate_landing_zone(
         out_dir=out_dir,
     )
     n_web_chunks = max(1, -(-customers // WEB_PEOPLE_PER_CHUNK))
-    tasks = [("web", c, n_web_chunks) for c in range(n_web_chunks)] + [("email",), ("billing",)]
+    tasks = [("web", c, n_web_chunks) for c in range(n_web_chunks)] + [
+        ("email",),
+        ("billing",),
+        ("experience",),
+    ]
     workers = _worker_count(customers) if workers is None else workers
     try:
         if workers > 1:

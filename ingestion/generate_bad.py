@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from ingestion.generate_experience import EXPERIENCE_BAD_KINDS, inject_bad_experience_rows
 from ingestion.generate_people import Population, stream_rng
 from ingestion.generate_strings import date_of_day_number, prefixed_ids
 
@@ -45,6 +46,7 @@ BAD_KINDS: dict[str, str] = {
     "empty_file": "load nothing, no error: a 0-byte file",
     "header_only_file": "load nothing, no error: a CSV with only its header",
     "duplicate_file": "load idempotently: an identical copy of an earlier delivery under another name",
+    **EXPERIENCE_BAD_KINDS,
 }
 
 
@@ -253,6 +255,11 @@ def inject_bad_data(
         )
     )
     injections += web_plan.apply(out_dir, "web/events")
+
+    injections += [
+        BadInjection(kind, table, file, line, BAD_KINDS[kind], detail)
+        for kind, table, file, line, detail in inject_bad_experience_rows(out_dir, by_table, seed)
+    ]
 
     untouched = {
         table: [p for p in paths if p not in plans] or paths for table, paths in by_table.items()

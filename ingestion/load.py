@@ -995,8 +995,13 @@ def _domain_violation(column: Column) -> str | None:
     """
     if column.allowed is not None:
         return f"{column.name} NOT IN ({', '.join(_sql_str(v) for v in column.allowed)})"
-    if column.min_value is not None:
-        return f"{column.name} < {int(column.min_value)}"
+    if column.min_value is not None or column.max_value is not None:
+        bounds = []
+        if column.min_value is not None:
+            bounds.append(f"{column.name} < {int(column.min_value)}")
+        if column.max_value is not None:
+            bounds.append(f"{column.name} > {int(column.max_value)}")
+        return "(" + " OR ".join(bounds) + ")"
     if check := column.format_check:
         if check.lower_case:
             return f"NOT regexp_full_match({column.name}, {_sql_str(check.pattern)})"
@@ -1028,6 +1033,13 @@ def _domain_rule(column: Column) -> str:
     """The end of a domain reject's sentence: what the contract allows instead."""
     if column.allowed is not None:
         return f", expected one of {', '.join(column.allowed)} (in any letter case)"
+    if column.min_value is not None and column.max_value is not None:
+        subject = column.meaning or "the value"
+        return (
+            f", but {subject} must be a whole number from {column.min_value} to {column.max_value}"
+        )
+    if column.max_value is not None:
+        return f", but {column.meaning or 'the value'} must be at most {column.max_value}"
     if column.min_value is not None:
         subject = column.meaning or "the value"
         if column.min_value == 0:

@@ -15,6 +15,8 @@ STAGING_FOR_RAW = {
     "billing_invoices": "stg_billing__invoices",
     "billing_subscriptions": "stg_billing__subscriptions",
     "web_events": "stg_web__events",
+    "support_tickets": "stg_support__tickets",
+    "survey_responses": "stg_surveys__responses",
 }
 
 
@@ -24,6 +26,7 @@ MART_FOR_RAW = {
     "email_events": "marts.fct_email_events",
     "billing_customers": "marts.customer_identity_map where source_system = 'billing'",
     "billing_invoices": "marts.fct_invoices",
+    "support_tickets": "marts.fct_support_tickets",
 }
 
 

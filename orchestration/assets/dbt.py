@@ -103,7 +103,10 @@ class CdpDbtTranslator(DagsterDbtTranslator):
 translator = CdpDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 ensure_manifest()
 
-STAGING_FROM_RAW = "path:models/staging/email path:models/staging/billing path:models/staging/web"
+STAGING_FROM_RAW = (
+    "path:models/staging/email path:models/staging/billing path:models/staging/web "
+    "path:models/staging/support path:models/staging/surveys"
+)
 AFTER_IDENTITY = (
     "path:seeds path:models/staging/identity path:models/intermediate path:models/marts"
 )

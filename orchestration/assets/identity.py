@@ -19,9 +19,11 @@ STAGING_INPUTS = [
     dg.AssetKey(["staging", "stg_email__contacts"]),
     dg.AssetKey(["staging", "stg_billing__customers"]),
     dg.AssetKey(["staging", "stg_web__events"]),
+    dg.AssetKey(["staging", "stg_support__tickets"]),
+    dg.AssetKey(["staging", "stg_surveys__responses"]),
 ]
 IDENTITY_TABLES = {
-    "identity_records": "One normalised identity record per source record (email contact, billing customer, web identity).",
+    "identity_records": "One normalised identity record per source record (email contact, billing customer, web identity, ticket requester, survey respondent).",
     "customer_map": "Every identity record mapped to its golden customer_id, with the rule or match weight that linked it.",
     "golden_customers": "One row per golden customer with surviving best values and where each came from.",
     "merge_log": "Every merge of two existing customers: surviving and retired id, the pair that caused it, when.",

@@ -19,6 +19,8 @@ SOURCE_SYSTEMS = {
     "email": "email service provider",
     "billing": "billing system",
     "web": "web tracker",
+    "support": "helpdesk",
+    "surveys": "NPS survey tool",
 }
 
 # DuckDB lock contention and flaky network filesystems under a landing zone are the

@@ -14,7 +14,7 @@ from great_expectations.expectations import Expectation
 
 from quality.spec import SuiteSpec
 
-SOURCE_SYSTEMS = ("email", "billing", "web")
+SOURCE_SYSTEMS = ("email", "billing", "web", "support", "survey")
 MATCH_RULES = ("singleton", "email_key", "user_id", "anonymous_stitch", "probabilistic")
 
 #: Cardinality limits per golden customer: the identity guards' policy (identity/config.py),

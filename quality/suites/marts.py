@@ -153,7 +153,7 @@ def _identity_map_expectations() -> Sequence[Expectation]:
         gxe.ExpectCompoundColumnsToBeUnique(column_list=["source_system", "source_record_id"]),
         gxe.ExpectColumnValuesToNotBeNull(column="customer_id"),
         gxe.ExpectColumnValuesToBeInSet(
-            column="source_system", value_set=["email", "billing", "web"]
+            column="source_system", value_set=["email", "billing", "web", "support", "survey"]
         ),
         *_presence("marts.customer_identity_map", "identity.customer_map"),
         gxe.ExpectColumnValuesToBeNull(

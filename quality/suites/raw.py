@@ -51,6 +51,10 @@ EMAIL_EVENT_TYPES = (
 INVOICE_STATUSES = ("draft", "open", "paid", "void", "uncollectible")
 SUBSCRIPTION_STATUSES = ("trialing", "active", "past_due", "canceled", "unpaid")
 WEB_EVENT_TYPES = ("page", "track", "identify")
+TICKET_STATUSES = ("new", "open", "pending", "solved", "closed")
+TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
+TICKET_CHANNELS = ("email", "web", "chat", "phone")
+CSAT_RATINGS = ("good", "bad")
 
 #: Derived column holding the key of a row whose latest-wins version is ambiguous.
 CONFLICT_COLUMN = "_conflicting_key"
@@ -80,6 +84,11 @@ class RawTableRules:
     ordered_pairs: tuple[tuple[str, str], ...] = ()
     # Extra derived columns: name -> SQL expression over the table's columns.
     derived: dict[str, str] = field(default_factory=dict)
+    # Integer columns with an inclusive range the contract fixes (checked as an error).
+    ranges: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # Optional descriptive columns the contract lists values for but ingestion loads as
+    # delivered: values outside the list are reported (a warning), not rejected.
+    expected_values: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def suite_prefix(self) -> str:
@@ -235,6 +244,60 @@ RAW_TABLES: tuple[RawTableRules, ...] = (
         derived={"_trait_email": "json_extract_string(traits, '$.email')"},
         emails=("_trait_email",),
     ),
+    RawTableRules(
+        table="raw.support_tickets",
+        key="ticket_id",
+        version_column="updated_at",
+        columns={
+            "ticket_id": "string",
+            "requester_email": "string",
+            "requester_name": "string",
+            "requester_phone": "string",
+            "subject": "string",
+            "status": "string",
+            "priority": "string",
+            "channel": "string",
+            "created_at": "timestamp",
+            "updated_at": "timestamp",
+            "first_responded_at": "timestamp",
+            "solved_at": "timestamp",
+            "satisfaction": "string",
+        },
+        required=("ticket_id", "status", "created_at", "updated_at"),
+        allowed_values={"status": TICKET_STATUSES},
+        emails=("requester_email",),
+        ordered_pairs=(
+            ("updated_at", "created_at"),
+            ("first_responded_at", "created_at"),
+            ("solved_at", "created_at"),
+        ),
+        derived={
+            "_priority": "lower(trim(priority))",
+            "_channel": "lower(trim(channel))",
+            "_satisfaction": "lower(trim(satisfaction))",
+        },
+        expected_values={
+            "_priority": TICKET_PRIORITIES,
+            "_channel": TICKET_CHANNELS,
+            "_satisfaction": CSAT_RATINGS,
+        },
+    ),
+    RawTableRules(
+        table="raw.survey_responses",
+        key="response_id",
+        version_column=None,
+        columns={
+            "response_id": "string",
+            "survey_id": "string",
+            "respondent_email": "string",
+            "score": "integer",
+            "comment": "string",
+            "submitted_at": "timestamp",
+        },
+        required=("response_id", "survey_id", "score", "submitted_at"),
+        ranges={"score": (0, 10)},
+        emails=("respondent_email",),
+    ),
 )
 
 
@@ -331,6 +394,10 @@ def _error_expectations(rules: RawTableRules) -> Sequence[Expectation]:
         )
     for column in rules.amounts:
         expectations.append(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0))
+    for column, (low, high) in rules.ranges.items():
+        expectations.append(
+            gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high)
+        )
     expectations.append(
         gxe.ExpectColumnValuesToBeNull(
             column=IMPLAUSIBLE_TIMESTAMP_COLUMN,
@@ -373,6 +440,17 @@ def _warn_expectations(rules: RawTableRules) -> Sequence[Expectation]:
                 column=column,
                 regex=COUNTRY_REGEX,
                 description=f"`{column}` is an ISO-3166 alpha-2 country code.",
+            )
+        )
+    for column, values in rules.expected_values.items():
+        expectations.append(
+            gxe.ExpectColumnValuesToBeInSet(
+                column=column,
+                value_set=list(values),
+                description=(
+                    f"`{column.lstrip('_')}` is one of {', '.join(values)} (any letter case) when "
+                    "set; other values load but read as unknown downstream."
+                ),
             )
         )
     for column_a, column_b in rules.ordered_pairs:
@@ -468,7 +546,10 @@ def _suites_for(rules: RawTableRules) -> list[SuiteSpec]:
             SuiteSpec(
                 name=f"{rules.suite_prefix}__warnings",
                 severity="WARN",
-                description=f"{rules.table} (per delivery day): email/country formats and field ordering.",
+                description=(
+                    f"{rules.table} (per delivery day): email/country formats, values of optional "
+                    "descriptive columns, and field ordering."
+                ),
                 expectations=partial(_warn_expectations, rules),
                 table=rules.table,
                 partitioned=True,

@@ -15,7 +15,7 @@ def built_warehouse(tmp_path_factory) -> BuiltWarehouse:
     """The fixture warehouse after one full `dbt build` (models, contracts, data and unit tests)."""
     work_dir = tmp_path_factory.mktemp("dbt_build")
     warehouse = work_dir / "warehouse.duckdb"
-    execute_fixture(warehouse, "raw_schema", "raw_rows", "identity_rows")
+    execute_fixture(warehouse, "raw_schema", "raw_rows", "identity_rows", "experience_rows")
     build = run_dbt(warehouse, work_dir, "build")
     assert_dbt_succeeded(build)
     return BuiltWarehouse(warehouse, build)

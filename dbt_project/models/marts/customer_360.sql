@@ -1,5 +1,6 @@
 -- One wide row per golden customer: who they are, whether we may email them, what they
--- paid, their subscription, how they engage by email and on the web, and their segment.
+-- paid, their subscription, how they engage by email and on the web, how support treats
+-- them and how likely they are to recommend us, and their segment.
 -- Money is in US cents (any billing currency, at the static rates of seeds/fx_rates_to_usd.csv).
 select
     customers.customer_id,
@@ -40,6 +41,13 @@ select
     coalesce(web.has_signed_up, false) as has_signed_up,
     web.first_web_seen_at,
     web.last_web_seen_at,
+    -- customer experience (int_support__customer_experience)
+    cast(coalesce(experience.tickets_90d, 0) as {{ dbt.type_bigint() }}) as tickets_90d,
+    cast(coalesce(experience.open_tickets, 0) as {{ dbt.type_bigint() }}) as open_tickets,
+    experience.median_resolution_hours,
+    experience.csat_good_share,
+    experience.latest_nps_score,
+    experience.latest_nps_category,
     segments.recency_days,
     segments.recency_score,
     segments.frequency_score,
@@ -64,3 +72,5 @@ left join {{ ref('int_customer__email_metrics') }} as email
     on email.customer_id = customers.customer_id
 left join {{ ref('int_customer__web_metrics') }} as web
     on web.customer_id = customers.customer_id
+left join {{ ref('int_support__customer_experience') }} as experience
+    on experience.customer_id = customers.customer_id

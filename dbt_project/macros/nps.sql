@@ -1,0 +1,26 @@
+{#- Net Promoter Score arithmetic, in one place so every mart counts the same way.
+    A score of 9-10 is a promoter, 7-8 a passive, 0-6 a detractor; NPS is
+    100 x (promoters - detractors) / responses, NULL when there are no responses. -#}
+{% macro nps_category(score) -%}
+    case
+        when {{ score }} >= 9 then 'promoter'
+        when {{ score }} >= 7 then 'passive'
+        else 'detractor'
+    end
+{%- endmacro %}
+
+{#- The NPS counts of a group of rows holding `nps_category`, as the columns
+    responses, promoters, passives, detractors. -#}
+{% macro nps_counts(category='nps_category') -%}
+    cast(count(*) as {{ dbt.type_bigint() }}) as responses,
+    cast(sum(case when {{ category }} = 'promoter' then 1 else 0 end) as {{ dbt.type_bigint() }}) as promoters,
+    cast(sum(case when {{ category }} = 'passive' then 1 else 0 end) as {{ dbt.type_bigint() }}) as passives,
+    cast(sum(case when {{ category }} = 'detractor' then 1 else 0 end) as {{ dbt.type_bigint() }}) as detractors
+{%- endmacro %}
+
+{% macro nps_score(promoters='promoters', detractors='detractors', responses='responses') -%}
+    case
+        when {{ responses }} > 0
+            then 100.0 * ({{ promoters }} - {{ detractors }}) / {{ responses }}
+    end
+{%- endmacro %}
