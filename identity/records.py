@@ -36,8 +36,6 @@ STAGING_TABLES = (
     "staging.stg_email__contacts",
     "staging.stg_billing__customers",
     "staging.stg_web__events",
-    "staging.stg_support__tickets",
-    "staging.stg_surveys__responses",
 )
 RECORDS_TABLE = "_identity_records"
 
@@ -89,20 +87,27 @@ select 'web', source_record_id, email, first_name, last_name, full_name, phone, 
        null, user_id, n_user_ids, false, created_at, updated_at
 from (select * from web_by_anonymous_id union all by name select * from web_by_user_id)
 where email is not null or phone is not null or user_id is not null
-union all
--- a ticket's requester: one record per ticket; a chat visitor with neither an email nor a
--- phone (only a typed name) cannot be told apart from a namesake and is no record
+"""
+
+# Customer-experience sources, each a block added to RAW_RECORDS_SQL when its staging
+# model exists (a warehouse built before they were added still resolves).
+EXPERIENCE_RECORDS_SQL = {
+    # a ticket's requester: one record per ticket; a chat visitor with neither an email nor
+    # a phone (only a typed name) cannot be told apart from a namesake and is no record
+    "staging.stg_support__tickets": """
 select 'support', ticket_id, requester_email, null, null, requester_name, requester_phone,
        null, null, null, null, null, 0, false, created_at, updated_at
 from staging.stg_support__tickets
 where requester_email is not null or requester_phone is not null
-union all
--- a survey respondent: one record per response; anonymous responses are no record
+""",
+    # a survey respondent: one record per response; anonymous responses are no record
+    "staging.stg_surveys__responses": """
 select 'survey', response_id, respondent_email, null, null, null, null, null, null, null,
        null, null, 0, false, submitted_at, submitted_at
 from staging.stg_surveys__responses
 where respondent_email is not null
-"""
+""",
+}
 
 SOURCE_TABLE = "_identity_source_records"
 _TEXT_COLUMNS = ("email", "first_name", "last_name", "full_name", "address_line1", "address_city")
@@ -131,7 +136,9 @@ def _create_source_table(con: duckdb.DuckDBPyConnection) -> None:
             f"identity resolution reads {', '.join(missing)}, which the warehouse does not "
             "have yet; run the dbt staging models first (`dbt build --select staging`)"
         )
-    con.execute(f"create or replace temp table {SOURCE_TABLE} as {RAW_RECORDS_SQL}")
+    experience = [sql for table, sql in EXPERIENCE_RECORDS_SQL.items() if _table_exists(con, table)]
+    sql = " union all ".join([RAW_RECORDS_SQL, *experience])
+    con.execute(f"create or replace temp table {SOURCE_TABLE} as {sql}")
 
 
 def _sql_list(values) -> str:

@@ -232,3 +232,102 @@ MARTS_SUITES: list[SuiteSpec] = [
         exact_columns=("_consistency_problem",),
     ),
 ]
+
+
+# --- customer experience (issue 12) ------------------------------------------------------
+
+TICKET_STATUSES = ("new", "open", "pending", "solved", "closed")
+
+# The contract's NPS rows recomputed from staging: the 'all' row must count every
+# deduplicated response, and every row's categories must add up to its responses.
+_NPS_RECONCILIATION_SQL = """
+WITH staged AS (
+    SELECT count(*) AS responses,
+           count(*) FILTER (WHERE score >= 9) AS promoters,
+           count(*) FILTER (WHERE score BETWEEN 7 AND 8) AS passives,
+           count(*) FILTER (WHERE score <= 6) AS detractors
+    FROM staging.stg_surveys__responses
+)
+SELECT
+    m.segment_type,
+    m.segment_name,
+    m.responses - (m.promoters + m.passives + m.detractors) AS _uncategorised_responses,
+    CASE WHEN m.segment_type = 'all'
+         THEN abs(m.responses - s.responses) + abs(m.promoters - s.promoters)
+              + abs(m.passives - s.passives) + abs(m.detractors - s.detractors)
+         ELSE 0 END AS _all_row_difference,
+    CASE WHEN m.responses <> m.promoters + m.passives + m.detractors
+           OR (m.segment_type = 'all' AND (m.responses <> s.responses
+               OR m.promoters <> s.promoters OR m.detractors <> s.detractors))
+         THEN 'problem' END AS _reconciliation_problem
+FROM marts.nps_by_segment AS m CROSS JOIN staged AS s
+UNION ALL
+-- no 'all' row at all is a problem too (an empty survey export still gets one)
+SELECT 'all', 'all', 0, s.responses, 'problem'
+FROM staged AS s
+WHERE NOT EXISTS (SELECT 1 FROM marts.nps_by_segment WHERE segment_type = 'all')
+"""
+
+
+def _fct_support_tickets_expectations() -> Sequence[Expectation]:
+    return [
+        gxe.ExpectColumnValuesToBeUnique(column="ticket_id"),
+        gxe.ExpectColumnValuesToNotBeNull(column="ticket_id"),
+        gxe.ExpectColumnValuesToBeInSet(column="status", value_set=list(TICKET_STATUSES)),
+        *_presence("marts.fct_support_tickets", "staging.stg_support__tickets"),
+        gxe.ExpectColumnValuesToBeNull(
+            column="_consistency_problem",
+            description="Each ticket has the latest status staging has for it.",
+        ),
+    ]
+
+
+def _nps_reconciliation_expectations() -> Sequence[Expectation]:
+    return [
+        gxe.ExpectColumnValuesToBeBetween(
+            column="_uncategorised_responses",
+            min_value=0,
+            max_value=0,
+            description="promoters + passives + detractors = responses on every row.",
+        ),
+        gxe.ExpectColumnValuesToBeBetween(
+            column="_all_row_difference",
+            min_value=0,
+            max_value=0,
+            description=(
+                "The 'all' row counts every deduplicated response in staging, matched to a "
+                "customer or not, with the same promoters, passives and detractors."
+            ),
+        ),
+    ]
+
+
+MARTS_SUITES += [
+    SuiteSpec(
+        name="marts_fct_support_tickets__errors",
+        table="marts.fct_support_tickets",
+        severity="ERROR",
+        description="One row per ticket, exactly the tickets of staging, each with its latest status.",
+        partitioned=False,
+        expectations=_fct_support_tickets_expectations,
+        frame_sql=_same_keys_sql(
+            "marts.fct_support_tickets",
+            "staging.stg_support__tickets",
+            ["ticket_id"],
+            compare="status",
+        ),
+        key_columns=("ticket_id",),
+        exact_columns=("_consistency_problem",),
+    ),
+    SuiteSpec(
+        name="marts_nps_by_segment__reconciliation",
+        table="marts.nps_by_segment",
+        severity="ERROR",
+        description="The 'all' row recounts staging's responses exactly; categories add up.",
+        partitioned=False,
+        expectations=_nps_reconciliation_expectations,
+        frame_sql=_NPS_RECONCILIATION_SQL,
+        key_columns=("segment_type", "segment_name"),
+        exact_columns=("_reconciliation_problem",),
+    ),
+]
