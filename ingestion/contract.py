@@ -86,8 +86,9 @@ class Column:
         text_rule = self.allowed is not None or self.check is not None
         if text_rule and self.type != "VARCHAR":
             raise ValueError(f"{self.name}: allowed values and format checks need VARCHAR")
-        if (self.min_value is not None or self.max_value is not None) and self.type != "BIGINT":
-            raise ValueError(f"{self.name}: min_value and max_value need BIGINT")
+        for bound in ("min_value", "max_value"):
+            if getattr(self, bound) is not None and self.type != "BIGINT":
+                raise ValueError(f"{self.name}: {bound} needs BIGINT")
         if self.allowed is not None and self.check is not None:
             raise ValueError(f"{self.name}: give allowed values or a format check, not both")
         if self.allowed is not None and any(v != v.strip().lower() for v in self.allowed):

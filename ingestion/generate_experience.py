@@ -338,7 +338,9 @@ def build_survey_responses(
         }
     )
     table = _within_window(_redeliveries(table, rng, 0.05, timeline), timeline)
-    named = np.flatnonzero(~anonymous)
+    # A response submitted at the end of the window may arrive after it: not delivered yet.
+    delivered = pc.is_in(response_id, value_set=table.column("response_id").combine_chunks())
+    named = np.flatnonzero(~anonymous & delivered.to_numpy(zero_copy_only=False))
     return table, response_id.take(pa.array(named)), person[named]
 
 
@@ -413,6 +415,8 @@ def inject_bad_experience_rows(
             row = dict(sample)
             key = "ticket_id" if table == "support/tickets" else "response_id"
             row[key] = f"bad-{kind}-{number}"
+            if "comment" in row:  # one physical line, so the manifest's line is the record
+                row["comment"] = "bad row"
             row.update(change)
             first_line = data.count(b"\n") + 1
             data += _csv_record([row[c] for c in header])

@@ -16,6 +16,7 @@ import pytest
 
 from ingestion.generate import TRUTH_FILE_NAME, generate_landing_zone, main
 from ingestion.generate_bad import BAD_KINDS, BAD_MANIFEST_NAME
+from ingestion.generate_experience import EXPERIENCE_BAD_KINDS
 
 START = date(2026, 10, 1)
 DAYS = 10
@@ -80,8 +81,34 @@ REQUIRED_COLUMNS = {
         "updated_at",
         "canceled_at",
     ],
+    "support/tickets": [
+        "ticket_id",
+        "requester_email",
+        "requester_name",
+        "requester_phone",
+        "subject",
+        "status",
+        "priority",
+        "channel",
+        "created_at",
+        "updated_at",
+        "first_responded_at",
+        "solved_at",
+        "satisfaction",
+    ],
+    "surveys/responses": [
+        "response_id",
+        "survey_id",
+        "respondent_email",
+        "score",
+        "comment",
+        "submitted_at",
+    ],
 }
 TIMESTAMP_COLUMNS = {
+    "first_responded_at",
+    "solved_at",
+    "submitted_at",
     "created_at",
     "updated_at",
     "occurred_at",
@@ -101,6 +128,10 @@ ENUMS = {
     },
     ("billing/invoices", "status"): {"draft", "open", "paid", "void", "uncollectible"},
     ("billing/subscriptions", "status"): {"trialing", "active", "past_due", "canceled", "unpaid"},
+    # The helpdesk sometimes capitalises a status; the contract compares in any case.
+    ("support/tickets", "status"): {"new", "open", "pending", "solved", "closed"}
+    | {"New", "Open", "Pending", "Solved", "Closed"},
+    ("surveys/responses", "score"): {str(score) for score in range(11)},
 }
 FILE_NAME = re.compile(r"^part-\d{4}\.(csv|jsonl)(\.gz)?$")
 
@@ -264,6 +295,17 @@ def test_truth_covers_exactly_the_identifiable_records(landing: Path):
         ):
             identifiable_anonymous.add(anonymous)
     expected |= {("web", a) for a in identifiable_anonymous} | {("web", u) for u in user_only}
+    # A requester with an email or a phone; a respondent with an email (anonymous: no record).
+    expected |= {
+        ("support", row["ticket_id"])
+        for _, row in csv_rows(landing, "support/tickets")
+        if row["requester_email"] or row["requester_phone"]
+    }
+    expected |= {
+        ("survey", row["response_id"])
+        for _, row in csv_rows(landing, "surveys/responses")
+        if row["respondent_email"]
+    }
     assert keys == expected
 
     # A person's anonymousId and their billing record share the userId.
@@ -452,6 +494,23 @@ def test_bad_mode_injects_every_kind_and_lists_it(bad_landing: Path):
                     assert row["event_type"] not in ENUMS[("email/events", "event_type")]
                 elif kind == "required_empty":
                     assert row["contact_id"] == ""
+                elif kind == "score_out_of_range":
+                    assert not 0 <= int(row["score"]) <= 10
+                elif kind == "score_not_a_number":
+                    assert not row["score"].strip().lstrip("-").isdigit()
+                elif kind == "unknown_ticket_status":
+                    assert row["status"].lower() not in ENUMS[("support/tickets", "status")]
+                elif kind == "missing_ticket_id":
+                    assert row["ticket_id"] == ""
+                elif kind == "bad_submitted_at":
+                    with pytest.raises(ValueError):
+                        parse_timestamp(row["submitted_at"])
+                if kind in EXPERIENCE_BAD_KINDS:  # rejected, so no record to match
+                    system, key = {
+                        "support/tickets": ("support", "ticket_id"),
+                        "surveys/responses": ("survey", "response_id"),
+                    }[item["table"]]
+                    assert (system, row[key]) not in truth_keys
     # Bad rows are a small fraction of the delivered rows.
     total_lines = sum(
         p.read_bytes().count(b"\n") for p in bad_landing.rglob("part-*") if p.suffix != ".gz"
