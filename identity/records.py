@@ -89,23 +89,37 @@ from (select * from web_by_anonymous_id union all by name select * from web_by_u
 where email is not null or phone is not null or user_id is not null
 """
 
+# Identifiers only count when they can match: an address that looks like one (the same
+# test as `email_valid` below), a phone with enough digits to be a number. A respondent
+# who typed "n/a" would otherwise become a customer with nothing to match on.
+_EMAIL_PATTERN = r"[^@\s]+@[^@\s]+\.[^@\s]+"
+
+
+def _usable_email(column: str) -> str:
+    return f"coalesce(regexp_full_match(lower(trim({column})), '{_EMAIL_PATTERN}'), false)"
+
+
+def _usable_phone(column: str) -> str:
+    return f"coalesce(length(regexp_replace({column}, '[^0-9]', '', 'g')) >= 7, false)"
+
+
 # Customer-experience sources, each a block added to RAW_RECORDS_SQL when its staging
 # model exists (a warehouse built before they were added still resolves).
 EXPERIENCE_RECORDS_SQL = {
     # a ticket's requester: one record per ticket; a chat visitor with neither an email nor
     # a phone (only a typed name) cannot be told apart from a namesake and is no record
-    "staging.stg_support__tickets": """
+    "staging.stg_support__tickets": f"""
 select 'support', ticket_id, requester_email, null, null, requester_name, requester_phone,
        null, null, null, null, null, 0, false, created_at, updated_at
 from staging.stg_support__tickets
-where requester_email is not null or requester_phone is not null
+where {_usable_email("requester_email")} or {_usable_phone("requester_phone")}
 """,
     # a survey respondent: one record per response; anonymous responses are no record
-    "staging.stg_surveys__responses": """
+    "staging.stg_surveys__responses": f"""
 select 'survey', response_id, respondent_email, null, null, null, null, null, null, null,
        null, null, 0, false, submitted_at, submitted_at
 from staging.stg_surveys__responses
-where respondent_email is not null
+where {_usable_email("respondent_email")}
 """,
 }
 
