@@ -31,6 +31,8 @@ RAW_TABLES = [
     "billing_invoices",
     "billing_subscriptions",
     "web_events",
+    "support_tickets",
+    "survey_responses",
 ]
 # Columns that record *when* something was computed, not what: they differ between any
 # two runs by design and are left out of "same result" comparisons.
