@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingestion.contract import SUPPORT_TICKETS, SURVEY_RESPONSES
 from ingestion.generate_people import (
     Population,
     render_email,
@@ -376,6 +377,25 @@ def _first_record(data: bytes) -> tuple[list[str], dict[str, str]]:
     return header, dict(zip(header, next(reader), strict=True))
 
 
+def _delivery_of_one_template_row(
+    out_dir: Path, by_table: dict[str, list[Path]], table: str
+) -> tuple[Path, bytes, list[str], dict[str, str]]:
+    """A new file holding one valid record, on the first day any table was delivered."""
+    first_day = min(p.parent.name for paths in by_table.values() for p in paths)
+    at = f"{first_day.removeprefix('dt=')}T09:00:00Z"
+    if table == "support/tickets":
+        header = [c.name for c in SUPPORT_TICKETS.columns]
+        sample = {"ticket_id": "template", "status": "open", "created_at": at, "updated_at": at}
+    else:
+        header = [c.name for c in SURVEY_RESPONSES.columns]
+        sample = {"response_id": "template", "survey_id": "nps", "score": "9", "submitted_at": at}
+    row = {column: sample.get(column, "") for column in header}
+    folder = out_dir / table / first_day
+    folder.mkdir(parents=True, exist_ok=True)
+    data = _csv_record(header) + _csv_record([row[c] for c in header])
+    return folder / "part-0900.csv", data, header, row
+
+
 def inject_bad_experience_rows(
     out_dir: Path, by_table: dict[str, list[Path]], seed: int
 ) -> list[tuple[str, str, str, int, str]]:
@@ -404,13 +424,14 @@ def inject_bad_experience_rows(
     injected = []
     for table, kinds in edits.items():
         files = sorted(by_table.get(table, []))
-        if not files:
-            raise RuntimeError(f"no {table} files were generated; cannot inject bad rows")
-        # Prefer a plain file (easy to inspect); a gzipped one will do.
-        plain = [p for p in files if p.suffix == ".csv"] or files
-        path = plain[int(rng.integers(0, len(plain)))]
-        data = _read_delivery(path)
-        header, sample = _first_record(data)
+        if files:
+            # Prefer a plain file (easy to inspect); a gzipped one will do.
+            plain = [p for p in files if p.suffix == ".csv"] or files
+            path = plain[int(rng.integers(0, len(plain)))]
+            data = _read_delivery(path)
+            header, sample = _first_record(data)
+        else:  # a tiny zone delivered none (say, every response arrives after the window)
+            path, data, header, sample = _delivery_of_one_template_row(out_dir, by_table, table)
         for number, (kind, change, detail) in enumerate(kinds):
             row = dict(sample)
             key = "ticket_id" if table == "support/tickets" else "response_id"
