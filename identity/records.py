@@ -1,9 +1,8 @@
 """One normalised identity record per source record, built inside DuckDB from the staging models.
 
-Sources: email contacts, billing customers, web identities (one per `anonymous_id`
+Sources: email contacts, billing customers, and web identities (one per `anonymous_id`
 with its latest identify traits and `user_id`; events without an anonymous id form one
-identity per `user_id`), support-ticket requesters (one per ticket with an email or a
-phone) and NPS respondents (one per response with an email). A web identity never tied to an email, a phone or a user id is
+identity per `user_id`). A web identity never tied to an email, a phone or a user id is
 not a customer and is skipped. Junk values (config `blocked_*`) are kept for display but
 never used for matching; they are listed in `blocked_values`.
 
@@ -12,6 +11,10 @@ Normalisation runs as SQL over all records (two million rows in seconds); Python
 phones outside the plain North-American shapes, and text with letters that
 `strip_accents` cannot fold (ß, Ø, non-Latin scripts) - Unidecode transliterates those.
 The SQL and Python paths give the same results (tests/identity/test_identity_normalize.py).
+
+Customer-experience sources join when their staging models exist: support-ticket
+requesters (one record per ticket with a usable email or phone) and NPS respondents (one
+per response with a usable email); see EXPERIENCE_RECORDS_SQL.
 """
 
 from __future__ import annotations
@@ -89,6 +92,26 @@ from (select * from web_by_anonymous_id union all by name select * from web_by_u
 where email is not null or phone is not null or user_id is not null
 """
 
+SOURCE_TABLE = "_identity_source_records"
+_TEXT_COLUMNS = ("email", "first_name", "last_name", "full_name", "address_line1", "address_city")
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    schema, table = qualified.split(".")
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()[0][0]
+    )
+
+
+def read_source_records(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The un-normalised identity records of all sources, one row per source record."""
+    _create_source_table(con)
+    return con.sql(f"select * from {SOURCE_TABLE}").df()
+
+
 # Identifiers only count when they can match: an address that looks like one (the same
 # test as `email_valid` below), a phone with enough digits to be a number. A respondent
 # who typed "n/a" would otherwise become a customer with nothing to match on.
@@ -122,25 +145,6 @@ from staging.stg_surveys__responses
 where {_usable_email("respondent_email")}
 """,
 }
-
-SOURCE_TABLE = "_identity_source_records"
-_TEXT_COLUMNS = ("email", "first_name", "last_name", "full_name", "address_line1", "address_city")
-
-
-def _table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, table = qualified.split(".")
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchall()[0][0]
-    )
-
-
-def read_source_records(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """The un-normalised identity records of all sources, one row per source record."""
-    _create_source_table(con)
-    return con.sql(f"select * from {SOURCE_TABLE}").df()
 
 
 def _create_source_table(con: duckdb.DuckDBPyConnection) -> None:

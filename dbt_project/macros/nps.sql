@@ -10,12 +10,13 @@
 {%- endmacro %}
 
 {#- The NPS counts of a group of rows holding `nps_category`, as the columns
-    responses, promoters, passives, detractors. -#}
+    responses, promoters, passives, detractors. Zeros, not NULLs, over no rows at all
+    (the 'all' row of a warehouse that has no survey responses yet). -#}
 {% macro nps_counts(category='nps_category') -%}
     cast(count(*) as {{ dbt.type_bigint() }}) as responses,
-    cast(sum(case when {{ category }} = 'promoter' then 1 else 0 end) as {{ dbt.type_bigint() }}) as promoters,
-    cast(sum(case when {{ category }} = 'passive' then 1 else 0 end) as {{ dbt.type_bigint() }}) as passives,
-    cast(sum(case when {{ category }} = 'detractor' then 1 else 0 end) as {{ dbt.type_bigint() }}) as detractors
+    cast(coalesce(sum(case when {{ category }} = 'promoter' then 1 else 0 end), 0) as {{ dbt.type_bigint() }}) as promoters,
+    cast(coalesce(sum(case when {{ category }} = 'passive' then 1 else 0 end), 0) as {{ dbt.type_bigint() }}) as passives,
+    cast(coalesce(sum(case when {{ category }} = 'detractor' then 1 else 0 end), 0) as {{ dbt.type_bigint() }}) as detractors
 {%- endmacro %}
 
 {% macro nps_score(promoters='promoters', detractors='detractors', responses='responses') -%}

@@ -14,7 +14,7 @@ all_responses as (
         'all' as segment_type,
         'all' as segment_name,
         {{ nps_counts() }},
-        cast(sum(case when customer_id is not null then 1 else 0 end) as {{ dbt.type_bigint() }}) as matched_responses,
+        cast(coalesce(sum(case when customer_id is not null then 1 else 0 end), 0) as {{ dbt.type_bigint() }}) as matched_responses,
         cast(count(distinct customer_id) as {{ dbt.type_bigint() }}) as respondents
     from responses
 
