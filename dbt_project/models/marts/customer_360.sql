@@ -68,9 +68,9 @@ left join {{ ref('int_customer__billing_metrics') }} as billing
     on billing.customer_id = customers.customer_id
 left join {{ ref('int_customer__subscription_metrics') }} as subscriptions
     on subscriptions.customer_id = customers.customer_id
+left join {{ ref('int_support__customer_experience') }} as experience
+    on experience.customer_id = customers.customer_id
 left join {{ ref('int_customer__email_metrics') }} as email
     on email.customer_id = customers.customer_id
 left join {{ ref('int_customer__web_metrics') }} as web
     on web.customer_id = customers.customer_id
-left join {{ ref('int_support__customer_experience') }} as experience
-    on experience.customer_id = customers.customer_id
