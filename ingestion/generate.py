@@ -26,8 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from ingestion import generate_experience
 from ingestion.generate_bad import BAD_MANIFEST_NAME, inject_bad_data
-from ingestion.generate_experience import build_support_tickets, build_survey_responses
 from ingestion.generate_people import build_population, stream_rng
 from ingestion.generate_sources import (
     Timeline,
@@ -248,8 +248,10 @@ def _experience_task() -> _TaskResult:
     population, billing, timeline, seed, out_dir = (
         _SHARED[k] for k in ("population", "billing", "timeline", "seed", "out_dir")
     )
-    tickets, ticket_ids, ticket_people = build_support_tickets(population, billing, timeline, seed)
-    responses, response_ids, respondents = build_survey_responses(
+    tickets, ticket_ids, ticket_people = generate_experience.build_support_tickets(
+        population, billing, timeline, seed
+    )
+    responses, response_ids, respondents = generate_experience.build_survey_responses(
         population, billing, timeline, seed
     )
     built = time.perf_counter()
