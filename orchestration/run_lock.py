@@ -246,7 +246,9 @@ class RunLock:
                 waited = time.monotonic() - started
                 if waited >= timeout:
                     handle.close()
-                    raise WarehouseBusy(self._busy_message(owner, waited if timeout else None))
+                    raise WarehouseBusy(
+                        self._busy_message(owner, waited if timeout else None)
+                    ) from None
                 if on_wait is not None and (
                     last_notice is None or time.monotonic() - last_notice >= WAIT_REMINDER_S
                 ):
@@ -481,8 +483,10 @@ def discard_abandoned_copies(
         copy.discard()
         removed.append(run_id)
     if removed and log:
-        log(f"Removed {len(removed)} abandoned run cop{'y' if len(removed) == 1 else 'ies'}: "
-            + ", ".join(removed))
+        log(
+            f"Removed {len(removed)} abandoned run cop{'y' if len(removed) == 1 else 'ies'}: "
+            + ", ".join(removed)
+        )
     return removed
 
 
