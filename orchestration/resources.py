@@ -15,6 +15,7 @@ from pydantic import PrivateAttr
 
 from orchestration.file_modes import (
     PRIVATE_FILE,
+    FileModeError,
     apply_private_umask,
     make_private_dir,
     prepare_warehouse_folder,
@@ -132,6 +133,12 @@ class WarehouseResource(dg.ConfigurableResource):
     def _timeout(self) -> float:
         return lock_timeout_s() if self.lock_timeout_s is None else self.lock_timeout_s
 
+    def _prepare_folder(self) -> None:
+        try:
+            prepare_warehouse_folder(self.base_file.parent)
+        except FileModeError as exc:
+            raise dg.Failure(description=str(exc)) from None
+
     def _acquire_run_lock(self, run_id: str, log=None) -> bool:
         try:
             return self.run_lock.acquire(
@@ -145,7 +152,7 @@ class WarehouseResource(dg.ConfigurableResource):
     def _start_run(self, parent_run_id: str | None, log=None) -> None:
         """Take the run lock, clear what killed runs left, then resume or take a copy."""
         assert self._run_id is not None
-        prepare_warehouse_folder(self.base_file.parent)
+        self._prepare_folder()
         self._holds_run_lock = self._acquire_run_lock(self._run_id, log)
         info = log.info if log is not None else (lambda _msg: None)
         try:
@@ -273,7 +280,7 @@ class WarehouseResource(dg.ConfigurableResource):
     def writer_lock(self, log=None) -> Iterator[None]:
         """The short lock around one connection: the steps of one run that execute in
         separate processes (multiprocess executor) take turns on the file."""
-        prepare_warehouse_folder(self.base_file.parent)
+        self._prepare_folder()
         lock_path = self.base_file.with_suffix(self.base_file.suffix + ".lock")
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         with os.fdopen(fd, "r+") as handle:
