@@ -176,14 +176,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         }
         kwargs = {}
     tags["cdp/trigger"] = "cli"
+    run_id = str(uuid.uuid4())
     print(
         f"cdp run: {first}"
         + (f" .. {last}" if last != first else "")
-        + f" -> {os.environ['CDP_WAREHOUSE']}"
+        + f" -> {os.environ['CDP_WAREHOUSE']} (run {run_id})",
+        flush=True,
     )
     # The run lock is taken here, before Dagster starts, under the id the run will have:
     # the run's own resource then re-enters it, and a busy warehouse is reported at once.
-    run_id = str(uuid.uuid4())
     run_lock = RunLock(Path(os.environ["CDP_WAREHOUSE"]))
     try:
         run_lock.acquire(
