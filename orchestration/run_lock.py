@@ -19,7 +19,8 @@ warehouse at the end. Two runs doing that at once would silently lose one of the
   direct writer) before it is copied, and the copy before it is renamed, so no `.wal`
   is left behind or silently ignored.
 
-This module is plain Python (no Dagster) so the chaos bench and tests can use it directly.
+It lives in `orchestration/` because it is about *running* the pipeline, not about the
+data; it is plain Python (no Dagster) so the chaos bench and tests can use it directly.
 """
 
 from __future__ import annotations
