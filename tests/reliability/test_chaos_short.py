@@ -4,6 +4,7 @@ to another run and a BI reader, on the reliability tests' tiny zone."""
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import pytest
 
@@ -13,8 +14,9 @@ pytestmark = pytest.mark.slow
 
 
 def _chaos_module():
-    spec = importlib.util.spec_from_file_location("chaos", REPO_ROOT / "bench" / "chaos.py")
+    spec = importlib.util.spec_from_file_location("bench_chaos", REPO_ROOT / "bench" / "chaos.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
