@@ -187,9 +187,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     # the run's own resource then re-enters it, and a busy warehouse is reported at once.
     run_lock = RunLock(Path(os.environ["CDP_WAREHOUSE"]))
     try:
+        timeout_s = 0.0 if args.no_wait else lock_timeout_s()
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    try:
         run_lock.acquire(
             run_id,
-            timeout_s=0.0 if args.no_wait else lock_timeout_s(),
+            timeout_s=timeout_s,
             on_wait=lambda message: print(f"cdp run: {message}", file=sys.stderr, flush=True),
         )
     except WarehouseBusy as exc:

@@ -131,7 +131,12 @@ class WarehouseResource(dg.ConfigurableResource):
         return self._run_id or f"direct-{os.getpid()}"
 
     def _timeout(self) -> float:
-        return lock_timeout_s() if self.lock_timeout_s is None else self.lock_timeout_s
+        if self.lock_timeout_s is not None:
+            return self.lock_timeout_s
+        try:
+            return lock_timeout_s()
+        except ValueError as exc:
+            raise dg.Failure(description=str(exc)) from None
 
     def _prepare_folder(self) -> None:
         try:
