@@ -30,6 +30,7 @@ characters uses classic-Mac line endings: there, CR ends a line.
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import os
 import time
@@ -258,6 +259,7 @@ class FileScan:
     encoding_problem: str | None = None  # e.g. UTF-16: every line is rejected with it
     needs_clean_copy: bool = False  # NUL, bare CR or mixed line endings
     cr_line_endings: bool = False  # no LF at all, CR ends lines
+    utf16_codec: str | None = None  # how to count the lines of a UTF-16 file
 
 
 def scan_file(path: Path, source_file: str, table: str, dt) -> FileScan:
@@ -307,7 +309,13 @@ def scan_file(path: Path, source_file: str, table: str, dt) -> FileScan:
                         f"is {kind}-compressed; the contract takes plain text or gzip. "
                         "Re-deliver it as plain or gzipped text."
                     )
-            return _count_lines(_decompressed_chunks(handle, gzipped, fail))
+            scan = _count_lines(_decompressed_chunks(handle, gzipped, fail))
+            if scan.encoding_problem:
+                handle.seek(0)
+                scan.physical_lines = _count_utf16_lines(
+                    _decompressed_chunks(handle, gzipped, fail), scan.utf16_codec
+                )
+            return scan
         except PermissionError:
             raise fail(
                 "cannot be read (permission denied). Give the pipeline's user read access."
@@ -395,7 +403,7 @@ def _count_lines(chunks) -> FileScan:
         last_byte = previous_last
     if total == 0:
         return FileScan(physical_lines=0, first_line=None)
-    encoding = _utf16_problem(bytes(sniff))
+    encoding, codec = _utf16_problem(bytes(sniff))
     cr_endings = lf == 0 and cr > 0
     if cr_endings:
         lines = cr + (last_byte != b"\r")
@@ -413,22 +421,40 @@ def _count_lines(chunks) -> FileScan:
         needs_clean_copy=encoding is None
         and (nul or cr_endings or (cr > 0 and cr != crlf) or (0 < crlf < lf)),
         cr_line_endings=cr_endings,
+        utf16_codec=codec,
     )
 
 
-def _utf16_problem(sniff: bytes) -> str | None:
-    """A reason when the bytes are UTF-16 (a byte-order mark, or NULs every other byte)."""
+def _utf16_problem(sniff: bytes) -> tuple[str | None, str | None]:
+    """(reason, codec) when the bytes are UTF-16 (a byte-order mark, or NULs every other
+    byte), else (None, None)."""
     if sniff.startswith((b"\xff\xfe", b"\xfe\xff")):
         which = "little" if sniff.startswith(b"\xff\xfe") else "big"
-        mark = f"a UTF-16 {which}-endian byte-order mark"
+        mark, codec = f"a UTF-16 {which}-endian byte-order mark", "utf-16"
     else:
-        even, odd = sniff[0::2], sniff[1::2]
-        if len(sniff) < 4 or max(even.count(0), odd.count(0)) < 0.3 * (len(sniff) / 2):
-            return None
+        even, odd = sniff[0::2].count(0), sniff[1::2].count(0)
+        if len(sniff) < 4 or max(even, odd) < 0.3 * (len(sniff) / 2):
+            return None, None
         mark = "a NUL byte in every other position"
-    return (
+        codec = "utf-16-be" if even > odd else "utf-16-le"
+    reason = (
         f"the file is UTF-16 encoded ({mark}), not UTF-8; re-export it as UTF-8 and re-deliver it"
     )
+    return reason, codec
+
+
+def _count_utf16_lines(chunks, codec: str | None) -> int:
+    """Lines of a UTF-16 file, counted on its characters (its LF bytes are half a character)."""
+    decoder = codecs.getincrementaldecoder(codec or "utf-16")(errors="replace")
+    lines, last = 0, ""
+    for chunk in chunks:
+        text = decoder.decode(chunk)
+        lines += text.count("\n")
+        last = text[-1:] or last
+    text = decoder.decode(b"", final=True)
+    lines += text.count("\n")
+    last = text[-1:] or last
+    return lines + (bool(last) and last != "\n")
 
 
 def write_clean_copy(path: Path, target: Path, scan: FileScan) -> list[LineProblem]:
