@@ -197,21 +197,25 @@ def wait_until_settled(
         return 0.0
     started = clock()
     seen = {path: _signature(path) for path in files}
+    since = dict.fromkeys(files, started)  # when the current (size, mtime) was first seen
+
+    def still_needed(path: Path, now: float) -> float:
+        """Seconds until `path` counts as settled (<= 0: settled)."""
+        return min(settle_s - (now - seen[path][1]), settle_s - (now - since[path]))
+
     while True:
         now = clock()
-        unsettled = [p for p in files if now - seen[p][1] < settle_s]
+        unsettled = [p for p in files if still_needed(p, now) > 0]
         if not unsettled:
             return now - started
         if now - started >= max_wait_s:
             raise SettlingTimeout([describe(p) for p in unsettled], settle_s, now - started)
-        sleep(min(settle_s, max(0.0, max_wait_s - (now - started))) or 0.01)
+        needed = max(still_needed(p, now) for p in unsettled)
+        sleep(max(0.01, min(needed, max_wait_s - (now - started))))
         for path in unsettled:
             again = _signature(path)
-            if again == seen[path]:
-                # Unchanged over a full settle_s: as good as old enough.
-                seen[path] = (again[0], min(again[1], clock() - settle_s))
-            else:
-                seen[path] = again
+            if again != seen[path]:
+                seen[path], since[path] = again, clock()
 
 
 def _signature(path: Path) -> tuple[int, float]:
