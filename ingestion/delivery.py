@@ -397,8 +397,10 @@ def _count_lines(chunks) -> FileScan:
             first_line += part[: max(0, HEADER_MAX_BYTES - len(first_line))]
             first_done = cut >= 0
         lf += chunk.count(b"\n")
-        cr += chunk.count(b"\r")
-        crlf += chunk.count(b"\r\n") + (previous_last == b"\r" and chunk[:1] == b"\n")
+        if b"\r" in chunk:  # a fast scan; most files have no CR at all
+            cr += chunk.count(b"\r")
+            crlf += chunk.count(b"\r\n")
+        crlf += previous_last == b"\r" and chunk[:1] == b"\n"
         if not nul and b"\x00" in chunk:
             nul = True
         if not has_text and chunk.translate(None, b" \t\r\n"):

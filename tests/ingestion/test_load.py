@@ -568,9 +568,7 @@ def test_extra_columns_and_foreign_files_are_ignored_with_a_warning(con, landing
     assert any("notes.txt: skipped" in w for w in result.warnings)
 
 
-def test_a_missing_or_empty_day_folder_keeps_a_loaded_day_unless_shrinking_is_allowed(
-    con, landing
-):
+def test_a_missing_or_empty_day_folder_keeps_a_loaded_day_unless_shrinking_is_allowed(con, landing):
     landing.write("email_contacts", "part-0.csv", csv_file(CONTACTS_HEADER, contact("c1")))
     load(con, landing, "email_contacts")
     before = snapshot(con)
