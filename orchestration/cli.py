@@ -221,6 +221,10 @@ def _execute_pipeline(args, run_id: str, tags: dict, kwargs: dict, started: floa
     # problems. The full log is in the UI (and with --verbose).
     log_level = "DEBUG" if args.verbose else "INFO"
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    if args.allow_shrink:
+        from orchestration.assets.ingestion import allow_shrink_run_config
+
+        run_config["ops"] = allow_shrink_run_config()
     result = job.execute_in_process(
         run_config=run_config,
         instance=instance,
@@ -314,6 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--from", dest="date_from", type=_date, help="first day of a backfill range")
     run.add_argument("--to", dest="date_to", type=_date, help="last day of a backfill range")
+    run.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        help="let a re-load replace a loaded day with fewer records (refused by default: an "
+        "empty or unmounted landing folder looks the same)",
+    )
     run.add_argument("--verbose", action="store_true", help="print Dagster's full event log")
     run.add_argument(
         "--no-wait",
