@@ -68,8 +68,29 @@ class TransactionalModel:
 
     method: str
     reason: str | None
-    bgf: object | None = None
-    ggf: object | None = None
+    # Fitted parameters (r, alpha, a, b and p, q, v): the fitters themselves do not pickle.
+    bgf_params: dict | None = None
+    ggf_params: dict | None = None
+
+    @property
+    def bgf(self):
+        if self.bgf_params is None:
+            return None
+        from lifetimes import BetaGeoFitter
+
+        fitter = BetaGeoFitter()
+        fitter.params_ = pd.Series(self.bgf_params)
+        return fitter
+
+    @property
+    def ggf(self):
+        if self.ggf_params is None:
+            return None
+        from lifetimes import GammaGammaFitter
+
+        fitter = GammaGammaFitter()
+        fitter.params_ = pd.Series(self.ggf_params)
+        return fitter
 
     def expected_revenue(
         self,
@@ -89,12 +110,17 @@ class TransactionalModel:
             rate = summary["total_usd_cents"] / max(observed_days, 1)
             projected = rate * days
         else:
-            purchases = self.bgf.conditional_expected_number_of_purchases_up_to_time(
-                days, summary["frequency"], summary["recency"], summary["T"]
-            )
-            value = self.ggf.conditional_expected_average_profit(
-                summary["frequency"], summary["monetary_value"].clip(lower=1)
-            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                purchases = self.bgf.conditional_expected_number_of_purchases_up_to_time(
+                    days, summary["frequency"], summary["recency"], summary["T"]
+                )
+                if self.ggf_params is not None:
+                    value = self.ggf.conditional_expected_average_profit(
+                        summary["frequency"], summary["monetary_value"].clip(lower=1)
+                    )
+                else:
+                    value = _shrunk_order_value(summary)
             projected = purchases * value
         projected = projected.replace([np.inf, -np.inf], np.nan).fillna(0).clip(lower=0)
         return out.add(projected.reindex(customers).fillna(0), fill_value=0)
@@ -148,9 +174,34 @@ def fit_transactional_model(transactions: pd.DataFrame, as_of: date) -> Transact
             method="run rate (one-off revenue per day of loaded history x days)",
             reason=f"BG/NBD + Gamma-Gamma did not converge: {type(error).__name__}",
         )
+    bgf_params = {k: float(v) for k, v in bgf.params_.items()}
+    ggf_params = {k: float(v) for k, v in ggf.params_.items()}
+    if ggf_params["q"] <= 1:
+        # Gamma-Gamma's expected spend is p(v + x m) / (p x + q - 1): with q <= 1 the
+        # spend distribution has no mean and the formula breaks down.
+        return TransactionalModel(
+            method="BG/NBD (lifetimes) x average order value shrunk to the population mean",
+            reason=(
+                f"Gamma-Gamma fitted q = {ggf_params['q']:.2f} <= 1 (spend per order too "
+                "heterogeneous for it); order values are shrunk means instead"
+            ),
+            bgf_params=bgf_params,
+        )
     return TransactionalModel(
-        method="BG/NBD + Gamma-Gamma (lifetimes)", reason=None, bgf=bgf, ggf=ggf
+        method="BG/NBD + Gamma-Gamma (lifetimes)",
+        reason=None,
+        bgf_params=bgf_params,
+        ggf_params=ggf_params,
     )
+
+
+def _shrunk_order_value(summary: pd.DataFrame, prior_orders: float = 2.0) -> pd.Series:
+    """Each customer's mean order value pulled towards the population's, weighted by
+    how many orders back it (prior_orders pseudo-orders at the population mean)."""
+    orders = summary["frequency"] + 1
+    own_mean = summary["total_usd_cents"] / orders
+    population = summary["total_usd_cents"].sum() / max(orders.sum(), 1)
+    return (own_mean * orders + population * prior_orders) / (orders + prior_orders)
 
 
 def subscription_revenue(

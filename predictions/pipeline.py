@@ -450,6 +450,11 @@ def write_performance(con: duckdb.DuckDBPyConnection, performance: pd.DataFrame)
         f"create table if not exists {SCHEMA}.model_performance as "
         "select * from performance_rows limit 0"
     )
+    # A table written by an older version may lack newer metric columns: add them.
+    existing = {row[0] for row in con.execute(f"describe {SCHEMA}.model_performance").fetchall()}
+    for name, column_type, *_ in con.execute("describe performance_rows").fetchall():
+        if name not in existing:
+            con.execute(f'alter table {SCHEMA}.model_performance add column "{name}" {column_type}')
     con.execute(
         f"delete from {SCHEMA}.model_performance where model_version in "
         "(select distinct model_version from performance_rows)"

@@ -15,10 +15,12 @@
     ('train_rows', dbt.type_bigint()), ('train_positives', dbt.type_bigint()),
     ('test_rows', dbt.type_bigint()), ('test_positives', dbt.type_bigint()),
     ('auc', type_double()), ('precision_at_top_decile', type_double()),
-    ('brier', type_double()), ('mae_usd_cents', type_double()),
+    ('brier', type_double()), ('rmse_usd_cents', type_double()),
+    ('mae_usd_cents', type_double()),
     ('hit_rate_at_1', type_double()), ('baseline_name', dbt.type_string()),
     ('baseline_auc', type_double()), ('baseline_precision_at_top_decile', type_double()),
-    ('baseline_brier', type_double()), ('baseline_mae_usd_cents', type_double()),
+    ('baseline_brier', type_double()), ('baseline_rmse_usd_cents', type_double()),
+    ('baseline_mae_usd_cents', type_double()),
     ('baseline_hit_rate_at_1', type_double()), ('worse_than_baseline', dbt.type_boolean()),
 ] %}
 
