@@ -7,11 +7,11 @@ module only decides when it runs and what the UI shows.
   stores the bundle in `<warehouse dir>/models/<version>/` (owner-only) and appends the
   backtest rows to predictions.model_performance. The weekly `train_predictions` job runs it.
 - `predictions/customer_scores` scores every golden customer with the newest bundle in the
-  nightly pipeline (dbt reads it as a source). With no bundle yet (a fresh warehouse) it
-  trains one first, so the first `cdp run` already publishes predictions.
+  nightly pipeline (dbt reads it as a source). With no bundle yet (a fresh warehouse), or
+  one trained on data more than RETRAIN_AFTER_DAYS older than the data it scores, it
+  trains first, so the first `cdp run` already publishes predictions.
 - The check `models_beat_baseline` fails when a model's backtest lost to its naive baseline.
 """
-
 
 import os
 from pathlib import Path
@@ -32,11 +32,15 @@ from predictions.pipeline import (
     write_performance,
     write_scores,
 )
+from predictions.snapshot import loaded_history
 
 OWNER = "team:data-science"
 GROUP = "predictions"
 PERFORMANCE_KEY = dg.AssetKey(["predictions", "model_performance"])
 SCORES_KEY = dg.AssetKey(["predictions", "customer_scores"])
+# Scoring retrains first when the newest bundle's data is older than this (so nightly runs
+# keep weekly-fresh models even where the weekly schedule is not running, e.g. `cdp run`).
+RETRAIN_AFTER_DAYS = 7
 UPSTREAM = [
     dg.AssetKey(["identity", "customer_map"]),
     *(
@@ -145,11 +149,20 @@ def customer_scores(
     metadata: dict[str, dg.MetadataValue] = {}
     with warehouse.connect(context.log) as con:
         models = load_latest_models(models_dir(warehouse))
-        if models is None:
-            context.log.info(
-                f"No trained model bundle in {models_dir(warehouse)}; training one now "
-                "(the weekly train_predictions job retrains it)."
+        history = loaded_history(con)
+        stale = (
+            models is not None
+            and history is not None
+            and (history.last_day - models.training_end).days > RETRAIN_AFTER_DAYS
+        )
+        if models is None or stale:
+            why = (
+                f"the newest bundle was trained on data up to {models.training_end}, more "
+                f"than {RETRAIN_AFTER_DAYS} days before {history.last_day}"
+                if stale
+                else f"there is no trained model bundle in {models_dir(warehouse)} yet"
             )
+            context.log.info(f"Training before scoring: {why}.")
             result = _train(context, con, warehouse)
             models = result.models
             metadata.update(_performance_metadata(result))
