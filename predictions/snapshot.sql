@@ -394,7 +394,7 @@ known_customers as (
 select
     known.customer_id,
     params.as_of_date,
-    date_diff('day', known.first_seen_at, params.cutoff) as tenure_days,
+    date_diff('day', known.first_seen_at, params.as_of_date) as tenure_days,
     -- billing
     coalesce(billing.n_paid_invoices, 0) as n_paid_invoices,
     coalesce(billing.n_one_off_purchases, 0) as n_one_off_purchases,
@@ -402,8 +402,8 @@ select
     coalesce(billing.revenue_30d_usd_cents, 0) as revenue_30d_usd_cents,
     coalesce(billing.revenue_90d_usd_cents, 0) as revenue_90d_usd_cents,
     coalesce(billing.n_paid_30d, 0) as n_paid_30d,
-    date_diff('day', billing.first_paid_at, params.cutoff) as days_since_first_payment,
-    date_diff('day', billing.last_paid_at, params.cutoff) as days_since_last_payment,
+    date_diff('day', billing.first_paid_at, params.as_of_date) as days_since_first_payment,
+    date_diff('day', billing.last_paid_at, params.as_of_date) as days_since_last_payment,
     coalesce(billing.n_unpaid_invoices, 0) as n_unpaid_invoices,
     coalesce(billing.n_uncollectible_invoices, 0) as n_uncollectible_invoices,
     coalesce(billing.n_products_bought, 0) as n_products_bought,
@@ -415,7 +415,7 @@ select
     coalesce(subs.is_trialing, false) as is_trialing,
     coalesce(subs.has_payment_problem, false) as has_payment_problem,
     coalesce(subs.n_canceled_subscriptions, 0) as n_canceled_subscriptions,
-    date_diff('day', subs.first_subscription_started_at, params.cutoff) as subscription_age_days,
+    date_diff('day', subs.first_subscription_started_at, params.as_of_date) as subscription_age_days,
     coalesce(changes.n_downgrades, 0) as n_downgrades,
     coalesce(changes.n_upgrades, 0) as n_upgrades,
     -- email
@@ -427,7 +427,7 @@ select
     coalesce(email.email_opened_31_90d, 0) as email_opened_31_90d,
     coalesce(email.email_clicked_30d, 0) as email_clicked_30d,
     coalesce(email.has_unsubscribed, false) as has_unsubscribed,
-    date_diff('day', email.last_email_engagement_at, params.cutoff) as days_since_email_engagement,
+    date_diff('day', email.last_email_engagement_at, params.as_of_date) as days_since_email_engagement,
     -- web
     coalesce(web.web_sessions, 0) as web_sessions,
     coalesce(web.web_sessions_30d, 0) as web_sessions_30d,
@@ -437,7 +437,7 @@ select
     coalesce(web.web_shopping_events, 0) as web_shopping_events,
     coalesce(web.web_cart_events_30d, 0) as web_cart_events_30d,
     coalesce(web.has_signed_up, false) as has_signed_up,
-    date_diff('day', web.last_web_seen_at, params.cutoff) as days_since_web_visit
+    date_diff('day', web.last_web_seen_at, params.as_of_date) as days_since_web_visit
 from known_customers as known
 cross join params
 left join billing_features as billing on billing.customer_id = known.customer_id

@@ -111,5 +111,7 @@ def test_short_history_reports_a_reason_instead_of_numbers(signal_zone, full_war
     performance = result.performance
     assert set(performance["status"]) == {"insufficient_history"}
     assert performance["reason"].str.contains("history too short to backtest").all()
-    assert performance[["auc", "baseline_auc", "rmse_usd_cents", "hit_rate_at_1"]].isna().all().all()
+    assert (
+        performance[["auc", "baseline_auc", "rmse_usd_cents", "hit_rate_at_1"]].isna().all().all()
+    )
     assert performance["worse_than_baseline"].isna().all()
