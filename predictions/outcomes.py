@@ -4,7 +4,7 @@ Every outcome compares the snapshot at T with the snapshot at T + horizon, both 
 the same point-in-time SQL, so a label uses exactly the rows delivered by T + horizon.
 
 - churn (population: customers with a paying subscription at T -- trialing, active or
-  past_due with MRR > 0): churned = at T + horizon they have none (every subscription
+  past_due, not an explicitly free plan (MRR 0)): churned = at T + horizon they have none (every subscription
   canceled, unpaid or gone). One-off buyers are not in this population: when they will
   buy again is what the CLV model's BG/NBD part predicts.
 - first payment (population: known people with no paid invoice by T): converted = a

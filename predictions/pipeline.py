@@ -55,7 +55,7 @@ BUNDLE_FORMAT = 1
 class PredictionSettings:
     horizon_days: int = 30
     step_days: int = 15
-    min_history_days: int = 21
+    min_history_days: int = 14
     max_training_dates: int = 6
     clv_months: int = 12
 

@@ -113,6 +113,7 @@ subscription_versions as (
         accounts.customer_id,
         subs.subscription_id,
         lower(trim(subs.status)) as status,
+        subs.mrr_cents,
         coalesce(subs.mrr_cents, 0) * coalesce(fx_rates.usd_cents_per_minor_unit, 0) as mrr_usd_cents,
         subs.started_at,
         subs.updated_at,
@@ -157,7 +158,8 @@ subscription_features as (
         sum(mrr_usd_cents) filter (
             where moment = 30 and status in ('active', 'past_due')
         ) as mrr_30d_ago_usd_cents,
-        bool_or(status in ('trialing', 'active', 'past_due') and mrr_usd_cents > 0) filter (
+        -- a live subscription that is not an explicitly free plan (an export without MRR counts)
+        bool_or(status in ('trialing', 'active', 'past_due') and (mrr_cents is null or mrr_cents > 0)) filter (
             where moment = 0
         ) as is_subscribed,
         bool_or(status = 'trialing') filter (where moment = 0) as is_trialing,

@@ -45,7 +45,11 @@ def scored(full_warehouse, tmp_path_factory):
 def test_training_and_scoring_assets_record_backtests_and_private_models(scored):
     warehouse, resource, result, _ = scored
     assert result.success
-    training = result.asset_materializations_for_node("model_performance")[0].metadata
+    training = next(
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey(["predictions", "model_performance"])
+    )
     assert training["churn/status"].value == "ok"
     assert training["churn/auc"].value > training["churn/baseline_auc"].value
     assert "| churn |" in training["backtest"].value

@@ -117,7 +117,7 @@ def test_metrics_and_baseline_verdicts():
 def test_snapshot_grid_keeps_enough_history_before_each_date():
     history = History(date(2026, 1, 1), date(2026, 4, 30))
     grid = snapshot_grid(history, date(2026, 3, 31), PredictionSettings())
-    assert grid[0] == date(2026, 3, 31) and all(d >= date(2026, 1, 21) for d in grid)
+    assert grid[0] == date(2026, 3, 31) and all(d >= date(2026, 1, 14) for d in grid)
     assert [(a - b).days for a, b in zip(grid, grid[1:], strict=False)] == [15] * (len(grid) - 1)
 
 
