@@ -74,6 +74,9 @@ class TrainedModels:
     next_product: NextProductModel | None
     pooled_monthly_churn: float
     reasons: dict[str, str] = field(default_factory=dict)
+    # The backtest rows of this training run, kept with the bundle so that a warehouse
+    # that lost them (a run rolled back after training) can be given them again.
+    performance: pd.DataFrame | None = None
     bundle_format: int = BUNDLE_FORMAT
     features: tuple = (tuple(CHURN_FEATURES), tuple(LEAD_FEATURES))
 
@@ -317,7 +320,8 @@ def train_models(
         "not fitted: " + models.reasons[n] if n in models.reasons and n != "clv" else "fitted"
         for n in performance["model_name"]
     ]
-    return TrainingResult(models=models, performance=performance[PERFORMANCE_COLUMNS])
+    models.performance = performance[PERFORMANCE_COLUMNS]
+    return TrainingResult(models=models, performance=models.performance)
 
 
 PERFORMANCE_COLUMNS = [
@@ -464,6 +468,26 @@ def write_performance(con: duckdb.DuckDBPyConnection, performance: pd.DataFrame)
     return len(performance)
 
 
+def ensure_performance_recorded(con: duckdb.DuckDBPyConnection, models: TrainedModels) -> bool:
+    """Write the bundle's backtest rows when the warehouse lacks them; True if it did."""
+    if models.performance is None:
+        return False
+    exists = con.execute(
+        "select count(*) from information_schema.tables "
+        f"where table_schema = '{SCHEMA}' and table_name = 'model_performance'"
+    ).fetchone()[0]
+    if (
+        exists
+        and con.execute(
+            f"select count(*) from {SCHEMA}.model_performance where model_version = ?",
+            [models.model_version],
+        ).fetchone()[0]
+    ):
+        return False
+    write_performance(con, models.performance)
+    return True
+
+
 def write_scores(con: duckdb.DuckDBPyConnection, scores: pd.DataFrame) -> int:
     """Replace predictions.customer_scores with this scoring run, in one statement."""
     con.execute(f"create schema if not exists {SCHEMA}")
@@ -526,6 +550,7 @@ __all__ = [
     "score_customers",
     "snapshot_grid",
     "train_models",
+    "ensure_performance_recorded",
     "write_performance",
     "write_scores",
 ]

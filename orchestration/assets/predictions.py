@@ -24,6 +24,7 @@ from orchestration.resources import WarehouseResource
 from predictions.pipeline import (
     PredictionSettings,
     TrainingResult,
+    ensure_performance_recorded,
     load_latest_models,
     performance_summary,
     save_models,
@@ -166,6 +167,8 @@ def customer_scores(
             result = _train(context, con, warehouse)
             models = result.models
             metadata.update(_performance_metadata(result))
+        elif ensure_performance_recorded(con, models):
+            context.log.info(f"Restored the backtest rows of bundle {models.model_version}.")
         scores = score_customers(con, models)
         rows = write_scores(con, scores)
     metadata.update(
