@@ -51,6 +51,7 @@ bench: setup  ## run the benchmarks (1,000,000 customers; takes a while)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/identity.py
 	$(BIN)/python bench/marts.py
+	$(BIN)/python bench/predictions.py
 
 clean:  ## remove generated data and the Dagster home (keeps .venv)
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs
