@@ -55,6 +55,26 @@ def conversion_share(seed: int, person: np.ndarray, base: float) -> np.ndarray:
     return np.clip(base * lift / np.mean(lift) if len(lift) else base, 0.0, 0.9)
 
 
+def engaged_open_accounts_in_window(
+    seed: int,
+    person: np.ndarray,
+    created_ms: np.ndarray,
+    start_ms: int,
+    end_ms: int,
+    base: float,
+    history_days: int = 3 * 365,
+) -> np.ndarray:
+    """Redraw which billing accounts are opened during the window (`conversion_share`) and
+    when; accounts that stay historic keep their time, or get one in the history."""
+    u = _uniform(seed ^ 0x0C0FFEE, person)
+    in_window = u < conversion_share(seed, person, base)
+    v = _uniform(seed ^ 0x5EED5, person)
+    fresh = start_ms + (v * (end_ms - start_ms)).astype(np.int64)
+    past = start_ms - (v**0.7 * history_days * 86_400_000).astype(np.int64) - 1
+    historic = np.where(created_ms < start_ms, created_ms, past)
+    return np.where(in_window, fresh, historic)
+
+
 def plant_engagement_churn(
     seed: int,
     person: np.ndarray,
@@ -115,6 +135,7 @@ def add_repeat_purchases(
 __all__ = [
     "add_repeat_purchases",
     "conversion_share",
+    "engaged_open_accounts_in_window",
     "open_probability",
     "person_engagement",
     "plant_engagement_churn",

@@ -487,10 +487,11 @@ def build_billing_customers(
     postal = null_where(no_address, population.postal_code.take(pa.array(person)))
     country_idx = population.country_idx[person]
     country = null_where(no_address & _mask(n, 0.5, rng), take(COUNTRY_CODES, country_idx))
-    created = _created_times(
-        n, timeline, rng, p_in_window=behaviour.conversion_share(seed, person, 0.15)
-    )
+    created = _created_times(n, timeline, rng, p_in_window=0.15)
     deleted = np.zeros(n, bool)
+    created = behaviour.engaged_open_accounts_in_window(
+        seed, person, created, timeline.start_ms, timeline.end_ms, 0.15
+    )
     base = pa.table(
         {
             "customer_id": customer_id,
