@@ -47,11 +47,11 @@ _assets = [
 ]
 _asset_keys = {key for a in _assets for key in (a.keys if hasattr(a, "keys") else [a.key])}
 
-defs = dg.Definitions(
+_pipeline = dg.Definitions(
     assets=_assets,
-    asset_checks=[*build_quality_checks(_asset_keys), *prediction_checks],
-    jobs=[pipeline_job, train_predictions_job],
-    schedules=[nightly_schedule, weekly_training_schedule],
+    asset_checks=build_quality_checks(_asset_keys),
+    jobs=[pipeline_job],
+    schedules=[nightly_schedule],
     sensors=[landing_zone_sensor, run_failure_alert],
     resources={
         "warehouse": WarehouseResource(path=dg.EnvVar("CDP_WAREHOUSE")),
@@ -62,3 +62,12 @@ defs = dg.Definitions(
         ),
     },
 )
+
+# Weekly model training and the baseline checks (orchestration/assets/predictions.py).
+_predictions = dg.Definitions(
+    asset_checks=prediction_checks,
+    jobs=[train_predictions_job],
+    schedules=[weekly_training_schedule],
+)
+
+defs = dg.Definitions.merge(_pipeline, _predictions)
