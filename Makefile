@@ -51,6 +51,7 @@ bench: setup  ## run the benchmarks (1,000,000 customers; takes a while)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/identity.py
 	$(BIN)/python bench/marts.py
+	$(BIN)/python bench/predictions.py
 
 chaos: setup  ## SIGKILL random runs next to another run and a BI reader (20 seeded rounds; ~40 min)
 	$(BIN)/python bench/chaos.py $(CHAOS_ARGS)

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingestion import generate_behaviour as behaviour
 from ingestion import generate_vocabulary as vocab
 from ingestion.generate_people import (
     CITIES,
@@ -355,7 +356,9 @@ def build_email_events(
         )
         emit(delivered_to, campaign[d], 1, delivered_ms)
         m = len(delivered_to)
-        opened = rng.random(m) < 0.27
+        opened = rng.random(m) < behaviour.open_probability(
+            seed, contacts.person[delivered_to], 0.27
+        )
         open_ms = delivered_ms[opened] + (rng.exponential(8 * HOUR_MS, opened.sum())).astype(
             np.int64
         )
@@ -486,6 +489,9 @@ def build_billing_customers(
     country = null_where(no_address & _mask(n, 0.5, rng), take(COUNTRY_CODES, country_idx))
     created = _created_times(n, timeline, rng, p_in_window=0.15)
     deleted = np.zeros(n, bool)
+    created = behaviour.engaged_open_accounts_in_window(
+        seed, person, created, timeline.start_ms, timeline.end_ms, 0.15
+    )
     base = pa.table(
         {
             "customer_id": customer_id,
@@ -625,7 +631,6 @@ def build_subscriptions_and_invoices(
     change = np.where(
         (status == ACTIVE) & (r >= 0.05 * wf) & (r < 0.08 * wf) & (plan > 0), 1, change
     )  # downgrade
-    change = np.where((status == ACTIVE) & (r >= 0.08 * wf) & (r < 0.14 * wf), 2, change)  # cancel
     change = np.where((status == CANCELED) & (r < 0.15 * wf), 3, change)  # reactivate
     change = np.where((status == TRIALING) & (r < 0.7), 4, change)  # converts
     change = np.where((status == TRIALING) & (r >= 0.7) & (r < 0.9), 2, change)  # cancels in trial
@@ -634,6 +639,17 @@ def build_subscriptions_and_invoices(
     change_from = np.maximum(started, timeline.start_ms)
     change_ms = change_from + ((timeline.end_ms - change_from) * rng.random(n)).astype(np.int64)
     change_ms = np.where((status == TRIALING) & (change == 4), started + TRIAL_MS, change_ms)
+    change, change_ms = behaviour.plant_engagement_churn(  # cancel: engaged people stay longer
+        seed,
+        billing.person[owner],
+        (status == ACTIVE) & (change == -1),
+        change,
+        change_ms,
+        change_from,
+        timeline.end_ms,
+        stream_rng(seed, "behaviour/churn"),
+        cancel_code=2,
+    )
     change = np.where(change_ms < timeline.end_ms, change, -1)
 
     new_plan = np.where(change == 0, plan + 1, np.where(change == 1, plan - 1, plan))
@@ -750,6 +766,9 @@ def _build_invoices(
     buy_from = np.maximum(billing.created_ms[buyers], timeline.start_ms)
     buy_ms = buy_from + ((timeline.end_ms - buy_from) * rng.random(len(buyers))).astype(np.int64)
     buyers, buy_ms = buyers[buy_ms < timeline.end_ms], buy_ms[buy_ms < timeline.end_ms]
+    buyers, buy_ms = behaviour.add_repeat_purchases(
+        seed, billing.person, buyers, buy_ms, timeline.end_ms, stream_rng(seed, "behaviour/repeat")
+    )
     one_off = rng.integers(0, len(vocab.ONE_OFF_PRODUCTS), len(buyers))
     one_off_price = np.array([p[1] for p in vocab.ONE_OFF_PRODUCTS], np.int64)[one_off]
     buyer_currency = np.where(_mask(len(buyers), 0.7, rng), 0, billing.country_idx[buyers])
@@ -924,6 +943,7 @@ def build_web_events(
 
     # Sessions per device, sorted in time within each device.
     rate = np.where(known, 0.06, 0.03) * timeline.days
+    rate = rate * behaviour.session_rate_factor(seed, device_person, known)
     n_sessions = 1 + rng.poisson(rate)
     session_device = np.repeat(np.arange(n_dev), n_sessions)
     session_start = timeline.start_ms + (

@@ -342,8 +342,15 @@ def load_partition(
             status="incomplete",
         )
 
+    # A day whose source wrote its `_SUCCESS` marker is complete by the writer's word; the
+    # settling wait is only the fallback for sources that write no marker.
     waited = _wait_for_settled_files(
-        spec, dt, landing_dir, day.files, settle_seconds, settle_max_wait_seconds
+        spec,
+        dt,
+        landing_dir,
+        [] if day.has_marker else day.files,
+        settle_seconds,
+        settle_max_wait_seconds,
     )
     if waited >= 1:
         warnings.append(

@@ -10,20 +10,22 @@ alert looks the same whoever started the failed run. Plain Python: no Dagster he
 * Redirects are followed by hand, and only to the same host over the same scheme: a
   webhook that redirects elsewhere is refused rather than sending the payload there.
 * Payloads hold run ids, job, partition and the failure message with anything that looks
-  like an e-mail address or a phone number masked. Errors name the webhook's host, never
+  like an e-mail address or a phone number masked (`quality.masking.mask_text`, the
+  project's one masking policy). Errors name the webhook's host, never
   its full URL (which carries the secret token).
 """
 
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
 import requests
+
+from quality.masking import mask_text
 
 WEBHOOK_ENV = "CDP_ALERT_WEBHOOK"
 ALLOW_HTTP_ENV = "CDP_ALERT_ALLOW_HTTP"
@@ -42,19 +44,6 @@ class AlertDeliveryError(Exception):
     """The alert could not be delivered (after retries, or not retryable)."""
 
 
-_EMAIL = re.compile(
-    r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-])[A-Za-z0-9.-]*\.([A-Za-z]{2,})"
-)
-# Seven or more digits, possibly separated by spaces, dots, dashes or brackets: a phone.
-_PHONE = re.compile(r"\+?\d(?:[\s().-]*\d){6,}")
-
-
-def mask_personal_values(text: str) -> str:
-    """`jane.doe@gmail.com` -> `j***@g***.com`, `+1 415 555 1234` -> `+*** 34`."""
-    text = _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}***.{m.group(3)}", text)
-    return _PHONE.sub(lambda m: "***" + re.sub(r"\D", "", m.group(0))[-2:], text)
-
-
 def failure_payload(
     *,
     run_id: str,
@@ -65,7 +54,7 @@ def failure_payload(
     failed_at: datetime | None = None,
 ) -> dict:
     """The JSON body of a failure alert (the shape Slack and Teams incoming webhooks accept)."""
-    message = " ".join(mask_personal_values(message or "run failed").split())
+    message = " ".join(mask_text(message or "run failed").split())
     if len(message) > MESSAGE_LIMIT:
         message = message[:MESSAGE_LIMIT] + " …"
     when = (failed_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)

@@ -27,7 +27,10 @@ from orchestration.resources import PIPELINE_JOB_NAME
 # wants (and it skips a Python start-up per step).
 pipeline_job = dg.define_asset_job(
     name=PIPELINE_JOB_NAME,
-    selection=dg.AssetSelection.all() - dg.AssetSelection.groups("landing"),
+    # Model training is weekly (orchestration/assets/predictions.py); nightly runs score.
+    selection=dg.AssetSelection.all()
+    - dg.AssetSelection.groups("landing")
+    - dg.AssetSelection.assets(["predictions", "model_performance"]),
     partitions_def=daily_partitions,
     executor_def=dg.in_process_executor,
     description="Load a day's landing files, check them, resolve identities, build and publish the marts.",

@@ -23,6 +23,12 @@ from dagster_dbt import DbtCliResource  # noqa: E402
 from orchestration.assets.dbt import cdp_dbt_project, dbt_marts, dbt_staging  # noqa: E402
 from orchestration.assets.identity import identity_assets  # noqa: E402
 from orchestration.assets.ingestion import landing_specs, raw_assets  # noqa: E402
+from orchestration.assets.predictions import (  # noqa: E402
+    prediction_assets,
+    prediction_checks,
+    train_predictions_job,
+    weekly_training_schedule,
+)
 from orchestration.assets.publish import published_marts  # noqa: E402
 from orchestration.automation import (  # noqa: E402
     alert_retry,
@@ -34,10 +40,18 @@ from orchestration.automation import (  # noqa: E402
 from orchestration.checks import build_quality_checks  # noqa: E402
 from orchestration.resources import LandingZoneResource, WarehouseResource  # noqa: E402
 
-_assets = [*landing_specs(), *raw_assets, dbt_staging, identity_assets, dbt_marts, published_marts]
+_assets = [
+    *landing_specs(),
+    *raw_assets,
+    dbt_staging,
+    identity_assets,
+    *prediction_assets,
+    dbt_marts,
+    published_marts,
+]
 _asset_keys = {key for a in _assets for key in (a.keys if hasattr(a, "keys") else [a.key])}
 
-defs = dg.Definitions(
+_pipeline = dg.Definitions(
     assets=_assets,
     asset_checks=build_quality_checks(_asset_keys),
     jobs=[pipeline_job],
@@ -52,3 +66,12 @@ defs = dg.Definitions(
         ),
     },
 )
+
+# Weekly model training and the baseline checks (orchestration/assets/predictions.py).
+_predictions = dg.Definitions(
+    asset_checks=prediction_checks,
+    jobs=[train_predictions_job],
+    schedules=[weekly_training_schedule],
+)
+
+defs = dg.Definitions.merge(_pipeline, _predictions)

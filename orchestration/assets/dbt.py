@@ -108,7 +108,8 @@ STAGING_FROM_RAW = (
     "path:models/staging/support path:models/staging/surveys"
 )
 AFTER_IDENTITY = (
-    "path:seeds path:models/staging/identity path:models/intermediate path:models/marts"
+    "path:seeds path:models/staging/identity path:models/staging/predictions "
+    "path:models/intermediate path:models/marts"
 )
 
 DBT_RETRY = dg.RetryPolicy(max_retries=1, delay=15, backoff=dg.Backoff.EXPONENTIAL)

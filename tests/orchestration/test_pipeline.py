@@ -48,7 +48,16 @@ RUN_TIME_COLUMNS = {
     "built_at",
     "run_at",
     "last_resolved_at",
+    # which trained model bundle scored a customer, and when: a training run, not the data
+    "scored_at",
+    "trained_at",
+    "model_version",
+    "prediction_model_version",
 }
+# One row per model *training run*: nightly runs keep the bundle trained on their first
+# day (models retrain weekly), a backfill trains on all days at once. Not a function of
+# the data alone, so not part of "same result" comparisons.
+TRAINING_HISTORY_TABLES = {"marts.model_performance"}
 
 
 # Identity columns that record *how* and *when* a golden record came about. They depend on
@@ -121,6 +130,8 @@ def _snapshot(warehouse: Path, *, canonical_ids: bool = False) -> dict:
             f"where table_schema in ({', '.join(repr(s) for s in schemas)}) and table_type = 'BASE TABLE'"
         ).fetchall()
         for schema, name in names:
+            if f"{schema}.{name}" in TRAINING_HISTORY_TABLES:
+                continue
             skip = RUN_TIME_COLUMNS
             if canonical_ids:
                 skip = skip | IDENTITY_HISTORY_COLUMNS.get(f"{schema}.{name}", set())

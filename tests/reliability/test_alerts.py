@@ -116,7 +116,8 @@ def test_payloads_mask_personal_values():
     assert set(payload) == PAYLOAD_KEYS
     text = json.dumps(payload)
     assert "jane.doe" not in text and "example.com" not in text and "555" not in text
-    assert "j***@e***.com" in payload["message"] and "***34" in payload["message"]
+    assert "j***@e***.com" in payload["message"] and "*** *** 01 34" in payload["message"]
+    assert "2026-10-01" in payload["text"], "dates are not phone numbers"
 
 
 def _failed_run(instance):

@@ -235,6 +235,15 @@ def test_a_file_that_keeps_changing_fails_the_day_naming_it(con, landing):
     assert "still being written" in str(waiting.value)
 
 
+def test_a_day_with_its_success_marker_is_taken_without_settling(con, landing):
+    deliver(landing, "part-0.csv", ROWS)  # written just now
+    (landing / "email" / "contacts" / DAY / "_SUCCESS").touch()
+    started = time.monotonic()
+    result = load(con, landing, settle_seconds=60)
+    assert (result.rows_loaded, result.settle_wait_s) == (5, 0)
+    assert time.monotonic() - started < 30
+
+
 def test_an_old_file_is_taken_at_once(con, landing):
     path = deliver(landing, "part-0.csv", ROWS)
     an_hour_ago = time.time() - 3600

@@ -154,9 +154,9 @@ def test_graphql_serves_every_asset_check_schedule_and_sensor(dagster_ui):
     assert any(k.startswith("raw/") for k in served_assets)
     assert any(k.startswith("identity/") for k in served_assets)
     repo_data = data["repositoryOrError"]
-    assert {s["name"] for s in repo_data["schedules"]} == {"nightly_pipeline"}
+    assert {s["name"] for s in repo_data["schedules"]} == {"nightly_pipeline", "weekly_training"}
     assert {"landing_zone_sensor", "run_failure_alert"} <= {s["name"] for s in repo_data["sensors"]}
-    assert "cdp_pipeline" in {j["name"] for j in repo_data["jobs"]}
+    assert {"cdp_pipeline", "train_predictions"} <= {j["name"] for j in repo_data["jobs"]}
 
 
 def test_materialize_one_partition_through_the_api_and_screenshot(dagster_ui, artifacts_dir):

@@ -58,6 +58,13 @@ select
     segments.churn_risk,
     clv.historical_clv_usd_cents,
     clv.predicted_12m_revenue_usd_cents,
+    -- predictive traits (marts.customer_predictions, docs/predictions.md)
+    predictions.churn_probability,
+    predictions.predicted_clv_12m_usd_cents,
+    predictions.lead_score,
+    predictions.next_best_product,
+    predictions.next_best_product_score,
+    predictions.model_version as prediction_model_version,
     segments.as_of_date
 from {{ ref('dim_customers') }} as customers
 inner join {{ ref('customer_segments') }} as segments
@@ -74,3 +81,5 @@ left join {{ ref('int_customer__email_metrics') }} as email
     on email.customer_id = customers.customer_id
 left join {{ ref('int_customer__web_metrics') }} as web
     on web.customer_id = customers.customer_id
+left join {{ ref('customer_predictions') }} as predictions
+    on predictions.customer_id = customers.customer_id

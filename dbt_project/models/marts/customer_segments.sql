@@ -42,7 +42,8 @@ facts as (
         billing_accounts.customer_id is not null as has_billing_account,
         web.customer_id is not null as has_web_activity,
         coalesce(web.has_signed_up, false) as has_signed_up,
-        coalesce(email.is_email_marketable, false) as is_email_marketable
+        coalesce(email.is_email_marketable, false) as is_email_marketable,
+        predictions.churn_probability
     from customers
     cross join as_of
     left join {{ ref('int_customer__rfm_scores') }} as rfm
@@ -55,6 +56,8 @@ facts as (
         on web.customer_id = customers.customer_id
     left join {{ ref('int_customer__email_metrics') }} as email
         on email.customer_id = customers.customer_id
+    left join {{ ref('stg_predictions__customer_scores') }} as predictions
+        on predictions.customer_id = customers.customer_id
     left join (
         select distinct customer_id
         from {{ ref('stg_identity__customer_map') }}
@@ -110,12 +113,17 @@ select
     rfm_score,
     coalesce(rfm_segment, 'No Purchases') as rfm_segment,
     lifecycle_stage,
+    -- The churn model's probability where there is one (paying subscribers), with the
+    -- thresholds of vars churn_probability_high / _medium; else the lifecycle rule.
     case
         when lifecycle_stage = 'churned' then 'churned'
+        when lifecycle_stage not in ('active customer', 'at-risk') then 'not a customer'
+        when churn_probability >= {{ var('churn_probability_high') }} then 'high'
+        when churn_probability >= {{ var('churn_probability_medium') }} then 'medium'
+        when churn_probability is not null then 'low'
         when lifecycle_stage = 'at-risk' then 'high'
-        when lifecycle_stage = 'active customer' and recency_score <= 2 then 'medium'
-        when lifecycle_stage = 'active customer' then 'low'
-        else 'not a customer'
+        when recency_score <= 2 then 'medium'
+        else 'low'
     end as churn_risk,
     is_email_marketable,
     has_paying_subscription,

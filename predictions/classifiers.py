@@ -1,0 +1,153 @@
+"""Churn propensity and lead score: scikit-learn classifiers and their naive baselines.
+
+Two candidates per model, chosen out-of-time inside the training data (fit on the older
+training snapshots, compare AUC on the newest one, refit the winner on all of them):
+
+- logistic regression on signed log(1 + |x|) of every feature, standardised, with L2
+  regularisation: robust with a few hundred positives, calibrated by construction;
+- histogram gradient boosting (shallow trees, strong regularisation), calibrated with
+  Platt scaling over 3 folds: catches interactions when there is data enough for them.
+
+Churn's baseline is recency alone (days since the last payment: the longer, the likelier
+to churn); the lead score's is the naive count, web sessions + half the campaigns opened.
+The lead features include that count (as a log), so the model can always reproduce it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from threadpoolctl import threadpool_limits
+
+from predictions.features import CHURN_FEATURES, LEAD_FEATURES, naive_engagement_count
+
+RANDOM_STATE = 13
+# Below this many positives or negatives in the training rows a model is not fitted.
+MIN_CLASS_ROWS = 10
+
+
+class NotEnoughExamples(ValueError):
+    """Too few positive or negative training rows to fit a classifier."""
+
+
+@dataclass
+class FittedClassifier:
+    """A fitted scikit-learn estimator with the feature columns it reads."""
+
+    name: str
+    features: list[str]
+    estimator: object
+    kind: str = "logistic_regression"
+    # AUC of each candidate on the newest training snapshot (empty when not compared).
+    selection_auc: dict = None
+
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        if frame.empty:
+            return np.zeros(0)
+        with threadpool_limits(limits=1, user_api="openmp"):
+            return self.estimator.predict_proba(frame[self.features].to_numpy(float))[:, 1]
+
+
+def _check_classes(y: np.ndarray, what: str) -> None:
+    positives = int(y.sum())
+    negatives = int(len(y) - positives)
+    if min(positives, negatives) < MIN_CLASS_ROWS:
+        raise NotEnoughExamples(
+            f"{what}: {positives} positive and {negatives} negative training rows; "
+            f"at least {MIN_CLASS_ROWS} of each are needed"
+        )
+
+
+def signed_log1p(x: np.ndarray) -> np.ndarray:
+    """log(1 + |x|) with the sign of x: tames counts and amounts, keeps decreases negative."""
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def _logistic() -> object:
+    return make_pipeline(
+        FunctionTransformer(signed_log1p),
+        StandardScaler(),
+        LogisticRegression(C=0.3, max_iter=2000),
+    )
+
+
+def _boosting(y: np.ndarray) -> object:
+    boosting = HistGradientBoostingClassifier(
+        max_depth=3,
+        learning_rate=0.05,
+        max_iter=150,
+        min_samples_leaf=30,
+        l2_regularization=1.0,
+        random_state=RANDOM_STATE,
+    )
+    folds = max(2, min(3, int(y.sum()) // 5))
+    return CalibratedClassifierCV(boosting, method="sigmoid", cv=folds)
+
+
+CANDIDATES = {"logistic_regression": lambda y: _logistic(), "gradient_boosting": _boosting}
+
+
+def _fit_estimator(kind: str, x: np.ndarray, y: np.ndarray) -> object:
+    estimator = CANDIDATES[kind](y)
+    # Thousands of rows: OpenMP threads cost more in start-up and contention (the machine
+    # runs dbt and DuckDB too) than they save; one thread fits in about a second.
+    with threadpool_limits(limits=1, user_api="openmp"):
+        estimator.fit(x, y)
+    return estimator
+
+
+def _choose_and_fit(name: str, examples: pd.DataFrame, label: str, features: list[str]):
+    """Pick the candidate with the better AUC on the newest training snapshot (fitted on
+    the older ones), then refit it on every training row."""
+    y = examples[label].to_numpy(bool)
+    _check_classes(y, name)
+    x = examples[features].to_numpy(float)
+    dates = examples["as_of_date"]
+    newest = dates == dates.max()
+    chosen, scores = "logistic_regression", {}
+    older_y, newest_y = y[~newest.to_numpy()], y[newest.to_numpy()]
+    if min(older_y.sum(), (~older_y).sum()) >= MIN_CLASS_ROWS and 0 < newest_y.sum() < len(
+        newest_y
+    ):
+        for kind in CANDIDATES:
+            estimator = _fit_estimator(kind, x[~newest.to_numpy()], older_y)
+            with threadpool_limits(limits=1, user_api="openmp"):
+                p = estimator.predict_proba(x[newest.to_numpy()])[:, 1]
+            scores[kind] = float(roc_auc_score(newest_y, p))
+        chosen = max(scores, key=scores.get)
+    return FittedClassifier(name, list(features), _fit_estimator(chosen, x, y), chosen, scores)
+
+
+def fit_churn_model(examples: pd.DataFrame) -> FittedClassifier:
+    return _choose_and_fit("churn", examples, "churned", CHURN_FEATURES)
+
+
+def fit_lead_model(examples: pd.DataFrame) -> FittedClassifier:
+    return _choose_and_fit("lead_score", examples, "converted", LEAD_FEATURES)
+
+
+def churn_baseline(frame: pd.DataFrame) -> np.ndarray:
+    """Recency alone: days since the last payment (never paid counts as long ago)."""
+    return frame["days_since_last_payment"].to_numpy(float)
+
+
+def lead_baseline(frame: pd.DataFrame) -> np.ndarray:
+    return naive_engagement_count(frame).to_numpy(float)
+
+
+__all__ = [
+    "FittedClassifier",
+    "NotEnoughExamples",
+    "churn_baseline",
+    "fit_churn_model",
+    "fit_lead_model",
+    "lead_baseline",
+]

@@ -1,0 +1,135 @@
+"""Point-in-time feature snapshots of golden customers, computed by the warehouse engine.
+
+`build_snapshot(con, as_of)` runs `snapshot.sql`: one row per golden customer known by the
+end of `as_of`, built only from rows delivered AND dated by then. The outcomes a model
+learns (did they churn, pay for the first time, spend, buy a new product) are the
+difference between the snapshot at T and the one at T + horizon, so labels obey the same
+point-in-time rule as features.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+SNAPSHOT_SQL = Path(__file__).with_name("snapshot.sql")
+DEFAULT_FX_RATES = (
+    Path(__file__).resolve().parents[1] / "dbt_project" / "seeds" / "fx_rates_to_usd.csv"
+)
+REQUIRED_TABLES = (
+    "raw.billing_invoices",
+    "raw.billing_subscriptions",
+    "raw.billing_customers",
+    "raw.email_contacts",
+    "raw.email_events",
+    "raw.web_events",
+    "identity.customer_map",
+)
+# Tables whose landing days bound the history a snapshot can be taken over.
+DELIVERY_TABLES = ("raw.billing_invoices", "raw.email_events", "raw.web_events")
+
+
+class MissingWarehouseTables(RuntimeError):
+    """The warehouse lacks a table the snapshot reads (ingestion or identity has not run)."""
+
+
+@dataclass(frozen=True)
+class History:
+    """The landing days loaded: the first and the last delivery day."""
+
+    first_day: date
+    last_day: date
+
+    @property
+    def days(self) -> int:
+        return (self.last_day - self.first_day).days + 1
+
+
+def _existing_tables(con: duckdb.DuckDBPyConnection) -> set[str]:
+    rows = con.execute(
+        "select table_schema || '.' || table_name from information_schema.tables"
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def check_inputs(con: duckdb.DuckDBPyConnection) -> None:
+    missing = [t for t in REQUIRED_TABLES if t not in _existing_tables(con)]
+    if missing:
+        raise MissingWarehouseTables(
+            "Feature snapshots read " + ", ".join(missing) + ", which the warehouse does not "
+            "have yet: run ingestion and identity resolution first (`cdp run`)."
+        )
+
+
+def loaded_history(con: duckdb.DuckDBPyConnection) -> History | None:
+    """First and last landing day with any event or invoice loaded; None when nothing is."""
+    check_inputs(con)
+    union = " union all ".join(f"select min(_dt), max(_dt) from {t}" for t in DELIVERY_TABLES)
+    first, last = con.execute(f"select min(f), max(l) from ({union}) as days(f, l)").fetchone()
+    if first is None:
+        return None
+    return History(first_day=first, last_day=last)
+
+
+def snapshot_sql(as_of: date, fx_rates: Path = DEFAULT_FX_RATES) -> str:
+    if not isinstance(as_of, date):
+        raise TypeError(f"as_of must be a date, got {as_of!r}")
+    rates = str(fx_rates).replace("'", "''")
+    return SNAPSHOT_SQL.read_text().format(as_of=as_of.isoformat(), fx_rates=rates)
+
+
+def build_snapshot(
+    con: duckdb.DuckDBPyConnection, as_of: date, fx_rates: Path = DEFAULT_FX_RATES
+) -> pd.DataFrame:
+    """Features of every golden customer known by the end of `as_of` (UTC)."""
+    check_inputs(con)
+    return con.execute(snapshot_sql(as_of, fx_rates)).df()
+
+
+PRODUCTS_SQL = """
+with accounts as (
+    select source_record_id as billing_customer_id, customer_id
+    from identity.customer_map where source_system = 'billing'
+),
+versions as (
+    select invoices.*, row_number() over (
+        partition by invoice_id
+        order by updated_at desc, _dt desc, _source_file desc, _line_number desc
+    ) as version_rank
+    from raw.billing_invoices as invoices
+    where _dt <= cast(? as date) and updated_at < cast(? as timestamp) + interval 1 day
+)
+select accounts.customer_id, nullif(trim(versions.product), '') as product,
+       min(coalesce(versions.paid_at, versions.updated_at)) as first_bought_at
+from versions
+inner join accounts on accounts.billing_customer_id = versions.customer_id
+where versions.version_rank = 1 and versions.status = 'paid'
+    and nullif(trim(versions.product), '') is not null
+group by 1, 2
+order by 1, 2
+"""
+
+
+def products_owned(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
+    """(customer_id, product, first_bought_at) for every product paid for by the end of `as_of`."""
+    check_inputs(con)
+    return con.execute(PRODUCTS_SQL, [as_of, as_of]).df()
+
+
+def days_before(day: date, n: int) -> date:
+    return day - timedelta(days=n)
+
+
+__all__ = [
+    "History",
+    "MissingWarehouseTables",
+    "build_snapshot",
+    "check_inputs",
+    "loaded_history",
+    "products_owned",
+    "snapshot_sql",
+]

@@ -1,0 +1,158 @@
+"""Fast checks of the pieces: the point-in-time rule on hand-written rows, metrics, the
+bundle store, and the generator's planted behaviour."""
+
+from __future__ import annotations
+
+import stat
+from datetime import date, datetime
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from ingestion.generate_behaviour import (
+    add_repeat_purchases,
+    person_engagement,
+    plant_engagement_churn,
+)
+from ingestion.load import ensure_raw_schema
+from predictions.backtest import auc, precision_at_top_decile, worse_than_baseline
+from predictions.clv import TransactionalModel
+from predictions.pipeline import (
+    PredictionSettings,
+    TrainedModels,
+    _percentile,
+    load_latest_models,
+    save_models,
+    snapshot_grid,
+)
+from predictions.snapshot import History, build_snapshot, loaded_history
+
+T = date(2026, 3, 10)
+LINEAGE = {"_source_file": "f.csv", "_line_number": 2, "_loaded_at": datetime(2026, 3, 20)}
+
+
+def _insert(con, table: str, **row) -> None:
+    row = {**row, **LINEAGE, "_line_number": LINEAGE["_line_number"] + len(row)}
+    columns = ", ".join(row)
+    con.execute(
+        f"insert into raw.{table} ({columns}) values ({', '.join('?' * len(row))})",
+        list(row.values()),
+    )
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    ensure_raw_schema(con)
+    con.execute("create schema identity")
+    con.execute(
+        "create table identity.customer_map as select * from (values "
+        "('billing', 'cus_1', 'c1'), ('email', 'ct_1', 'c1'), ('web', 'anon_1', 'c1')) "
+        "as t(source_system, source_record_id, customer_id)"
+    )
+    _insert(con, "billing_customers", customer_id="cus_1", created_at=datetime(2026, 1, 1),
+            updated_at=datetime(2026, 1, 1), _dt=date(2026, 3, 1))  # fmt: skip
+    _insert(con, "email_contacts", contact_id="ct_1", email="a@example.com",
+            created_at=datetime(2026, 1, 5), updated_at=datetime(2026, 1, 5),
+            _dt=date(2026, 3, 1))  # fmt: skip
+    yield con
+    con.close()
+
+
+def _invoice(con, invoice_id, status, updated, dt, paid=0, product="pro (monthly)"):
+    _insert(con, "billing_invoices", invoice_id=invoice_id, customer_id="cus_1",
+            status=status, currency="usd", amount_due_cents=4900, amount_paid_cents=paid,
+            amount_refunded_cents=0, product=product, created_at=datetime(2026, 3, 1),
+            updated_at=updated, paid_at=updated if status == "paid" else None, _dt=dt)  # fmt: skip
+
+
+def _open_event(con, event_id, occurred, dt):
+    _insert(con, "email_events", event_id=event_id, contact_id="ct_1", campaign_id=event_id,
+            event_type="open", occurred_at=occurred, _dt=dt)  # fmt: skip
+
+
+def test_snapshot_uses_only_rows_delivered_and_dated_by_the_end_of_the_day(warehouse):
+    con = warehouse
+    _invoice(con, "in_1", "open", datetime(2026, 3, 1), date(2026, 3, 1))
+    # paid on T at 23:00, delivered on T: counts
+    _invoice(con, "in_1", "paid", datetime(2026, 3, 10, 23), date(2026, 3, 10), paid=4900)
+    # a later refund-free re-send (updated after T): the version at T still wins
+    _invoice(con, "in_1", "void", datetime(2026, 3, 11, 1), date(2026, 3, 11))
+    _open_event(con, "e_on_time", datetime(2026, 3, 9), date(2026, 3, 9))
+    _open_event(
+        con, "e_late", datetime(2026, 3, 8), date(2026, 3, 12)
+    )  # happened by T, landed after
+    _open_event(con, "e_future", datetime(2026, 3, 11), date(2026, 3, 11))
+    _insert(con, "web_events", message_id="m1", type="page", anonymous_id="anon_1",
+            event_timestamp=datetime(2026, 3, 10, 12), _dt=date(2026, 3, 10))  # fmt: skip
+
+    row = build_snapshot(con, T).set_index("customer_id").loc["c1"]
+    assert row["n_paid_invoices"] == 1 and row["revenue_usd_cents"] == 4900
+    assert row["email_opened"] == 1  # the late and the future opens are not known at T
+    assert row["web_sessions"] == 1 and row["days_since_web_visit"] == 0
+    assert row["days_since_last_payment"] == 0
+
+    later = build_snapshot(con, date(2026, 3, 12)).set_index("customer_id").loc["c1"]
+    assert later["n_paid_invoices"] == 0  # voided after T
+    assert later["email_opened"] == 3
+    assert loaded_history(con) == History(date(2026, 3, 1), date(2026, 3, 12))
+
+
+def test_metrics_and_baseline_verdicts():
+    y = np.array([0, 0, 1, 1, 0, 0, 0, 0, 0, 1])
+    assert auc(y, y * 2.0) == 1.0
+    assert auc(np.zeros(5), np.arange(5)) is None
+    assert precision_at_top_decile(y, np.arange(10.0)) == 1.0
+    assert worse_than_baseline("churn", {"auc": 0.6, "baseline_auc": 0.7}) is True
+    assert (
+        worse_than_baseline("clv", {"rmse_usd_cents": 5.0, "baseline_rmse_usd_cents": 6.0}) is False
+    )
+    assert worse_than_baseline("lead_score", {"auc": None, "baseline_auc": 0.7}) is None
+    pct = _percentile(pd.Series([0.1, 0.2, None, 0.4]))
+    assert list(pct.fillna(-1)) == [34, 67, -1, 100]
+
+
+def test_snapshot_grid_keeps_enough_history_before_each_date():
+    history = History(date(2026, 1, 1), date(2026, 4, 30))
+    grid = snapshot_grid(history, date(2026, 3, 31), PredictionSettings())
+    assert grid[0] == date(2026, 3, 31) and all(d >= date(2026, 1, 14) for d in grid)
+    assert [(a - b).days for a, b in zip(grid, grid[1:], strict=False)] == [15] * (len(grid) - 1)
+
+
+def test_model_bundles_are_private_and_the_newest_is_loaded(tmp_path):
+    def bundle(version: str) -> TrainedModels:
+        return TrainedModels(
+            model_version=version, trained_at=datetime(2026, 3, 1), training_end=T,
+            training_dates=[], churn=None, lead=None,
+            transactional=TransactionalModel(method="run rate", reason="test"),
+            next_product=None, pooled_monthly_churn=0.05,
+        )  # fmt: skip
+
+    folder = tmp_path / "models"
+    save_models(bundle("20260301T000000Z-2026-03-01"), folder)
+    path = save_models(bundle("20260308T000000Z-2026-03-08"), folder)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert load_latest_models(folder).model_version == "20260308T000000Z-2026-03-08"
+    assert load_latest_models(tmp_path / "absent") is None
+
+
+def test_generator_plants_engagement_that_lowers_churn_and_brings_buyers_back():
+    people = np.arange(20_000)
+    engagement = person_engagement(7, people)
+    assert np.array_equal(engagement, person_engagement(7, people))  # stateless, per person
+    assert 0.9 < engagement.mean() < 1.1
+    month = 30 * 86_400_000
+    change, _ = plant_engagement_churn(
+        7, people, np.ones(len(people), bool), np.full(len(people), -1), np.zeros(len(people)),
+        np.zeros(len(people), np.int64), 3 * month, np.random.default_rng(1), cancel_code=2,
+    )  # fmt: skip
+    engaged = engagement > np.median(engagement)
+    assert (change[~engaged] == 2).mean() > 2 * (change[engaged] == 2).mean()
+    buyers, _ = add_repeat_purchases(
+        7, people, people, np.zeros(len(people), np.int64), 4 * month, np.random.default_rng(2)
+    )
+    purchases = np.bincount(buyers, minlength=len(people))
+    assert purchases[engaged].mean() > 1.3 * purchases[~engaged].mean()
