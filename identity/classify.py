@@ -71,11 +71,12 @@ class FellegiSunterModel:
         for spec, m, u, bf in zip(
             self.comparisons, self.m, self.u, self.log2_bayes_factors, strict=True
         ):
-            for level in range(spec.n_levels):
+            for level, label in enumerate(spec.level_labels()):
                 rows.append(
                     {
                         "comparison": spec.name,
                         "level": level,
+                        "level_label": label,
                         "m": float(m[level]),
                         "u": float(u[level]),
                         "log2_bayes_factor": float(bf[level]),

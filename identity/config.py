@@ -44,6 +44,19 @@ class ComparisonSpec:
     # value's own frequency among the records.
     term_frequency: bool = False
 
+    def level_labels(self) -> list[str]:
+        """What each non-missing level means, for `cdp explain --model`."""
+        if self.kind == "jaro_winkler":
+            middle = [f"similar (Jaro-Winkler >= {t:g})" for t in sorted(self.thresholds)]
+        elif self.kind == "levenshtein":
+            middle = [f"close (edit distance <= {t:g})" for t in sorted(self.thresholds, reverse=True)]
+        elif self.kind == "email":
+            middle = [f"mailbox similar (Jaro-Winkler >= {t:g})" for t in sorted(self.thresholds)]
+            middle.append("same mailbox name, other domain")
+        else:
+            middle = []
+        return ["disagree", *middle, "exact"]
+
     @property
     def n_levels(self) -> int:
         """Number of non-missing levels (0 .. top)."""
@@ -128,6 +141,14 @@ class IdentityConfig:
     max_user_ids_per_customer: int = 2
     max_emails_per_customer: int = 3
     max_phones_per_customer: int = 3
+    # Shared identifiers found in the data (identity/shared_values.py): a value carried by
+    # records with this many different first names, or with more distinct other identifiers
+    # than the limits above (and max_addresses_per_person) allow one person, is shared and
+    # stops being a key. Addresses need more names: a family at one address is normal.
+    detect_shared_values: bool = True
+    shared_value_min_first_names: int = 3
+    shared_address_min_first_names: int = 5
+    max_addresses_per_person: int = 3
     # Households share an address and a phone: a probabilistic pair whose comparison of this
     # name is "disagree" is never merged. None disables the guard (e.g. for FEBRL).
     household_guard_comparison: str | None = "first_name"
@@ -168,6 +189,11 @@ class IdentityConfig:
     def __post_init__(self) -> None:
         _validate(self)
 
+    @classmethod
+    def from_file(cls, path: Path | str) -> IdentityConfig:
+        """Settings from a YAML or TOML file (see `load_identity_config`)."""
+        return load_identity_config(path)
+
     def with_overrides(self, **overrides: Any) -> IdentityConfig:
         """A copy with some settings replaced (validated like a loaded file)."""
         return _from_mapping({**_to_mapping(self), **overrides}, source="overrides")
@@ -203,6 +229,9 @@ def _validate(config: IdentityConfig) -> None:
         "max_block_size",
         "u_sample_pairs",
         "min_agreeing_comparisons",
+        "shared_value_min_first_names",
+        "shared_address_min_first_names",
+        "max_addresses_per_person",
     ):
         value = getattr(config, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -111,6 +111,7 @@ def test_household_same_address_and_phone_different_first_names_stay_apart(
     )
     summary = resolve_identities(warehouse)
     assert customer_of("billing:cus_1") != customer_of("billing:cus_2")
+    assert customer_of("email:ct_1") == customer_of("billing:cus_1")
     assert summary.refused_by_guard.get("household", 0) >= 1
     guards = {g for (g,) in warehouse.sql("select guard from identity.refused_merges").fetchall()}
     assert "household" in guards
