@@ -43,6 +43,13 @@ class ComparisonSpec:
     # is stronger evidence than on a common one ("James"); the exact level's u becomes the
     # value's own frequency among the records.
     term_frequency: bool = False
+    # Names written the other way round ("LOVELACE Ada" read as first "lovelace"): when
+    # this record's `column` equals the other's `swap_column` and vice versa, the pair
+    # agrees exactly (set on the first- and last-name comparisons, each naming the other).
+    swap_column: str | None = None
+    # People have several of these (a personal and a work email, a mobile and a landline):
+    # before the data says otherwise, a disagreement is weak evidence of two people.
+    several_per_person: bool = False
 
     def level_labels(self) -> list[str]:
         """What each non-missing level means, for `cdp explain --model`."""
@@ -80,10 +87,14 @@ class DeterministicRule:
 
 def _default_comparisons() -> tuple[ComparisonSpec, ...]:
     return (
-        ComparisonSpec("first_name", "first_name_key", "jaro_winkler", (0.85, 0.92), True),
-        ComparisonSpec("last_name", "last_name", "jaro_winkler", (0.85, 0.94), True),
-        ComparisonSpec("email", "email_key", "exact"),
-        ComparisonSpec("phone", "phone_e164", "exact"),
+        ComparisonSpec(
+            "first_name", "first_name_key", "jaro_winkler", (0.85, 0.92), True, "last_name"
+        ),
+        ComparisonSpec(
+            "last_name", "last_name", "jaro_winkler", (0.85, 0.94), True, "first_name_key"
+        ),
+        ComparisonSpec("email", "email_key", "exact", several_per_person=True),
+        ComparisonSpec("phone", "phone_e164", "exact", several_per_person=True),
         ComparisonSpec("address", "address_line1", "jaro_winkler", (0.9,)),
         ComparisonSpec("city", "address_city", "exact", term_frequency=True),
         ComparisonSpec("postcode", "address_postal_code", "exact"),
@@ -319,6 +330,8 @@ def _convert(key: str, value: Any) -> Any:
                 kind=v.get("kind", "exact"),
                 thresholds=tuple(float(t) for t in v.get("thresholds", ())),
                 term_frequency=bool(v.get("term_frequency", False)),
+                swap_column=v.get("swap_column"),
+                several_per_person=bool(v.get("several_per_person", False)),
             )
             for v in value
         )

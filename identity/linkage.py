@@ -16,7 +16,14 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from identity.blocking import BlockingResult, block_candidate_pairs
-from identity.classify import FellegiSunterModel, estimate_u, fit_fellegi_sunter
+from identity.classify import (
+    FellegiSunterModel,
+    TrainingSession,
+    _default_m,
+    estimate_m_by_blocked_em,
+    estimate_u,
+    fit_fellegi_sunter,
+)
 from identity.clusters import ClusteringResult, cluster_records
 from identity.compare import (
     compare_pairs,
@@ -104,6 +111,7 @@ def link_records(
     comparisons = config.comparisons
     create_term_frequency_tables(con, records_table, comparisons)
     candidates = compare_pairs(con, records_table, PAIRS_TABLE, comparisons)
+    rule_flags = blocking_rule_flags(con, records_table, PAIRS_TABLE, config.blocking_rules)
     con.execute(f"drop table if exists {PAIRS_TABLE}")
     lap("comparison")
 
@@ -112,6 +120,15 @@ def link_records(
     )
     labelled = _labelled_levels(con, rule_edges, config, records_table)
     candidate_levels = candidates[level_columns(comparisons)].to_numpy()
+    blocked_em_m = estimate_m_by_blocked_em(
+        comparisons,
+        candidate_levels,
+        training_sessions(config.blocking_rules, comparisons, rule_flags),
+        u,
+        [_default_m(spec) for spec in comparisons],
+        config.em_max_iterations,
+        config.random_seed,
+    )
     model = fit_fellegi_sunter(
         comparisons,
         candidate_levels,
@@ -119,6 +136,7 @@ def link_records(
         labelled,
         config.em_max_iterations,
         random_match_probability(rule_edges, n_records, config.deterministic_rule_recall),
+        blocked_em_m,
     )
     lap("training")
 
@@ -198,6 +216,49 @@ def link_records(
         prior_weight=model.prior_weight,
         seconds=seconds,
     )
+
+
+# Blocking columns derived from a comparison's column: a rule on them selects pairs by that
+# comparison too (pairs sharing a mailbox name mostly share the whole address).
+DERIVED_FROM = {"email_local": "email_key", "first_name": "first_name_key"}
+
+
+def blocking_rule_flags(
+    con: duckdb.DuckDBPyConnection,
+    records_table: str,
+    pairs_table: str,
+    blocking_rules: tuple[tuple[str, ...], ...],
+) -> np.ndarray:
+    """(n_pairs x n_rules) booleans: does blocking rule k hold for the pair (same order as
+    `compare_pairs`: by rid_l, rid_r)."""
+    if not blocking_rules:
+        return np.zeros((con.sql(f"select count(*) from {pairs_table}").fetchall()[0][0], 0), bool)
+    flags = ", ".join(
+        "coalesce(" + " and ".join(f"l.{c} = r.{c}" for c in rule) + f", false) as rule_{k}"
+        for k, rule in enumerate(blocking_rules)
+    )
+    result = con.sql(f"""
+        select {flags}
+        from {pairs_table} p
+        join {records_table} l on l.rid = p.rid_l
+        join {records_table} r on r.rid = p.rid_r
+        order by p.rid_l, p.rid_r
+    """).fetchnumpy()
+    return np.column_stack([np.asarray(result[f"rule_{k}"], dtype=bool) for k in range(len(blocking_rules))])
+
+
+def training_sessions(
+    blocking_rules: tuple[tuple[str, ...], ...],
+    comparisons,
+    rule_flags: np.ndarray,
+) -> list[TrainingSession]:
+    """One EM session per blocking rule, learning the comparisons on other columns."""
+    sessions = []
+    for k, rule in enumerate(blocking_rules):
+        columns = {DERIVED_FROM.get(c, c) for c in rule}
+        trained = tuple(i for i, spec in enumerate(comparisons) if spec.column not in columns)
+        sessions.append(TrainingSession("+".join(rule), rule_flags[:, k], trained))
+    return sessions
 
 
 SHARED_MAILBOX = "shared_mailbox"

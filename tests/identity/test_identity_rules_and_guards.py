@@ -109,6 +109,7 @@ def test_household_same_address_and_phone_different_first_names_stay_apart(
         city="Springfield",
         country="US",
     )
+    _unrelated_contacts(staging)
     summary = resolve_identities(warehouse)
     assert customer_of("billing:cus_1") != customer_of("billing:cus_2")
     assert customer_of("email:ct_1") == customer_of("billing:cus_1")
@@ -139,36 +140,32 @@ def test_probabilistic_match_on_name_phone_and_address_keeps_its_weight(
         city="Medina",
         country="US",
     )
-    others = [
-        ("Grace", "Hopper"),
-        ("Alan", "Turing"),
-        ("Edsger", "Dijkstra"),
-        ("Barbara", "Liskov"),
-        ("Donald", "Knuth"),
-        ("Frances", "Allen"),
-        ("John", "McCarthy"),
-        ("Margaret", "Hamilton"),
-        ("Ken", "Thompson"),
-        ("Radia", "Perlman"),
-    ]
-    for i, (first, last) in enumerate(
-        others
-    ):  # unrelated people, so the model has something to tell apart
-        staging.contact(
-            f"ct_x{i}",
-            f"{first}.{last}@mail.com",
-            first_name=first,
-            last_name=last,
-            phone=f"(312) 555-{1000 + i}",
-            city="Chicago",
-            country="US",
-        )
+    _unrelated_contacts(staging)
     resolve_identities(warehouse)
     assert customer_of("billing:cus_1") == customer_of("email:ct_1")
     rule, weight = warehouse.sql(
         "select match_rule, match_weight from identity.customer_map where source_record_id = 'ct_1'"
     ).fetchall()[0]
     assert rule == "probabilistic" and weight > 8
+
+
+def _unrelated_contacts(staging, n: int = 120) -> None:
+    """Unrelated people, half with a billing record on the same email, so the model has
+    pairs of one person and pairs of different people to learn from."""
+    firsts = ["Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "John", "Margaret",
+              "Ken", "Radia", "Tim", "Vint", "Leslie", "Shafi", "Judea"]  # fmt: skip
+    lasts = ["Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "McCarthy",
+             "Hamilton", "Thompson", "Perlman"]  # fmt: skip
+    for i in range(n):
+        first, last = firsts[i % len(firsts)], lasts[(i * 7) % len(lasts)]
+        email = f"{first}.{last}{i}@mailbox.org".lower()
+        phone = f"(312) 555-{1000 + i}"
+        staging.contact(f"ct_x{i}", email, first_name=first, last_name=last, phone=phone,
+                        city="Chicago", country="US")  # fmt: skip
+        if i % 2 == 0:
+            staging.billing(f"cus_x{i}", email=email, name=f"{first} {last}", phone=phone,
+                            address_line1=f"{100 + i} Lake Shore Dr", address_city="Chicago",
+                            address_postal_code="60611", address_country="US")  # fmt: skip
 
 
 def test_phone_region_comes_from_the_records_country(staging, warehouse):
