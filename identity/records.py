@@ -2,8 +2,9 @@
 
 Sources: email contacts, billing customers, and web identities (one per `anonymous_id`
 with its latest identify traits and `user_id`; events without an anonymous id form one
-identity per `user_id`). A web identity never tied to an email, a phone or a user id is
-not a customer and is skipped. Junk values (config `blocked_*`) are kept for display but
+identity per `user_id`). Every web identity with a user id or any identify trait (an email,
+a phone or only a name) is a record; one never identified at all is not a customer and is
+skipped. Junk values (config `blocked_*`) are kept for display but
 never used for matching; they are listed in `blocked_values`.
 
 Normalisation runs as SQL over all records (two million rows in seconds); Python
@@ -86,6 +87,7 @@ select 'web', source_record_id, email, first_name, last_name, full_name, phone, 
        null, user_id, n_user_ids, false, created_at, updated_at
 from (select * from web_by_anonymous_id union all by name select * from web_by_user_id)
 where email is not null or phone is not null or user_id is not null
+   or first_name is not null or last_name is not null or full_name is not null
 """
 
 SOURCE_TABLE = "_identity_source_records"

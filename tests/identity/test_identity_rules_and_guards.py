@@ -179,3 +179,18 @@ def test_phone_region_comes_from_the_records_country(staging, warehouse):
         ).fetchall()
     )
     assert phones == {"ct_gb": "+442079460958", "cus_gb": "+442079460958", "ct_us": "+14155552671"}
+
+
+def test_every_identified_web_visitor_is_mapped_even_with_only_a_name(
+    staging, warehouse, customer_of
+):
+    staging.web("anon_named", first_name="Ada", last_name="Lovelace")
+    staging.web("anon_full_name", name="Grace Hopper")
+    staging.web("anon_bad_email", email="not-an-address")
+    staging.web(None, "u_9")
+    staging.web("anon_lurker")  # never identified: not a customer
+    resolve_identities(warehouse)
+    for key in ("web:anon_named", "web:anon_full_name", "web:anon_bad_email", "web:u_9"):
+        assert customer_of(key)
+    mapped = {k for (k,) in warehouse.execute("select source_record_id from identity.customer_map").fetchall()}
+    assert "anon_lurker" not in mapped
