@@ -285,9 +285,7 @@ def estimate_m_by_blocked_em(
         if len(rows) > MAX_EM_PAIRS_PER_SESSION:
             rows = np.sort(rng.choice(rows, MAX_EM_PAIRS_PER_SESSION, replace=False))
         active = list(session.trained)
-        patterns, counts = np.unique(
-            candidate_levels[np.ix_(rows, active)].astype(np.int64), axis=0, return_counts=True
-        )
+        patterns, counts = _unique_patterns(candidate_levels[np.ix_(rows, active)])
         m = [initial_m[i].copy() for i in active]
         u_active = [u[i] for i in active]
         log_u = _pattern_log_probability(patterns, u_active)
@@ -323,6 +321,17 @@ def estimate_m_by_blocked_em(
             f"{total:,.0f} expected matches)",
         )
     return result
+
+
+def _unique_patterns(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of a small-integer level matrix and their counts (rows packed into one
+    integer first: much faster than a row-wise unique)."""
+    levels = levels.astype(np.int64) + 1  # -1 (missing) .. 14 -> 0 .. 15
+    packed = np.zeros(len(levels), dtype=np.int64)
+    for j in range(levels.shape[1]):
+        packed = packed * 16 + levels[:, j]
+    codes, index, counts = np.unique(packed, return_index=True, return_counts=True)
+    return levels[index] - 1, counts
 
 
 def _pattern_log_probability(patterns: np.ndarray, probabilities: list[np.ndarray]) -> np.ndarray:

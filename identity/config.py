@@ -157,7 +157,7 @@ class IdentityConfig:
     # than the limits above (and max_addresses_per_person) allow one person, is shared and
     # stops being a key. Addresses need more names: a family at one address is normal.
     detect_shared_values: bool = True
-    shared_value_min_first_names: int = 3
+    shared_value_min_first_names: int = 2
     shared_address_min_first_names: int = 5
     max_addresses_per_person: int = 3
     # Households share an address and a phone: a probabilistic pair whose comparison of this

@@ -167,7 +167,12 @@ def resolve_identities(
     seconds["read_and_normalise"] = round(time.perf_counter() - clock, 3)
     clock = time.perf_counter()
     shared = detect_shared_values(con, RECORDS_TABLE, config)
-    records = con.sql(f"select * exclude (rid) from {MATCH_RECORDS_TABLE} order by rid").df()
+    # Only the columns Python needs (keys, guard attributes, audit flags): the rest of the
+    # record stays in DuckDB.
+    records = con.sql(
+        "select record_key, source_system, source_record_id, user_id, email_key, phone_e164, "
+        f"blocked_values, shared_values from {MATCH_RECORDS_TABLE} order by rid"
+    ).df()
     seconds["shared_values"] = round(time.perf_counter() - clock, 3)
 
     previous = _read_previous_state(con)

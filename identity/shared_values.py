@@ -2,15 +2,16 @@
 
 A family inbox, the `orders@` address of a small shop, an office switchboard or a user id a
 whole team logs in with links records of several people. No list can name them all, but the
-records carrying such a value give it away: more distinct first names, or more distinct
-other identifiers (phones, emails, user ids, street addresses), than one person plausibly
-has. Such a value stops being a key: it is removed from the *matching* copy of the records
-(`_identity_match_records`), so it neither links records by a deterministic rule, nor counts
-as agreement in a comparison, nor fills a cardinality limit. The records still link through
-their other evidence (names, phone, address), so one person's own records on a family inbox
-still find each other, while fifty strangers on one address stay fifty customers, with or
-without names. The displayed records keep the value (a golden customer's email may well be
-the family inbox).
+records carrying such a value give it away: more than one person's first name (typos,
+nicknames and "Last First" order aside), or more distinct other identifiers (phones,
+emails, user ids, street addresses) than one person plausibly has while their names do not
+say it is one person. Such a value stops being a key in the *matching* copy of the records
+(`_identity_match_records`): it is qualified by the first-name group of each record
+(`value#0`, `value#1`) and dropped from records without a first name. So one person's own
+records on a family inbox still share a key, fifty strangers on one address stay fifty
+customers with or without names, and a nameless record cannot be chained to a stranger.
+The displayed records keep the value (a golden customer's email may well be the family
+inbox), and `identity.shared_values` says which values were shared and why (masked).
 
 This is a stage of its own, between normalisation and linkage, so a later incremental run
 can recompute the statistics of the values a day's records carry.
@@ -29,6 +30,7 @@ from identity.config import IdentityConfig
 
 MATCH_RECORDS_TABLE = "_identity_match_records"
 SHARED_TABLE = "_identity_shared_values"
+NAME_GROUP_TABLE = "_identity_shared_name_groups"
 # Two first names are one person's when they are this similar (a typo, a nickname already
 # folded to its canonical form), or when one record has the names the other way round.
 SAME_FIRST_NAME_SIMILARITY = 0.85
@@ -42,13 +44,19 @@ class SharedIdentifier:
     name: str
     column: str
     value_sql: str
+    qualify_by_name: bool = True
 
 
 SHARED_IDENTIFIERS = (
     SharedIdentifier("email", "email_key", "{t}email_key"),
     SharedIdentifier("phone", "phone_e164", "{t}phone_e164"),
     SharedIdentifier("user_id", "user_id", "{t}user_id"),
-    SharedIdentifier("address", "address_line1", "{t}address_line1 || ' ' || {t}address_postal_code"),
+    SharedIdentifier(
+        "address",
+        "address_line1",
+        "{t}address_line1 || ' ' || {t}address_postal_code",
+        qualify_by_name=False,
+    ),
 )
 SHARED_COLUMNS = {
     "identifier": "VARCHAR",
@@ -98,32 +106,47 @@ def _statistics_sql(records_table: str, identifier: SharedIdentifier) -> str:
     """
 
 
-def count_first_name_groups(names: list[dict] | None) -> int:
-    """How many different people's first names are among (first, last) name pairs: greedy
-    grouping, where two names are one person's when the first names are similar or the
-    pair is written the other way round ("Lovelace Ada")."""
+def first_name_groups(names) -> list[int]:
+    """The person (0, 1, ...) each (first, last) name pair belongs to, in input order: greedy
+    grouping, where two names are one person's when the first names are similar or the pair
+    is written the other way round ("Lovelace Ada")."""
+    names = list(names) if isinstance(names, list | np.ndarray) else []
     groups: list[tuple[str, str | None]] = []
-    for name in sorted(() if names is None else list(names), key=lambda n: (n["f"], n["l"] or "")):
-        first, last = name["f"], name["l"]
-        if not any(
-            jellyfish.jaro_winkler_similarity(first, g_first) >= SAME_FIRST_NAME_SIMILARITY
-            or (
+    assigned = [0] * len(names)
+    order = sorted(range(len(names)), key=lambda i: (names[i]["f"], names[i]["l"] or ""))
+    for i in order:
+        first, last = names[i]["f"], names[i]["l"]
+        for g, (g_first, g_last) in enumerate(groups):
+            if jellyfish.jaro_winkler_similarity(first, g_first) >= SAME_FIRST_NAME_SIMILARITY or (
                 last is not None
                 and first == g_last
                 and jellyfish.jaro_winkler_similarity(last, g_first) >= SAME_FIRST_NAME_SIMILARITY
-            )
-            for g_first, g_last in groups
-        ):
+            ):
+                assigned[i] = g
+                break
+        else:
+            assigned[i] = len(groups)
             groups.append((first, last))
-    return len(groups)
+    return assigned
+
+
+def count_first_name_groups(names) -> int:
+    """How many different people's first names are among (first, last) name pairs."""
+    assigned = first_name_groups(names)
+    return max(assigned) + 1 if assigned else 0
 
 
 def detect_shared_values(
     con: duckdb.DuckDBPyConnection, records_table: str, config: IdentityConfig
 ) -> pd.DataFrame:
-    """Create `_identity_match_records` (the records with shared values removed from their
-    matching columns) and `_identity_shared_values` (one row per shared value, with the
-    statistics that gave it away). Returns the shared values (masked, hashed, no raw value)."""
+    """Create `_identity_match_records` and `_identity_shared_values` (one row per shared
+    value, with the statistics that gave it away). Returns the shared values (masked and
+    hashed: no raw value leaves DuckDB).
+
+    In the matching copy a shared value is qualified by the first-name group of the record
+    carrying it (`value#0`, `value#1`, ...) and removed from records without a first name:
+    the records of one person on a family inbox still share a key, different people's do
+    not, and a record without a name cannot be told apart, so the value links it to no one."""
     limits = {
         "email": config.max_emails_per_customer,
         "phone": config.max_phones_per_customer,
@@ -137,18 +160,20 @@ def detect_shared_values(
         "address": config.shared_address_min_first_names,
     }
     columns = _columns(con, records_table)
-    frames = []
+    frames, group_frames = [], []
     for identifier in SHARED_IDENTIFIERS:
         if identifier.column not in columns or not config.detect_shared_values:
             continue
         stats = con.sql(_statistics_sql(records_table, identifier)).df()
         if stats.empty:
             continue
-        # Names are grouped in Python only where the distinct keys alone could reach the bar.
-        many_names = stats["n_first_name_keys"].to_numpy() >= min_names[identifier.name]
-        groups = np.zeros(len(stats), dtype=np.int64)
-        groups[many_names] = [count_first_name_groups(n) for n in stats.loc[many_names, "names"]]
-        stats["n_first_names"] = np.where(many_names, groups, stats["n_first_name_keys"])
+        # Names are grouped in Python only where there are several distinct first names.
+        several = stats["n_first_name_keys"].to_numpy() >= 2
+        groups = {i: first_name_groups(stats.at[i, "names"]) for i in np.flatnonzero(several)}
+        stats["n_first_names"] = [
+            (max(groups[i]) + 1) if i in groups else n
+            for i, n in enumerate(stats["n_first_name_keys"].to_numpy())
+        ]
         reasons = []
         for row in stats.itertuples(index=False):
             why = []
@@ -163,12 +188,25 @@ def detect_shared_values(
                 # When every named record bears one person's name, extra accounts are that
                 # person's duplicate sign-ups: the cardinality guard decides, not sharing.
                 if other != identifier.name and count > limits[other] and row.n_first_names != 1:
-                    why.append(f"{count} different {other} values (one person: at most {limits[other]})")
+                    why.append(
+                        f"{count} different {other} values (one person: at most {limits[other]})"
+                    )
             reasons.append("; ".join(why) if why else None)
         stats["reason"] = reasons
-        shared = stats[stats["reason"].notna()].drop(columns=["names", "n_first_name_keys"])
-        if len(shared):
-            frames.append(shared)
+        is_shared = stats["reason"].notna().to_numpy()
+        shared = stats[is_shared].drop(columns=["names", "n_first_name_keys"])
+        if not len(shared):
+            continue
+        frames.append(shared)
+        rows = []
+        for i in np.flatnonzero(is_shared):
+            names = stats.at[i, "names"]
+            names = list(names) if isinstance(names, list | np.ndarray) else []
+            for name, group in zip(names, groups.get(i, [0] * len(names)), strict=True):
+                rows.append((identifier.name, stats.at[i, "value"], name["f"], name["l"], group))
+        group_frames.append(
+            pd.DataFrame(rows, columns=["identifier", "value", "first_name_key", "last_name", "name_group"])
+        )
     shared = (
         pd.concat(frames, ignore_index=True)
         if frames
@@ -176,7 +214,16 @@ def detect_shared_values(
             {c: pd.Series(dtype=object) for c in ("identifier", "value", *SHARED_COLUMNS)}
         )
     )
+    name_groups = (
+        pd.concat(group_frames, ignore_index=True)
+        if group_frames
+        else pd.DataFrame(
+            {c: pd.Series(dtype=object) for c in ("identifier", "value", "first_name_key", "last_name")}
+            | {"name_group": pd.Series(dtype="int64")}
+        )
+    )
     con.register("_identity_shared_frame", shared)
+    con.register("_identity_name_group_frame", name_groups)
     try:
         con.execute(f"""
             create or replace temp table {SHARED_TABLE} as
@@ -190,9 +237,18 @@ def detect_shared_values(
                    reason::varchar as reason
             from _identity_shared_frame
         """)
+        con.execute(f"""
+            create or replace temp table {NAME_GROUP_TABLE} as
+            select identifier::varchar as identifier, value::varchar as value,
+                   first_name_key::varchar as first_name_key, last_name::varchar as last_name,
+                   name_group::integer as name_group
+            from _identity_name_group_frame
+        """)
     finally:
         con.unregister("_identity_shared_frame")
+        con.unregister("_identity_name_group_frame")
     _create_match_records(con, records_table, columns)
+    con.execute(f"drop table if exists {NAME_GROUP_TABLE}")
     return con.sql(
         f"select {', '.join(SHARED_COLUMNS)} from {SHARED_TABLE} order by identifier, n_records desc"
     ).df()
@@ -205,18 +261,35 @@ def _create_match_records(
     for i, identifier in enumerate(SHARED_IDENTIFIERS):
         if identifier.column not in columns:
             continue
-        alias = f"s{i}"
+        alias, group = f"s{i}", f"g{i}"
         value = identifier.value_sql.format(t="r.")
         joins.append(
             f"left join (select value, value_masked from {SHARED_TABLE} "
-            f"where identifier = '{identifier.name}') {alias} on {alias}.value = {value}"
+            f"where identifier = '{identifier.name}') {alias} on {alias}.value = {value} "
+            f"left join (select * from {NAME_GROUP_TABLE} where identifier = '{identifier.name}') "
+            f"{group} on {group}.value = {value} and {group}.first_name_key = r.first_name_key "
+            f"and {group}.last_name is not distinct from r.last_name"
+        )
+        # Exact keys are qualified by name group; a value compared by similarity (an
+        # address) cannot be, so a shared one is simply not evidence.
+        qualified = (
+            f"when {group}.name_group is not null "
+            f"then r.{identifier.column} || '#' || {group}.name_group "
+            if identifier.qualify_by_name
+            else ""
         )
         replaced.append(
-            f"case when {alias}.value is null then r.{identifier.column} end as {identifier.column}"
+            f"case when {alias}.value is null then r.{identifier.column} {qualified}"
+            f"end as {identifier.column}"
         )
-        labels.append(f"case when {alias}.value is not null then '{identifier.name}:' || {alias}.value_masked end")
+        labels.append(
+            f"case when {alias}.value is not null then '{identifier.name}:' || {alias}.value_masked end"
+        )
     if not replaced:
-        con.execute(f"create or replace temp table {MATCH_RECORDS_TABLE} as select * from {records_table}")
+        con.execute(
+            f"create or replace temp table {MATCH_RECORDS_TABLE} as "
+            f"select *, null::varchar as shared_values from {records_table}"
+        )
         return
     con.execute(f"""
         create or replace temp table {MATCH_RECORDS_TABLE} as
