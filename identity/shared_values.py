@@ -22,11 +22,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
-import jellyfish
 import numpy as np
 import pandas as pd
 
 from identity.config import IdentityConfig
+from identity.normalize import may_be_same_first_name
 
 MATCH_RECORDS_TABLE = "_identity_match_records"
 SHARED_TABLE = "_identity_shared_values"
@@ -108,8 +108,9 @@ def _statistics_sql(records_table: str, identifier: SharedIdentifier) -> str:
 
 def first_name_groups(names) -> list[int]:
     """The person (0, 1, ...) each (first, last) name pair belongs to, in input order: greedy
-    grouping, where two names are one person's when the first names are similar or the pair
-    is written the other way round ("Lovelace Ada")."""
+    grouping, where two names are one person's when the first names may be one person's
+    (`may_be_same_first_name`: typos, nicknames, short forms) or the pair is written the
+    other way round ("Lovelace Ada")."""
     names = list(names) if isinstance(names, list | np.ndarray) else []
     groups: list[tuple[str, str | None]] = []
     assigned = [0] * len(names)
@@ -117,10 +118,10 @@ def first_name_groups(names) -> list[int]:
     for i in order:
         first, last = names[i]["f"], names[i]["l"]
         for g, (g_first, g_last) in enumerate(groups):
-            if jellyfish.jaro_winkler_similarity(first, g_first) >= SAME_FIRST_NAME_SIMILARITY or (
+            if may_be_same_first_name(first, g_first, SAME_FIRST_NAME_SIMILARITY) or (
                 last is not None
                 and first == g_last
-                and jellyfish.jaro_winkler_similarity(last, g_first) >= SAME_FIRST_NAME_SIMILARITY
+                and may_be_same_first_name(last, g_first, SAME_FIRST_NAME_SIMILARITY)
             ):
                 assigned[i] = g
                 break
