@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
+import jellyfish
 import numpy as np
 import pandas as pd
 
@@ -63,7 +64,7 @@ SHARED_COLUMNS = {
     "value_masked": "VARCHAR",
     "value_hash": "VARCHAR",
     "n_records": "BIGINT",
-    "n_first_names": "BIGINT",
+    "n_names": "BIGINT",
     "n_emails": "BIGINT",
     "n_phones": "BIGINT",
     "n_user_ids": "BIGINT",
@@ -95,46 +96,77 @@ def _statistics_sql(records_table: str, identifier: SharedIdentifier) -> str:
         select '{identifier.name}' as identifier, value,
                count(*) as n_records,
                count(distinct first_name_key) as n_first_name_keys,
+               count(distinct struct_pack(f := first_name_key, l := last_name))
+                   filter (where first_name_key is not null or last_name is not null)
+                   as n_name_pairs,
                count(distinct email_key) as n_emails,
                count(distinct phone_e164) as n_phones,
                count(distinct user_id) as n_user_ids,
                count(distinct address) as n_addresses,
                list(distinct struct_pack(f := first_name_key, l := last_name))
-                   filter (where first_name_key is not null) as names
+                   filter (where first_name_key is not null or last_name is not null) as names
         from carriers where value is not null
         group by value having count(*) >= 2
     """
 
 
+def _similar(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and (
+        a == b or jellyfish.jaro_winkler_similarity(a, b) >= SAME_FIRST_NAME_SIMILARITY
+    )
+
+
 def first_name_groups(names) -> list[int]:
-    """The person (0, 1, ...) each (first, last) name pair belongs to, in input order: greedy
-    grouping, where two names are one person's when the first names may be one person's
-    (`may_be_same_first_name`: typos, nicknames, short forms) or the pair is written the
-    other way round ("Lovelace Ada")."""
+    """The person (0, 1, ...) each (first, last) name pair belongs to, in input order, or -1
+    when it cannot be told. Greedy grouping: two names are one person's when the first names
+    may be one person's (`may_be_same_first_name`: typos, nicknames, short forms) or the pair
+    is written the other way round ("Lovelace Ada"). A name without a first name joins the
+    one group whose last name it shares; sharing none it is another person, sharing several
+    (a family's surname) it cannot be told (-1)."""
     names = list(names) if isinstance(names, list | np.ndarray) else []
-    groups: list[tuple[str, str | None]] = []
-    assigned = [0] * len(names)
-    order = sorted(range(len(names)), key=lambda i: (names[i]["f"], names[i]["l"] or ""))
+    groups: list[tuple[str | None, str | None]] = []
+    group_lasts: list[set[str]] = []
+    assigned = [-1] * len(names)
+    order = sorted(range(len(names)), key=lambda i: (names[i]["f"] or "~", names[i]["l"] or ""))
     for i in order:
         first, last = names[i]["f"], names[i]["l"]
-        for g, (g_first, g_last) in enumerate(groups):
-            if may_be_same_first_name(first, g_first, SAME_FIRST_NAME_SIMILARITY) or (
-                last is not None
-                and first == g_last
-                and may_be_same_first_name(last, g_first, SAME_FIRST_NAME_SIMILARITY)
-            ):
-                assigned[i] = g
-                break
+        if first is None:
+            if last is None:
+                continue
+            matches = [
+                g
+                for g, (g_first, _) in enumerate(groups)
+                if any(_similar(last, known) for known in group_lasts[g]) or last == g_first
+            ]
+            if len(matches) == 1:
+                assigned[i] = matches[0]
+                continue
+            if len(matches) > 1:
+                continue
         else:
+            for g, (g_first, g_last) in enumerate(groups):
+                if g_first is None:
+                    continue
+                if may_be_same_first_name(first, g_first, SAME_FIRST_NAME_SIMILARITY) or (
+                    last is not None
+                    and first == g_last
+                    and may_be_same_first_name(last, g_first, SAME_FIRST_NAME_SIMILARITY)
+                ):
+                    assigned[i] = g
+                    break
+        if assigned[i] == -1:
             assigned[i] = len(groups)
             groups.append((first, last))
+            group_lasts.append(set())
+        if last is not None:
+            group_lasts[assigned[i]].add(last)
     return assigned
 
 
 def count_first_name_groups(names) -> int:
-    """How many different people's first names are among (first, last) name pairs."""
+    """How many different people's names are among (first, last) name pairs."""
     assigned = first_name_groups(names)
-    return max(assigned) + 1 if assigned else 0
+    return max(assigned, default=-1) + 1
 
 
 def detect_shared_values(
@@ -168,18 +200,18 @@ def detect_shared_values(
         stats = con.sql(_statistics_sql(records_table, identifier)).df()
         if stats.empty:
             continue
-        # Names are grouped in Python only where there are several distinct first names.
-        several = stats["n_first_name_keys"].to_numpy() >= 2
+        # Names are grouped in Python only where there are several distinct name pairs.
+        several = stats["n_name_pairs"].to_numpy() >= 2
         groups = {i: first_name_groups(stats.at[i, "names"]) for i in np.flatnonzero(several)}
-        stats["n_first_names"] = [
-            (max(groups[i]) + 1) if i in groups else n
-            for i, n in enumerate(stats["n_first_name_keys"].to_numpy())
+        stats["n_names"] = [
+            (max(groups[i], default=-1) + 1) if i in groups else min(int(n), 1)
+            for i, n in enumerate(stats["n_name_pairs"].to_numpy())
         ]
         reasons = []
         for row in stats.itertuples(index=False):
             why = []
-            if row.n_first_names >= min_names[identifier.name]:
-                why.append(f"{row.n_first_names} different first names")
+            if row.n_names >= min_names[identifier.name]:
+                why.append(f"{row.n_names} different people's names")
             for other, count in (
                 ("email", row.n_emails),
                 ("phone", row.n_phones),
@@ -188,14 +220,14 @@ def detect_shared_values(
             ):
                 # When every named record bears one person's name, extra accounts are that
                 # person's duplicate sign-ups: the cardinality guard decides, not sharing.
-                if other != identifier.name and count > limits[other] and row.n_first_names != 1:
+                if other != identifier.name and count > limits[other] and row.n_names != 1:
                     why.append(
                         f"{count} different {other} values (one person: at most {limits[other]})"
                     )
             reasons.append("; ".join(why) if why else None)
         stats["reason"] = reasons
         is_shared = stats["reason"].notna().to_numpy()
-        shared = stats[is_shared].drop(columns=["names", "n_first_name_keys"])
+        shared = stats[is_shared].drop(columns=["names", "n_first_name_keys", "n_name_pairs"])
         if not len(shared):
             continue
         frames.append(shared)
@@ -204,7 +236,8 @@ def detect_shared_values(
             names = stats.at[i, "names"]
             names = list(names) if isinstance(names, list | np.ndarray) else []
             for name, group in zip(names, groups.get(i, [0] * len(names)), strict=True):
-                rows.append((identifier.name, stats.at[i, "value"], name["f"], name["l"], group))
+                if group >= 0:
+                    rows.append((identifier.name, stats.at[i, "value"], name["f"], name["l"], group))
         group_frames.append(
             pd.DataFrame(rows, columns=["identifier", "value", "first_name_key", "last_name", "name_group"])
         )
@@ -268,7 +301,8 @@ def _create_match_records(
             f"left join (select value, value_masked from {SHARED_TABLE} "
             f"where identifier = '{identifier.name}') {alias} on {alias}.value = {value} "
             f"left join (select * from {NAME_GROUP_TABLE} where identifier = '{identifier.name}') "
-            f"{group} on {group}.value = {value} and {group}.first_name_key = r.first_name_key "
+            f"{group} on {group}.value = {value} "
+            f"and {group}.first_name_key is not distinct from r.first_name_key "
             f"and {group}.last_name is not distinct from r.last_name"
         )
         # Exact keys are qualified by name group; a value compared by similarity (an

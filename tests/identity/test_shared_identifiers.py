@@ -59,7 +59,7 @@ def test_fifty_strangers_on_one_unlisted_address_stay_fifty_customers(
     assert "orders@" not in masked and masked.endswith("@kleinbaeckerei-hahn.de")
     assert "different phone values" in reason
     if with_names:
-        assert "50 different first names" in reason
+        assert "50 different people's names" in reason
 
 
 def test_fifty_nameless_web_identities_on_one_address_do_not_chain_strangers(
@@ -162,7 +162,7 @@ def test_shared_phone_of_an_office_is_found_and_explained(staging, warehouse):
     ).fetchone()[0]
     text = explain_customer(warehouse, customer)
     assert "Shared values, not used as keys" in text
-    assert "4 different first names" in text
+    assert "4 different people's names" in text
     shared_section = text.split("Shared values")[1].split("Refused merges")[0]
     assert "+49892020300" not in shared_section  # masked there
 
@@ -191,3 +191,14 @@ def _unrelated_people(staging) -> None:
             city="Chicago",
             country="US",
         )
+
+
+def test_a_name_without_first_name_joins_the_one_person_whose_surname_it_shares():
+    from identity.shared_values import first_name_groups
+
+    assert first_name_groups([{"f": "ada", "l": "lovelace"}, {"f": None, "l": "lovelace"}]) == [0, 0]
+    # another surname on the same inbox: another person
+    assert count_first_name_groups([{"f": "elizabeth", "l": "moore"}, {"f": None, "l": "hernski"}]) == 2
+    # a family's surname: which of them cannot be told
+    family = [{"f": "ada", "l": "lovelace"}, {"f": "byron", "l": "lovelace"}, {"f": None, "l": "lovelace"}]
+    assert first_name_groups(family)[2] == -1
