@@ -179,7 +179,7 @@ class IdentityConfig:
     comparisons: tuple[ComparisonSpec, ...] = field(default_factory=_default_comparisons)
     # Fellegi-Sunter: pairs with a match weight (log2 Bayes factor incl. prior) at or above
     # this are accepted.
-    match_weight_threshold: float = 4.5
+    match_weight_threshold: float = 7.0
     # Hysteresis for stable customers: a probabilistic link accepted in an earlier run is
     # kept while today's model still gives it at least threshold - margin.
     keep_link_weight_margin: float = 6.0

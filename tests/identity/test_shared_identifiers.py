@@ -10,6 +10,7 @@ import pytest
 
 from identity.pipeline import resolve_identities
 from identity.shared_values import count_first_name_groups
+from tests.identity.background import add_unrelated_people
 
 FIRST_NAMES = [
     "Ada", "Byron", "Clara", "Dmitri", "Elena", "Farid", "Greta", "Hiro", "Ines", "Jonas",
@@ -97,7 +98,7 @@ def test_family_inbox_of_three_people_keeps_each_persons_own_records_together(
             city="Uppsala",
             country="SE",
         )
-    _unrelated_people(staging)
+    add_unrelated_people(staging)
     summary = resolve_identities(warehouse)
     assert summary.shared_values.get("email") == 1
     customers = {first: customer_of(f"billing:cus_{first}") for first, _ in people}
@@ -126,7 +127,7 @@ def test_company_orders_address_links_no_buyers_but_a_buyers_own_records_still_l
         phone="+43 1 4000000",
         country="AT",
     )
-    _unrelated_people(staging)
+    add_unrelated_people(staging)
     resolve_identities(warehouse)
     buyers = {customer_of(f"billing:cus_{i}") for i in range(6)}
     assert len(buyers) == 6
@@ -176,29 +177,3 @@ def test_first_name_groups_see_typos_nicknames_and_swapped_order_as_one_person()
     assert count_first_name_groups(one_person) == 1
     family = one_person + [{"f": "louis", "l": "moreau"}, {"f": "amelie", "l": "moreau"}]
     assert count_first_name_groups(family) == 3
-
-
-def _unrelated_people(staging) -> None:
-    """Background records, so the model has pairs of different people to learn from."""
-    for i in range(12):
-        first, last = FIRST_NAMES[20 + i], LAST_NAMES[i % len(LAST_NAMES)]
-        staging.contact(
-            f"ct_bg{i}",
-            f"{first}.{last}{i}@mailbox.org".lower(),
-            first_name=first,
-            last_name=last,
-            phone=f"+1 312 555 {1000 + i}",
-            city="Chicago",
-            country="US",
-        )
-
-
-def test_a_name_without_first_name_joins_the_one_person_whose_surname_it_shares():
-    from identity.shared_values import first_name_groups
-
-    assert first_name_groups([{"f": "ada", "l": "lovelace"}, {"f": None, "l": "lovelace"}]) == [0, 0]
-    # another surname on the same inbox: another person
-    assert count_first_name_groups([{"f": "elizabeth", "l": "moore"}, {"f": None, "l": "hernski"}]) == 2
-    # a family's surname: which of them cannot be told
-    family = [{"f": "ada", "l": "lovelace"}, {"f": "byron", "l": "lovelace"}, {"f": None, "l": "lovelace"}]
-    assert first_name_groups(family)[2] == -1
