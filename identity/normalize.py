@@ -80,7 +80,20 @@ def normalize_phone(
     fast = _fast_e164(text, region)
     if fast is not None:
         return fast
+    if _plain_digits_not_nanp(text, region):
+        return None
     return _parse_e164(text, region)
+
+
+def _plain_digits_not_nanp(text: str, region: str) -> bool:
+    """A North-American record's plain national digits that are not a 10-digit number: no
+    full parse can make them valid there (only the 011 / 00 international prefixes could),
+    so the answer is known without one. Foreign numbers typed without a country are common
+    on web traits; parsing each of them cost most of the normalisation time."""
+    if region not in _NANP_REGIONS or _TRUNK_ZERO in text:
+        return False
+    compact = _NON_PHONE_CHARS.sub("", text)
+    return compact.isdigit() and not compact.startswith(("011", "00"))
 
 
 def _fast_e164(text: str, region: str) -> str | None:
@@ -89,6 +102,8 @@ def _fast_e164(text: str, region: str) -> str | None:
     if _TRUNK_ZERO in text or "x" in text.lower() or "#" in text:
         return None
     compact = _NON_PHONE_CHARS.sub("", text)
+    if compact.startswith("00") and compact[2:3] not in ("", "0") and compact[2:].isdigit():
+        compact = "+" + compact[2:]  # `00` is the international prefix in most of the world
     if compact.startswith("+"):
         digits = compact[1:]
         if not digits.isdigit():
