@@ -82,7 +82,12 @@ def _mask_sql(identifier: str, value: str) -> str:
     return f"left({value}, 2) || '***'"
 
 
-def _statistics_sql(records_table: str, identifier: SharedIdentifier) -> str:
+def _statistics_sql(
+    records_table: str, identifier: SharedIdentifier, limits: dict[str, int]
+) -> str:
+    """Per value carried by 2+ records: the counts that can show sharing. Only values that
+    could be shared come back (several name pairs, or too many of another identifier): most
+    values are one person's and never leave DuckDB."""
     address = (
         "case when address_line1 is not null then address_line1 || ' ' || "
         "coalesce(address_postal_code, '') end"
@@ -106,7 +111,11 @@ def _statistics_sql(records_table: str, identifier: SharedIdentifier) -> str:
                list(distinct struct_pack(f := first_name_key, l := last_name))
                    filter (where first_name_key is not null or last_name is not null) as names
         from carriers where value is not null
-        group by value having count(*) >= 2
+        group by value
+        having count(*) >= 2 and (
+            n_name_pairs >= 2
+            or n_emails > {limits["email"]} or n_phones > {limits["phone"]}
+            or n_user_ids > {limits["user_id"]} or n_addresses > {limits["address"]})
     """
 
 
@@ -197,7 +206,7 @@ def detect_shared_values(
     for identifier in SHARED_IDENTIFIERS:
         if identifier.column not in columns or not config.detect_shared_values:
             continue
-        stats = con.sql(_statistics_sql(records_table, identifier)).df()
+        stats = con.sql(_statistics_sql(records_table, identifier, limits)).df()
         if stats.empty:
             continue
         # Names are grouped in Python only where there are several distinct name pairs.
