@@ -211,7 +211,8 @@ def detect_shared_values(
             continue
         # Names are grouped in Python only where there are several distinct name pairs.
         several = stats["n_name_pairs"].to_numpy() >= 2
-        groups = {i: first_name_groups(stats.at[i, "names"]) for i in np.flatnonzero(several)}
+        names_of = stats["names"].to_list()
+        groups = {i: first_name_groups(names_of[i]) for i in np.flatnonzero(several)}
         stats["n_names"] = [
             (max(groups[i], default=-1) + 1) if i in groups else min(int(n), 1)
             for i, n in enumerate(stats["n_name_pairs"].to_numpy())
@@ -241,12 +242,13 @@ def detect_shared_values(
             continue
         frames.append(shared)
         rows = []
+        values_of = stats["value"].to_list()
         for i in np.flatnonzero(is_shared):
-            names = stats.at[i, "names"]
+            names = names_of[i]
             names = list(names) if isinstance(names, list | np.ndarray) else []
             for name, group in zip(names, groups.get(i, [0] * len(names)), strict=True):
                 if group >= 0:
-                    rows.append((identifier.name, stats.at[i, "value"], name["f"], name["l"], group))
+                    rows.append((identifier.name, values_of[i], name["f"], name["l"], group))
         group_frames.append(
             pd.DataFrame(rows, columns=["identifier", "value", "first_name_key", "last_name", "name_group"])
         )
