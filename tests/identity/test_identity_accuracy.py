@@ -140,8 +140,7 @@ def test_hard_zone_precision_and_recall_near_the_evidence_ceiling(hard_zone_runs
     assert re.search(r"billing-email\s+[\d,]+\s+\d\.\d{4}", printed), printed
     with duckdb.connect(str(warehouse), read_only=True) as con:
         report: EvaluationReport = evaluate_against_truth(con, truth)
-    # Records of people first seen on the last day are not in truth's scope yet when the
-    # zone ends; truth covers every identifiable record, so coverage must be complete.
+    # truth.csv lists exactly the identifiable records: each must reach customer_map.
     assert report.coverage == 1.0, printed
     assert report.ceiling_recall is not None and report.ceiling_recall > 0.9, printed
     assert report.precision >= MIN_PRECISION, printed
