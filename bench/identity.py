@@ -55,7 +55,23 @@ RECORDS_TABLE = "bench.identity_records"
 TRUTH_TABLE = "bench.truth"
 # Splink's tutorials cluster at match probability 0.95, i.e. match weight log2(0.95/0.05).
 SPLINK_DEFAULT_WEIGHT = round(math.log2(0.95 / 0.05), 2)
-SPLINK_SWEEP = (0.0, 2.0, 6.0, 8.0, 10.0, 12.0, 13.0, 14.0, 15.0, 16.0, 17.0, 18.0, 21.0, 25.0, 30.0)
+SPLINK_SWEEP = (
+    0.0,
+    2.0,
+    6.0,
+    8.0,
+    10.0,
+    12.0,
+    13.0,
+    14.0,
+    15.0,
+    16.0,
+    17.0,
+    18.0,
+    21.0,
+    25.0,
+    30.0,
+)
 ENGINE_SWEEP = (
     2.0,
     3.0,
@@ -89,15 +105,14 @@ def peak_memory_gb() -> float:
 # --- setup: generate, load, stage, normalise (the same code the assets run) ----------------
 
 
-def prepare(work_dir: Path, customers: int, days: int, seed: int) -> dict:
+def stage_zone(work_dir: Path, customers: int, days: int, seed: int) -> dict[str, float]:
+    """Generate a --hard zone, load it and build the staging models (engine-independent)."""
     from bench.marts import load, run_dbt
-    from identity.config import IdentityConfig
-    from identity.evaluate import read_truth
-    from identity.records import build_identity_records
     from ingestion.generate import generate_landing_zone
     from ingestion.generate_habits import HARD_HABITS
 
     landing, warehouse = work_dir / "landing", work_dir / WAREHOUSE_NAME
+    work_dir.mkdir(parents=True, exist_ok=True)
     steps: dict[str, float] = {}
     started = time.perf_counter()
     generate_landing_zone(landing, customers, days, seed, habits=HARD_HABITS)
@@ -112,7 +127,17 @@ def prepare(work_dir: Path, customers: int, days: int, seed: int) -> dict:
         warehouse, work_dir, "build", "--selector", "staging_from_raw"
     ).wall_seconds
     print(f"built the staging models in {steps['dbt_build_staging']} s", flush=True)
+    return steps
 
+
+def normalise(work_dir: Path) -> dict:
+    """The engine's normalisation of the staging records, saved with the truth."""
+    from identity.config import IdentityConfig
+    from identity.evaluate import read_truth
+    from identity.records import build_identity_records
+
+    landing, warehouse = work_dir / "landing", work_dir / WAREHOUSE_NAME
+    steps: dict[str, float] = {}
     con = duckdb.connect(str(warehouse))
     con.execute(f"set threads = {THREADS}")
     started = time.perf_counter()
@@ -310,17 +335,15 @@ def evidence_ceiling(warehouse: Path) -> float | None:
     return round(report.ceiling_recall, 5)
 
 
-def _prepared(warehouse: Path) -> bool:
+def _has_tables(warehouse: Path, schema: str, tables: tuple[str, ...]) -> bool:
     if not warehouse.exists():
         return False
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        return bool(
-            con.execute(
-                "select count(*) from duckdb_tables() where schema_name = 'bench' "
-                "and table_name in ('identity_records', 'truth')"
-            ).fetchall()[0][0]
-            == 2
-        )
+        found = con.execute(
+            "select count(*) from duckdb_tables() where schema_name = ? and list_contains(?, table_name)",
+            [schema, list(tables)],
+        ).fetchall()[0][0]
+    return found == len(tables)
 
 
 def _row(name: str, result: dict, point: dict) -> str:
@@ -343,6 +366,14 @@ def main() -> None:
         type=Path,
         help="keep the landing zone and warehouse here; reused when it already holds them",
     )
+    parser.add_argument(
+        "--renormalise",
+        action="store_true",
+        help="with --work-dir: normalise the kept staging records again (after an engine change)",
+    )
+    parser.add_argument(
+        "--prepare-only", action="store_true", help="stop once the records are saved"
+    )
     parser.add_argument("--stage", choices=["engine", "splink"], help=argparse.SUPPRESS)
     parser.add_argument("--warehouse", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -354,17 +385,24 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="cdp-bench-identity-") as scratch:
         work_dir = args.work_dir or Path(scratch)
-        work_dir.mkdir(parents=True, exist_ok=True)
         warehouse = work_dir / WAREHOUSE_NAME
-        if _prepared(warehouse):
-            print(f"reusing the prepared records in {warehouse}", flush=True)
+        staged = _has_tables(warehouse, "staging", ("stg_web__events",))
+        if _has_tables(warehouse, "bench", ("identity_records", "truth")) and not args.renormalise:
+            print(f"reusing the normalised records in {warehouse}", flush=True)
             prepared = {"reused": str(warehouse)}
-        elif any(work_dir.iterdir()):
+        elif staged:
+            print(f"reusing the staging models in {warehouse}", flush=True)
+            prepared = {"reused_staging": str(warehouse)} | normalise(work_dir)
+        elif work_dir.exists() and any(work_dir.iterdir()):
             raise SystemExit(
                 f"{work_dir} holds a half-prepared run: empty it, or pick another --work-dir"
             )
         else:
-            prepared = prepare(work_dir, args.customers, args.days, args.seed)
+            steps = stage_zone(work_dir, args.customers, args.days, args.seed)
+            prepared = normalise(work_dir)
+            prepared["seconds"] = steps | prepared["seconds"]
+        if args.prepare_only:
+            return
         ceiling = evidence_ceiling(warehouse)
         ours = child("engine", warehouse)
         results = {"ours": ours}
