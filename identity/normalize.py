@@ -211,10 +211,44 @@ def _strip_titles(folded: str | None) -> str | None:
 
 
 @lru_cache(maxsize=1)
-def nickname_table() -> dict[str, str]:
-    """nickname -> canonical first name, from identity/data/nicknames.csv."""
+def nickname_pairs() -> tuple[tuple[str, str], ...]:
+    """(nickname, canonical) rows of identity/data/nicknames.csv; a nickname may stand for
+    several names ("chris": christopher, christina)."""
     with resources.files("identity").joinpath("data/nicknames.csv").open(encoding="utf-8") as f:
-        return {row["nickname"]: row["canonical"] for row in csv.DictReader(f)}
+        return tuple((row["nickname"], row["canonical"]) for row in csv.DictReader(f))
+
+
+@lru_cache(maxsize=1)
+def nickname_table() -> dict[str, str]:
+    """nickname -> canonical first name (the first row of a nickname wins: the key)."""
+    table: dict[str, str] = {}
+    for nickname, canonical in nickname_pairs():
+        table.setdefault(nickname, canonical)
+    return table
+
+
+@lru_cache(maxsize=1)
+def _name_variants() -> dict[str, frozenset[str]]:
+    variants: dict[str, set[str]] = {}
+    for nickname, canonical in nickname_pairs():
+        for name in (nickname, canonical):
+            variants.setdefault(name, set()).update((nickname, canonical))
+    return {name: frozenset(names) for name, names in variants.items()}
+
+
+def may_be_same_first_name(a: str, b: str, similarity: float = 0.85) -> bool:
+    """Could two folded first names be one person's? Similar spelling (Jaro-Winkler), a
+    nickname of the same name (either way, "sam" for samuel or samantha), or a short form
+    inside the long one ("chris"/"christina", "gail"/"abigail", "tori"/"victoria")."""
+    import jellyfish
+
+    if a == b or jellyfish.jaro_winkler_similarity(a, b) >= similarity:
+        return True
+    variants_a, variants_b = _name_variants().get(a, frozenset()), _name_variants().get(b, frozenset())
+    if b in variants_a or a in variants_b or variants_a & variants_b:
+        return True
+    short, long = sorted((a, b), key=len)
+    return (len(short) >= 2 and long.startswith(short)) or (len(short) >= 4 and short in long)
 
 
 def first_name_key(folded_first_name: str | None) -> str | None:
