@@ -34,6 +34,7 @@ import argparse
 import dataclasses
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -188,7 +189,7 @@ def _with_best(result: dict, sweep: list[dict]) -> dict:
 # --- the two engines, each run in a child process ------------------------------------------
 
 
-def run_engine(warehouse: Path) -> dict:
+def run_engine(warehouse: Path, sweep_thresholds: tuple[float, ...] = ENGINE_SWEEP) -> dict:
     from identity.config import IdentityConfig
     from identity.linkage import link_records
 
@@ -202,7 +203,7 @@ def run_engine(warehouse: Path) -> dict:
     )
     stages = result.seconds
     sweep = [default]
-    for threshold in ENGINE_SWEEP:
+    for threshold in sweep_thresholds:
         swept = link_records(
             con, records, dataclasses.replace(config, match_weight_threshold=threshold)
         )
@@ -255,7 +256,7 @@ def splink_settings():
     )
 
 
-def run_splink(warehouse: Path) -> dict:
+def run_splink(warehouse: Path, sweep_thresholds: tuple[float, ...] = SPLINK_SWEEP) -> dict:
     from splink import DuckDBAPI, Linker, block_on
 
     con, records, truth = _read_inputs(warehouse)
@@ -276,7 +277,9 @@ def run_splink(warehouse: Path) -> dict:
             em_sessions.append("+".join(columns))
         except ValueError as error:
             em_failed.append(f"{'+'.join(columns)}: {str(error).splitlines()[0]}")
-    predictions = linker.inference.predict(threshold_match_weight=min(SPLINK_SWEEP))
+    predictions = linker.inference.predict(
+        threshold_match_weight=min((*sweep_thresholds, SPLINK_DEFAULT_WEIGHT))
+    )
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
         predictions, threshold_match_weight=SPLINK_DEFAULT_WEIGHT
     ).as_pandas_dataframe()
@@ -287,7 +290,7 @@ def run_splink(warehouse: Path) -> dict:
 
     default = {"threshold": SPLINK_DEFAULT_WEIGHT} | _score(truth, records, cluster_of(clusters))
     sweep = [default]
-    for threshold in SPLINK_SWEEP:
+    for threshold in sweep_thresholds:
         swept = linker.clustering.cluster_pairwise_predictions_at_threshold(
             predictions, threshold_match_weight=threshold
         ).as_pandas_dataframe()
@@ -310,10 +313,19 @@ def run_splink(warehouse: Path) -> dict:
     )
 
 
-def child(stage: str, warehouse: Path) -> dict:
+def child(stage: str, warehouse: Path, sweep: tuple[float, ...]) -> dict:
     """Run one engine in a fresh process, so its time and peak memory are its own."""
     output = subprocess.run(
-        [sys.executable, __file__, "--stage", stage, "--warehouse", str(warehouse)],
+        [
+            sys.executable,
+            __file__,
+            "--stage",
+            stage,
+            "--warehouse",
+            str(warehouse),
+            "--sweep",
+            *(str(t) for t in sweep),
+        ],
         check=True,
         stdout=subprocess.PIPE,
         text=True,
@@ -374,13 +386,28 @@ def main() -> None:
     parser.add_argument(
         "--prepare-only", action="store_true", help="stop once the records are saved"
     )
+    parser.add_argument(
+        "--engine-sweep",
+        type=float,
+        nargs="*",
+        default=ENGINE_SWEEP,
+        help=f"our match weights to score besides the default (default {ENGINE_SWEEP})",
+    )
+    parser.add_argument(
+        "--splink-sweep",
+        type=float,
+        nargs="*",
+        default=SPLINK_SWEEP,
+        help=f"Splink match weights to score (default {SPLINK_SWEEP})",
+    )
+    parser.add_argument("--sweep", type=float, nargs="*", help=argparse.SUPPRESS)
     parser.add_argument("--stage", choices=["engine", "splink"], help=argparse.SUPPRESS)
     parser.add_argument("--warehouse", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.stage:
         run = run_engine if args.stage == "engine" else run_splink
-        print(json.dumps(run(args.warehouse), default=str))
+        print(json.dumps(run(args.warehouse, tuple(args.sweep or ())), default=str))
         return
 
     with tempfile.TemporaryDirectory(prefix="cdp-bench-identity-") as scratch:
@@ -404,10 +431,10 @@ def main() -> None:
         if args.prepare_only:
             return
         ceiling = evidence_ceiling(warehouse)
-        ours = child("engine", warehouse)
+        ours = child("engine", warehouse, tuple(args.engine_sweep))
         results = {"ours": ours}
         if not args.skip_splink:
-            results["splink"] = child("splink", warehouse)
+            results["splink"] = child("splink", warehouse, tuple(args.splink_sweep))
 
     print(f"\nevidence ceiling recall: {ceiling}")
     print(f"our engine, seconds per stage: {ours['stages']}")
@@ -424,6 +451,7 @@ def main() -> None:
         "threads": THREADS,
         "prepare": prepared,
         "evidence_ceiling_recall": ceiling,
+        "load_average_1m_at_end": round(os.getloadavg()[0], 2),
         "engines": results,
         "note": "seconds: from the saved normalised records to clusters, default threshold; "
         "sweeps are not timed; peak memory is each engine process's max RSS (sweep included)",
