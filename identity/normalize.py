@@ -198,7 +198,8 @@ def split_full_name(raw: str | None) -> tuple[str | None, str | None]:
     """("first", "last") from one free-text name: "Ada Lovelace", "LOVELACE, ADA", "Dr. Ada King Jr".
 
     The last word is the last name, everything before it the first name (middle names stay
-    with the first name, as billing systems print them); a comma means "LAST, FIRST".
+    with the first name, as billing systems print them; a trailing initial is dropped); a
+    comma means "LAST, FIRST".
     """
     if raw is None or not raw.strip():
         return None, None
@@ -209,6 +210,8 @@ def split_full_name(raw: str | None) -> tuple[str | None, str | None]:
     if folded is None:
         return None, None
     words = folded.split(" ")
+    while len(words) > 2 and len(words[-1]) == 1:
+        words.pop()  # a trailing middle initial ("MARTINEZ Josephine A."): not the last name
     if len(words) == 1:
         return words[0], None
     return " ".join(words[:-1]), words[-1]

@@ -376,7 +376,8 @@ def normalize_records_sql(con: duckdb.DuckDBPyConnection, config: IdentityConfig
             select *,
                 case when contains(full_ascii, ',')
                      then {_strip_titles_sql(_fold_name_sql("split_part(full_ascii, ',', 2)"))}
-                     else {_strip_titles_sql(_fold_name_sql("full_ascii"))} end as full_clean,
+                     else regexp_replace({_strip_titles_sql(_fold_name_sql("full_ascii"))},
+                                         '^(\\S+ \\S+.*?)(?: [a-z])+$', '\\1') end as full_clean,
                 case when contains(full_ascii, ',')
                      then {_fold_name_sql("split_part(full_ascii, ',', 1)")} end as comma_last
             from email_keys

@@ -157,8 +157,7 @@ def first_name_groups(names) -> list[int]:
                 if g_first is None:
                     continue
                 if may_be_same_first_name(first, g_first, SAME_FIRST_NAME_SIMILARITY) or (
-                    last is not None
-                    and first == g_last
+                    _similar(first, g_last)
                     and may_be_same_first_name(last, g_first, SAME_FIRST_NAME_SIMILARITY)
                 ):
                     assigned[i] = g

@@ -62,11 +62,12 @@ def test_middle_initials_do_not_change_the_first_name_key(staging, warehouse):
     staging.billing("cus_1", name="Ada M. Lovelace")
     staging.billing("cus_2", name="LOVELACE, ADA M")
     staging.contact("ct_1", "ada@x.org", first_name="Ada M.", last_name="Lovelace")
+    staging.billing("cus_3", name="LOVELACE Ada M.")  # "Last First" with a trailing initial
     resolve_identities(warehouse)
     firsts = _records(warehouse, "first_name_key")
     lasts = _records(warehouse, "last_name")
-    assert firsts == {"cus_1": "ada", "cus_2": "ada", "ct_1": "ada"}
-    assert lasts == {"cus_1": "lovelace", "cus_2": "lovelace", "ct_1": "lovelace"}
+    assert firsts == {"cus_1": "ada", "cus_2": "ada", "ct_1": "ada", "cus_3": "lovelace"}
+    assert lasts == {"cus_1": "lovelace", "cus_2": "lovelace", "ct_1": "lovelace", "cus_3": "ada"}
 
 
 def test_last_first_name_order_counts_as_the_same_name(staging, warehouse, customer_of):
