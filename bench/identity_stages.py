@@ -54,7 +54,7 @@ def main() -> None:
                 "precision": round(report.precision, 5),
                 "recall": round(report.recall, 5),
                 "f1": round(report.f1, 5),
-                "ceiling_recall": report.ceiling_recall,
+                "ceiling_recall": getattr(report, "ceiling_recall", None),
             }
             print(report.format())
         con.close()

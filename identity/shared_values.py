@@ -157,7 +157,8 @@ def first_name_groups(names) -> list[int]:
                 if g_first is None:
                     continue
                 if may_be_same_first_name(first, g_first, SAME_FIRST_NAME_SIMILARITY) or (
-                    _similar(first, g_last)
+                    last is not None
+                    and _similar(first, g_last)
                     and may_be_same_first_name(last, g_first, SAME_FIRST_NAME_SIMILARITY)
                 ):
                     assigned[i] = g

@@ -177,3 +177,13 @@ def test_first_name_groups_see_typos_nicknames_and_swapped_order_as_one_person()
     assert count_first_name_groups(one_person) == 1
     family = one_person + [{"f": "louis", "l": "moreau"}, {"f": "amelie", "l": "moreau"}]
     assert count_first_name_groups(family) == 3
+
+
+def test_name_groups_take_swapped_names_with_typos_and_half_names():
+    names = [
+        {"f": "patricia", "l": "raitley"},
+        {"f": "railey", "l": "patricia"},  # "RAILEY Patricia": swapped, with a typo
+        {"f": "patricia", "l": None},
+        {"f": None, "l": "raitley"},
+    ]
+    assert count_first_name_groups(names) == 1
