@@ -153,12 +153,12 @@ def first_name_groups(names) -> list[int]:
             if len(matches) > 1:
                 continue
         else:
-            for g, (g_first, g_last) in enumerate(groups):
+            for g, (g_first, _) in enumerate(groups):
                 if g_first is None:
                     continue
                 if may_be_same_first_name(first, g_first, SAME_FIRST_NAME_SIMILARITY) or (
                     last is not None
-                    and _similar(first, g_last)
+                    and any(_similar(first, known) for known in group_lasts[g])
                     and may_be_same_first_name(last, g_first, SAME_FIRST_NAME_SIMILARITY)
                 ):
                     assigned[i] = g
