@@ -11,6 +11,30 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def require_chromium() -> str:
+    """The headless Chromium every browser test uses.
+
+    Missing on a developer machine: the test is skipped with the install command. Missing
+    under CI (`CI` set, as `.ci/run` runs): the test fails, so a broken browser install can
+    never turn the UI and Data Docs coverage silently green.
+    """
+    if CHROMIUM:
+        return CHROMIUM
+    message = "headless Chromium is not installed (apt-get install -y chromium)"
+    if os.environ.get("CI"):
+        pytest.fail(message + "; CI must run the browser tests", pytrace=False)
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
@@ -28,18 +52,6 @@ def cdp_env(tmp_path, monkeypatch):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.delenv("CDP_ALERT_WEBHOOK", raising=False)
     return warehouse
-
-
-def chromium_args() -> list[str]:
-    return [
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ]
 
 
 @pytest.fixture(scope="session", autouse=True)

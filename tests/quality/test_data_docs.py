@@ -10,18 +10,10 @@ import pytest
 
 from quality.runner import run_suite
 from quality.suites import suite_by_name
+from tests.conftest import CHROMIUM_ARGS, require_chromium
 
 DAY = date(2026, 10, 1)
 REPO_ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture
@@ -96,13 +88,12 @@ def test_docs_load_nothing_from_the_network(validated_docs):
 
 @pytest.mark.ui
 def test_index_renders_in_headless_chromium(validated_docs, artifacts_dir):
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is not installed (apt-get install -y chromium)")
+    chromium = require_chromium()
     from playwright.sync_api import sync_playwright
 
     docs_dir, (errors, _) = validated_docs
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             remote_requests: list[str] = []

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import CHROMIUM, REPO_ROOT, chromium_args
+from tests.conftest import CHROMIUM_ARGS, REPO_ROOT, require_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.ui]
 
@@ -202,15 +202,12 @@ def test_materialize_one_partition_through_the_api_and_screenshot(dagster_ui, ar
     )["assetNodes"][0]["assetMaterializations"]
     assert materialized and materialized[0]["runId"] == run_id
 
-    if not CHROMIUM:
-        pytest.skip(
-            "chromium is not installed (.ci/run installs Debian's chromium); API checks passed"
-        )
+    chromium = require_chromium()
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=chromium_args())
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         # The UI polls the server for ever, so "networkidle" never comes: wait for content.
         page.goto(f"{base}/asset-groups", wait_until="load", timeout=120_000)
