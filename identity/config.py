@@ -56,7 +56,9 @@ class ComparisonSpec:
         if self.kind == "jaro_winkler":
             middle = [f"similar (Jaro-Winkler >= {t:g})" for t in sorted(self.thresholds)]
         elif self.kind == "levenshtein":
-            middle = [f"close (edit distance <= {t:g})" for t in sorted(self.thresholds, reverse=True)]
+            middle = [
+                f"close (edit distance <= {t:g})" for t in sorted(self.thresholds, reverse=True)
+            ]
         elif self.kind == "email":
             middle = [f"mailbox similar (Jaro-Winkler >= {t:g})" for t in sorted(self.thresholds)]
             middle.append("same mailbox name, other domain")

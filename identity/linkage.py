@@ -244,7 +244,9 @@ def blocking_rule_flags(
         join {records_table} r on r.rid = p.rid_r
         order by p.rid_l, p.rid_r
     """).fetchnumpy()
-    return np.column_stack([np.asarray(result[f"rule_{k}"], dtype=bool) for k in range(len(blocking_rules))])
+    return np.column_stack(
+        [np.asarray(result[f"rule_{k}"], dtype=bool) for k in range(len(blocking_rules))]
+    )
 
 
 def training_sessions(

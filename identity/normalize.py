@@ -262,7 +262,10 @@ def may_be_same_first_name(a: str, b: str, similarity: float = 0.85) -> bool:
 
     if a == b or jellyfish.jaro_winkler_similarity(a, b) >= similarity:
         return True
-    variants_a, variants_b = _name_variants().get(a, frozenset()), _name_variants().get(b, frozenset())
+    variants_a, variants_b = (
+        _name_variants().get(a, frozenset()),
+        _name_variants().get(b, frozenset()),
+    )
     if b in variants_a or a in variants_b or variants_a & variants_b:
         return True
     short, long = sorted((a, b), key=len)

@@ -120,8 +120,10 @@ def _statistics_sql(
 
 
 def _similar(a: str | None, b: str | None) -> bool:
-    return a is not None and b is not None and (
-        a == b or jellyfish.jaro_winkler_similarity(a, b) >= SAME_FIRST_NAME_SIMILARITY
+    return (
+        a is not None
+        and b is not None
+        and (a == b or jellyfish.jaro_winkler_similarity(a, b) >= SAME_FIRST_NAME_SIMILARITY)
     )
 
 
@@ -250,7 +252,9 @@ def detect_shared_values(
                 if group >= 0:
                     rows.append((identifier.name, values_of[i], name["f"], name["l"], group))
         group_frames.append(
-            pd.DataFrame(rows, columns=["identifier", "value", "first_name_key", "last_name", "name_group"])
+            pd.DataFrame(
+                rows, columns=["identifier", "value", "first_name_key", "last_name", "name_group"]
+            )
         )
     shared = (
         pd.concat(frames, ignore_index=True)
@@ -263,7 +267,10 @@ def detect_shared_values(
         pd.concat(group_frames, ignore_index=True)
         if group_frames
         else pd.DataFrame(
-            {c: pd.Series(dtype=object) for c in ("identifier", "value", "first_name_key", "last_name")}
+            {
+                c: pd.Series(dtype=object)
+                for c in ("identifier", "value", "first_name_key", "last_name")
+            }
             | {"name_group": pd.Series(dtype="int64")}
         )
     )

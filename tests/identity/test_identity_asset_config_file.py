@@ -36,7 +36,9 @@ def _materialize(tmp_path, run_config: dict) -> dg.ExecuteInProcessResult:
 def _customers(tmp_path) -> int:
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
     try:
-        return con.execute("select count(distinct customer_id) from identity.customer_map").fetchone()[0]
+        return con.execute(
+            "select count(distinct customer_id) from identity.customer_map"
+        ).fetchone()[0]
     finally:
         con.close()
 
@@ -52,7 +54,9 @@ def test_config_file_in_run_config_changes_who_is_merged(tmp_path):
     assert result.success
     assert _customers(tmp_path) == 2  # the file's blocked value no longer links them
     blocked = result.asset_materializations_for_node("resolve_identities")
-    golden = next(m for m in blocked if m.asset_key == dg.AssetKey(["identity", "golden_customers"]))
+    golden = next(
+        m for m in blocked if m.asset_key == dg.AssetKey(["identity", "golden_customers"])
+    )
     assert golden.metadata["blocked_value_records"].value == 2
 
 

@@ -80,9 +80,7 @@ def test_last_first_name_order_counts_as_the_same_name(staging, warehouse, custo
     assert customer_of("email:ct_1") == customer_of("billing:cus_1")
 
 
-def test_surname_change_with_same_first_name_phone_and_city_links(
-    staging, warehouse, customer_of
-):
+def test_surname_change_with_same_first_name_phone_and_city_links(staging, warehouse, customer_of):
     staging.billing("cus_1", name="Ingrid Halvorsen", email="ingrid.h@post.example.no",
                     phone="(415) 555-0177", address_line1="9 Pine St", address_city="Oakland",
                     address_postal_code="94601", address_country="US")  # fmt: skip

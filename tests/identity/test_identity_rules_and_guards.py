@@ -179,5 +179,10 @@ def test_every_identified_web_visitor_is_mapped_even_with_only_a_name(
     resolve_identities(warehouse)
     for key in ("web:anon_named", "web:anon_full_name", "web:anon_bad_email", "web:u_9"):
         assert customer_of(key)
-    mapped = {k for (k,) in warehouse.execute("select source_record_id from identity.customer_map").fetchall()}
+    mapped = {
+        k
+        for (k,) in warehouse.execute(
+            "select source_record_id from identity.customer_map"
+        ).fetchall()
+    }
     assert "anon_lurker" not in mapped

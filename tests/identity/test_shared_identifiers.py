@@ -63,9 +63,7 @@ def test_fifty_strangers_on_one_unlisted_address_stay_fifty_customers(
         assert "50 different people's names" in reason
 
 
-def test_fifty_nameless_web_identities_on_one_address_do_not_chain_strangers(
-    staging, warehouse
-):
+def test_fifty_nameless_web_identities_on_one_address_do_not_chain_strangers(staging, warehouse):
     # No names, no phones: only the address and the user id each visitor logged in with.
     for i in range(50):
         staging.web(f"anon_{i}", f"u_{i}", email="team@studio-nord.example.net")
@@ -77,7 +75,11 @@ def test_family_inbox_of_three_people_keeps_each_persons_own_records_together(
     staging, warehouse, customer_of
 ):
     inbox = "lindqvist.home@posteo.de"
-    people = [("Ada", "+46 8 123 456 01"), ("Byron", "+46 8 123 456 02"), ("Clara", "+46 70 123 45 67")]
+    people = [
+        ("Ada", "+46 8 123 456 01"),
+        ("Byron", "+46 8 123 456 02"),
+        ("Clara", "+46 70 123 45 67"),
+    ]
     for first, phone in people:
         staging.billing(
             f"cus_{first}",
