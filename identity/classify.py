@@ -161,6 +161,7 @@ def fit_fellegi_sunter(
     max_iterations: int,
     random_match_probability: float | None = None,
     blocked_em_m: dict[int, tuple[np.ndarray, str]] | None = None,
+    n_records: int | None = None,
 ) -> FellegiSunterModel:
     """Fit m and the prior. `labelled_levels[name]` = levels of comparison `name` on labelled
     true matches whose rule does not involve that comparison's column; `blocked_em_m` = m
@@ -201,10 +202,40 @@ def fit_fellegi_sunter(
         return FellegiSunterModel(
             comparisons, m, u, prior=random_match_probability, m_source=sources
         )
+    if blocked_em_m and n_records and len(candidate_levels):
+        # No deterministic matches to set the prior: m from the blocked EM sessions, u from
+        # random pairs, and the prior = the candidates' expected matches over all pairs.
+        for i in blocked_em_m:
+            m[i] = blocked_em_m[i][0]
+            sources[comparisons[i].name] = blocked_em_m[i][1]
+        model = FellegiSunterModel(comparisons, m, u, prior=0.5, m_source=sources)
+        share = _candidate_match_share(model, candidate_levels, max_iterations)
+        all_pairs = n_records * (n_records - 1) / 2
+        model.prior = float(np.clip(share * len(candidate_levels) / all_pairs, 1e-12, 0.5))
+        return model
     model = FellegiSunterModel(comparisons, m, u, prior=0.1, m_source=sources)
     if len(candidate_levels) == 0:
         return model
     return _fit_ecm(model, candidate_levels, fixed, max_iterations)
+
+
+def _candidate_match_share(
+    model: FellegiSunterModel, candidate_levels: np.ndarray, max_iterations: int
+) -> float:
+    """The share of candidate pairs that are matches, by EM with m and u held fixed."""
+    patterns, counts = _unique_patterns(candidate_levels)
+    log_ratio = _pattern_log_probability(patterns, model.m) - _pattern_log_probability(
+        patterns, model.u
+    )
+    share = 0.1
+    for _ in range(max(max_iterations, 1) * 4):
+        log_odds = np.log(share / (1 - share)) + log_ratio
+        posterior = 1.0 / (1.0 + np.exp(-np.clip(log_odds, -60, 60)))
+        updated = float(np.clip((posterior * counts).sum() / counts.sum(), 1e-9, 1 - 1e-9))
+        if abs(updated - share) < EM_TOLERANCE:
+            return updated
+        share = updated
+    return share
 
 
 def _fit_ecm(

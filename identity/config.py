@@ -165,6 +165,15 @@ class IdentityConfig:
     # Households share an address and a phone: a probabilistic pair whose comparison of this
     # name is "disagree" is never merged. None disables the guard (e.g. for FEBRL).
     household_guard_comparison: str | None = "first_name"
+    # What a household shares: such a pair is still linked when the other comparisons
+    # (the personal evidence: email, birth date, ...) reach the threshold on their own.
+    household_shared_comparisons: tuple[str, ...] = (
+        "last_name",
+        "phone",
+        "address",
+        "city",
+        "postcode",
+    )
     # Deterministic rules, applied first, in this order of confidence.
     deterministic_rules: tuple[DeterministicRule, ...] = field(default_factory=_default_rules)
     # Blocking: each rule is a list of columns that must be equal (and non-null) for two
@@ -290,6 +299,11 @@ def _validate(config: IdentityConfig) -> None:
         raise IdentityConfigError(
             f"household_guard_comparison: {config.household_guard_comparison!r} is not a "
             f"comparison name ({names}) or null"
+        )
+    unknown = [c for c in config.household_shared_comparisons if c not in names]
+    if config.household_guard_comparison is not None and unknown:
+        raise IdentityConfigError(
+            f"household_shared_comparisons: {unknown} are not comparison names ({names})"
         )
     for i, rule in enumerate(config.blocking_rules):
         if not rule or not all(isinstance(c, str) and c for c in rule):

@@ -137,6 +137,7 @@ def link_records(
         config.em_max_iterations,
         random_match_probability(rule_edges, n_records, config.deterministic_rule_recall),
         blocked_em_m,
+        n_records,
     )
     lap("training")
 
@@ -147,11 +148,7 @@ def link_records(
     accepted = (weights >= config.match_weight_threshold) & (
         agreeing >= config.min_agreeing_comparisons
     )
-    household = None
-    if config.household_guard_comparison is not None:
-        household = household_pairs(
-            candidates[f"level_{config.household_guard_comparison}"].to_numpy()
-        )
+    household = _household_mask(model, candidates, candidate_levels, term_frequencies, config)
     household_refused = (
         candidates[accepted & household] if household is not None else candidates.iloc[0:0]
     )
@@ -263,6 +260,28 @@ def training_sessions(
     return sessions
 
 
+def _household_mask(model, pairs, levels, term_frequencies, config) -> np.ndarray | None:
+    """Pairs the household guard refuses: the guarded name comparison disagrees and the
+    personal evidence - every comparison but what a household shares
+    (`household_shared_comparisons`: surname, phone, address, city, postcode) - does not
+    lean towards one person (its weights sum to <= 0). Partners at one address stay apart;
+    one person whose first name was mistyped beyond recognition but whose own email or
+    birth date agrees is linked."""
+    if config.household_guard_comparison is None:
+        return None
+    disagree = household_pairs(pairs[f"level_{config.household_guard_comparison}"].to_numpy())
+    if not disagree.any():
+        return disagree
+    shared = [
+        i
+        for i, spec in enumerate(config.comparisons)
+        if spec.name in config.household_shared_comparisons
+    ]
+    field = model.field_weights(levels, term_frequencies)
+    personal = np.delete(field, shared, axis=1).sum(axis=1)
+    return disagree & (personal <= 0)
+
+
 SHARED_MAILBOX = "shared_mailbox"
 SHARED_MAILBOX_NAME_SIMILARITY = 0.6
 PREVIOUS_PAIRS = "_identity_previous_pairs"
@@ -293,8 +312,15 @@ def _still_supported_links(
     levels = compared[level_columns(config.comparisons)].to_numpy()
     weights = model.match_weights(levels, candidate_term_frequencies(compared, config.comparisons))
     keep = weights >= config.match_weight_threshold - config.keep_link_weight_margin
-    if config.household_guard_comparison is not None:
-        keep &= ~household_pairs(compared[f"level_{config.household_guard_comparison}"].to_numpy())
+    household = _household_mask(
+        model,
+        compared,
+        levels,
+        candidate_term_frequencies(compared, config.comparisons),
+        config,
+    )
+    if household is not None:
+        keep &= ~household
     kept = compared.loc[keep, ["rid_l", "rid_r"]].assign(rule=PROBABILISTIC, weight=weights[keep])
     return kept.sort_values(["weight", "rid_l", "rid_r"], ascending=[False, True, True])
 

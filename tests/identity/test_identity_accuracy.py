@@ -47,10 +47,19 @@ FEBRL_COLUMNS = [
 # thresholds (IdentityConfig defaults). Only what FEBRL's columns force is replaced: its
 # fields are not the product's (no email, phone or account id; a birth date and a
 # social-security id instead), so blocking and comparisons name them, and the household
-# guard (never merge a pair whose first names disagree) watches FEBRL's given name.
+# guard (never merge a pair whose first names disagree on household evidence alone) watches
+# FEBRL's given name, with FEBRL's address fields and surname as what a household shares.
 FEBRL_CONFIG = dataclasses.replace(
     IdentityConfig(),
     household_guard_comparison="given_name",
+    household_shared_comparisons=(
+        "surname",
+        "street_number",
+        "address_1",
+        "suburb",
+        "postcode",
+        "state",
+    ),
     blocking_rules=(
         ("given_name",),
         ("surname",),
