@@ -16,7 +16,7 @@ DEMO_CUSTOMERS ?= 2000
 DEMO_DAYS ?= 14
 DEMO_SEED ?= 7
 
-.PHONY: setup run test ui lint demo bench clean help
+.PHONY: setup run test ui lint demo bench chaos clean help
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ bench: setup  ## run the benchmarks (1,000,000 customers; takes a while)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/identity.py
 	$(BIN)/python bench/marts.py
+
+chaos: setup  ## SIGKILL random runs next to another run and a BI reader (20 seeded rounds; ~40 min)
+	$(BIN)/python bench/chaos.py $(CHAOS_ARGS)
 
 clean:  ## remove generated data and the Dagster home (keeps .venv)
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs

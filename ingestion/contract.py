@@ -308,6 +308,13 @@ LOAD_AUDIT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("rows_loaded", "BIGINT NOT NULL"),
     ("rows_rejected", "BIGINT NOT NULL"),
     ("loaded_at", "TIMESTAMP NOT NULL"),
+    # From the file's bytes; lines_in_file = header + blank + continuation + rows_read.
+    # NULL for a skipped entry, whose `note` says why it was not read.
+    ("lines_in_file", "BIGINT"),
+    ("header_lines", "BIGINT"),
+    ("blank_lines", "BIGINT"),
+    ("continuation_lines", "BIGINT"),
+    ("note", "VARCHAR"),
 )
 
 

@@ -22,26 +22,39 @@ How, and why this way:
   aborts the surrounding transaction); then ONE transaction deletes the day's previous rows
   from `raw.<table>`, `raw.rejects` and `raw.load_audit` and inserts the new ones. A failure
   anywhere leaves the partition exactly as it was.
-* Gzip files are read by DuckDB; a truncated or corrupt one is decompressed by zlib as far
-  as it goes, its complete lines load and the lost tail becomes one reject.
+* Before any of that, `ingestion.delivery` decides what the day's delivery is: which
+  entries are data files (dotfiles, symlinks, foreign suffixes are skipped and audited),
+  whether the day is complete (`_SUCCESS` markers, files left to settle), and how many
+  physical lines each file has, counted from its bytes. A file that cannot be read whole
+  (truncated gzip, wrong compression, no permission) fails the partition: nothing of it
+  is loaded, the day keeps its previous contents. DuckDB reads each file through a link
+  with a plain name in a scratch folder, so no character of a delivered name is a glob;
+  bytes its line reader gets wrong (NUL, stray CR, mixed line endings) are first
+  normalised into a clean copy, the lines that held them becoming rejects.
+* A re-load never shrinks a loaded day by accident: when the new files yield fewer
+  records than raw (loaded + rejected) holds for the day, the partition fails unless the
+  caller passes `allow_shrink=True`.
 
-Counting rule (the `raw.load_audit` invariant `rows_read = rows_loaded + rows_rejected`):
-a *record* is a non-blank CSV data line (header excluded), a multi-line quoted record
-counting once, or a non-blank JSON line. Blank lines carry no data and are not records.
-An unreadable file, or the unreadable tail of a truncated gzip, counts as one record,
-rejected.
+Counting rules, both enforced per file before COMMIT and kept in `raw.load_audit`:
+
+    rows_read     = rows_loaded + rows_rejected
+    lines_in_file = header_lines + blank_lines + continuation_lines + rows_read
+
+A *record* is a non-blank CSV data line (header excluded), a multi-line quoted record
+counting once (its further lines are continuation lines), or a non-blank JSON line. Blank
+lines carry no data and are not records. `lines_in_file` comes from the bytes
+(`ingestion.delivery.scan_file`), the other terms from the parse, so a line that vanished
+in the reader fails the partition instead of going missing.
 """
 
 from __future__ import annotations
 
 import csv
-import gzip
 import json
 import logging
 import os
 import tempfile
 import time
-import zlib
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
@@ -60,7 +73,26 @@ from ingestion.contract import (
     RawTable,
     create_table_sql,
 )
-from ingestion.errors import PartitionLoadError, UnknownTableError
+from ingestion.delivery import (
+    DEFAULT_SETTLE_MAX_WAIT_SECONDS,
+    DEFAULT_SETTLE_SECONDS,
+    FileScan,
+    LineProblem,
+    SettlingTimeout,
+    SkippedEntry,
+    discover_day,
+    scan_file,
+    settle_seconds_from_env,
+    table_uses_markers,
+    wait_until_settled,
+    write_clean_copy,
+)
+from ingestion.errors import (
+    DeliveryNotReadyError,
+    PartitionLoadError,
+    ShrinkRefusedError,
+    UnknownTableError,
+)
 
 __all__ = [
     "RAW_TABLES",
@@ -79,7 +111,6 @@ REJECTS_TABLE = f"{RAW_SCHEMA}.rejects"
 LOAD_AUDIT_TABLE = f"{RAW_SCHEMA}.load_audit"
 RAW_RECORD_MAX_CHARS = 10_000
 VALUE_IN_REASON_MAX_CHARS = 200
-HEADER_MAX_BYTES = 1 << 20
 
 # An RFC 4180 record, matched against ',' || record so that every field is preceded by a
 # comma: that keeps regexp_extract_all from ever producing an empty match (it would skip
@@ -114,17 +145,33 @@ _MAX_PRECISE_QUOTE_REPAIRS = 20
 
 @dataclass(frozen=True)
 class FileLoadStats:
-    """What happened to one landing file. Always rows_read = rows_loaded + rows_rejected."""
+    """What happened to one landing file (one `raw.load_audit` row).
+
+    Always rows_read = rows_loaded + rows_rejected, and for a file that was read,
+    lines_in_file = header_lines + blank_lines + continuation_lines + rows_read.
+    A skipped entry (dotfile, symlink, foreign suffix) has zero rows, no line counts
+    and a `note` saying why it was skipped.
+    """
 
     source_file: str
     rows_read: int
     rows_loaded: int
     rows_rejected: int
+    lines_in_file: int | None = None
+    header_lines: int | None = None
+    blank_lines: int | None = None
+    continuation_lines: int | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True)
 class PartitionLoadResult:
-    """Outcome of loading one (table, dt) partition; what a Dagster asset reports."""
+    """Outcome of loading one (table, dt) partition; what a Dagster asset reports.
+
+    `status` is `loaded`, or `incomplete` when the table uses `_SUCCESS` markers and the
+    day has none yet: nothing was read or replaced, the day keeps what it had.
+    `files` holds the skipped entries too (with a `note`); `data_files` only what was read.
+    """
 
     table: str
     dt: date
@@ -133,19 +180,16 @@ class PartitionLoadResult:
     rows_rejected: int
     warnings: list[str] = field(default_factory=list)
     elapsed_s: float = 0.0
+    status: str = "loaded"
+    settle_wait_s: float = 0.0
 
     @property
     def rows_read(self) -> int:
         return sum(f.rows_read for f in self.files)
 
-
-@dataclass
-class _WholeRecordReject:
-    """A reject that is not a parsed row: an unreadable file or a truncated gzip tail."""
-
-    line_number: int | None
-    raw_record: str | None
-    reason: str
+    @property
+    def data_files(self) -> list[FileLoadStats]:
+        return [f for f in self.files if f.note is None]
 
 
 @dataclass
@@ -154,10 +198,13 @@ class _ParsedFile:
 
     source_file: str
     parsed_table: str | None
-    extra_rejects: list[_WholeRecordReject]
     rows_read: int
     rows_loaded: int = 0
-    rows_rejected: int = 0  # rows of parsed_table only; extra_rejects come on top
+    rows_rejected: int = 0
+    lines_in_file: int = 0
+    header_lines: int = 0
+    blank_lines: int = 0
+    continuation_lines: int = 0
 
 
 @dataclass
@@ -190,6 +237,22 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
         for ddl in missing:
             con.execute(ddl)
+    if "load_audit" in existing:
+        _add_new_audit_columns(con)
+
+
+def _add_new_audit_columns(con: duckdb.DuckDBPyConnection) -> None:
+    """Bring a warehouse written before the line counts existed up to LOAD_AUDIT_COLUMNS."""
+    present = {
+        name
+        for (name,) in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?",
+            [RAW_SCHEMA, "load_audit"],
+        ).fetchall()
+    }
+    for name, ddl in LOAD_AUDIT_COLUMNS:
+        if name not in present:
+            con.execute(f"ALTER TABLE {LOAD_AUDIT_TABLE} ADD COLUMN {name} {ddl}")
 
 
 def configure_connection(
@@ -221,13 +284,21 @@ def load_partition(
     dt: date,
     landing_dir: Path,
     loaded_at: datetime | None = None,
+    allow_shrink: bool = False,
+    settle_seconds: float | None = None,
+    settle_max_wait_seconds: float | None = None,
 ) -> PartitionLoadResult:
     """Replace partition `dt` of `raw.<table>` with the files in its landing folder.
 
-    Bad rows go to `raw.rejects`; per-file counts go to `raw.load_audit`. Raises
-    `PartitionLoadError`, before writing anything, when a file breaks the contract as a
-    whole (a contract column missing from a CSV header). A missing or empty day folder
-    loads zero rows and clears whatever that day held before.
+    Bad rows go to `raw.rejects`; per-file counts (and skipped entries) go to
+    `raw.load_audit`. Raises `PartitionLoadError`, before writing anything, when the
+    delivery cannot be loaded whole: a contract column missing from a CSV header, a file
+    that cannot be read to its end, files still being written after the settling wait,
+    or (`ShrinkRefusedError`) fewer records than raw holds for the day while
+    `allow_shrink` is False. A day never delivered loads zero rows; a day of a table that
+    uses `_SUCCESS` markers and has none is left untouched (status `incomplete`).
+    `settle_seconds` defaults to $CDP_SETTLE_SECONDS, else 10 s; the wait is bounded by
+    `settle_max_wait_seconds` ($CDP_SETTLE_MAX_WAIT_SECONDS, else 300 s).
     The connection must not be inside an open transaction.
     """
     started = time.perf_counter()
@@ -236,37 +307,98 @@ def load_partition(
     loaded_at_utc = _as_utc_naive(loaded_at or datetime.now(UTC))
     warnings: list[str] = []
 
-    files = _discover_files(spec, dt, landing_dir, warnings)
-    headers = {path: _check_header(spec, dt, landing_dir, path, warnings) for path in files}
+    folder = partition_dir(landing_dir, spec.name, dt)
+    try:
+        day = discover_day(folder, spec.file_suffixes)
+    except OSError as exc:
+        raise PartitionLoadError(
+            spec.name,
+            dt,
+            None,
+            f"{_relative(landing_dir, folder)}: the day folder cannot be listed "
+            f"({exc.strerror or exc}); nothing was loaded for {spec.name} dt={dt.isoformat()}, "
+            "which keeps its previous contents. Fix its permissions and re-run the day.",
+        ) from None
+    skipped = [_skipped_stats(landing_dir, entry) for entry in day.skipped]
+    for entry in skipped:
+        warnings.append(f"{entry.source_file}: {entry.note}")
+    if day.exists and not day.has_marker and table_uses_markers(folder.parent):
+        message = (
+            f"{_relative(landing_dir, folder)} has no _SUCCESS marker although other days of "
+            f"{spec.landing_path} have one: the delivery is not complete yet, so "
+            f"{spec.name} dt={dt.isoformat()} was not loaded and keeps its previous contents. "
+            "Re-run the day once the source has written its marker."
+        )
+        warnings.append(message)
+        log.warning(message)
+        return PartitionLoadResult(
+            table=spec.name,
+            dt=dt,
+            files=[],
+            rows_loaded=0,
+            rows_rejected=0,
+            warnings=warnings,
+            elapsed_s=round(time.perf_counter() - started, 3),
+            status="incomplete",
+        )
+
+    waited = _wait_for_settled_files(
+        spec, dt, landing_dir, day.files, settle_seconds, settle_max_wait_seconds
+    )
+    if waited >= 1:
+        warnings.append(
+            f"{spec.name} dt={dt.isoformat()}: waited {waited:.0f} s for recently modified "
+            "files to settle"
+        )
+    scans = {}
+    for path in day.files:
+        scans[path] = scan_file(path, _relative(landing_dir, path), spec.name, dt)
+    headers = {
+        path: _check_header(spec, dt, landing_dir, path, scans[path], warnings)
+        for path in day.files
+    }
 
     ensure_raw_schema(con)
     parsed: list[_ParsedFile] = []
     with _loader_session(con), tempfile.TemporaryDirectory(prefix="cdp-ingest-") as scratch:
         try:
-            for index, path in enumerate(files):
+            for index, path in enumerate(day.files):
                 parsed.append(
-                    _parse_file(con, spec, landing_dir, path, headers[path], index, Path(scratch))
+                    _parse_file(
+                        con,
+                        spec,
+                        dt,
+                        landing_dir,
+                        path,
+                        scans[path],
+                        headers[path],
+                        index,
+                        Path(scratch),
+                        warnings,
+                    )
                 )
-            stats = _replace_partition(con, spec, dt, parsed, loaded_at_utc)
+            stats = _replace_partition(con, spec, dt, parsed, skipped, loaded_at_utc, allow_shrink)
         finally:
             for item in parsed:
                 if item.parsed_table:
                     con.execute(f"DROP TABLE IF EXISTS {item.parsed_table}")
 
+    data = [s for s in stats if s.note is None]
     result = PartitionLoadResult(
         table=spec.name,
         dt=dt,
         files=stats,
-        rows_loaded=sum(s.rows_loaded for s in stats),
-        rows_rejected=sum(s.rows_rejected for s in stats),
+        rows_loaded=sum(s.rows_loaded for s in data),
+        rows_rejected=sum(s.rows_rejected for s in data),
         warnings=warnings,
         elapsed_s=round(time.perf_counter() - started, 3),
+        settle_wait_s=round(waited, 3),
     )
     log.info(
         "loaded %s dt=%s: %d files, %d rows loaded, %d rejected in %.2fs",
         spec.name,
         dt,
-        len(stats),
+        len(data),
         result.rows_loaded,
         result.rows_rejected,
         result.elapsed_s,
@@ -281,27 +413,104 @@ def load_partitions(
     landing_dir: Path,
     loaded_at: datetime | None = None,
     max_workers: int = 1,
+    allow_shrink: bool = False,
+    settle_seconds: float | None = None,
+    settle_max_wait_seconds: float | None = None,
 ) -> list[PartitionLoadResult]:
     """Backfill several days in one run; each day is its own atomic partition load.
 
     With `max_workers` > 1, days load concurrently, each on its own cursor of `con`
     (DuckDB runs them in parallel; each still commits atomically). Results come back in
     date order. A `PartitionLoadError` is raised after the other days have finished: the
-    days that loaded are committed, the failing day keeps its previous contents.
+    days that loaded are committed, the failing day keeps its previous contents. When
+    several days fail, the error is the first one's and `PartitionLoadError.others`
+    lists the rest.
     """
     days = sorted(set(dts))
+    options = {
+        "allow_shrink": allow_shrink,
+        "settle_seconds": settle_seconds,
+        "settle_max_wait_seconds": settle_max_wait_seconds,
+    }
     if max_workers <= 1 or len(days) <= 1:
-        return [load_partition(con, table, dt, landing_dir, loaded_at) for dt in days]
+        outcomes = []
+        for dt in days:
+            try:
+                outcomes.append(load_partition(con, table, dt, landing_dir, loaded_at, **options))
+            except PartitionLoadError as exc:
+                outcomes.append(exc)
+        return _results_or_first_error(outcomes)
     ensure_raw_schema(con)
 
     def load_on_own_cursor(dt: date) -> PartitionLoadResult:
         with con.cursor() as cursor:
-            return load_partition(cursor, table, dt, landing_dir, loaded_at)
+            return load_partition(cursor, table, dt, landing_dir, loaded_at, **options)
 
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="cdp-load") as pool:
         futures = [pool.submit(load_on_own_cursor, dt) for dt in days]
         wait(futures)
-    return [future.result() for future in futures]
+    outcomes = []
+    for future in futures:
+        error = future.exception()
+        if error is not None and not isinstance(error, PartitionLoadError):
+            raise error
+        outcomes.append(error if error is not None else future.result())
+    return _results_or_first_error(outcomes)
+
+
+def _results_or_first_error(
+    outcomes: list[PartitionLoadResult | PartitionLoadError],
+) -> list[PartitionLoadResult]:
+    errors = [o for o in outcomes if isinstance(o, PartitionLoadError)]
+    if errors:
+        first = errors[0]
+        first.others = errors[1:]
+        first.completed = [o for o in outcomes if isinstance(o, PartitionLoadResult)]
+        raise first
+    return outcomes  # type: ignore[return-value]
+
+
+def _wait_for_settled_files(
+    spec: RawTable,
+    dt: date,
+    landing_dir: Path,
+    files: list[Path],
+    settle_seconds: float | None,
+    max_wait_seconds: float | None,
+) -> float:
+    try:
+        settle = (
+            settle_seconds
+            if settle_seconds is not None
+            else settle_seconds_from_env("CDP_SETTLE_SECONDS", DEFAULT_SETTLE_SECONDS)
+        )
+        bound = (
+            max_wait_seconds
+            if max_wait_seconds is not None
+            else settle_seconds_from_env(
+                "CDP_SETTLE_MAX_WAIT_SECONDS", DEFAULT_SETTLE_MAX_WAIT_SECONDS
+            )
+        )
+    except ValueError as exc:
+        raise PartitionLoadError(spec.name, dt, None, f"{exc}; nothing was loaded.") from None
+    try:
+        return wait_until_settled(
+            files, settle, bound, describe=lambda p: _relative(landing_dir, p)
+        )
+    except SettlingTimeout as exc:
+        raise DeliveryNotReadyError(
+            spec.name,
+            dt,
+            exc.files[0],
+            f"{spec.name} dt={dt.isoformat()}: files {exc}. The delivery is not complete, so "
+            "nothing was loaded and the day keeps its previous contents; re-run the day once "
+            "the upload has finished (CDP_SETTLE_SECONDS sets how long a file must be left "
+            "unchanged before it is taken).",
+        ) from None
+
+
+def _skipped_stats(landing_dir: Path, entry: SkippedEntry) -> FileLoadStats:
+    return FileLoadStats(_relative(landing_dir, entry.path), 0, 0, 0, note=entry.note)
 
 
 # ----------------------------------------------------------------- discovery and headers
@@ -316,52 +525,49 @@ def _table_spec(table: str) -> RawTable:
         ) from None
 
 
-def _discover_files(spec: RawTable, dt: date, landing_dir: Path, warnings: list[str]) -> list[Path]:
-    day = landing_dir / spec.landing_path / f"dt={dt.isoformat()}"
-    if not day.is_dir():
-        return []
-    files = []
-    for path in sorted(day.iterdir()):
-        if not path.is_file():
-            continue
-        if path.name.endswith(spec.file_suffixes):
-            files.append(path)
-        else:
-            warnings.append(
-                f"{_relative(landing_dir, path)}: ignored, {spec.landing_path} only takes "
-                f"{' / '.join(spec.file_suffixes)} files"
-            )
-    return files
-
-
 def _check_header(
-    spec: RawTable, dt: date, landing_dir: Path, path: Path, warnings: list[str]
+    spec: RawTable,
+    dt: date,
+    landing_dir: Path,
+    path: Path,
+    scan: FileScan,
+    warnings: list[str],
 ) -> _CsvHeader | None:
     """Map contract columns to header positions; raise if a contract column is missing.
 
-    Returns None for JSON lines, empty files and files whose first line cannot be read
-    (those become a whole-file reject later instead of failing the partition).
+    Returns None for JSON lines, files without data and UTF-16 files (whose every line
+    is rejected later). The header is read from the scan, i.e. from the bytes.
     """
     if spec.file_format != "csv":
         return None
     source_file = _relative(landing_dir, path)
-    try:
-        first_line = _read_first_line(path)
-        if first_line is None or (not first_line.strip() and _is_blank_file(path)):
-            return None
-    except (OSError, EOFError, zlib.error):
+    first_line = scan.first_line
+    if first_line is None or scan.encoding_problem:
         return None
     if not first_line.strip():
+        if not scan.has_text:
+            return None  # blank all through: no header needed, no records
         raise PartitionLoadError(
             spec.name,
             dt,
             source_file,
             f"{source_file}: the first line, which must be the header, is empty although the "
-            f"file has data after it. Re-deliver the file with the header on line 1; nothing "
-            f"was loaded for {spec.name} dt={dt.isoformat()}, which keeps its previous contents.",
+            f"file has {scan.physical_lines - 1:,} more line(s). Re-deliver the file with the "
+            f"header on line 1; nothing was loaded for {spec.name} dt={dt.isoformat()}, which "
+            "keeps its previous contents.",
             line_number=1,
         )
-    text = first_line.decode("utf-8", errors="replace").lstrip("\ufeff").rstrip("\r\n")
+    if b"\x00" in first_line:
+        raise PartitionLoadError(
+            spec.name,
+            dt,
+            source_file,
+            f"{source_file}: line 1, the header, holds a NUL byte (0x00): the file is corrupt "
+            f"or binary. Re-deliver it as UTF-8 text; nothing was loaded for {spec.name} "
+            f"dt={dt.isoformat()}, which keeps its previous contents.",
+            line_number=1,
+        )
+    text = first_line.decode("utf-8", errors="replace").lstrip("\ufeff").replace("\r", " ")
     names = [name.strip().lower() for name in next(csv.reader([text]), [])]
 
     positions: dict[str, int] = {}
@@ -377,7 +583,13 @@ def _check_header(
     contract_names = [c.name for c in spec.columns]
     missing = [name for name in contract_names if name not in positions]
     if missing:
-        found = ", ".join(names) if names else "an empty header"
+        # Never the header's text: a file without a header has a data row (names, emails)
+        # on line 1, and this message goes to logs and the Dagster UI.
+        matched = len(contract_names) - len(missing)
+        found = (
+            f"line 1 has {len(names)} field(s), {matched} of them named like a contract column"
+            + ("; it looks like a data row, so the file may have no header" if matched == 0 else "")
+        )
         columns = ", ".join(repr(m) for m in missing)
         noun = "required column" if len(missing) == 1 else "required columns"
         verb = "is" if len(missing) == 1 else "are"
@@ -386,7 +598,7 @@ def _check_header(
             dt,
             source_file,
             f"{source_file}: {noun} {columns} {verb} missing from the header on line 1 "
-            f"(found: {found}). Every column of the {spec.name} contract "
+            f"({found}). Every column of the {spec.name} contract "
             f"(docs/data-model.md) must be in the header, in any order. Fix the export or "
             f"re-deliver the file with the column; nothing was loaded for {spec.name} "
             f"dt={dt.isoformat()}, which keeps its previous contents.",
@@ -405,37 +617,20 @@ def _check_header(
     )
 
 
-def _read_first_line(path: Path) -> bytes | None:
-    """The first line's bytes (decompressed), or None for a 0-byte file."""
-    if path.stat().st_size == 0:
-        return None
-    with _open_binary(path) as handle:
-        return handle.readline(HEADER_MAX_BYTES)
-
-
-def _is_blank_file(path: Path) -> bool:
-    with _open_binary(path) as handle:
-        while chunk := handle.read(1 << 20):
-            if chunk.strip():
-                return False
-    return True
-
-
-def _open_binary(path: Path):
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
-
-
 # ----------------------------------------------------------------------- reading a file
 
 
 def _parse_file(
     con: duckdb.DuckDBPyConnection,
     spec: RawTable,
+    dt: date,
     landing_dir: Path,
     path: Path,
+    scan: FileScan,
     header: _CsvHeader | None,
     index: int,
     scratch: Path,
+    warnings: list[str],
 ) -> _ParsedFile:
     """Parse one landing file into the temp table `_ingest_parsed_<index>`.
 
@@ -443,48 +638,80 @@ def _parse_file(
     and parsing from a table instead of from the reader lets DuckDB use every thread.
     CSV files whose lines have an odd number of quotes are parsed a second time, with
     the lines grouped into records (rare: quoted line breaks and broken quoting).
+    Before the temp table counts, the file's line accounting is checked against the
+    physical line count of its bytes (`_check_line_accounting`).
     """
     source_file = _relative(landing_dir, path)
-    empty = _ParsedFile(source_file, None, [], 0)
-    if path.stat().st_size == 0:
-        return empty
-    if spec.file_format == "csv" and header is None:
-        # Not empty, yet no header: either blank all through or not readable at all.
-        try:
-            _read_first_line(path)
-            _is_blank_file(path)
-        except (OSError, EOFError, zlib.error) as exc:
-            return _unreadable_file(source_file, exc)
-        return empty
-
+    if scan.physical_lines == 0:
+        return _ParsedFile(source_file, None, 0)
     parsed_table = f"_ingest_parsed_{index}"
+    header_lines = 1 if spec.file_format == "csv" else 0
+    if scan.encoding_problem:
+        return _reject_every_line(con, spec, source_file, scan, parsed_table, warnings)
+    if not scan.has_text:  # only spaces and line breaks: no header, no records
+        return _ParsedFile(
+            source_file, None, 0, lines_in_file=scan.physical_lines, blank_lines=scan.physical_lines
+        )
+
+    problems: list[LineProblem] = []
+    if scan.needs_clean_copy:
+        read_path = scratch / f"file-{index}.txt"
+        problems = write_clean_copy(path, read_path, scan)
+        compression = "none"
+        if scan.cr_line_endings:
+            warnings.append(
+                f"{source_file}: the file ends its lines with CR only (classic Mac); each CR "
+                "was read as a line break"
+            )
+        if header_lines and problems and problems[0].line_number == 1:
+            warnings.append(f"{source_file}: line 1 (the header) holds a stray CR; read as a space")
+            problems = problems[1:]
+    else:
+        # A link with a plain name: DuckDB globs '*', '?' and '[' in the paths it reads.
+        gzipped = path.name.lower().endswith(".gz")
+        read_path = scratch / f"file-{index}{'.gz' if gzipped else ''}"
+        os.symlink(os.path.abspath(path), read_path)
+        compression = "gzip" if gzipped else "none"
+
     lines_table = f"_ingest_lines_{index}"
-    extra_rejects: list[_WholeRecordReject] = []
     try:
         try:
-            _read_lines(con, path, lines_table)
+            _read_lines(con, read_path, lines_table, compression)
         except (duckdb.IOException, duckdb.InvalidInputException) as exc:
-            if not path.name.endswith(".gz"):
-                return _unreadable_file(source_file, exc)
-            tail = _salvage_gzip_prefix(con, path, lines_table, scratch / f"{index}.salvaged", exc)
-            if tail is None:
-                return _unreadable_file(source_file, exc)
-            extra_rejects.append(tail)
-        first_data_line = 2 if spec.file_format == "csv" else 1
+            raise PartitionLoadError(
+                spec.name,
+                dt,
+                source_file,
+                f"{source_file}: the file could not be read to its end ({_first_line(exc)}); "
+                f"it may have changed while it was read. Nothing was loaded for {spec.name} "
+                f"dt={dt.isoformat()}, which keeps its previous contents: re-run the day.",
+            ) from None
+        if problems:
+            _mark_problem_lines(con, lines_table, problems)
+        first_data_line = header_lines + 1
         records_sql = (
             f"SELECT ln, line AS record, read_error FROM {lines_table} "
             f"WHERE ln >= {first_data_line} AND (line IS NOT NULL OR read_error IS NOT NULL)"
         )
         parse_sql = _parse_sql(spec, header, records_sql)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {parsed_table} AS {parse_sql}")
+        continuation_lines = 0
         if spec.file_format == "csv" and _has_odd_quotes(con, parsed_table):
             assert header is not None
-            _group_multiline_records(con, lines_table, header.n_fields)
+            blank_lines = _group_multiline_records(con, lines_table, header.n_fields)
             records_sql = "SELECT ln, record, read_error FROM _ingest_records"
             parse_sql = _parse_sql(spec, header, records_sql)
             con.execute(f"CREATE OR REPLACE TEMP TABLE {parsed_table} AS {parse_sql}")
-        # Counted on the input side, so the load audit checks the parse, not itself.
-        (n_records,) = con.execute(f"SELECT count(*) FROM ({records_sql})").fetchone()
+            (n_records, continuation_lines) = con.execute(
+                "SELECT count(*), coalesce(sum(n_lines - 1), 0) FROM _ingest_records"
+            ).fetchone()
+        else:
+            # Counted on the input side, so the load audit checks the parse, not itself.
+            (n_records, blank_lines) = con.execute(
+                f"SELECT count(*) FILTER (WHERE line IS NOT NULL OR read_error IS NOT NULL), "
+                f"count(*) FILTER (WHERE line IS NULL AND read_error IS NULL) "
+                f"FROM {lines_table} WHERE ln >= {first_data_line}"
+            ).fetchone()
     finally:
         con.execute(f"DROP TABLE IF EXISTS {lines_table}")
         con.execute("DROP TABLE IF EXISTS _ingest_records")
@@ -492,14 +719,94 @@ def _parse_file(
         f"SELECT count(*) FILTER (WHERE reject_reason IS NULL), "
         f"count(*) FILTER (WHERE reject_reason IS NOT NULL) FROM {parsed_table}"
     ).fetchone()
+    parsed = _ParsedFile(
+        source_file,
+        parsed_table,
+        rows_read=int(n_records),
+        rows_loaded=int(n_loaded),
+        rows_rejected=int(n_rejected),
+        lines_in_file=scan.physical_lines,
+        header_lines=header_lines,
+        blank_lines=int(blank_lines),
+        continuation_lines=int(continuation_lines),
+    )
+    _check_line_accounting(spec, dt, parsed)
+    return parsed
+
+
+def _check_line_accounting(spec: RawTable, dt: date, parsed: _ParsedFile) -> None:
+    """Every physical line is the header, blank, a continuation or exactly one record."""
+    accounted = (
+        parsed.header_lines + parsed.blank_lines + parsed.continuation_lines + parsed.rows_read
+    )
+    if accounted != parsed.lines_in_file or parsed.rows_read != (
+        parsed.rows_loaded + parsed.rows_rejected
+    ):
+        raise PartitionLoadError(
+            spec.name,
+            dt,
+            parsed.source_file,
+            f"{parsed.source_file}: the file has {parsed.lines_in_file:,} lines (counted from "
+            f"its bytes) but the reader accounted for {accounted:,} ({parsed.header_lines} "
+            f"header, {parsed.blank_lines:,} blank, {parsed.continuation_lines:,} continuation, "
+            f"{parsed.rows_read:,} records = {parsed.rows_loaded:,} loaded + "
+            f"{parsed.rows_rejected:,} rejected). Nothing was loaded for {spec.name} "
+            f"dt={dt.isoformat()}, which keeps its previous contents. The file may have "
+            "changed while it was read: re-run the day; if this persists, report it as a "
+            "loader bug together with the file.",
+        )
+
+
+def _reject_every_line(
+    con: duckdb.DuckDBPyConnection,
+    spec: RawTable,
+    source_file: str,
+    scan: FileScan,
+    parsed_table: str,
+    warnings: list[str],
+) -> _ParsedFile:
+    """A file in an encoding the contract excludes (UTF-16): each data line is a reject."""
+    assert scan.encoding_problem
+    header_lines = 1 if spec.file_format == "csv" else 0
+    first, last = header_lines + 1, scan.physical_lines
+    typed_nulls = ", ".join(f"CAST(NULL AS {c.type}) AS {c.name}" for c in spec.columns)
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {parsed_table} AS
+        SELECT range AS ln, {typed_nulls}, CAST(NULL AS VARCHAR) AS reject_column,
+               {_sql_str(scan.encoding_problem)} AS reject_reason, false AS odd_quotes,
+               CAST(NULL AS VARCHAR) AS record
+        FROM range({first}, {last + 1})
+        """
+    )
+    n = max(0, last - first + 1)
+    warnings.append(f"{source_file}: {scan.encoding_problem}; its {n:,} data line(s) were rejected")
     return _ParsedFile(
         source_file,
         parsed_table,
-        extra_rejects,
-        rows_read=n_records + len(extra_rejects),
-        rows_loaded=n_loaded,
-        rows_rejected=n_rejected,
+        rows_read=n,
+        rows_rejected=n,
+        lines_in_file=scan.physical_lines,
+        header_lines=min(header_lines, scan.physical_lines),
     )
+
+
+def _mark_problem_lines(
+    con: duckdb.DuckDBPyConnection, lines_table: str, problems: list[LineProblem]
+) -> None:
+    """Turn the lines the clean copy emptied (NUL, stray CR) into read errors at their line."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _ingest_problems (ln BIGINT, preview VARCHAR, reason VARCHAR)"
+    )
+    con.executemany(
+        "INSERT INTO _ingest_problems VALUES (?, ?, ?)",
+        [[p.line_number, p.preview, p.reason] for p in problems],
+    )
+    con.execute(
+        f"UPDATE {lines_table} AS l SET line = p.preview, read_error = p.reason "
+        f"FROM _ingest_problems p WHERE l.ln = p.ln"
+    )
+    con.execute("DROP TABLE _ingest_problems")
 
 
 def _has_odd_quotes(con: duckdb.DuckDBPyConnection, parsed_table: str) -> bool:
@@ -516,7 +823,7 @@ def _parse_sql(spec: RawTable, header: _CsvHeader | None, records_sql: str) -> s
     return _jsonl_parse_sql(spec, records_sql)
 
 
-def _lines_source_sql(path: Path | str) -> str:
+def _lines_source_sql(path: Path | str, compression: str = "auto") -> str:
     """The file as (line, ln) rows: DuckDB's CSV reader with no delimiter and no quoting.
 
     `line` is NULL for a blank line; `ln` is the 1-based physical line. Lines that are not
@@ -532,6 +839,7 @@ def _lines_source_sql(path: Path | str) -> str:
             delim = '', quote = '', escape = '',
             strict_mode = false, encoding = 'utf-8',
             hive_partitioning = false, filename = false,
+            compression = {_sql_str(compression)},
             store_rejects = true,
             rejects_table = '_ingest_read_errors', rejects_scan = '_ingest_read_scans'
         ) WITH ORDINALITY AS lines(line, ln)
@@ -543,7 +851,9 @@ def _drop_reader_rejects(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE IF EXISTS _ingest_read_scans")
 
 
-def _read_lines(con: duckdb.DuckDBPyConnection, path: Path | str, lines_table: str) -> None:
+def _read_lines(
+    con: duckdb.DuckDBPyConnection, path: Path | str, lines_table: str, compression: str = "auto"
+) -> None:
     """Materialise a (possibly gzipped) text file as `lines_table(ln, line, read_error)`.
 
     Lines the reader could not decode are put back at their physical line number, with
@@ -553,7 +863,8 @@ def _read_lines(con: duckdb.DuckDBPyConnection, path: Path | str, lines_table: s
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE {lines_table} AS
-        SELECT ln, line, CAST(NULL AS VARCHAR) AS read_error FROM ({_lines_source_sql(path)})
+        SELECT ln, line, CAST(NULL AS VARCHAR) AS read_error
+        FROM ({_lines_source_sql(path, compression)})
         """
     )
     (n_errors,) = con.execute("SELECT count(*) FROM _ingest_read_errors").fetchone()
@@ -609,88 +920,12 @@ def _restore_unreadable_lines(con: duckdb.DuckDBPyConnection, lines_table: str) 
     con.execute("DROP TABLE _ingest_dropped")
 
 
-def _salvage_gzip_prefix(
-    con: duckdb.DuckDBPyConnection,
-    path: Path,
-    lines_table: str,
-    salvaged: Path,
-    error: Exception,
-) -> _WholeRecordReject | None:
-    """Load the complete lines of a truncated or corrupt gzip; one reject for the rest.
-
-    Decompresses with zlib as far as the stream is readable, cuts at the last newline (a
-    partial last line is never loaded) and reads that prefix like any file. Returns the
-    reject for the unreadable tail, or None when not a single line could be recovered.
-    """
-    decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-    complete = False
-    with open(path, "rb") as source, open(salvaged, "wb") as target:
-        try:
-            while chunk := source.read(1 << 20):
-                while chunk:
-                    target.write(decompressor.decompress(chunk))
-                    complete = decompressor.eof
-                    if decompressor.eof:  # a gzip file may hold several members
-                        chunk = decompressor.unused_data
-                        decompressor = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
-                    else:
-                        chunk = b""
-        except zlib.error:
-            complete = False
-    if complete:
-        # zlib read it all, so DuckDB failed for another reason: no prefix to salvage.
-        return None
-    size = salvaged.stat().st_size
-    with open(salvaged, "rb+") as handle:
-        keep = 0
-        if size:
-            tail_start = max(0, size - (1 << 20))
-            while True:
-                handle.seek(tail_start)
-                block = handle.read(size - tail_start)
-                cut = block.rfind(b"\n")
-                if cut >= 0:
-                    keep = tail_start + cut + 1
-                    break
-                if tail_start == 0:
-                    break
-                tail_start = max(0, tail_start - (1 << 20))
-        handle.seek(keep)
-        partial_line = handle.read(RAW_RECORD_MAX_CHARS).decode("utf-8", errors="replace")
-        handle.truncate(keep)
-    if keep == 0:
-        return None
-    _read_lines(con, salvaged, lines_table)
-    (last_line,) = con.execute(f"SELECT coalesce(max(ln), 0) FROM {lines_table}").fetchone()
-    return _WholeRecordReject(
-        line_number=last_line + 1,
-        raw_record=partial_line or None,
-        reason=(
-            f"the gzip file is truncated or corrupt ({_first_line(error)}): lines 1-{last_line} "
-            f"were recovered and loaded, everything from line {last_line + 1} on is lost; "
-            "re-deliver the complete file"
-        ),
-    )
-
-
-def _unreadable_file(source_file: str, error: Exception) -> _ParsedFile:
-    reject = _WholeRecordReject(
-        line_number=None,
-        raw_record=None,
-        reason=(
-            f"the file could not be read at all ({_first_line(error)}); it is corrupt or not "
-            "in the declared format: re-deliver it"
-        ),
-    )
-    return _ParsedFile(source_file, None, [reject], 1)
-
-
 # ------------------------------------------------------------------------- CSV parsing
 
 
 def _group_multiline_records(
     con: duckdb.DuckDBPyConnection, lines_table: str, n_fields: int
-) -> None:
+) -> int:
     """Join physical lines into CSV records where a quoted field spans line breaks.
 
     A line with an odd number of quote characters opens (or closes) a quoted field. A
@@ -698,6 +933,7 @@ def _group_multiline_records(
     header's field count. Otherwise the group's first line is an unterminated quote: it
     becomes a record on its own (rejected later) and the lines after it are re-grouped
     from scratch, so one stray quote does not swallow the rest of the file.
+    Returns the number of blank lines outside any record (they are not records).
     """
     con.execute("CREATE OR REPLACE TEMP TABLE _ingest_forced (ln BIGINT PRIMARY KEY)")
     rounds = 0
@@ -754,8 +990,12 @@ def _group_multiline_records(
         if not inserted:
             break
         rounds += 1
+    (blank_lines,) = con.execute(
+        "SELECT coalesce(sum(n_lines), 0) FROM _ingest_records WHERE blank"
+    ).fetchone()
     con.execute("DELETE FROM _ingest_records WHERE blank")
     con.execute("DROP TABLE _ingest_forced")
+    return int(blank_lines)
 
 
 def _csv_parse_sql(spec: RawTable, header: _CsvHeader, records_sql: str) -> str:
@@ -1068,13 +1308,17 @@ def _replace_partition(
     spec: RawTable,
     dt: date,
     parsed: list[_ParsedFile],
+    skipped: list[FileLoadStats],
     loaded_at: datetime,
+    allow_shrink: bool,
 ) -> list[FileLoadStats]:
     """Swap the day's rows in raw.<table>, raw.rejects and raw.load_audit, all or nothing.
 
     All files of the day go in with one INSERT per target table: a large enough append is
     written straight to the database file, compressed once, instead of through the WAL.
     The counts the inserts report are checked against the per-file counts before COMMIT.
+    Inside the same transaction, before deleting anything, the day's current record count
+    is compared with the new one: a shrink is refused unless `allow_shrink`.
     """
     column_names = ", ".join(c.name for c in spec.columns)
     dt_sql = f"DATE '{dt.isoformat()}'"
@@ -1092,17 +1336,16 @@ def _replace_partition(
         f"FROM {item.parsed_table} WHERE reject_reason IS NOT NULL"
         for item in with_rows
     )
-    extra_rejects = [
-        [spec.name, dt, item.source_file, r.line_number, r.raw_record, r.reason, loaded_at]
-        for item in parsed
-        for r in item.extra_rejects
-    ]
     stats = [
         FileLoadStats(
             item.source_file,
             rows_read=item.rows_read,
             rows_loaded=item.rows_loaded,
-            rows_rejected=item.rows_rejected + len(item.extra_rejects),
+            rows_rejected=item.rows_rejected,
+            lines_in_file=item.lines_in_file,
+            header_lines=item.header_lines,
+            blank_lines=item.blank_lines,
+            continuation_lines=item.continuation_lines,
         )
         for item in parsed
     ]
@@ -1112,9 +1355,17 @@ def _replace_partition(
                 f"{s.source_file}: read {s.rows_read} records but typed {s.rows_loaded} and "
                 f"rejected {s.rows_rejected}; this is a loader bug, nothing was written"
             )
+    rows_now = sum(s.rows_read for s in stats)
 
     con.execute("BEGIN TRANSACTION")
     try:
+        (rows_before,) = con.execute(
+            f"SELECT (SELECT count(*) FROM {spec.qualified_name} WHERE _dt = {dt_sql}) + "
+            f"(SELECT count(*) FROM {REJECTS_TABLE} WHERE source_table = {table_sql} "
+            f"AND dt = {dt_sql})"
+        ).fetchone()
+        if rows_now < rows_before and not allow_shrink:
+            raise _shrink_refused(spec, dt, rows_before, rows_now, len(stats))
         con.execute(f"DELETE FROM {spec.qualified_name} WHERE _dt = {dt_sql}")
         for name in (REJECTS_TABLE, LOAD_AUDIT_TABLE):
             con.execute(f"DELETE FROM {name} WHERE source_table = {table_sql} AND dt = {dt_sql}")
@@ -1127,11 +1378,6 @@ def _replace_partition(
                 )
             )
             rejected = _count(con.execute(f"INSERT INTO {REJECTS_TABLE} {bad_rows}"))
-        if extra_rejects:
-            con.executemany(
-                f"INSERT INTO {REJECTS_TABLE} VALUES (?, ?, ?, ?, NULL, ?, ?, ?)", extra_rejects
-            )
-            rejected += len(extra_rejects)
         if (loaded, rejected) != (
             sum(s.rows_loaded for s in stats),
             sum(s.rows_rejected for s in stats),
@@ -1140,9 +1386,12 @@ def _replace_partition(
                 f"{spec.name} dt={dt}: wrote {loaded} rows and {rejected} rejects, which does "
                 "not match the per-file counts; this is a loader bug, nothing was committed"
             )
-        if stats:
+        audit = stats + skipped
+        if audit:
+            names = [name for name, _ in LOAD_AUDIT_COLUMNS]
             con.executemany(
-                f"INSERT INTO {LOAD_AUDIT_TABLE} VALUES (?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO {LOAD_AUDIT_TABLE} ({', '.join(names)}) "
+                f"VALUES ({', '.join('?' for _ in names)})",
                 [
                     [
                         spec.name,
@@ -1152,15 +1401,42 @@ def _replace_partition(
                         s.rows_loaded,
                         s.rows_rejected,
                         loaded_at,
+                        s.lines_in_file,
+                        s.header_lines,
+                        s.blank_lines,
+                        s.continuation_lines,
+                        s.note,
                     ]
-                    for s in stats
+                    for s in audit
                 ],
             )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    return stats
+    return stats + skipped
+
+
+def _shrink_refused(
+    spec: RawTable, dt: date, rows_before: int, rows_now: int, n_files: int
+) -> ShrinkRefusedError:
+    what = (
+        "no data file at all (an empty, missing or unmounted landing folder?)"
+        if n_files == 0
+        else f"{rows_now:,} record(s) in {n_files} file(s)"
+    )
+    return ShrinkRefusedError(
+        spec.name,
+        dt,
+        f"{spec.name} dt={dt.isoformat()} holds {rows_before:,} record(s) in raw (loaded + "
+        f"rejected) but its landing folder now yields {what}: re-loading would shrink the "
+        "day, so nothing was replaced and the day keeps its previous contents. If the "
+        "landing zone is incomplete (not mounted, files missing), fix that and re-run the "
+        "day; if the source really withdrew rows, re-run it with `cdp run --allow-shrink` "
+        "(in the Dagster UI: run config `allow_shrink: true` on the raw asset).",
+        rows_before=rows_before,
+        rows_now=rows_now,
+    )
 
 
 # --------------------------------------------------------------------------- helpers

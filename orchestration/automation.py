@@ -4,13 +4,20 @@ import hashlib
 import json
 import os
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
-import requests
 
+from orchestration.alerts import (
+    ALERT_ATTEMPTS_TAG,
+    ALERT_TAG,
+    AlertDeliveryError,
+    deliver_alert,
+    failure_payload,
+    webhook_from_env,
+)
 from orchestration.partitions import daily_partitions
 from orchestration.resources import PIPELINE_JOB_NAME
 
@@ -116,34 +123,107 @@ def landing_zone_sensor(context: dg.SensorEvaluationContext):
     return requests_
 
 
-def post_alert(webhook: str, payload: dict) -> None:
-    response = requests.post(webhook, json=payload, timeout=10)
-    response.raise_for_status()
+def run_partition(tags: dict) -> str | None:
+    """The partition (or range) a run covered, from its tags."""
+    if tags.get("dagster/partition"):
+        return tags["dagster/partition"]
+    if tags.get("dagster/asset_partition_range_start"):
+        return (
+            f"{tags['dagster/asset_partition_range_start']}.."
+            f"{tags.get('dagster/asset_partition_range_end')}"
+        )
+    return None
+
+
+def send_failure_alert(
+    instance: dg.DagsterInstance | None, run: dg.DagsterRun, message: str, log
+) -> str | None:
+    """Log the failure and POST it to CDP_ALERT_WEBHOOK when set; record the outcome on the
+    run as the tag `cdp/alert` (sent | failed) so a lost alert is visible and retried.
+
+    Returns the tag value, or None when no webhook is configured."""
+    payload = failure_payload(
+        run_id=run.run_id,
+        job=run.job_name,
+        partition=run_partition(dict(run.tags)),
+        message=message,
+        trigger=run.tags.get("cdp/trigger"),
+    )
+    log.error(payload["text"])
+    webhook = webhook_from_env()
+    if not webhook:
+        return None
+    attempts = int(run.tags.get(ALERT_ATTEMPTS_TAG, "0")) + 1
+    try:
+        deliver_alert(webhook, payload)
+        outcome = "sent"
+    except AlertDeliveryError as exc:
+        outcome = "failed"
+        log.error(f"Alert for failed run {run.run_id} not delivered: {exc}")
+    if instance is not None:
+        instance.add_run_tags(run.run_id, {ALERT_TAG: outcome, ALERT_ATTEMPTS_TAG: str(attempts)})
+    return outcome
+
+
+def run_failure_message(instance: dg.DagsterInstance, run_id: str) -> str:
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.RUN_FAILURE).records
+    if records:
+        return records[-1].event_log_entry.dagster_event.message or "run failed"
+    return "run failed"
 
 
 @dg.run_failure_sensor(
     name="run_failure_alert",
-    description="Logs every failed run and POSTs it to CDP_ALERT_WEBHOOK when that is set.",
+    description=(
+        "Logs every failed run and POSTs it to CDP_ALERT_WEBHOOK when that is set "
+        "(retried with backoff; the run is tagged cdp/alert=sent or failed)."
+    ),
     default_status=dg.DefaultSensorStatus.RUNNING,
     monitor_all_code_locations=False,
 )
 def run_failure_alert(context: dg.RunFailureSensorContext) -> None:
     run = context.dagster_run
+    if run.tags.get(ALERT_TAG):  # `cdp run` alerted for it already
+        return
     message = context.failure_event.message or "run failed"
-    partition = run.tags.get("dagster/partition") or (
-        f"{run.tags.get('dagster/asset_partition_range_start')}..{run.tags.get('dagster/asset_partition_range_end')}"
-        if run.tags.get("dagster/asset_partition_range_start")
-        else None
+    send_failure_alert(context.instance, run, message, context.log)
+
+
+# An undelivered alert is retried this many times (once a tick), then given up on
+# (tag cdp/alert=gave_up, one more error in the log).
+ALERT_RETRY_LIMIT = 10
+
+
+@dg.sensor(
+    name="alert_retry",
+    minimum_interval_seconds=120,
+    description=(
+        "Re-sends failure alerts whose delivery failed (runs tagged cdp/alert=failed), "
+        f"up to {ALERT_RETRY_LIMIT} times."
+    ),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def alert_retry(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    instance = context.instance
+    pending = instance.get_runs(filters=dg.RunsFilter(tags={ALERT_TAG: "failed"}), limit=50)
+    if not pending:
+        return dg.SkipReason("No undelivered alerts.")
+    delivered = gave_up = 0
+    for run in pending:
+        attempts = int(run.tags.get(ALERT_ATTEMPTS_TAG, "1"))
+        if attempts > ALERT_RETRY_LIMIT:
+            instance.add_run_tags(run.run_id, {ALERT_TAG: "gave_up"})
+            context.log.error(
+                f"Giving up on the alert for failed run {run.run_id} after {attempts - 1} "
+                "deliveries failed; check CDP_ALERT_WEBHOOK."
+            )
+            gave_up += 1
+            continue
+        outcome = send_failure_alert(
+            instance, run, run_failure_message(instance, run.run_id), context.log
+        )
+        delivered += outcome == "sent"
+    return dg.SkipReason(
+        f"{len(pending)} undelivered alert(s): {delivered} delivered now, {gave_up} given up, "
+        f"{len(pending) - delivered - gave_up} to retry on the next tick."
     )
-    payload = {
-        "text": f"cdp pipeline run {run.run_id[:8]} failed ({run.job_name}, partition {partition}): {message}",
-        "run_id": run.run_id,
-        "job": run.job_name,
-        "partition": partition,
-        "message": message,
-        "failed_at": datetime.utcnow().isoformat(timespec="seconds") + "Z",
-    }
-    context.log.error(payload["text"])
-    webhook = os.environ.get("CDP_ALERT_WEBHOOK")
-    if webhook:
-        post_alert(webhook, payload)

@@ -1,13 +1,15 @@
 """`cdp`: the command line for people (and cron) who do not open the UI.
 
     cdp generate --out DIR --customers N --days D --seed S [--bad]
-    cdp run [--landing DIR] [--warehouse PATH] [--date YYYY-MM-DD | --from D --to D]
+    cdp run [--landing DIR] [--warehouse PATH] [--date YYYY-MM-DD | --from D --to D] [--no-wait]
     cdp explain CUSTOMER_ID [--warehouse PATH]
     cdp explain --model [--warehouse PATH]
     cdp evaluate --truth FILE [--warehouse PATH]
 
 `cdp run` executes the same Dagster job as the nightly schedule, in this process, on
 the Dagster instance in $DAGSTER_HOME when it is set (so the run shows in the UI).
+It takes the warehouse's run lock first (waiting for a run started elsewhere, or failing
+at once with --no-wait) and alerts CDP_ALERT_WEBHOOK when it fails, like the UI's runs.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import os
 import sys
 import time
+import uuid
 from datetime import date
 from pathlib import Path
 
@@ -91,31 +94,119 @@ def _run_window(args: argparse.Namespace) -> tuple[date, date]:
     return first, last
 
 
+def _without_exception_class(message: str) -> str:
+    """`dagster._core.definitions.events.Failure: what happened` -> `what happened`."""
+    head, sep, rest = message.partition(": ")
+    return rest if sep and "." in head and " " not in head else message
+
+
 def _first_failure(result) -> str:
     for event in result.all_events:
-        if event.event_type_value in ("STEP_FAILURE", "RUN_FAILURE") and event.event_specific_data:
+        if (
+            event.event_type_value in ("STEP_FAILURE", "RUN_FAILURE", "PIPELINE_FAILURE")
+            and event.event_specific_data
+        ):
             error = getattr(event.event_specific_data, "error", None)
             if error is not None:
-                message = error.message.strip().splitlines()
+                message = _without_exception_class(error.message).strip().splitlines()
                 step = event.step_key or "run"
                 text = next((ln for ln in message if ln.strip()), "unknown error")
                 # A dg.Failure carries our own one-paragraph description; prefer it.
                 desc = getattr(getattr(error, "cause", None), "message", None)
+                desc = _without_exception_class(desc) if desc else desc
                 reason = " ".join((desc or text).split())
                 if len(reason) > 600:
                     reason = reason[:600] + " … (full log: make ui, run " + result.run_id[:8] + ")"
                 return f"{step}: {reason}"
     for event in result.all_events:
-        if event.event_type_value == "RUN_FAILURE":
+        if event.event_type_value in ("RUN_FAILURE", "PIPELINE_FAILURE"):
             return event.message or "run failed"
     return "run failed (see the Dagster UI for the event log)"
 
 
+def _alert_cli_failure(instance, run_id: str, tags: dict, message: str) -> None:
+    """The same alert as the failure sensor's, for a `cdp run` (with or without DAGSTER_HOME)."""
+    from orchestration.alerts import (
+        ALERT_ATTEMPTS_TAG,
+        ALERT_TAG,
+        AlertDeliveryError,
+        deliver_alert,
+        failure_payload,
+        webhook_from_env,
+    )
+    from orchestration.automation import run_partition
+    from orchestration.resources import PIPELINE_JOB_NAME
+
+    webhook = webhook_from_env()
+    if not webhook:
+        return
+    payload = failure_payload(
+        run_id=run_id,
+        job=PIPELINE_JOB_NAME,
+        partition=run_partition(tags),
+        message=message,
+        trigger=tags.get("cdp/trigger"),
+    )
+    try:
+        deliver_alert(webhook, payload)
+        outcome = "sent"
+        print(f"cdp run: alert sent for run {run_id}", file=sys.stderr)
+    except AlertDeliveryError as exc:
+        outcome = "failed"
+        print(f"cdp run: alert for failed run {run_id} not delivered: {exc}", file=sys.stderr)
+    if instance is not None and instance.get_run_by_id(run_id) is not None:
+        # The alert_retry sensor re-sends failed ones when the Dagster daemon is running.
+        instance.add_run_tags(run_id, {ALERT_TAG: outcome, ALERT_ATTEMPTS_TAG: "1"})
+
+
 def cmd_run(args: argparse.Namespace) -> int:
+    from orchestration.file_modes import apply_private_umask
+    from orchestration.run_lock import RunLock, WarehouseBusy, lock_timeout_s
+
+    apply_private_umask()
     _set_paths(args)
     started = time.monotonic()
     first, last = _run_window(args)
+    if first == last:
+        tags = {"dagster/partition": first.isoformat()}
+        kwargs = {"partition_key": first.isoformat()}
+    else:
+        tags = {
+            "dagster/asset_partition_range_start": first.isoformat(),
+            "dagster/asset_partition_range_end": last.isoformat(),
+        }
+        kwargs = {}
+    tags["cdp/trigger"] = "cli"
+    run_id = str(uuid.uuid4())
+    print(
+        f"cdp run: {first}"
+        + (f" .. {last}" if last != first else "")
+        + f" -> {os.environ['CDP_WAREHOUSE']} (run {run_id})",
+        flush=True,
+    )
+    # The run lock is taken here, before Dagster starts, under the id the run will have:
+    # the run's own resource then re-enters it, and a busy warehouse is reported at once.
+    run_lock = RunLock(Path(os.environ["CDP_WAREHOUSE"]))
+    try:
+        timeout_s = 0.0 if args.no_wait else lock_timeout_s()
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        run_lock.acquire(
+            run_id,
+            timeout_s=timeout_s,
+            on_wait=lambda message: print(f"cdp run: {message}", file=sys.stderr, flush=True),
+        )
+    except WarehouseBusy as exc:
+        _alert_cli_failure(None, run_id, tags, f"not started: {exc}")
+        raise CliError(str(exc)) from None
+    try:
+        return _execute_pipeline(args, run_id, tags, kwargs, started)
+    finally:
+        run_lock.release(run_id)
 
+
+def _execute_pipeline(args, run_id: str, tags: dict, kwargs: dict, started: float) -> int:
     import dagster as dg
 
     from orchestration.definitions import defs
@@ -127,32 +218,30 @@ def cmd_run(args: argparse.Namespace) -> int:
         if os.environ.get("DAGSTER_HOME")
         else dg.DagsterInstance.ephemeral()
     )
-    if first == last:
-        tags = {"dagster/partition": first.isoformat()}
-        kwargs = {"partition_key": first.isoformat()}
-    else:
-        tags = {
-            "dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat(),
-        }
-        kwargs = {}
-    tags["cdp/trigger"] = "cli"
-    print(
-        f"cdp run: {first}"
-        + (f" .. {last}" if last != first else "")
-        + f" -> {os.environ['CDP_WAREHOUSE']}"
-    )
     # Dagster's event stream is DEBUG; the terminal gets our assets' INFO lines and
     # problems. The full log is in the UI (and with --verbose).
     log_level = "DEBUG" if args.verbose else "INFO"
     run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
+    if args.allow_shrink:
+        from orchestration.assets.ingestion import allow_shrink_run_config
+
+        run_config["ops"] = allow_shrink_run_config()
     result = job.execute_in_process(
-        run_config=run_config, instance=instance, tags=tags, raise_on_error=False, **kwargs
+        run_config=run_config,
+        instance=instance,
+        tags=tags,
+        run_id=run_id,
+        raise_on_error=False,
+        **kwargs,
     )
     elapsed = time.monotonic() - started
     print_summary(result, elapsed)
     if not result.success:
-        print(f"cdp run failed: {_first_failure(result)}", file=sys.stderr)
+        reason = _first_failure(result)
+        print(f"cdp run failed: {reason}", file=sys.stderr)
+        _alert_cli_failure(
+            instance if os.environ.get("DAGSTER_HOME") else None, run_id, tags, reason
+        )
         return 1
     return 0
 
@@ -232,7 +321,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--from", dest="date_from", type=_date, help="first day of a backfill range")
     run.add_argument("--to", dest="date_to", type=_date, help="last day of a backfill range")
+    run.add_argument(
+        "--allow-shrink",
+        action="store_true",
+        help="let a re-load replace a loaded day with fewer records (refused by default: an "
+        "empty or unmounted landing folder looks the same)",
+    )
     run.add_argument("--verbose", action="store_true", help="print Dagster's full event log")
+    run.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="fail at once, naming the run that holds it, if another run is writing the "
+        "warehouse (default: wait up to $CDP_LOCK_TIMEOUT_S seconds, 6 hours)",
+    )
     run.set_defaults(func=cmd_run)
 
     explain = sub.add_parser(

@@ -6,9 +6,12 @@ import sys
 import warnings
 from pathlib import Path
 
+from orchestration.file_modes import apply_private_umask
 from orchestration.settings import apply_environment_defaults
 
 apply_environment_defaults()
+# The UI, the daemon and every run worker load this module: what they write is private.
+apply_private_umask()
 
 import dagster as dg  # noqa: E402
 
@@ -22,6 +25,7 @@ from orchestration.assets.identity import identity_assets  # noqa: E402
 from orchestration.assets.ingestion import landing_specs, raw_assets  # noqa: E402
 from orchestration.assets.publish import published_marts  # noqa: E402
 from orchestration.automation import (  # noqa: E402
+    alert_retry,
     landing_zone_sensor,
     nightly_schedule,
     pipeline_job,
@@ -38,7 +42,7 @@ defs = dg.Definitions(
     asset_checks=build_quality_checks(_asset_keys),
     jobs=[pipeline_job],
     schedules=[nightly_schedule],
-    sensors=[landing_zone_sensor, run_failure_alert],
+    sensors=[landing_zone_sensor, run_failure_alert, alert_retry],
     resources={
         "warehouse": WarehouseResource(path=dg.EnvVar("CDP_WAREHOUSE")),
         "landing": LandingZoneResource(path=dg.EnvVar("CDP_LANDING_DIR")),

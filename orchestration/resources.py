@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +12,27 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 from pydantic import PrivateAttr
+
+from orchestration.file_modes import (
+    PRIVATE_FILE,
+    FileModeError,
+    apply_private_umask,
+    make_private_dir,
+    prepare_warehouse_folder,
+)
+from orchestration.run_lock import (
+    RunCopy,
+    RunLock,
+    WarehouseBusy,
+    WarehouseMovedOn,
+    WarehouseUnsafe,
+    bump_generation,
+    checkpoint,
+    discard_abandoned_copies,
+    lock_timeout_s,
+    read_generation,
+    remove_publish_leftovers,
+)
 
 PIPELINE_JOB_NAME = "cdp_pipeline"
 COMMIT_ASSET = dg.AssetKey(["published", "marts"])
@@ -29,43 +49,56 @@ class LandingZoneResource(dg.ConfigurableResource):
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB file the pipeline writes.
+    """The DuckDB file the pipeline writes, one run at a time.
 
-    DuckDB allows one writer per file. Every connection holds an exclusive lock file next
-    to the warehouse for its lifetime, so a second writer (a run started from the UI while
-    `cdp run` is going, say) waits for its turn instead of failing on DuckDB's lock.
-    BI tools never open this file: they read the published copy (`published_path`).
-
-    A full pipeline run is all-or-nothing: it works on a copy of the warehouse
-    (`.runs/<run_id>.duckdb`) and the last step, publishing the marts, renames the copy
-    over the warehouse. A run that fails or is killed half-way leaves the warehouse and
-    the published marts exactly as they were; the next run discards its leftovers.
-    Runs of a few assets picked in the UI write the warehouse directly.
+    A full pipeline run is all-or-nothing: at its start it takes the warehouse's run lock
+    (`orchestration/run_lock.py`; held until the run ends, whatever started it), then
+    checkpoints the warehouse and copies it to `.runs/<run_id>.duckdb`. Every step writes
+    that copy, and the last step, publishing the marts, renames it over the warehouse,
+    unless another run committed in between (generations), which is refused. A run that
+    fails or is killed leaves the warehouse and the published marts exactly as they were.
+    Runs of a few assets picked in the UI write the warehouse directly, each connection
+    under the same run lock. BI tools never open this file: they read `published_path`.
     """
 
     path: str
     memory_limit: str = "6GB"
     threads: int = 2
-    lock_timeout_s: float = 3600.0
+    # Seconds to wait for the run lock; None: $CDP_LOCK_TIMEOUT_S, else 6 hours.
+    lock_timeout_s: float | None = None
 
     _run_id: str | None = PrivateAttr(default=None)
     _transactional: bool = PrivateAttr(default=False)
+    _holds_run_lock: bool = PrivateAttr(default=False)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        apply_private_umask()
         run = context.dagster_run
-        if run is None or run.job_name != PIPELINE_JOB_NAME:
+        if run is None:
+            return
+        self._run_id = run.run_id
+        if run.job_name != PIPELINE_JOB_NAME:
             return
         if run.asset_selection and COMMIT_ASSET not in run.asset_selection:
             return
-        self._run_id = run.run_id
+        self.begin_run(run.run_id, run.parent_run_id, context.log)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self.end_run()
+
+    def begin_run(self, run_id: str, parent_run_id: str | None = None, log=None) -> None:
+        """Start an all-or-nothing run: take the run lock (waiting for another run if need
+        be), clear what killed runs left behind, then resume the parent's copy or take one."""
+        self._run_id = run_id
         self._transactional = True
-        self._resume_parent_copy(run.parent_run_id)
-        self._discard_abandoned_copies(context.instance)
-        if context.log is not None:
-            context.log.info(
-                f"This run writes a private copy of {self.base_file} ({self.file.name}); "
-                "it replaces the warehouse only if the whole run succeeds."
-            )
+        self._start_run(parent_run_id, log)
+
+    def end_run(self) -> None:
+        """Let the next run in. A run that did not commit keeps its copy (for *Re-execute
+        from failure*); the next run removes it if nobody resumes it."""
+        if self._holds_run_lock and self._run_id:
+            self._holds_run_lock = False
+            self.run_lock.release(self._run_id)
 
     @property
     def base_file(self) -> Path:
@@ -73,60 +106,149 @@ class WarehouseResource(dg.ConfigurableResource):
         return Path(self.path)
 
     @property
+    def run_lock(self) -> RunLock:
+        return RunLock(self.base_file)
+
+    @property
     def runs_dir(self) -> Path:
         return self.base_file.parent / ".runs"
 
     @property
+    def run_copy(self) -> RunCopy | None:
+        if self._transactional and self._run_id:
+            return RunCopy(self.base_file, self._run_id)
+        return None
+
+    @property
     def file(self) -> Path:
         """The file this run reads and writes: its private copy, or the warehouse itself."""
-        if self._transactional and self._run_id:
-            return self.runs_dir / f"{self._run_id}.duckdb"
-        return self.base_file
+        copy = self.run_copy
+        return copy.file if copy is not None else self.base_file
 
-    def _resume_parent_copy(self, parent_run_id: str | None) -> None:
-        """A re-execution ("from failure" in the UI) continues the failed run's copy: the
-        steps it skips already wrote there, and every step is idempotent."""
-        if not parent_run_id:
-            return
-        parent_copy = self.runs_dir / f"{parent_run_id}.duckdb"
-        if parent_copy.exists() and not self.file.exists():
-            os.replace(parent_copy, self.file)
+    @property
+    def _lock_owner_id(self) -> str:
+        """Whom the run lock is held for: the Dagster run, or this process outside a run."""
+        return self._run_id or f"direct-{os.getpid()}"
 
-    def _discard_abandoned_copies(self, instance: dg.DagsterInstance | None) -> None:
-        if not self.runs_dir.exists():
-            return
-        for leftover in self.runs_dir.glob("*.duckdb*"):
-            run_id = leftover.name.split(".")[0]
-            if run_id == self._run_id:
-                continue
-            run = instance.get_run_by_id(run_id) if instance is not None else None
-            if run is None or run.is_finished:
-                leftover.unlink(missing_ok=True)
+    def _timeout(self) -> float:
+        if self.lock_timeout_s is not None:
+            return self.lock_timeout_s
+        try:
+            return lock_timeout_s()
+        except ValueError as exc:
+            raise dg.Failure(description=str(exc)) from None
 
-    def _ensure_run_copy(self) -> None:
-        if not self._transactional or self.file.exists():
+    def _prepare_folder(self) -> None:
+        try:
+            prepare_warehouse_folder(self.base_file.parent)
+        except FileModeError as exc:
+            raise dg.Failure(description=str(exc)) from None
+
+    def _acquire_run_lock(self, run_id: str, log=None) -> bool:
+        try:
+            return self.run_lock.acquire(
+                run_id,
+                timeout_s=self._timeout(),
+                on_wait=(log.info if log is not None else None),
+            )
+        except WarehouseBusy as exc:
+            raise dg.Failure(description=str(exc)) from None
+
+    def _start_run(self, parent_run_id: str | None, log=None) -> None:
+        """Take the run lock, clear what killed runs left, then resume or take a copy."""
+        assert self._run_id is not None
+        self._prepare_folder()
+        self._holds_run_lock = self._acquire_run_lock(self._run_id, log)
+        info = log.info if log is not None else (lambda _msg: None)
+        try:
+            with self.writer_lock(log):
+                remove_publish_leftovers(self.base_file)
+                copy = self.run_copy
+                assert copy is not None
+                if not copy.exists():
+                    self._resume_parent_copy(parent_run_id, log)
+                discard_abandoned_copies(self.base_file, self._run_id, info)
+                if not copy.exists():
+                    generation = copy.take()
+                    info(
+                        f"This run writes a private copy of {self.base_file} (generation "
+                        f"{generation}, {copy.file.name}); it replaces the warehouse only if "
+                        "the whole run succeeds."
+                    )
+        except (WarehouseUnsafe, duckdb.Error) as exc:
+            self.end_run()
+            raise dg.Failure(
+                description=f"Could not prepare a copy of {self.base_file}: {exc}"
+            ) from None
+
+    def _resume_parent_copy(self, parent_run_id: str | None, log=None) -> None:
+        """A re-execution ("from failure" in the UI) continues the failed run's copy (the
+        steps it skips already wrote there, and every step is idempotent), but only when
+        no other run committed since that copy was taken; otherwise it starts afresh."""
+        if not parent_run_id or not self._run_id:
             return
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
-        partial = self.file.with_name(self.file.name + ".copying")
-        if self.base_file.exists():
-            shutil.copyfile(self.base_file, partial)
-            os.replace(partial, self.file)
+        parent = RunCopy(self.base_file, parent_run_id)
+        if not parent.exists():
+            return
+        current = read_generation(self.base_file)
+        if parent.base_generation == current:
+            RunCopy(self.base_file, self._run_id).adopt(parent)
+            if log is not None:
+                log.info(
+                    f"Resuming the copy of run {parent_run_id} (generation {current} is still "
+                    "the warehouse's)."
+                )
+            return
+        if log is not None:
+            log.warning(
+                f"Not resuming the copy of run {parent_run_id}: it was taken from generation "
+                f"{parent.base_generation} and the warehouse is at generation {current} "
+                "(another run committed since). This run starts from the current warehouse, "
+                "so every step runs again."
+            )
+        parent.discard()
 
     def commit_run(self) -> bool:
-        """Make this run's copy the warehouse (an atomic rename). False when not transactional."""
-        if not (self._transactional and self._run_id):
+        """Make this run's copy the warehouse (an atomic rename). False when not transactional.
+
+        Refused (dg.Failure, warehouse untouched) when the warehouse moved on since the copy."""
+        copy = self.run_copy
+        if copy is None:
             return False
         with self.writer_lock():
-            if self.file.exists():
-                os.replace(self.file, self.base_file)
+            try:
+                copy.commit()
+            except (WarehouseMovedOn, WarehouseUnsafe) as exc:
+                raise dg.Failure(description=str(exc)) from None
         self._transactional = False
         return True
 
     @contextmanager
+    def holding_run_lock(self, log=None) -> Iterator[None]:
+        """Hold the run lock for the block, unless this run holds it already (a full run
+        from its first step to its last): what a connection outside a run copy, and the BI
+        swap of a hand-picked publish, do."""
+        run_id = self._lock_owner_id
+        if self._transactional or self.run_lock.held_by_this_process(run_id):
+            yield
+            return
+        held = self._acquire_run_lock(run_id, log)
+        try:
+            yield
+        finally:
+            if held:
+                self.run_lock.release(run_id)
+
+    def _after_direct_write(self) -> None:
+        """A direct write is a commit too: parent copies taken before it are now stale."""
+        if not self._transactional and self.base_file.exists():
+            os.chmod(self.base_file, PRIVATE_FILE)
+            bump_generation(self.base_file, self._lock_owner_id)
+
+    @contextmanager
     def dbt_environment(self, log=None) -> Iterator[None]:
-        """Hold the writer lock and point dbt (a subprocess reading CDP_WAREHOUSE) at `file`."""
-        with self.writer_lock(log):
-            self._ensure_run_copy()
+        """Hold the locks and point dbt (a subprocess reading CDP_WAREHOUSE) at `file`."""
+        with self.holding_run_lock(log), self.writer_lock(log):
             previous = os.environ.get("CDP_WAREHOUSE")
             os.environ["CDP_WAREHOUSE"] = str(self.file)
             try:
@@ -136,10 +258,15 @@ class WarehouseResource(dg.ConfigurableResource):
                     os.environ.pop("CDP_WAREHOUSE", None)
                 else:
                     os.environ["CDP_WAREHOUSE"] = previous
+                if not self._transactional:
+                    checkpoint(self.base_file)
+                    self._after_direct_write()
 
     @property
     def quality_docs_dir(self) -> Path:
-        return self.base_file.parent / "quality_docs"
+        folder = self.base_file.parent / "quality_docs"
+        make_private_dir(folder)
+        return folder
 
     @property
     def published_path(self) -> Path:
@@ -149,12 +276,21 @@ class WarehouseResource(dg.ConfigurableResource):
     def published_parquet_dir(self) -> Path:
         return self.base_file.parent / "bi_parquet"
 
+    @property
+    def temp_dir(self) -> Path:
+        """DuckDB's spill folder; emptied by the next run after a killed one."""
+        return self.base_file.parent / ".duckdb_tmp"
+
     @contextmanager
     def writer_lock(self, log=None) -> Iterator[None]:
-        self.base_file.parent.mkdir(parents=True, exist_ok=True)
+        """The short lock around one connection: the steps of one run that execute in
+        separate processes (multiprocess executor) take turns on the file."""
+        self._prepare_folder()
         lock_path = self.base_file.with_suffix(self.base_file.suffix + ".lock")
-        with open(lock_path, "a+") as handle:
-            deadline = time.monotonic() + self.lock_timeout_s
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
+        with os.fdopen(fd, "r+") as handle:
+            timeout = self._timeout()
+            deadline = time.monotonic() + timeout
             waited = False
             while True:
                 try:
@@ -162,17 +298,16 @@ class WarehouseResource(dg.ConfigurableResource):
                     break
                 except BlockingIOError:
                     if not waited and log is not None:
-                        log.info(f"Another writer holds {self.file}; waiting for it to finish.")
+                        log.info(f"Another step of this run is writing {self.file}; waiting.")
                     waited = True
                     if time.monotonic() > deadline:
                         raise dg.Failure(
                             description=(
-                                f"Waited {self.lock_timeout_s:.0f}s for another writer of "
-                                f"{self.file} to finish. Check for a stuck run in the Dagster "
-                                f"UI, or remove {lock_path} if no cdp process is running."
+                                f"Waited {timeout:.0f}s for another writer of {self.file} to "
+                                "finish. Check for a stuck run in the Dagster UI."
                             )
                         ) from None
-                    time.sleep(1.0)
+                    time.sleep(0.2)
             try:
                 yield
             finally:
@@ -180,18 +315,21 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self, log=None) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self.writer_lock(log):
-            self._ensure_run_copy()
+        with self.holding_run_lock(log), self.writer_lock(log):
+            make_private_dir(self.temp_dir)
             con = duckdb.connect(str(self.file))
             try:
                 con.execute(f"SET memory_limit = '{self.memory_limit}'")
                 con.execute(f"SET threads = {int(self.threads)}")
                 con.execute("SET TimeZone = 'UTC'")
-                tmp = self.base_file.parent / ".duckdb_tmp"
-                con.execute(f"SET temp_directory = '{tmp}'")
+                con.execute(f"SET temp_directory = '{self.temp_dir}'")
                 yield con
+                if not self._transactional:
+                    con.execute("CHECKPOINT")
             finally:
                 con.close()
+            if not self._transactional:
+                self._after_direct_write()
 
 
 def warehouse_from_env() -> WarehouseResource:

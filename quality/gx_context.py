@@ -11,7 +11,9 @@ pays for them once, and a suite is registered once per process, never per valida
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +36,9 @@ from quality.docs_site import DataDocsSite  # noqa: E402
 from quality.spec import SuiteSpec  # noqa: E402
 
 DATA_SOURCE_NAME = "cdp_warehouse_frames"
+#: Validation results kept per suite in the store (older ones are pruned on write);
+#: $CDP_GX_STORE_KEEP overrides it. Data Docs keep their own, longer, index.
+DEFAULT_RESULTS_KEPT_PER_SUITE = 30
 #: GX's persisted state lives inside the docs directory so one folder holds all of it.
 STORE_DIRNAME = "_gx_store"
 
@@ -55,13 +60,10 @@ def _context_config(store_dir: Path) -> DataContextConfig:
         checkpoint_store_name="checkpoint_store",
         stores={
             "expectations_store": _in_memory_store("ExpectationsStore"),
-            "validation_results_store": {
-                "class_name": "ValidationResultsStore",
-                "store_backend": {
-                    "class_name": "TupleFilesystemStoreBackend",
-                    "base_directory": str(store_dir / "validations"),
-                },
-            },
+            # Kept in memory: `QualityContext.store_result` writes the masked result to
+            # disk itself and prunes the suite's history (GX's filesystem store can do
+            # neither, and would persist the failing values as they are).
+            "validation_results_store": _in_memory_store("ValidationResultsStore"),
             "checkpoint_store": _in_memory_store("CheckpointStore"),
             "validation_definition_store": _in_memory_store("ValidationDefinitionStore"),
         },
@@ -86,6 +88,7 @@ class QualityContext:
         self.docs_dir = docs_dir
         store_dir = docs_dir / STORE_DIRNAME
         store_dir.mkdir(parents=True, exist_ok=True)
+        self.store_dir = store_dir
         self.gx: EphemeralDataContext = gx.get_context(
             mode="ephemeral", project_config=_context_config(store_dir)
         )
@@ -110,6 +113,26 @@ class QualityContext:
         )
         found = self._registered[spec.name] = RegisteredSuite(suite, batch_definition, validation)
         return found
+
+    def store_result(self, suite_name: str, run_id, batch_id: str, validation_result) -> Path:
+        """Write one (already masked) validation result as JSON, then prune the suite's history.
+
+        The layout is GX's own (`validations/<suite>/<run_name>/<run_time>/<batch>.json`),
+        so tools that read a GX filesystem store still find it. Only the newest
+        `results_kept_per_suite()` results of the suite stay. Call inside `exclusive()`.
+        """
+        run_name, run_time = run_id.to_tuple()
+        suite_dir = self.store_dir.joinpath("validations", *suite_name.split("."))
+        path = suite_dir / run_name / run_time / f"{batch_id}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = json.dumps(validation_result.to_json_dict(), indent=2, default=str)
+        with tempfile.NamedTemporaryFile(
+            "w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8"
+        ) as handle:
+            handle.write(text)
+        os.replace(handle.name, path)
+        _prune_results(suite_dir, results_kept_per_suite())
+        return path
 
     @contextmanager
     def in_process(self) -> Iterator[None]:
@@ -136,3 +159,36 @@ def quality_context(docs_dir: Path) -> QualityContext:
         if context is None:
             context = _contexts[key] = QualityContext(key)
         return context
+
+
+def results_kept_per_suite() -> int:
+    """How many validation results per suite the store keeps ($CDP_GX_STORE_KEEP, >= 1)."""
+    raw = os.environ.get("CDP_GX_STORE_KEEP", "").strip()
+    if not raw:
+        return DEFAULT_RESULTS_KEPT_PER_SUITE
+    try:
+        kept = int(raw)
+    except ValueError:
+        raise ValueError(f"CDP_GX_STORE_KEEP={raw!r} is not a whole number") from None
+    if kept < 1:
+        raise ValueError(f"CDP_GX_STORE_KEEP={raw!r} must be at least 1")
+    return kept
+
+
+def _prune_results(suite_dir: Path, keep: int) -> None:
+    """Delete all but the newest `keep` results under a suite's folder, and emptied folders.
+
+    Newest by the run time in the path (`<run_name>/<run_time>/`, ISO-like and sortable),
+    then by modification time: a suite validated twice in the same second keeps both.
+    """
+    results = sorted(
+        suite_dir.glob("*/*/*.json"),
+        key=lambda p: (p.parent.name, p.stat().st_mtime_ns, p.name),
+    )
+    for old in results[: max(0, len(results) - keep)]:
+        old.unlink(missing_ok=True)
+        for folder in (old.parent, old.parent.parent):
+            try:
+                folder.rmdir()
+            except OSError:
+                pass  # not empty: other results of that run remain

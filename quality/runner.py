@@ -27,6 +27,7 @@ from great_expectations.core.run_identifier import RunIdentifier
 
 from quality.docs_site import IndexEntry, run_time_label
 from quality.gx_context import RegisteredSuite, quality_context
+from quality.masking import mask_validation_result
 from quality.spec import PartitionRange, SuiteSpec, scope_label
 
 log = logging.getLogger(__name__)
@@ -230,6 +231,8 @@ def run_suite(
             result_format=_result_format(spec, frame),
             run_id=run_id,
         )
+        # Before anything shows, stores or reduces the failing values: masked everywhere.
+        mask_validation_result(validation_result)
         results = [_outcome(r) for r in validation_result.results]
         failed_partitions = (
             []
@@ -240,6 +243,7 @@ def run_suite(
     site = context.site
     page = site.validation_page_path(spec.name, run_id, validation_result.batch_id)
     with context.exclusive():
+        context.store_result(spec.name, run_id, validation_result.batch_id, validation_result)
         suite_page = site.write_suite_page(registered.suite)
         site.write_validation_page(validation_result, page)
         site.record_and_write_index(

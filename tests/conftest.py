@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+# Test landing zones are written a moment before they are loaded; the loader's settling
+# wait (docs/landing-contract.md) is for real uploads. Tests of the wait set their own.
+os.environ.setdefault("CDP_SETTLE_SECONDS", "0")
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

@@ -7,9 +7,10 @@ landed. How a file is read, typed and rejected lives in `ingestion/`, not here.
 from datetime import timedelta
 
 import dagster as dg
+from pydantic import Field
 
 from ingestion.contract import RAW_TABLES, RawTable
-from ingestion.errors import PartitionLoadError
+from ingestion.errors import DeliveryNotReadyError, PartitionLoadError
 from ingestion.load import ensure_raw_schema, load_partitions
 from orchestration.partitions import daily_partitions, partition_dates
 from orchestration.resources import LandingZoneResource, WarehouseResource
@@ -30,6 +31,24 @@ INGEST_RETRY = dg.RetryPolicy(max_retries=2, delay=10, backoff=dg.Backoff.EXPONE
 RAW_FRESHNESS = dg.FreshnessPolicy.time_window(
     fail_window=timedelta(hours=48), warn_window=timedelta(hours=28)
 )
+
+
+class RawLoadConfig(dg.Config):
+    """Run config of a raw asset (Launchpad: ops -> raw__<table> -> config)."""
+
+    allow_shrink: bool = Field(
+        default=False,
+        description=(
+            "Replace a loaded day even when its landing folder now yields fewer records than "
+            "raw holds for it (an empty or unmounted folder looks exactly like that, so this "
+            "is refused unless set). `cdp run --allow-shrink` sets it for every raw table."
+        ),
+    )
+
+
+def allow_shrink_run_config() -> dict:
+    """The `ops` run config that lets every raw asset shrink its days (`--allow-shrink`)."""
+    return {asset.op.name: {"config": {"allow_shrink": True}} for asset in raw_assets}
 
 
 def landing_asset_key(spec: RawTable) -> dg.AssetKey:
@@ -55,15 +74,43 @@ def landing_specs() -> list[dg.AssetSpec]:
 
 
 def _files_table(results) -> str:
-    lines = ["| day | file | read | loaded | rejected |", "|---|---|---:|---:|---:|"]
+    lines = [
+        "| day | file | lines | read | loaded | rejected | note |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
     for result in results:
+        if result.status != "loaded":
+            lines.append(f"| {result.dt} | | | | | | not loaded: no `_SUCCESS` marker yet |")
         for f in result.files:
+            n_lines = "" if f.lines_in_file is None else f"{f.lines_in_file:,}"
+            note = (f.note or "").replace("|", "\\|")
             lines.append(
-                f"| {result.dt} | `{f.source_file}` | {f.rows_read:,} | {f.rows_loaded:,} | {f.rows_rejected:,} |"
+                f"| {result.dt} | `{f.source_file}` | {n_lines} | {f.rows_read:,} "
+                f"| {f.rows_loaded:,} | {f.rows_rejected:,} | {note} |"
             )
     if len(lines) == 2:
-        lines.append("| | no files delivered | 0 | 0 | 0 |")
+        lines.append("| | no files delivered | | 0 | 0 | 0 | |")
     return "\n".join(lines[:202])
+
+
+def _failure(exc: PartitionLoadError) -> dg.Failure:
+    """One Dagster failure for every day that failed, each with its own message."""
+    errors = [exc, *exc.others]
+    description = "\n\n".join(str(e) for e in errors)
+    return dg.Failure(
+        description=description,
+        metadata={
+            "failed_days": dg.MetadataValue.text(", ".join(str(e.dt) for e in errors)),
+            "failed_files": dg.MetadataValue.text(
+                ", ".join(sorted({e.source_file for e in errors if e.source_file})) or "none"
+            ),
+            "days_committed": dg.MetadataValue.text(
+                ", ".join(str(r.dt) for r in exc.completed) or "none"
+            ),
+        },
+        # Only a delivery still being written can fix itself; the rest needs a person.
+        allow_retries=all(isinstance(e, DeliveryNotReadyError) for e in errors),
+    )
 
 
 def build_raw_asset(spec: RawTable) -> dg.AssetsDefinition:
@@ -86,7 +133,11 @@ def build_raw_asset(spec: RawTable) -> dg.AssetsDefinition:
             dg.AssetCheckSpec(
                 "delivery_arrived",
                 asset=dg.AssetKey(["raw", spec.name]),
-                description=f"[WARN] Every day of the run has at least one file under `{spec.landing_path}`.",
+                description=(
+                    f"[WARN] Every day of the run has at least one file under "
+                    f"`{spec.landing_path}` and, for a source that writes `_SUCCESS` markers, "
+                    "its marker (a day without one is not loaded yet)."
+                ),
             )
         ],
         metadata={
@@ -97,6 +148,7 @@ def build_raw_asset(spec: RawTable) -> dg.AssetsDefinition:
     )
     def _raw_asset(
         context: dg.AssetExecutionContext,
+        config: RawLoadConfig,
         warehouse: WarehouseResource,
         landing: LandingZoneResource,
     ):
@@ -106,10 +158,17 @@ def build_raw_asset(spec: RawTable) -> dg.AssetsDefinition:
                 # A backfill loads two days at a time (one per core); each day is still
                 # its own atomic, idempotent load.
                 results = load_partitions(
-                    con, spec.name, partition_dates(context), landing.root, max_workers=2
+                    con,
+                    spec.name,
+                    partition_dates(context),
+                    landing.root,
+                    max_workers=2,
+                    allow_shrink=config.allow_shrink,
                 )
             except PartitionLoadError as exc:
-                raise dg.Failure(description=str(exc)) from None
+                for error in [exc, *exc.others]:
+                    context.log.error(str(error))
+                raise _failure(exc) from None
             for result in results:
                 for warning in result.warnings:
                     context.log.warning(warning)
@@ -117,15 +176,20 @@ def build_raw_asset(spec: RawTable) -> dg.AssetsDefinition:
         loaded = sum(r.rows_loaded for r in results)
         rejected = sum(r.rows_rejected for r in results)
         read = sum(f.rows_read for r in results for f in r.files)
+        n_lines = sum(f.lines_in_file or 0 for r in results for f in r.files)
         context.log.info(
             f"raw.{spec.name}: {len(results)} day(s), {read:,} rows read, {loaded:,} loaded, {rejected:,} rejected"
         )
         yield dg.MaterializeResult(
             metadata={
+                "lines_in_files": dg.MetadataValue.int(n_lines),
                 "rows_read": dg.MetadataValue.int(read),
                 "rows_loaded": dg.MetadataValue.int(loaded),
                 "rows_rejected": dg.MetadataValue.int(rejected),
-                "files": dg.MetadataValue.int(sum(len(r.files) for r in results)),
+                "files": dg.MetadataValue.int(sum(len(r.data_files) for r in results)),
+                "entries_skipped": dg.MetadataValue.int(
+                    sum(len(r.files) - len(r.data_files) for r in results)
+                ),
                 "days": dg.MetadataValue.text(
                     ", ".join(str(r.dt) for r in results)
                     if len(results) <= 7
@@ -136,12 +200,16 @@ def build_raw_asset(spec: RawTable) -> dg.AssetsDefinition:
                 "dagster/row_count": dg.MetadataValue.int(table_rows),
             }
         )
-        missing = [str(r.dt) for r in results if not r.files]
+        incomplete = [str(r.dt) for r in results if r.status == "incomplete"]
+        missing = [str(r.dt) for r in results if r.status == "loaded" and not r.data_files]
         yield dg.AssetCheckResult(
             check_name="delivery_arrived",
-            passed=not missing,
+            passed=not missing and not incomplete,
             severity=dg.AssetCheckSeverity.WARN,
-            metadata={"days_without_files": dg.MetadataValue.text(", ".join(missing) or "none")},
+            metadata={
+                "days_without_files": dg.MetadataValue.text(", ".join(missing) or "none"),
+                "days_incomplete": dg.MetadataValue.text(", ".join(incomplete) or "none"),
+            },
         )
 
     return _raw_asset

@@ -17,7 +17,12 @@ import dagster as dg
 import duckdb
 
 from orchestration.assets.dbt import mart_keys
+from orchestration.file_modes import make_private_dir, set_published_modes
 from orchestration.resources import WarehouseResource
+
+
+def _sql_literal(path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _segment_sizes_markdown(con) -> str:
@@ -50,45 +55,54 @@ def published_marts(
 ) -> dg.MaterializeResult:
     started = time.monotonic()
     target = warehouse.published_path
-    staging_file = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
-    parquet_dir = warehouse.published_parquet_dir
-    parquet_tmp = parquet_dir.with_name(f".{parquet_dir.name}.{uuid.uuid4().hex}.tmp")
-    parquet_tmp.mkdir(parents=True)
-    rows: dict[str, int] = {}
-    try:
-        with warehouse.connect(context.log) as con:
-            tables = [
-                r[0]
-                for r in con.execute(
-                    "select table_name from information_schema.tables "
-                    "where table_schema = 'marts' and table_catalog = current_database() order by 1"
-                ).fetchall()
-            ]
-            con.execute(f"attach '{staging_file}' as published")
-            con.execute("create schema published.marts")
-            for table in tables:
-                con.execute(
-                    f'create table published.marts."{table}" as select * from marts."{table}"'
-                )
-                rows[table] = con.execute(
-                    f'select count(*) from published.marts."{table}"'
-                ).fetchone()[0]
-                con.execute(
-                    f"copy (select * from marts.\"{table}\") to '{parquet_tmp / (table + '.parquet')}' "
-                    "(format parquet, compression zstd)"
-                )
-            segments_md = _segment_sizes_markdown(con)
-            con.execute("detach published")
-        committed = warehouse.commit_run()
-        os.replace(staging_file, target)
-        old = parquet_dir.with_name(f".{parquet_dir.name}.{uuid.uuid4().hex}.old")
-        if parquet_dir.exists():
-            os.replace(parquet_dir, old)
-        os.replace(parquet_tmp, parquet_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        staging_file.unlink(missing_ok=True)
-        shutil.rmtree(parquet_tmp, ignore_errors=True)
+    # Under the run lock for the whole swap: a run of this asset alone (picked in the UI)
+    # must not interleave with another run's commit.
+    with warehouse.holding_run_lock(context.log):
+        staging_file = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        parquet_dir = warehouse.published_parquet_dir
+        parquet_tmp = parquet_dir.with_name(f".{parquet_dir.name}.{uuid.uuid4().hex}.tmp")
+        make_private_dir(parquet_tmp)
+        rows: dict[str, int] = {}
+        try:
+            with warehouse.connect(context.log) as con:
+                tables = [
+                    r[0]
+                    for r in con.execute(
+                        "select table_name from information_schema.tables "
+                        "where table_schema = 'marts' and table_catalog = current_database() order by 1"
+                    ).fetchall()
+                ]
+                con.execute(f"attach {_sql_literal(staging_file)} as published")
+                con.execute("create schema published.marts")
+                for table in tables:
+                    con.execute(
+                        f'create table published.marts."{table}" as select * from marts."{table}"'
+                    )
+                    rows[table] = con.execute(
+                        f'select count(*) from published.marts."{table}"'
+                    ).fetchone()[0]
+                    con.execute(
+                        f'copy (select * from marts."{table}") to '
+                        f"{_sql_literal(parquet_tmp / (table + '.parquet'))} (format parquet, compression zstd)"
+                    )
+                segments_md = _segment_sizes_markdown(con)
+                con.execute("detach published")
+            # Private, or readable by CDP_BI_GROUP, before they become visible under their names.
+            set_published_modes(staging_file)
+            set_published_modes(parquet_tmp)
+            # The warehouse first (the source of truth; refused if another run committed since
+            # this run's copy), then the BI files. A kill in between leaves complete BI files of
+            # the previous run, which the next run replaces.
+            committed = warehouse.commit_run()
+            os.replace(staging_file, target)
+            old = parquet_dir.with_name(f".{parquet_dir.name}.{uuid.uuid4().hex}.old")
+            if parquet_dir.exists():
+                os.replace(parquet_dir, old)
+            os.replace(parquet_tmp, parquet_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        finally:
+            staging_file.unlink(missing_ok=True)
+            shutil.rmtree(parquet_tmp, ignore_errors=True)
     table_md = "\n".join(
         ["| table | rows |", "|---|---:|", *(f"| marts.{t} | {n:,} |" for t, n in rows.items())]
     )

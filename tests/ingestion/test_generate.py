@@ -415,9 +415,6 @@ def test_bad_mode_injects_every_kind_and_lists_it(bad_landing: Path):
         kind = item["kind"]
         if kind == "empty_file":
             assert raw == b""
-        elif kind == "truncated_gzip":
-            with pytest.raises((EOFError, OSError)):
-                gzip.decompress(raw)
         elif kind == "duplicate_file":
             original = bad_landing / item["detail"].removeprefix("identical copy of ")
             assert raw == original.read_bytes() and dt_of(path) >= dt_of(original)
@@ -426,6 +423,9 @@ def test_bad_mode_injects_every_kind_and_lists_it(bad_landing: Path):
         else:
             data = gzip.decompress(raw) if path.suffix == ".gz" else raw
             line = data.split(b"\n")[item["line"] - 1]
+            if kind == "nul_byte":
+                assert b"\x00" in line
+                continue
             if kind == "non_utf8":
                 with pytest.raises(UnicodeDecodeError):
                     line.decode("utf-8")

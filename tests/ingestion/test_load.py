@@ -11,8 +11,8 @@ import duckdb
 import pytest
 
 from ingestion.contract import RAW_TABLES
-from ingestion.errors import PartitionLoadError, UnknownTableError
-from ingestion.load import ensure_raw_schema, load_partitions
+from ingestion.errors import PartitionLoadError, ShrinkRefusedError, UnknownTableError
+from ingestion.load import ensure_raw_schema, load_partition, load_partitions
 from tests.ingestion.landing_rows import (
     CONTACTS_HEADER,
     DT,
@@ -66,6 +66,11 @@ def test_ensure_raw_schema_creates_the_contract_tables_idempotently(con):
         "rows_loaded",
         "rows_rejected",
         "loaded_at",
+        "lines_in_file",
+        "header_lines",
+        "blank_lines",
+        "continuation_lines",
+        "note",
     ]
 
 
@@ -503,39 +508,43 @@ def test_empty_files_and_header_only_files_load_zero_rows(con, landing):
     assert con.execute("SELECT count(*) FROM raw.load_audit").fetchone()[0] == 7
 
 
-def test_a_truncated_gzip_loads_its_complete_lines_and_rejects_the_rest(con, landing):
+def test_a_truncated_gzip_fails_the_day_which_keeps_its_previous_contents(con, landing):
     rng = random.Random(7)
     lines = [contact(f"c{i}", email=f"{rng.getrandbits(64):x}@example.com") for i in range(5000)]
     payload = gzip.compress(csv_file(CONTACTS_HEADER, *lines).encode())
+    landing.write("email_contacts", "part-0.csv", csv_file(CONTACTS_HEADER, contact("before")))
+    load(con, landing, "email_contacts")
+    before = snapshot(con)
     truncated = landing.write("email_contacts", "part-0.csv.gz", payload[: len(payload) // 2])
-    landing.write("email_contacts", "part-1.csv", csv_file(CONTACTS_HEADER, contact("other")))
 
-    result = load(con, landing, "email_contacts")
+    with pytest.raises(PartitionLoadError) as raised:
+        load(con, landing, "email_contacts")
 
-    stats = {f.source_file: f for f in result.files}
-    broken = stats[landing.relative(truncated)]
-    assert broken.rows_rejected == 1 and 0 < broken.rows_loaded < 5000
-    loaded = con.execute(
-        "SELECT contact_id, email, _line_number FROM raw.email_contacts "
-        "WHERE _source_file = ? ORDER BY 3",
-        [landing.relative(truncated)],
-    ).fetchall()
-    expected = [(line.split(",")[0], line.split(",")[1], n) for n, line in enumerate(lines, 2)]
-    assert loaded == expected[: broken.rows_loaded]  # a complete, exact prefix
-    reject = only_reject(con, "email_contacts")
-    assert reject["line_number"] == broken.rows_loaded + 2
-    assert "truncated or corrupt" in reject["reason"] and "re-deliver" in reject["reason"]
-    assert stats["email/contacts/dt=2026-10-01/part-1.csv"].rows_loaded == 1
+    assert raised.value.source_file == landing.relative(truncated)
+    message = str(raised.value)
+    assert message.startswith(f"{landing.relative(truncated)}: is a truncated gzip file")
+    assert "keeps its previous contents" in message and "c0," not in message
+    assert snapshot(con) == before  # no prefix salvaged as a load
 
 
-def test_a_file_that_is_not_gzip_at_all_becomes_one_reject_without_a_line(con, landing):
-    landing.write("web_events", "part-0.jsonl.gz", b"this is not gzip data\n")
-    landing.write("web_events", "part-1.jsonl", web_event() + "\n")
-    result = load(con, landing, "web_events")
-    assert (result.rows_loaded, result.rows_rejected) == (1, 1)
-    reject = only_reject(con, "web_events")
-    assert reject["line_number"] is None
-    assert "could not be read" in reject["reason"] and "re-deliver" in reject["reason"]
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        ("part-1.jsonl.gz", b"this is not gzip data\n", "is named .gz but is not gzip-compressed"),
+        ("part-1.jsonl", gzip.compress(b"{}\n"), "is gzip-compressed but its name does not"),
+        ("part-1.jsonl.gz", b"\x1f\x8b\x08garbage", "is a corrupt gzip file"),
+        ("part-1.jsonl", b"BZh91AY&SY", "is bzip2-compressed"),
+    ],
+)
+def test_a_file_in_the_wrong_compression_fails_the_day_naming_it(con, landing, name, content, says):
+    landing.write("web_events", "part-0.jsonl", web_event() + "\n")
+    load(con, landing, "web_events")
+    before = snapshot(con)
+    landing.write("web_events", name, content)
+    with pytest.raises(PartitionLoadError) as raised:
+        load(con, landing, "web_events")
+    assert str(raised.value).startswith(f"web/events/dt=2026-10-01/{name}: {says}")
+    assert snapshot(con) == before
 
 
 def test_extra_columns_and_foreign_files_are_ignored_with_a_warning(con, landing):
@@ -544,31 +553,48 @@ def test_extra_columns_and_foreign_files_are_ignored_with_a_warning(con, landing
         "part-0.csv",
         csv_file(CONTACTS_HEADER + ",loyalty_tier", contact("c1") + ",gold"),
     )
-    landing.write("email_contacts", "_SUCCESS", b"")
+    landing.write("email_contacts", "_SUCCESS", b"")  # a completeness marker, not a file
+    landing.write("email_contacts", "notes.txt", b"hello\n")
     result = load(con, landing, "email_contacts")
     assert result.rows_loaded == 1
     assert any(
         "part-0.csv" in w and "'loyalty_tier'" in w and "ignored" in w for w in result.warnings
     )
-    assert any("_SUCCESS" in w for w in result.warnings)
+    assert not any("_SUCCESS" in w for w in result.warnings)
+    assert [(f.source_file, f.note is not None) for f in result.files] == [
+        ("email/contacts/dt=2026-10-01/part-0.csv", False),
+        ("email/contacts/dt=2026-10-01/notes.txt", True),
+    ]
+    assert any("notes.txt: skipped" in w for w in result.warnings)
 
 
-def test_a_missing_or_empty_day_folder_loads_nothing_and_clears_the_day(con, landing):
+def test_a_missing_or_empty_day_folder_keeps_a_loaded_day_unless_shrinking_is_allowed(con, landing):
     landing.write("email_contacts", "part-0.csv", csv_file(CONTACTS_HEADER, contact("c1")))
     load(con, landing, "email_contacts")
+    before = snapshot(con)
     (landing.day_dir("email_contacts") / "part-0.csv").unlink()
 
-    empty_folder = load(con, landing, "email_contacts")
+    with pytest.raises(ShrinkRefusedError) as empty_folder:
+        load(con, landing, "email_contacts")
     landing.day_dir("email_contacts").rmdir()
-    missing_folder = load(con, landing, "email_contacts")
+    with pytest.raises(ShrinkRefusedError) as missing_folder:
+        load(con, landing, "email_contacts")
+    for refused in (empty_folder.value, missing_folder.value):
+        assert (refused.rows_before, refused.rows_now) == (1, 0)
+        assert "--allow-shrink" in str(refused) and "keeps its previous contents" in str(refused)
+    assert snapshot(con) == before
 
-    for result in (empty_folder, missing_folder):
-        assert (result.files, result.rows_loaded, result.rows_rejected) == ([], 0, 0)
+    allowed = load_partition(
+        con, "email_contacts", DT, landing.root, loaded_at=LOADED_AT, allow_shrink=True
+    )
+    assert (allowed.files, allowed.rows_loaded, allowed.rows_rejected) == ([], 0, 0)
     assert con.execute("SELECT count(*) FROM raw.email_contacts").fetchone()[0] == 0
     assert con.execute("SELECT count(*) FROM raw.load_audit").fetchone()[0] == 0
 
 
-# ------------------------------------------------------------------ accounting invariant
+def test_a_day_never_delivered_loads_nothing_without_an_error(con, landing):
+    result = load(con, landing, "email_contacts")
+    assert (result.files, result.rows_loaded, result.status) == ([], 0, "loaded")
 
 
 def test_every_record_is_either_loaded_or_rejected(con, landing):
@@ -612,8 +638,7 @@ def test_every_record_is_either_loaded_or_rejected(con, landing):
         ),
         "d-empty.csv": (b"", 0),
         "e-header-only.csv": (CONTACTS_HEADER + "\n", 0),
-        "f-truncated.csv.gz": (gz[: len(gz) * 2 // 3], None),  # prefix + 1 unreadable tail
-        "g-garbage.csv.gz": (b"\x1f\x8b\x08garbage", 1),
+        "f-big.csv.gz": (gz, 3000),
     }
     for name, (content, _) in files.items():
         landing.write("email_contacts", name, content)
@@ -629,7 +654,7 @@ def test_every_record_is_either_loaded_or_rejected(con, landing):
         web_event(messageId="w1"),
     ]  # duplicate delivery: kept
     landing.write("web_events", "part-0.jsonl", "\n".join(web_lines) + "\n")
-    landing.write("web_events", "part-1.jsonl.gz", b"\xff\xfe" + b"not gzip")
+    landing.write("web_events", "part-1.jsonl", "\n".join(web_lines[:2]).encode("utf-16"))
 
     load(con, landing, "email_contacts")
     load(con, landing, "web_events")
@@ -652,10 +677,16 @@ def test_every_record_is_either_loaded_or_rejected(con, landing):
         if expected_records is not None:
             assert by_name[name][1] == expected_records, name
     assert by_name["b-broken.csv"][2:4] == (2, 8)
-    truncated = by_name["f-truncated.csv.gz"]
-    assert truncated[3] == 1 and truncated[1] == truncated[2] + 1
     assert by_name["part-0.jsonl"][1:4] == (8, 2, 6)
-    assert by_name["part-1.jsonl.gz"][1:4] == (1, 0, 1)
+    assert by_name["part-1.jsonl"][1:4] == (2, 0, 2)  # UTF-16: every line rejected
+    # Every physical line is the header, blank, a continuation or one record.
+    lines = con.execute(
+        "SELECT source_file, lines_in_file, header_lines, blank_lines, continuation_lines, "
+        "rows_read FROM raw.load_audit ORDER BY source_file"
+    ).fetchall()
+    for source_file, n_lines, header, blank, continuation, read in lines:
+        assert n_lines == header + blank + continuation + read, source_file
+    assert {r[0].rsplit("/", 1)[1]: r[1:5] for r in lines}["b-broken.csv"] == (13, 1, 1, 1)
 
 
 # -------------------------------------------------------------- idempotency and atomicity
@@ -709,7 +740,8 @@ def test_a_missing_header_column_fails_the_partition_and_keeps_its_previous_rows
     message = str(raised.value)
     assert message.startswith(
         "billing/invoices/dt=2026-10-01/part-0001.csv: required column 'amount_due_cents' "
-        "is missing from the header on line 1 (found: invoice_id, customer_id,"
+        "is missing from the header on line 1 (line 1 has 11 field(s), 11 of them named "
+        "like a contract column)."
     )
     assert "previous contents" in message
     failure = raised.value

@@ -89,6 +89,7 @@ def webhook_server():
 def test_failure_sensor_posts_to_webhook(webhook_server, monkeypatch):
     url, received = webhook_server
     monkeypatch.setenv("CDP_ALERT_WEBHOOK", url)
+    monkeypatch.setenv("CDP_ALERT_ALLOW_HTTP", "1")  # a local test server; real webhooks are https
 
     @dg.op
     def explode():

@@ -295,10 +295,13 @@ def test_killed_run_leaves_warehouse_and_published_marts_as_they_were(nightly, z
         runs_dir.exists() and any(runs_dir.glob("*.duckdb"))
     ):
         time.sleep(0.2)
-    assert proc.poll() is None, "the run finished before it could be killed"
     time.sleep(5)  # let it write for a while: raw loads and checks are under way
+    assert proc.poll() is None, "the run finished before it could be killed"
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+    # Proof that the kill, not the run's own end, stopped it: a run that had exited by
+    # itself would report its exit status, not death by SIGKILL.
+    assert proc.returncode == -signal.SIGKILL, proc.stdout.read().decode()[-2000:]
 
     assert _differences(before, _snapshot(warehouse)) == []
     assert published.read_bytes() == published_before
