@@ -89,7 +89,7 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "n_records_moved": "BIGINT",
         "example_record": "VARCHAR",
     },
-    "shared_values": {**SHARED_COLUMNS, "detected_at": "TIMESTAMP"},
+    "shared_values": {**SHARED_COLUMNS, "resolved_at": "TIMESTAMP"},
     "refused_merges": {
         "refused_at": "TIMESTAMP",
         "customer_a": "VARCHAR",
@@ -245,14 +245,14 @@ def resolve_identities(
             "id_registry": registry,
             "refused_merges": refused,
             "match_evidence": match_evidence,
-            "shared_values": shared.assign(detected_at=run_ts),
+            "shared_values": shared.assign(resolved_at=run_ts),
             "model_parameters": linkage.model.describe().assign(
                 position=lambda d: d["comparison"].map(
                     {spec.name: i for i, spec in enumerate(config.comparisons)}
                 ),
                 prior_weight=linkage.prior_weight,
                 match_weight_threshold=float(config.match_weight_threshold),
-                trained_at=run_ts,
+                resolved_at=run_ts,
             ),
         },
         new_merges=merges,
