@@ -71,11 +71,12 @@ class FellegiSunterModel:
         for spec, m, u, bf in zip(
             self.comparisons, self.m, self.u, self.log2_bayes_factors, strict=True
         ):
-            for level in range(spec.n_levels):
+            for level, label in enumerate(spec.level_labels()):
                 rows.append(
                     {
                         "comparison": spec.name,
                         "level": level,
+                        "level_label": label,
                         "m": float(m[level]),
                         "u": float(u[level]),
                         "log2_bayes_factor": float(bf[level]),
@@ -140,11 +141,15 @@ def estimate_u(
     ]
 
 
+SEVERAL_PER_PERSON_DISAGREE_M = 0.3
+
+
 def _default_m(spec: ComparisonSpec) -> np.ndarray:
-    """A starting m for EM: most true matches agree exactly, few disagree."""
+    """A starting m for EM: most true matches agree exactly, few disagree - except on values
+    people have several of (emails, phones), where a third of true pairs disagree."""
     m = np.full(spec.n_levels, 0.05)
-    m[-1] = 0.9
-    m[0] = 0.05
+    m[0] = SEVERAL_PER_PERSON_DISAGREE_M if spec.several_per_person else 0.05
+    m[-1] = 0.9 - (m[0] - 0.05)
     return m / m.sum()
 
 
@@ -155,9 +160,14 @@ def fit_fellegi_sunter(
     labelled_levels: dict[str, np.ndarray],
     max_iterations: int,
     random_match_probability: float | None = None,
+    blocked_em_m: dict[int, tuple[np.ndarray, str]] | None = None,
+    n_records: int | None = None,
 ) -> FellegiSunterModel:
     """Fit m and the prior. `labelled_levels[name]` = levels of comparison `name` on labelled
-    true matches whose rule does not involve that comparison's column.
+    true matches whose rule does not involve that comparison's column; `blocked_em_m` = m
+    learnt by `estimate_m_by_blocked_em` (preferred over the labels: deterministic matches
+    are a biased sample, e.g. web and billing records tied by a user id nearly always share
+    their email, which would make any email disagreement look like proof of two people).
 
     Supervised (labels and `random_match_probability` given): m from the labels, the
     default m where a comparison has too few labels, and the prior = the probability that
@@ -167,12 +177,18 @@ def fit_fellegi_sunter(
     m: list[np.ndarray] = []
     fixed: list[bool] = []
     sources: dict[str, str] = {}
-    supervised = random_match_probability is not None and any(
-        int((v >= 0).sum()) >= MIN_LABELS_TO_FIX_M for v in labelled_levels.values()
+    blocked_em_m = blocked_em_m or {}
+    supervised = random_match_probability is not None and (
+        bool(blocked_em_m)
+        or any(int((v >= 0).sum()) >= MIN_LABELS_TO_FIX_M for v in labelled_levels.values())
     )
-    for spec in comparisons:
+    for i, spec in enumerate(comparisons):
         labels = labelled_levels.get(spec.name)
-        if labels is not None and int((labels >= 0).sum()) >= MIN_LABELS_TO_FIX_M:
+        if supervised and i in blocked_em_m:
+            m.append(blocked_em_m[i][0])
+            fixed.append(True)
+            sources[spec.name] = blocked_em_m[i][1]
+        elif labels is not None and int((labels >= 0).sum()) >= MIN_LABELS_TO_FIX_M:
             m.append(_level_distribution(labels, spec.n_levels, prior=_default_m(spec)))
             fixed.append(True)
             sources[spec.name] = (
@@ -186,10 +202,40 @@ def fit_fellegi_sunter(
         return FellegiSunterModel(
             comparisons, m, u, prior=random_match_probability, m_source=sources
         )
+    if blocked_em_m and n_records and len(candidate_levels):
+        # No deterministic matches to set the prior: m from the blocked EM sessions, u from
+        # random pairs, and the prior = the candidates' expected matches over all pairs.
+        for i in blocked_em_m:
+            m[i] = blocked_em_m[i][0]
+            sources[comparisons[i].name] = blocked_em_m[i][1]
+        model = FellegiSunterModel(comparisons, m, u, prior=0.5, m_source=sources)
+        share = _candidate_match_share(model, candidate_levels, max_iterations)
+        all_pairs = n_records * (n_records - 1) / 2
+        model.prior = float(np.clip(share * len(candidate_levels) / all_pairs, 1e-12, 0.5))
+        return model
     model = FellegiSunterModel(comparisons, m, u, prior=0.1, m_source=sources)
     if len(candidate_levels) == 0:
         return model
     return _fit_ecm(model, candidate_levels, fixed, max_iterations)
+
+
+def _candidate_match_share(
+    model: FellegiSunterModel, candidate_levels: np.ndarray, max_iterations: int
+) -> float:
+    """The share of candidate pairs that are matches, by EM with m and u held fixed."""
+    patterns, counts = _unique_patterns(candidate_levels)
+    log_ratio = _pattern_log_probability(patterns, model.m) - _pattern_log_probability(
+        patterns, model.u
+    )
+    share = 0.1
+    for _ in range(max(max_iterations, 1) * 4):
+        log_odds = np.log(share / (1 - share)) + log_ratio
+        posterior = 1.0 / (1.0 + np.exp(-np.clip(log_odds, -60, 60)))
+        updated = float(np.clip((posterior * counts).sum() / counts.sum(), 1e-9, 1 - 1e-9))
+        if abs(updated - share) < EM_TOLERANCE:
+            return updated
+        share = updated
+    return share
 
 
 def _fit_ecm(
@@ -229,3 +275,101 @@ def _fit_ecm(
             )
     model.prior = float(np.clip(ecm.p, 1e-9, 1 - 1e-9))
     return model
+
+
+MAX_EM_PAIRS_PER_SESSION = 400_000
+EM_TOLERANCE = 1e-5
+
+
+@dataclass(frozen=True)
+class TrainingSession:
+    """Candidate pairs selected by one blocking rule; EM learns m for every comparison the
+    rule does not involve (the rule decided whether those pairs agree on its own fields)."""
+
+    label: str
+    pairs: np.ndarray  # boolean mask over the candidate pairs
+    trained: tuple[int, ...]  # indexes of the comparisons this session learns m for
+
+
+def estimate_m_by_blocked_em(
+    comparisons: tuple[ComparisonSpec, ...],
+    candidate_levels: np.ndarray,
+    sessions: list[TrainingSession],
+    u: list[np.ndarray],
+    initial_m: list[np.ndarray],
+    max_iterations: int,
+    seed: int,
+) -> dict[int, tuple[np.ndarray, str]]:
+    """m per comparison from expectation-maximisation on candidate pairs, as Splink trains it:
+    each session's pairs come from one blocking rule, u stays fixed (from random pairs), and
+    a comparison's m is learnt only in sessions whose rule does not involve its column, so no
+    comparison is trained on pairs selected by that same comparison (an email disagreement
+    is learnt among pairs that share a name and a postcode, not among pairs that share an
+    email). Sessions are combined weighted by their expected matches.
+    Returns {comparison index: (m, description)}."""
+    rng = np.random.default_rng(seed)
+    learnt: dict[int, list[tuple[np.ndarray, float, str]]] = {}
+    for session in sessions:
+        rows = np.flatnonzero(session.pairs)
+        if len(rows) < MIN_LABELS_TO_FIX_M or not session.trained:
+            continue
+        if len(rows) > MAX_EM_PAIRS_PER_SESSION:
+            rows = np.sort(rng.choice(rows, MAX_EM_PAIRS_PER_SESSION, replace=False))
+        active = list(session.trained)
+        patterns, counts = _unique_patterns(candidate_levels[np.ix_(rows, active)])
+        m = [initial_m[i].copy() for i in active]
+        u_active = [u[i] for i in active]
+        log_u = _pattern_log_probability(patterns, u_active)
+        match_share = 0.3
+        for _ in range(max(max_iterations, 1)):
+            log_m = _pattern_log_probability(patterns, m)
+            log_odds = np.log(match_share / (1 - match_share)) + log_m - log_u
+            posterior = 1.0 / (1.0 + np.exp(-np.clip(log_odds, -60, 60)))
+            weights = posterior * counts
+            match_share = float(np.clip(weights.sum() / counts.sum(), 1e-6, 1 - 1e-6))
+            previous = m
+            m = [
+                _level_distribution(
+                    patterns[:, j], comparisons[i].n_levels, weights, _default_m(comparisons[i])
+                )
+                for j, i in enumerate(active)
+            ]
+            if max(np.abs(a - b).max() for a, b in zip(m, previous, strict=True)) < EM_TOLERANCE:
+                break
+        expected_matches = float(weights.sum())
+        for j, i in enumerate(active):
+            learnt.setdefault(i, []).append((m[j], expected_matches, session.label))
+    result = {}
+    for i, estimates in learnt.items():
+        total = sum(w for _, w, _ in estimates)
+        if total <= 0:
+            continue
+        combined = sum(m_i * w for m_i, w, _ in estimates) / total
+        labels = ", ".join(label for _, _, label in estimates)
+        result[i] = (
+            combined / combined.sum(),
+            f"EM on candidate pairs blocked on other fields ({labels}; "
+            f"{total:,.0f} expected matches)",
+        )
+    return result
+
+
+def _unique_patterns(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of a small-integer level matrix and their counts (rows packed into one
+    integer first: much faster than a row-wise unique)."""
+    levels = levels.astype(np.int64) + 1  # -1 (missing) .. 14 -> 0 .. 15
+    packed = np.zeros(len(levels), dtype=np.int64)
+    for j in range(levels.shape[1]):
+        packed = packed * 16 + levels[:, j]
+    codes, index, counts = np.unique(packed, return_index=True, return_counts=True)
+    return levels[index] - 1, counts
+
+
+def _pattern_log_probability(patterns: np.ndarray, probabilities: list[np.ndarray]) -> np.ndarray:
+    """Sum over comparisons of log P(level), a missing level (-1) adding nothing."""
+    total = np.zeros(len(patterns))
+    for j, p in enumerate(probabilities):
+        levels = patterns[:, j]
+        present = levels >= 0
+        total[present] += np.log(p[levels[present]])
+    return total

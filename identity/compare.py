@@ -19,6 +19,9 @@ def level_sql(spec: ComparisonSpec, left: str = "l", right: str = "r") -> str:
     lc, rc = f"{left}.{spec.column}", f"{right}.{spec.column}"
     top = spec.n_levels - 1
     cases = [f"when {lc} is null or {rc} is null then -1", f"when {lc} = {rc} then {top}"]
+    if spec.swap_column:
+        ls, rs = f"{left}.{spec.swap_column}", f"{right}.{spec.swap_column}"
+        cases.append(f"when {lc} = {rs} and {ls} = {rc} then {top}")
     if spec.kind == "jaro_winkler":
         for level, threshold in sorted(enumerate(sorted(spec.thresholds), start=1), reverse=True):
             cases.append(f"when jaro_winkler_similarity({lc}, {rc}) >= {threshold} then {level}")

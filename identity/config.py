@@ -43,6 +43,28 @@ class ComparisonSpec:
     # is stronger evidence than on a common one ("James"); the exact level's u becomes the
     # value's own frequency among the records.
     term_frequency: bool = False
+    # Names written the other way round ("LOVELACE Ada" read as first "lovelace"): when
+    # this record's `column` equals the other's `swap_column` and vice versa, the pair
+    # agrees exactly (set on the first- and last-name comparisons, each naming the other).
+    swap_column: str | None = None
+    # People have several of these (a personal and a work email, a mobile and a landline):
+    # before the data says otherwise, a disagreement is weak evidence of two people.
+    several_per_person: bool = False
+
+    def level_labels(self) -> list[str]:
+        """What each non-missing level means, for `cdp explain --model`."""
+        if self.kind == "jaro_winkler":
+            middle = [f"similar (Jaro-Winkler >= {t:g})" for t in sorted(self.thresholds)]
+        elif self.kind == "levenshtein":
+            middle = [
+                f"close (edit distance <= {t:g})" for t in sorted(self.thresholds, reverse=True)
+            ]
+        elif self.kind == "email":
+            middle = [f"mailbox similar (Jaro-Winkler >= {t:g})" for t in sorted(self.thresholds)]
+            middle.append("same mailbox name, other domain")
+        else:
+            middle = []
+        return ["disagree", *middle, "exact"]
 
     @property
     def n_levels(self) -> int:
@@ -67,10 +89,14 @@ class DeterministicRule:
 
 def _default_comparisons() -> tuple[ComparisonSpec, ...]:
     return (
-        ComparisonSpec("first_name", "first_name_key", "jaro_winkler", (0.85, 0.92), True),
-        ComparisonSpec("last_name", "last_name", "jaro_winkler", (0.85, 0.94), True),
-        ComparisonSpec("email", "email_key", "exact"),
-        ComparisonSpec("phone", "phone_e164", "exact"),
+        ComparisonSpec(
+            "first_name", "first_name_key", "jaro_winkler", (0.85, 0.92), True, "last_name"
+        ),
+        ComparisonSpec(
+            "last_name", "last_name", "jaro_winkler", (0.85, 0.94), True, "first_name_key"
+        ),
+        ComparisonSpec("email", "email_key", "exact", several_per_person=True),
+        ComparisonSpec("phone", "phone_e164", "exact", several_per_person=True),
         ComparisonSpec("address", "address_line1", "jaro_winkler", (0.9,)),
         ComparisonSpec("city", "address_city", "exact", term_frequency=True),
         ComparisonSpec("postcode", "address_postal_code", "exact"),
@@ -128,9 +154,26 @@ class IdentityConfig:
     max_user_ids_per_customer: int = 2
     max_emails_per_customer: int = 3
     max_phones_per_customer: int = 3
+    # Shared identifiers found in the data (identity/shared_values.py): a value carried by
+    # records with this many different first names, or with more distinct other identifiers
+    # than the limits above (and max_addresses_per_person) allow one person, is shared and
+    # stops being a key. Addresses need more names: a family at one address is normal.
+    detect_shared_values: bool = True
+    shared_value_min_first_names: int = 2
+    shared_address_min_first_names: int = 5
+    max_addresses_per_person: int = 3
     # Households share an address and a phone: a probabilistic pair whose comparison of this
     # name is "disagree" is never merged. None disables the guard (e.g. for FEBRL).
     household_guard_comparison: str | None = "first_name"
+    # What a household shares: such a pair is still linked when the other comparisons
+    # (the personal evidence: email, birth date, ...) reach the threshold on their own.
+    household_shared_comparisons: tuple[str, ...] = (
+        "last_name",
+        "phone",
+        "address",
+        "city",
+        "postcode",
+    )
     # Deterministic rules, applied first, in this order of confidence.
     deterministic_rules: tuple[DeterministicRule, ...] = field(default_factory=_default_rules)
     # Blocking: each rule is a list of columns that must be equal (and non-null) for two
@@ -147,7 +190,7 @@ class IdentityConfig:
     comparisons: tuple[ComparisonSpec, ...] = field(default_factory=_default_comparisons)
     # Fellegi-Sunter: pairs with a match weight (log2 Bayes factor incl. prior) at or above
     # this are accepted.
-    match_weight_threshold: float = 4.5
+    match_weight_threshold: float = 7.0
     # Hysteresis for stable customers: a probabilistic link accepted in an earlier run is
     # kept while today's model still gives it at least threshold - margin.
     keep_link_weight_margin: float = 6.0
@@ -167,6 +210,11 @@ class IdentityConfig:
 
     def __post_init__(self) -> None:
         _validate(self)
+
+    @classmethod
+    def from_file(cls, path: Path | str) -> IdentityConfig:
+        """Settings from a YAML or TOML file (see `load_identity_config`)."""
+        return load_identity_config(path)
 
     def with_overrides(self, **overrides: Any) -> IdentityConfig:
         """A copy with some settings replaced (validated like a loaded file)."""
@@ -203,6 +251,9 @@ def _validate(config: IdentityConfig) -> None:
         "max_block_size",
         "u_sample_pairs",
         "min_agreeing_comparisons",
+        "shared_value_min_first_names",
+        "shared_address_min_first_names",
+        "max_addresses_per_person",
     ):
         value = getattr(config, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -249,6 +300,11 @@ def _validate(config: IdentityConfig) -> None:
             f"household_guard_comparison: {config.household_guard_comparison!r} is not a "
             f"comparison name ({names}) or null"
         )
+    unknown = [c for c in config.household_shared_comparisons if c not in names]
+    if config.household_guard_comparison is not None and unknown:
+        raise IdentityConfigError(
+            f"household_shared_comparisons: {unknown} are not comparison names ({names})"
+        )
     for i, rule in enumerate(config.blocking_rules):
         if not rule or not all(isinstance(c, str) and c for c in rule):
             raise IdentityConfigError(f"blocking_rules[{i}]: must be a non-empty list of columns")
@@ -290,6 +346,8 @@ def _convert(key: str, value: Any) -> Any:
                 kind=v.get("kind", "exact"),
                 thresholds=tuple(float(t) for t in v.get("thresholds", ())),
                 term_frequency=bool(v.get("term_frequency", False)),
+                swap_column=v.get("swap_column"),
+                several_per_person=bool(v.get("several_per_person", False)),
             )
             for v in value
         )

@@ -2,7 +2,17 @@
 
 Pairwise metrics: every pair of records in one predicted customer is a predicted link,
 every pair in one true person a true link. Counted from the customer x person contingency
-table (sum of n*(n-1)/2), so two million records need no pair enumeration.
+table (sum of n*(n-1)/2), so two million records need no pair enumeration. The same
+counts split by the source systems of the two records (email-billing, email-web, ...)
+show where links are won or lost.
+
+The evidence ceiling says how much recall the data supports with exact evidence alone:
+inside each true person, records are connected (transitively) when they share a
+normalised email, an E.164 phone, a user id (which also stitches anonymous web ids to
+accounts), or an exact normalised first + last name together with a city or a postcode.
+The share of true pairs so connected is the recall a resolver reaches by trusting exact
+evidence and nothing else; beyond it lies fuzzy evidence (typos, nicknames, moves).
+It is read from `identity.identity_records`, i.e. after the engine's normalisation.
 """
 
 from __future__ import annotations
@@ -12,9 +22,37 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 TRUTH_COLUMNS = ("source_system", "source_record_id", "person_id")
+
+
+@dataclass(frozen=True)
+class SourcePairScore:
+    """Pairwise counts for links between records of two source systems (or within one)."""
+
+    systems: str  # "billing-email": the two systems in alphabetical order
+    true_pairs: int
+    predicted_pairs: int
+    correct_pairs: int
+    ceiling_pairs: int | None = None
+
+    @property
+    def precision(self) -> float:
+        return self.correct_pairs / self.predicted_pairs if self.predicted_pairs else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.correct_pairs / self.true_pairs if self.true_pairs else 1.0
+
+    @property
+    def ceiling_recall(self) -> float | None:
+        if self.ceiling_pairs is None:
+            return None
+        return self.ceiling_pairs / self.true_pairs if self.true_pairs else 1.0
 
 
 @dataclass(frozen=True)
@@ -28,6 +66,15 @@ class EvaluationReport:
     under_merged_people: int
     customers: int
     people: int
+    ceiling_pairs: int | None = None  # true pairs connected by exact evidence
+    source_pairs: tuple[SourcePairScore, ...] = ()
+
+    @property
+    def ceiling_recall(self) -> float | None:
+        """Recall reachable from exact identifiers and exact name + locality alone."""
+        if self.ceiling_pairs is None:
+            return None
+        return self.ceiling_pairs / self.true_pairs if self.true_pairs else 1.0
 
     @property
     def precision(self) -> float:
@@ -48,16 +95,31 @@ class EvaluationReport:
         return self.mapped_records / self.truth_records if self.truth_records else 1.0
 
     def format(self) -> str:
-        return "\n".join(
-            [
-                f"pairwise precision      {self.precision:.4f}  ({self.correct_pairs:,} of {self.predicted_pairs:,} predicted links)",
-                f"pairwise recall         {self.recall:.4f}  ({self.correct_pairs:,} of {self.true_pairs:,} true links)",
-                f"pairwise F1             {self.f1:.4f}",
-                f"over-merged customers   {self.over_merged_clusters:,} of {self.customers:,} (hold records of 2+ people)",
-                f"under-merged people     {self.under_merged_people:,} of {self.people:,} (split over 2+ customers)",
-                f"coverage                {self.coverage:.4f}  ({self.mapped_records:,} of {self.truth_records:,} truth records mapped)",
+        lines = [
+            f"pairwise precision      {self.precision:.4f}  ({self.correct_pairs:,} of {self.predicted_pairs:,} predicted links)",
+            f"pairwise recall         {self.recall:.4f}  ({self.correct_pairs:,} of {self.true_pairs:,} true links)",
+            f"pairwise F1             {self.f1:.4f}",
+            f"over-merged customers   {self.over_merged_clusters:,} of {self.customers:,} (hold records of 2+ people)",
+            f"under-merged people     {self.under_merged_people:,} of {self.people:,} (split over 2+ customers)",
+            f"coverage                {self.coverage:.4f}  ({self.mapped_records:,} of {self.truth_records:,} truth records mapped)",
+        ]
+        if self.ceiling_pairs is not None:
+            lines.append(
+                f"evidence ceiling recall {self.ceiling_recall:.4f}  ({self.ceiling_pairs:,} of "
+                f"{self.true_pairs:,} true links connected by exact identifiers or exact name + locality)"
+            )
+        if self.source_pairs:
+            lines += [
+                "",
+                f"{'source pair':<20} {'true links':>11} {'precision':>10} {'recall':>8} {'ceiling':>8}",
             ]
-        )
+            for pair in self.source_pairs:
+                ceiling = "" if pair.ceiling_recall is None else f"{pair.ceiling_recall:.4f}"
+                lines.append(
+                    f"{pair.systems:<20} {pair.true_pairs:>11,} {pair.precision:>10.4f} "
+                    f"{pair.recall:>8.4f} {ceiling:>8}"
+                )
+        return "\n".join(lines)
 
 
 def read_truth(truth_csv: Path) -> pd.DataFrame:
@@ -81,8 +143,77 @@ def read_truth(truth_csv: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(TRUTH_COLUMNS))
 
 
-def evaluate_assignment(truth: pd.DataFrame, customer_map: pd.DataFrame) -> EvaluationReport:
-    """Metrics for a customer_map frame (source_system, source_record_id, customer_id)."""
+# Exact evidence for the ceiling: (name of the key, SQL over identity_records' columns).
+# A key only counts when every part is present; keys whose columns the records table
+# lacks are skipped.
+EVIDENCE_KEYS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("email", ("email_key",)),
+    ("phone", ("phone_e164",)),
+    ("user_id", ("user_id",)),
+    ("name_city", ("first_name_key", "last_name", "address_city")),
+    ("name_postcode", ("first_name_key", "last_name", "address_postal_code")),
+)
+EVIDENCE_COLUMNS = sorted({c for _, columns in EVIDENCE_KEYS for c in columns})
+
+
+def _pair_counts(con: duckdb.DuckDBPyConnection, cells: str, group: str) -> pd.DataFrame:
+    """Pairs of records inside each `group` of the `cells` relation (columns: the group
+    key(s), source_system, n), split by the two records' source systems."""
+    return con.sql(f"""
+        select a.source_system || '-' || b.source_system as systems,
+               sum(case when a.source_system = b.source_system then a.n * (a.n - 1) / 2
+                        else a.n * b.n end)::bigint as pairs
+        from {cells} a join {cells} b
+          on {" and ".join(f"a.{g} = b.{g}" for g in group.split(","))}
+         and a.source_system <= b.source_system
+        group by 1
+        having pairs > 0
+    """).df()
+
+
+def _ceiling_components(truth: pd.DataFrame, evidence: pd.DataFrame) -> np.ndarray:
+    """For each truth row, a label of its component when the person's own records are
+    joined by shared exact evidence (truth rows without evidence stand alone)."""
+    con = duckdb.connect()
+    con.register("truth", truth.reset_index(drop=True))
+    con.register("evidence", evidence)
+    con.execute("""
+        create temp table records as
+        select t.row_index, t.person_id, e.*
+        from (select row_number() over () - 1 as row_index, * from truth) t
+        join evidence e using (source_system, source_record_id)
+    """)
+    present = set(evidence.columns)
+    keys = [
+        " || '|' || ".join(f"cast({c} as varchar)" for c in columns)
+        for _, columns in EVIDENCE_KEYS
+        if set(columns) <= present
+    ]
+    edges = []
+    for key in keys:
+        edges.append(
+            con.sql(f"""
+                with keyed as (
+                    select row_index, person_id, {key} as k from records where {key} is not null
+                )
+                select row_index, min(row_index) over (partition by person_id, k) as root
+                from keyed
+            """).fetchnumpy()
+        )
+    con.close()
+    n = len(truth)
+    rows = np.concatenate([e["row_index"] for e in edges]) if edges else np.zeros(0, np.int64)
+    roots = np.concatenate([e["root"] for e in edges]) if edges else np.zeros(0, np.int64)
+    graph = coo_matrix((np.ones(len(rows), np.int8), (rows, roots)), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
+def evaluate_assignment(
+    truth: pd.DataFrame, customer_map: pd.DataFrame, evidence: pd.DataFrame | None = None
+) -> EvaluationReport:
+    """Metrics for a customer_map frame (source_system, source_record_id, customer_id);
+    with `evidence` (identity_records' normalised columns) also the evidence ceiling."""
+    truth = truth[list(TRUTH_COLUMNS)].reset_index(drop=True)
     con = duckdb.connect()
     con.register("truth", truth)
     con.register("predicted", customer_map[["source_system", "source_record_id", "customer_id"]])
@@ -107,20 +238,90 @@ def evaluate_assignment(truth: pd.DataFrame, customer_map: pd.DataFrame) -> Eval
             (select count(*) from by_customer),
             (select count(*) from by_person)
     """).fetchall()[0]
+    con.execute("""
+        create temp table cells as
+        select t.source_system, t.person_id, p.customer_id, count(*) as n
+        from truth t left join predicted p using (source_system, source_record_id)
+        group by all
+    """)
+    con.execute(
+        "create temp table per_person as select person_id, source_system, sum(n) as n from cells group by all"
+    )
+    con.execute(
+        "create temp table per_customer as select customer_id, source_system, sum(n) as n "
+        "from cells where customer_id is not null group by all"
+    )
+    con.execute("create temp table per_both as select * from cells where customer_id is not null")
+    true_pairs = _pair_counts(con, "per_person", "person_id")
+    predicted_pairs = _pair_counts(con, "per_customer", "customer_id")
+    correct_pairs = _pair_counts(con, "per_both", "person_id,customer_id")
+    ceiling_total = None
+    ceiling_pairs = None
+    if evidence is not None:
+        components = _ceiling_components(truth, evidence)
+        con.register(
+            "ceiling_cells_frame",
+            pd.DataFrame({"source_system": truth["source_system"], "component": components}),
+        )
+        con.execute(
+            "create temp table ceiling_cells as select component, source_system, count(*) as n "
+            "from ceiling_cells_frame group by all"
+        )
+        ceiling_pairs = _pair_counts(con, "ceiling_cells", "component")
+        ceiling_total = int(ceiling_pairs["pairs"].sum())
     con.close()
-    return EvaluationReport(*(int(v) for v in row))
+
+    def lookup(frame: pd.DataFrame | None, systems: str) -> int | None:
+        if frame is None:
+            return None
+        hit = frame.loc[frame["systems"] == systems, "pairs"]
+        return int(hit.iloc[0]) if len(hit) else 0
+
+    source_pairs = tuple(
+        SourcePairScore(
+            systems,
+            lookup(true_pairs, systems),
+            lookup(predicted_pairs, systems),
+            lookup(correct_pairs, systems),
+            lookup(ceiling_pairs, systems),
+        )
+        for systems in sorted(set(true_pairs["systems"]) | set(predicted_pairs["systems"]))
+    )
+    return EvaluationReport(
+        *(int(v) for v in row), ceiling_pairs=ceiling_total, source_pairs=source_pairs
+    )
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()[0][0]
+    )
 
 
 def evaluate_against_truth(con: duckdb.DuckDBPyConnection, truth_csv: Path) -> EvaluationReport:
-    """Compare identity.customer_map in the warehouse with truth.csv."""
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'identity' and table_name = 'customer_map'"
-    ).fetchall()[0][0]
-    if not exists:
+    """Compare identity.customer_map in the warehouse with truth.csv; the evidence ceiling
+    comes from identity.identity_records when the warehouse has it."""
+    if not _has_table(con, "identity", "customer_map"):
         raise LookupError(
             "the warehouse has no identity.customer_map yet; run identity resolution first"
         )
     customer_map = con.sql(
         "select source_system, source_record_id, customer_id from identity.customer_map"
     ).df()
-    return evaluate_assignment(read_truth(truth_csv), customer_map)
+    evidence = None
+    if _has_table(con, "identity", "identity_records"):
+        present = {
+            r[0]
+            for r in con.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = 'identity' and table_name = 'identity_records'"
+            ).fetchall()
+        }
+        columns = [c for c in EVIDENCE_COLUMNS if c in present]
+        evidence = con.sql(
+            f"select source_system, source_record_id, {', '.join(columns)} from identity.identity_records"
+        ).df()
+    return evaluate_assignment(read_truth(truth_csv), customer_map, evidence)

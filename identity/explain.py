@@ -118,6 +118,7 @@ def explain_customer(con: duckdb.DuckDBPyConnection, customer_id: str) -> str:
         "where customer_a = ? or customer_b = ? order by refused_at, record_a",
         [customer_id, customer_id],
     )
+    lines += shared_value_lines(con, customer_id)
     lines += ["", f"Refused merges ({len(refused)}):"]
     for a, b, record_a, record_b, guard, detail, _weight in refused:
         other = b if a == customer_id else a
@@ -135,3 +136,77 @@ def explain_customer(con: duckdb.DuckDBPyConnection, customer_id: str) -> str:
             + (f", weight {weight:.1f})" if weight is not None else ")")
         )
     return "\n".join(lines)
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(
+        _rows(
+            con,
+            "select count(*) from information_schema.tables where table_schema = 'identity' "
+            "and table_name = ?",
+            [table],
+        )[0][0]
+    )
+
+
+def explain_model(con: duckdb.DuckDBPyConnection) -> str:
+    """The last run's Fellegi-Sunter model: per comparison level, m = P(level | same person),
+    u = P(level | different people) and the match weight log2(m/u) it adds to a pair."""
+    if not _table_exists(con, "model_parameters"):
+        return "identity.model_parameters does not exist yet: run identity resolution first (`cdp run`)."
+    rows = _rows(
+        con,
+        "select comparison, level, level_label, m, u, log2_bayes_factor, m_source, prior_weight, "
+        "match_weight_threshold from identity.model_parameters order by position, level desc",
+        [],
+    )
+    if not rows:
+        return "identity.model_parameters is empty: the last run had no comparisons."
+    prior, threshold = rows[0][7], rows[0][8]
+    lines = [
+        "Match weight of a pair = prior + the weight of each comparison's level "
+        "(a missing value adds 0); pairs at or above the threshold are linked.",
+        f"  prior (log2 odds two random records are one person) {prior:+.2f}",
+        f"  threshold {threshold:+.2f}",
+        "",
+        f"  {'comparison':<12} {'level':<40} {'m':>8} {'u':>10} {'weight':>8}",
+    ]
+    current = None
+    for comparison, _level, label, m, u, weight, source, *_ in rows:
+        if comparison != current:
+            if current is not None:
+                lines.append("")
+            current = comparison
+            lines.append(f"  {comparison}  (m from {source})")
+        lines.append(f"  {'':<12} {label:<40} {m:>8.4f} {u:>10.6f} {weight:>+8.2f}")
+    return "\n".join(lines)
+
+
+def shared_value_lines(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[str]:
+    """The customer's values that were judged shared by several people, with why."""
+    if not _table_exists(con, "shared_values") or not _table_exists(con, "identity_records"):
+        return []
+    rows = _rows(
+        con,
+        "select r.source_system || ':' || r.source_record_id, r.shared_values "
+        "from identity.identity_records r where r.customer_id = ? and r.shared_values is not null "
+        "order by 1",
+        [customer_id],
+    )
+    if not rows:
+        return []
+    lines = ["", f"Shared values, not used as keys ({len(rows)} record(s) carry one):"]
+    for key, shared in rows:
+        lines.append(f"  {key}: {shared}")
+    reasons = _rows(
+        con,
+        "select distinct s.identifier, s.value_masked, s.n_records, s.reason "
+        "from identity.shared_values s join identity.identity_records r on s.value_hash in ("
+        "md5(r.email_key), md5(r.phone_e164), md5(r.user_id), "
+        "md5(r.address_line1 || ' ' || r.address_postal_code)) "
+        "where r.customer_id = ? order by 1, 2",
+        [customer_id],
+    )
+    for identifier, masked, n_records, reason in reasons:
+        lines.append(f"  {identifier} {masked}: on {n_records} records; {reason}")
+    return lines

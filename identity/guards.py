@@ -32,22 +32,27 @@ def cardinality_limits(config: IdentityConfig) -> tuple[CardinalityLimit, ...]:
 
 
 class ClusterAttributes:
-    """The distinct identifier values held by each cluster root, merged small-into-large."""
+    """The distinct identifier values held by each cluster root, merged small-into-large.
+
+    A root's set is built only when a merge first touches it: until then the cluster is its
+    own record, whose value is in `values` (most records never take part in a merge)."""
 
     def __init__(self, limits: tuple[CardinalityLimit, ...], values: dict[str, list]):
         self.limits = limits
-        self.sets: list[dict[int, set]] = []
-        for limit in limits:
-            per_root: dict[int, set] = {}
-            for rid, value in enumerate(values[limit.attribute]):
-                if value is not None:
-                    per_root[rid] = {value}
-            self.sets.append(per_root)
+        self.values = [values[limit.attribute] for limit in limits]
+        self.sets: list[dict[int, set]] = [{} for _ in limits]
+
+    def _set_of(self, k: int, root: int) -> set | None:
+        per_root = self.sets[k]
+        if root in per_root:
+            return per_root[root]
+        value = self.values[k][root]
+        return None if value is None else {value}
 
     def violation(self, root_a: int, root_b: int) -> tuple[str, str] | None:
         """(guard, detail) when merging the two clusters would break a limit, else None."""
-        for limit, per_root in zip(self.limits, self.sets, strict=True):
-            a, b = per_root.get(root_a), per_root.get(root_b)
+        for k, limit in enumerate(self.limits):
+            a, b = self._set_of(k, root_a), self._set_of(k, root_b)
             if a and b and len(a) + len(b) > limit.limit:
                 union = a | b
                 if len(union) > limit.limit:
@@ -60,17 +65,22 @@ class ClusterAttributes:
         return None
 
     def merge(self, into: int, other: int) -> None:
-        for per_root in self.sets:
-            moved = per_root.pop(other, None)
-            if moved:
-                target = per_root.get(into)
-                if target is None:
-                    per_root[into] = moved
-                elif len(target) >= len(moved):
-                    target |= moved
-                else:
-                    moved |= target
-                    per_root[into] = moved
+        for k, per_root in enumerate(self.sets):
+            moved = self._set_of(k, other)
+            per_root.pop(other, None)
+            target = self._set_of(k, into)
+            if not moved:
+                if target is not None:
+                    per_root[into] = target
+                continue
+            if target is None:
+                per_root[into] = moved
+            elif len(target) >= len(moved):
+                target |= moved
+                per_root[into] = target
+            else:
+                moved |= target
+                per_root[into] = moved
 
 
 def household_pairs(levels_of_guard_comparison: np.ndarray | None) -> np.ndarray | None:

@@ -16,7 +16,14 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from identity.blocking import BlockingResult, block_candidate_pairs
-from identity.classify import FellegiSunterModel, estimate_u, fit_fellegi_sunter
+from identity.classify import (
+    FellegiSunterModel,
+    TrainingSession,
+    _default_m,
+    estimate_m_by_blocked_em,
+    estimate_u,
+    fit_fellegi_sunter,
+)
 from identity.clusters import ClusteringResult, cluster_records
 from identity.compare import (
     compare_pairs,
@@ -47,14 +54,16 @@ class LinkageResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def load_records_table(con: duckdb.DuckDBPyConnection, records: pd.DataFrame) -> None:
+def load_records_table(
+    con: duckdb.DuckDBPyConnection, records: pd.DataFrame, table: str = RECORDS_TABLE
+) -> None:
     """Materialise the records as a temp table with an integer `rid` = row position."""
     frame = records.reset_index(drop=True)
     frame.insert(0, "rid", np.arange(len(frame), dtype=np.int32))
     con.register("_identity_records_frame", frame)
     try:
         con.execute(
-            f"create or replace temp table {RECORDS_TABLE} as select * from _identity_records_frame"
+            f"create or replace temp table {table} as select * from _identity_records_frame"
         )
     finally:
         con.unregister("_identity_records_frame")
@@ -66,9 +75,11 @@ def link_records(
     config: IdentityConfig,
     records_table_loaded: bool = False,
     previous_links: pd.DataFrame | None = None,
+    records_table: str = RECORDS_TABLE,
 ) -> LinkageResult:
     """Cluster `records` (sorted by record_key; row position = rid) into customers.
-    `records_table_loaded`: `_identity_records` already holds them (built in SQL).
+    `records_table_loaded`: `records_table` already holds them (built in SQL; the pipeline
+    passes the matching copy without shared values, `_identity_match_records`).
     `previous_links` (rid_l, rid_r, rule, weight): the links that built last run's customers.
     Model weights shift a little as data arrives (and growing blocks drop pairs from
     blocking), so a probabilistic link accepted yesterday is re-scored with today's model and
@@ -85,29 +96,39 @@ def link_records(
         clock = now
 
     if not records_table_loaded:
-        load_records_table(con, records)
+        load_records_table(con, records, records_table)
     n_records = len(records)
-    rule_edges = deterministic_edges(con, RECORDS_TABLE, config.deterministic_rules)
+    rule_edges = deterministic_edges(con, records_table, config.deterministic_rules)
     rule_edges["weight"] = np.nan
-    rule_edges, shared_mailbox = _split_shared_mailboxes(con, rule_edges)
+    rule_edges, shared_mailbox = _split_shared_mailboxes(con, rule_edges, records_table)
     lap("deterministic_rules")
 
     blocking = block_candidate_pairs(
-        con, RECORDS_TABLE, config.blocking_rules, config.max_block_size, PAIRS_TABLE
+        con, records_table, config.blocking_rules, config.max_block_size, PAIRS_TABLE
     )
     lap("blocking")
 
     comparisons = config.comparisons
-    create_term_frequency_tables(con, RECORDS_TABLE, comparisons)
-    candidates = compare_pairs(con, RECORDS_TABLE, PAIRS_TABLE, comparisons)
+    create_term_frequency_tables(con, records_table, comparisons)
+    candidates = compare_pairs(con, records_table, PAIRS_TABLE, comparisons)
+    rule_flags = blocking_rule_flags(con, records_table, PAIRS_TABLE, config.blocking_rules)
     con.execute(f"drop table if exists {PAIRS_TABLE}")
     lap("comparison")
 
     u = estimate_u(
-        con, RECORDS_TABLE, comparisons, n_records, config.u_sample_pairs, config.random_seed
+        con, records_table, comparisons, n_records, config.u_sample_pairs, config.random_seed
     )
-    labelled = _labelled_levels(con, rule_edges, config)
+    labelled = _labelled_levels(con, rule_edges, config, records_table)
     candidate_levels = candidates[level_columns(comparisons)].to_numpy()
+    blocked_em_m = estimate_m_by_blocked_em(
+        comparisons,
+        candidate_levels,
+        training_sessions(config.blocking_rules, comparisons, rule_flags),
+        u,
+        [_default_m(spec) for spec in comparisons],
+        config.em_max_iterations,
+        config.random_seed,
+    )
     model = fit_fellegi_sunter(
         comparisons,
         candidate_levels,
@@ -115,6 +136,8 @@ def link_records(
         labelled,
         config.em_max_iterations,
         random_match_probability(rule_edges, n_records, config.deterministic_rule_recall),
+        blocked_em_m,
+        n_records,
     )
     lap("training")
 
@@ -125,11 +148,7 @@ def link_records(
     accepted = (weights >= config.match_weight_threshold) & (
         agreeing >= config.min_agreeing_comparisons
     )
-    household = None
-    if config.household_guard_comparison is not None:
-        household = household_pairs(
-            candidates[f"level_{config.household_guard_comparison}"].to_numpy()
-        )
+    household = _household_mask(model, candidates, candidate_levels, term_frequencies, config)
     household_refused = (
         candidates[accepted & household] if household is not None else candidates.iloc[0:0]
     )
@@ -143,7 +162,7 @@ def link_records(
     )
     lap("scoring")
 
-    kept = _still_supported_links(con, model, previous_links, config)
+    kept = _still_supported_links(con, model, previous_links, config, records_table)
     edge_columns = ["rid_l", "rid_r", "rule", "weight"]
     edges = pd.concat(
         [rule_edges[edge_columns], probabilistic[edge_columns]]
@@ -196,6 +215,73 @@ def link_records(
     )
 
 
+# Blocking columns derived from a comparison's column: a rule on them selects pairs by that
+# comparison too (pairs sharing a mailbox name mostly share the whole address).
+DERIVED_FROM = {"email_local": "email_key", "first_name": "first_name_key"}
+
+
+def blocking_rule_flags(
+    con: duckdb.DuckDBPyConnection,
+    records_table: str,
+    pairs_table: str,
+    blocking_rules: tuple[tuple[str, ...], ...],
+) -> np.ndarray:
+    """(n_pairs x n_rules) booleans: does blocking rule k hold for the pair (same order as
+    `compare_pairs`: by rid_l, rid_r)."""
+    if not blocking_rules:
+        return np.zeros((con.sql(f"select count(*) from {pairs_table}").fetchall()[0][0], 0), bool)
+    flags = ", ".join(
+        "coalesce(" + " and ".join(f"l.{c} = r.{c}" for c in rule) + f", false) as rule_{k}"
+        for k, rule in enumerate(blocking_rules)
+    )
+    result = con.sql(f"""
+        select {flags}
+        from {pairs_table} p
+        join {records_table} l on l.rid = p.rid_l
+        join {records_table} r on r.rid = p.rid_r
+        order by p.rid_l, p.rid_r
+    """).fetchnumpy()
+    return np.column_stack(
+        [np.asarray(result[f"rule_{k}"], dtype=bool) for k in range(len(blocking_rules))]
+    )
+
+
+def training_sessions(
+    blocking_rules: tuple[tuple[str, ...], ...],
+    comparisons,
+    rule_flags: np.ndarray,
+) -> list[TrainingSession]:
+    """One EM session per blocking rule, learning the comparisons on other columns."""
+    sessions = []
+    for k, rule in enumerate(blocking_rules):
+        columns = {DERIVED_FROM.get(c, c) for c in rule}
+        trained = tuple(i for i, spec in enumerate(comparisons) if spec.column not in columns)
+        sessions.append(TrainingSession("+".join(rule), rule_flags[:, k], trained))
+    return sessions
+
+
+def _household_mask(model, pairs, levels, term_frequencies, config) -> np.ndarray | None:
+    """Pairs the household guard refuses: the guarded name comparison disagrees and the
+    personal evidence - every comparison but what a household shares
+    (`household_shared_comparisons`: surname, phone, address, city, postcode) - does not
+    lean towards one person (its weights sum to <= 0). Partners at one address stay apart;
+    one person whose first name was mistyped beyond recognition but whose own email or
+    birth date agrees is linked."""
+    if config.household_guard_comparison is None:
+        return None
+    disagree = household_pairs(pairs[f"level_{config.household_guard_comparison}"].to_numpy())
+    if not disagree.any():
+        return disagree
+    shared = [
+        i
+        for i, spec in enumerate(config.comparisons)
+        if spec.name in config.household_shared_comparisons
+    ]
+    field = model.field_weights(levels, term_frequencies)
+    personal = np.delete(field, shared, axis=1).sum(axis=1)
+    return disagree & (personal <= 0)
+
+
 SHARED_MAILBOX = "shared_mailbox"
 SHARED_MAILBOX_NAME_SIMILARITY = 0.6
 PREVIOUS_PAIRS = "_identity_previous_pairs"
@@ -206,6 +292,7 @@ def _still_supported_links(
     model: FellegiSunterModel,
     previous_links: pd.DataFrame | None,
     config: IdentityConfig,
+    records_table: str,
 ) -> pd.DataFrame:
     """Last run's probabilistic links whose weight under today's model is still at least
     `match_weight_threshold - keep_link_weight_margin` (and not a household pair), with
@@ -219,24 +306,31 @@ def _still_supported_links(
         return pd.DataFrame(columns=columns)
     con.register(PREVIOUS_PAIRS, links)
     try:
-        compared = compare_pairs(con, RECORDS_TABLE, PREVIOUS_PAIRS, config.comparisons)
+        compared = compare_pairs(con, records_table, PREVIOUS_PAIRS, config.comparisons)
     finally:
         con.unregister(PREVIOUS_PAIRS)
     levels = compared[level_columns(config.comparisons)].to_numpy()
     weights = model.match_weights(levels, candidate_term_frequencies(compared, config.comparisons))
     keep = weights >= config.match_weight_threshold - config.keep_link_weight_margin
-    if config.household_guard_comparison is not None:
-        keep &= ~household_pairs(compared[f"level_{config.household_guard_comparison}"].to_numpy())
+    household = _household_mask(
+        model,
+        compared,
+        levels,
+        candidate_term_frequencies(compared, config.comparisons),
+        config,
+    )
+    if household is not None:
+        keep &= ~household
     kept = compared.loc[keep, ["rid_l", "rid_r"]].assign(rule=PROBABILISTIC, weight=weights[keep])
     return kept.sort_values(["weight", "rid_l", "rid_r"], ascending=[False, True, True])
 
 
 def _split_shared_mailboxes(
-    con: duckdb.DuckDBPyConnection, rule_edges: pd.DataFrame
+    con: duckdb.DuckDBPyConnection, rule_edges: pd.DataFrame, records_table: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(kept, refused) email-key edges: two records on one address whose first names both
     exist and clearly differ (Ada vs Byron) are a family sharing a mailbox, not one person."""
-    if rule_edges.empty or "first_name_key" not in _columns(con, RECORDS_TABLE):
+    if rule_edges.empty or "first_name_key" not in _columns(con, records_table):
         return rule_edges, rule_edges.iloc[0:0]
     con.register(
         "_identity_rule_edges",
@@ -249,8 +343,8 @@ def _split_shared_mailboxes(
                and jaro_winkler_similarity(l.first_name_key, r.first_name_key)
                    < {SHARED_MAILBOX_NAME_SIMILARITY} as shared
             from _identity_rule_edges e
-            join {RECORDS_TABLE} l on l.rid = e.rid_l
-            join {RECORDS_TABLE} r on r.rid = e.rid_r
+            join {records_table} l on l.rid = e.rid_l
+            join {records_table} r on r.rid = e.rid_r
             order by e.pos
         """).fetchnumpy()["shared"]
     finally:
@@ -312,7 +406,10 @@ def random_match_probability(
 
 
 def _labelled_levels(
-    con: duckdb.DuckDBPyConnection, rule_edges: pd.DataFrame, config: IdentityConfig
+    con: duckdb.DuckDBPyConnection,
+    rule_edges: pd.DataFrame,
+    config: IdentityConfig,
+    records_table: str,
 ) -> dict[str, np.ndarray]:
     """Comparison levels of deterministic matches, per comparison, excluding the rules on its column."""
     if rule_edges.empty:
@@ -322,7 +419,7 @@ def _labelled_levels(
         sample = sample.sample(MAX_TRAINING_LABELS, random_state=config.random_seed)
     con.register("_identity_label_pairs", sample[["rid_l", "rid_r"]])
     try:
-        compared = compare_pairs(con, RECORDS_TABLE, "_identity_label_pairs", config.comparisons)
+        compared = compare_pairs(con, records_table, "_identity_label_pairs", config.comparisons)
     finally:
         con.unregister("_identity_label_pairs")
     merged = compared.merge(sample[["rid_l", "rid_r", "rule"]], on=["rid_l", "rid_r"], how="left")

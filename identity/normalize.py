@@ -80,7 +80,20 @@ def normalize_phone(
     fast = _fast_e164(text, region)
     if fast is not None:
         return fast
+    if _plain_digits_not_nanp(text, region):
+        return None
     return _parse_e164(text, region)
+
+
+def _plain_digits_not_nanp(text: str, region: str) -> bool:
+    """A North-American record's plain national digits that are not a 10-digit number: no
+    full parse can make them valid there (only the 011 / 00 international prefixes could),
+    so the answer is known without one. Foreign numbers typed without a country are common
+    on web traits; parsing each of them cost most of the normalisation time."""
+    if region not in _NANP_REGIONS or _TRUNK_ZERO in text:
+        return False
+    compact = _NON_PHONE_CHARS.sub("", text)
+    return compact.isdigit() and not compact.startswith(("011", "00"))
 
 
 def _fast_e164(text: str, region: str) -> str | None:
@@ -89,6 +102,8 @@ def _fast_e164(text: str, region: str) -> str | None:
     if _TRUNK_ZERO in text or "x" in text.lower() or "#" in text:
         return None
     compact = _NON_PHONE_CHARS.sub("", text)
+    if compact.startswith("00") and compact[2:3] not in ("", "0") and compact[2:].isdigit():
+        compact = "+" + compact[2:]  # `00` is the international prefix in most of the world
     if compact.startswith("+"):
         digits = compact[1:]
         if not digits.isdigit():
@@ -183,7 +198,8 @@ def split_full_name(raw: str | None) -> tuple[str | None, str | None]:
     """("first", "last") from one free-text name: "Ada Lovelace", "LOVELACE, ADA", "Dr. Ada King Jr".
 
     The last word is the last name, everything before it the first name (middle names stay
-    with the first name, as billing systems print them); a comma means "LAST, FIRST".
+    with the first name, as billing systems print them; a trailing initial is dropped); a
+    comma means "LAST, FIRST".
     """
     if raw is None or not raw.strip():
         return None, None
@@ -194,6 +210,8 @@ def split_full_name(raw: str | None) -> tuple[str | None, str | None]:
     if folded is None:
         return None, None
     words = folded.split(" ")
+    while len(words) > 2 and len(words[-1]) == 1:
+        words.pop()  # a trailing middle initial ("MARTINEZ Josephine A."): not the last name
     if len(words) == 1:
         return words[0], None
     return " ".join(words[:-1]), words[-1]
@@ -211,10 +229,47 @@ def _strip_titles(folded: str | None) -> str | None:
 
 
 @lru_cache(maxsize=1)
-def nickname_table() -> dict[str, str]:
-    """nickname -> canonical first name, from identity/data/nicknames.csv."""
+def nickname_pairs() -> tuple[tuple[str, str], ...]:
+    """(nickname, canonical) rows of identity/data/nicknames.csv; a nickname may stand for
+    several names ("chris": christopher, christina)."""
     with resources.files("identity").joinpath("data/nicknames.csv").open(encoding="utf-8") as f:
-        return {row["nickname"]: row["canonical"] for row in csv.DictReader(f)}
+        return tuple((row["nickname"], row["canonical"]) for row in csv.DictReader(f))
+
+
+@lru_cache(maxsize=1)
+def nickname_table() -> dict[str, str]:
+    """nickname -> canonical first name (the first row of a nickname wins: the key)."""
+    table: dict[str, str] = {}
+    for nickname, canonical in nickname_pairs():
+        table.setdefault(nickname, canonical)
+    return table
+
+
+@lru_cache(maxsize=1)
+def _name_variants() -> dict[str, frozenset[str]]:
+    variants: dict[str, set[str]] = {}
+    for nickname, canonical in nickname_pairs():
+        for name in (nickname, canonical):
+            variants.setdefault(name, set()).update((nickname, canonical))
+    return {name: frozenset(names) for name, names in variants.items()}
+
+
+def may_be_same_first_name(a: str, b: str, similarity: float = 0.85) -> bool:
+    """Could two folded first names be one person's? Similar spelling (Jaro-Winkler), a
+    nickname of the same name (either way, "sam" for samuel or samantha), or a short form
+    inside the long one ("chris"/"christina", "gail"/"abigail", "tori"/"victoria")."""
+    import jellyfish
+
+    if a == b or jellyfish.jaro_winkler_similarity(a, b) >= similarity:
+        return True
+    variants_a, variants_b = (
+        _name_variants().get(a, frozenset()),
+        _name_variants().get(b, frozenset()),
+    )
+    if b in variants_a or a in variants_b or variants_a & variants_b:
+        return True
+    short, long = sorted((a, b), key=len)
+    return (len(short) >= 2 and long.startswith(short)) or (len(short) >= 4 and short in long)
 
 
 def first_name_key(folded_first_name: str | None) -> str | None:

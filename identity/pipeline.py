@@ -23,6 +23,7 @@ from scipy.sparse.csgraph import breadth_first_order
 from identity.config import IdentityConfig
 from identity.linkage import RECORDS_TABLE, link_records
 from identity.records import build_identity_records_table
+from identity.shared_values import MATCH_RECORDS_TABLE, SHARED_COLUMNS, detect_shared_values
 from identity.stable_ids import assign_customer_ids
 from identity.survivorship import golden_customers_sql
 
@@ -88,6 +89,7 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
         "n_records_moved": "BIGINT",
         "example_record": "VARCHAR",
     },
+    "shared_values": {**SHARED_COLUMNS, "resolved_at": "TIMESTAMP"},
     "refused_merges": {
         "refused_at": "TIMESTAMP",
         "customer_a": "VARCHAR",
@@ -115,6 +117,8 @@ class ResolutionSummary:
     records_changing_customer: int = 0
     blocked_value_records: int = 0
     split_customers: int = 0
+    shared_values: dict[str, int] = field(default_factory=dict)
+    shared_value_records: int = 0
 
     def to_metadata(self) -> dict[str, Any]:
         """Plain values (ints, floats, str, markdown) for Dagster asset metadata."""
@@ -130,6 +134,13 @@ class ResolutionSummary:
             "records_changing_customer": self.records_changing_customer,
             "candidate_pairs": self.candidate_pairs,
             "blocked_value_records": self.blocked_value_records,
+            "shared_value_records": self.shared_value_records,
+            "shared_values": "\n".join(
+                ["| identifier | shared values |", "|---|---|"]
+                + [f"| {k} | {v:,} |" for k, v in sorted(self.shared_values.items())]
+            )
+            if self.shared_values
+            else "none",
             "seconds_total": round(sum(self.seconds.values()), 2),
             "matches_by_rule": f"| rule | links |\n|---|---|\n{rules}",
             "refused_by_guard": f"| guard | refused merges |\n|---|---|\n{guards}"
@@ -153,8 +164,16 @@ def resolve_identities(
     seconds: dict[str, float] = {}
 
     build_identity_records_table(con, config)
-    records = con.sql(f"select * exclude (rid) from {RECORDS_TABLE} order by rid").df()
     seconds["read_and_normalise"] = round(time.perf_counter() - clock, 3)
+    clock = time.perf_counter()
+    shared = detect_shared_values(con, RECORDS_TABLE, config)
+    # Only the columns Python needs (keys, guard attributes, audit flags): the rest of the
+    # record stays in DuckDB.
+    records = con.sql(
+        "select record_key, source_system, source_record_id, user_id, email_key, phone_e164, "
+        f"blocked_values, shared_values from {MATCH_RECORDS_TABLE} order by rid"
+    ).df()
+    seconds["shared_values"] = round(time.perf_counter() - clock, 3)
 
     previous = _read_previous_state(con)
     linkage = link_records(
@@ -163,6 +182,7 @@ def resolve_identities(
         config,
         records_table_loaded=True,
         previous_links=_previous_links(records, previous.customer_map),
+        records_table=MATCH_RECORDS_TABLE,
     )
     seconds.update(linkage.seconds)
     clock = time.perf_counter()
@@ -190,8 +210,9 @@ def resolve_identities(
         pd.DataFrame({"rid": np.arange(len(records)), "customer_id": customer_ids}),
     )
     con.execute(
-        f"create or replace temp table _identity_assigned as select r.*, c.customer_id "
-        f"from {RECORDS_TABLE} r join _identity_customer_ids c using (rid)"
+        f"create or replace temp table _identity_assigned as "
+        f"select r.*, m.shared_values, c.customer_id from {RECORDS_TABLE} r "
+        f"join {MATCH_RECORDS_TABLE} m using (rid) join _identity_customer_ids c using (rid)"
     )
     con.unregister("_identity_customer_ids")
     _create_golden_table(con, assignment.customer_created_at, run_ts)
@@ -224,6 +245,15 @@ def resolve_identities(
             "id_registry": registry,
             "refused_merges": refused,
             "match_evidence": match_evidence,
+            "shared_values": shared.assign(resolved_at=run_ts),
+            "model_parameters": linkage.model.describe().assign(
+                position=lambda d: d["comparison"].map(
+                    {spec.name: i for i, spec in enumerate(config.comparisons)}
+                ),
+                prior_weight=linkage.prior_weight,
+                match_weight_threshold=float(config.match_weight_threshold),
+                resolved_at=run_ts,
+            ),
         },
         new_merges=merges,
         new_splits=splits,
@@ -231,6 +261,7 @@ def resolve_identities(
     con.execute("drop table if exists _identity_assigned")
     con.execute(f"drop table if exists {GOLDEN_TABLE}")
     con.execute(f"drop table if exists {RECORDS_TABLE}")
+    con.execute(f"drop table if exists {MATCH_RECORDS_TABLE}")
     seconds["write"] = round(time.perf_counter() - clock, 3)
 
     changed = int(
@@ -252,6 +283,8 @@ def resolve_identities(
         seconds=seconds,
         records_changing_customer=changed,
         blocked_value_records=int(records["blocked_values"].notna().sum()),
+        shared_values={k: int(v) for k, v in shared["identifier"].value_counts().items()},
+        shared_value_records=int(records["shared_values"].notna().sum()),
     )
 
 

@@ -2,8 +2,9 @@
 
 Sources: email contacts, billing customers, and web identities (one per `anonymous_id`
 with its latest identify traits and `user_id`; events without an anonymous id form one
-identity per `user_id`). A web identity never tied to an email, a phone or a user id is
-not a customer and is skipped. Junk values (config `blocked_*`) are kept for display but
+identity per `user_id`). Every web identity with a user id or any identify trait (an email,
+a phone or only a name) is a record; one never identified at all is not a customer and is
+skipped. Junk values (config `blocked_*`) are kept for display but
 never used for matching; they are listed in `blocked_values`.
 
 Normalisation runs as SQL over all records (two million rows in seconds); Python
@@ -90,9 +91,23 @@ select 'web', source_record_id, email, first_name, last_name, full_name, phone, 
        null, user_id, n_user_ids, false, created_at, updated_at
 from (select * from web_by_anonymous_id union all by name select * from web_by_user_id)
 where email is not null or phone is not null or user_id is not null
+   or first_name is not null or last_name is not null or full_name is not null
 """
 
 SOURCE_TABLE = "_identity_source_records"
+# The big mail providers whose misspelt domains (edit distance <= 2, <= 1 for short ones)
+# are read as the provider's: people mistype them, nobody registers a company there.
+BIG_MAIL_PROVIDERS = (
+    "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "yahoo.fr", "yahoo.de",
+    "hotmail.com", "hotmail.co.uk", "hotmail.fr", "outlook.com", "live.com", "msn.com",
+    "icloud.com", "me.com", "aol.com", "gmx.de", "gmx.net", "gmx.at", "web.de", "t-online.de",
+    "protonmail.com", "proton.me", "yandex.ru", "mail.ru", "orange.fr", "free.fr", "laposte.net",
+    "comcast.net", "verizon.net", "att.net", "sbcglobal.net", "libero.it", "qq.com", "163.com",
+)  # fmt: skip
+# A misspelt domain is rare next to its provider: at most this many records, or this share
+# of the provider's own records when that is more.
+MISSPELT_DOMAIN_MAX_RECORDS = 3
+MISSPELT_DOMAIN_MAX_SHARE = 0.05
 _TEXT_COLUMNS = ("email", "first_name", "last_name", "full_name", "address_line1", "address_city")
 
 
@@ -280,6 +295,42 @@ def _python_lookups(con: duckdb.DuckDBPyConnection, config: IdentityConfig) -> N
     con.unregister("_identity_phone_parsed")
 
     con.execute(TITLE_CASE_MACRO)
+    _create_domain_fixes(con)
+
+
+def _create_domain_fixes(con: duckdb.DuckDBPyConnection) -> None:
+    """`_identity_domain_fix(domain, canonical)`: misspelt domains of the big mail providers
+    (gmial.com, hotmial.com, yaho.com) found in the data. A domain is a misspelling when it
+    is within a small edit distance (transpositions count once; two edits only for long
+    domains with the same top-level domain, so hotmail.de stays hotmail.de) of a provider's domain, is
+    not a provider itself, and is rare next to it: a real company domain one letter away
+    from a provider (and as common as its own customers) is left alone."""
+    providers = _sql_list(BIG_MAIL_PROVIDERS)
+    con.execute(f"""
+        create or replace temp table _identity_domain_fix as
+        with domains as (
+            select lower(split_part(trim(email), '@', 2)) as domain, count(*) as n
+            from {SOURCE_TABLE} where contains(email, '@') group by 1
+        ),
+        providers as (
+            select p.domain, coalesce(d.n, 0) as n from unnest({providers}) as p(domain)
+            left join domains d using (domain)
+        ),
+        candidates as (
+            select d.domain, p.domain as canonical, d.n,
+                   damerau_levenshtein(d.domain, p.domain) as distance, p.n as provider_n
+            from domains d join providers p
+              on damerau_levenshtein(d.domain, p.domain)
+                 <= case when length(p.domain) >= 9
+                              and split_part(d.domain, '.', -1) = split_part(p.domain, '.', -1)
+                         then 2 else 1 end
+            where not list_contains({providers}, d.domain) and length(d.domain) >= 5
+        )
+        select domain, arg_min(canonical, (distance, -provider_n)) as canonical
+        from candidates
+        where n <= greatest({MISSPELT_DOMAIN_MAX_RECORDS}, provider_n * {MISSPELT_DOMAIN_MAX_SHARE})
+        group by domain
+    """)
 
 
 def normalize_records_sql(con: duckdb.DuckDBPyConnection, config: IdentityConfig) -> str:
@@ -342,26 +393,32 @@ def normalize_records_sql(con: duckdb.DuckDBPyConnection, config: IdentityConfig
                      then email_trimmed end as email_valid
             from folded
         ),
+        email_domains as (
+            select emails.*, coalesce(fix.canonical, split_part(email_valid, '@', 2)) as email_domain
+            from emails
+            left join _identity_domain_fix fix on fix.domain = split_part(email_valid, '@', 2)
+        ),
         email_keys as (
             select *,
                 case when email_valid is not null then
                     nullif(
-                        case when list_contains({gmail}, split_part(email_valid, '@', 2))
+                        case when list_contains({gmail}, email_domain)
                              then replace(split_part(split_part(email_valid, '@', 1), '+', 1), '.', '')
-                             when list_contains({plus_tag}, split_part(email_valid, '@', 2))
+                             when list_contains({plus_tag}, email_domain)
                              then split_part(split_part(email_valid, '@', 1), '+', 1)
                              else split_part(email_valid, '@', 1) end, '')
                     || '@' ||
-                    case when list_contains({gmail}, split_part(email_valid, '@', 2))
-                         then 'gmail.com' else split_part(email_valid, '@', 2) end
+                    case when list_contains({gmail}, email_domain)
+                         then 'gmail.com' else email_domain end
                 end as email_key_raw
-            from emails
+            from email_domains
         ),
         names as (
             select *,
                 case when contains(full_ascii, ',')
                      then {_strip_titles_sql(_fold_name_sql("split_part(full_ascii, ',', 2)"))}
-                     else {_strip_titles_sql(_fold_name_sql("full_ascii"))} end as full_clean,
+                     else regexp_replace({_strip_titles_sql(_fold_name_sql("full_ascii"))},
+                                         '^(\\S+ \\S+.*?)(?: [a-z])+$', '\\1') end as full_clean,
                 case when contains(full_ascii, ',')
                      then {_fold_name_sql("split_part(full_ascii, ',', 1)")} end as comma_last
             from email_keys

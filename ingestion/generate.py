@@ -28,6 +28,7 @@ import pyarrow.csv as pa_csv
 
 from ingestion import generate_experience
 from ingestion.generate_bad import BAD_MANIFEST_NAME, inject_bad_data
+from ingestion.generate_habits import DEFAULT_HABITS, HABIT_NAMES, Habits, habits_from_names
 from ingestion.generate_people import build_population, stream_rng
 from ingestion.generate_sources import (
     Timeline,
@@ -297,12 +298,14 @@ def generate_landing_zone(
     start: date = DEFAULT_START,
     bad: bool = False,
     workers: int | None = None,
+    habits: Habits = DEFAULT_HABITS,
 ) -> GenerationSummary:
     """Write a landing zone for `customers` people over `days` delivery days from `start`.
 
     Big runs split the work (email, billing, and slices of web activity) across
     `workers` forked processes; every slice has its own random stream, so the bytes
-    written do not depend on the number of workers.
+    written do not depend on the number of workers. `habits` sets how often the hard
+    habits of real data appear (ingestion.generate_habits).
     """
     if customers < 1:
         raise ValueError(f"customers must be at least 1, got {customers}")
@@ -313,7 +316,7 @@ def generate_landing_zone(
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     timeline = Timeline(start_day=day_number(start), days=days)
-    population = build_population(customers, seed)
+    population = build_population(customers, seed, habits)
     billing, customers_table = build_billing_customers(population, timeline, seed)
     steps = {"population_and_billing": time.perf_counter() - started}
     _SHARED.update(
@@ -415,6 +418,19 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
         help="first delivery day, YYYY-MM-DD (default 2026-10-01)",
     )
     parser.add_argument(
+        "--hard",
+        action="store_true",
+        help="raise every hard habit of real data (shared inboxes, surname changes, ...) "
+        "to its hard rate",
+    )
+    parser.add_argument(
+        "--habits",
+        metavar="LIST",
+        help="raise only these habits to their hard rate (comma-separated: "
+        + ", ".join(HABIT_NAMES)
+        + "), or 'none' for a zone without them; default: a realistic sprinkle of each",
+    )
+    parser.add_argument(
         "--bad",
         action="store_true",
         help=f"also inject malformed rows and files, listed in {BAD_MANIFEST_NAME}",
@@ -424,6 +440,7 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
 def generate_from_args(args: argparse.Namespace) -> int:
     """Run `cdp generate` from parsed arguments; returns the process exit code."""
     try:
+        habits = habits_from_names(args.habits, hard=args.hard)
         summary = generate_landing_zone(
             args.out,
             customers=args.customers,
@@ -431,6 +448,7 @@ def generate_from_args(args: argparse.Namespace) -> int:
             seed=args.seed,
             start=args.start,
             bad=args.bad,
+            habits=habits,
         )
     except (FileExistsError, ValueError) as error:
         print(f"cdp generate: {error}")

@@ -30,6 +30,7 @@ import pyarrow.compute as pc
 from unidecode import unidecode
 
 from ingestion import generate_vocabulary as vocab
+from ingestion.generate_habits import DEFAULT_HABITS, NO_HABITS, Habits, apply_population_habits
 from ingestion.generate_strings import (
     assemble,
     concat,
@@ -227,14 +228,17 @@ class Population:
     namesake_of: np.ndarray  # index of the person whose name+city they share (-1 if none)
     first_names: NameForms
     last_names: NameForms
+    habits: Habits = NO_HABITS
+    maiden_last_idx: np.ndarray | None = None  # surname before a change (-1 if none)
 
     def person_ids(self, indices: np.ndarray | None = None) -> pa.Array:
         idx = np.arange(self.size) if indices is None else indices
         return concat("P", digit_strings(idx + 1, 8))
 
 
-def build_population(size: int, seed: int) -> Population:
-    """Draw `size` people: names, contact details, households and namesakes."""
+def build_population(size: int, seed: int, habits: Habits = DEFAULT_HABITS) -> Population:
+    """Draw `size` people: names, contact details, households and namesakes, then give
+    them their `habits` (shared inboxes, changed surnames, ...: ingestion.generate_habits)."""
     rng = stream_rng(seed, "population")
     first_names = NameForms.build(FIRST_NAMES, vocab.FIRST_NAMES_WITH_NICKNAMES)
     last_names = NameForms.build(LAST_NAMES, {})
@@ -319,7 +323,7 @@ def build_population(size: int, seed: int) -> Population:
         WORK_LINK_NO_WORK_EMAIL,
     ).astype(np.int8)
 
-    return Population(
+    population = Population(
         size=size,
         first_idx=first_idx,
         last_idx=last_idx,
@@ -341,6 +345,8 @@ def build_population(size: int, seed: int) -> Population:
         first_names=first_names,
         last_names=last_names,
     )
+    apply_population_habits(population, habits, seed)
+    return population
 
 
 def _zipf_choice(
@@ -537,12 +543,18 @@ def _phone_formats(code: str, national: pa.Array) -> list:
 
 
 def render_phone(
-    population: Population, person_idx: np.ndarray, rng: np.random.Generator
+    population: Population,
+    person_idx: np.ndarray,
+    rng: np.random.Generator,
+    national: np.ndarray | None = None,
 ) -> pa.Array:
-    """A person's phone number in one of the formats humans type for their country."""
+    """A person's phone number in one of the formats humans type for their country
+    (the national format, without country code, where `national` is set)."""
     n = len(person_idx)
     country_idx = population.country_idx[person_idx]
     style = rng.integers(0, 5, n)
+    if national is not None:
+        style = np.where(national, 1, style)
     pieces = []
     for c, code in enumerate(COUNTRY_CODES):
         prefixes, n_random = vocab.PHONE_PLANS[code]

@@ -21,6 +21,14 @@ import pyarrow.compute as pc
 
 from ingestion import generate_behaviour as behaviour
 from ingestion import generate_vocabulary as vocab
+from ingestion.generate_habits import (
+    full_names,
+    misspell_domains,
+    national_phone_mask,
+    record_last_idx,
+    swap_name_fields,
+    with_middle_initials,
+)
 from ingestion.generate_people import (
     CITIES,
     COUNTRY_CODES,
@@ -177,18 +185,21 @@ def build_contact_records(population: Population, timeline: Timeline, seed: int)
     n_people = population.size
     has_contact = rng.random(n_people) < 0.82
     has_work = population.work_email.is_valid().to_numpy(zero_copy_only=False)
-    second = has_contact & has_work & (rng.random(n_people) < 0.45)
+    habits = population.habits
+    second = has_contact & has_work & (rng.random(n_people) < habits.work_second_contact)
     person = np.concatenate([np.flatnonzero(has_contact), np.flatnonzero(second)])
     is_work = np.concatenate([np.zeros(has_contact.sum(), bool), np.ones(second.sum(), bool)])
     order = rng.permutation(len(person))
     person, is_work = person[order], is_work[order]
     n = len(person)
 
+    habit_rng = stream_rng(seed, "habits/email/contacts")
     canonical = where(
         is_work,
         population.work_email.take(pa.array(person)),
         population.personal_email.take(pa.array(person)),
     )
+    canonical = misspell_domains(canonical, habit_rng, habits.misspelt_domain)
     email = render_email(canonical, ~is_work & population.personal_is_gmail[person], rng)
     junk = _mask(n, 0.004, rng)
     email = where(junk, take(vocab.JUNK_EMAILS, rng.integers(0, len(vocab.JUNK_EMAILS), n)), email)
@@ -199,10 +210,16 @@ def build_contact_records(population: Population, timeline: Timeline, seed: int)
     )
     last = null_where(
         _mask(n, 0.10, rng),
-        population.last_names.render(population.last_idx[person], rng, 0.0, 0.03),
+        population.last_names.render(
+            record_last_idx(population, person, habit_rng), rng, 0.0, 0.03
+        ),
     )
+    first = with_middle_initials(first, habit_rng, habits.middle_initial)
+    first, last = swap_name_fields(first, last, habit_rng, habits.last_first / 2)
+    national = national_phone_mask(population, person, habit_rng, habits.national_phone)
     phone = null_where(
-        ~shows_phone(population, person, 0.35, is_work, rng), render_phone(population, person, rng)
+        ~shows_phone(population, person, 0.35, is_work, rng),
+        render_phone(population, person, rng, national),
     )
     city = take(CITIES, population.city_idx[person])
     case = rng.random(n)
@@ -212,6 +229,7 @@ def build_contact_records(population: Population, timeline: Timeline, seed: int)
     country = null_where(
         _mask(n, 0.3, rng), where(_mask(n, 0.1, rng), pc.utf8_lower(country), country)
     )
+    country = where(national, take(COUNTRY_CODES, population.country_idx[person]), country)
     subscribed = rng.random(n) < 0.92
     created = _created_times(n, timeline, rng, p_in_window=0.12)
     touched_later = (created < timeline.start_ms) & _mask(n, 0.3, rng)
@@ -285,7 +303,9 @@ def build_contacts_table(
         pa.array(unsub_ms + rng.integers(MINUTE_MS, 6 * HOUR_MS, len(unsub_ms))),
     )
 
-    rows = pa.concat_tables([base, changes, unsub_rows])
+    rows = pa.concat_tables(
+        [base, changes, unsub_rows, _surname_change_rows(contacts, population, timeline, seed)]
+    )
     created_all = rows.column("created_at").to_numpy()
     updated_all = rows.column("updated_at").to_numpy()
     keep = updated_all < timeline.end_ms
@@ -300,6 +320,26 @@ def build_contacts_table(
         DELIVERY_DAY_COLUMN, pa.array(_entity_delivery_day(updated_all, timeline))
     )
     return rows
+
+
+def _surname_change_rows(
+    contacts: ContactRecords, population: Population, timeline: Timeline, seed: int
+) -> pa.Table:
+    """Contacts of people who changed their surname, updated to the new one during the
+    window (a third of them): the same contact carries both names over time."""
+    rng = stream_rng(seed, "habits/email/contacts/surname-changes")
+    base = contacts.rows
+    changed = population.maiden_last_idx[contacts.person] >= 0
+    rows = np.flatnonzero(changed & (rng.random(base.num_rows) < 1 / 3))
+    person = contacts.person[rows]
+    change_from = np.maximum(contacts.created_ms[rows], timeline.start_ms)
+    change_ms = change_from + ((timeline.end_ms - change_from) * rng.random(len(rows))).astype(
+        np.int64
+    )
+    updated = base.take(pa.array(rows))
+    new_last = population.last_names.render(population.last_idx[person], rng, 0.0, 0.0)
+    updated = _set(updated, "last_name", new_last)
+    return _set(updated, "updated_at", pa.array(change_ms))
 
 
 # --- email/events -----------------------------------------------------------------------
@@ -461,6 +501,9 @@ def build_billing_customers(
         population.work_email.take(pa.array(person)),
         population.personal_email.take(pa.array(person)),
     )
+    habits = population.habits
+    habit_rng = stream_rng(seed, "habits/billing/customers")
+    canonical = misspell_domains(canonical, habit_rng, habits.misspelt_domain)
     email = render_email(canonical, ~use_work & population.personal_is_gmail[person], rng)
     email = where(
         _mask(n, 0.005, rng),
@@ -470,23 +513,30 @@ def build_billing_customers(
     email = null_where(_mask(n, 0.03, rng), email)
 
     first = population.first_names.render(population.first_idx[person], rng, 0.1, 0.02)
-    last = population.last_names.render(population.last_idx[person], rng, 0.0, 0.02)
+    last = population.last_names.render(
+        record_last_idx(population, person, habit_rng), rng, 0.0, 0.02
+    )
+    first = with_middle_initials(first, habit_rng, habits.middle_initial)
     style = rng.random(n)
-    name = concat(first, " ", last)
+    name = full_names(first, last, habit_rng, habits.last_first)
     name = where(style < 0.06, concat(pc.utf8_upper(last), ", ", pc.utf8_upper(first)), name)
     name = where((style >= 0.06) & (style < 0.12), concat(last, ", ", first), name)
     name = where((style >= 0.12) & (style < 0.16), pc.utf8_lower(name), name)
     name = null_where((style >= 0.16) & (style < 0.18), name)
 
+    national = national_phone_mask(population, person, habit_rng, habits.national_phone)
     phone = null_where(
-        ~shows_phone(population, person, 0.5, use_work, rng), render_phone(population, person, rng)
+        ~shows_phone(population, person, 0.5, use_work, rng),
+        render_phone(population, person, rng, national),
     )
     no_address = ~_mask(n, 0.65, rng)
     line1 = null_where(no_address, render_street(population, person, rng))
     city = null_where(no_address, take(CITIES, population.city_idx[person]))
     postal = null_where(no_address, population.postal_code.take(pa.array(person)))
     country_idx = population.country_idx[person]
-    country = null_where(no_address & _mask(n, 0.5, rng), take(COUNTRY_CODES, country_idx))
+    country = null_where(
+        no_address & _mask(n, 0.5, rng) & ~national, take(COUNTRY_CODES, country_idx)
+    )
     created = _created_times(n, timeline, rng, p_in_window=0.15)
     deleted = np.zeros(n, bool)
     created = behaviour.engaged_open_accounts_in_window(
@@ -1205,19 +1255,25 @@ def build_web_events(
         population.work_email.take(pa.array(p_idx)),
         population.personal_email.take(pa.array(p_idx)),
     )
+    habits = population.habits
+    habit_rng = stream_rng(seed, f"habits/web/events/{chunk}")
+    canonical = misspell_domains(canonical, habit_rng, habits.misspelt_domain)
     trait_email = render_email(
         canonical, ~use_work & population.personal_is_gmail[p_idx], rng, p_spaces=0.02
     )
     trait_phone = render_phone(population, p_idx, rng)
     first = population.first_names.render(population.first_idx[p_idx], rng, 0.2, 0.02)
-    last = population.last_names.render(population.last_idx[p_idx], rng, 0.0, 0.02)
+    last = population.last_names.render(
+        record_last_idx(population, p_idx, habit_rng), rng, 0.0, 0.02
+    )
+    first = with_middle_initials(first, habit_rng, habits.middle_initial)
     shape = rng.random(k)
     email_part = concat('"email":"', trait_email, '"')
     phone_part = concat('"phone":"', trait_phone, '"')
     name_part = where(
         rng.random(k) < 0.5,
         concat('"first_name":"', first, '","last_name":"', last, '"'),
-        concat('"name":"', first, " ", last, '"'),
+        concat('"name":"', full_names(first, last, habit_rng, habits.last_first), '"'),
     )
     with_phone = shows_phone(population, p_idx, 0.24, use_work, rng)
     contact_part = where(

@@ -3,6 +3,7 @@
     cdp generate --out DIR --customers N --days D --seed S [--bad]
     cdp run [--landing DIR] [--warehouse PATH] [--date YYYY-MM-DD | --from D --to D] [--no-wait]
     cdp explain CUSTOMER_ID [--warehouse PATH]
+    cdp explain --model [--warehouse PATH]
     cdp evaluate --truth FILE [--warehouse PATH]
 
 `cdp run` executes the same Dagster job as the nightly schedule, in this process, on
@@ -263,10 +264,12 @@ def _read_only_connection():
 
 def cmd_explain(args: argparse.Namespace) -> int:
     _set_paths(args)
-    from identity.explain import explain_customer
+    from identity.explain import explain_customer, explain_model
 
+    if bool(args.model) == bool(args.customer_id):
+        raise CliError("give either a CUSTOMER_ID or --model")
     with _read_only_connection() as con:
-        print(explain_customer(con, args.customer_id))
+        print(explain_model(con) if args.model else explain_customer(con, args.customer_id))
     return 0
 
 
@@ -334,9 +337,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     explain = sub.add_parser(
-        "explain", parents=[where], help="show how a golden customer was assembled"
+        "explain",
+        parents=[where],
+        help="show how a golden customer was assembled, or (--model) the learnt match weights",
     )
-    explain.add_argument("customer_id")
+    explain.add_argument("customer_id", nargs="?")
+    explain.add_argument(
+        "--model",
+        action="store_true",
+        help="print the last run's m, u and match weight of every comparison level",
+    )
     explain.set_defaults(func=cmd_explain)
 
     evaluate = sub.add_parser(

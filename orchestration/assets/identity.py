@@ -28,6 +28,8 @@ IDENTITY_TABLES = {
     "golden_customers": "One row per golden customer with surviving best values and where each came from.",
     "merge_log": "Every merge of two existing customers: surviving and retired id, the pair that caused it, when.",
     "refused_merges": "Every merge an over-merging guard refused, with the guard and the values involved.",
+    "shared_values": "Identifier values several people share (found from the data), which no longer link records; masked, with the statistics that gave them away.",
+    "model_parameters": "The last run's learnt match model: m, u and match weight of every comparison level (`cdp explain --model`).",
 }
 
 

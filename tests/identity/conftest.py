@@ -7,7 +7,7 @@ from datetime import datetime
 import duckdb
 import pytest
 
-from identity.synthetic import create_staging_tables, insert_rows
+from tests.identity.staging_tables import create_staging_tables, insert_rows
 
 T0 = datetime(2026, 1, 1, 9, 0)
 

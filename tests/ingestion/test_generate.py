@@ -387,6 +387,12 @@ def test_data_is_as_messy_as_real_sources(landing: Path):
             by_name.setdefault((r["first_name"], r["last_name"], r["city"]), set()).add(
                 truth[("email", r["contact_id"])]
             )
+    for r in customers:  # "First Last" billing names (a 1,500-person zone has few namesakes)
+        if r["name"] and r["address_city"] and "," not in r["name"] and " " in r["name"]:
+            first, last = r["name"].rsplit(" ", 1)
+            by_name.setdefault((first, last, r["address_city"]), set()).add(
+                truth[("billing", r["customer_id"])]
+            )
     assert any(len(people) > 1 for people in by_name.values()), "namesakes"
     # Work and personal address of one person.
     people_emails: dict[str, set[str]] = {}

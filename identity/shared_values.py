@@ -1,0 +1,357 @@
+"""Shared identifiers, found in the data rather than in a list.
+
+A family inbox, the `orders@` address of a small shop, an office switchboard or a user id a
+whole team logs in with links records of several people. No list can name them all, but the
+records carrying such a value give it away: more than one person's first name (typos,
+nicknames and "Last First" order aside), or more distinct other identifiers (phones,
+emails, user ids, street addresses) than one person plausibly has while their names do not
+say it is one person. Such a value stops being a key in the *matching* copy of the records
+(`_identity_match_records`): it is qualified by the first-name group of each record
+(`value#0`, `value#1`) and dropped from records without a first name. So one person's own
+records on a family inbox still share a key, fifty strangers on one address stay fifty
+customers with or without names, and a nameless record cannot be chained to a stranger.
+The displayed records keep the value (a golden customer's email may well be the family
+inbox), and `identity.shared_values` says which values were shared and why (masked).
+
+This is a stage of its own, between normalisation and linkage, so a later incremental run
+can recompute the statistics of the values a day's records carry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import jellyfish
+import numpy as np
+import pandas as pd
+
+from identity.config import IdentityConfig
+from identity.normalize import may_be_same_first_name
+
+MATCH_RECORDS_TABLE = "_identity_match_records"
+SHARED_TABLE = "_identity_shared_values"
+NAME_GROUP_TABLE = "_identity_shared_name_groups"
+# Two first names are one person's when they are this similar (a typo, a nickname already
+# folded to its canonical form), or when one record has the names the other way round.
+SAME_FIRST_NAME_SIMILARITY = 0.85
+
+
+@dataclass(frozen=True)
+class SharedIdentifier:
+    """One identifier kind checked for sharing: `value_sql` (columns prefixed by `{t}`, the
+    table alias) gives the value; `column` is the matching column it is removed from."""
+
+    name: str
+    column: str
+    value_sql: str
+    qualify_by_name: bool = True
+
+
+SHARED_IDENTIFIERS = (
+    SharedIdentifier("email", "email_key", "{t}email_key"),
+    SharedIdentifier("phone", "phone_e164", "{t}phone_e164"),
+    SharedIdentifier("user_id", "user_id", "{t}user_id"),
+    SharedIdentifier(
+        "address",
+        "address_line1",
+        "{t}address_line1 || ' ' || {t}address_postal_code",
+        qualify_by_name=False,
+    ),
+)
+SHARED_COLUMNS = {
+    "identifier": "VARCHAR",
+    "value_masked": "VARCHAR",
+    "value_hash": "VARCHAR",
+    "n_records": "BIGINT",
+    "n_names": "BIGINT",
+    "n_emails": "BIGINT",
+    "n_phones": "BIGINT",
+    "n_user_ids": "BIGINT",
+    "n_addresses": "BIGINT",
+    "reason": "VARCHAR",
+}
+
+
+def _mask_sql(identifier: str, value: str) -> str:
+    """A value shown without giving it away: the first character and the shape around it."""
+    if identifier == "email":
+        return f"left({value}, 1) || '***@' || split_part({value}, '@', 2)"
+    if identifier == "phone":
+        return f"left({value}, 3) || '***' || right({value}, 2)"
+    return f"left({value}, 2) || '***'"
+
+
+def _statistics_sql(
+    records_table: str, identifier: SharedIdentifier, limits: dict[str, int]
+) -> str:
+    """Per value carried by 2+ records: the counts that can show sharing. Only values that
+    could be shared come back (several name pairs, or too many of another identifier): most
+    values are one person's and never leave DuckDB."""
+    address = (
+        "case when address_line1 is not null then address_line1 || ' ' || "
+        "coalesce(address_postal_code, '') end"
+    )
+    return f"""
+        with carriers as (
+            select {identifier.value_sql.format(t="")} as value, first_name_key, last_name, email_key,
+                   phone_e164, user_id, {address} as address
+            from {records_table}
+        )
+        select '{identifier.name}' as identifier, value,
+               count(*) as n_records,
+               count(distinct first_name_key) as n_first_name_keys,
+               count(distinct struct_pack(f := first_name_key, l := last_name))
+                   filter (where first_name_key is not null or last_name is not null)
+                   as n_name_pairs,
+               count(distinct email_key) as n_emails,
+               count(distinct phone_e164) as n_phones,
+               count(distinct user_id) as n_user_ids,
+               count(distinct address) as n_addresses,
+               list(distinct struct_pack(f := first_name_key, l := last_name))
+                   filter (where first_name_key is not null or last_name is not null) as names
+        from carriers where value is not null
+        group by value
+        having count(*) >= 2 and (
+            n_name_pairs >= 2
+            or n_emails > {limits["email"]} or n_phones > {limits["phone"]}
+            or n_user_ids > {limits["user_id"]} or n_addresses > {limits["address"]})
+    """
+
+
+def _similar(a: str | None, b: str | None) -> bool:
+    return (
+        a is not None
+        and b is not None
+        and (a == b or jellyfish.jaro_winkler_similarity(a, b) >= SAME_FIRST_NAME_SIMILARITY)
+    )
+
+
+def first_name_groups(names) -> list[int]:
+    """The person (0, 1, ...) each (first, last) name pair belongs to, in input order, or -1
+    when it cannot be told. Greedy grouping: two names are one person's when the first names
+    may be one person's (`may_be_same_first_name`: typos, nicknames, short forms) or the pair
+    is written the other way round ("Lovelace Ada"). A name without a first name joins the
+    one group whose last name it shares; sharing none it is another person, sharing several
+    (a family's surname) it cannot be told (-1)."""
+    names = list(names) if isinstance(names, list | np.ndarray) else []
+    groups: list[tuple[str | None, str | None]] = []
+    group_lasts: list[set[str]] = []
+    assigned = [-1] * len(names)
+    order = sorted(range(len(names)), key=lambda i: (names[i]["f"] or "~", names[i]["l"] or ""))
+    for i in order:
+        first, last = names[i]["f"], names[i]["l"]
+        if first is None:
+            if last is None:
+                continue
+            matches = [
+                g
+                for g, (g_first, _) in enumerate(groups)
+                if any(_similar(last, known) for known in group_lasts[g]) or last == g_first
+            ]
+            if len(matches) == 1:
+                assigned[i] = matches[0]
+                continue
+            if len(matches) > 1:
+                continue
+        else:
+            for g, (g_first, _) in enumerate(groups):
+                if g_first is None:
+                    continue
+                if may_be_same_first_name(first, g_first, SAME_FIRST_NAME_SIMILARITY) or (
+                    last is not None
+                    and any(_similar(first, known) for known in group_lasts[g])
+                    and may_be_same_first_name(last, g_first, SAME_FIRST_NAME_SIMILARITY)
+                ):
+                    assigned[i] = g
+                    break
+        if assigned[i] == -1:
+            assigned[i] = len(groups)
+            groups.append((first, last))
+            group_lasts.append(set())
+        if last is not None:
+            group_lasts[assigned[i]].add(last)
+    return assigned
+
+
+def count_first_name_groups(names) -> int:
+    """How many different people's names are among (first, last) name pairs."""
+    assigned = first_name_groups(names)
+    return max(assigned, default=-1) + 1
+
+
+def detect_shared_values(
+    con: duckdb.DuckDBPyConnection, records_table: str, config: IdentityConfig
+) -> pd.DataFrame:
+    """Create `_identity_match_records` and `_identity_shared_values` (one row per shared
+    value, with the statistics that gave it away). Returns the shared values (masked and
+    hashed: no raw value leaves DuckDB).
+
+    In the matching copy a shared value is qualified by the first-name group of the record
+    carrying it (`value#0`, `value#1`, ...) and removed from records without a first name:
+    the records of one person on a family inbox still share a key, different people's do
+    not, and a record without a name cannot be told apart, so the value links it to no one."""
+    limits = {
+        "email": config.max_emails_per_customer,
+        "phone": config.max_phones_per_customer,
+        "user_id": config.max_user_ids_per_customer,
+        "address": config.max_addresses_per_person,
+    }
+    min_names = {
+        "email": config.shared_value_min_first_names,
+        "phone": config.shared_value_min_first_names,
+        "user_id": config.shared_value_min_first_names,
+        "address": config.shared_address_min_first_names,
+    }
+    columns = _columns(con, records_table)
+    frames, group_frames = [], []
+    for identifier in SHARED_IDENTIFIERS:
+        if identifier.column not in columns or not config.detect_shared_values:
+            continue
+        stats = con.sql(_statistics_sql(records_table, identifier, limits)).df()
+        if stats.empty:
+            continue
+        # Names are grouped in Python only where there are several distinct name pairs.
+        several = stats["n_name_pairs"].to_numpy() >= 2
+        names_of = stats["names"].to_list()
+        groups = {i: first_name_groups(names_of[i]) for i in np.flatnonzero(several)}
+        stats["n_names"] = [
+            (max(groups[i], default=-1) + 1) if i in groups else min(int(n), 1)
+            for i, n in enumerate(stats["n_name_pairs"].to_numpy())
+        ]
+        reasons = []
+        for row in stats.itertuples(index=False):
+            why = []
+            if row.n_names >= min_names[identifier.name]:
+                why.append(f"{row.n_names} different people's names")
+            for other, count in (
+                ("email", row.n_emails),
+                ("phone", row.n_phones),
+                ("user_id", row.n_user_ids),
+                ("address", row.n_addresses),
+            ):
+                # When every named record bears one person's name, extra accounts are that
+                # person's duplicate sign-ups: the cardinality guard decides, not sharing.
+                if other != identifier.name and count > limits[other] and row.n_names != 1:
+                    why.append(
+                        f"{count} different {other} values (one person: at most {limits[other]})"
+                    )
+            reasons.append("; ".join(why) if why else None)
+        stats["reason"] = reasons
+        is_shared = stats["reason"].notna().to_numpy()
+        shared = stats[is_shared].drop(columns=["names", "n_first_name_keys", "n_name_pairs"])
+        if not len(shared):
+            continue
+        frames.append(shared)
+        rows = []
+        values_of = stats["value"].to_list()
+        for i in np.flatnonzero(is_shared):
+            names = names_of[i]
+            names = list(names) if isinstance(names, list | np.ndarray) else []
+            for name, group in zip(names, groups.get(i, [0] * len(names)), strict=True):
+                if group >= 0:
+                    rows.append((identifier.name, values_of[i], name["f"], name["l"], group))
+        group_frames.append(
+            pd.DataFrame(
+                rows, columns=["identifier", "value", "first_name_key", "last_name", "name_group"]
+            )
+        )
+    shared = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(
+            {c: pd.Series(dtype=object) for c in ("identifier", "value", *SHARED_COLUMNS)}
+        )
+    )
+    name_groups = (
+        pd.concat(group_frames, ignore_index=True)
+        if group_frames
+        else pd.DataFrame(
+            {
+                c: pd.Series(dtype=object)
+                for c in ("identifier", "value", "first_name_key", "last_name")
+            }
+            | {"name_group": pd.Series(dtype="int64")}
+        )
+    )
+    con.register("_identity_shared_frame", shared)
+    con.register("_identity_name_group_frame", name_groups)
+    try:
+        con.execute(f"""
+            create or replace temp table {SHARED_TABLE} as
+            select identifier::varchar as identifier, value::varchar as value,
+                   case identifier
+                       when 'email' then {_mask_sql("email", "value::varchar")}
+                       when 'phone' then {_mask_sql("phone", "value::varchar")}
+                       else {_mask_sql("other", "value::varchar")} end as value_masked,
+                   md5(value::varchar) as value_hash,
+                   {", ".join(f"{c}::bigint as {c}" for c in SHARED_COLUMNS if c.startswith("n_"))},
+                   reason::varchar as reason
+            from _identity_shared_frame
+        """)
+        con.execute(f"""
+            create or replace temp table {NAME_GROUP_TABLE} as
+            select identifier::varchar as identifier, value::varchar as value,
+                   first_name_key::varchar as first_name_key, last_name::varchar as last_name,
+                   name_group::integer as name_group
+            from _identity_name_group_frame
+        """)
+    finally:
+        con.unregister("_identity_shared_frame")
+        con.unregister("_identity_name_group_frame")
+    _create_match_records(con, records_table, columns)
+    con.execute(f"drop table if exists {NAME_GROUP_TABLE}")
+    return con.sql(
+        f"select {', '.join(SHARED_COLUMNS)} from {SHARED_TABLE} order by identifier, n_records desc"
+    ).df()
+
+
+def _create_match_records(
+    con: duckdb.DuckDBPyConnection, records_table: str, columns: set[str]
+) -> None:
+    replaced, joins, labels = [], [], []
+    for i, identifier in enumerate(SHARED_IDENTIFIERS):
+        if identifier.column not in columns:
+            continue
+        alias, group = f"s{i}", f"g{i}"
+        value = identifier.value_sql.format(t="r.")
+        joins.append(
+            f"left join (select value, value_masked from {SHARED_TABLE} "
+            f"where identifier = '{identifier.name}') {alias} on {alias}.value = {value} "
+            f"left join (select * from {NAME_GROUP_TABLE} where identifier = '{identifier.name}') "
+            f"{group} on {group}.value = {value} "
+            f"and {group}.first_name_key is not distinct from r.first_name_key "
+            f"and {group}.last_name is not distinct from r.last_name"
+        )
+        # Exact keys are qualified by name group; a value compared by similarity (an
+        # address) cannot be, so a shared one is simply not evidence.
+        qualified = (
+            f"when {group}.name_group is not null "
+            f"then r.{identifier.column} || '#' || {group}.name_group "
+            if identifier.qualify_by_name
+            else ""
+        )
+        replaced.append(
+            f"case when {alias}.value is null then r.{identifier.column} {qualified}"
+            f"end as {identifier.column}"
+        )
+        labels.append(
+            f"case when {alias}.value is not null then '{identifier.name}:' || {alias}.value_masked end"
+        )
+    if not replaced:
+        con.execute(
+            f"create or replace temp table {MATCH_RECORDS_TABLE} as "
+            f"select *, null::varchar as shared_values from {records_table}"
+        )
+        return
+    con.execute(f"""
+        create or replace temp table {MATCH_RECORDS_TABLE} as
+        select r.* replace ({", ".join(replaced)}),
+               nullif(concat_ws(', ', {", ".join(labels)}), '') as shared_values
+        from {records_table} r {" ".join(joins)}
+        order by r.rid
+    """)
+
+
+def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    return {row[0] for row in con.sql(f"describe {table}").fetchall()}
