@@ -21,7 +21,8 @@
       u by random sampling; m by EM in sessions blocked on other fields; predictions
       clustered by connected components.
 4. Both scored against truth.csv (pairwise precision, recall, F1) at their default
-   threshold (ours: match weight 4.5; Splink: match probability 0.95 = match weight 4.25,
+   threshold (ours: IdentityConfig's match_weight_threshold; Splink: match probability
+   0.95 = match weight 4.25,
    the value of Splink's tutorials) and at the best-F1 match weight of a sweep (sweep runs
    are not timed).
    The evidence ceiling (identity.evaluate) says what exact evidence alone supports.
