@@ -51,11 +51,13 @@ _assets = [
 ]
 _asset_keys = {key for a in _assets for key in (a.keys if hasattr(a, "keys") else [a.key])}
 
-_pipeline = dg.Definitions(
+# One Definitions object at module scope (Dagster refuses a module with several): the
+# pipeline plus weekly model training and its baseline checks (assets/predictions.py).
+defs = dg.Definitions(
     assets=_assets,
-    asset_checks=build_quality_checks(_asset_keys),
-    jobs=[pipeline_job],
-    schedules=[nightly_schedule],
+    asset_checks=[*build_quality_checks(_asset_keys), *prediction_checks],
+    jobs=[pipeline_job, train_predictions_job],
+    schedules=[nightly_schedule, weekly_training_schedule],
     sensors=[landing_zone_sensor, run_failure_alert, alert_retry],
     resources={
         "warehouse": WarehouseResource(path=dg.EnvVar("CDP_WAREHOUSE")),
@@ -66,12 +68,3 @@ _pipeline = dg.Definitions(
         ),
     },
 )
-
-# Weekly model training and the baseline checks (orchestration/assets/predictions.py).
-_predictions = dg.Definitions(
-    asset_checks=prediction_checks,
-    jobs=[train_predictions_job],
-    schedules=[weekly_training_schedule],
-)
-
-defs = dg.Definitions.merge(_pipeline, _predictions)
