@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from identity.guards import ClusterAttributes
+from identity.overrides import StewardOverrides, constrain_clustering
 
 
 @dataclass
@@ -24,9 +25,15 @@ class ClusteringResult:
 
 
 def cluster_records(
-    n_records: int, edges: pd.DataFrame, attributes: ClusterAttributes
+    n_records: int,
+    edges: pd.DataFrame,
+    attributes: ClusterAttributes,
+    overrides: StewardOverrides | None = None,
 ) -> ClusteringResult:
-    """Union-find over `edges` (rid_l, rid_r, rule, weight), already in order of confidence."""
+    """Union-find over `edges` (rid_l, rid_r, rule, weight), already in order of confidence.
+    `overrides`: a steward's must-links (taken first, past the cardinality guards) and
+    cannot-links (a guard no edge passes), see identity/overrides.py."""
+    edges, attributes, forced = constrain_clustering(edges, attributes, overrides)
     parent = np.arange(n_records, dtype=np.int64).tolist()
 
     def find(x: int) -> int:
@@ -45,7 +52,9 @@ def cluster_records(
         root_a, root_b = find(a), find(b)
         if root_a == root_b:
             continue
-        violation = attributes.violation(root_a, root_b)
+        violation = (attributes.violation if i >= forced else attributes.unlink_violation)(
+            root_a, root_b
+        )
         if violation is not None:
             refused_rows.append((i, *violation))
             continue

@@ -33,6 +33,7 @@ from identity.compare import (
 )
 from identity.config import IdentityConfig
 from identity.guards import HOUSEHOLD, ClusterAttributes, cardinality_limits, household_pairs
+from identity.overrides import StewardOverrides
 from identity.records import RECORDS_TABLE
 from identity.rules import deterministic_edges
 
@@ -76,6 +77,7 @@ def link_records(
     records_table_loaded: bool = False,
     previous_links: pd.DataFrame | None = None,
     records_table: str = RECORDS_TABLE,
+    overrides: StewardOverrides | None = None,
 ) -> LinkageResult:
     """Cluster `records` (sorted by record_key; row position = rid) into customers.
     `records_table_loaded`: `records_table` already holds them (built in SQL; the pipeline
@@ -176,7 +178,7 @@ def link_records(
             for column in ("user_id", "email_key", "phone_e164")
         },
     )
-    clustering = cluster_records(n_records, edges, attributes)
+    clustering = cluster_records(n_records, edges, attributes, overrides)
     if len(household_refused):
         cluster_of = clustering.cluster_of
         split = (

@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -22,6 +23,12 @@ from scipy.sparse.csgraph import breadth_first_order
 
 from identity.config import IdentityConfig
 from identity.linkage import RECORDS_TABLE, link_records
+from identity.overrides import (
+    apply_value_blocks,
+    overrides_for_records,
+    settle_unlink_splits,
+    synchronise,
+)
 from identity.records import build_identity_records_table
 from identity.shared_values import MATCH_RECORDS_TABLE, SHARED_COLUMNS, detect_shared_values
 from identity.stable_ids import assign_customer_ids
@@ -119,6 +126,7 @@ class ResolutionSummary:
     split_customers: int = 0
     shared_values: dict[str, int] = field(default_factory=dict)
     shared_value_records: int = 0
+    steward: dict[str, int] = field(default_factory=dict)
 
     def to_metadata(self) -> dict[str, Any]:
         """Plain values (ints, floats, str, markdown) for Dagster asset metadata."""
@@ -147,6 +155,7 @@ class ResolutionSummary:
             if guards
             else "none",
             "seconds_by_stage": f"| stage | seconds |\n|---|---|\n{stages}",
+            **{f"steward/{k}": v for k, v in self.steward.items()},
         }
 
 
@@ -154,8 +163,11 @@ def resolve_identities(
     con: duckdb.DuckDBPyConnection,
     config: IdentityConfig | None = None,
     run_at: datetime | None = None,
+    overrides_file: Path | None = None,
 ) -> ResolutionSummary:
-    """Resolve the staging records into golden customers and (re)write the identity.* tables."""
+    """Resolve the staging records into golden customers and (re)write the identity.* tables.
+    `overrides_file`: the stewards' reviewable CSV (identity/overrides.py), kept in step with
+    `identity.overrides`; None = the table only."""
     config = config or IdentityConfig()
     run_ts = pd.Timestamp(run_at or datetime.now(UTC))
     if run_ts.tzinfo is not None:
@@ -164,6 +176,8 @@ def resolve_identities(
     seconds: dict[str, float] = {}
 
     build_identity_records_table(con, config)
+    steward_rows = synchronise(con, overrides_file) if overrides_file else _steward_table(con)
+    steward_blocked = apply_value_blocks(con, RECORDS_TABLE, steward_rows)
     seconds["read_and_normalise"] = round(time.perf_counter() - clock, 3)
     clock = time.perf_counter()
     shared = detect_shared_values(con, RECORDS_TABLE, config)
@@ -176,6 +190,7 @@ def resolve_identities(
     seconds["shared_values"] = round(time.perf_counter() - clock, 3)
 
     previous = _read_previous_state(con)
+    steward = overrides_for_records(steward_rows, records["record_key"])
     linkage = link_records(
         con,
         records,
@@ -183,6 +198,7 @@ def resolve_identities(
         records_table_loaded=True,
         previous_links=_previous_links(records, previous.customer_map),
         records_table=MATCH_RECORDS_TABLE,
+        overrides=steward,
     )
     seconds.update(linkage.seconds)
     clock = time.perf_counter()
@@ -198,6 +214,9 @@ def resolve_identities(
         previous.known_ids,
         linkage.clustering.tree_edges,
         run_ts,
+    )
+    assignment = settle_unlink_splits(
+        assignment, keys, previous_ids, steward, _record_age(keys, previous.registry, run_ts)
     )
     customer_ids = assignment.customer_of_record.to_numpy()
     seconds["stable_ids"] = round(time.perf_counter() - clock, 3)
@@ -285,7 +304,30 @@ def resolve_identities(
         blocked_value_records=int(records["blocked_values"].notna().sum()),
         shared_values={k: int(v) for k, v in shared["identifier"].value_counts().items()},
         shared_value_records=int(records["shared_values"].notna().sum()),
+        steward={
+            "links": len(steward.must_links),
+            "unlinks": len(steward.cannot_links),
+            "blocked_values": len(steward.blocked),
+            "blocked_value_records": steward_blocked,
+            "overrides_naming_absent_records": steward.missing_records,
+        },
     )
+
+
+def _steward_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    from identity.overrides import read_table
+
+    return read_table(con)
+
+
+def _record_age(keys: pd.Series, registry: pd.DataFrame, run_ts: pd.Timestamp) -> np.ndarray:
+    """Rank of each record by age: first assigned to a customer, then record key."""
+    first = keys.map(dict(zip(registry["record_key"], registry["first_assigned_at"], strict=True)))
+    first = pd.to_datetime(first).fillna(run_ts).to_numpy()
+    order = np.lexsort((keys.to_numpy(), first))
+    age = np.empty(len(keys), dtype=np.int64)
+    age[order] = np.arange(len(keys))
+    return age
 
 
 @dataclass

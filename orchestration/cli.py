@@ -5,6 +5,10 @@
     cdp explain CUSTOMER_ID [--warehouse PATH]
     cdp explain --model [--warehouse PATH]
     cdp evaluate --truth FILE [--warehouse PATH]
+    cdp identity link|unlink RECORD RECORD --reason TEXT [--author NAME]
+    cdp identity block-value email|phone|user_id VALUE --reason TEXT [--author NAME]
+    cdp identity revoke OVERRIDE_ID --reason TEXT
+    cdp identity overrides [--all]
 
 `cdp run` executes the same Dagster job as the nightly schedule, in this process, on
 the Dagster instance in $DAGSTER_HOME when it is set (so the run shows in the UI).
@@ -287,6 +291,72 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_identity(args: argparse.Namespace) -> int:
+    """Steward overrides: written to identity.overrides and the reviewable CSV together,
+    under the warehouse's run lock (a run in progress would replace the table)."""
+    import duckdb
+
+    from identity.overrides import (
+        LINK,
+        REVOKE,
+        UNLINK,
+        OverrideError,
+        default_overrides_file,
+        format_overrides,
+        new_override,
+        record_override,
+        synchronise,
+    )
+    from orchestration.run_lock import RunLock, WarehouseBusy, bump_generation
+
+    _set_paths(args)
+    warehouse = Path(os.environ["CDP_WAREHOUSE"])
+    path = Path(args.overrides_file) if args.overrides_file else default_overrides_file(warehouse)
+    if not warehouse.exists():
+        raise CliError(
+            f"warehouse {warehouse} does not exist yet; run `cdp run` first or pass --warehouse"
+        )
+    author = (
+        getattr(args, "author", None) or os.environ.get("USER") or os.environ.get("USERNAME") or ""
+    )
+    try:
+        if args.action == "overrides":
+            row = None
+        elif args.action in (LINK, UNLINK):
+            row = new_override(args.action, author, args.reason, args.record_a, args.record_b)
+        elif args.action == "block-value":
+            row = new_override(
+                "block", author, args.reason, value_kind=args.value_kind, value=args.value
+            )
+        else:
+            row = new_override(REVOKE, author, args.reason, record_a=args.override_id)
+    except OverrideError as exc:
+        raise CliError(str(exc)) from None
+    owner = f"cdp-identity-{uuid.uuid4()}"
+    lock = RunLock(warehouse)
+    try:
+        lock.acquire(owner, timeout_s=0.0)
+    except WarehouseBusy as exc:
+        raise CliError(f"{exc}; try again when it finishes") from None
+    try:
+        with duckdb.connect(str(warehouse)) as con:
+            try:
+                rows = synchronise(con, path) if row is None else record_override(con, path, row)
+            except OverrideError as exc:
+                raise CliError(str(exc)) from None
+        bump_generation(warehouse, owner)
+    finally:
+        lock.release(owner)
+    if row is None:
+        print(format_overrides(rows, include_revoked=args.all))
+    else:
+        print(
+            f"cdp identity: {row['kind']} recorded as {row['override_id']} in identity.overrides "
+            f"and {path}; the next run applies it"
+        )
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from ingestion.generate import generate_from_args
 
@@ -354,6 +424,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--truth", required=True, help="truth.csv written by `cdp generate`")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    steward = argparse.ArgumentParser(add_help=False, parents=[where])
+    steward.add_argument(
+        "--overrides-file",
+        help="the reviewable CSV (default: $CDP_IDENTITY_OVERRIDES or identity_overrides.csv "
+        "next to the warehouse)",
+    )
+    why = argparse.ArgumentParser(add_help=False)
+    why.add_argument("--reason", required=True, help="why (kept in the audit trail)")
+    why.add_argument("--author", help="who (default: $USER)")
+    identity = sub.add_parser(
+        "identity", help="steward overrides: link, unlink, block a value, list, revoke"
+    )
+    actions = identity.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for kind, text in (
+        ("link", "these two records are one customer, whatever the rules say"),
+        ("unlink", "these two records are never one customer"),
+    ):
+        pair = actions.add_parser(kind, parents=[steward, why], help=text)
+        pair.add_argument("record_a", metavar="RECORD", help="source_system:source_record_id")
+        pair.add_argument("record_b", metavar="RECORD")
+    block = actions.add_parser(
+        "block-value", parents=[steward, why], help="a value that must link nothing"
+    )
+    block.add_argument("value_kind", choices=["email", "phone", "user_id"])
+    block.add_argument("value")
+    revoke = actions.add_parser("revoke", parents=[steward, why], help="withdraw an override")
+    revoke.add_argument("override_id")
+    listing = actions.add_parser("overrides", parents=[steward], help="list overrides in force")
+    listing.add_argument("--all", action="store_true", help="include revoked ones and revokes")
+    identity.set_defaults(func=cmd_identity)
     return parser
 
 

@@ -21,7 +21,10 @@ warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 from dagster_dbt import DbtCliResource  # noqa: E402
 
 from orchestration.assets.dbt import cdp_dbt_project, dbt_marts, dbt_staging  # noqa: E402
-from orchestration.assets.identity import identity_assets  # noqa: E402
+from orchestration.assets.identity import (  # noqa: E402
+    identity_assets,
+    identity_quality_report,
+)
 from orchestration.assets.ingestion import landing_specs, raw_assets  # noqa: E402
 from orchestration.assets.predictions import (  # noqa: E402
     prediction_assets,
@@ -45,6 +48,7 @@ _assets = [
     *raw_assets,
     dbt_staging,
     identity_assets,
+    identity_quality_report,
     *prediction_assets,
     dbt_marts,
     published_marts,

@@ -10,7 +10,14 @@ import dagster as dg
 
 from identity.config import IdentityConfig
 from identity.evaluate import evaluate_against_truth
+from identity.overrides import default_overrides_file
 from identity.pipeline import resolve_identities
+from identity.quality_report import (
+    identity_quality,
+    last_resolution_time,
+    record_quality_history,
+    write_quality_page,
+)
 from orchestration.metadata import to_metadata_value
 from orchestration.resources import LandingZoneResource, WarehouseResource
 
@@ -36,6 +43,9 @@ IDENTITY_TABLES = {
 class IdentityRunConfig(dg.Config):
     config_file: str | None = None
     """Optional TOML/YAML file with blocked values, cardinality limits and thresholds."""
+    overrides_file: str | None = None
+    """Stewards' reviewable overrides CSV (default: $CDP_IDENTITY_OVERRIDES or
+    identity_overrides.csv next to the warehouse)."""
 
 
 @dg.multi_asset(
@@ -67,7 +77,13 @@ def identity_assets(
         else IdentityConfig()
     )
     with warehouse.connect(context.log) as con:
-        summary = resolve_identities(con, identity_config)
+        summary = resolve_identities(
+            con,
+            identity_config,
+            overrides_file=Path(config.overrides_file)
+            if config.overrides_file
+            else default_overrides_file(warehouse.base_file),
+        )
         metadata = summary.to_metadata()
         truth = landing.root / "truth.csv"
         evaluation = None
@@ -100,3 +116,26 @@ def identity_assets(
                     }
                 )
         yield dg.MaterializeResult(asset_key=["identity", name], metadata=md)
+
+
+@dg.asset(
+    key=["identity", "identity_quality"],
+    deps=[dg.AssetKey(["identity", name]) for name in IDENTITY_TABLES],
+    group_name="identity",
+    kinds={"python", "duckdb", "html"},
+    owners=[OWNER],
+    description="Identity QA for stewards: cluster sizes, the largest customers and their "
+    "evidence, near-merges the guards refused, merges and splits per run, records by match "
+    "rule (values masked). Also an offline page, identity_quality.html, in the Data Docs folder.",
+)
+def identity_quality_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """Figures from the identity tables; the how lives in identity/quality_report.py."""
+    with warehouse.connect(context.log) as con:
+        resolved_at = last_resolution_time(con)
+        if resolved_at is not None:
+            record_quality_history(con, resolved_at)
+        quality = identity_quality(con, resolved_at)
+    page = write_quality_page(quality, warehouse.quality_docs_dir)
+    metadata = {k: to_metadata_value(v) for k, v in quality.to_metadata().items()}
+    metadata["page"] = dg.MetadataValue.path(str(page))
+    return dg.MaterializeResult(metadata=metadata)
