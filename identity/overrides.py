@@ -20,7 +20,8 @@ both, so an override added in a reviewed pull request reaches the warehouse, and
 with the CLI survives a warehouse rebuilt from scratch (backfill) as long as the file does.
 
 Blocked values are personal data. They are stored as SHA-256 of the normalised value
-(email: trimmed, lower case; phone: E.164; user id: trimmed, lower case) plus a masked
+(email: its match key, trimmed, lower case, Gmail dots and +tags removed, so every
+spelling of one mailbox is blocked; phone: E.164; user id: trimmed, lower case) plus a masked
 form for people (`j***@g***.com`): the hash is what a run matches against (it hashes the
 records' values the same way), the mask is what the CLI and the quality page show. A hash
 of an email is a pseudonym, not anonymisation (anyone who guesses the address can confirm
@@ -43,7 +44,7 @@ import numpy as np
 import pandas as pd
 
 from identity.guards import ClusterAttributes
-from identity.normalize import normalize_email, normalize_phone
+from identity.normalize import email_match_key, normalize_phone
 from quality.masking import mask_value
 
 SCHEMA = "identity"
@@ -94,7 +95,7 @@ def default_overrides_file(warehouse: Path) -> Path:
 def normalised_value(value_kind: str, value: str) -> str:
     """The form of a value that is hashed: the same normalisation the records get."""
     if value_kind == "email":
-        normal = normalize_email(value)
+        normal = email_match_key(value)
         if normal is None:
             raise OverrideError("the value is not shaped like an email address (name@domain.tld)")
         return normal
