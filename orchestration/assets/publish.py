@@ -17,12 +17,9 @@ import dagster as dg
 import duckdb
 
 from orchestration.assets.dbt import mart_keys
+from orchestration.bi_publish import build_published_copies
 from orchestration.file_modes import make_private_dir, set_published_modes
 from orchestration.resources import WarehouseResource
-
-
-def _sql_literal(path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"
 
 
 def _segment_sizes_markdown(con) -> str:
@@ -62,31 +59,11 @@ def published_marts(
         parquet_dir = warehouse.published_parquet_dir
         parquet_tmp = parquet_dir.with_name(f".{parquet_dir.name}.{uuid.uuid4().hex}.tmp")
         make_private_dir(parquet_tmp)
-        rows: dict[str, int] = {}
         try:
             with warehouse.connect(context.log) as con:
-                tables = [
-                    r[0]
-                    for r in con.execute(
-                        "select table_name from information_schema.tables "
-                        "where table_schema = 'marts' and table_catalog = current_database() order by 1"
-                    ).fetchall()
-                ]
-                con.execute(f"attach {_sql_literal(staging_file)} as published")
-                con.execute("create schema published.marts")
-                for table in tables:
-                    con.execute(
-                        f'create table published.marts."{table}" as select * from marts."{table}"'
-                    )
-                    rows[table] = con.execute(
-                        f'select count(*) from published.marts."{table}"'
-                    ).fetchone()[0]
-                    con.execute(
-                        f'copy (select * from marts."{table}") to '
-                        f"{_sql_literal(parquet_tmp / (table + '.parquet'))} (format parquet, compression zstd)"
-                    )
+                # Only the marts whose content changed are rewritten (orchestration/bi_publish.py).
+                plan = build_published_copies(con, target, parquet_dir, staging_file, parquet_tmp)
                 segments_md = _segment_sizes_markdown(con)
-                con.execute("detach published")
             # Private, or readable by CDP_BI_GROUP, before they become visible under their names.
             set_published_modes(staging_file)
             set_published_modes(parquet_tmp)
@@ -104,10 +81,18 @@ def published_marts(
             staging_file.unlink(missing_ok=True)
             shutil.rmtree(parquet_tmp, ignore_errors=True)
     table_md = "\n".join(
-        ["| table | rows |", "|---|---:|", *(f"| marts.{t} | {n:,} |" for t, n in rows.items())]
+        [
+            "| table | rows | rewritten |",
+            "|---|---:|---|",
+            *(
+                f"| marts.{t} | {n:,} | {'yes' if t in plan.rewritten_parquet else 'no'} |"
+                for t, n in plan.rows.items()
+            ),
+        ]
     )
     context.log.info(
-        f"Published {len(rows)} marts to {target} in {time.monotonic() - started:.1f}s"
+        f"Published {len(plan.rows)} marts to {target} in {time.monotonic() - started:.1f}s "
+        f"({len(plan.rewritten_parquet)} changed and rewritten)"
     )
     return dg.MaterializeResult(
         metadata={
@@ -115,6 +100,9 @@ def published_marts(
             "warehouse_committed": dg.MetadataValue.bool(committed),
             "parquet_dir": dg.MetadataValue.path(str(parquet_dir)),
             "tables": dg.MetadataValue.md(table_md),
+            "marts_rewritten": dg.MetadataValue.int(len(plan.rewritten_parquet)),
+            "marts_unchanged": dg.MetadataValue.int(len(plan.rows) - len(plan.rewritten_parquet)),
+            "duckdb_copy_reused": dg.MetadataValue.bool(plan.reused_duckdb_file),
             "segment_sizes": dg.MetadataValue.md(segments_md),
             "connect": dg.MetadataValue.md(
                 f"```\nduckdb -readonly {target}\n```\nSQLAlchemy: `duckdb:///{target}?access_mode=read_only`"

@@ -1,0 +1,86 @@
+"""Publishing costs the change: unchanged marts are not rewritten, changed ones are, and
+the copies always hold exactly the marts (small in-process DuckDB files)."""
+
+from __future__ import annotations
+
+import os
+
+import duckdb
+
+from orchestration.bi_publish import build_published_copies
+
+
+def _publish(con, root):
+    """One publish as the asset does it: build aside, then swap both copies in."""
+    target, parquet_dir = root / "bi.duckdb", root / "bi_parquet"
+    staging, parquet_tmp = root / ".bi.tmp", root / ".bi_parquet.tmp"
+    parquet_tmp.mkdir()
+    plan = build_published_copies(con, target, parquet_dir, staging, parquet_tmp)
+    os.replace(staging, target)
+    old = root / ".bi_parquet.old"
+    if parquet_dir.exists():
+        os.replace(parquet_dir, old)
+    os.replace(parquet_tmp, parquet_dir)
+    if old.exists():
+        for f in old.iterdir():
+            f.unlink()
+        old.rmdir()
+    return plan
+
+
+def _same_as_marts(con, root):
+    con.execute(f"attach '{root / 'bi.duckdb'}' as bi (read_only)")
+    try:
+        tables = sorted(
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables() where database_name = 'bi'"
+            ).fetchall()
+        )
+        marts = sorted(
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'marts' "
+                "and database_name = current_database()"
+            ).fetchall()
+        )
+        assert tables == marts
+        assert sorted(p.stem for p in (root / "bi_parquet").iterdir()) == marts
+        for t in marts:
+            for copy in (f"bi.marts.{t}", f"read_parquet('{root / 'bi_parquet' / t}.parquet')"):
+                diff = con.execute(
+                    f"select count(*) from ((select * from marts.{t} except all select * from {copy}) "
+                    f"union all (select * from {copy} except all select * from marts.{t}))"
+                ).fetchall()[0][0]
+                assert diff == 0, (t, copy)
+    finally:
+        con.execute("detach bi")
+
+
+def test_only_changed_marts_are_rewritten_and_copies_match(tmp_path):
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    con.execute("create schema marts")
+    con.execute("create table marts.big as select range as id, 'v' || range as v from range(5000)")
+    con.execute("create table marts.small as select 1 as id, 'a' as v")
+    con.execute("create table marts.gone as select 1 as id")
+    first = _publish(con, tmp_path)
+    assert sorted(first.rewritten_parquet) == ["big", "gone", "small"]
+    _same_as_marts(con, tmp_path)
+    big_inode = (tmp_path / "bi_parquet" / "big.parquet").stat().st_ino
+
+    # a night where dbt rebuilt everything but only `small` changed, `gone` was dropped
+    # and `fresh` is new
+    con.execute("create or replace table marts.big as select * from marts.big order by id desc")
+    con.execute("create or replace table marts.small as select 2 as id, 'b' as v")
+    con.execute("drop table marts.gone")
+    con.execute("create table marts.fresh as select 7 as id")
+    second = _publish(con, tmp_path)
+    assert sorted(second.rewritten_parquet) == sorted(second.rewritten_duckdb) == ["fresh", "small"]
+    assert second.reused_duckdb_file
+    assert (tmp_path / "bi_parquet" / "big.parquet").stat().st_ino == big_inode
+    _same_as_marts(con, tmp_path)
+
+    # a changed column type is a change even with equal values
+    con.execute("create or replace table marts.small as select 2::bigint as id, 'b' as v")
+    assert _publish(con, tmp_path).rewritten_parquet == ["small"]
+    _same_as_marts(con, tmp_path)
