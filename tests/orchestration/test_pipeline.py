@@ -57,7 +57,8 @@ RUN_TIME_COLUMNS = {
 # One row per model *training run*: nightly runs keep the bundle trained on their first
 # day (models retrain weekly), a backfill trains on all days at once. Not a function of
 # the data alone, so not part of "same result" comparisons.
-TRAINING_HISTORY_TABLES = {"marts.model_performance"}
+# identity.quality_history likewise gains one row per identity run (the QA page's rates).
+TRAINING_HISTORY_TABLES = {"marts.model_performance", "identity.quality_history"}
 
 
 # Identity columns that record *how* and *when* a golden record came about. They depend on
