@@ -292,7 +292,7 @@ def resolve_identities(
         customers_out=len(set(customer_ids)),
         new_customers=len(assignment.new_customer_ids),
         merged_customers=len(merges),
-        split_customers=len(splits),
+        split_customers=int(splits["original_customer_id"].nunique()) if len(splits) else 0,
         matches_by_rule={
             **{k: int(v) for k, v in matches.items()},
             "singleton": int((customer_map["match_rule"] == "singleton").sum()),

@@ -174,7 +174,7 @@ def test_unlink_splits_the_customer_and_every_other_record_keeps_its_own(
         [original],
     ).fetchall()
     assert log == [(original, 0), (split_off, 2)]
-    assert summary.split_customers == 2
+    assert summary.split_customers == 1
 
 
 def test_overrides_name_known_records_and_keep_no_raw_value(
