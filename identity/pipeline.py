@@ -26,6 +26,7 @@ from identity.linkage import RECORDS_TABLE, link_records
 from identity.overrides import (
     apply_value_blocks,
     overrides_for_records,
+    read_table,
     settle_unlink_splits,
     synchronise,
 )
@@ -176,7 +177,7 @@ def resolve_identities(
     seconds: dict[str, float] = {}
 
     build_identity_records_table(con, config)
-    steward_rows = synchronise(con, overrides_file) if overrides_file else _steward_table(con)
+    steward_rows = synchronise(con, overrides_file) if overrides_file else read_table(con)
     steward_blocked = apply_value_blocks(con, RECORDS_TABLE, steward_rows)
     seconds["read_and_normalise"] = round(time.perf_counter() - clock, 3)
     clock = time.perf_counter()
@@ -312,12 +313,6 @@ def resolve_identities(
             "overrides_naming_absent_records": steward.missing_records,
         },
     )
-
-
-def _steward_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    from identity.overrides import read_table
-
-    return read_table(con)
 
 
 def _record_age(keys: pd.Series, registry: pd.DataFrame, run_ts: pd.Timestamp) -> np.ndarray:
