@@ -17,6 +17,7 @@ from identity.overrides import (
     read_file,
     read_table,
     record_override,
+    synchronise,
 )
 from identity.pipeline import resolve_identities
 from identity.quality_report import identity_quality, record_quality_history, write_quality_page
@@ -125,10 +126,10 @@ def test_each_override_kind_survives_nightly_full_and_backfill(
     _check(customer_of)
     assert len(read_table(warehouse)) == 3
 
-    # and the other way round: the file lost, the warehouse table restores it
+    # and the other way round: the file lost, the warehouse table restores it (what every
+    # run does first, so no resolve is needed to see it)
     overrides_file.unlink()
-    resolve_identities(warehouse, run_at=RUN_4, overrides_file=overrides_file)
-    _check(customer_of)
+    assert len(synchronise(warehouse, overrides_file)) == 3
     assert len(read_file(overrides_file)) == 3
 
 
