@@ -216,9 +216,10 @@ def resolve_identities(
         linkage.clustering.tree_edges,
         run_ts,
     )
-    assignment = settle_unlink_splits(
-        assignment, keys, previous_ids, steward, _record_age(keys, previous.registry, run_ts)
-    )
+    if len(steward.cannot_links):
+        assignment = settle_unlink_splits(
+            assignment, keys, previous_ids, steward, _record_age(keys, previous.registry, run_ts)
+        )
     customer_ids = assignment.customer_of_record.to_numpy()
     seconds["stable_ids"] = round(time.perf_counter() - clock, 3)
     clock = time.perf_counter()
