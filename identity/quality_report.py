@@ -199,7 +199,7 @@ def _refused(con) -> tuple[pd.DataFrame, pd.DataFrame]:
         f"""
         select guard, customer_a, customer_b, record_a, record_b, match_rule, match_weight, detail
         from {SCHEMA}.refused_merges
-        order by match_weight desc nulls first, guard, customer_a, customer_b
+        order by match_weight desc nulls last, guard, customer_a, customer_b
         limit {TOP_REFUSED}
         """,
     )
