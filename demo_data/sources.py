@@ -19,9 +19,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingestion import generate_behaviour as behaviour
-from ingestion import generate_vocabulary as vocab
-from ingestion.generate_habits import (
+from demo_data import behaviour as behaviour
+from demo_data import vocabulary as vocab
+from demo_data.habits import (
     full_names,
     misspell_domains,
     national_phone_mask,
@@ -29,7 +29,7 @@ from ingestion.generate_habits import (
     swap_name_fields,
     with_middle_initials,
 )
-from ingestion.generate_people import (
+from demo_data.people import (
     CITIES,
     COUNTRY_CODES,
     CURRENCY_OF_COUNTRY,
@@ -41,7 +41,7 @@ from ingestion.generate_people import (
     stream_rng,
     uses_work_email,
 )
-from ingestion.generate_strings import (
+from demo_data.strings import (
     TS_MILLIS_OFFSET,
     TS_MILLIS_Z,
     TS_NAIVE_SPACE,
@@ -60,7 +60,7 @@ from ingestion.generate_strings import (
     uuid_strings,
     where,
 )
-from ingestion.generate_writer import DELIVERY_DAY_COLUMN
+from demo_data.writer import DELIVERY_DAY_COLUMN
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
