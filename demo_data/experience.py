@@ -63,7 +63,12 @@ from demo_data.strings import (
     where,
 )
 from demo_data.writer import DELIVERY_DAY_COLUMN
-from ingestion.contract import SUPPORT_TICKETS, SURVEY_RESPONSES
+from ingestion.contract import (
+    SUPPORT_TICKETS,
+    SURVEY_RESPONSES,
+    TICKET_CHANNELS,
+    TICKET_PRIORITIES,
+)
 
 TICKET_SUBJECTS = (
     "Cannot log in",
@@ -80,8 +85,8 @@ TICKET_SUBJECTS = (
     "Question about VAT, invoices and receipts",
     'Error "500" on the dashboard',
 )
-CHANNELS = ("email", "web", "chat", "phone")
-PRIORITIES = ("low", "normal", "high", "urgent")
+CHANNELS = TICKET_CHANNELS
+PRIORITIES = TICKET_PRIORITIES
 SURVEY_IDS_BY_KIND = ("relationship", "post-purchase")
 NPS_COMMENTS = (
     "Great product, fast support.",

@@ -61,6 +61,7 @@ from demo_data.strings import (
     where,
 )
 from demo_data.writer import DELIVERY_DAY_COLUMN
+from ingestion.contract import EMAIL_EVENT_TYPES, SUBSCRIPTION_STATUSES
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -446,7 +447,7 @@ def build_email_events(
     )
     n = len(contact)
     styles, offsets = _render_times(ms, rng, {TS_Z: 0.7, TS_MILLIS_Z: 0.2, TS_OFFSET: 0.1})
-    event_types = ["sent", "delivered", "open", "click", "bounce", "unsubscribe", "spam_complaint"]
+    event_types = list(EMAIL_EVENT_TYPES)
     table = pa.table(
         {
             "event_id": prefixed_ids("evt_", np.arange(n), seed ^ 0xE7E7, alphabet="hex"),
@@ -624,7 +625,7 @@ def build_billing_customers(
 
 # --- billing/subscriptions and billing/invoices -------------------------------------------
 
-SUB_STATUSES = ["trialing", "active", "past_due", "canceled", "unpaid"]
+SUB_STATUSES = list(SUBSCRIPTION_STATUSES)  # the order TRIALING..UNPAID below indexes
 TRIALING, ACTIVE, PAST_DUE, CANCELED, UNPAID = range(5)
 TRIAL_MS = 14 * DAY_MS
 
