@@ -1002,38 +1002,21 @@ def build_web_events(
     ) = _web_devices(population, billing, people, rng)
     n_dev = len(device_person)
 
-    # Sessions per device, sorted in time within each device.
-    rate = np.where(known, 0.06, 0.03) * timeline.days
-    rate = rate * behaviour.session_rate_factor(seed, device_person, known)
-    n_sessions = 1 + rng.poisson(rate)
-    session_device = np.repeat(np.arange(n_dev), n_sessions)
-    session_start = timeline.start_ms + (
-        rng.random(len(session_device)) * (timeline.end_ms - timeline.start_ms - HOUR_MS)
-    ).astype(np.int64)
-    order = np.lexsort((session_start, session_device))
-    session_start = session_start[order]
-    n_sess = len(session_device)
-    n_pages = 1 + rng.poisson(1.6, n_sess)
-    depth = rng.choice(5, size=n_sess, p=[0.62, 0.2, 0.09, 0.045, 0.045])
-    session_product = rng.integers(0, len(vocab.WEB_PRODUCTS), n_sess)
-    session_utm = np.where(
-        rng.random(n_sess) < 0.25, rng.integers(0, len(vocab.UTM_CAMPAIGNS), n_sess), -1
-    )
-    session_referrer = np.where(
-        rng.random(n_sess) < 0.4, rng.integers(0, len(vocab.REFERRERS), n_sess), -1
-    )
-    n_events = n_pages + depth
-    ev_session = np.repeat(np.arange(n_sess), n_events)
-    first_pos = np.cumsum(n_events) - n_events
-    position = np.arange(len(ev_session)) - first_pos[ev_session]
-    gaps = (rng.exponential(40_000, len(ev_session)) + 3_000).astype(np.int64)
-    gaps[first_pos] = 0
-    cum = np.cumsum(gaps)
-    ev_ms = session_start[ev_session] + cum - cum[first_pos][ev_session]
-    ev_type = np.where(position < n_pages[ev_session], PAGE, TRACK).astype(np.int8)
-    ev_track = np.where(ev_type == TRACK, position - n_pages[ev_session], -1)
-    ev_page = np.where(ev_type == PAGE, rng.integers(0, len(vocab.WEB_PAGES), len(ev_session)), -1)
-    ev_device = session_device[ev_session]
+    (
+        n_sessions,
+        session_product,
+        session_utm,
+        session_referrer,
+        n_events,
+        ev_session,
+        first_pos,
+        position,
+        ev_ms,
+        ev_type,
+        ev_track,
+        ev_page,
+        ev_device,
+    ) = _browsing_sessions(known, device_person, timeline, seed, rng)
 
     # Identify at the end of one randomly chosen session of each identifying device.
     device_first_session = np.cumsum(n_sessions) - n_sessions
@@ -1118,7 +1101,6 @@ def build_web_events(
     carries_user = is_server | (identify_with_user[dev] & (ms >= identify_ms[dev]) & ~is_server)
     user_id = null_where(~carries_user, user_for_event)
     anonymous_id = uuid_strings(np.arange(n_dev) + id_base, seed ^ 0xA0A0)
-    null_where(is_server, anonymous_id.take(pa.array(dev)))
 
     # Page context. Everything that depends only on (page, utm campaign, referrer) is
     # rendered once per combination and picked per event, which keeps 10M events cheap.
@@ -1272,6 +1254,68 @@ def _web_devices(
         known,
         identifies,
         identify_with_user,
+    )
+
+
+def _browsing_sessions(
+    known: np.ndarray,
+    device_person: np.ndarray,
+    timeline: Timeline,
+    seed: int,
+    rng: np.random.Generator,
+) -> tuple:
+    """Sessions per device, sorted in time within each device, and their page/track events.
+
+    Returns (n_sessions per device; per session: product, utm campaign, referrer, n_events;
+    per event: session, first position of its session, position, ms, type, track, page,
+    device), drawing from `rng` in the order build_web_events always did.
+    """
+    n_dev = len(device_person)
+    rate = np.where(known, 0.06, 0.03) * timeline.days
+    rate = rate * behaviour.session_rate_factor(seed, device_person, known)
+    n_sessions = 1 + rng.poisson(rate)
+    session_device = np.repeat(np.arange(n_dev), n_sessions)
+    session_start = timeline.start_ms + (
+        rng.random(len(session_device)) * (timeline.end_ms - timeline.start_ms - HOUR_MS)
+    ).astype(np.int64)
+    order = np.lexsort((session_start, session_device))
+    session_start = session_start[order]
+    n_sess = len(session_device)
+    n_pages = 1 + rng.poisson(1.6, n_sess)
+    depth = rng.choice(5, size=n_sess, p=[0.62, 0.2, 0.09, 0.045, 0.045])
+    session_product = rng.integers(0, len(vocab.WEB_PRODUCTS), n_sess)
+    session_utm = np.where(
+        rng.random(n_sess) < 0.25, rng.integers(0, len(vocab.UTM_CAMPAIGNS), n_sess), -1
+    )
+    session_referrer = np.where(
+        rng.random(n_sess) < 0.4, rng.integers(0, len(vocab.REFERRERS), n_sess), -1
+    )
+    n_events = n_pages + depth
+    ev_session = np.repeat(np.arange(n_sess), n_events)
+    first_pos = np.cumsum(n_events) - n_events
+    position = np.arange(len(ev_session)) - first_pos[ev_session]
+    gaps = (rng.exponential(40_000, len(ev_session)) + 3_000).astype(np.int64)
+    gaps[first_pos] = 0
+    cum = np.cumsum(gaps)
+    ev_ms = session_start[ev_session] + cum - cum[first_pos][ev_session]
+    ev_type = np.where(position < n_pages[ev_session], PAGE, TRACK).astype(np.int8)
+    ev_track = np.where(ev_type == TRACK, position - n_pages[ev_session], -1)
+    ev_page = np.where(ev_type == PAGE, rng.integers(0, len(vocab.WEB_PAGES), len(ev_session)), -1)
+    ev_device = session_device[ev_session]
+    return (
+        n_sessions,
+        session_product,
+        session_utm,
+        session_referrer,
+        n_events,
+        ev_session,
+        first_pos,
+        position,
+        ev_ms,
+        ev_type,
+        ev_track,
+        ev_page,
+        ev_device,
     )
 
 
