@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+from functools import cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -11,7 +12,8 @@ DOMAIN_PACKAGES = ("demo_data", "ingestion", "identity", "quality", "predictions
 FORBIDDEN = ("dagster", "dagster_dbt", "dagster_webserver", "dagster_graphql", "orchestration")
 
 
-def _imported_modules(path: Path) -> list[str]:
+@cache
+def _imported_modules(path: Path) -> tuple[str, ...]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     modules = []
     for node in ast.walk(tree):
@@ -19,7 +21,7 @@ def _imported_modules(path: Path) -> list[str]:
             modules += [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             modules.append(node.module)
-    return modules
+    return tuple(modules)
 
 
 def test_no_domain_package_imports_dagster_or_orchestration():
