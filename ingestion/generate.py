@@ -435,6 +435,14 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help=f"also inject malformed rows and files, listed in {BAD_MANIFEST_NAME}",
     )
+    parser.add_argument(
+        "--erasure-requests",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also file N GDPR erasure requests (privacy/requests) for people found in every "
+        "source, listed in erasure_truth.csv (default 0; `make run` files 3)",
+    )
 
 
 def generate_from_args(args: argparse.Namespace) -> int:
@@ -450,10 +458,15 @@ def generate_from_args(args: argparse.Namespace) -> int:
             bad=args.bad,
             habits=habits,
         )
+        from ingestion.generate_privacy import write_erasure_requests
+
+        erasures = write_erasure_requests(args.out, args.erasure_requests, args.seed)
     except (FileExistsError, ValueError) as error:
         print(f"cdp generate: {error}")
         return 2
     print(summary.describe())
+    if erasures:
+        print(f"  privacy/requests   {erasures} erasure request(s) (erasure_truth.csv)")
     return 0
 
 

@@ -87,6 +87,7 @@ from ingestion.delivery import (
     wait_until_settled,
     write_clean_copy,
 )
+from ingestion.suppression import suppress_parsed_rows
 from ingestion.errors import (
     DeliveryNotReadyError,
     PartitionLoadError,
@@ -162,6 +163,7 @@ class FileLoadStats:
     blank_lines: int | None = None
     continuation_lines: int | None = None
     note: str | None = None
+    rows_suppressed: int = 0
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,7 @@ class PartitionLoadResult:
     elapsed_s: float = 0.0
     status: str = "loaded"
     settle_wait_s: float = 0.0
+    rows_suppressed: int = 0
 
     @property
     def rows_read(self) -> int:
@@ -205,6 +208,7 @@ class _ParsedFile:
     header_lines: int = 0
     blank_lines: int = 0
     continuation_lines: int = 0
+    rows_suppressed: int = 0
 
 
 @dataclass
@@ -397,6 +401,7 @@ def load_partition(
         files=stats,
         rows_loaded=sum(s.rows_loaded for s in data),
         rows_rejected=sum(s.rows_rejected for s in data),
+        rows_suppressed=sum(s.rows_suppressed for s in data),
         warnings=warnings,
         elapsed_s=round(time.perf_counter() - started, 3),
         settle_wait_s=round(waited, 3),
@@ -722,6 +727,7 @@ def _parse_file(
     finally:
         con.execute(f"DROP TABLE IF EXISTS {lines_table}")
         con.execute("DROP TABLE IF EXISTS _ingest_records")
+    n_suppressed = suppress_parsed_rows(con, spec.name, parsed_table)
     n_loaded, n_rejected = con.execute(
         f"SELECT count(*) FILTER (WHERE reject_reason IS NULL), "
         f"count(*) FILTER (WHERE reject_reason IS NOT NULL) FROM {parsed_table}"
@@ -736,6 +742,7 @@ def _parse_file(
         header_lines=header_lines,
         blank_lines=int(blank_lines),
         continuation_lines=int(continuation_lines),
+        rows_suppressed=n_suppressed,
     )
     _check_line_accounting(spec, dt, parsed)
     return parsed
@@ -747,7 +754,7 @@ def _check_line_accounting(spec: RawTable, dt: date, parsed: _ParsedFile) -> Non
         parsed.header_lines + parsed.blank_lines + parsed.continuation_lines + parsed.rows_read
     )
     if accounted != parsed.lines_in_file or parsed.rows_read != (
-        parsed.rows_loaded + parsed.rows_rejected
+        parsed.rows_loaded + parsed.rows_rejected + parsed.rows_suppressed
     ):
         raise PartitionLoadError(
             spec.name,
@@ -757,7 +764,7 @@ def _check_line_accounting(spec: RawTable, dt: date, parsed: _ParsedFile) -> Non
             f"its bytes) but the reader accounted for {accounted:,} ({parsed.header_lines} "
             f"header, {parsed.blank_lines:,} blank, {parsed.continuation_lines:,} continuation, "
             f"{parsed.rows_read:,} records = {parsed.rows_loaded:,} loaded + "
-            f"{parsed.rows_rejected:,} rejected). Nothing was loaded for {spec.name} "
+            f"{parsed.rows_rejected:,} rejected + {parsed.rows_suppressed:,} suppressed). Nothing was loaded for {spec.name} "
             f"dt={dt.isoformat()}, which keeps its previous contents. The file may have "
             "changed while it was read: re-run the day; if this persists, report it as a "
             "loader bug together with the file.",
@@ -1365,11 +1372,12 @@ def _replace_partition(
             header_lines=item.header_lines,
             blank_lines=item.blank_lines,
             continuation_lines=item.continuation_lines,
+            rows_suppressed=item.rows_suppressed,
         )
         for item in parsed
     ]
     for s in stats:
-        if s.rows_read != s.rows_loaded + s.rows_rejected:
+        if s.rows_read != s.rows_loaded + s.rows_rejected + s.rows_suppressed:
             raise RuntimeError(
                 f"{s.source_file}: read {s.rows_read} records but typed {s.rows_loaded} and "
                 f"rejected {s.rows_rejected}; this is a loader bug, nothing was written"
@@ -1425,6 +1433,7 @@ def _replace_partition(
                         s.blank_lines,
                         s.continuation_lines,
                         s.note,
+                        s.rows_suppressed,
                     ]
                     for s in audit
                 ],
