@@ -213,9 +213,7 @@ def _carrying_records(
 def _shared_value_hashes(con: duckdb.DuckDBPyConnection) -> set[str]:
     if not _table_exists(con, "identity.shared_values"):
         return set()
-    return {
-        h for (h,) in con.execute("SELECT value_hash FROM identity.shared_values").fetchall()
-    }
+    return {h for (h,) in con.execute("SELECT value_hash FROM identity.shared_values").fetchall()}
 
 
 def _customer_records(
@@ -317,7 +315,9 @@ def _erase_one(
         note = "" if customers else f"no customer carries the {kind}; raw rows matched directly"
 
     # Rows of the raw tables hang other ids off them (invoices, events, anonymous ids).
-    raw_needles = _Needles(needles.ids, needles.emails | scrub.emails, needles.phones | scrub.phones)
+    raw_needles = _Needles(
+        needles.ids, needles.emails | scrub.emails, needles.phones | scrub.phones
+    )
     needles.ids |= _dependent_ids(con, raw_needles, primary_only=ambiguous)
     raw_needles.ids = needles.ids
     _suppress(
@@ -332,17 +332,19 @@ def _erase_one(
         customers_left=len(customers) if ambiguous else 0,
         note=note,
     )
+    touched = _customers_of_records(con, needles, scrub) | set(customers)
     outcome.rows_per_table = _delete_everywhere(con, needles, scrub)
-    if ambiguous:
-        # A customer every record of whom carried the value is entirely the requester's
-        # (or nobody's any more): it goes whole, its golden id with it.
-        orphans = _customers_without_records(con, customers)
-        if orphans:
-            for table, n in _delete_everywhere(con, _Needles(ids=set(orphans)), _Needles()).items():
-                outcome.rows_per_table[table] = outcome.rows_per_table.get(table, 0) + n
-            outcome.customer_ids = orphans
-            outcome.customers_left = len(customers) - len(orphans)
-            needles.ids |= set(orphans)
+    # A customer left without records (every one of them carried the person's values) was
+    # the person's: it goes whole, its golden id with it.
+    orphans = _customers_without_records(con, sorted(touched))
+    orphans = [c for c in orphans if c not in erased_customers]
+    if orphans:
+        for table, n in _delete_everywhere(con, _Needles(ids=set(orphans)), _Needles()).items():
+            outcome.rows_per_table[table] = outcome.rows_per_table.get(table, 0) + n
+        outcome.customer_ids = sorted(set(erased_customers) | set(orphans))
+        if ambiguous:
+            outcome.customers_left = len(set(customers) - set(orphans))
+        needles.ids |= set(orphans)
     needles.emails |= scrub.emails
     needles.phones |= scrub.phones
     _delete_request_rows(con, request.request_id, outcome)
@@ -369,8 +371,7 @@ def _match_condition(
         parts.append(f"{text} IN ({', '.join(_sql_literal(i) for i in sorted(ids))})")
     elif ids:
         parts.append(
-            f"regexp_matches({text}, '(^|{_ID_BOUNDARY})({_sql_regex(ids)})"
-            f"({_ID_BOUNDARY}|$)')"
+            f"regexp_matches({text}, '(^|{_ID_BOUNDARY})({_sql_regex(ids)})({_ID_BOUNDARY}|$)')"
         )
     if needles.emails:
         parts.append(f"regexp_matches(lower({text}), '{_sql_regex(needles.emails)}')")
@@ -418,7 +419,9 @@ def _group_columns(con, rows) -> dict[tuple[str, str], list[tuple[str, str]]]:
     return grouped
 
 
-def _all_text_columns(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], list[tuple[str, str]]]:
+def _all_text_columns(
+    con: duckdb.DuckDBPyConnection,
+) -> dict[tuple[str, str], list[tuple[str, str]]]:
     rows = con.execute(
         "SELECT schema_name, table_name, column_name, data_type FROM duckdb_columns() "
         "WHERE database_name = current_database() AND NOT internal "
@@ -432,10 +435,30 @@ def _all_text_columns(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str], l
 def _row_condition(
     columns: list[tuple[str, str]], needles: _Needles, exact_ids: bool = False
 ) -> str | None:
-    parts = [
-        c for name, kind in columns if (c := _match_condition(name, kind, needles, exact_ids))
-    ]
+    parts = [c for name, kind in columns if (c := _match_condition(name, kind, needles, exact_ids))]
     return " OR ".join(parts) if parts else None
+
+
+def _customers_of_records(
+    con: duckdb.DuckDBPyConnection, needles: _Needles, scrub: _Needles
+) -> set[str]:
+    """Golden customers owning an identity record the erasure is about to delete."""
+    columns = _all_text_columns(con).get(("identity", "identity_records"))
+    if not columns:
+        return set()
+    condition = _row_condition(columns, needles, exact_ids=bool(scrub))
+    if scrub:
+        extra = _row_condition(columns, scrub)
+        condition = " OR ".join(c for c in (condition, extra) if c)
+    if not condition:
+        return set()
+    return {
+        c
+        for (c,) in con.execute(
+            f"SELECT DISTINCT customer_id FROM identity.identity_records WHERE {condition}"
+        ).fetchall()
+        if c
+    }
 
 
 def _customers_without_records(con: duckdb.DuckDBPyConnection, customers: list[str]) -> list[str]:
@@ -450,7 +473,9 @@ def _customers_without_records(con: duckdb.DuckDBPyConnection, customers: list[s
     return sorted(set(customers) - remaining)
 
 
-def _user_ids(con: duckdb.DuckDBPyConnection, records: list[tuple[str, str, str | None]]) -> set[str]:
+def _user_ids(
+    con: duckdb.DuckDBPyConnection, records: list[tuple[str, str, str | None]]
+) -> set[str]:
     keys = [f"{system}:{record_id}" for system, record_id, _ in records]
     return {
         u
@@ -484,7 +509,9 @@ def _dependent_ids(
             if not condition:
                 continue
             selected = ", ".join(id_columns)
-            for row in con.execute(f"SELECT DISTINCT {selected} FROM raw.{table} WHERE {condition}").fetchall():
+            for row in con.execute(
+                f"SELECT DISTINCT {selected} FROM raw.{table} WHERE {condition}"
+            ).fetchall():
                 new |= {v for v in row if v}
         new -= current.ids
         if not new:
@@ -550,9 +577,9 @@ def _delete_request_rows(
         f"DELETE FROM {REQUESTS_TABLE} WHERE request_id = ?", [request_id]
     ).fetchone()
     if deleted:
-        outcome.rows_per_table[REQUESTS_TABLE] = (
-            outcome.rows_per_table.get(REQUESTS_TABLE, 0) + int(deleted)
-        )
+        outcome.rows_per_table[REQUESTS_TABLE] = outcome.rows_per_table.get(
+            REQUESTS_TABLE, 0
+        ) + int(deleted)
 
 
 def _suppress(

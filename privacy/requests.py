@@ -22,7 +22,9 @@ class ForgetError(Exception):
     """A request that cannot be filed; the message says what to give instead."""
 
 
-def customer_identifiers(con: duckdb.DuckDBPyConnection, customer_id: str) -> tuple[str | None, str | None]:
+def customer_identifiers(
+    con: duckdb.DuckDBPyConnection, customer_id: str
+) -> tuple[str | None, str | None]:
     """The best email and phone of a golden customer, to name them in a request."""
     row = con.execute(
         "SELECT email, phone FROM marts.dim_customers WHERE customer_id = ?", [customer_id]

@@ -6,7 +6,6 @@ written (so they never contain the person), in the run's private copy (so a fail
 leaves the request pending for the next run).
 """
 
-
 import os
 from pathlib import Path
 
@@ -71,7 +70,11 @@ def privacy_erasure(
         context.log.info(
             f"Erasure request {outcome.request_id}: {outcome.rows_erased:,} rows erased from "
             f"{len(outcome.rows_per_table)} tables, {len(outcome.customer_ids)} customer(s)"
-            + (f"; ambiguous: {outcome.customers_left} customers share the identifier" if outcome.ambiguous else "")
+            + (
+                f"; ambiguous: {outcome.customers_left} customers share the identifier"
+                if outcome.ambiguous
+                else ""
+            )
         )
     table = "\n".join(
         ["| request | rows erased | customers | ambiguous |", "|---|---:|---:|---|"]

@@ -47,7 +47,9 @@ class ErasureRun:
 
 def _person_values(zone: Path, warehouse: Path, person_id: str) -> ErasedPerson:
     truth = list(csv.DictReader(open(zone / "truth.csv", encoding="utf-8")))
-    mine = {(r["source_system"], r["source_record_id"]) for r in truth if r["person_id"] == person_id}
+    mine = {
+        (r["source_system"], r["source_record_id"]) for r in truth if r["person_id"] == person_id
+    }
     others = {(r["source_system"], r["source_record_id"]) for r in truth} - mine
     ids = {record_id for _, record_id in mine}
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -113,7 +115,7 @@ def erasure_run(reference, tmp_path_factory) -> ErasureRun:
     zone = root / "landing"
     shutil.copytree(reference.zone, zone)
     assert write_erasure_requests(zone, 1, seed=5) == 1
-    (request_id, person_id), = [
+    ((request_id, person_id),) = [
         (r["request_id"], r["person_id"])
         for r in csv.DictReader(open(zone / ERASURE_TRUTH_FILE_NAME, encoding="utf-8"))
     ]
@@ -130,7 +132,9 @@ def erasure_run(reference, tmp_path_factory) -> ErasureRun:
     os.environ.update(env)
     try:
         day = reference.days[-1]
-        assert cdp(["run", "--landing", str(zone), "--warehouse", str(warehouse), "--date", day]) == 0
+        assert (
+            cdp(["run", "--landing", str(zone), "--warehouse", str(warehouse), "--date", day]) == 0
+        )
     finally:
         for k, v in saved.items():
             if v is None:
@@ -226,7 +230,7 @@ def test_everyone_else_is_intact_and_the_log_proves_the_erasure(erasure_run, ref
     # own phone or email would go with them; none of another person's does here).
     assert kept - mapped == set()
     assert customers == erasure_run.reference_customers - len(person.golden_ids)
-    (request_id, kind, identifier_hash, customer_ids, rows, per_table, ambiguous), = log
+    ((request_id, kind, identifier_hash, customer_ids, rows, per_table, ambiguous),) = log
     assert request_id == person.request_id and kind == "email" and not ambiguous
     assert set(customer_ids) == person.golden_ids and rows > 0
     assert re.fullmatch(r"[0-9a-f]{64}", identifier_hash)
@@ -281,13 +285,16 @@ def test_bi_files_hold_no_street_address_nor_clear_email_and_contacts_are_privat
     folder = erasure_run.warehouse.parent
     with duckdb.connect(str(folder / "bi.duckdb"), read_only=True) as con:
         columns = {
-            c for (c,) in con.execute(
+            c
+            for (c,) in con.execute(
                 "select column_name from duckdb_columns() where table_name = 'dim_customers'"
             ).fetchall()
         }
         assert "address_line1" not in columns and "address_postal_code" not in columns
         assert "full_name" not in columns
-        emails = [e for (e,) in con.execute("select email from marts.dim_customers").fetchall() if e]
+        emails = [
+            e for (e,) in con.execute("select email from marts.dim_customers").fetchall() if e
+        ]
         assert emails and all(re.fullmatch(r"[0-9a-f]{16}", e) for e in emails)
         assert _table_hits(folder / "bi.duckdb", {"@"}) == []
         urls = con.execute(
@@ -303,9 +310,7 @@ def test_bi_files_hold_no_street_address_nor_clear_email_and_contacts_are_privat
     assert stat.S_IMODE((folder / "privacy.key").stat().st_mode) == 0o600
 
 
-def test_erasure_through_a_shared_inbox_erases_only_the_records_carrying_it(
-    reference, tmp_path
-):
+def test_erasure_through_a_shared_inbox_erases_only_the_records_carrying_it(reference, tmp_path):
     from privacy.erasure import erase_pending_requests
 
     copy = reference.copy_to(tmp_path / "wh")
