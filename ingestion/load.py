@@ -87,13 +87,13 @@ from ingestion.delivery import (
     wait_until_settled,
     write_clean_copy,
 )
-from ingestion.suppression import suppress_parsed_rows
 from ingestion.errors import (
     DeliveryNotReadyError,
     PartitionLoadError,
     ShrinkRefusedError,
     UnknownTableError,
 )
+from ingestion.suppression import suppress_parsed_rows
 
 __all__ = [
     "RAW_TABLES",
