@@ -151,7 +151,8 @@ def _table_hits(database: Path, needles: set[str]) -> list[str]:
     with duckdb.connect(str(database), read_only=True) as con:
         columns = con.execute(
             "select schema_name, table_name, column_name from duckdb_columns() "
-            "where data_type in ('VARCHAR', 'JSON') or data_type like 'VARCHAR%'"
+            "where database_name = current_database() and not internal "
+            "and (data_type in ('VARCHAR', 'JSON') or data_type like 'VARCHAR%')"
         ).fetchall()
         for schema, table, column in columns:
             (n,) = con.execute(
