@@ -78,11 +78,10 @@ IDENTIFIER_COLUMNS: dict[str, tuple[IdentifierColumn, ...]] = {
         IdentifierColumn("email", "respondent_email"),
         IdentifierColumn("response_id", "response_id"),
     ),
-    "privacy_requests": (
-        IdentifierColumn("email", "email"),
-        IdentifierColumn("phone", "phone"),
-    ),
 }
+# Requests themselves are never suppressed: a new request for an already erased address
+# must reach the erasure log; a re-delivered old one is removed by the erasure step.
+NEVER_SUPPRESSED = {"privacy_requests"}
 
 
 def key_file_path() -> Path | None:
@@ -193,7 +192,7 @@ def has_suppression_list(con: duckdb.DuckDBPyConnection) -> bool:
 def suppress_parsed_rows(con: duckdb.DuckDBPyConnection, table: str, parsed_table: str) -> int:
     """Delete from a parsed file's temp table every row about a suppressed person; return
     how many. Loaded and rejected rows alike: a rejected raw line is personal data too."""
-    if not has_suppression_list(con):
+    if table in NEVER_SUPPRESSED or not has_suppression_list(con):
         return 0
     salt = privacy_salt()
     matched = f"_suppressed_{parsed_table}"

@@ -150,6 +150,17 @@ def pending_requests(con: duckdb.DuckDBPyConnection) -> list[ErasureRequest]:
     return [ErasureRequest(*row) for row in rows]
 
 
+def purge_processed_requests(con: duckdb.DuckDBPyConnection) -> int:
+    """Delete re-delivered rows of requests already carried out (they carry the identifier;
+    the log keeps their id). Returns how many rows went."""
+    if not _table_exists(con, REQUESTS_TABLE) or not _table_exists(con, ERASURE_LOG):
+        return 0
+    (deleted,) = con.execute(
+        f"DELETE FROM {REQUESTS_TABLE} WHERE request_id IN (SELECT request_id FROM {ERASURE_LOG})"
+    ).fetchone()
+    return int(deleted)
+
+
 def erase_pending_requests(
     con: duckdb.DuckDBPyConnection, salt: str, now: datetime | None = None
 ) -> tuple[list[ErasureOutcome], _Needles]:
@@ -603,7 +614,7 @@ def _suppress(
         hashes.add(("phone", keyed_hash(con, salt, "phone", phone)))
     columns = _all_text_columns(con)
     for table, identifiers in IDENTIFIER_COLUMNS.items():
-        if table == "privacy_requests" or ("raw", table) not in columns:
+        if ("raw", table) not in columns:
             continue
         condition = _row_condition(columns[("raw", table)], needles)
         if not condition:

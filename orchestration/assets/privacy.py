@@ -15,7 +15,7 @@ from ingestion.suppression import PrivacyKeyError, privacy_salt
 from orchestration.assets.dbt import mart_keys
 from orchestration.resources import WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR
-from privacy.erasure import erase_pending_requests, pending_requests
+from privacy.erasure import erase_pending_requests, pending_requests, purge_processed_requests
 from privacy.storage import (
     rewrite_database,
     scrub_dagster_home,
@@ -42,28 +42,33 @@ ERASURE_ASSET = dg.AssetKey(["privacy", "erasure"])
 def privacy_erasure(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
+    outcomes = []
+    values: set[str] = set()
     with warehouse.connect(context.log) as con:
         requests = pending_requests(con)
-        if not requests:
-            return dg.MaterializeResult(metadata={"requests_erased": dg.MetadataValue.int(0)})
-        try:
-            salt = privacy_salt(create=True)
-        except PrivacyKeyError as exc:
-            raise dg.Failure(description=f"Erasure requests are pending but {exc}") from None
-        outcomes, needles = erase_pending_requests(con, salt)
+        # Re-delivered rows of requests already carried out: only their id may stay.
+        redelivered = purge_processed_requests(con)
+        if requests:
+            try:
+                salt = privacy_salt(create=True)
+            except PrivacyKeyError as exc:
+                raise dg.Failure(description=f"Erasure requests are pending but {exc}") from None
+            outcomes, needles = erase_pending_requests(con, salt)
+            values = needles.file_values()
+    if not requests and not redelivered:
+        return dg.MaterializeResult(metadata={"requests_erased": dg.MetadataValue.int(0)})
     # Deleted rows keep their bytes in the file until it is rewritten.
     with warehouse.holding_run_lock(context.log), warehouse.writer_lock(context.log):
         rewrite_database(warehouse.file)
-    values = needles.file_values()
     docs_removed = scrub_quality_docs(warehouse.quality_docs_dir, values)
     dbt_files = len(scrub_text_files(DBT_PROJECT_DIR / "logs", values)) + len(
         scrub_text_files(DBT_PROJECT_DIR / "target", values)
     )
     dagster_rows = 0
-    if os.environ.get("DAGSTER_HOME"):
+    if values and os.environ.get("DAGSTER_HOME"):
         try:
             dagster_rows = scrub_dagster_home(Path(os.environ["DAGSTER_HOME"]), values)
-        except Exception as exc:  # noqa: BLE001 - reported, retried by the next erasure
+        except Exception as exc:  # noqa: BLE001 - reported; the values stay until scrubbed
             context.log.warning(f"Dagster storage could not be scrubbed completely: {exc}")
     ambiguous = [o.request_id for o in outcomes if o.ambiguous]
     for outcome in outcomes:
@@ -87,6 +92,7 @@ def privacy_erasure(
     return dg.MaterializeResult(
         metadata={
             "requests_erased": dg.MetadataValue.int(len(outcomes)),
+            "redelivered_request_rows_removed": dg.MetadataValue.int(redelivered),
             "rows_erased": dg.MetadataValue.int(sum(o.rows_erased for o in outcomes)),
             "ambiguous_requests": dg.MetadataValue.text(", ".join(ambiguous) or "none"),
             "requests": dg.MetadataValue.md(table),

@@ -351,3 +351,32 @@ def test_erasure_through_a_shared_inbox_erases_only_the_records_carrying_it(refe
     assert other_records <= left
     survivors = {c for _, c in others}
     assert survivors <= dim
+
+
+def test_repeated_and_empty_requests_are_logged_and_leave_no_identifier(reference, tmp_path):
+    from privacy.erasure import erase_pending_requests, purge_processed_requests
+
+    copy = reference.copy_to(tmp_path / "wh")
+    with duckdb.connect(str(copy)) as con:
+        (email,) = con.execute("select min(lower(trim(email))) from raw.email_contacts").fetchone()
+        insert = (
+            "insert into raw.privacy_requests values (?, 'erase', ?, null, "
+            "timestamp '2026-10-02 09:00', date '2026-10-02', 'manual.csv', 2, now())"
+        )
+        con.execute(insert, ["dsr-a", email])
+        con.execute(insert, ["dsr-none", None])
+        first, _ = erase_pending_requests(con, "a-test-salt-of-enough-length")
+        # The source re-delivers dsr-a, and the person asks again under a new id.
+        con.execute(insert, ["dsr-a", email])
+        con.execute(insert, ["dsr-b", email])
+        assert purge_processed_requests(con) == 1
+        second, _ = erase_pending_requests(con, "a-test-salt-of-enough-length")
+        left = con.execute("select count(*) from raw.privacy_requests").fetchone()[0]
+        logged = con.execute(
+            "select request_id, identifier_kind from privacy.erasure_log order by 1"
+        ).fetchall()
+    assert [o.request_id for o in first] == ["dsr-a", "dsr-none"]
+    assert first[0].rows_erased > 0 and first[1].rows_erased == 0
+    assert [o.request_id for o in second] == ["dsr-b"] and second[0].customer_ids == []
+    assert left == 0
+    assert logged == [("dsr-a", "email"), ("dsr-b", "email"), ("dsr-none", "none")]
