@@ -376,7 +376,26 @@ def test_repeated_and_empty_requests_are_logged_and_leave_no_identifier(referenc
             "select request_id, identifier_kind from privacy.erasure_log order by 1"
         ).fetchall()
     assert [o.request_id for o in first] == ["dsr-a", "dsr-none"]
-    assert first[0].rows_erased > 0 and first[1].rows_erased == 0
+    assert first[0].rows_erased > 0
+    # A request naming nobody erases nothing but itself.
+    assert first[1].rows_per_table == {"raw.privacy_requests": 1}
     assert [o.request_id for o in second] == ["dsr-b"] and second[0].customer_ids == []
     assert left == 0
     assert logged == [("dsr-a", "email"), ("dsr-b", "email"), ("dsr-none", "none")]
+
+
+def test_cdp_forget_files_a_request_the_loader_takes(tmp_path, capsys):
+    from datetime import UTC, datetime
+
+    landing = tmp_path / "landing"
+    assert cdp(["forget", "--email", " Ada@Example.com ", "--landing", str(landing)]) == 0
+    (path,) = landing.glob("privacy/requests/dt=*/*.csv")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        day = datetime.now(UTC).date()
+        result = load_partition(con, "privacy_requests", day, landing, settle_seconds=0)
+        row = con.execute("select request_type, email from raw.privacy_requests").fetchone()
+    assert result.rows_loaded == 1 and row == ("erase", "Ada@Example.com")
+    warehouse = tmp_path / "none.duckdb"
+    assert cdp(["forget", "--customer", "cust_x", "--warehouse", str(warehouse)]) == 1
+    assert "does not exist" in capsys.readouterr().err
