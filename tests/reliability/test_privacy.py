@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion.generate_privacy import ERASURE_TRUTH_FILE_NAME, write_erasure_requests
+from demo_data.privacy_requests import ERASURE_TRUTH_FILE_NAME, write_erasure_requests
 from ingestion.load import load_partition
 from orchestration.cli import main as cdp
 from orchestration.settings import PROJECT_ROOT
