@@ -10,7 +10,9 @@ training snapshots, compare AUC on the newest one, refit the winner on all of th
 
 Churn's baseline is recency alone (days since the last payment: the longer, the likelier
 to churn); the lead score's is the naive count, web sessions + half the campaigns opened.
-The lead features include that count (as a log), so the model can always reproduce it.
+The lead features include that count (raw, as a rate and as a rank), and a third lead
+candidate is the count alone, calibrated: the lead score never ranks worse out of time
+(on the training data) than the count it must beat.
 """
 
 from __future__ import annotations
@@ -93,10 +95,15 @@ def _boosting(y: np.ndarray) -> object:
 
 
 CANDIDATES = {"logistic_regression": lambda y: _logistic(), "gradient_boosting": _boosting}
+# The lead score also weighs the naive count alone, calibrated (monotone, so it ranks
+# exactly as the count does): when the richer models do not beat it out of time on the
+# training data, the count is what the data supports, and the model says so.
+NAIVE_LEAD_CANDIDATE = "naive_count_calibrated"
+CANDIDATE_COLUMNS = {NAIVE_LEAD_CANDIDATE: ["engagement_count"]}
 
 
 def _fit_estimator(kind: str, x: np.ndarray, y: np.ndarray) -> object:
-    estimator = CANDIDATES[kind](y)
+    estimator = (_logistic() if kind == NAIVE_LEAD_CANDIDATE else CANDIDATES[kind](y))
     # Thousands of rows: OpenMP threads cost more in start-up and contention (the machine
     # runs dbt and DuckDB too) than they save; one thread fits in about a second.
     with threadpool_limits(limits=1, user_api="openmp"):
@@ -104,34 +111,39 @@ def _fit_estimator(kind: str, x: np.ndarray, y: np.ndarray) -> object:
     return estimator
 
 
-def _choose_and_fit(name: str, examples: pd.DataFrame, label: str, features: list[str]):
+def _choose_and_fit(
+    name: str, examples: pd.DataFrame, label: str, features: list[str], kinds: list[str]
+):
     """Pick the candidate with the better AUC on the newest training snapshot (fitted on
     the older ones), then refit it on every training row."""
     y = examples[label].to_numpy(bool)
     _check_classes(y, name)
-    x = examples[features].to_numpy(float)
-    dates = examples["as_of_date"]
-    newest = dates == dates.max()
-    chosen, scores = "logistic_regression", {}
-    older_y, newest_y = y[~newest.to_numpy()], y[newest.to_numpy()]
+    columns = {kind: CANDIDATE_COLUMNS.get(kind, list(features)) for kind in kinds}
+    newest = (examples["as_of_date"] == examples["as_of_date"].max()).to_numpy()
+    chosen, scores = kinds[0], {}
+    older_y, newest_y = y[~newest], y[newest]
     if min(older_y.sum(), (~older_y).sum()) >= MIN_CLASS_ROWS and 0 < newest_y.sum() < len(
         newest_y
     ):
-        for kind in CANDIDATES:
-            estimator = _fit_estimator(kind, x[~newest.to_numpy()], older_y)
+        for kind in kinds:
+            x = examples[columns[kind]].to_numpy(float)
+            estimator = _fit_estimator(kind, x[~newest], older_y)
             with threadpool_limits(limits=1, user_api="openmp"):
-                p = estimator.predict_proba(x[newest.to_numpy()])[:, 1]
+                p = estimator.predict_proba(x[newest])[:, 1]
             scores[kind] = float(roc_auc_score(newest_y, p))
         chosen = max(scores, key=scores.get)
-    return FittedClassifier(name, list(features), _fit_estimator(chosen, x, y), chosen, scores)
+    x = examples[columns[chosen]].to_numpy(float)
+    return FittedClassifier(name, columns[chosen], _fit_estimator(chosen, x, y), chosen, scores)
 
 
 def fit_churn_model(examples: pd.DataFrame) -> FittedClassifier:
-    return _choose_and_fit("churn", examples, "churned", CHURN_FEATURES)
+    return _choose_and_fit("churn", examples, "churned", CHURN_FEATURES, list(CANDIDATES))
 
 
 def fit_lead_model(examples: pd.DataFrame) -> FittedClassifier:
-    return _choose_and_fit("lead_score", examples, "converted", LEAD_FEATURES)
+    return _choose_and_fit(
+        "lead_score", examples, "converted", LEAD_FEATURES, [*CANDIDATES, NAIVE_LEAD_CANDIDATE]
+    )
 
 
 def churn_baseline(frame: pd.DataFrame) -> np.ndarray:
