@@ -57,6 +57,7 @@ from predictions.outcomes import (  # noqa: E402
 from predictions.pipeline import (  # noqa: E402
     PredictionSettings,
     performance_summary,
+    predict_revenue,
     score_customers,
     train_models,
 )
@@ -187,14 +188,15 @@ def bench_zone(zone: Zone, work: Path) -> dict:
     snap = snapshot.set_index("customer_id")
     payers = snap.index[(snap["n_paid_invoices"] > 0) | (snap["is_subscribed"] > 0)]
     actual = revenue.reindex(payers).fillna(0)
-    # The first of the 12 months: the subscription part is MRR x survival of one month,
-    # one-off purchases their 12-month expectation / 12.
-    pooled = training.models.pooled_monthly_churn
-    survival = 1 - scores["churn_probability"].reindex(payers).fillna(pooled)
-    predicted_month = (
-        snap["mrr_usd_cents"].reindex(payers) * survival
-        + scores["predicted_one_off_12m_usd_cents"].reindex(payers).fillna(0) / 12
+    # The first of the 12 months, as the model predicts it (both parts, weighted) beside
+    # the old rule, MRR x (1 - pooled monthly churn).
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        cache_t = SnapshotCache(con, loaded_history(con))
+        predicted_month = predict_revenue(training.models, cache_t, scoring_date, 1)
+    predicted_month = (predicted_month["subscription"] + predicted_month["transactional"]).reindex(
+        payers
     )
+    pooled = training.models.pooled_monthly_churn
     old_rule = snap["mrr_usd_cents"].reindex(payers) * (1 - pooled)
     held_out = {
         "churn": {

@@ -6,6 +6,9 @@
       x E[value of a purchase]             (Gamma-Gamma, shrunk to the population mean)
       + current MRR x sum_{k=1..n} (1 - p)^k
 
+each part scaled by a weight learnt on the training snapshots (calibrate_revenue_weights):
+what billing really collected after them, by least squares.
+
 where p is the customer's churn probability over the next 30 days (read as a constant
 monthly hazard). Subscription invoices are left out of BG/NBD: their timing is the
 billing cycle, not buying behaviour. When there are too few repeat one-off buyers to fit
@@ -192,8 +195,31 @@ def subscription_revenue(
     return np.asarray(mrr_usd_cents, float) * paying_months
 
 
+def calibrate_revenue_weights(parts: pd.DataFrame, realised: pd.Series) -> tuple[float, float]:
+    """Non-negative weights (subscription, one-off) that best turn the two parts into the
+    revenue that was realised after the training snapshots (least squares).
+
+    The parts are models of different things -- a survival curve times MRR, and BG/NBD x
+    Gamma-Gamma fitted on a short window, which tends to overshoot -- and neither knows
+    how much billing really collects (payment failures, invoice timing). One weight each,
+    learnt out of sample of the scoring date, corrects their level without touching how
+    they rank customers. Falls back to (1, 1) when there is nothing to learn from.
+    """
+    from scipy.optimize import nnls
+
+    x = parts[["subscription", "transactional"]].to_numpy(float)
+    y = realised.to_numpy(float)
+    usable = x.any(axis=0)
+    if len(y) == 0 or not usable.any() or not np.isfinite(x).all():
+        return (1.0, 1.0)
+    weights = np.ones(2)
+    weights[usable], _ = nnls(x[:, usable], y)
+    return (float(weights[0]), float(weights[1]))
+
+
 __all__ = [
     "TransactionalModel",
+    "calibrate_revenue_weights",
     "fit_transactional_model",
     "one_off_transactions",
     "subscription_revenue",
