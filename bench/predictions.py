@@ -103,8 +103,10 @@ def _copy_identity(source: Path, target: Path) -> None:
 
 
 def _rounded(value):
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else round(
-        float(value), 4
+    return (
+        None
+        if value is None or (isinstance(value, float) and np.isnan(value))
+        else round(float(value), 4)
     )
 
 
@@ -153,9 +155,9 @@ def old_churn_risk(snapshot: pd.DataFrame, population: pd.DataFrame) -> np.ndarr
     payers = snapshot[snapshot["n_paid_invoices"] > 0]
     # ntile(5) over recency, 5 = most recent, as int_customer__rfm_scores ranks it
     recency_score = (
-        pd.qcut(
-            (-payers["days_since_last_payment"]).rank(method="first"), 5, labels=False
-        ).astype(int)
+        pd.qcut((-payers["days_since_last_payment"]).rank(method="first"), 5, labels=False).astype(
+            int
+        )
         + 1
     )
     score = pd.Series(recency_score.to_numpy(), index=payers["customer_id"])
@@ -286,7 +288,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         r = bench_zone(zone, work / zone.name)
         results.append(r)
-        c, lead, clv = r["held_out"]["churn"], r["held_out"]["lead_score"], r["held_out"]["clv_first_month"]
+        c, lead, clv = (
+            r["held_out"]["churn"],
+            r["held_out"]["lead_score"],
+            r["held_out"]["clv_first_month"],
+        )
         print(
             f"{zone.name:<13} scored at {r['scoring_date']}: "
             f"churn AUC {c['auc']} (old rule {c['old_rule_auc']}, recency {c['recency_auc']}; "

@@ -40,14 +40,7 @@ billing_accounts as (
 -- Invoices as they stood at the cutoff: the latest version delivered and updated by then.
 invoice_versions as (
 
-    select
-        invoices.*,
-        row_number() over (
-            partition by invoice_id
-            order by updated_at desc, _dt desc, _source_file desc, _line_number desc
-        ) as version_rank
-    from raw.billing_invoices as invoices, params
-    where invoices._dt <= params.as_of_date and invoices.updated_at < params.cutoff
+    select * from {billing_invoices_by_t}
 
 ),
 
@@ -68,6 +61,5 @@ invoices as (
         on accounts.billing_customer_id = versions.customer_id
     left join fx_rates
         on fx_rates.currency = lower(trim(versions.currency))
-    where versions.version_rank = 1
 
 )

@@ -79,11 +79,53 @@ def loaded_history(con: duckdb.DuckDBPyConnection) -> History | None:
     return History(first_day=first, last_day=last)
 
 
+def rows_known_at_cutoff(table: str, key: str, happened_at: str | None = None) -> str:
+    """A raw table as it was known at the cutoff, one row per `key`, as a subquery.
+
+    Rows count when delivered by the as-of day and dated before the cutoff. Without
+    `happened_at` the table is an entity export (a row per change): the latest version
+    by `updated_at` wins. With it, an at-least-once event stream dated by `happened_at`:
+    the first delivery wins.
+    """
+    if happened_at is None:
+        dated = "updated_at"
+        order = (
+            "rows.updated_at desc, rows._dt desc, rows._source_file desc, rows._line_number desc"
+        )
+    else:
+        dated, order = happened_at, "rows._dt, rows._source_file, rows._line_number"
+    return f"""(
+        select ranked.* exclude (known_rank)
+        from (
+            select rows.*, row_number() over (partition by rows.{key} order by {order}) as known_rank
+            from {table} as rows, params
+            where rows._dt <= params.as_of_date and rows.{dated} < params.cutoff
+        ) as ranked
+        where ranked.known_rank = 1
+    )"""
+
+
+# The point-in-time views of raw tables the templates read, by placeholder name.
+AS_OF_TABLES = {
+    "billing_invoices_by_t": rows_known_at_cutoff("raw.billing_invoices", "invoice_id"),
+    "support_tickets_by_t": rows_known_at_cutoff("raw.support_tickets", "ticket_id"),
+    "email_events_by_t": rows_known_at_cutoff("raw.email_events", "event_id", "occurred_at"),
+    "web_events_by_t": rows_known_at_cutoff("raw.web_events", "message_id", "event_timestamp"),
+    "survey_responses_by_t": rows_known_at_cutoff(
+        "raw.survey_responses", "response_id", "submitted_at"
+    ),
+}
+
+
 def point_in_time_sql(template: str, as_of: date, fx_rates: Path = DEFAULT_FX_RATES) -> str:
-    """`template` with `{invoice_ctes}`, `{as_of}` and `{fx_rates}` filled in."""
+    """`template` with `{invoice_ctes}`, the AS_OF_TABLES, `{as_of}` and `{fx_rates}` filled in."""
     if not isinstance(as_of, date):
         raise TypeError(f"as_of must be a date, got {as_of!r}")
-    values = {"as_of": as_of.isoformat(), "fx_rates": str(fx_rates).replace("'", "''")}
+    values = {
+        "as_of": as_of.isoformat(),
+        "fx_rates": str(fx_rates).replace("'", "''"),
+        **AS_OF_TABLES,
+    }
     ctes = INVOICE_CTES_SQL.read_text().format(**values)
     return template.format(invoice_ctes=ctes, **values)
 
@@ -94,8 +136,10 @@ def snapshot_sql(as_of: date, fx_rates: Path = DEFAULT_FX_RATES) -> str:
 
 def _stays_null(column: str) -> bool:
     """Columns where NULL means "never" (no payment, no visit, no NPS answer), not zero."""
-    return column.startswith(("days_since_", "nps_")) and column != "nps_responses" or (
-        column.endswith("_age_days")
+    return (
+        column.startswith(("days_since_", "nps_"))
+        and column != "nps_responses"
+        or (column.endswith("_age_days"))
     )
 
 

@@ -149,18 +149,9 @@ email_events as (
         events.event_type,
         events.campaign_id,
         events.occurred_at
-    from (
-        select
-            raw_events.*,
-            row_number() over (
-                partition by event_id order by _dt, _source_file, _line_number
-            ) as delivery_rank
-        from raw.email_events as raw_events, params
-        where raw_events._dt <= params.as_of_date and raw_events.occurred_at < params.cutoff
-    ) as events
+    from {email_events_by_t} as events
     inner join email_contacts as contacts
         on contacts.contact_id = events.contact_id
-    where events.delivery_rank = 1
 
 ),
 
@@ -228,22 +219,13 @@ web_events as (
         events.type,
         events.event,
         events.event_timestamp as occurred_at
-    from (
-        select
-            raw_events.*,
-            row_number() over (
-                partition by message_id order by _dt, _source_file, _line_number
-            ) as delivery_rank
-        from raw.web_events as raw_events, params
-        where raw_events._dt <= params.as_of_date and raw_events.event_timestamp < params.cutoff
-    ) as events
+    from {web_events_by_t} as events
     left join billing_user_ids as by_user
         on by_user.user_id = events.user_id
     left join web_identities as by_browser
         on by_browser.source_record_id = events.anonymous_id
     left join web_identities as by_user_record
         on by_user_record.source_record_id = events.user_id
-    where events.delivery_rank = 1
 
 ),
 
@@ -312,20 +294,10 @@ support_features as (
         count(*) filter (where lower(trim(tickets.satisfaction)) = 'bad') as support_bad_ratings,
         date_diff('day', max(tickets.created_at), any_value(params.as_of_date)) as days_since_support_ticket,
         min(tickets.created_at) as first_ticket_at
-    from (
-        select
-            raw_tickets.*,
-            row_number() over (
-                partition by ticket_id
-                order by updated_at desc, _dt desc, _source_file desc, _line_number desc
-            ) as version_rank
-        from raw.support_tickets as raw_tickets, params
-        where raw_tickets._dt <= params.as_of_date and raw_tickets.updated_at < params.cutoff
-    ) as tickets
+    from {support_tickets_by_t} as tickets
     inner join support_requesters as requesters
         on requesters.ticket_id = tickets.ticket_id
     cross join params
-    where tickets.version_rank = 1
     group by requesters.customer_id
 
 ),
@@ -345,18 +317,9 @@ nps_features as (
         arg_max(responses.score, responses.submitted_at) as nps_latest_score,
         avg(responses.score) as nps_mean_score,
         min(responses.submitted_at) as first_response_at
-    from (
-        select
-            raw_responses.*,
-            row_number() over (
-                partition by response_id order by _dt, _source_file, _line_number
-            ) as delivery_rank
-        from raw.survey_responses as raw_responses, params
-        where raw_responses._dt <= params.as_of_date and raw_responses.submitted_at < params.cutoff
-    ) as responses
+    from {survey_responses_by_t} as responses
     inner join survey_respondents as respondents
         on respondents.response_id = responses.response_id
-    where responses.delivery_rank = 1
     group by respondents.customer_id
 
 ),

@@ -91,8 +91,10 @@ def test_snapshot_uses_only_rows_delivered_and_dated_by_the_end_of_the_day(wareh
 
     # support load and NPS: the ticket as it stood at T (open; solved and rated bad after),
     # the answer submitted by T (the later one is not known yet)
-    for status, rating, updated, dt in (("open", None, datetime(2026, 3, 9), date(2026, 3, 9)),
-                                        ("solved", "bad", datetime(2026, 3, 11), date(2026, 3, 11))):
+    for status, rating, updated, dt in (
+        ("open", None, datetime(2026, 3, 9), date(2026, 3, 9)),
+        ("solved", "bad", datetime(2026, 3, 11), date(2026, 3, 11)),
+    ):
         _insert(con, "support_tickets", ticket_id="tk_1", status=status, satisfaction=rating,
                 created_at=datetime(2026, 3, 9), updated_at=updated, _dt=dt)  # fmt: skip
     _insert(con, "survey_responses", response_id="r_1", survey_id="s", score=3,
