@@ -44,8 +44,8 @@ import duckdb  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ingestion.generate import first_delivery_day, generate_landing_zone  # noqa: E402
-from ingestion.generate_habits import habits_from_names  # noqa: E402
+from demo_data.generate import first_delivery_day, generate_landing_zone  # noqa: E402
+from demo_data.habits import habits_from_names  # noqa: E402
 from predictions.backtest import auc, precision_at_top_decile  # noqa: E402
 from predictions.classifiers import churn_baseline, lead_baseline  # noqa: E402
 from predictions.outcomes import (  # noqa: E402
