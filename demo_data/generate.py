@@ -445,6 +445,14 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help=f"also inject malformed rows and files, listed in {BAD_MANIFEST_NAME}",
     )
+    parser.add_argument(
+        "--erasure-requests",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also file N GDPR erasure requests (privacy/requests) for people found in every "
+        "source, listed in erasure_truth.csv (default 0; `make run` files 3)",
+    )
 
 
 def first_delivery_day(days: int, start: date | None = None, end: date | None = None) -> date:
@@ -470,10 +478,15 @@ def generate_from_args(args: argparse.Namespace) -> int:
             bad=args.bad,
             habits=habits,
         )
+        from demo_data.privacy_requests import write_erasure_requests
+
+        erasures = write_erasure_requests(args.out, args.erasure_requests, args.seed)
     except (FileExistsError, ValueError) as error:
         print(f"cdp generate: {error}")
         return 2
     print(summary.describe())
+    if erasures:
+        print(f"  privacy/requests   {erasures} erasure request(s) (erasure_truth.csv)")
     return 0
 
 
