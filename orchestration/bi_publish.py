@@ -40,10 +40,25 @@ def _literal(path) -> str:
     return "'" + str(path).replace("'", "''") + "'"
 
 
+def _mart_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    return [
+        c
+        for (c,) in con.execute(
+            "select column_name from information_schema.columns where table_schema = 'marts' "
+            "and table_name = ? and table_catalog = current_database() order by ordinal_position",
+            [table],
+        ).fetchall()
+    ]
+
+
+def _select_all(table: str, columns: list[str]) -> str:
+    return f'select * from marts."{table}"'
+
+
 def mart_fingerprints(
-    con: duckdb.DuckDBPyConnection, tables: list[str]
+    con: duckdb.DuckDBPyConnection, tables: list[str], select_for=_select_all
 ) -> dict[str, tuple[str, int]]:
-    """table -> (fingerprint, rows) of each `marts.<table>` in the connection's database."""
+    """table -> (fingerprint, rows) of what is published of each `marts.<table>`."""
     result = {}
     for table in tables:
         columns = con.execute(
@@ -52,8 +67,9 @@ def mart_fingerprints(
             "and table_catalog = current_database()",
             [table],
         ).fetchall()[0][0]
+        select = select_for(table, _mart_columns(con, table))
         rows, digest = con.execute(
-            f'select count(*), coalesce(sum(hash(t)), 0) from marts."{table}" t'
+            f"select count(*), coalesce(sum(hash(t)), 0) from ({select}) t"
         ).fetchall()[0]
         schema = hashlib.sha1(columns.encode("utf-8")).hexdigest()[:16]
         result[table] = (f"{rows}:{digest}:{schema}", int(rows))
@@ -100,6 +116,7 @@ def build_published_copies(
     parquet_dir: Path,
     staging_file: Path,
     parquet_tmp: Path,
+    select_for=_select_all,
 ) -> PublishPlan:
     """Write the marts of `con` into `staging_file` and `parquet_tmp`, reusing what the
     copies in place (`published_file`, `parquet_dir`) already hold unchanged."""
@@ -110,7 +127,7 @@ def build_published_copies(
             "where table_schema = 'marts' and table_catalog = current_database() order by 1"
         ).fetchall()
     ]
-    prints = mart_fingerprints(con, tables)
+    prints = mart_fingerprints(con, tables, select_for)
     plan = PublishPlan(rows={t: rows for t, (_, rows) in prints.items()})
 
     published, free_share = _published_duckdb_fingerprints(published_file)
@@ -132,7 +149,8 @@ def build_published_copies(
         for table in tables:
             if reuse and table in unchanged:
                 continue
-            con.execute(f'create table published.marts."{table}" as select * from marts."{table}"')
+            select = select_for(table, _mart_columns(con, table))
+            con.execute(f'create table published.marts."{table}" as {select}')
             comment = (COMMENT_PREFIX + prints[table][0]).replace("'", "''")
             con.execute(f"comment on table published.marts.\"{table}\" is '{comment}'")
             plan.rewritten_duckdb.append(table)
@@ -150,7 +168,7 @@ def build_published_copies(
             continue
         fingerprint = prints[table][0].replace("'", "''")
         con.execute(
-            f'copy (select * from marts."{table}") to {_literal(parquet_tmp / name)} '
+            f"copy ({select_for(table, _mart_columns(con, table))}) to {_literal(parquet_tmp / name)} "
             f"(format parquet, compression zstd, kv_metadata {{{FINGERPRINT_KEY}: '{fingerprint}'}})"
         )
         plan.rewritten_parquet.append(table)
