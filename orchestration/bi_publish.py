@@ -7,10 +7,12 @@ copy was written from is stored *inside* that copy - the DuckDB table's comment,
 Parquet file's key-value metadata - so it is swapped in atomically with the data and can
 never describe another version of it, whatever was killed when.
 
-Unchanged marts cost no rewrite: the new Parquet folder hard-links yesterday's files, and
-the new `bi.duckdb` starts as a file copy of yesterday's with only the changed tables
-replaced. When more than half the file would be free blocks (many replaced tables), the
-file is rebuilt from scratch instead so it does not grow night after night.
+Unchanged marts cost no rewrite in Parquet: the new folder hard-links yesterday's files
+(a changed mart's file is written whole, and yesterday's goes with the old folder). The
+new `bi.duckdb` can start as a file copy of yesterday's with only the changed tables
+replaced (`reuse_duckdb_file`), but the pipeline keeps that off: a dropped table's blocks
+stay in the file as free space, so an erased person's values could outlive the erasure
+there. When more than half the file would be free blocks, it is rebuilt from scratch.
 """
 
 from __future__ import annotations
@@ -117,6 +119,7 @@ def build_published_copies(
     staging_file: Path,
     parquet_tmp: Path,
     select_for=_select_all,
+    reuse_duckdb_file: bool = False,
 ) -> PublishPlan:
     """Write the marts of `con` into `staging_file` and `parquet_tmp`, reusing what the
     copies in place (`published_file`, `parquet_dir`) already hold unchanged."""
@@ -132,7 +135,7 @@ def build_published_copies(
 
     published, free_share = _published_duckdb_fingerprints(published_file)
     unchanged = {t for t in tables if published.get(t) == prints[t][0]}
-    reuse = bool(unchanged) and free_share <= MAX_FREE_SHARE
+    reuse = reuse_duckdb_file and bool(unchanged) and free_share <= MAX_FREE_SHARE
     if reuse:
         shutil.copyfile(published_file, staging_file)
     plan.reused_duckdb_file = reuse

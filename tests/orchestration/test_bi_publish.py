@@ -15,7 +15,9 @@ def _publish(con, root):
     target, parquet_dir = root / "bi.duckdb", root / "bi_parquet"
     staging, parquet_tmp = root / ".bi.tmp", root / ".bi_parquet.tmp"
     parquet_tmp.mkdir()
-    plan = build_published_copies(con, target, parquet_dir, staging, parquet_tmp)
+    plan = build_published_copies(
+        con, target, parquet_dir, staging, parquet_tmp, reuse_duckdb_file=True
+    )
     os.replace(staging, target)
     old = root / ".bi_parquet.old"
     if parquet_dir.exists():
