@@ -21,6 +21,15 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order
 
 from identity.config import IdentityConfig
+from identity.incremental import (
+    FINGERPRINT_TABLE,
+    affected_records,
+    config_fingerprint,
+    create_fingerprints,
+    load_frozen_model,
+    restore_term_frequency_tables,
+    term_frequencies_sql,
+)
 from identity.linkage import RECORDS_TABLE, link_records
 from identity.records import build_identity_records_table
 from identity.shared_values import MATCH_RECORDS_TABLE, SHARED_COLUMNS, detect_shared_values
@@ -119,6 +128,9 @@ class ResolutionSummary:
     split_customers: int = 0
     shared_values: dict[str, int] = field(default_factory=dict)
     shared_value_records: int = 0
+    mode: str = "full"  # "full" (model trained, everything re-resolved) or "incremental"
+    records_reclustered: int = 0
+    model_trained_at: str = ""
 
     def to_metadata(self) -> dict[str, Any]:
         """Plain values (ints, floats, str, markdown) for Dagster asset metadata."""
@@ -126,6 +138,9 @@ class ResolutionSummary:
         guards = "\n".join(f"| {k} | {v:,} |" for k, v in sorted(self.refused_by_guard.items()))
         stages = "\n".join(f"| {k} | {v:.2f} |" for k, v in self.seconds.items())
         return {
+            "identity_mode": self.mode,
+            "records_reclustered": self.records_reclustered,
+            "model_trained_at": self.model_trained_at,
             "records_in": self.records_in,
             "customers_out": self.customers_out,
             "new_customers": self.new_customers,
@@ -154,8 +169,16 @@ def resolve_identities(
     con: duckdb.DuckDBPyConnection,
     config: IdentityConfig | None = None,
     run_at: datetime | None = None,
+    full_identity: bool | None = None,
+    reuse_model: bool = False,
 ) -> ResolutionSummary:
-    """Resolve the staging records into golden customers and (re)write the identity.* tables."""
+    """Resolve the staging records into golden customers and (re)write the identity.* tables.
+
+    `full_identity`: True re-resolves everything and retrains the model; False or None
+    (the nightly default) runs incrementally (identity/incremental.py) when a previous
+    state and a model younger than `config.full_identity_every_days` exist, else in full.
+    `reuse_model`: a full run that keeps the stored model instead of retraining it (the
+    incremental-equals-full proof compares the two with one model)."""
     config = config or IdentityConfig()
     run_ts = pd.Timestamp(run_at or datetime.now(UTC))
     if run_ts.tzinfo is not None:
@@ -176,20 +199,52 @@ def resolve_identities(
     seconds["shared_values"] = round(time.perf_counter() - clock, 3)
 
     previous = _read_previous_state(con)
+    keys = records["record_key"]
+    previous_ids = keys.map(previous.registry_customer).astype(object)
+    previous_ids = previous_ids.where(previous_ids.notna(), None)
+    create_fingerprints(con, MATCH_RECORDS_TABLE)
+    frozen = load_frozen_model(con, config) if (full_identity is not True or reuse_model) else None
+    incremental = (
+        full_identity is not True
+        and frozen is not None
+        and "match_fingerprint" in previous.identity_record_columns
+        and run_ts - frozen.trained_at < pd.Timedelta(days=config.full_identity_every_days)
+    )
+    model = frozen.model if frozen is not None and (incremental or reuse_model) else None
+    if model is not None:
+        restore_term_frequency_tables(con, config)
+    previous_links = _previous_links(records, previous.customer_map)
+    within = fixed_edges = None
+    if incremental:
+        within = affected_records(
+            con,
+            records,
+            MATCH_RECORDS_TABLE,
+            previous_ids.to_numpy(),
+            previous.refused,
+            model,
+            config,
+        )
+        outside = ~within
+        fixed_edges = previous_links[
+            outside[previous_links["rid_l"].to_numpy(dtype=np.int64)]
+            & outside[previous_links["rid_r"].to_numpy(dtype=np.int64)]
+        ]
+    seconds["affected_records"] = round(time.perf_counter() - clock, 3)
     linkage = link_records(
         con,
         records,
         config,
         records_table_loaded=True,
-        previous_links=_previous_links(records, previous.customer_map),
+        previous_links=previous_links,
         records_table=MATCH_RECORDS_TABLE,
+        model=model,
+        within=within,
+        fixed_edges=fixed_edges,
     )
     seconds.update(linkage.seconds)
     clock = time.perf_counter()
-
-    keys = records["record_key"]
-    previous_ids = keys.map(previous.registry_customer).astype(object)
-    previous_ids = previous_ids.where(previous_ids.notna(), None)
+    trained_at = frozen.trained_at if model is not None else run_ts
     assignment = assign_customer_ids(
         keys,
         linkage.clustering.cluster_of,
@@ -211,8 +266,9 @@ def resolve_identities(
     )
     con.execute(
         f"create or replace temp table _identity_assigned as "
-        f"select r.*, m.shared_values, c.customer_id from {RECORDS_TABLE} r "
-        f"join {MATCH_RECORDS_TABLE} m using (rid) join _identity_customer_ids c using (rid)"
+        f"select r.*, m.shared_values, c.customer_id, f.match_fingerprint from {RECORDS_TABLE} r "
+        f"join {MATCH_RECORDS_TABLE} m using (rid) join _identity_customer_ids c using (rid) "
+        f"join {FINGERPRINT_TABLE} f using (rid)"
     )
     con.unregister("_identity_customer_ids")
     _create_golden_table(con, assignment.customer_created_at, run_ts)
@@ -221,6 +277,12 @@ def resolve_identities(
     refused = _refused_merges(
         records, customer_ids, linkage.clustering.refused, previous.refused, run_ts
     )
+    if within is not None:
+        # customers left alone keep the refusals and evidence recorded when last resolved
+        untouched = set(keys[~within])
+        refused = pd.concat(
+            [refused, _rows_between(previous.refused, untouched)], ignore_index=True
+        )
     keys_array = records["record_key"].to_numpy()
     evidence = linkage.evidence
     match_evidence = pd.DataFrame(
@@ -233,6 +295,14 @@ def resolve_identities(
             "prior_weight": linkage.prior_weight,
         }
     )
+    if within is not None and _table_exists(con, "match_evidence"):
+        match_evidence = pd.concat(
+            [
+                match_evidence,
+                _rows_between(con.sql(f"select * from {SCHEMA}.match_evidence").df(), untouched),
+            ],
+            ignore_index=True,
+        )
     seconds["survivorship"] = round(time.perf_counter() - clock, 3)
     clock = time.perf_counter()
 
@@ -253,7 +323,10 @@ def resolve_identities(
                 prior_weight=linkage.prior_weight,
                 match_weight_threshold=float(config.match_weight_threshold),
                 resolved_at=run_ts,
+                trained_at=trained_at,
+                config_fingerprint=config_fingerprint(config),
             ),
+            "term_frequencies": term_frequencies_sql(config),
         },
         new_merges=merges,
         new_splits=splits,
@@ -262,6 +335,7 @@ def resolve_identities(
     con.execute(f"drop table if exists {GOLDEN_TABLE}")
     con.execute(f"drop table if exists {RECORDS_TABLE}")
     con.execute(f"drop table if exists {MATCH_RECORDS_TABLE}")
+    con.execute(f"drop table if exists {FINGERPRINT_TABLE}")
     seconds["write"] = round(time.perf_counter() - clock, 3)
 
     changed = int(
@@ -285,7 +359,17 @@ def resolve_identities(
         blocked_value_records=int(records["blocked_values"].notna().sum()),
         shared_values={k: int(v) for k, v in shared["identifier"].value_counts().items()},
         shared_value_records=int(records["shared_values"].notna().sum()),
+        mode="incremental" if incremental else "full",
+        records_reclustered=int(within.sum()) if within is not None else len(records),
+        model_trained_at=str(trained_at),
     )
+
+
+def _rows_between(frame: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
+    """Rows of a previous table whose record_a and record_b are both among `keys`."""
+    if frame.empty or not {"record_a", "record_b"} <= set(frame.columns):
+        return frame.iloc[0:0]
+    return frame[frame["record_a"].isin(keys) & frame["record_b"].isin(keys)]
 
 
 @dataclass
@@ -297,6 +381,7 @@ class _PreviousState:
     customer_map: pd.DataFrame
     golden: pd.DataFrame
     refused: pd.DataFrame
+    identity_record_columns: set[str]
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -338,6 +423,11 @@ def _read_previous_state(con: duckdb.DuckDBPyConnection) -> _PreviousState:
         customer_map=_read_previous(con, "customer_map"),
         golden=golden,
         refused=_read_previous(con, "refused_merges"),
+        identity_record_columns=(
+            {c for c, *_ in con.sql(f"describe {SCHEMA}.identity_records").fetchall()}
+            if _table_exists(con, "identity_records")
+            else set()
+        ),
     )
 
 
