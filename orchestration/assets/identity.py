@@ -36,6 +36,10 @@ IDENTITY_TABLES = {
 class IdentityRunConfig(dg.Config):
     config_file: str | None = None
     """Optional TOML/YAML file with blocked values, cardinality limits and thresholds."""
+    full_identity: bool = False
+    """Retrain the match model and re-resolve every record (`cdp run --full-identity`);
+    otherwise the run is incremental while the model is younger than
+    `full_identity_every_days` (identity/incremental.py)."""
 
 
 @dg.multi_asset(
@@ -67,7 +71,9 @@ def identity_assets(
         else IdentityConfig()
     )
     with warehouse.connect(context.log) as con:
-        summary = resolve_identities(con, identity_config)
+        summary = resolve_identities(
+            con, identity_config, full_identity=True if config.full_identity else None
+        )
         metadata = summary.to_metadata()
         truth = landing.root / "truth.csv"
         evaluation = None
@@ -79,7 +85,8 @@ def identity_assets(
             for name in IDENTITY_TABLES
         }
     context.log.info(
-        f"{metadata.get('records_in')} identity records -> {metadata.get('customers_out')} golden customers"
+        f"{metadata.get('records_in')} identity records -> {metadata.get('customers_out')} golden customers "
+        f"({summary.mode} run: {summary.records_reclustered} records re-clustered)"
     )
     for name in IDENTITY_TABLES:
         md = {"dagster/row_count": dg.MetadataValue.int(counts[name])}
