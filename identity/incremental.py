@@ -155,10 +155,6 @@ def affected_records(
     n = len(records)
     seeds = _seed_rids(con, records, previous_customer)
     prev = pd.Series(previous_customer, dtype=object)
-    members = {
-        customer: group.to_numpy()
-        for customer, group in pd.Series(np.arange(n)).groupby(prev.to_numpy(), dropna=True)
-    }
     partners: dict[str, set[str]] = {}
     for a, b in zip(
         previous_refused.get("customer_a", []), previous_refused.get("customer_b", []), strict=True
@@ -185,8 +181,8 @@ def affected_records(
             grown |= partners.get(customer, set())
         grown -= customers_done
         customers_done |= grown
-        whole = [members[c] for c in grown if c in members]
-        reached = np.unique(np.concatenate([reached, *whole]).astype(np.int64))
+        whole = np.flatnonzero(prev.isin(grown).to_numpy()) if grown else reached[:0]
+        reached = np.unique(np.concatenate([reached, whole]).astype(np.int64))
         frontier = reached[~in_set[reached]]
     return in_set
 

@@ -230,7 +230,7 @@ def resolve_identities(
             outside[previous_links["rid_l"].to_numpy(dtype=np.int64)]
             & outside[previous_links["rid_r"].to_numpy(dtype=np.int64)]
         ]
-    seconds["affected_records"] = round(time.perf_counter() - clock, 3)
+    seconds["previous_state_and_affected"] = round(time.perf_counter() - clock, 3)
     linkage = link_records(
         con,
         records,
@@ -541,17 +541,15 @@ def _keep_previous_updated_at(
         return frame
     fingerprint = pd.util.hash_pandas_object(frame[compared].astype(str), index=False)
     previous_fingerprint = pd.util.hash_pandas_object(previous[compared].astype(str), index=False)
-    previous_updated = dict(
-        zip(
-            zip(*(previous[k] for k in key), previous_fingerprint, strict=True),
-            previous["updated_at"],
-            strict=True,
-        )
-    )
-    lookup = pd.Series(list(zip(*(frame[k] for k in key), fingerprint, strict=True))).map(
-        previous_updated
-    )
-    frame["updated_at"] = lookup.where(lookup.notna(), run_ts).to_numpy()
+    # keys are unique on both sides: a left merge keeps `frame`'s rows in order
+    found = frame[key].assign(_fingerprint=fingerprint.to_numpy()).merge(
+        previous[key]
+        .assign(_fingerprint=previous_fingerprint.to_numpy(), _updated=previous["updated_at"])
+        .drop_duplicates(key + ["_fingerprint"]),
+        on=key + ["_fingerprint"],
+        how="left",
+    )["_updated"]
+    frame["updated_at"] = found.where(found.notna(), run_ts).to_numpy()
     return frame
 
 

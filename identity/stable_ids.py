@@ -71,7 +71,9 @@ def assign_customer_ids(
     claims = (
         frame.dropna(subset=["previous_id"])
         .groupby(["previous_id", "cluster"], sort=False)
-        .agg(n_records=("record_key", "size"), example_record=("record_key", "min"))
+        # rows are in record_key order, so a group's first key is its smallest (and "first"
+        # runs in Cython where "min" of strings falls back to Python per group)
+        .agg(n_records=("record_key", "size"), example_record=("record_key", "first"))
         .reset_index()
     )
     claims["cluster_key"] = claims["cluster"].map(smallest_key)
