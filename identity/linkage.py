@@ -153,7 +153,14 @@ def link_records(
     lap("training")
 
     term_frequencies = candidate_term_frequencies(candidates, comparisons)
-    weights, accepted, household = score_candidates(model, candidates, config)
+    weights, accepted, household = score_candidates(
+        model,
+        candidates,
+        config,
+        first_name_from_mailbox(con, records_table, candidates, config)
+        if config.household_guard_comparison
+        else None,
+    )
     candidates["weight"] = weights
     household_refused = (
         candidates[accepted & household] if household is not None else candidates.iloc[0:0]
@@ -265,9 +272,14 @@ def train_model(
 
 
 def score_candidates(
-    model: FellegiSunterModel, candidates: pd.DataFrame, config: IdentityConfig
+    model: FellegiSunterModel,
+    candidates: pd.DataFrame,
+    config: IdentityConfig,
+    named_by_mailbox: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """(match weight, accepted before the household guard, household-guarded) per pair."""
+    """(match weight, accepted before the household guard, household-guarded) per pair.
+    `named_by_mailbox`: pairs whose missing first name the mailbox supplies
+    (`first_name_from_mailbox`), which the household guard does not refuse."""
     comparisons = config.comparisons
     levels = candidates[level_columns(comparisons)].to_numpy()
     term_frequencies = candidate_term_frequencies(candidates, comparisons)
@@ -276,7 +288,9 @@ def score_candidates(
     accepted = (weights >= config.match_weight_threshold) & (
         agreeing >= config.min_agreeing_comparisons
     )
-    household = _household_mask(model, candidates, levels, term_frequencies, config)
+    household = _household_mask(
+        model, candidates, levels, term_frequencies, config, named_by_mailbox
+    )
     return weights, accepted, household
 
 
@@ -325,7 +339,68 @@ def training_sessions(
     return sessions
 
 
-def _household_mask(model, pairs, levels, term_frequencies, config) -> np.ndarray | None:
+def first_name_from_mailbox(
+    con: duckdb.DuckDBPyConnection, records_table: str, pairs: pd.DataFrame, config: IdentityConfig
+) -> np.ndarray:
+    """Per pair: one record has no first name, but its mailbox spells the other record's
+    name - the other's surname preceded by its first name or initial (`jhopper@`,
+    `denise.brorrwood@` for James / Denise Hopper / Brorrwood). Then the missing first name
+    is not unknown: it is the other's, and the pair is no household of two people."""
+    column = f"level_{config.household_guard_comparison}"
+    spec = next(
+        (c for c in config.comparisons if c.name == config.household_guard_comparison), None
+    )
+    if (
+        spec is None
+        or column not in pairs.columns
+        or "email_local" not in _columns(con, records_table)
+        or "last_name" not in _columns(con, records_table)
+    ):
+        return np.zeros(len(pairs), dtype=bool)
+    missing = np.flatnonzero(pairs[column].to_numpy() == -1)
+    result = np.zeros(len(pairs), dtype=bool)
+    if not len(missing):
+        return result
+    first = spec.column
+    con.register(
+        "_identity_missing_first",
+        pd.DataFrame(
+            {
+                "pos": missing,
+                "rid_l": pairs["rid_l"].to_numpy()[missing],
+                "rid_r": pairs["rid_r"].to_numpy()[missing],
+            }
+        ),
+    )
+
+    def spelt(nameless: str, named: str) -> str:
+        mailbox = f"regexp_replace({nameless}.email_local, '[^a-z]', '', 'g')"
+        surname = f"regexp_replace({named}.last_name, '[^a-z]', '', 'g')"
+        prefix = f"split_part({mailbox}, {surname}, 1)"
+        given = f"regexp_replace({named}.{first}, '[^a-z]', '', 'g')"
+        return (
+            f"({nameless}.{first} is null and {named}.{first} is not null "
+            f"and length({surname}) >= 3 and contains({mailbox}, {surname}) "
+            f"and ({prefix} = {given} or ({prefix} = left({given}, 1) and length({prefix}) = 1)))"
+        )
+
+    try:
+        found = con.sql(f"""
+            select m.pos
+            from _identity_missing_first m
+            join {records_table} l on l.rid = m.rid_l
+            join {records_table} r on r.rid = m.rid_r
+            where {spelt("l", "r")} or {spelt("r", "l")}
+        """).fetchnumpy()["pos"]
+    finally:
+        con.unregister("_identity_missing_first")
+    result[np.asarray(found, dtype=np.int64)] = True
+    return result
+
+
+def _household_mask(
+    model, pairs, levels, term_frequencies, config, named_by_mailbox=None
+) -> np.ndarray | None:
     """Pairs the household guard refuses: the guarded name comparison disagrees and the
     personal evidence - every comparison but what a household shares
     (`household_shared_comparisons`: surname, phone, address, city, postcode) - does not
@@ -335,6 +410,8 @@ def _household_mask(model, pairs, levels, term_frequencies, config) -> np.ndarra
     if config.household_guard_comparison is None:
         return None
     disagree = household_pairs(pairs[f"level_{config.household_guard_comparison}"].to_numpy())
+    if named_by_mailbox is not None:
+        disagree = disagree & ~named_by_mailbox
     if not disagree.any():
         return disagree
     shared = [
@@ -383,6 +460,9 @@ def _still_supported_links(
         levels,
         candidate_term_frequencies(compared, config.comparisons),
         config,
+        first_name_from_mailbox(con, records_table, compared, config)
+        if config.household_guard_comparison
+        else None,
     )
     if household is not None:
         keep &= ~household
