@@ -149,11 +149,16 @@ def affected_records(
     previous_refused: pd.DataFrame,
     model: FellegiSunterModel,
     config: IdentityConfig,
+    extra_seeds: np.ndarray | None = None,
 ) -> np.ndarray:
     """Mask of the records an incremental run re-clusters (see the module docstring).
-    `previous_customer`: last run's customer id per rid (None for a new record)."""
+    `previous_customer`: last run's customer id per rid (None for a new record).
+    `extra_seeds`: rids that must be re-clustered whatever changed (e.g. the records a
+    steward's new link / unlink / block-value override names)."""
     n = len(records)
     seeds = _seed_rids(con, records, previous_customer)
+    if extra_seeds is not None and len(extra_seeds):
+        seeds = np.unique(np.concatenate([seeds, np.asarray(extra_seeds, dtype=np.int64)]))
     prev = pd.Series(previous_customer, dtype=object)
     partners: dict[str, set[str]] = {}
     for a, b in zip(
