@@ -102,9 +102,7 @@ def main() -> None:
                 f"create table staging._held_{name} as select * from staging.{name} s "
                 f"where hash(s::varchar) % {buckets} = 0"
             )
-            con.execute(
-                f"delete from staging.{name} s where hash(s::varchar) % {buckets} = 0"
-            )
+            con.execute(f"delete from staging.{name} s where hash(s::varchar) % {buckets} = 0")
         clock = time.perf_counter()
         base = resolve_identities(con)
         result["history_full_seconds"] = round(time.perf_counter() - clock, 2)

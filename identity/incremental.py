@@ -61,9 +61,7 @@ def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
     }
 
 
-def load_frozen_model(
-    con: duckdb.DuckDBPyConnection, config: IdentityConfig
-) -> FrozenModel | None:
+def load_frozen_model(con: duckdb.DuckDBPyConnection, config: IdentityConfig) -> FrozenModel | None:
     """The last full run's model, or None when there is none or its comparisons are not the
     configured ones (a changed config needs a full run)."""
     if not {"trained_at", "prior_weight", "m", "u", "config_fingerprint"} <= _table_columns(

@@ -120,7 +120,9 @@ def link_records(
     within_relation = None
     if within is not None:
         within_relation = "_identity_within"
-        con.register(within_relation, pd.DataFrame({"rid": np.flatnonzero(within).astype(np.int32)}))
+        con.register(
+            within_relation, pd.DataFrame({"rid": np.flatnonzero(within).astype(np.int32)})
+        )
     try:
         blocking = block_candidate_pairs(
             con,
@@ -149,7 +151,9 @@ def link_records(
 
     candidate_levels = candidates[level_columns(comparisons)].to_numpy()
     if model is None:
-        model = train_model(con, config, records_table, rule_edges, candidate_levels, rule_flags, n_records)
+        model = train_model(
+            con, config, records_table, rule_edges, candidate_levels, rule_flags, n_records
+        )
     lap("training")
 
     term_frequencies = candidate_term_frequencies(candidates, comparisons)

@@ -542,13 +542,17 @@ def _keep_previous_updated_at(
     fingerprint = pd.util.hash_pandas_object(frame[compared].astype(str), index=False)
     previous_fingerprint = pd.util.hash_pandas_object(previous[compared].astype(str), index=False)
     # keys are unique on both sides: a left merge keeps `frame`'s rows in order
-    found = frame[key].assign(_fingerprint=fingerprint.to_numpy()).merge(
-        previous[key]
-        .assign(_fingerprint=previous_fingerprint.to_numpy(), _updated=previous["updated_at"])
-        .drop_duplicates(key + ["_fingerprint"]),
-        on=key + ["_fingerprint"],
-        how="left",
-    )["_updated"]
+    found = (
+        frame[key]
+        .assign(_fingerprint=fingerprint.to_numpy())
+        .merge(
+            previous[key]
+            .assign(_fingerprint=previous_fingerprint.to_numpy(), _updated=previous["updated_at"])
+            .drop_duplicates(key + ["_fingerprint"]),
+            on=key + ["_fingerprint"],
+            how="left",
+        )["_updated"]
+    )
     frame["updated_at"] = found.where(found.notna(), run_ts).to_numpy()
     return frame
 

@@ -227,9 +227,7 @@ def _execute_pipeline(args, run_id: str, tags: dict, kwargs: dict, started: floa
 
         run_config["ops"] = allow_shrink_run_config()
     if getattr(args, "full_identity", False):
-        run_config.setdefault("ops", {})["resolve_identities"] = {
-            "config": {"full_identity": True}
-        }
+        run_config.setdefault("ops", {})["resolve_identities"] = {"config": {"full_identity": True}}
     result = job.execute_in_process(
         run_config=run_config,
         instance=instance,
