@@ -48,6 +48,7 @@ FINGERPRINT_TABLE = "_identity_fingerprints"
 class FrozenModel:
     model: FellegiSunterModel
     trained_at: pd.Timestamp
+    trained_on_records: int
 
 
 def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
@@ -64,14 +65,20 @@ def _table_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
 def load_frozen_model(con: duckdb.DuckDBPyConnection, config: IdentityConfig) -> FrozenModel | None:
     """The last full run's model, or None when there is none or its comparisons are not the
     configured ones (a changed config needs a full run)."""
-    if not {"trained_at", "prior_weight", "m", "u", "config_fingerprint"} <= _table_columns(
-        con, "model_parameters"
-    ):
+    if not {
+        "trained_at",
+        "trained_on_records",
+        "prior_weight",
+        "m",
+        "u",
+        "config_fingerprint",
+    } <= _table_columns(con, "model_parameters"):
         return None
     if "comparison" not in _table_columns(con, "term_frequencies"):
         return None
     rows = con.sql(
-        f"select comparison, level, m, u, m_source, prior_weight, trained_at, config_fingerprint "
+        f"select comparison, level, m, u, m_source, prior_weight, trained_at, config_fingerprint, "
+        f"trained_on_records "
         f"from {SCHEMA}.model_parameters order by comparison, level"
     ).df()
     if rows.empty or set(rows["config_fingerprint"]) != {config_fingerprint(config)}:
@@ -88,7 +95,9 @@ def load_frozen_model(con: duckdb.DuckDBPyConnection, config: IdentityConfig) ->
         return None
     prior_odds = 2.0 ** float(rows["prior_weight"].iloc[0])
     model = FellegiSunterModel(config.comparisons, m, u, prior_odds / (1 + prior_odds), sources)
-    return FrozenModel(model, pd.Timestamp(rows["trained_at"].max()))
+    return FrozenModel(
+        model, pd.Timestamp(rows["trained_at"].max()), int(rows["trained_on_records"].max())
+    )
 
 
 def config_fingerprint(config: IdentityConfig) -> str:
@@ -96,6 +105,7 @@ def config_fingerprint(config: IdentityConfig) -> str:
     model kept from a run under other settings would not give what a full run gives."""
     settings = dataclasses.asdict(config)
     settings.pop("full_identity_every_days", None)
+    settings.pop("full_identity_growth", None)
     return hashlib.sha256(repr(sorted(settings.items())).encode()).hexdigest()[:16]
 
 

@@ -209,6 +209,7 @@ def resolve_identities(
         and frozen is not None
         and "match_fingerprint" in previous.identity_record_columns
         and run_ts - frozen.trained_at < pd.Timedelta(days=config.full_identity_every_days)
+        and len(records) <= frozen.trained_on_records * (1 + config.full_identity_growth)
     )
     model = frozen.model if frozen is not None and (incremental or reuse_model) else None
     if model is not None:
@@ -245,6 +246,7 @@ def resolve_identities(
     seconds.update(linkage.seconds)
     clock = time.perf_counter()
     trained_at = frozen.trained_at if model is not None else run_ts
+    trained_on_records = frozen.trained_on_records if model is not None else len(records)
     assignment = assign_customer_ids(
         keys,
         linkage.clustering.cluster_of,
@@ -325,6 +327,7 @@ def resolve_identities(
                 resolved_at=run_ts,
                 trained_at=trained_at,
                 config_fingerprint=config_fingerprint(config),
+                trained_on_records=trained_on_records,
             ),
             "term_frequencies": term_frequencies_sql(config),
         },

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 import duckdb
 import pandas as pd
 
+from identity.config import IdentityConfig
 from identity.pipeline import resolve_identities
 from tests.identity.staging_tables import STAGING_COLUMNS, create_staging_tables, insert_rows
 
@@ -23,6 +24,9 @@ FIRST = "ada grace alan edsger barbara donald margaret ken dennis frances john r
 LAST = "lovelace hopper turing dijkstra liskov knuth hamilton thompson ritchie allen backus perlman berners torvalds rossum stroustrup borg johnson jackson lamarr".split()
 CITIES = "leeds york bath derby hull ely wells truro".split()
 DAY_1 = datetime(2026, 3, 1, 2)
+# the made-up history doubles in three days; real nights add a few percent, within the
+# default growth (0.2) after which a nightly retrains on its own
+GROWING = IdentityConfig().with_overrides(full_identity_growth=2.0)
 
 
 def _people(rng: random.Random, n: int) -> list[dict]:
@@ -164,7 +168,7 @@ def test_incremental_runs_equal_full_runs_with_the_same_model(tmp_path):
     for day, state in enumerate(_days()):
         run_at = DAY_1 + timedelta(days=day)
         _load(nightly, state)
-        summary = resolve_identities(nightly, run_at=run_at)
+        summary = resolve_identities(nightly, GROWING, run_at=run_at)
         modes.append(summary.mode)
         reclustered.append((summary.records_reclustered, summary.records_in))
         if day == 0:
@@ -179,7 +183,7 @@ def test_incremental_runs_equal_full_runs_with_the_same_model(tmp_path):
             full.execute(f"create table identity.{table} as select * from _model")
             full.unregister("_model")
         _load(full, state)
-        resolve_identities(full, run_at=run_at, full_identity=True, reuse_model=True)
+        resolve_identities(full, GROWING, run_at=run_at, full_identity=True, reuse_model=True)
         assert _partition(nightly) == _partition(full), f"day {day + 1}"
     assert modes == ["full", "incremental", "incremental"]
     # the nightly runs re-clustered part of the records, not all of them
@@ -197,8 +201,10 @@ def test_full_identity_retrains_and_a_stale_model_forces_a_full_run(tmp_path):
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     states = _days()
     _load(con, states[0])
-    assert resolve_identities(con, run_at=DAY_1).mode == "full"
+    assert resolve_identities(con, GROWING, run_at=DAY_1).mode == "full"
     _load(con, states[1])
+    # 55 % more records than the model saw: the default settings retrain
+    assert resolve_identities(con, run_at=DAY_1 + timedelta(days=1)).mode == "full"
     summary = resolve_identities(con, run_at=DAY_1 + timedelta(days=1), full_identity=True)
     assert summary.mode == "full"
     assert summary.model_trained_at == str(pd.Timestamp(DAY_1 + timedelta(days=1)))
