@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.identity_stages WAREHOUSE.duckdb [--truth truth.csv] [--label NAME]
 
 Works on a copy (the warehouse is not changed): one run from scratch, then one run with the
-previous run's state (what a nightly run does). Prints the stage times and writes them to
+previous run's state (a nightly on unchanged data: incremental, nothing to re-cluster; see
+bench/identity_nightly.py for a nightly with a day's new records). Prints the stage times and writes them to
 bench/results/identity_stages_<label>.json. Compare engine versions on the same copy and
 the same machine load: the figures are only comparable side by side.
 """

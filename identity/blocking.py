@@ -25,8 +25,15 @@ def block_candidate_pairs(
     blocking_rules: tuple[tuple[str, ...], ...],
     max_block_size: int,
     pairs_table: str,
+    within: str | None = None,
+    touching: str | None = None,
 ) -> BlockingResult:
-    """Create `pairs_table(rid_l, rid_r)` with the distinct candidate pairs of all rules."""
+    """Create `pairs_table(rid_l, rid_r)` with the distinct candidate pairs of all rules.
+
+    Block sizes always count every record of `records_table`, so a subset is blocked exactly
+    as the whole would be: `within` (a relation with a `rid` column) keeps the pairs whose
+    two records are in it, `touching` the pairs with at least one record in it (an
+    incremental run's new and changed records against everyone)."""
     pairs_by_rule: dict[str, int] = {}
     oversized: dict[str, int] = {}
     con.execute(f"create or replace temp table {pairs_table} (rid_l integer, rid_r integer)")
@@ -44,13 +51,22 @@ def block_candidate_pairs(
             f"select count(distinct ({columns})) from _identity_blocks where block_size > {max_block_size}"
         ).fetchall()[0][0]
         before = con.sql(f"select count(*) from {pairs_table}").fetchall()[0][0]
+        usable = f"(select * from _identity_blocks where block_size between 2 and {max_block_size})"
+        if within is not None:
+            usable = f"(select * from {usable} b semi join {within} w on w.rid = b.rid)"
+        if touching is None:
+            pairs = f"""
+                select l.rid as rid_l, r.rid as rid_r from {usable} l join {usable} r
+                  on {join_on} and l.rid < r.rid"""
+        else:
+            pairs = f"""
+                select distinct least(l.rid, r.rid) as rid_l, greatest(l.rid, r.rid) as rid_r
+                from (select * from {usable} b semi join {touching} t on t.rid = b.rid) l
+                join {usable} r on {join_on} and l.rid <> r.rid"""
         con.execute(f"""
             insert into {pairs_table}
-            select l.rid, r.rid
-            from (select * from _identity_blocks where block_size between 2 and {max_block_size}) l
-            join (select * from _identity_blocks where block_size between 2 and {max_block_size}) r
-              on {join_on} and l.rid < r.rid
-            anti join {pairs_table} p on p.rid_l = l.rid and p.rid_r = r.rid
+            select q.rid_l, q.rid_r from ({pairs}) q
+            anti join {pairs_table} p on p.rid_l = q.rid_l and p.rid_r = q.rid_r
         """)
         pairs_by_rule[label] = (
             con.sql(f"select count(*) from {pairs_table}").fetchall()[0][0] - before

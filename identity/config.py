@@ -194,6 +194,13 @@ class IdentityConfig:
     # Hysteresis for stable customers: a probabilistic link accepted in an earlier run is
     # kept while today's model still gives it at least threshold - margin.
     keep_link_weight_margin: float = 6.0
+    # A nightly run keeps the last full run's model and re-clusters only what the day's
+    # records touch (identity/incremental.py); once the model is this many days old, the
+    # run retrains it and re-resolves everything (`cdp run --full-identity` forces that).
+    full_identity_every_days: int = 7
+    # ... or once the records outnumber those the model was trained on by this share (a
+    # model learnt on a much smaller history, e.g. the first day's, is no model of today's).
+    full_identity_growth: float = 0.2
     # A probabilistic pair must also agree (level >= 1) on at least this many comparisons:
     # a shared full name alone passes only when the names are rare enough (term frequencies)
     # to reach the threshold; one agreeing field never does.
@@ -254,6 +261,7 @@ def _validate(config: IdentityConfig) -> None:
         "shared_value_min_first_names",
         "shared_address_min_first_names",
         "max_addresses_per_person",
+        "full_identity_every_days",
     ):
         value = getattr(config, key)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -268,6 +276,10 @@ def _validate(config: IdentityConfig) -> None:
     ):
         raise IdentityConfigError(
             f"keep_link_weight_margin: must be a number >= 0, got {config.keep_link_weight_margin!r}"
+        )
+    if not isinstance(config.full_identity_growth, int | float) or config.full_identity_growth < 0:
+        raise IdentityConfigError(
+            f"full_identity_growth: must be a number >= 0, got {config.full_identity_growth!r}"
         )
     if not isinstance(config.match_weight_threshold, int | float):
         raise IdentityConfigError(

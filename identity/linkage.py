@@ -78,6 +78,9 @@ def link_records(
     previous_links: pd.DataFrame | None = None,
     records_table: str = RECORDS_TABLE,
     overrides: StewardOverrides | None = None,
+    model: FellegiSunterModel | None = None,
+    within: np.ndarray | None = None,
+    fixed_edges: pd.DataFrame | None = None,
 ) -> LinkageResult:
     """Cluster `records` (sorted by record_key; row position = rid) into customers.
     `records_table_loaded`: `records_table` already holds them (built in SQL; the pipeline
@@ -87,7 +90,13 @@ def link_records(
     blocking), so a probabilistic link accepted yesterday is re-scored with today's model and
     kept while its weight stays within `keep_link_weight_margin` of the threshold and the
     guards allow it: hysteresis, so a customer does not split on noise. A link whose values
-    changed enough to fall below that is dropped (the split is logged by stable_ids)."""
+    changed enough to fall below that is dropped (the split is logged by stable_ids).
+
+    Incremental runs (identity/incremental.py) pass a frozen `model` (no training: the
+    term-frequency tables must already exist), `within` (a mask of the records to re-cluster:
+    a union of whole components of the match graph) and `fixed_edges`: the previous
+    spanning trees of every other customer. Both kinds of edges go through the one
+    clustering function, `cluster_records`, as in a full run."""
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -102,55 +111,63 @@ def link_records(
     n_records = len(records)
     rule_edges = deterministic_edges(con, records_table, config.deterministic_rules)
     rule_edges["weight"] = np.nan
+    if within is not None:
+        rule_edges = rule_edges[
+            within[rule_edges["rid_l"].to_numpy(dtype=np.int64)]
+            & within[rule_edges["rid_r"].to_numpy(dtype=np.int64)]
+        ].reset_index(drop=True)
     rule_edges, shared_mailbox = _split_shared_mailboxes(con, rule_edges, records_table)
     lap("deterministic_rules")
 
-    blocking = block_candidate_pairs(
-        con, records_table, config.blocking_rules, config.max_block_size, PAIRS_TABLE
-    )
+    within_relation = None
+    if within is not None:
+        within_relation = "_identity_within"
+        con.register(
+            within_relation, pd.DataFrame({"rid": np.flatnonzero(within).astype(np.int32)})
+        )
+    try:
+        blocking = block_candidate_pairs(
+            con,
+            records_table,
+            config.blocking_rules,
+            config.max_block_size,
+            PAIRS_TABLE,
+            within=within_relation,
+        )
+    finally:
+        if within_relation is not None:
+            con.unregister(within_relation)
     lap("blocking")
 
     comparisons = config.comparisons
-    create_term_frequency_tables(con, records_table, comparisons)
+    if model is None:
+        create_term_frequency_tables(con, records_table, comparisons)
     candidates = compare_pairs(con, records_table, PAIRS_TABLE, comparisons)
-    rule_flags = blocking_rule_flags(con, records_table, PAIRS_TABLE, config.blocking_rules)
+    rule_flags = (
+        blocking_rule_flags(con, records_table, PAIRS_TABLE, config.blocking_rules)
+        if model is None
+        else None
+    )
     con.execute(f"drop table if exists {PAIRS_TABLE}")
     lap("comparison")
 
-    u = estimate_u(
-        con, records_table, comparisons, n_records, config.u_sample_pairs, config.random_seed
-    )
-    labelled = _labelled_levels(con, rule_edges, config, records_table)
     candidate_levels = candidates[level_columns(comparisons)].to_numpy()
-    blocked_em_m = estimate_m_by_blocked_em(
-        comparisons,
-        candidate_levels,
-        training_sessions(config.blocking_rules, comparisons, rule_flags),
-        u,
-        [_default_m(spec) for spec in comparisons],
-        config.em_max_iterations,
-        config.random_seed,
-    )
-    model = fit_fellegi_sunter(
-        comparisons,
-        candidate_levels,
-        u,
-        labelled,
-        config.em_max_iterations,
-        random_match_probability(rule_edges, n_records, config.deterministic_rule_recall),
-        blocked_em_m,
-        n_records,
-    )
+    if model is None:
+        model = train_model(
+            con, config, records_table, rule_edges, candidate_levels, rule_flags, n_records
+        )
     lap("training")
 
     term_frequencies = candidate_term_frequencies(candidates, comparisons)
-    weights = model.match_weights(candidate_levels, term_frequencies)
-    candidates["weight"] = weights
-    agreeing = (candidate_levels >= 1).sum(axis=1)
-    accepted = (weights >= config.match_weight_threshold) & (
-        agreeing >= config.min_agreeing_comparisons
+    weights, accepted, household = score_candidates(
+        model,
+        candidates,
+        config,
+        first_name_from_mailbox(con, records_table, candidates, config)
+        if config.household_guard_comparison
+        else None,
     )
-    household = _household_mask(model, candidates, candidate_levels, term_frequencies, config)
+    candidates["weight"] = weights
     household_refused = (
         candidates[accepted & household] if household is not None else candidates.iloc[0:0]
     )
@@ -164,11 +181,17 @@ def link_records(
     )
     lap("scoring")
 
+    if previous_links is not None and within is not None and len(previous_links):
+        previous_links = previous_links[
+            within[previous_links["rid_l"].to_numpy(dtype=np.int64)]
+            & within[previous_links["rid_r"].to_numpy(dtype=np.int64)]
+        ]
     kept = _still_supported_links(con, model, previous_links, config, records_table)
     edge_columns = ["rid_l", "rid_r", "rule", "weight"]
     edges = pd.concat(
         [rule_edges[edge_columns], probabilistic[edge_columns]]
-        + ([kept[edge_columns]] if len(kept) else []),
+        + ([kept[edge_columns]] if len(kept) else [])
+        + ([fixed_edges[edge_columns]] if fixed_edges is not None and len(fixed_edges) else []),
         ignore_index=True,
     )
     attributes = ClusterAttributes(
@@ -217,6 +240,66 @@ def link_records(
     )
 
 
+def train_model(
+    con: duckdb.DuckDBPyConnection,
+    config: IdentityConfig,
+    records_table: str,
+    rule_edges: pd.DataFrame,
+    candidate_levels: np.ndarray,
+    rule_flags: np.ndarray,
+    n_records: int,
+) -> FellegiSunterModel:
+    """m and u of every comparison level: u from random pairs, m from blocked EM (each
+    comparison learnt on pairs other blocking rules selected) and deterministic labels."""
+    comparisons = config.comparisons
+    u = estimate_u(
+        con, records_table, comparisons, n_records, config.u_sample_pairs, config.random_seed
+    )
+    labelled = _labelled_levels(con, rule_edges, config, records_table)
+    blocked_em_m = estimate_m_by_blocked_em(
+        comparisons,
+        candidate_levels,
+        training_sessions(config.blocking_rules, comparisons, rule_flags),
+        u,
+        [_default_m(spec) for spec in comparisons],
+        config.em_max_iterations,
+        config.random_seed,
+    )
+    return fit_fellegi_sunter(
+        comparisons,
+        candidate_levels,
+        u,
+        labelled,
+        config.em_max_iterations,
+        random_match_probability(rule_edges, n_records, config.deterministic_rule_recall),
+        blocked_em_m,
+        n_records,
+    )
+
+
+def score_candidates(
+    model: FellegiSunterModel,
+    candidates: pd.DataFrame,
+    config: IdentityConfig,
+    named_by_mailbox: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """(match weight, accepted before the household guard, household-guarded) per pair.
+    `named_by_mailbox`: pairs whose missing first name the mailbox supplies
+    (`first_name_from_mailbox`), which the household guard does not refuse."""
+    comparisons = config.comparisons
+    levels = candidates[level_columns(comparisons)].to_numpy()
+    term_frequencies = candidate_term_frequencies(candidates, comparisons)
+    weights = model.match_weights(levels, term_frequencies)
+    agreeing = (levels >= 1).sum(axis=1)
+    accepted = (weights >= config.match_weight_threshold) & (
+        agreeing >= config.min_agreeing_comparisons
+    )
+    household = _household_mask(
+        model, candidates, levels, term_frequencies, config, named_by_mailbox
+    )
+    return weights, accepted, household
+
+
 # Blocking columns derived from a comparison's column: a rule on them selects pairs by that
 # comparison too (pairs sharing a mailbox name mostly share the whole address).
 DERIVED_FROM = {"email_local": "email_key", "first_name": "first_name_key"}
@@ -262,7 +345,68 @@ def training_sessions(
     return sessions
 
 
-def _household_mask(model, pairs, levels, term_frequencies, config) -> np.ndarray | None:
+def first_name_from_mailbox(
+    con: duckdb.DuckDBPyConnection, records_table: str, pairs: pd.DataFrame, config: IdentityConfig
+) -> np.ndarray:
+    """Per pair: one record has no first name, but its mailbox spells the other record's
+    name - the other's surname preceded by its first name or initial (`jhopper@`,
+    `denise.brorrwood@` for James / Denise Hopper / Brorrwood). Then the missing first name
+    is not unknown: it is the other's, and the pair is no household of two people."""
+    column = f"level_{config.household_guard_comparison}"
+    spec = next(
+        (c for c in config.comparisons if c.name == config.household_guard_comparison), None
+    )
+    if (
+        spec is None
+        or column not in pairs.columns
+        or "email_local" not in _columns(con, records_table)
+        or "last_name" not in _columns(con, records_table)
+    ):
+        return np.zeros(len(pairs), dtype=bool)
+    missing = np.flatnonzero(pairs[column].to_numpy() == -1)
+    result = np.zeros(len(pairs), dtype=bool)
+    if not len(missing):
+        return result
+    first = spec.column
+    con.register(
+        "_identity_missing_first",
+        pd.DataFrame(
+            {
+                "pos": missing,
+                "rid_l": pairs["rid_l"].to_numpy()[missing],
+                "rid_r": pairs["rid_r"].to_numpy()[missing],
+            }
+        ),
+    )
+
+    def spelt(nameless: str, named: str) -> str:
+        mailbox = f"regexp_replace({nameless}.email_local, '[^a-z]', '', 'g')"
+        surname = f"regexp_replace({named}.last_name, '[^a-z]', '', 'g')"
+        prefix = f"split_part({mailbox}, {surname}, 1)"
+        given = f"regexp_replace({named}.{first}, '[^a-z]', '', 'g')"
+        return (
+            f"({nameless}.{first} is null and {named}.{first} is not null "
+            f"and length({surname}) >= 3 and contains({mailbox}, {surname}) "
+            f"and ({prefix} = {given} or ({prefix} = left({given}, 1) and length({prefix}) = 1)))"
+        )
+
+    try:
+        found = con.sql(f"""
+            select m.pos
+            from _identity_missing_first m
+            join {records_table} l on l.rid = m.rid_l
+            join {records_table} r on r.rid = m.rid_r
+            where {spelt("l", "r")} or {spelt("r", "l")}
+        """).fetchnumpy()["pos"]
+    finally:
+        con.unregister("_identity_missing_first")
+    result[np.asarray(found, dtype=np.int64)] = True
+    return result
+
+
+def _household_mask(
+    model, pairs, levels, term_frequencies, config, named_by_mailbox=None
+) -> np.ndarray | None:
     """Pairs the household guard refuses: the guarded name comparison disagrees and the
     personal evidence - every comparison but what a household shares
     (`household_shared_comparisons`: surname, phone, address, city, postcode) - does not
@@ -272,6 +416,8 @@ def _household_mask(model, pairs, levels, term_frequencies, config) -> np.ndarra
     if config.household_guard_comparison is None:
         return None
     disagree = household_pairs(pairs[f"level_{config.household_guard_comparison}"].to_numpy())
+    if named_by_mailbox is not None:
+        disagree = disagree & ~named_by_mailbox
     if not disagree.any():
         return disagree
     shared = [
@@ -320,6 +466,9 @@ def _still_supported_links(
         levels,
         candidate_term_frequencies(compared, config.comparisons),
         config,
+        first_name_from_mailbox(con, records_table, compared, config)
+        if config.household_guard_comparison
+        else None,
     )
     if household is not None:
         keep &= ~household

@@ -561,3 +561,16 @@ def format_overrides(rows: pd.DataFrame, include_revoked: bool = False) -> str:
             f"{what}  by {r.author}: {r.reason}"
         )
     return "\n".join(lines)
+
+
+def steward_seed_rids(overrides: StewardOverrides) -> np.ndarray:
+    """The records a link or unlink names: an incremental run re-clusters them (and all they
+    reach) even when none of them changed, so a new override takes effect the next night."""
+    return np.unique(
+        np.concatenate(
+            [
+                overrides.must_links[["rid_l", "rid_r"]].to_numpy(dtype=np.int64).ravel(),
+                overrides.cannot_links[["rid_a", "rid_b"]].to_numpy(dtype=np.int64).ravel(),
+            ]
+        )
+    )

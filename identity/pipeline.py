@@ -22,8 +22,18 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order
 
 from identity.config import IdentityConfig
+from identity.incremental import (
+    FINGERPRINT_TABLE,
+    affected_records,
+    config_fingerprint,
+    create_fingerprints,
+    load_frozen_model,
+    restore_term_frequency_tables,
+    term_frequencies_sql,
+)
 from identity.linkage import RECORDS_TABLE, link_records
 from identity.overrides import (
+    steward_seed_rids,
     apply_value_blocks,
     overrides_for_records,
     read_table,
@@ -128,6 +138,9 @@ class ResolutionSummary:
     shared_values: dict[str, int] = field(default_factory=dict)
     shared_value_records: int = 0
     steward: dict[str, int] = field(default_factory=dict)
+    mode: str = "full"  # "full" (model trained, everything re-resolved) or "incremental"
+    records_reclustered: int = 0
+    model_trained_at: str = ""
 
     def to_metadata(self) -> dict[str, Any]:
         """Plain values (ints, floats, str, markdown) for Dagster asset metadata."""
@@ -135,6 +148,9 @@ class ResolutionSummary:
         guards = "\n".join(f"| {k} | {v:,} |" for k, v in sorted(self.refused_by_guard.items()))
         stages = "\n".join(f"| {k} | {v:.2f} |" for k, v in self.seconds.items())
         return {
+            "identity_mode": self.mode,
+            "records_reclustered": self.records_reclustered,
+            "model_trained_at": self.model_trained_at,
             "records_in": self.records_in,
             "customers_out": self.customers_out,
             "new_customers": self.new_customers,
@@ -165,10 +181,18 @@ def resolve_identities(
     config: IdentityConfig | None = None,
     run_at: datetime | None = None,
     overrides_file: Path | None = None,
+    full_identity: bool | None = None,
+    reuse_model: bool = False,
 ) -> ResolutionSummary:
     """Resolve the staging records into golden customers and (re)write the identity.* tables.
+
     `overrides_file`: the stewards' reviewable CSV (identity/overrides.py), kept in step with
-    `identity.overrides`; None = the table only."""
+    `identity.overrides`; None = the table only.
+    `full_identity`: True re-resolves everything and retrains the model; False or None
+    (the nightly default) runs incrementally (identity/incremental.py) when a previous
+    state and a model younger than `config.full_identity_every_days` exist, else in full.
+    `reuse_model`: a full run that keeps the stored model instead of retraining it (the
+    incremental-equals-full proof compares the two with one model)."""
     config = config or IdentityConfig()
     run_ts = pd.Timestamp(run_at or datetime.now(UTC))
     if run_ts.tzinfo is not None:
@@ -192,21 +216,57 @@ def resolve_identities(
 
     previous = _read_previous_state(con)
     steward = overrides_for_records(steward_rows, records["record_key"])
+    keys = records["record_key"]
+    previous_ids = keys.map(previous.registry_customer).astype(object)
+    previous_ids = previous_ids.where(previous_ids.notna(), None)
+    create_fingerprints(con, MATCH_RECORDS_TABLE)
+    frozen = load_frozen_model(con, config) if (full_identity is not True or reuse_model) else None
+    incremental = (
+        full_identity is not True
+        and frozen is not None
+        and "match_fingerprint" in previous.identity_record_columns
+        and run_ts - frozen.trained_at < pd.Timedelta(days=config.full_identity_every_days)
+        and len(records) <= frozen.trained_on_records * (1 + config.full_identity_growth)
+    )
+    model = frozen.model if frozen is not None and (incremental or reuse_model) else None
+    if model is not None:
+        restore_term_frequency_tables(con, config)
+    previous_links = _previous_links(records, previous.customer_map)
+    within = fixed_edges = None
+    if incremental:
+        within = affected_records(
+            con,
+            records,
+            MATCH_RECORDS_TABLE,
+            previous_ids.to_numpy(),
+            previous.refused,
+            model,
+            config,
+            # A steward's link or unlink re-clusters the records it names, whatever changed.
+            extra_seeds=steward_seed_rids(steward),
+        )
+        outside = ~within
+        fixed_edges = previous_links[
+            outside[previous_links["rid_l"].to_numpy(dtype=np.int64)]
+            & outside[previous_links["rid_r"].to_numpy(dtype=np.int64)]
+        ]
+    seconds["previous_state_and_affected"] = round(time.perf_counter() - clock, 3)
     linkage = link_records(
         con,
         records,
         config,
         records_table_loaded=True,
-        previous_links=_previous_links(records, previous.customer_map),
+        previous_links=previous_links,
         records_table=MATCH_RECORDS_TABLE,
         overrides=steward,
+        model=model,
+        within=within,
+        fixed_edges=fixed_edges,
     )
     seconds.update(linkage.seconds)
     clock = time.perf_counter()
-
-    keys = records["record_key"]
-    previous_ids = keys.map(previous.registry_customer).astype(object)
-    previous_ids = previous_ids.where(previous_ids.notna(), None)
+    trained_at = frozen.trained_at if model is not None else run_ts
+    trained_on_records = frozen.trained_on_records if model is not None else len(records)
     assignment = assign_customer_ids(
         keys,
         linkage.clustering.cluster_of,
@@ -232,8 +292,9 @@ def resolve_identities(
     )
     con.execute(
         f"create or replace temp table _identity_assigned as "
-        f"select r.*, m.shared_values, c.customer_id from {RECORDS_TABLE} r "
-        f"join {MATCH_RECORDS_TABLE} m using (rid) join _identity_customer_ids c using (rid)"
+        f"select r.*, m.shared_values, c.customer_id, f.match_fingerprint from {RECORDS_TABLE} r "
+        f"join {MATCH_RECORDS_TABLE} m using (rid) join _identity_customer_ids c using (rid) "
+        f"join {FINGERPRINT_TABLE} f using (rid)"
     )
     con.unregister("_identity_customer_ids")
     _create_golden_table(con, assignment.customer_created_at, run_ts)
@@ -242,6 +303,12 @@ def resolve_identities(
     refused = _refused_merges(
         records, customer_ids, linkage.clustering.refused, previous.refused, run_ts
     )
+    if within is not None:
+        # customers left alone keep the refusals and evidence recorded when last resolved
+        untouched = set(keys[~within])
+        refused = pd.concat(
+            [refused, _rows_between(previous.refused, untouched)], ignore_index=True
+        )
     keys_array = records["record_key"].to_numpy()
     evidence = linkage.evidence
     match_evidence = pd.DataFrame(
@@ -254,6 +321,14 @@ def resolve_identities(
             "prior_weight": linkage.prior_weight,
         }
     )
+    if within is not None and _table_exists(con, "match_evidence"):
+        match_evidence = pd.concat(
+            [
+                match_evidence,
+                _rows_between(con.sql(f"select * from {SCHEMA}.match_evidence").df(), untouched),
+            ],
+            ignore_index=True,
+        )
     seconds["survivorship"] = round(time.perf_counter() - clock, 3)
     clock = time.perf_counter()
 
@@ -274,7 +349,11 @@ def resolve_identities(
                 prior_weight=linkage.prior_weight,
                 match_weight_threshold=float(config.match_weight_threshold),
                 resolved_at=run_ts,
+                trained_at=trained_at,
+                config_fingerprint=config_fingerprint(config),
+                trained_on_records=trained_on_records,
             ),
+            "term_frequencies": term_frequencies_sql(config),
         },
         new_merges=merges,
         new_splits=splits,
@@ -283,6 +362,7 @@ def resolve_identities(
     con.execute(f"drop table if exists {GOLDEN_TABLE}")
     con.execute(f"drop table if exists {RECORDS_TABLE}")
     con.execute(f"drop table if exists {MATCH_RECORDS_TABLE}")
+    con.execute(f"drop table if exists {FINGERPRINT_TABLE}")
     seconds["write"] = round(time.perf_counter() - clock, 3)
 
     changed = int(
@@ -313,6 +393,9 @@ def resolve_identities(
             "blocked_value_records": steward_blocked,
             "overrides_naming_absent_records": steward.missing_records,
         },
+        mode="incremental" if incremental else "full",
+        records_reclustered=int(within.sum()) if within is not None else len(records),
+        model_trained_at=str(trained_at),
     )
 
 
@@ -326,6 +409,13 @@ def _record_age(keys: pd.Series, registry: pd.DataFrame, run_ts: pd.Timestamp) -
     return age
 
 
+def _rows_between(frame: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
+    """Rows of a previous table whose record_a and record_b are both among `keys`."""
+    if frame.empty or not {"record_a", "record_b"} <= set(frame.columns):
+        return frame.iloc[0:0]
+    return frame[frame["record_a"].isin(keys) & frame["record_b"].isin(keys)]
+
+
 @dataclass
 class _PreviousState:
     registry: pd.DataFrame
@@ -335,6 +425,7 @@ class _PreviousState:
     customer_map: pd.DataFrame
     golden: pd.DataFrame
     refused: pd.DataFrame
+    identity_record_columns: set[str]
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
@@ -376,6 +467,11 @@ def _read_previous_state(con: duckdb.DuckDBPyConnection) -> _PreviousState:
         customer_map=_read_previous(con, "customer_map"),
         golden=golden,
         refused=_read_previous(con, "refused_merges"),
+        identity_record_columns=(
+            {c for c, *_ in con.sql(f"describe {SCHEMA}.identity_records").fetchall()}
+            if _table_exists(con, "identity_records")
+            else set()
+        ),
     )
 
 
@@ -489,17 +585,19 @@ def _keep_previous_updated_at(
         return frame
     fingerprint = pd.util.hash_pandas_object(frame[compared].astype(str), index=False)
     previous_fingerprint = pd.util.hash_pandas_object(previous[compared].astype(str), index=False)
-    previous_updated = dict(
-        zip(
-            zip(*(previous[k] for k in key), previous_fingerprint, strict=True),
-            previous["updated_at"],
-            strict=True,
-        )
+    # keys are unique on both sides: a left merge keeps `frame`'s rows in order
+    found = (
+        frame[key]
+        .assign(_fingerprint=fingerprint.to_numpy())
+        .merge(
+            previous[key]
+            .assign(_fingerprint=previous_fingerprint.to_numpy(), _updated=previous["updated_at"])
+            .drop_duplicates(key + ["_fingerprint"]),
+            on=key + ["_fingerprint"],
+            how="left",
+        )["_updated"]
     )
-    lookup = pd.Series(list(zip(*(frame[k] for k in key), fingerprint, strict=True))).map(
-        previous_updated
-    )
-    frame["updated_at"] = lookup.where(lookup.notna(), run_ts).to_numpy()
+    frame["updated_at"] = found.where(found.notna(), run_ts).to_numpy()
     return frame
 
 

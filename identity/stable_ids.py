@@ -71,7 +71,9 @@ def assign_customer_ids(
     claims = (
         frame.dropna(subset=["previous_id"])
         .groupby(["previous_id", "cluster"], sort=False)
-        .agg(n_records=("record_key", "size"), example_record=("record_key", "min"))
+        # rows are in record_key order, so a group's first key is its smallest (and "first"
+        # runs in Cython where "min" of strings falls back to Python per group)
+        .agg(n_records=("record_key", "size"), example_record=("record_key", "first"))
         .reset_index()
     )
     claims["cluster_key"] = claims["cluster"].map(smallest_key)
@@ -155,32 +157,38 @@ def _merge_log_rows(
         return pd.DataFrame(columns=columns)
     previous = frame["previous_id"].to_numpy()
     keys = frame["record_key"].to_numpy()
-    left = tree_edges["rid_l"].to_numpy()
-    right = tree_edges["rid_r"].to_numpy()
-    rows = []
-    for retired_id, cluster in zip(retired["previous_id"], retired["cluster"], strict=True):
-        crossing = (previous[left] == retired_id) != (previous[right] == retired_id)
-        in_cluster = frame["cluster"].to_numpy()[left] == cluster
-        hits = np.flatnonzero(crossing & in_cluster)
-        if len(hits):
-            edge = tree_edges.iloc[hits[0]]
-            a, b, rule, weight = (
-                keys[edge["rid_l"]],
-                keys[edge["rid_r"]],
-                edge["rule"],
-                edge["weight"],
-            )
-        else:
-            a = b = rule = None
-            weight = None
-        rows.append(
-            {
-                "surviving_customer_id": id_of_cluster[cluster],
-                "retired_customer_id": retired_id,
-                "record_a": a,
-                "record_b": b,
-                "match_rule": rule,
-                "match_weight": None if weight is None or pd.isna(weight) else float(weight),
-            }
-        )
-    return pd.DataFrame(rows, columns=columns)
+    cluster = frame["cluster"].to_numpy()
+    left = tree_edges["rid_l"].to_numpy(dtype=np.int64)
+    right = tree_edges["rid_r"].to_numpy(dtype=np.int64)
+    # An edge crossing between two previous customers links each of them to the rest: one
+    # (previous id, cluster, edge position) row per side, the first edge per retired id wins.
+    prev_l, prev_r = previous[left], previous[right]
+    crossing = np.flatnonzero(pd.Series(prev_l).ne(pd.Series(prev_r)).to_numpy())
+    sides = pd.DataFrame(
+        {
+            "previous_id": np.concatenate([prev_l[crossing], prev_r[crossing]]),
+            "cluster": np.concatenate([cluster[left[crossing]], cluster[left[crossing]]]),
+            "edge": np.concatenate([crossing, crossing]),
+        }
+    ).dropna(subset=["previous_id"])
+    first_edge = sides.groupby(["previous_id", "cluster"], sort=False)["edge"].min()
+    found = pd.MultiIndex.from_arrays(
+        [retired["previous_id"].to_numpy(), retired["cluster"].to_numpy()]
+    ).map(lambda key: first_edge.get(key, -1))
+    edge = np.asarray(found, dtype=np.int64)
+    hit = edge >= 0
+    at = np.where(hit, edge, 0)
+    weights = tree_edges["weight"].to_numpy(dtype=float) if len(tree_edges) else np.zeros(1)
+    rules = tree_edges["rule"].to_numpy(dtype=object) if len(tree_edges) else np.array([None])
+    weight = np.where(hit, weights[at] if len(tree_edges) else np.nan, np.nan)
+    return pd.DataFrame(
+        {
+            "surviving_customer_id": retired["cluster"].map(id_of_cluster).to_numpy(),
+            "retired_customer_id": retired["previous_id"].to_numpy(),
+            "record_a": np.where(hit, keys[left[at]] if len(tree_edges) else None, None),
+            "record_b": np.where(hit, keys[right[at]] if len(tree_edges) else None, None),
+            "match_rule": np.where(hit, rules[at], None),
+            "match_weight": [None if np.isnan(w) else float(w) for w in weight],
+        },
+        columns=columns,
+    )

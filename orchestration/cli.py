@@ -232,6 +232,8 @@ def _execute_pipeline(args, run_id: str, tags: dict, kwargs: dict, started: floa
         from orchestration.assets.ingestion import allow_shrink_run_config
 
         run_config["ops"] = allow_shrink_run_config()
+    if getattr(args, "full_identity", False):
+        run_config.setdefault("ops", {})["resolve_identities"] = {"config": {"full_identity": True}}
     result = job.execute_in_process(
         run_config=run_config,
         instance=instance,
@@ -423,6 +425,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let a re-load replace a loaded day with fewer records (refused by default: an "
         "empty or unmounted landing folder looks the same)",
+    )
+    run.add_argument(
+        "--full-identity",
+        action="store_true",
+        help="retrain the identity model and re-resolve every record (a nightly run re-clusters "
+        "only what the day touched, and retrains on its own every full_identity_every_days)",
     )
     run.add_argument("--verbose", action="store_true", help="print Dagster's full event log")
     run.add_argument(

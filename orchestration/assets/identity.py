@@ -46,6 +46,10 @@ class IdentityRunConfig(dg.Config):
     overrides_file: str | None = None
     """Stewards' reviewable overrides CSV (default: $CDP_IDENTITY_OVERRIDES or
     identity_overrides.csv next to the warehouse)."""
+    full_identity: bool = False
+    """Retrain the match model and re-resolve every record (`cdp run --full-identity`);
+    otherwise the run is incremental while the model is younger than
+    `full_identity_every_days` (identity/incremental.py)."""
 
 
 @dg.multi_asset(
@@ -83,6 +87,7 @@ def identity_assets(
             overrides_file=Path(config.overrides_file)
             if config.overrides_file
             else default_overrides_file(warehouse.base_file),
+            full_identity=True if config.full_identity else None,
         )
         metadata = summary.to_metadata()
         truth = landing.root / "truth.csv"
@@ -95,7 +100,8 @@ def identity_assets(
             for name in IDENTITY_TABLES
         }
     context.log.info(
-        f"{metadata.get('records_in')} identity records -> {metadata.get('customers_out')} golden customers"
+        f"{metadata.get('records_in')} identity records -> {metadata.get('customers_out')} golden customers "
+        f"({summary.mode} run: {summary.records_reclustered} records re-clustered)"
     )
     for name in IDENTITY_TABLES:
         md = {"dagster/row_count": dg.MetadataValue.int(counts[name])}

@@ -78,3 +78,21 @@ def test_missing_config_file_fails_with_its_path(tmp_path, missing):
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert missing in str(failure.event_specific_data.error)
+
+
+def _identity_mode(result: dg.ExecuteInProcessResult) -> str:
+    events = result.asset_materializations_for_node("resolve_identities")
+    golden = next(m for m in events if m.asset_key == dg.AssetKey(["identity", "golden_customers"]))
+    return golden.metadata["identity_mode"].value
+
+
+def test_nightly_runs_are_incremental_until_full_identity_or_a_config_change(tmp_path):
+    _warehouse_with_two_contacts_on_one_address(tmp_path / "warehouse.duckdb")
+    assert _identity_mode(_materialize(tmp_path, {})) == "full"  # nothing to build on
+    assert _identity_mode(_materialize(tmp_path, {})) == "incremental"
+    # `cdp run --full-identity` sets this run config
+    assert _identity_mode(_materialize(tmp_path, {"full_identity": True})) == "full"
+    settings = tmp_path / "identity.yml"
+    settings.write_text("max_block_size: 50\n", encoding="utf-8")
+    # other settings than the kept model's: a full run, never a stale model
+    assert _identity_mode(_materialize(tmp_path, {"config_file": str(settings)})) == "full"

@@ -186,3 +186,25 @@ def test_every_identified_web_visitor_is_mapped_even_with_only_a_name(
         ).fetchall()
     }
     assert "anon_lurker" not in mapped
+
+
+def test_a_nameless_record_whose_mailbox_spells_the_name_is_no_household(
+    staging, warehouse, customer_of
+):
+    household = {"phone": "217-555-0142", "city": "Springfield", "country": "US"}
+    staging.billing(
+        "cus_1",
+        name="Ada Lovelace",
+        email="ada@home.net",
+        phone="(217) 555-0142",
+        address_city="Springfield",
+        address_country="US",
+    )
+    # no first name, but the mailbox `a.lovelace@` spells Ada's: the same person
+    staging.contact("ct_1", "a.lovelace@work.com", last_name="Lovelace", **household)
+    # no first name and `blovelace@`: someone else in Ada's household, as unknown as before
+    staging.contact("ct_2", "blovelace@work.com", last_name="Lovelace", **household)
+    add_unrelated_people(staging)
+    resolve_identities(warehouse, IdentityConfig().with_overrides(match_weight_threshold=4.5))
+    assert customer_of("email:ct_1") == customer_of("billing:cus_1")
+    assert customer_of("email:ct_2") != customer_of("billing:cus_1")
