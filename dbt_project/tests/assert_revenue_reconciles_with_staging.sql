@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_invoices'}}}) }}
 -- Revenue in the marts reconciles to the cent with the paid invoices in staging
 -- (paid minus refunded):
 --   * per currency, fct_invoices.net_revenue_cents against staging (amounts of different
