@@ -13,6 +13,7 @@ import dagster as dg
 import duckdb
 from pydantic import PrivateAttr
 
+from ingestion.load import configure_connection
 from orchestration.file_modes import (
     PRIVATE_FILE,
     FileModeError,
@@ -245,15 +246,61 @@ class WarehouseResource(dg.ConfigurableResource):
             os.chmod(self.base_file, PRIVATE_FILE)
             bump_generation(self.base_file, self._lock_owner_id)
 
+    @property
+    def dbt_dir(self) -> Path:
+        """dbt's side of this warehouse: the stable link it opens and its target folder."""
+        return self.base_file.parent / ".dbt"
+
+    @property
+    def dbt_target_dir(self) -> Path:
+        """One dbt target folder per warehouse, kept between runs: dbt's partial parsing
+        (partial_parse.msgpack) lives there, so a run re-parses only changed files."""
+        return self.dbt_dir / "target"
+
+    @property
+    def dbt_link(self) -> Path:
+        return self.dbt_dir / self.base_file.name
+
+    def _settle_dbt_link(self) -> None:
+        """Remove the link; first fold a WAL a killed dbt left next to it into its file.
+
+        DuckDB keeps its WAL next to the name it opened. dbt closes cleanly (checkpoint, no
+        WAL) even when a model fails; only a killed dbt leaves one, and opening the link
+        once replays it into the file the link shares its data with.
+        """
+        link = self.dbt_link
+        if link.with_name(link.name + ".wal").exists() and link.exists():
+            duckdb.connect(str(link)).close()
+        link.unlink(missing_ok=True)
+
+    def _link_for_dbt(self) -> Path:
+        """`.dbt/<warehouse name>`, a hard link to the file this run writes.
+
+        dbt re-parses the whole project (~10 s) whenever its profile changes, and the
+        profile's path would change every run (each run writes `.runs/<run_id>.duckdb`).
+        A second name at a stable path keeps the profile, and partial parsing, the same.
+        A hard link (not a symlink) also keeps DuckDB's catalog name, taken from the file
+        name, the one dbt expects; the link shares the file's data and its lock.
+        """
+        make_private_dir(self.dbt_dir)
+        self._settle_dbt_link()
+        if not self.file.exists():
+            return self.file  # the first run: dbt creates the warehouse itself
+        if self.file.with_name(self.file.name + ".wal").exists():
+            duckdb.connect(str(self.file)).close()  # the WAL joins the file before dbt opens it
+        os.link(self.file, self.dbt_link)
+        return self.dbt_link
+
     @contextmanager
     def dbt_environment(self, log=None) -> Iterator[None]:
         """Hold the locks and point dbt (a subprocess reading CDP_WAREHOUSE) at `file`."""
         with self.holding_run_lock(log), self.writer_lock(log):
             previous = os.environ.get("CDP_WAREHOUSE")
-            os.environ["CDP_WAREHOUSE"] = str(self.file)
+            os.environ["CDP_WAREHOUSE"] = str(self._link_for_dbt())
             try:
                 yield
             finally:
+                self._settle_dbt_link()
                 if previous is None:
                     os.environ.pop("CDP_WAREHOUSE", None)
                 else:
@@ -265,6 +312,13 @@ class WarehouseResource(dg.ConfigurableResource):
     @property
     def quality_docs_dir(self) -> Path:
         folder = self.base_file.parent / "quality_docs"
+        make_private_dir(folder)
+        return folder
+
+    @property
+    def overview_dir(self) -> Path:
+        """The overview page (overview/page.py), next to the quality Data Docs."""
+        folder = self.base_file.parent / "overview"
         make_private_dir(folder)
         return folder
 
@@ -319,10 +373,13 @@ class WarehouseResource(dg.ConfigurableResource):
             make_private_dir(self.temp_dir)
             con = duckdb.connect(str(self.file))
             try:
-                con.execute(f"SET memory_limit = '{self.memory_limit}'")
-                con.execute(f"SET threads = {int(self.threads)}")
+                configure_connection(
+                    con,
+                    memory_limit=self.memory_limit,
+                    threads=self.threads,
+                    temp_directory=str(self.temp_dir),
+                )
                 con.execute("SET TimeZone = 'UTC'")
-                con.execute(f"SET temp_directory = '{self.temp_dir}'")
                 yield con
                 if not self._transactional:
                     con.execute("CHECKPOINT")
