@@ -5,7 +5,8 @@ file, and a reader there would block the run or see a half-built mart. They open
 `bi.duckdb` (and/or `bi_parquet/`) next to the warehouse instead. Both are built
 aside and renamed into place at the end of a successful run, so a reader sees either
 yesterday's complete marts or today's, never a mix. This is also the step that commits
-the run's private copy of the warehouse (see `WarehouseResource`).
+the run's private copy of the warehouse (see `WarehouseResource`), and the one that
+rebuilds the overview page (`overview/index.html`, charts of the published marts).
 """
 
 import os
@@ -19,6 +20,7 @@ import duckdb
 from orchestration.assets.dbt import mart_keys
 from orchestration.file_modes import make_private_dir, set_published_modes
 from orchestration.resources import WarehouseResource
+from overview.page import write_overview
 
 
 def _sql_literal(path) -> str:
@@ -47,7 +49,8 @@ def _segment_sizes_markdown(con) -> str:
     owners=["team:analytics-engineering"],
     description=(
         "Read-only copy of every `marts.*` table for BI tools (`bi.duckdb` and "
-        "`bi_parquet/`), swapped in atomically at the end of a successful run."
+        "`bi_parquet/`), swapped in atomically at the end of a successful run; then the "
+        "overview page (`overview/index.html`, charts of the marts) is rebuilt from it."
     ),
 )
 def published_marts(
@@ -103,6 +106,9 @@ def published_marts(
         finally:
             staging_file.unlink(missing_ok=True)
             shutil.rmtree(parquet_tmp, ignore_errors=True)
+    # The overview page reads the marts just published (aggregates only, no personal data).
+    with duckdb.connect(str(target), read_only=True) as published:
+        overview = write_overview(published, warehouse.overview_dir)
     table_md = "\n".join(
         ["| table | rows |", "|---|---:|", *(f"| marts.{t} | {n:,} |" for t, n in rows.items())]
     )
@@ -112,6 +118,8 @@ def published_marts(
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(target)),
+            "overview": dg.MetadataValue.url(overview.as_uri()),
+            "overview_path": dg.MetadataValue.path(str(overview)),
             "warehouse_committed": dg.MetadataValue.bool(committed),
             "parquet_dir": dg.MetadataValue.path(str(parquet_dir)),
             "tables": dg.MetadataValue.md(table_md),
