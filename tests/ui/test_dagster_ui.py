@@ -2,7 +2,9 @@
 
 Checks that every asset, check, the schedule and the sensors are served, materializes
 the whole graph for one partition through the API (the way the UI's "Materialize"
-button does), and keeps a headless-Chromium screenshot of the asset graph.
+button does), sees a dbt source test run as a check on its raw asset and the overview
+page linked from the publish step, and keeps a headless-Chromium screenshot of the
+asset graph.
 """
 
 from __future__ import annotations
@@ -153,6 +155,8 @@ def test_graphql_serves_every_asset_check_schedule_and_sensor(dagster_ui):
     assert any(k.startswith("marts/") for k in served_assets)
     assert any(k.startswith("raw/") for k in served_assets)
     assert any(k.startswith("identity/") for k in served_assets)
+    # dbt's source tests are checks on the raw assets they test (not logged observations).
+    assert "raw/billing_customers:source_not_null_billing_customers_customer_id" in served_checks
     repo_data = data["repositoryOrError"]
     assert {s["name"] for s in repo_data["schedules"]} == {"nightly_pipeline", "weekly_training"}
     assert {"landing_zone_sensor", "run_failure_alert"} <= {s["name"] for s in repo_data["sensors"]}
@@ -201,6 +205,32 @@ def test_materialize_one_partition_through_the_api_and_screenshot(dagster_ui, ar
     """,
     )["assetNodes"][0]["assetMaterializations"]
     assert materialized and materialized[0]["runId"] == run_id
+
+    # The dbt source test ran as a check of the raw asset, in this run, and passed.
+    source_check = _gql(
+        f"{base}/graphql",
+        """
+      { assetNodes(assetKeys: [{path: ["raw", "billing_customers"]}]) {
+          assetChecksOrError { ... on AssetChecks { checks { name
+            executionForLatestMaterialization { runId status } } } } } }
+    """,
+    )["assetNodes"][0]["assetChecksOrError"]["checks"]
+    execution = {c["name"]: c["executionForLatestMaterialization"] for c in source_check}[
+        "source_not_null_billing_customers_customer_id"
+    ]
+    assert execution == {"runId": run_id, "status": "SUCCEEDED"}
+
+    # The publish step links the overview page it built (asset metadata, a file:// URL).
+    published = _gql(
+        f"{base}/graphql",
+        """
+      { assetNodes(assetKeys: [{path: ["published", "marts"]}]) { assetMaterializations(limit: 1) {
+          metadataEntries { label ... on UrlMetadataEntry { url } } } } }
+    """,
+    )["assetNodes"][0]["assetMaterializations"][0]["metadataEntries"]
+    overview_url = next(e["url"] for e in published if e["label"] == "overview")
+    assert overview_url.startswith("file://") and overview_url.endswith("/overview/index.html")
+    assert Path(overview_url.removeprefix("file://")).is_file()
 
     chromium = require_chromium()
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
