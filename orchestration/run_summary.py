@@ -134,12 +134,11 @@ def print_summary(
             ).fetchone()[0]
         except duckdb.Error:
             pass
-    print()
-    print(f"warehouse  {_short(warehouse)}")
+    bi = ""
     if published.exists():
-        print(
-            f"BI marts   {_short(published)}  ({marts} marts; Parquet in {_short(warehouse.parent / 'bi_parquet')})"
-        )
+        parquet = _short(warehouse.parent / "bi_parquet")
+        bi = f"  (BI tools: {_short(published)} or {parquet}/, {marts} marts)"
+    print(f"warehouse  {_short(warehouse)}{bi}")
     overview = warehouse.parent / "overview" / "index.html"
     if overview.exists():
         print(f"overview   {_short(overview)}")
