@@ -163,6 +163,8 @@ class WarehouseResource(dg.ConfigurableResource):
         info = log.info if log is not None else (lambda _msg: None)
         try:
             with self.writer_lock(log):
+                # A WAL a killed dbt left joins its file before any step opens that file.
+                self._settle_dbt_link()
                 remove_publish_leftovers(self.base_file)
                 copy = self.run_copy
                 assert copy is not None
@@ -370,6 +372,7 @@ class WarehouseResource(dg.ConfigurableResource):
     @contextmanager
     def connect(self, log=None) -> Iterator[duckdb.DuckDBPyConnection]:
         with self.holding_run_lock(log), self.writer_lock(log):
+            self._settle_dbt_link()
             make_private_dir(self.temp_dir)
             con = duckdb.connect(str(self.file))
             try:
