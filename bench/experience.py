@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/experience.py --customers 20000 --days 30
 
-1. Generates a landing zone (ingestion.generate) unless --landing points at one.
+1. Generates a landing zone (demo_data.generate) unless --landing points at one.
 2. Runs the real pipeline, `cdp run`, into a fresh warehouse and times it.
 3. Checks the experience marts against the landing files, recounted here in plain Python
    (csv module, no SQL shared with the pipeline): every delivered ticket is one row of
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     landing = args.landing
     generated_seconds = None
     if landing is None:
-        from ingestion.generate import generate_landing_zone
+        from demo_data.generate import generate_landing_zone
 
         landing = work / "landing"
         summary = generate_landing_zone(

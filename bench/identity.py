@@ -4,7 +4,7 @@
     .venv/bin/python bench/identity.py                           # 1,000,000 customers
     .venv/bin/python bench/identity.py --customers 100000        # a quick run
 
-1. A landing zone from `cdp generate --hard` (ingestion.generate with HARD_HABITS: unlisted
+1. A landing zone from `cdp generate --hard` (demo_data.generate with HARD_HABITS: unlisted
    shared inboxes, surname changes, national-format phones, misspelt domains, ...), loaded
    by the real loader (ingestion.load.load_partition, as the raw assets do) and turned
    into the staging models by the real `dbt build` (selector staging_from_raw).
@@ -110,8 +110,8 @@ def peak_memory_gb() -> float:
 def stage_zone(work_dir: Path, customers: int, days: int, seed: int) -> dict[str, float]:
     """Generate a --hard zone, load it and build the staging models (engine-independent)."""
     from bench.marts import load, run_dbt
-    from ingestion.generate import generate_landing_zone
-    from ingestion.generate_habits import HARD_HABITS
+    from demo_data.generate import generate_landing_zone
+    from demo_data.habits import HARD_HABITS
 
     landing, warehouse = work_dir / "landing", work_dir / WAREHOUSE_NAME
     work_dir.mkdir(parents=True, exist_ok=True)

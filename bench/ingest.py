@@ -25,7 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ingestion.generate import generate_landing_zone  # noqa: E402
+from demo_data.generate import generate_landing_zone  # noqa: E402
 
 RESULTS_DIR = REPO / "bench" / "results"
 

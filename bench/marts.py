@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/marts.py --customers 1000000          # target: < 3 min on 2 cores
 
-1. Generates a landing zone (ingestion.generate.generate_landing_zone) unless --landing
+1. Generates a landing zone (demo_data.generate.generate_landing_zone) unless --landing
    points at one, and loads every partition of every raw table (ingestion.load.load_partition);
    or copies a warehouse already loaded that way (--loaded-warehouse, e.g. the
    `loaded.duckdb` a previous run kept with --keep-loaded): loading is not what is measured.
@@ -45,7 +45,7 @@ THREADS = 2
 
 
 def generate(landing: Path, customers: int, days: int, seed: int) -> dict:
-    from ingestion.generate import generate_landing_zone
+    from demo_data.generate import generate_landing_zone
 
     summary = generate_landing_zone(landing, customers=customers, days=days, seed=seed)
     return {"seconds": summary.elapsed_seconds, "rows_per_table": summary.rows_per_table}

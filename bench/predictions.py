@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 import duckdb  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ingestion.generate import generate_landing_zone  # noqa: E402
+from demo_data.generate import generate_landing_zone  # noqa: E402
 from predictions.backtest import auc, precision_at_top_decile  # noqa: E402
 from predictions.classifiers import churn_baseline, lead_baseline  # noqa: E402
 from predictions.outcomes import SnapshotCache, churn_examples, lead_examples  # noqa: E402

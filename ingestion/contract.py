@@ -152,6 +152,11 @@ EMAIL_EVENT_TYPES: tuple[str, ...] = (
 INVOICE_STATUSES: tuple[str, ...] = ("draft", "open", "paid", "void", "uncollectible")
 SUBSCRIPTION_STATUSES: tuple[str, ...] = ("trialing", "active", "past_due", "canceled", "unpaid")
 TICKET_STATUSES: tuple[str, ...] = ("new", "open", "pending", "solved", "closed")
+# Descriptive values of optional ticket columns: the contract lists them, but a value outside
+# the list loads as delivered (helpdesks add their own); the raw WARN suite reports it.
+TICKET_PRIORITIES: tuple[str, ...] = ("low", "normal", "high", "urgent")
+TICKET_CHANNELS: tuple[str, ...] = ("email", "web", "chat", "phone")
+CSAT_RATINGS: tuple[str, ...] = ("good", "bad")
 AMOUNT_IN_CENTS = "an amount in cents"
 NPS_SCORE = "an NPS score (How likely are you to recommend us?)"
 

@@ -301,7 +301,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from ingestion.generate import generate_from_args
+    from demo_data.generate import generate_from_args
 
     return generate_from_args(args)
 
@@ -310,7 +310,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdp", description="Customer data platform pipeline")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    from ingestion.generate import add_generate_arguments
+    from demo_data.generate import add_generate_arguments
 
     gen = sub.add_parser("generate", help="write a demo landing zone (and truth.csv)")
     add_generate_arguments(gen)

@@ -18,6 +18,16 @@ from functools import partial
 import great_expectations.expectations as gxe
 from great_expectations.expectations import Expectation
 
+from ingestion.contract import (
+    CSAT_RATINGS,
+    EMAIL_EVENT_TYPES,
+    INVOICE_STATUSES,
+    SUBSCRIPTION_STATUSES,
+    TICKET_CHANNELS,
+    TICKET_PRIORITIES,
+    TICKET_STATUSES,
+    WEB_EVENT_TYPES,
+)
 from quality.expectations import ExpectTableColumnsToHaveDtypes
 from quality.spec import (
     EARLIEST_PLAUSIBLE_TIMESTAMP,
@@ -39,22 +49,6 @@ EMAIL_REGEX = r"^\s*[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-
 CURRENCY_REGEX = r"^[a-z]{3}$"
 COUNTRY_REGEX = r"^\s*[A-Za-z]{2}\s*$"
 
-EMAIL_EVENT_TYPES = (
-    "sent",
-    "delivered",
-    "open",
-    "click",
-    "bounce",
-    "unsubscribe",
-    "spam_complaint",
-)
-INVOICE_STATUSES = ("draft", "open", "paid", "void", "uncollectible")
-SUBSCRIPTION_STATUSES = ("trialing", "active", "past_due", "canceled", "unpaid")
-WEB_EVENT_TYPES = ("page", "track", "identify")
-TICKET_STATUSES = ("new", "open", "pending", "solved", "closed")
-TICKET_PRIORITIES = ("low", "normal", "high", "urgent")
-TICKET_CHANNELS = ("email", "web", "chat", "phone")
-CSAT_RATINGS = ("good", "bad")
 
 #: Derived column holding the key of a row whose latest-wins version is ambiguous.
 CONFLICT_COLUMN = "_conflicting_key"
@@ -206,7 +200,14 @@ RAW_TABLES: tuple[RawTableRules, ...] = (
             "updated_at": "timestamp",
             "canceled_at": "timestamp",
         },
-        required=("subscription_id", "customer_id", "status", "started_at", "updated_at"),
+        required=(
+            "subscription_id",
+            "customer_id",
+            "status",
+            "currency",
+            "started_at",
+            "updated_at",
+        ),
         allowed_values={"status": SUBSCRIPTION_STATUSES},
         amounts=("mrr_cents",),
         currencies=("currency",),

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.dbt.dbt_harness import BuiltWarehouse, assert_dbt_succeeded, execute_fixture, run_dbt
+from tests.dbt.dbt_harness import (
+    BuiltWarehouse,
+    assert_dbt_succeeded,
+    create_contract_tables,
+    execute_fixture,
+    run_dbt,
+)
 
 
 @pytest.fixture(scope="session")
@@ -15,7 +21,8 @@ def built_warehouse(tmp_path_factory) -> BuiltWarehouse:
     """The fixture warehouse after one full `dbt build` (models, contracts, data and unit tests)."""
     work_dir = tmp_path_factory.mktemp("dbt_build")
     warehouse = work_dir / "warehouse.duckdb"
-    execute_fixture(warehouse, "raw_schema", "raw_rows", "identity_rows", "experience_rows")
+    create_contract_tables(warehouse)
+    execute_fixture(warehouse, "raw_rows", "identity_rows", "experience_rows")
     build = run_dbt(warehouse, work_dir, "build")
     assert_dbt_succeeded(build)
     return BuiltWarehouse(warehouse, build)

@@ -1,4 +1,8 @@
-"""Run the real dbt CLI against a hand-built DuckDB warehouse (raw.* and identity.* from SQL fixtures).
+"""Run the real dbt CLI against a hand-built DuckDB warehouse (rows from SQL fixtures).
+
+The tables themselves are not restated here: `raw.*` comes from the contract
+(`ingestion.load.ensure_raw_schema`) and `identity.*` from `identity.pipeline.TABLE_COLUMNS`,
+so the dbt project is tested against the tables the loader and the identity engine write.
 
 Each dbt invocation runs in its own process with CDP_WAREHOUSE and its own target/log
 paths under tmp, so test runs never touch dbt_project/target or each other.
@@ -53,6 +57,23 @@ def assert_dbt_succeeded(invocation: DbtInvocation) -> None:
         f"`dbt {invocation.args[1]}` failed (exit {invocation.returncode}); its output:\n"
         + invocation.output[-6000:]
     )
+
+
+def create_contract_tables(warehouse: Path) -> None:
+    """`raw.*` and `identity.*` exactly as ingestion/ and identity/ declare them."""
+    from identity.pipeline import SCHEMA as IDENTITY_SCHEMA
+    from identity.pipeline import TABLE_COLUMNS as IDENTITY_TABLE_COLUMNS
+    from ingestion.load import ensure_raw_schema
+
+    con = duckdb.connect(str(warehouse))
+    try:
+        ensure_raw_schema(con)
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {IDENTITY_SCHEMA}")
+        for table, columns in IDENTITY_TABLE_COLUMNS.items():
+            body = ", ".join(f"{name} {sql_type}" for name, sql_type in columns.items())
+            con.execute(f"CREATE TABLE {IDENTITY_SCHEMA}.{table} ({body})")
+    finally:
+        con.close()
 
 
 def execute_fixture(warehouse: Path, *fixture_names: str) -> None:

@@ -78,6 +78,38 @@ def test_revenue_reconciles_to_the_cent_with_raw_invoices_per_currency(built_war
     )
 
 
+def test_revenue_reconciliation_names_the_billing_customers_that_differ(
+    built_warehouse, copy_of_built_warehouse
+):
+    """The project's one revenue reconciliation (a dbt singular test) fails on a tampered
+    mart with a row per billing customer and currency that differs. Runs the SQL the session
+    build compiled, on a copy, so no second dbt invocation is needed."""
+    compiled = next(
+        (built_warehouse.path.parent / "target" / "compiled").rglob(
+            "assert_revenue_reconciles_with_staging.sql"
+        )
+    ).read_text()
+    warehouse = copy_of_built_warehouse("tampered")
+    con = duckdb.connect(str(warehouse))
+    try:
+        assert con.execute(compiled).fetchall() == []
+        (customer, currency) = con.execute(
+            "select billing_customer_id, currency from marts.fct_invoices "
+            "where net_revenue_cents > 0 order by invoice_id limit 1"
+        ).fetchone()
+        con.execute(
+            "update marts.fct_invoices set net_revenue_cents = net_revenue_cents + 1 "
+            "where billing_customer_id = ? and currency = ?",
+            [customer, currency],
+        )
+        differences = con.execute(compiled).fetchall()
+    finally:
+        con.close()
+    figures = {row[0] for row in differences}
+    assert f"fct_invoices, {customer}, {currency}" in figures
+    assert all(row[1] != row[2] or row[3] != row[4] for row in differences)
+
+
 def test_cross_currency_totals_are_in_usd_cents(built_warehouse):
     rates = {
         row["currency"]: (Decimal(row["usd_per_unit"]), int(row["minor_unit_decimals"]))

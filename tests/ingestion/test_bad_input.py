@@ -465,7 +465,7 @@ def _truth_ids(out: Path) -> set[tuple[str, str]]:
 
 @pytest.mark.slow
 def test_the_generators_bad_landing_zone_is_loaded_as_its_manifest_expects(con, tmp_path):
-    generate = pytest.importorskip("ingestion.generate")
+    generate = pytest.importorskip("demo_data.generate")
     out = tmp_path / "generated"
     generate.generate_landing_zone(out, customers=300, days=30, seed=5, bad=True)
     manifest = json.loads((out / "_bad_manifest.json").read_text())

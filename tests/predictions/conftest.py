@@ -12,9 +12,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from demo_data.generate import generate_landing_zone
 from identity.pipeline import resolve_identities
 from ingestion.contract import RAW_TABLES
-from ingestion.generate import generate_landing_zone
 from ingestion.load import load_partitions
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingestion.generate_behaviour import (
+from demo_data.behaviour import (
     add_repeat_purchases,
     person_engagement,
     plant_engagement_churn,

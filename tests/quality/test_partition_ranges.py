@@ -128,9 +128,9 @@ def test_whole_table_suites_ignore_the_range(docs_dir):
     con = duckdb.connect(":memory:")
     con.execute("CREATE SCHEMA marts")
     con.execute(
-        "CREATE TABLE marts.customer_segments AS SELECT 'g1' AS customer_id, "
-        "'lead' AS lifecycle_stage, 'No Purchases' AS rfm_segment, 'not a customer' AS churn_risk"
+        "CREATE TABLE marts.fct_invoices AS SELECT 'in_1' AS invoice_id, "
+        "'cus_1' AS billing_customer_id, 'g1' AS customer_id"
     )
-    spec = suite_by_name("marts_customer_segments__errors")
+    spec = suite_by_name("marts_fct_invoices__warnings")
     verdict = run_suite(con, spec, docs_dir, partition_range=(DAY_1, DAY_3))
     assert verdict.success and verdict.partition_range is None and verdict.scope == "whole_table"

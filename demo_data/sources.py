@@ -19,9 +19,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingestion import generate_behaviour as behaviour
-from ingestion import generate_vocabulary as vocab
-from ingestion.generate_habits import (
+from demo_data import behaviour as behaviour
+from demo_data import vocabulary as vocab
+from demo_data.habits import (
     full_names,
     misspell_domains,
     national_phone_mask,
@@ -29,7 +29,7 @@ from ingestion.generate_habits import (
     swap_name_fields,
     with_middle_initials,
 )
-from ingestion.generate_people import (
+from demo_data.people import (
     CITIES,
     COUNTRY_CODES,
     CURRENCY_OF_COUNTRY,
@@ -41,7 +41,7 @@ from ingestion.generate_people import (
     stream_rng,
     uses_work_email,
 )
-from ingestion.generate_strings import (
+from demo_data.strings import (
     TS_MILLIS_OFFSET,
     TS_MILLIS_Z,
     TS_NAIVE_SPACE,
@@ -60,7 +60,8 @@ from ingestion.generate_strings import (
     uuid_strings,
     where,
 )
-from ingestion.generate_writer import DELIVERY_DAY_COLUMN
+from demo_data.writer import DELIVERY_DAY_COLUMN
+from ingestion.contract import EMAIL_EVENT_TYPES, SUBSCRIPTION_STATUSES
 
 DAY_MS = 86_400_000
 HOUR_MS = 3_600_000
@@ -446,7 +447,7 @@ def build_email_events(
     )
     n = len(contact)
     styles, offsets = _render_times(ms, rng, {TS_Z: 0.7, TS_MILLIS_Z: 0.2, TS_OFFSET: 0.1})
-    event_types = ["sent", "delivered", "open", "click", "bounce", "unsubscribe", "spam_complaint"]
+    event_types = list(EMAIL_EVENT_TYPES)
     table = pa.table(
         {
             "event_id": prefixed_ids("evt_", np.arange(n), seed ^ 0xE7E7, alphabet="hex"),
@@ -624,7 +625,7 @@ def build_billing_customers(
 
 # --- billing/subscriptions and billing/invoices -------------------------------------------
 
-SUB_STATUSES = ["trialing", "active", "past_due", "canceled", "unpaid"]
+SUB_STATUSES = list(SUBSCRIPTION_STATUSES)  # the order TRIALING..UNPAID below indexes
 TRIALING, ACTIVE, PAST_DUE, CANCELED, UNPAID = range(5)
 TRIAL_MS = 14 * DAY_MS
 
@@ -739,8 +740,50 @@ def build_subscriptions_and_invoices(
     sub_rows[DELIVERY_DAY_COLUMN] = pa.array(_entity_delivery_day(updated_all, timeline))
     subscriptions = pa.table(sub_rows)
 
-    invoices = _build_invoices(
-        billing,
+    history = SubscriptionHistory(
+        owner=owner,
+        subscription_id=subscription_id,
+        plan=plan,
+        new_plan=new_plan,
+        change=change,
+        change_ms=change_ms,
+        annual=annual,
+        price=price,
+        currency_idx=currency_idx,
+        started=started,
+        status=status,
+        canceled_at=canceled_at,
+    )
+    invoices = _build_invoices(billing, history, timeline, seed)
+    return subscriptions, invoices
+
+
+@dataclass(frozen=True)
+class SubscriptionHistory:
+    """Every generated subscription, one array entry each, and its one change in the window:
+    what the invoices are cut from (build_subscriptions_and_invoices fills it)."""
+
+    owner: np.ndarray  # row in BillingRecords of the billing customer
+    subscription_id: pa.Array
+    plan: np.ndarray  # index into vocab.PLANS
+    new_plan: np.ndarray  # plan after an upgrade/downgrade
+    # The change in the window: -1 none, 0 upgrade, 1 downgrade, 2 cancel, 3 reactivate,
+    # 4 trial converts / past-due pays, 5 becomes unpaid.
+    change: np.ndarray
+    change_ms: np.ndarray  # when it happens
+    annual: np.ndarray  # billed yearly instead of monthly
+    price: np.ndarray  # monthly price in cents of each plan (indexed by plan)
+    currency_idx: np.ndarray
+    started: np.ndarray  # started_at, epoch ms
+    status: np.ndarray  # TRIALING..UNPAID
+    canceled_at: np.ndarray  # epoch ms, -1 when not canceled
+
+
+def _build_invoices(
+    billing: BillingRecords, history: SubscriptionHistory, timeline: Timeline, seed: int
+) -> pa.Table:
+    """Cycle invoices (open -> paid, sometimes void/uncollectible, refunds) and one-off purchases."""
+    (
         owner,
         subscription_id,
         plan,
@@ -753,32 +796,20 @@ def build_subscriptions_and_invoices(
         started,
         status,
         canceled_at,
-        new_canceled,
-        timeline,
-        seed,
+    ) = (
+        history.owner,
+        history.subscription_id,
+        history.plan,
+        history.new_plan,
+        history.change,
+        history.change_ms,
+        history.annual,
+        history.price,
+        history.currency_idx,
+        history.started,
+        history.status,
+        history.canceled_at,
     )
-    return subscriptions, invoices
-
-
-def _build_invoices(
-    billing,
-    owner,
-    subscription_id,
-    plan,
-    new_plan,
-    change,
-    change_ms,
-    annual,
-    price,
-    currency_idx,
-    started,
-    status,
-    canceled_at,
-    new_canceled,
-    timeline: Timeline,
-    seed: int,
-) -> pa.Table:
-    """Cycle invoices (open -> paid, sometimes void/uncollectible, refunds) and one-off purchases."""
     rng = stream_rng(seed, "billing/invoices")
     period = np.where(annual, 365 * DAY_MS, 30 * DAY_MS)
     billing_from = np.where(status == TRIALING, started + TRIAL_MS, started)
@@ -958,71 +989,34 @@ def build_web_events(
     id_base = chunk << 40  # keeps ids unique across chunks generated independently
     people = np.arange(population.size) if people is None else people
     n_people = len(people)
-    person_billing = np.full(population.size, -1)
-    person_billing[billing.person[::-1]] = np.arange(len(billing.person))[::-1]
-    has_user = person_billing >= 0
-    has_user_id = np.zeros(population.size, bool)
-    user_valid = billing.user_id.is_valid().to_numpy(zero_copy_only=False)
-    has_user_id[has_user] = user_valid[person_billing[has_user]]
-    on_web = rng.random(n_people) < np.where(has_user[people], 0.7, 0.3)
-    web_people = people[on_web]
-    n_devices_each = 1 + (rng.random(len(web_people)) < 0.2)
-    device_person = np.concatenate(
-        [np.repeat(web_people, n_devices_each), np.full(int(0.35 * n_people) + 3, -1)]
-    )
+    (
+        person_billing,
+        has_user_id,
+        on_web,
+        device_person,
+        device_ua,
+        ip,
+        known,
+        identifies,
+        identify_with_user,
+    ) = _web_devices(population, billing, people, rng)
     n_dev = len(device_person)
-    device_ua = rng.integers(0, len(vocab.USER_AGENTS), n_dev)
-    ip = concat(
-        *[
-            x
-            for i in range(4)
-            for x in (
-                pc.cast(
-                    pa.array(rng.integers(1 if i == 0 else 0, 224 if i == 0 else 256, n_dev)),
-                    pa.string(),
-                ),
-                "." if i < 3 else "",
-            )
-        ][:-1]
-    )
-    known = device_person >= 0
-    identifies = known & (rng.random(n_dev) < 0.75)
-    identify_with_user = (
-        identifies & has_user_id[np.maximum(device_person, 0)] & (rng.random(n_dev) < 0.85)
-    )
 
-    # Sessions per device, sorted in time within each device.
-    rate = np.where(known, 0.06, 0.03) * timeline.days
-    rate = rate * behaviour.session_rate_factor(seed, device_person, known)
-    n_sessions = 1 + rng.poisson(rate)
-    session_device = np.repeat(np.arange(n_dev), n_sessions)
-    session_start = timeline.start_ms + (
-        rng.random(len(session_device)) * (timeline.end_ms - timeline.start_ms - HOUR_MS)
-    ).astype(np.int64)
-    order = np.lexsort((session_start, session_device))
-    session_start = session_start[order]
-    n_sess = len(session_device)
-    n_pages = 1 + rng.poisson(1.6, n_sess)
-    depth = rng.choice(5, size=n_sess, p=[0.62, 0.2, 0.09, 0.045, 0.045])
-    session_product = rng.integers(0, len(vocab.WEB_PRODUCTS), n_sess)
-    session_utm = np.where(
-        rng.random(n_sess) < 0.25, rng.integers(0, len(vocab.UTM_CAMPAIGNS), n_sess), -1
-    )
-    session_referrer = np.where(
-        rng.random(n_sess) < 0.4, rng.integers(0, len(vocab.REFERRERS), n_sess), -1
-    )
-    n_events = n_pages + depth
-    ev_session = np.repeat(np.arange(n_sess), n_events)
-    first_pos = np.cumsum(n_events) - n_events
-    position = np.arange(len(ev_session)) - first_pos[ev_session]
-    gaps = (rng.exponential(40_000, len(ev_session)) + 3_000).astype(np.int64)
-    gaps[first_pos] = 0
-    cum = np.cumsum(gaps)
-    ev_ms = session_start[ev_session] + cum - cum[first_pos][ev_session]
-    ev_type = np.where(position < n_pages[ev_session], PAGE, TRACK).astype(np.int8)
-    ev_track = np.where(ev_type == TRACK, position - n_pages[ev_session], -1)
-    ev_page = np.where(ev_type == PAGE, rng.integers(0, len(vocab.WEB_PAGES), len(ev_session)), -1)
-    ev_device = session_device[ev_session]
+    (
+        n_sessions,
+        session_product,
+        session_utm,
+        session_referrer,
+        n_events,
+        ev_session,
+        first_pos,
+        position,
+        ev_ms,
+        ev_type,
+        ev_track,
+        ev_page,
+        ev_device,
+    ) = _browsing_sessions(known, device_person, timeline, seed, rng)
 
     # Identify at the end of one randomly chosen session of each identifying device.
     device_first_session = np.cumsum(n_sessions) - n_sessions
@@ -1107,7 +1101,6 @@ def build_web_events(
     carries_user = is_server | (identify_with_user[dev] & (ms >= identify_ms[dev]) & ~is_server)
     user_id = null_where(~carries_user, user_for_event)
     anonymous_id = uuid_strings(np.arange(n_dev) + id_base, seed ^ 0xA0A0)
-    null_where(is_server, anonymous_id.take(pa.array(dev)))
 
     # Page context. Everything that depends only on (page, utm campaign, referrer) is
     # rendered once per combination and picked per event, which keeps 10M events cheap.
@@ -1133,6 +1126,202 @@ def build_web_events(
         len(vocab.UTM_CAMPAIGNS) + 1,
         len(vocab.REFERRERS) + 2,
     )
+    context_vocab, page_props_vocab = _page_context_vocab(n_utm, n_ref)
+    page_combo = page_for * n_utm + (utm + 1)
+    context_code = np.where(is_server, len(context_vocab) - 1, page_combo * n_ref + (ref + 2))
+    device_context = concat(
+        ',"userAgent":"', take(vocab.USER_AGENTS, device_ua), '","ip":"', ip, '"'
+    )
+    device_context = pa.concat_arrays([device_context, pa.array([""], pa.string())])
+    device_anonymous = pa.concat_arrays(
+        [concat(',"anonymousId":"', anonymous_id, '"'), pa.array([""], pa.string())]
+    )
+    device_slot = np.where(is_server, n_dev, dev)
+    has_utm = utm >= 0
+
+    is_page = kind == PAGE
+    properties = _event_properties(
+        n, kind, track, session, session_product, page_combo, page_props_vocab, rng, id_base, seed
+    )
+
+    is_identify = kind == IDENTIFY
+    traits = _identify_traits(population, person, is_identify, rng, seed, chunk)
+
+    # "type" with the call's own name: `name` for pages, `event` for tracks.
+    type_vocab = (
+        [f'"type":"page","name":"{title}"' for _, title in vocab.WEB_PAGES]
+        + [f'"type":"track","event":"{name}"' for name in TRACK_NAMES]
+        + ['"type":"identify"']
+    )
+    type_code = np.where(
+        is_page,
+        page_for,
+        np.where(kind == TRACK, n_pages_vocab + np.maximum(track, 0), len(type_vocab) - 1),
+    )
+
+    styles, offsets = _render_times(ms, rng, {TS_MILLIS_Z: 0.85, TS_MILLIS_OFFSET: 0.1, TS_Z: 0.05})
+    delivery_day = _event_delivery_day(ms, timeline, rng, p_late=0.02)
+    received_ms = np.maximum(
+        ms + rng.integers(50, 3_000, n),
+        delivery_day.astype(np.int64) * DAY_MS + rng.integers(0, HOUR_MS, n),
+    )
+    lines = concat(
+        '{"messageId":"',
+        uuid_strings(np.arange(n) + id_base, seed ^ 0x3E55),
+        '",',
+        take(type_vocab, type_code),
+        device_anonymous.take(pa.array(device_slot)),
+        ',"userId":',
+        json_string(user_id),
+        ',"properties":',
+        properties,
+        traits,
+        ',"context":{',
+        take(context_vocab, context_code),
+        device_context.take(pa.array(device_slot)),
+        '},"timestamp":"',
+        _format(ms, styles, offsets),
+        '","receivedAt":"',
+        _format(received_ms, np.full(n, TS_MILLIS_Z, np.int8), offsets),
+        '"}\n',
+    )
+
+    rows, days = _delivered_rows(delivery_day, ms, timeline, rng)
+    carries = user_id.is_valid().to_numpy(zero_copy_only=False)
+    return WebEvents(
+        lines=lines.take(pa.array(rows)),
+        delivery_day=days,
+        anonymous_id=anonymous_id,
+        device_person=device_person,
+        event_device=device[rows],
+        event_person=person[rows],
+        event_identifies=is_identify[rows],
+        event_user_only=is_server[rows],
+        event_user_id=user_id.take(pa.array(rows)),
+        event_carries_user=carries[rows],
+        utm_events=int(has_utm.sum()),
+    )
+
+
+def _web_devices(
+    population: Population, billing: BillingRecords, people: np.ndarray, rng: np.random.Generator
+) -> tuple:
+    """Who browses, on how many devices (plus strangers' devices), and which devices identify.
+
+    Returns (person_billing, has_user_id, on_web, device_person, device_ua, ip, known,
+    identifies, identify_with_user); draws from `rng` in the order build_web_events always did.
+    """
+    n_people = len(people)
+    person_billing = np.full(population.size, -1)
+    person_billing[billing.person[::-1]] = np.arange(len(billing.person))[::-1]
+    has_user = person_billing >= 0
+    has_user_id = np.zeros(population.size, bool)
+    user_valid = billing.user_id.is_valid().to_numpy(zero_copy_only=False)
+    has_user_id[has_user] = user_valid[person_billing[has_user]]
+    on_web = rng.random(n_people) < np.where(has_user[people], 0.7, 0.3)
+    web_people = people[on_web]
+    n_devices_each = 1 + (rng.random(len(web_people)) < 0.2)
+    device_person = np.concatenate(
+        [np.repeat(web_people, n_devices_each), np.full(int(0.35 * n_people) + 3, -1)]
+    )
+    n_dev = len(device_person)
+    device_ua = rng.integers(0, len(vocab.USER_AGENTS), n_dev)
+    ip = concat(
+        *[
+            x
+            for i in range(4)
+            for x in (
+                pc.cast(
+                    pa.array(rng.integers(1 if i == 0 else 0, 224 if i == 0 else 256, n_dev)),
+                    pa.string(),
+                ),
+                "." if i < 3 else "",
+            )
+        ][:-1]
+    )
+    known = device_person >= 0
+    identifies = known & (rng.random(n_dev) < 0.75)
+    identify_with_user = (
+        identifies & has_user_id[np.maximum(device_person, 0)] & (rng.random(n_dev) < 0.85)
+    )
+    return (
+        person_billing,
+        has_user_id,
+        on_web,
+        device_person,
+        device_ua,
+        ip,
+        known,
+        identifies,
+        identify_with_user,
+    )
+
+
+def _browsing_sessions(
+    known: np.ndarray,
+    device_person: np.ndarray,
+    timeline: Timeline,
+    seed: int,
+    rng: np.random.Generator,
+) -> tuple:
+    """Sessions per device, sorted in time within each device, and their page/track events.
+
+    Returns (n_sessions per device; per session: product, utm campaign, referrer, n_events;
+    per event: session, first position of its session, position, ms, type, track, page,
+    device), drawing from `rng` in the order build_web_events always did.
+    """
+    n_dev = len(device_person)
+    rate = np.where(known, 0.06, 0.03) * timeline.days
+    rate = rate * behaviour.session_rate_factor(seed, device_person, known)
+    n_sessions = 1 + rng.poisson(rate)
+    session_device = np.repeat(np.arange(n_dev), n_sessions)
+    session_start = timeline.start_ms + (
+        rng.random(len(session_device)) * (timeline.end_ms - timeline.start_ms - HOUR_MS)
+    ).astype(np.int64)
+    order = np.lexsort((session_start, session_device))
+    session_start = session_start[order]
+    n_sess = len(session_device)
+    n_pages = 1 + rng.poisson(1.6, n_sess)
+    depth = rng.choice(5, size=n_sess, p=[0.62, 0.2, 0.09, 0.045, 0.045])
+    session_product = rng.integers(0, len(vocab.WEB_PRODUCTS), n_sess)
+    session_utm = np.where(
+        rng.random(n_sess) < 0.25, rng.integers(0, len(vocab.UTM_CAMPAIGNS), n_sess), -1
+    )
+    session_referrer = np.where(
+        rng.random(n_sess) < 0.4, rng.integers(0, len(vocab.REFERRERS), n_sess), -1
+    )
+    n_events = n_pages + depth
+    ev_session = np.repeat(np.arange(n_sess), n_events)
+    first_pos = np.cumsum(n_events) - n_events
+    position = np.arange(len(ev_session)) - first_pos[ev_session]
+    gaps = (rng.exponential(40_000, len(ev_session)) + 3_000).astype(np.int64)
+    gaps[first_pos] = 0
+    cum = np.cumsum(gaps)
+    ev_ms = session_start[ev_session] + cum - cum[first_pos][ev_session]
+    ev_type = np.where(position < n_pages[ev_session], PAGE, TRACK).astype(np.int8)
+    ev_track = np.where(ev_type == TRACK, position - n_pages[ev_session], -1)
+    ev_page = np.where(ev_type == PAGE, rng.integers(0, len(vocab.WEB_PAGES), len(ev_session)), -1)
+    ev_device = session_device[ev_session]
+    return (
+        n_sessions,
+        session_product,
+        session_utm,
+        session_referrer,
+        n_events,
+        ev_session,
+        first_pos,
+        position,
+        ev_ms,
+        ev_type,
+        ev_track,
+        ev_page,
+        ev_device,
+    )
+
+
+def _page_context_vocab(n_utm: int, n_ref: int) -> tuple[list[str], list[str]]:
+    """Every `context` JSON (page x utm campaign x referrer, and server-side) and every page
+    view's `properties`, rendered once; events pick theirs by code."""
     context_vocab, page_props_vocab = [], []
     for _page_i, (path, title) in enumerate(vocab.WEB_PAGES):
         for utm_i in range(-1, n_utm - 1):
@@ -1172,19 +1361,22 @@ def build_web_events(
                     f'"library":{{"name":"analytics.js","version":"2.11.1"}},"page":{page_json}{campaign}'
                 )
     context_vocab.append('"library":{"name":"analytics-node","version":"6.2.0"}')  # server-side
-    page_combo = page_for * n_utm + (utm + 1)
-    context_code = np.where(is_server, len(context_vocab) - 1, page_combo * n_ref + (ref + 2))
-    device_context = concat(
-        ',"userAgent":"', take(vocab.USER_AGENTS, device_ua), '","ip":"', ip, '"'
-    )
-    device_context = pa.concat_arrays([device_context, pa.array([""], pa.string())])
-    device_anonymous = pa.concat_arrays(
-        [concat(',"anonymousId":"', anonymous_id, '"'), pa.array([""], pa.string())]
-    )
-    device_slot = np.where(is_server, n_dev, dev)
-    has_utm = utm >= 0
+    return context_vocab, page_props_vocab
 
-    # Properties per event type, each built only for its own rows.
+
+def _event_properties(
+    n: int,
+    kind: np.ndarray,
+    track: np.ndarray,
+    session: np.ndarray,
+    session_product: np.ndarray,
+    page_combo: np.ndarray,
+    page_props_vocab: list[str],
+    rng: np.random.Generator,
+    id_base: int,
+    seed: int,
+) -> pa.Array:
+    """`properties` JSON per event type, each built only for its own rows."""
     product = np.where(
         session >= 0,
         session_product[np.maximum(session, 0)],
@@ -1243,9 +1435,19 @@ def build_web_events(
             )
         property_pieces.append((rows, text))
     properties = pc.coalesce(assemble(n, property_pieces), pa.scalar("{}"))
+    return properties
 
-    # Identify traits (identify rows only): email and/or phone, split or full name.
-    is_identify = kind == IDENTIFY
+
+def _identify_traits(
+    population: Population,
+    person: np.ndarray,
+    is_identify: np.ndarray,
+    rng: np.random.Generator,
+    seed: int,
+    chunk: int,
+) -> pa.Array:
+    """Identify traits (identify rows only; "" elsewhere): email and/or phone, split or full name."""
+    n = len(is_identify)
     rows = np.flatnonzero(is_identify)
     k = len(rows)
     p_idx = person[rows]
@@ -1283,47 +1485,14 @@ def build_web_events(
     )
     traits = assemble(n, [(rows, concat(',"traits":{', contact_part, ",", name_part, "}"))])
     traits = pc.coalesce(traits, pa.scalar(""))
+    return traits
 
-    # "type" with the call's own name: `name` for pages, `event` for tracks.
-    type_vocab = (
-        [f'"type":"page","name":"{title}"' for _, title in vocab.WEB_PAGES]
-        + [f'"type":"track","event":"{name}"' for name in TRACK_NAMES]
-        + ['"type":"identify"']
-    )
-    type_code = np.where(
-        is_page,
-        page_for,
-        np.where(kind == TRACK, n_pages_vocab + np.maximum(track, 0), len(type_vocab) - 1),
-    )
 
-    styles, offsets = _render_times(ms, rng, {TS_MILLIS_Z: 0.85, TS_MILLIS_OFFSET: 0.1, TS_Z: 0.05})
-    delivery_day = _event_delivery_day(ms, timeline, rng, p_late=0.02)
-    received_ms = np.maximum(
-        ms + rng.integers(50, 3_000, n),
-        delivery_day.astype(np.int64) * DAY_MS + rng.integers(0, HOUR_MS, n),
-    )
-    lines = concat(
-        '{"messageId":"',
-        uuid_strings(np.arange(n) + id_base, seed ^ 0x3E55),
-        '",',
-        take(type_vocab, type_code),
-        device_anonymous.take(pa.array(device_slot)),
-        ',"userId":',
-        json_string(user_id),
-        ',"properties":',
-        properties,
-        traits,
-        ',"context":{',
-        take(context_vocab, context_code),
-        device_context.take(pa.array(device_slot)),
-        '},"timestamp":"',
-        _format(ms, styles, offsets),
-        '","receivedAt":"',
-        _format(received_ms, np.full(n, TS_MILLIS_Z, np.int8), offsets),
-        '"}\n',
-    )
-
-    # Delivery: drop what lands after the window, re-deliver about 1% (same or later day).
+def _delivered_rows(
+    delivery_day: np.ndarray, ms: np.ndarray, timeline: Timeline, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Event rows in delivery order and their days: what lands after the window is dropped,
+    about 1% is delivered again (same or a later day)."""
     delivered = np.flatnonzero(delivery_day <= timeline.last_day)
     again = delivered[rng.random(len(delivered)) < 0.01]
     again_day = np.minimum(
@@ -1337,17 +1506,4 @@ def build_web_events(
     days = np.concatenate([delivery_day[delivered], again_day]).astype(np.int32)
     order = np.argsort(days, kind="stable")
     rows, days = rows[order], days[order]
-    carries = user_id.is_valid().to_numpy(zero_copy_only=False)
-    return WebEvents(
-        lines=lines.take(pa.array(rows)),
-        delivery_day=days,
-        anonymous_id=anonymous_id,
-        device_person=device_person,
-        event_device=device[rows],
-        event_person=person[rows],
-        event_identifies=is_identify[rows],
-        event_user_only=is_server[rows],
-        event_user_id=user_id.take(pa.array(rows)),
-        event_carries_user=carries[rows],
-        utm_events=int(has_utm.sum()),
-    )
+    return rows, days

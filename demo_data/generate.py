@@ -26,11 +26,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from ingestion import generate_experience
-from ingestion.generate_bad import BAD_MANIFEST_NAME, inject_bad_data
-from ingestion.generate_habits import DEFAULT_HABITS, HABIT_NAMES, Habits, habits_from_names
-from ingestion.generate_people import build_population, stream_rng
-from ingestion.generate_sources import (
+from demo_data import experience
+from demo_data.bad import BAD_MANIFEST_NAME, inject_bad_data
+from demo_data.habits import DEFAULT_HABITS, HABIT_NAMES, Habits, habits_from_names
+from demo_data.people import build_population, stream_rng
+from demo_data.sources import (
     Timeline,
     build_billing_customers,
     build_contact_records,
@@ -39,8 +39,8 @@ from ingestion.generate_sources import (
     build_subscriptions_and_invoices,
     build_web_events,
 )
-from ingestion.generate_strings import day_number
-from ingestion.generate_writer import (
+from demo_data.strings import day_number
+from demo_data.writer import (
     DeliveryStyle,
     sort_by_delivery_day,
     write_csv_table,
@@ -244,15 +244,15 @@ def _web_task(chunk: int, n_chunks: int) -> _TaskResult:
 
 
 def _experience_task() -> _TaskResult:
-    """Support tickets and NPS survey responses (ingestion/generate_experience.py)."""
+    """Support tickets and NPS survey responses (demo_data/experience.py)."""
     began = time.perf_counter()
     population, billing, timeline, seed, out_dir = (
         _SHARED[k] for k in ("population", "billing", "timeline", "seed", "out_dir")
     )
-    tickets, ticket_ids, ticket_people = generate_experience.build_support_tickets(
+    tickets, ticket_ids, ticket_people = experience.build_support_tickets(
         population, billing, timeline, seed
     )
-    responses, response_ids, respondents = generate_experience.build_survey_responses(
+    responses, response_ids, respondents = experience.build_survey_responses(
         population, billing, timeline, seed
     )
     built = time.perf_counter()
@@ -305,7 +305,7 @@ def generate_landing_zone(
     Big runs split the work (email, billing, and slices of web activity) across
     `workers` forked processes; every slice has its own random stream, so the bytes
     written do not depend on the number of workers. `habits` sets how often the hard
-    habits of real data appear (ingestion.generate_habits).
+    habits of real data appear (demo_data.habits).
     """
     if customers < 1:
         raise ValueError(f"customers must be at least 1, got {customers}")

@@ -11,8 +11,8 @@ from pathlib import Path
 import phonenumbers
 import pytest
 
-from ingestion.generate import TRUTH_FILE_NAME, generate_landing_zone, main
-from ingestion.generate_habits import (
+from demo_data.generate import TRUTH_FILE_NAME, generate_landing_zone, main
+from demo_data.habits import (
     DEFAULT_HABITS,
     HARD_HABITS,
     MISSPELT_DOMAINS,
@@ -20,7 +20,7 @@ from ingestion.generate_habits import (
     ROLE_MAILBOXES,
     habits_from_names,
 )
-from tests.ingestion.test_generate import START, csv_rows, web_events
+from tests.demo_data.test_generate import START, csv_rows, web_events
 
 MISSPELLINGS = {wrong for wrongs in MISSPELT_DOMAINS.values() for wrong in wrongs}
 

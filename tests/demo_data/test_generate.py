@@ -14,9 +14,9 @@ from pathlib import Path
 import phonenumbers
 import pytest
 
-from ingestion.generate import TRUTH_FILE_NAME, generate_landing_zone, main
-from ingestion.generate_bad import BAD_KINDS, BAD_MANIFEST_NAME
-from ingestion.generate_experience import EXPERIENCE_BAD_KINDS
+from demo_data.bad import BAD_KINDS, BAD_MANIFEST_NAME
+from demo_data.experience import EXPERIENCE_BAD_KINDS
+from demo_data.generate import TRUTH_FILE_NAME, generate_landing_zone, main
 
 START = date(2026, 10, 1)
 DAYS = 10

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from ingestion.generate_strings import date_of_day_number
+from demo_data.strings import date_of_day_number
 
 DELIVERY_DAY_COLUMN = "_dt"
 MAX_ROWS_PER_FILE = 400_000

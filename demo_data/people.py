@@ -29,9 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from unidecode import unidecode
 
-from ingestion import generate_vocabulary as vocab
-from ingestion.generate_habits import DEFAULT_HABITS, NO_HABITS, Habits, apply_population_habits
-from ingestion.generate_strings import (
+from demo_data import vocabulary as vocab
+from demo_data.habits import DEFAULT_HABITS, NO_HABITS, Habits, apply_population_habits
+from demo_data.strings import (
     assemble,
     concat,
     digit_strings,
@@ -238,7 +238,7 @@ class Population:
 
 def build_population(size: int, seed: int, habits: Habits = DEFAULT_HABITS) -> Population:
     """Draw `size` people: names, contact details, households and namesakes, then give
-    them their `habits` (shared inboxes, changed surnames, ...: ingestion.generate_habits)."""
+    them their `habits` (shared inboxes, changed surnames, ...: demo_data.habits)."""
     rng = stream_rng(seed, "population")
     first_names = NameForms.build(FIRST_NAMES, vocab.FIRST_NAMES_WITH_NICKNAMES)
     last_names = NameForms.build(LAST_NAMES, {})

@@ -29,15 +29,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingestion.contract import SUPPORT_TICKETS, SURVEY_RESPONSES
-from ingestion.generate_people import (
+from demo_data.people import (
     Population,
     render_email,
     render_phone,
     shows_phone,
     stream_rng,
 )
-from ingestion.generate_sources import (
+from demo_data.sources import (
     DAY_MS,
     EVENT_DAY_COLUMN,
     HOUR_MS,
@@ -50,7 +49,7 @@ from ingestion.generate_sources import (
     _render_times,
     _within_window,
 )
-from ingestion.generate_strings import (
+from demo_data.strings import (
     TS_MILLIS_Z,
     TS_NAIVE_SPACE,
     TS_OFFSET,
@@ -63,7 +62,13 @@ from ingestion.generate_strings import (
     uuid_strings,
     where,
 )
-from ingestion.generate_writer import DELIVERY_DAY_COLUMN
+from demo_data.writer import DELIVERY_DAY_COLUMN
+from ingestion.contract import (
+    SUPPORT_TICKETS,
+    SURVEY_RESPONSES,
+    TICKET_CHANNELS,
+    TICKET_PRIORITIES,
+)
 
 TICKET_SUBJECTS = (
     "Cannot log in",
@@ -80,8 +85,8 @@ TICKET_SUBJECTS = (
     "Question about VAT, invoices and receipts",
     'Error "500" on the dashboard',
 )
-CHANNELS = ("email", "web", "chat", "phone")
-PRIORITIES = ("low", "normal", "high", "urgent")
+CHANNELS = TICKET_CHANNELS
+PRIORITIES = TICKET_PRIORITIES
 SURVEY_IDS_BY_KIND = ("relationship", "post-purchase")
 NPS_COMMENTS = (
     "Great product, fast support.",

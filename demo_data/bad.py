@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from ingestion.generate_experience import EXPERIENCE_BAD_KINDS, inject_bad_experience_rows
-from ingestion.generate_people import Population, stream_rng
-from ingestion.generate_strings import date_of_day_number, prefixed_ids
+from demo_data.experience import EXPERIENCE_BAD_KINDS, inject_bad_experience_rows
+from demo_data.people import Population, stream_rng
+from demo_data.strings import date_of_day_number, prefixed_ids
 
 BAD_MANIFEST_NAME = "_bad_manifest.json"
 

@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingestion.generate_strings import concat, take, where
+from demo_data.strings import concat, take, where
 
 HABIT_NAMES = (
     "shared-inboxes",
@@ -179,7 +179,7 @@ def apply_population_habits(population, habits: Habits, seed: int) -> None:
     """Give people their habits, in place: shared inboxes, changed surnames, kept-apart
     work identities. Runs after the population's addresses were made, so a changed
     surname leaves the address with the old name, as in life."""
-    from ingestion.generate_people import (
+    from demo_data.people import (
         LAST_NAME_ZIPF,
         LAST_NAMES,
         SHARE_WORK_LINK_NONE,
@@ -309,7 +309,7 @@ def national_phone_mask(
 ) -> np.ndarray:
     """Records of people outside North America whose phone is written in national format
     (their country column is then set, so the number can be read)."""
-    from ingestion.generate_people import COUNTRY_CODES
+    from demo_data.people import COUNTRY_CODES
 
     outside = ~np.isin(
         np.array(COUNTRY_CODES)[population.country_idx[person]], NORTH_AMERICAN_COUNTRIES
