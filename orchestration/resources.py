@@ -34,6 +34,7 @@ from orchestration.run_lock import (
     read_generation,
     remove_publish_leftovers,
 )
+from orchestration.settings import configured_path
 
 PIPELINE_JOB_NAME = "cdp_pipeline"
 COMMIT_ASSET = dg.AssetKey(["published", "marts"])
@@ -42,11 +43,12 @@ COMMIT_ASSET = dg.AssetKey(["published", "marts"])
 class LandingZoneResource(dg.ConfigurableResource):
     """The landing root: `<path>/<source>/<table>/dt=YYYY-MM-DD/*`."""
 
-    path: str
+    # None: $CDP_LANDING_DIR (else data/landing), read when used, like an EnvVar with a default.
+    path: str | None = None
 
     @property
     def root(self) -> Path:
-        return Path(self.path)
+        return Path(self.path or configured_path("CDP_LANDING_DIR"))
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -62,18 +64,22 @@ class WarehouseResource(dg.ConfigurableResource):
     under the same run lock. BI tools never open this file: they read `published_path`.
     """
 
-    path: str
+    # None: $CDP_WAREHOUSE (else data/warehouse.duckdb), read when a run starts (a dbt step
+    # points $CDP_WAREHOUSE at its link during the step, so it is read once, not on use).
+    path: str | None = None
     memory_limit: str = "6GB"
     threads: int = 2
     # Seconds to wait for the run lock; None: $CDP_LOCK_TIMEOUT_S, else 6 hours.
     lock_timeout_s: float | None = None
 
+    _resolved_path: str | None = PrivateAttr(default=None)
     _run_id: str | None = PrivateAttr(default=None)
     _transactional: bool = PrivateAttr(default=False)
     _holds_run_lock: bool = PrivateAttr(default=False)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         apply_private_umask()
+        self._resolved_path = self.path or configured_path("CDP_WAREHOUSE")
         run = context.dagster_run
         if run is None:
             return
@@ -104,7 +110,9 @@ class WarehouseResource(dg.ConfigurableResource):
     @property
     def base_file(self) -> Path:
         """The warehouse as of the last successful run."""
-        return Path(self.path)
+        if self._resolved_path is None:
+            self._resolved_path = self.path or configured_path("CDP_WAREHOUSE")
+        return Path(self._resolved_path)
 
     @property
     def run_lock(self) -> RunLock:
