@@ -73,7 +73,7 @@ def main() -> int:
         work = Path(tmp)
         landing = work / "landing"
         started = time.monotonic()
-        subprocess.run(
+        generated = subprocess.run(
             [
                 str(CDP),
                 "generate",
@@ -87,9 +87,11 @@ def main() -> int:
                 str(args.seed),
             ],
             check=True,
-            stdout=subprocess.DEVNULL,
-        )
+            stdout=subprocess.PIPE,
+            text=True,
+        ).stdout
         generate_seconds = time.monotonic() - started
+        generate_lines = len(generated.splitlines())
         home = work / "dagster_home"
         home.mkdir()
         shutil.copy(REPO / "orchestration" / "dagster.yaml", home / "dagster.yaml")
@@ -114,6 +116,8 @@ def main() -> int:
         "seed": args.seed,
         "cpus": os.cpu_count(),
         "generate_seconds": round(generate_seconds, 1),
+        # `make run` on a fresh clone prints the generator's lines, then cdp run's.
+        "generate_lines": generate_lines,
         "target_pipeline_seconds": TARGET_SECONDS,
         "target_lines": TARGET_LINES,
         "runs": runs,
