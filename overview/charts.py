@@ -32,6 +32,7 @@ def bar_chart(
     rows: list[tuple[str, float]], prefix: str = "", width: int = 520, colour: str = PALETTE[0]
 ) -> str:
     """Horizontal bars, one per (label, value); negative values extend left of the axis."""
+    rows = [(label, float(value)) for label, value in rows if value is not None]
     if not rows:
         return '<p class="empty">no rows</p>'
     bar_h, gap, label_w, value_w = 18, 6, 150, 70

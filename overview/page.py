@@ -62,11 +62,17 @@ def _kpis(con) -> str:
     revenue = _rows(con, "select sum(lifetime_revenue_usd_cents) from marts.customer_360")
     mrr = _rows(con, "select sum(current_mrr_usd_cents) from marts.customer_360")
     nps = _rows(con, "select nps, responses from marts.nps_by_segment where segment_type = 'all'")
+
+    def first(rows):  # the single value of a one-row query, None when absent or null
+        return rows[0][0] if rows and rows[0] and rows[0][0] is not None else None
+
+    n_customers, total_revenue, total_mrr = first(customers), first(revenue), first(mrr)
+    score = first(nps)
     items = [
-        ("golden customers", f"{customers[0][0]:,}" if customers else "-"),
-        ("lifetime revenue", f"${_usd(revenue[0][0]):,.0f}" if revenue else "-"),
-        ("current MRR", f"${_usd(mrr[0][0]):,.0f}" if mrr else "-"),
-        ("NPS", f"{nps[0][0]:+.0f} ({nps[0][1]:,} responses)" if nps else "-"),
+        ("golden customers", "-" if n_customers is None else f"{n_customers:,}"),
+        ("lifetime revenue", "-" if total_revenue is None else f"${_usd(total_revenue):,.0f}"),
+        ("current MRR", "-" if total_mrr is None else f"${_usd(total_mrr):,.0f}"),
+        ("NPS", "-" if score is None else f"{score:+.0f} ({nps[0][1] or 0:,} responses)"),
     ]
     cells = "".join(
         f'<div class="kpi"><b>{escape(v)}</b><span>{escape(k)}</span></div>' for k, v in items

@@ -93,13 +93,11 @@ class CdpDbtTranslator(DagsterDbtTranslator):
 
 
 translator = CdpDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
-# dbt's tests on the raw sources become checks on the raw/* assets (the UI shows them there,
-# and a failing one is a failed check, not a logged observation).
-staging_translator = CdpDbtTranslator(
-    settings=DagsterDbtTranslatorSettings(
-        enable_asset_checks=True, enable_source_tests_as_checks=True
-    )
-)
+# dbt's tests on the raw sources stay observations, not checks of raw/*: as checks inside
+# dbt_staging (enable_source_tests_as_checks) they make Dagster drop dbt_staging's wait on
+# the blocking GX checks of raw/*, so a failed ERROR suite no longer stops staging
+# (tests/orchestration/test_quality_gates.py caught it).
+staging_translator = translator
 ensure_manifest()
 
 STAGING_FROM_RAW = (
