@@ -12,6 +12,9 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # The virtualenv's tools (dbt, dagster) first, without having to activate it.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
+# One pytest worker per core of the 2-core machines CI runs on; 0 runs the suite serially.
+TEST_WORKERS ?= 2
+
 DEMO_CUSTOMERS ?= 2000
 DEMO_DAYS ?= 14
 DEMO_SEED ?= 7
@@ -31,13 +34,13 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $(STAMP)
 
 demo: setup  ## generate the demo landing zone (if absent)
-	@test -d $(CDP_LANDING_DIR) || $(BIN)/cdp generate --out $(CDP_LANDING_DIR) --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed $(DEMO_SEED)
+	@test -d $(CDP_LANDING_DIR) || $(BIN)/cdp generate --out $(CDP_LANDING_DIR) --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed $(DEMO_SEED) --erasure-requests 3
 
 run: demo  ## set up, generate demo data if absent, run the whole pipeline
 	@$(BIN)/cdp run --landing $(CDP_LANDING_DIR) --warehouse $(CDP_WAREHOUSE)
 
-test: setup  ## set up and run the test suite
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: setup  ## set up and run the test suite (on TEST_WORKERS workers, default 2)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 ui: setup  ## open the Dagster UI on http://127.0.0.1:3000
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

@@ -19,7 +19,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +51,10 @@ TRUTH_FILE_NAME = "truth.csv"
 # Web activity is generated in slices of the population to bound memory and use both cores.
 WEB_PEOPLE_PER_CHUNK = 125_000
 DEFAULT_START = date(2026, 10, 1)
+# The last delivery day when neither --start nor --end is given: a fixed date (same
+# arguments, same bytes) in the past, so that a long history (`--days 120`) ends there
+# instead of running into days `cdp run` refuses as future ones.
+DEFAULT_END = date(2026, 10, 14)
 TABLE_PATHS = (
     "email/contacts",
     "email/events",
@@ -414,8 +418,14 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--start",
         type=date.fromisoformat,
-        default=DEFAULT_START,
-        help="first delivery day, YYYY-MM-DD (default 2026-10-01)",
+        default=None,
+        help="first delivery day, YYYY-MM-DD (default: --end minus --days plus one)",
+    )
+    parser.add_argument(
+        "--end",
+        type=date.fromisoformat,
+        default=None,
+        help=f"last delivery day, YYYY-MM-DD, when --start is not given (default {DEFAULT_END})",
     )
     parser.add_argument(
         "--hard",
@@ -435,6 +445,24 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help=f"also inject malformed rows and files, listed in {BAD_MANIFEST_NAME}",
     )
+    parser.add_argument(
+        "--erasure-requests",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also file N GDPR erasure requests (privacy/requests) for people found in every "
+        "source, listed in erasure_truth.csv (default 0; `make run` files 3)",
+    )
+
+
+def first_delivery_day(days: int, start: date | None = None, end: date | None = None) -> date:
+    """`--start` as given, else the day that makes `days` delivery days end on `end`
+    (DEFAULT_END by default): the 14-day demo still starts on DEFAULT_START."""
+    if start is not None and end is not None:
+        raise ValueError("give --start or --end, not both: the other follows from --days")
+    if start is not None:
+        return start
+    return (end or DEFAULT_END) - timedelta(days=days - 1)
 
 
 def generate_from_args(args: argparse.Namespace) -> int:
@@ -446,14 +474,19 @@ def generate_from_args(args: argparse.Namespace) -> int:
             customers=args.customers,
             days=args.days,
             seed=args.seed,
-            start=args.start,
+            start=first_delivery_day(args.days, args.start, getattr(args, "end", None)),
             bad=args.bad,
             habits=habits,
         )
+        from demo_data.privacy_requests import write_erasure_requests
+
+        erasures = write_erasure_requests(args.out, args.erasure_requests, args.seed)
     except (FileExistsError, ValueError) as error:
         print(f"cdp generate: {error}")
         return 2
     print(summary.describe())
+    if erasures:
+        print(f"  privacy/requests   {erasures} erasure request(s) (erasure_truth.csv)")
     return 0
 
 
@@ -472,6 +505,7 @@ __all__ = [
     "TABLE_PATHS",
     "TRUTH_FILE_NAME",
     "add_generate_arguments",
+    "first_delivery_day",
     "generate_from_args",
     "generate_landing_zone",
     "main",

@@ -329,6 +329,21 @@ SURVEY_RESPONSES = RawTable(
     ),
 )
 
+PRIVACY_REQUESTS = RawTable(
+    name="privacy_requests",
+    landing_path="privacy/requests",
+    file_format="csv",
+    columns=(
+        Column("request_id", required=True),
+        Column("request_type", required=True, allowed=("erase",)),
+        # At least one of the two; a request naming nobody is refused by the erasure step
+        # (logged with its request id) rather than here, so it is still accounted for.
+        Column("email"),
+        Column("phone"),
+        Column("received_at", "TIMESTAMP", required=True),
+    ),
+)
+
 RAW_TABLES: dict[str, RawTable] = {
     table.name: table
     for table in (
@@ -340,6 +355,7 @@ RAW_TABLES: dict[str, RawTable] = {
         WEB_EVENTS,
         SUPPORT_TICKETS,
         SURVEY_RESPONSES,
+        PRIVACY_REQUESTS,
     )
 }
 
@@ -369,6 +385,9 @@ LOAD_AUDIT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("blank_lines", "BIGINT"),
     ("continuation_lines", "BIGINT"),
     ("note", "VARCHAR"),
+    # Rows about erased people, dropped at ingestion (ingestion/suppression.py):
+    # rows_read = rows_loaded + rows_rejected + rows_suppressed.
+    ("rows_suppressed", "BIGINT"),
 )
 
 

@@ -24,6 +24,7 @@ from ingestion.record_parsing import (
     group_multiline_records,
     jsonl_parse_sql,
 )
+from ingestion.suppression import suppress_parsed_rows
 
 
 @dataclass
@@ -39,6 +40,7 @@ class ParsedFile:
     header_lines: int = 0
     blank_lines: int = 0
     continuation_lines: int = 0
+    rows_suppressed: int = 0
 
 
 def check_header(
@@ -228,6 +230,8 @@ def parse_file(
     finally:
         con.execute(f"DROP TABLE IF EXISTS {lines_table}")
         con.execute("DROP TABLE IF EXISTS _ingest_records")
+    # Rows about erased people never reach raw or rejects (ingestion/suppression.py).
+    n_suppressed = suppress_parsed_rows(con, spec.name, parsed_table)
     n_loaded, n_rejected = con.execute(
         f"SELECT count(*) FILTER (WHERE reject_reason IS NULL), "
         f"count(*) FILTER (WHERE reject_reason IS NOT NULL) FROM {parsed_table}"
@@ -242,6 +246,7 @@ def parse_file(
         header_lines=header_lines,
         blank_lines=int(blank_lines),
         continuation_lines=int(continuation_lines),
+        rows_suppressed=n_suppressed,
     )
     _check_line_accounting(spec, dt, parsed)
     return parsed
@@ -253,7 +258,7 @@ def _check_line_accounting(spec: RawTable, dt: date, parsed: ParsedFile) -> None
         parsed.header_lines + parsed.blank_lines + parsed.continuation_lines + parsed.rows_read
     )
     if accounted != parsed.lines_in_file or parsed.rows_read != (
-        parsed.rows_loaded + parsed.rows_rejected
+        parsed.rows_loaded + parsed.rows_rejected + parsed.rows_suppressed
     ):
         raise PartitionLoadError(
             spec.name,
@@ -263,7 +268,7 @@ def _check_line_accounting(spec: RawTable, dt: date, parsed: ParsedFile) -> None
             f"its bytes) but the reader accounted for {accounted:,} ({parsed.header_lines} "
             f"header, {parsed.blank_lines:,} blank, {parsed.continuation_lines:,} continuation, "
             f"{parsed.rows_read:,} records = {parsed.rows_loaded:,} loaded + "
-            f"{parsed.rows_rejected:,} rejected). Nothing was loaded for {spec.name} "
+            f"{parsed.rows_rejected:,} rejected + {parsed.rows_suppressed:,} suppressed). Nothing was loaded for {spec.name} "
             f"dt={dt.isoformat()}, which keeps its previous contents. The file may have "
             "changed while it was read: re-run the day; if this persists, report it as a "
             "loader bug together with the file.",

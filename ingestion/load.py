@@ -47,7 +47,7 @@ Where each step lives (this module is the public API and the order of the steps)
 
 Counting rules, both enforced per file before COMMIT and kept in `raw.load_audit`:
 
-    rows_read     = rows_loaded + rows_rejected
+    rows_read     = rows_loaded + rows_rejected + rows_suppressed   (ingestion/suppression.py)
     lines_in_file = header_lines + blank_lines + continuation_lines + rows_read
 
 A *record* is a non-blank CSV data line (header excluded), a multi-line quoted record
@@ -289,6 +289,7 @@ def load_partition(
         files=stats,
         rows_loaded=sum(s.rows_loaded for s in data),
         rows_rejected=sum(s.rows_rejected for s in data),
+        rows_suppressed=sum(s.rows_suppressed for s in data),
         warnings=warnings,
         elapsed_s=round(time.perf_counter() - started, 3),
         settle_wait_s=round(waited, 3),

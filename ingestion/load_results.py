@@ -10,7 +10,7 @@ from datetime import date
 class FileLoadStats:
     """What happened to one landing file (one `raw.load_audit` row).
 
-    Always rows_read = rows_loaded + rows_rejected, and for a file that was read,
+    Always rows_read = rows_loaded + rows_rejected + rows_suppressed, and for a file that was read,
     lines_in_file = header_lines + blank_lines + continuation_lines + rows_read.
     A skipped entry (dotfile, symlink, foreign suffix) has zero rows, no line counts
     and a `note` saying why it was skipped.
@@ -25,6 +25,7 @@ class FileLoadStats:
     blank_lines: int | None = None
     continuation_lines: int | None = None
     note: str | None = None
+    rows_suppressed: int = 0
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class PartitionLoadResult:
     elapsed_s: float = 0.0
     status: str = "loaded"
     settle_wait_s: float = 0.0
+    rows_suppressed: int = 0
 
     @property
     def rows_read(self) -> int:

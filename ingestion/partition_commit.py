@@ -61,11 +61,12 @@ def replace_partition(
             header_lines=item.header_lines,
             blank_lines=item.blank_lines,
             continuation_lines=item.continuation_lines,
+            rows_suppressed=item.rows_suppressed,
         )
         for item in parsed
     ]
     for s in stats:
-        if s.rows_read != s.rows_loaded + s.rows_rejected:
+        if s.rows_read != s.rows_loaded + s.rows_rejected + s.rows_suppressed:
             raise RuntimeError(
                 f"{s.source_file}: read {s.rows_read} records but typed {s.rows_loaded} and "
                 f"rejected {s.rows_rejected}; this is a loader bug, nothing was written"
@@ -121,6 +122,7 @@ def replace_partition(
                         s.blank_lines,
                         s.continuation_lines,
                         s.note,
+                        s.rows_suppressed,
                     ]
                     for s in audit
                 ],

@@ -5,6 +5,7 @@
     cdp explain CUSTOMER_ID [--warehouse PATH]
     cdp explain --model [--warehouse PATH]
     cdp evaluate --truth FILE [--warehouse PATH]
+    cdp forget (--email X | --phone X | --customer ID) [--landing DIR] [--warehouse PATH]
 
 `cdp run` executes the same Dagster job as the nightly schedule, in this process, on
 the Dagster instance in $DAGSTER_HOME when it is set (so the run shows in the UI).
@@ -300,6 +301,31 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    """File an erasure request the way a source would: a file in privacy/requests."""
+    _set_paths(args)
+    from privacy.requests import ForgetError, customer_identifiers, file_erasure_request
+
+    email, phone = args.email, args.phone
+    if args.customer:
+        with _read_only_connection() as con:
+            try:
+                email, phone = customer_identifiers(con, args.customer)
+            except ForgetError as exc:
+                raise CliError(str(exc)) from None
+    try:
+        request_id, path = file_erasure_request(
+            Path(os.environ["CDP_LANDING_DIR"]), email=email, phone=phone
+        )
+    except ForgetError as exc:
+        raise CliError(str(exc)) from None
+    print(
+        f"cdp forget: filed erasure request {request_id} ({path.parent.name}); the next "
+        "successful `cdp run` for that day erases the person and suppresses their identifiers"
+    )
+    return 0
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from demo_data.generate import generate_from_args
 
@@ -373,6 +399,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--truth", required=True, help="truth.csv written by `cdp generate`")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    forget = sub.add_parser(
+        "forget",
+        parents=[where],
+        help="file a GDPR/CCPA erasure request (carried out by the next run)",
+    )
+    who = forget.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email", help="the email address the person gave")
+    who.add_argument("--phone", help="the phone number the person gave")
+    who.add_argument("--customer", help="a golden customer id (its best email and phone)")
+    forget.add_argument(
+        "--landing",
+        help=f"landing root (default: $CDP_LANDING_DIR or {DEFAULTS['CDP_LANDING_DIR']})",
+    )
+    forget.set_defaults(func=cmd_forget)
     return parser
 
 

@@ -27,6 +27,7 @@ from orchestration.assets.predictions import (  # noqa: E402
     train_predictions_job,
     weekly_training_schedule,
 )
+from orchestration.assets.privacy import privacy_erasure  # noqa: E402
 from orchestration.assets.publish import published_marts  # noqa: E402
 from orchestration.automation import (  # noqa: E402
     alert_retry,
@@ -45,6 +46,7 @@ _assets = [
     identity_assets,
     *prediction_assets,
     dbt_marts,
+    privacy_erasure,
     published_marts,
 ]
 _asset_keys = {key for a in _assets for key in (a.keys if hasattr(a, "keys") else [a.key])}

@@ -41,16 +41,32 @@ def _fmt(n: int | None) -> str:
     return "-" if n is None else f"{n:,}"
 
 
+def _erased_rows(con, table: str) -> int:
+    try:
+        (n,) = con.execute(
+            "select sum(coalesce(cast(json_extract(rows_per_table, ?) as bigint), 0)) "
+            "from privacy.erasure_log",
+            [f'$."{table}"'],
+        ).fetchone()
+    except duckdb.Error:  # no erasure ever: no privacy schema
+        return 0
+    return int(n or 0)
+
+
 def reconciliation_rows(con) -> list[tuple]:
     """(table, landed, raw, rejected, staging, marts) per source table: where every row went."""
     rows = []
     for table, model in STAGING_FOR_RAW.items():
         landed = rejected = None
         try:
-            landed, rejected = con.execute(
-                "select sum(rows_read), sum(rows_rejected) from raw.load_audit where source_table = ?",
+            landed, rejected, suppressed = con.execute(
+                "select sum(rows_read), sum(rows_rejected), sum(coalesce(rows_suppressed, 0)) "
+                "from raw.load_audit where source_table = ?",
                 [table],
             ).fetchone()
+            if landed is not None:
+                # Rows about erased people: suppressed at load, or erased from raw since.
+                landed -= (suppressed or 0) + _erased_rows(con, f"raw.{table}")
         except duckdb.Error:
             pass
         mart = MART_FOR_RAW.get(table)
@@ -101,6 +117,9 @@ def print_summary(
         print(f"(could not open {warehouse} for the summary: {exc})")
         return
     with con:
+        print(
+            "rows landed (less erased people's) -> raw (+ rejected) -> staging (deduplicated) -> marts"
+        )
         print(
             f"{'rows: source table':<24}{'landed':>10}{'raw':>10}{'rejected':>10}"
             f"{'staging':>10}{'marts':>10}"

@@ -6,6 +6,9 @@
       x E[value of a purchase]             (Gamma-Gamma, shrunk to the population mean)
       + current MRR x sum_{k=1..n} (1 - p)^k
 
+each part scaled by a weight learnt on the training snapshots (calibrate_revenue_weights):
+what billing really collected after them, by least squares.
+
 where p is the customer's churn probability over the next 30 days (read as a constant
 monthly hazard). Subscription invoices are left out of BG/NBD: their timing is the
 billing cycle, not buying behaviour. When there are too few repeat one-off buyers to fit
@@ -27,39 +30,18 @@ MIN_REPEAT_BUYERS = 20
 DAYS_PER_MONTH = 30
 
 TRANSACTIONS_SQL = """
-with accounts as (
-    select source_record_id as billing_customer_id, customer_id
-    from identity.customer_map where source_system = 'billing'
-),
-fx_rates as (
-    select lower(trim(currency)) as currency,
-        cast(usd_per_unit as double) * power(10, 2 - cast(minor_unit_decimals as integer)) as usd_cents_per_minor_unit
-    from read_csv(?, header = true, auto_detect = true)
-),
-versions as (
-    select invoices.*, row_number() over (
-        partition by invoice_id
-        order by updated_at desc, _dt desc, _source_file desc, _line_number desc
-    ) as version_rank
-    from raw.billing_invoices as invoices
-    where _dt <= cast(? as date) and updated_at < cast(? as timestamp) + interval 1 day
-)
-select accounts.customer_id,
-    cast(coalesce(versions.paid_at, versions.updated_at) as date) as paid_date,
-    (coalesce(amount_paid_cents, 0) - coalesce(amount_refunded_cents, 0))
-        * coalesce(fx_rates.usd_cents_per_minor_unit, 0) as net_usd_cents
-from versions
-inner join accounts on accounts.billing_customer_id = versions.customer_id
-left join fx_rates on fx_rates.currency = lower(trim(versions.currency))
-where versions.version_rank = 1 and versions.status = 'paid'
-    and nullif(trim(versions.subscription_id), '') is null
+with {invoice_ctes}
+select customer_id, cast(paid_at as date) as paid_date, net_paid_usd_cents as net_usd_cents
+from invoices
+where status = 'paid' and subscription_id is null
 """
 
 
 def one_off_transactions(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
-    from predictions.snapshot import DEFAULT_FX_RATES
+    """Paid one-off invoices (no subscription) by the end of `as_of`: the BG/NBD input."""
+    from predictions.snapshot import point_in_time_sql
 
-    return con.execute(TRANSACTIONS_SQL, [str(DEFAULT_FX_RATES), as_of, as_of]).df()
+    return con.execute(point_in_time_sql(TRANSACTIONS_SQL, as_of)).df()
 
 
 @dataclass
@@ -213,8 +195,31 @@ def subscription_revenue(
     return np.asarray(mrr_usd_cents, float) * paying_months
 
 
+def calibrate_revenue_weights(parts: pd.DataFrame, realised: pd.Series) -> tuple[float, float]:
+    """Non-negative weights (subscription, one-off) that best turn the two parts into the
+    revenue that was realised after the training snapshots (least squares).
+
+    The parts are models of different things -- a survival curve times MRR, and BG/NBD x
+    Gamma-Gamma fitted on a short window, which tends to overshoot -- and neither knows
+    how much billing really collects (payment failures, invoice timing). One weight each,
+    learnt out of sample of the scoring date, corrects their level without touching how
+    they rank customers. Falls back to (1, 1) when there is nothing to learn from.
+    """
+    from scipy.optimize import nnls
+
+    x = parts[["subscription", "transactional"]].to_numpy(float)
+    y = realised.to_numpy(float)
+    usable = x.any(axis=0)
+    if len(y) == 0 or not usable.any() or not np.isfinite(x).all():
+        return (1.0, 1.0)
+    weights = np.ones(2)
+    weights[usable], _ = nnls(x[:, usable], y)
+    return (float(weights[0]), float(weights[1]))
+
+
 __all__ = [
     "TransactionalModel",
+    "calibrate_revenue_weights",
     "fit_transactional_model",
     "one_off_transactions",
     "subscription_revenue",

@@ -44,9 +44,28 @@ CHURN_FEATURES = [
     "web_session_trend",
     "web_page_views_per_30d",
     "days_since_web_visit",
+    # raw engagement counts (what customer_360 shows), beside their rates
+    "engagement_count",
+    "engagement_count_rank",
+    # customer experience: support load and NPS
+    "support_tickets_per_30d",
+    "support_tickets_30d",
+    "support_open_tickets",
+    "support_bad_ratings",
+    "nps_responses",
+    "nps_latest_score",
+    "is_nps_detractor",
+    "is_nps_promoter",
 ]
 
 LEAD_FEATURES = [
+    # the naive count itself (web sessions + half the email opens, all-time, as
+    # customer_360 shows them), its rank within the snapshot (immune to the history's
+    # length), and its parts
+    "engagement_count",
+    "engagement_count_rank",
+    "web_sessions",
+    "email_opened",
     "engagement_count_per_30d",
     "web_sessions_per_30d",
     "web_sessions_30d",
@@ -62,6 +81,8 @@ LEAD_FEATURES = [
     "recently_on_web",
     "days_since_web_visit",
     "tenure_days",
+    "support_tickets",
+    "nps_latest_score",
 ]
 
 
@@ -106,7 +127,15 @@ def add_model_features(snapshot: pd.DataFrame, history_start: date) -> pd.DataFr
     df["recently_on_web"] = df["days_since_web_visit"] <= 14
     # The naive lead score (sessions + half the opens) as a rate, so that the model can
     # always reproduce it and does not drift with the length of the history.
-    df["engagement_count_per_30d"] = naive_engagement_count(df) * per_30d
+    df["engagement_count"] = naive_engagement_count(df)
+    df["engagement_count_per_30d"] = df["engagement_count"] * per_30d
+    df["engagement_count_rank"] = df["engagement_count"].rank(pct=True)
+    df["support_tickets_per_30d"] = df["support_tickets"] * per_30d
+    # NPS: no answer reads as a passive 7.5 (between the detractor and promoter bands)
+    answered = df["nps_latest_score"].notna()
+    df["is_nps_detractor"] = answered & (df["nps_latest_score"] <= 6)
+    df["is_nps_promoter"] = answered & (df["nps_latest_score"] >= 9)
+    df["nps_latest_score"] = df["nps_latest_score"].astype(float).fillna(7.5)
     for column in set(CHURN_FEATURES + LEAD_FEATURES):
         df[column] = df[column].astype(float).fillna(0.0)
     return df

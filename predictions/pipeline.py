@@ -32,7 +32,12 @@ from predictions.classifiers import (
     fit_lead_model,
     lead_baseline,
 )
-from predictions.clv import TransactionalModel, fit_transactional_model, subscription_revenue
+from predictions.clv import (
+    TransactionalModel,
+    calibrate_revenue_weights,
+    fit_transactional_model,
+    subscription_revenue,
+)
 from predictions.features import CHURN_FEATURES, LEAD_FEATURES
 from predictions.next_product import NextProductModel, fit_next_product
 from predictions.outcomes import (
@@ -48,7 +53,7 @@ MODEL_NAMES = ("churn", "lead_score", "clv", "next_best_product")
 SCHEMA = "predictions"
 BUNDLE_FILE = "models.pkl"
 # Bump when the bundle's contents change shape: older bundles are then retrained, not loaded.
-BUNDLE_FORMAT = 1
+BUNDLE_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,9 @@ class TrainedModels:
     next_product: NextProductModel | None
     pooled_monthly_churn: float
     reasons: dict[str, str] = field(default_factory=dict)
+    # Weights of the two CLV parts (subscription, one-off), learnt on the training
+    # snapshots' realised revenue (predictions.clv.calibrate_revenue_weights).
+    clv_weights: tuple[float, float] = (1.0, 1.0)
     # The backtest rows of this training run, kept with the bundle so that a warehouse
     # that lost them (a run rolled back after training) can be given them again.
     performance: pd.DataFrame | None = None
@@ -140,7 +148,7 @@ def _fit(cache: SnapshotCache, dates: list[date], fit_on: date, settings) -> Tra
     if transactional.reason:
         reasons["clv"] = transactional.reason
     trained_at = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
-    return TrainedModels(
+    models = TrainedModels(
         model_version=f"{trained_at:%Y%m%dT%H%M%SZ}-{fit_on.isoformat()}",
         trained_at=trained_at,
         training_end=fit_on,
@@ -152,9 +160,28 @@ def _fit(cache: SnapshotCache, dates: list[date], fit_on: date, settings) -> Tra
         pooled_monthly_churn=pooled,
         reasons=reasons,
     )
+    if dates:
+        months = max(1, round(h / 30))
+        parts = [predict_revenue(models, cache, d, months) for d in dates]
+        realised = [
+            realised_revenue(cache, d, h).reindex(part.index).fillna(0)
+            for d, part in zip(dates, parts, strict=True)
+        ]
+        payers = [_payers(cache.snapshot(d)) for d in dates]
+        models.clv_weights = calibrate_revenue_weights(
+            pd.concat([part.loc[p] for part, p in zip(parts, payers, strict=True)]),
+            pd.concat([r.loc[p] for r, p in zip(realised, payers, strict=True)]),
+        )
+    return models
 
 
-def _predict_revenue(
+def _payers(snapshot: pd.DataFrame) -> pd.Index:
+    """Customers who have paid or hold a paying subscription: whom CLV is judged on."""
+    snap = snapshot.set_index("customer_id")
+    return snap.index[(snap["n_paid_invoices"] > 0) | (snap["is_subscribed"] > 0)]
+
+
+def predict_revenue(
     models: TrainedModels, cache: SnapshotCache, day: date, months: int
 ) -> pd.DataFrame:
     snap = cache.snapshot(day).set_index("customer_id")
@@ -172,11 +199,12 @@ def _predict_revenue(
         months * 30,
         observed_days=(day - cache.history.first_day).days + 1,
     )
+    subscription_weight, one_off_weight = models.clv_weights
     return pd.DataFrame(
         {
             "churn_probability": churn_p,
-            "subscription": subscription,
-            "transactional": transactional.to_numpy(),
+            "subscription": subscription * subscription_weight,
+            "transactional": transactional.to_numpy() * one_off_weight,
         },
         index=snap.index,
     )
@@ -252,9 +280,9 @@ def _backtest(cache: SnapshotCache, history: History, scoring_date: date, settin
 
     # CLV over the horizon we can observe (30 days), against realised revenue.
     months = max(1, round(h / 30))
-    predicted = _predict_revenue(models, cache, test_date, months)
+    predicted = predict_revenue(models, cache, test_date, months)
     snap = cache.snapshot(test_date).set_index("customer_id")
-    payers = snap.index[(snap["n_paid_invoices"] > 0) | (snap["is_subscribed"] > 0)]
+    payers = _payers(cache.snapshot(test_date))
     actual = realised_revenue(cache, test_date, h).reindex(payers).fillna(0)
     model_pred = (predicted["subscription"] + predicted["transactional"]).reindex(payers)
     old_rule = snap["mrr_usd_cents"].reindex(payers) * (1 - models.pooled_monthly_churn) * months
@@ -355,7 +383,7 @@ def score_customers(
     cache = SnapshotCache(con, history)
     snap = cache.snapshot(scoring_date)
     ids = pd.Index(snap["customer_id"])
-    revenue = _predict_revenue(models, cache, scoring_date, settings.clv_months)
+    revenue = predict_revenue(models, cache, scoring_date, settings.clv_months)
     paying = snap["is_subscribed"].to_numpy() > 0
     not_paid = snap["n_paid_invoices"].to_numpy() == 0
     churn = (
@@ -545,6 +573,7 @@ __all__ = [
     "TrainedModels",
     "TrainingResult",
     "load_latest_models",
+    "predict_revenue",
     "performance_summary",
     "save_models",
     "score_customers",

@@ -17,6 +17,8 @@ import duckdb
 import pandas as pd
 
 SNAPSHOT_SQL = Path(__file__).with_name("snapshot.sql")
+# The CTEs every point-in-time query starts from: invoices as they stood at the cutoff.
+INVOICE_CTES_SQL = Path(__file__).with_name("point_in_time_invoices.sql")
 DEFAULT_FX_RATES = (
     Path(__file__).resolve().parents[1] / "dbt_project" / "seeds" / "fx_rates_to_usd.csv"
 )
@@ -27,6 +29,8 @@ REQUIRED_TABLES = (
     "raw.email_contacts",
     "raw.email_events",
     "raw.web_events",
+    "raw.support_tickets",
+    "raw.survey_responses",
     "identity.customer_map",
 )
 # Tables whose landing days bound the history a snapshot can be taken over.
@@ -75,11 +79,68 @@ def loaded_history(con: duckdb.DuckDBPyConnection) -> History | None:
     return History(first_day=first, last_day=last)
 
 
-def snapshot_sql(as_of: date, fx_rates: Path = DEFAULT_FX_RATES) -> str:
+def rows_known_at_cutoff(table: str, key: str, happened_at: str | None = None) -> str:
+    """A raw table as it was known at the cutoff, one row per `key`, as a subquery.
+
+    Rows count when delivered by the as-of day and dated before the cutoff. Without
+    `happened_at` the table is an entity export (a row per change): the latest version
+    by `updated_at` wins. With it, an at-least-once event stream dated by `happened_at`:
+    the first delivery wins.
+    """
+    if happened_at is None:
+        dated = "updated_at"
+        order = (
+            "rows.updated_at desc, rows._dt desc, rows._source_file desc, rows._line_number desc"
+        )
+    else:
+        dated, order = happened_at, "rows._dt, rows._source_file, rows._line_number"
+    return f"""(
+        select ranked.* exclude (known_rank)
+        from (
+            select rows.*, row_number() over (partition by rows.{key} order by {order}) as known_rank
+            from {table} as rows, params
+            where rows._dt <= params.as_of_date and rows.{dated} < params.cutoff
+        ) as ranked
+        where ranked.known_rank = 1
+    )"""
+
+
+# The point-in-time views of raw tables the templates read, by placeholder name.
+AS_OF_TABLES = {
+    "billing_invoices_by_t": rows_known_at_cutoff("raw.billing_invoices", "invoice_id"),
+    "support_tickets_by_t": rows_known_at_cutoff("raw.support_tickets", "ticket_id"),
+    "email_events_by_t": rows_known_at_cutoff("raw.email_events", "event_id", "occurred_at"),
+    "web_events_by_t": rows_known_at_cutoff("raw.web_events", "message_id", "event_timestamp"),
+    "survey_responses_by_t": rows_known_at_cutoff(
+        "raw.survey_responses", "response_id", "submitted_at"
+    ),
+}
+
+
+def point_in_time_sql(template: str, as_of: date, fx_rates: Path = DEFAULT_FX_RATES) -> str:
+    """`template` with `{invoice_ctes}`, the AS_OF_TABLES, `{as_of}` and `{fx_rates}` filled in."""
     if not isinstance(as_of, date):
         raise TypeError(f"as_of must be a date, got {as_of!r}")
-    rates = str(fx_rates).replace("'", "''")
-    return SNAPSHOT_SQL.read_text().format(as_of=as_of.isoformat(), fx_rates=rates)
+    values = {
+        "as_of": as_of.isoformat(),
+        "fx_rates": str(fx_rates).replace("'", "''"),
+        **AS_OF_TABLES,
+    }
+    ctes = INVOICE_CTES_SQL.read_text().format(**values)
+    return template.format(invoice_ctes=ctes, **values)
+
+
+def snapshot_sql(as_of: date, fx_rates: Path = DEFAULT_FX_RATES) -> str:
+    return point_in_time_sql(SNAPSHOT_SQL.read_text(), as_of, fx_rates)
+
+
+def _stays_null(column: str) -> bool:
+    """Columns where NULL means "never" (no payment, no visit, no NPS answer), not zero."""
+    return (
+        column.startswith(("days_since_", "nps_"))
+        and column != "nps_responses"
+        or (column.endswith("_age_days"))
+    )
 
 
 def build_snapshot(
@@ -87,28 +148,22 @@ def build_snapshot(
 ) -> pd.DataFrame:
     """Features of every golden customer known by the end of `as_of` (UTC)."""
     check_inputs(con)
-    return con.execute(snapshot_sql(as_of, fx_rates)).df()
+    snapshot = con.execute(snapshot_sql(as_of, fx_rates)).df()
+    for column in snapshot.columns:
+        if column in ("customer_id", "as_of_date", "tenure_days") or _stays_null(column):
+            continue
+        if snapshot[column].dtype == object or str(snapshot[column].dtype) == "boolean":
+            snapshot[column] = snapshot[column].astype("boolean").fillna(False).astype(bool)
+        else:
+            snapshot[column] = snapshot[column].fillna(0)
+    return snapshot
 
 
 PRODUCTS_SQL = """
-with accounts as (
-    select source_record_id as billing_customer_id, customer_id
-    from identity.customer_map where source_system = 'billing'
-),
-versions as (
-    select invoices.*, row_number() over (
-        partition by invoice_id
-        order by updated_at desc, _dt desc, _source_file desc, _line_number desc
-    ) as version_rank
-    from raw.billing_invoices as invoices
-    where _dt <= cast(? as date) and updated_at < cast(? as timestamp) + interval 1 day
-)
-select accounts.customer_id, nullif(trim(versions.product), '') as product,
-       min(coalesce(versions.paid_at, versions.updated_at)) as first_bought_at
-from versions
-inner join accounts on accounts.billing_customer_id = versions.customer_id
-where versions.version_rank = 1 and versions.status = 'paid'
-    and nullif(trim(versions.product), '') is not null
+with {invoice_ctes}
+select customer_id, product, min(paid_at) as first_bought_at
+from invoices
+where status = 'paid' and product is not null
 group by 1, 2
 order by 1, 2
 """
@@ -117,7 +172,7 @@ order by 1, 2
 def products_owned(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
     """(customer_id, product, first_bought_at) for every product paid for by the end of `as_of`."""
     check_inputs(con)
-    return con.execute(PRODUCTS_SQL, [as_of, as_of]).df()
+    return con.execute(point_in_time_sql(PRODUCTS_SQL, as_of)).df()
 
 
 def days_before(day: date, n: int) -> date:
@@ -130,6 +185,7 @@ __all__ = [
     "build_snapshot",
     "check_inputs",
     "loaded_history",
+    "point_in_time_sql",
     "products_owned",
     "snapshot_sql",
 ]

@@ -4,78 +4,16 @@
 -- (`_dt <= as_of`) AND it HAPPENED by then (its own timestamp < as_of + 1 day). A late
 -- event that happened before `as_of` but landed after it is not used, so the snapshot is
 -- the same whether or not later landing days are loaded -- what training on the past and
--- scoring today without leakage needs. Entity tables (subscriptions, invoices) are read as
--- the version that was latest at that moment, not today's.
+-- scoring today without leakage needs. Entity tables (subscriptions, invoices, tickets)
+-- are read as the version that was latest at that moment, not today's.
 --
 -- Reads raw.* (the delivered rows with their landing day) and identity.customer_map (who
--- each source record is today). Money in US cents at the static rates of
--- dbt_project/seeds/fx_rates_to_usd.csv ({fx_rates}).
--- `{as_of}` and `{fx_rates}` are filled in by predictions/snapshot.py.
-with params as (
-
-    select
-        cast('{as_of}' as date) as as_of_date,
-        cast('{as_of}' as timestamp) + interval 1 day as cutoff
-
-),
-
-fx_rates as (
-
-    select
-        lower(trim(currency)) as currency,
-        cast(usd_per_unit as double) * power(10, 2 - cast(minor_unit_decimals as integer)) as usd_cents_per_minor_unit
-    from read_csv('{fx_rates}', header = true, auto_detect = true)
-
-),
-
-identity_map as (
-
-    select source_system, source_record_id, customer_id from identity.customer_map
-
-),
-
-billing_accounts as (
-
-    select source_record_id as billing_customer_id, customer_id
-    from identity_map
-    where source_system = 'billing'
-
-),
-
--- Invoices as they stood at the cutoff: the latest version delivered and updated by then.
-invoice_versions as (
-
-    select
-        invoices.*,
-        row_number() over (
-            partition by invoice_id
-            order by updated_at desc, _dt desc, _source_file desc, _line_number desc
-        ) as version_rank
-    from raw.billing_invoices as invoices, params
-    where invoices._dt <= params.as_of_date and invoices.updated_at < params.cutoff
-
-),
-
-invoices as (
-
-    select
-        accounts.customer_id,
-        versions.invoice_id,
-        versions.subscription_id,
-        versions.status,
-        nullif(trim(versions.product), '') as product,
-        versions.created_at,
-        coalesce(versions.paid_at, versions.updated_at) as paid_at,
-        (coalesce(versions.amount_paid_cents, 0) - coalesce(versions.amount_refunded_cents, 0))
-            * coalesce(fx_rates.usd_cents_per_minor_unit, 0) as net_paid_usd_cents
-    from invoice_versions as versions
-    inner join billing_accounts as accounts
-        on accounts.billing_customer_id = versions.customer_id
-    left join fx_rates
-        on fx_rates.currency = lower(trim(versions.currency))
-    where versions.version_rank = 1
-
-),
+-- each source record is today). Each feature CTE returns its final columns; a customer
+-- absent from one reads 0 / false there (predictions/snapshot.py fills them in), except
+-- the `days_since_*`, `*_age_days` and `nps_*_score` columns, which stay NULL for "never".
+-- The invoice CTEs (point_in_time_invoices.sql), the date and the rates file are filled
+-- in by predictions/snapshot.py.
+with {invoice_ctes},
 
 billing_features as (
 
@@ -94,7 +32,8 @@ billing_features as (
             where status = 'paid' and paid_at >= params.cutoff - interval 30 day
         ) as n_paid_30d,
         min(paid_at) filter (where status = 'paid') as first_paid_at,
-        max(paid_at) filter (where status = 'paid') as last_paid_at,
+        date_diff('day', max(paid_at) filter (where status = 'paid'), any_value(params.as_of_date)) as days_since_last_payment,
+        date_diff('day', min(paid_at) filter (where status = 'paid'), any_value(params.as_of_date)) as days_since_first_payment,
         count(*) filter (
             where status in ('open', 'uncollectible')
                 and created_at < params.cutoff - interval 3 day
@@ -155,9 +94,10 @@ subscription_features as (
         sum(mrr_usd_cents) filter (
             where moment = 0 and status in ('active', 'past_due')
         ) as mrr_usd_cents,
-        sum(mrr_usd_cents) filter (
-            where moment = 30 and status in ('active', 'past_due')
-        ) as mrr_30d_ago_usd_cents,
+        coalesce(sum(mrr_usd_cents) filter (where moment = 0 and status in ('active', 'past_due')), 0)
+            - coalesce(sum(mrr_usd_cents) filter (
+                where moment = 30 and status in ('active', 'past_due')
+            ), 0) as mrr_change_30d_usd_cents,
         -- a live subscription that is not an explicitly free plan (an export without MRR counts)
         bool_or(status in ('trialing', 'active', 'past_due') and (mrr_cents is null or mrr_cents > 0)) filter (
             where moment = 0
@@ -165,8 +105,9 @@ subscription_features as (
         bool_or(status = 'trialing') filter (where moment = 0) as is_trialing,
         bool_or(status in ('past_due', 'unpaid')) filter (where moment = 0) as has_payment_problem,
         count(*) filter (where moment = 0 and status = 'canceled') as n_canceled_subscriptions,
-        min(started_at) filter (where moment = 0) as first_subscription_started_at
-    from subscriptions_at
+        min(started_at) filter (where moment = 0) as first_subscription_started_at,
+        date_diff('day', min(started_at) filter (where moment = 0), any_value(params.as_of_date)) as subscription_age_days
+    from subscriptions_at, params
     where version_rank = 1
     group by customer_id
 
@@ -208,18 +149,9 @@ email_events as (
         events.event_type,
         events.campaign_id,
         events.occurred_at
-    from (
-        select
-            raw_events.*,
-            row_number() over (
-                partition by event_id order by _dt, _source_file, _line_number
-            ) as delivery_rank
-        from raw.email_events as raw_events, params
-        where raw_events._dt <= params.as_of_date and raw_events.occurred_at < params.cutoff
-    ) as events
+    from {email_events_by_t} as events
     inner join email_contacts as contacts
         on contacts.contact_id = events.contact_id
-    where events.delivery_rank = 1
 
 ),
 
@@ -245,7 +177,11 @@ email_features as (
             where event_type = 'click' and occurred_at >= params.cutoff - interval 30 day
         ) as email_clicked_30d,
         bool_or(event_type in ('unsubscribe', 'spam_complaint')) as has_unsubscribed,
-        max(occurred_at) filter (where event_type in ('open', 'click')) as last_email_engagement_at
+        date_diff(
+            'day',
+            max(occurred_at) filter (where event_type in ('open', 'click')),
+            any_value(params.as_of_date)
+        ) as days_since_email_engagement
     from email_events, params
     group by customer_id
 
@@ -283,22 +219,13 @@ web_events as (
         events.type,
         events.event,
         events.event_timestamp as occurred_at
-    from (
-        select
-            raw_events.*,
-            row_number() over (
-                partition by message_id order by _dt, _source_file, _line_number
-            ) as delivery_rank
-        from raw.web_events as raw_events, params
-        where raw_events._dt <= params.as_of_date and raw_events.event_timestamp < params.cutoff
-    ) as events
+    from {web_events_by_t} as events
     left join billing_user_ids as by_user
         on by_user.user_id = events.user_id
     left join web_identities as by_browser
         on by_browser.source_record_id = events.anonymous_id
     left join web_identities as by_user_record
         on by_user_record.source_record_id = events.user_id
-    where events.delivery_rank = 1
 
 ),
 
@@ -343,10 +270,57 @@ web_features as (
                 and occurred_at >= params.cutoff - interval 30 day
         ) as web_cart_events_30d,
         bool_or(type = 'track' and event = 'Signed Up') as has_signed_up,
-        max(occurred_at) as last_web_seen_at,
+        date_diff('day', max(occurred_at), any_value(params.as_of_date)) as days_since_web_visit,
         min(occurred_at) as first_web_seen_at
     from web_sessions, params
     group by customer_id
+
+),
+
+-- Support load: tickets as they stood at the cutoff (the latest version of each).
+support_requesters as (
+
+    select source_record_id as ticket_id, customer_id from identity_map where source_system = 'support'
+
+),
+
+support_features as (
+
+    select
+        requesters.customer_id,
+        count(*) as support_tickets,
+        count(*) filter (where tickets.created_at >= params.cutoff - interval 30 day) as support_tickets_30d,
+        count(*) filter (where lower(trim(tickets.status)) in ('new', 'open', 'pending')) as support_open_tickets,
+        count(*) filter (where lower(trim(tickets.satisfaction)) = 'bad') as support_bad_ratings,
+        date_diff('day', max(tickets.created_at), any_value(params.as_of_date)) as days_since_support_ticket,
+        min(tickets.created_at) as first_ticket_at
+    from {support_tickets_by_t} as tickets
+    inner join support_requesters as requesters
+        on requesters.ticket_id = tickets.ticket_id
+    cross join params
+    group by requesters.customer_id
+
+),
+
+-- NPS: survey responses submitted by the cutoff (first delivery of each), the latest score.
+survey_respondents as (
+
+    select source_record_id as response_id, customer_id from identity_map where source_system = 'survey'
+
+),
+
+nps_features as (
+
+    select
+        respondents.customer_id,
+        count(*) as nps_responses,
+        arg_max(responses.score, responses.submitted_at) as nps_latest_score,
+        avg(responses.score) as nps_mean_score,
+        min(responses.submitted_at) as first_response_at
+    from {survey_responses_by_t} as responses
+    inner join survey_respondents as respondents
+        on respondents.response_id = responses.response_id
+    group by respondents.customer_id
 
 ),
 
@@ -387,6 +361,10 @@ known_customers as (
         select customer_id, first_paid_at from billing_features
         union all
         select customer_id, first_subscription_started_at from subscription_features
+        union all
+        select customer_id, first_ticket_at from support_features
+        union all
+        select customer_id, first_response_at from nps_features
     ) as sightings
     where first_seen_at is not null
     group by customer_id
@@ -397,49 +375,13 @@ select
     known.customer_id,
     params.as_of_date,
     date_diff('day', known.first_seen_at, params.as_of_date) as tenure_days,
-    -- billing
-    coalesce(billing.n_paid_invoices, 0) as n_paid_invoices,
-    coalesce(billing.n_one_off_purchases, 0) as n_one_off_purchases,
-    coalesce(billing.revenue_usd_cents, 0) as revenue_usd_cents,
-    coalesce(billing.revenue_30d_usd_cents, 0) as revenue_30d_usd_cents,
-    coalesce(billing.revenue_90d_usd_cents, 0) as revenue_90d_usd_cents,
-    coalesce(billing.n_paid_30d, 0) as n_paid_30d,
-    date_diff('day', billing.first_paid_at, params.as_of_date) as days_since_first_payment,
-    date_diff('day', billing.last_paid_at, params.as_of_date) as days_since_last_payment,
-    coalesce(billing.n_unpaid_invoices, 0) as n_unpaid_invoices,
-    coalesce(billing.n_uncollectible_invoices, 0) as n_uncollectible_invoices,
-    coalesce(billing.n_products_bought, 0) as n_products_bought,
-    -- subscriptions
-    coalesce(subs.n_subscriptions, 0) as n_subscriptions,
-    coalesce(subs.mrr_usd_cents, 0) as mrr_usd_cents,
-    coalesce(subs.mrr_usd_cents, 0) - coalesce(subs.mrr_30d_ago_usd_cents, 0) as mrr_change_30d_usd_cents,
-    coalesce(subs.is_subscribed, false) as is_subscribed,
-    coalesce(subs.is_trialing, false) as is_trialing,
-    coalesce(subs.has_payment_problem, false) as has_payment_problem,
-    coalesce(subs.n_canceled_subscriptions, 0) as n_canceled_subscriptions,
-    date_diff('day', subs.first_subscription_started_at, params.as_of_date) as subscription_age_days,
-    coalesce(changes.n_downgrades, 0) as n_downgrades,
-    coalesce(changes.n_upgrades, 0) as n_upgrades,
-    -- email
-    coalesce(email.email_delivered, 0) as email_delivered,
-    coalesce(email.email_opened, 0) as email_opened,
-    coalesce(email.email_clicked, 0) as email_clicked,
-    coalesce(email.email_delivered_30d, 0) as email_delivered_30d,
-    coalesce(email.email_opened_30d, 0) as email_opened_30d,
-    coalesce(email.email_opened_31_90d, 0) as email_opened_31_90d,
-    coalesce(email.email_clicked_30d, 0) as email_clicked_30d,
-    coalesce(email.has_unsubscribed, false) as has_unsubscribed,
-    date_diff('day', email.last_email_engagement_at, params.as_of_date) as days_since_email_engagement,
-    -- web
-    coalesce(web.web_sessions, 0) as web_sessions,
-    coalesce(web.web_sessions_30d, 0) as web_sessions_30d,
-    coalesce(web.web_sessions_31_90d, 0) as web_sessions_31_90d,
-    coalesce(web.web_page_views, 0) as web_page_views,
-    coalesce(web.web_page_views_30d, 0) as web_page_views_30d,
-    coalesce(web.web_shopping_events, 0) as web_shopping_events,
-    coalesce(web.web_cart_events_30d, 0) as web_cart_events_30d,
-    coalesce(web.has_signed_up, false) as has_signed_up,
-    date_diff('day', web.last_web_seen_at, params.as_of_date) as days_since_web_visit
+    billing.* exclude (customer_id, first_paid_at),
+    subs.* exclude (customer_id, first_subscription_started_at),
+    changes.* exclude (customer_id),
+    email.* exclude (customer_id),
+    web.* exclude (customer_id, first_web_seen_at),
+    support.* exclude (customer_id, first_ticket_at),
+    nps.* exclude (customer_id, first_response_at)
 from known_customers as known
 cross join params
 left join billing_features as billing on billing.customer_id = known.customer_id
@@ -447,4 +389,6 @@ left join subscription_features as subs on subs.customer_id = known.customer_id
 left join subscription_changes as changes on changes.customer_id = known.customer_id
 left join email_features as email on email.customer_id = known.customer_id
 left join web_features as web on web.customer_id = known.customer_id
+left join support_features as support on support.customer_id = known.customer_id
+left join nps_features as nps on nps.customer_id = known.customer_id
 order by known.customer_id

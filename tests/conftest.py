@@ -86,3 +86,32 @@ def edit_delivered_csv(path: Path, edit) -> None:
         writer = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+
+
+# Tests sharing an expensive session fixture run on one xdist worker, so it is built once:
+# the reference runs (reliability/), the built dbt warehouse (dbt/) and the trained
+# predictions (predictions/). Every other file stays on one worker so its module fixtures
+# are built once too. `make test` runs two workers (`-n 2 --dist loadgroup`); the longest
+# groups are handed out first so neither worker is left with a long tail.
+_GROUPED_BY_FOLDER = {"reliability", "dbt", "predictions"}
+_LONGEST_FIRST = [
+    "reliability",
+    "orchestration/test_pipeline.py",
+    "predictions",
+    "dbt",
+    "ui/test_dagster_ui.py",
+    "identity/test_identity_accuracy.py",
+]
+
+
+def _xdist_group(item) -> str:
+    relative = Path(str(item.fspath)).resolve().relative_to(Path(__file__).resolve().parent)
+    folder = relative.parts[0] if len(relative.parts) > 1 else ""
+    return folder if folder in _GROUPED_BY_FOLDER else relative.as_posix()
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {group: i for i, group in enumerate(_LONGEST_FIRST)}
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))
+    items.sort(key=lambda item: rank.get(_xdist_group(item), len(rank)))

@@ -17,10 +17,48 @@ import uuid
 import dagster as dg
 import duckdb
 
+from ingestion.suppression import PrivacyKeyError, privacy_salt
 from orchestration.assets.dbt import mart_keys
-from orchestration.file_modes import make_private_dir, set_published_modes
+from orchestration.assets.privacy import ERASURE_ASSET
+from orchestration.file_modes import (
+    PRIVATE_FILE,
+    FileModeError,
+    make_private_dir,
+    set_published_modes,
+)
 from orchestration.resources import WarehouseResource
+from orchestration.settings import DBT_PROJECT_DIR
 from overview.page import write_overview
+from privacy.publishing import masked_select_list, pii_columns
+
+CONTACTS_ENV = "CDP_PUBLISH_CONTACTS"
+CONTACTS_GROUP_ENV = "CDP_CONTACTS_GROUP"
+CONTACTS_FILE_NAME = "bi_contacts.duckdb"
+
+
+def contacts_opted_in() -> bool:
+    return os.environ.get(CONTACTS_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def set_contacts_mode(path) -> None:
+    """Owner-only, or readable by CDP_CONTACTS_GROUP: never the (wider) BI group."""
+    value = os.environ.get(CONTACTS_GROUP_ENV, "").strip()
+    if not value:
+        os.chmod(path, PRIVATE_FILE)
+        return
+    import grp
+
+    try:
+        gid = grp.getgrnam(value).gr_gid
+    except KeyError:
+        if not value.isdigit():
+            raise FileModeError(
+                f"{CONTACTS_GROUP_ENV}={value!r} is not a group on this machine; create it or "
+                f"unset it to keep {CONTACTS_FILE_NAME} owner-only"
+            ) from None
+        gid = int(value)
+    os.chown(path, -1, gid)
+    os.chmod(path, 0o640)
 
 
 def _sql_literal(path) -> str:
@@ -43,7 +81,7 @@ def _segment_sizes_markdown(con) -> str:
 
 @dg.asset(
     key=["published", "marts"],
-    deps=mart_keys(),
+    deps=[*mart_keys(), ERASURE_ASSET],
     group_name="marts",
     kinds={"duckdb", "parquet"},
     owners=["team:analytics-engineering"],
@@ -65,6 +103,17 @@ def published_marts(
         parquet_dir = warehouse.published_parquet_dir
         parquet_tmp = parquet_dir.with_name(f".{parquet_dir.name}.{uuid.uuid4().hex}.tmp")
         make_private_dir(parquet_tmp)
+        contacts_target = target.with_name(CONTACTS_FILE_NAME)
+        contacts_file = (
+            target.with_name(f".{CONTACTS_FILE_NAME}.{uuid.uuid4().hex}.tmp")
+            if contacts_opted_in()
+            else None
+        )
+        plan = pii_columns(DBT_PROJECT_DIR / "models" / "marts")
+        try:
+            salt = privacy_salt(create=True)
+        except PrivacyKeyError as exc:
+            raise dg.Failure(description=f"Cannot hash the BI file's PII columns: {exc}") from None
         rows: dict[str, int] = {}
         try:
             with warehouse.connect(context.log) as con:
@@ -77,22 +126,45 @@ def published_marts(
                 ]
                 con.execute(f"attach {_sql_literal(staging_file)} as published")
                 con.execute("create schema published.marts")
+                if contacts_file is not None:
+                    con.execute(f"attach {_sql_literal(contacts_file)} as contacts")
+                    con.execute("create schema contacts.marts")
                 for table in tables:
-                    con.execute(
-                        f'create table published.marts."{table}" as select * from marts."{table}"'
-                    )
+                    columns = [
+                        c
+                        for (c,) in con.execute(
+                            "select column_name from information_schema.columns where "
+                            "table_schema = 'marts' and table_name = ? and "
+                            "table_catalog = current_database() order by ordinal_position",
+                            [table],
+                        ).fetchall()
+                    ]
+                    # PII masked per the marts' yml (meta pii); clear values only in contacts.
+                    select = f'select {masked_select_list(table, columns, plan, salt)} from marts."{table}"'
+                    con.execute(f'create table published.marts."{table}" as {select}')
                     rows[table] = con.execute(
                         f'select count(*) from published.marts."{table}"'
                     ).fetchone()[0]
                     con.execute(
-                        f'copy (select * from marts."{table}") to '
+                        f"copy ({select}) to "
                         f"{_sql_literal(parquet_tmp / (table + '.parquet'))} (format parquet, compression zstd)"
                     )
+                    if contacts_file is not None and table in plan:
+                        con.execute(
+                            f'create table contacts.marts."{table}" as select * from marts."{table}"'
+                        )
+                if contacts_file is not None:
+                    con.execute("detach contacts")
                 segments_md = _segment_sizes_markdown(con)
                 con.execute("detach published")
             # Private, or readable by CDP_BI_GROUP, before they become visible under their names.
             set_published_modes(staging_file)
             set_published_modes(parquet_tmp)
+            if contacts_file is not None:
+                try:
+                    set_contacts_mode(contacts_file)
+                except FileModeError as exc:
+                    raise dg.Failure(description=str(exc)) from None
             # The warehouse first (the source of truth; refused if another run committed since
             # this run's copy), then the BI files. A kill in between leaves complete BI files of
             # the previous run, which the next run replaces.
@@ -103,8 +175,15 @@ def published_marts(
                 os.replace(parquet_dir, old)
             os.replace(parquet_tmp, parquet_dir)
             shutil.rmtree(old, ignore_errors=True)
+            # Opted out (or never in): no stale contact data may outlive an erasure.
+            if contacts_file is not None:
+                os.replace(contacts_file, contacts_target)
+            else:
+                contacts_target.unlink(missing_ok=True)
         finally:
             staging_file.unlink(missing_ok=True)
+            if contacts_file is not None:
+                contacts_file.unlink(missing_ok=True)
             shutil.rmtree(parquet_tmp, ignore_errors=True)
     # The overview page reads the marts just published (aggregates only, no personal data).
     with duckdb.connect(str(target), read_only=True) as published:
@@ -122,6 +201,10 @@ def published_marts(
             "overview_path": dg.MetadataValue.path(str(overview)),
             "warehouse_committed": dg.MetadataValue.bool(committed),
             "parquet_dir": dg.MetadataValue.path(str(parquet_dir)),
+            "pii_columns_masked": dg.MetadataValue.int(sum(len(c) for c in plan.values())),
+            "contacts_file": dg.MetadataValue.text(
+                str(contacts_target) if contacts_file is not None else "not published (opt-in)"
+            ),
             "tables": dg.MetadataValue.md(table_md),
             "segment_sizes": dg.MetadataValue.md(segments_md),
             "connect": dg.MetadataValue.md(

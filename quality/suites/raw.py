@@ -299,6 +299,20 @@ RAW_TABLES: tuple[RawTableRules, ...] = (
         ranges={"score": (0, 10)},
         emails=("respondent_email",),
     ),
+    RawTableRules(
+        table="raw.privacy_requests",
+        key="request_id",
+        version_column=None,
+        columns={
+            "request_id": "string",
+            "request_type": "string",
+            "email": "string",
+            "phone": "string",
+            "received_at": "timestamp",
+        },
+        required=("request_id", "request_type", "received_at"),
+        allowed_values={"request_type": ("erase",)},
+    ),
 )
 
 

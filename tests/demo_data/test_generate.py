@@ -16,7 +16,13 @@ import pytest
 
 from demo_data.bad import BAD_KINDS, BAD_MANIFEST_NAME
 from demo_data.experience import EXPERIENCE_BAD_KINDS
-from demo_data.generate import TRUTH_FILE_NAME, generate_landing_zone, main
+from demo_data.generate import (
+    DEFAULT_START,
+    TRUTH_FILE_NAME,
+    first_delivery_day,
+    generate_landing_zone,
+    main,
+)
 
 START = date(2026, 10, 1)
 DAYS = 10
@@ -548,3 +554,13 @@ def test_cli_prints_a_summary(tmp_path: Path, capsys):
     )
     out = capsys.readouterr().out
     assert "web/events" in out and (tmp_path / "lz" / "web/events/dt=2026-01-05").is_dir()
+
+
+def test_long_histories_end_on_the_default_end_day_without_start():
+    # the 14-day demo keeps its first day; a 120-day history ends on the same (past) day
+    assert first_delivery_day(14) == DEFAULT_START
+    assert first_delivery_day(120) == date(2026, 6, 17)
+    assert first_delivery_day(120, end=date(2026, 9, 30)) == date(2026, 6, 3)
+    assert first_delivery_day(120, start=date(2026, 1, 1)) == date(2026, 1, 1)
+    with pytest.raises(ValueError, match="not both"):
+        first_delivery_day(30, start=date(2026, 1, 1), end=date(2026, 2, 1))

@@ -71,6 +71,7 @@ def test_ensure_raw_schema_creates_the_contract_tables_idempotently(con):
         "blank_lines",
         "continuation_lines",
         "note",
+        "rows_suppressed",
     ]
 
 

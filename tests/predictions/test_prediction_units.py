@@ -18,7 +18,7 @@ from demo_data.behaviour import (
 )
 from ingestion.load import ensure_raw_schema
 from predictions.backtest import auc, precision_at_top_decile, worse_than_baseline
-from predictions.clv import TransactionalModel
+from predictions.clv import TransactionalModel, calibrate_revenue_weights
 from predictions.pipeline import (
     PredictionSettings,
     TrainedModels,
@@ -49,7 +49,8 @@ def warehouse(tmp_path):
     con.execute("create schema identity")
     con.execute(
         "create table identity.customer_map as select * from (values "
-        "('billing', 'cus_1', 'c1'), ('email', 'ct_1', 'c1'), ('web', 'anon_1', 'c1')) "
+        "('billing', 'cus_1', 'c1'), ('email', 'ct_1', 'c1'), ('web', 'anon_1', 'c1'), "
+        "('support', 'tk_1', 'c1'), ('survey', 'r_1', 'c1'), ('survey', 'r_2', 'c1')) "
         "as t(source_system, source_record_id, customer_id)"
     )
     _insert(con, "billing_customers", customer_id="cus_1", created_at=datetime(2026, 1, 1),
@@ -88,8 +89,24 @@ def test_snapshot_uses_only_rows_delivered_and_dated_by_the_end_of_the_day(wareh
     _insert(con, "web_events", message_id="m1", type="page", anonymous_id="anon_1",
             event_timestamp=datetime(2026, 3, 10, 12), _dt=date(2026, 3, 10))  # fmt: skip
 
+    # support load and NPS: the ticket as it stood at T (open; solved and rated bad after),
+    # the answer submitted by T (the later one is not known yet)
+    for status, rating, updated, dt in (
+        ("open", None, datetime(2026, 3, 9), date(2026, 3, 9)),
+        ("solved", "bad", datetime(2026, 3, 11), date(2026, 3, 11)),
+    ):
+        _insert(con, "support_tickets", ticket_id="tk_1", status=status, satisfaction=rating,
+                created_at=datetime(2026, 3, 9), updated_at=updated, _dt=dt)  # fmt: skip
+    _insert(con, "survey_responses", response_id="r_1", survey_id="s", score=3,
+            submitted_at=datetime(2026, 3, 2), _dt=date(2026, 3, 2))  # fmt: skip
+    _insert(con, "survey_responses", response_id="r_2", survey_id="s", score=10,
+            submitted_at=datetime(2026, 3, 11), _dt=date(2026, 3, 11))  # fmt: skip
+
     row = build_snapshot(con, T).set_index("customer_id").loc["c1"]
     assert row["n_paid_invoices"] == 1 and row["revenue_usd_cents"] == 4900
+    assert row["support_tickets"] == 1 and row["support_open_tickets"] == 1
+    assert row["support_bad_ratings"] == 0 and row["days_since_support_ticket"] == 1
+    assert row["nps_responses"] == 1 and row["nps_latest_score"] == 3
     assert row["email_opened"] == 1  # the late and the future opens are not known at T
     assert row["web_sessions"] == 1 and row["days_since_web_visit"] == 0
     assert row["days_since_last_payment"] == 0
@@ -97,7 +114,20 @@ def test_snapshot_uses_only_rows_delivered_and_dated_by_the_end_of_the_day(wareh
     later = build_snapshot(con, date(2026, 3, 12)).set_index("customer_id").loc["c1"]
     assert later["n_paid_invoices"] == 0  # voided after T
     assert later["email_opened"] == 3
+    assert later["support_open_tickets"] == 0 and later["support_bad_ratings"] == 1
+    assert later["nps_responses"] == 2 and later["nps_latest_score"] == 10
     assert loaded_history(con) == History(date(2026, 3, 1), date(2026, 3, 12))
+
+
+def test_clv_part_weights_are_learnt_from_realised_revenue():
+    # BG/NBD overshoots by half, billing collects all the MRR it promises
+    parts = pd.DataFrame({"subscription": [100.0, 200.0, 0.0, 0.0],
+                          "transactional": [0.0, 0.0, 40.0, 80.0]})  # fmt: skip
+    realised = pd.Series([100.0, 200.0, 20.0, 40.0])
+    assert calibrate_revenue_weights(parts, realised) == pytest.approx((1.0, 0.5))
+    # nothing one-off to learn from: that weight stays 1
+    only_subscriptions = parts.assign(transactional=0.0)
+    assert calibrate_revenue_weights(only_subscriptions, realised)[1] == 1.0
 
 
 def test_metrics_and_baseline_verdicts():

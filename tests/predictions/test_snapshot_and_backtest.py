@@ -63,6 +63,8 @@ def test_snapshot_at_t_is_identical_whether_or_not_later_days_are_loaded(
 
     assert len(expected) > 1000
     assert expected["web_sessions"].sum() > 0 and expected["n_paid_invoices"].sum() > 0
+    # support load and NPS are covered too (tickets change after T; answers arrive late)
+    assert expected["support_tickets"].sum() > 0 and expected["nps_responses"].sum() > 0
     pd.testing.assert_frame_equal(actual, expected)
     pd.testing.assert_frame_equal(actual_products, expected_products)
     sort = ["customer_id", "paid_date", "net_usd_cents"]

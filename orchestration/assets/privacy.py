@@ -1,0 +1,103 @@
+"""Erasure requests, carried out once the marts are built and before they are published.
+
+The work is `privacy/`'s; this asset only says when: after every table of the run exists
+(so the person is removed from all of them, marts included), before the BI files are
+written (so they never contain the person), in the run's private copy (so a failure
+leaves the request pending for the next run).
+"""
+
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from ingestion.suppression import PrivacyKeyError, privacy_salt
+from orchestration.assets.dbt import mart_keys
+from orchestration.resources import WarehouseResource
+from orchestration.settings import DBT_PROJECT_DIR
+from privacy.erasure import erase_pending_requests, pending_requests, purge_processed_requests
+from privacy.storage import (
+    rewrite_database,
+    scrub_dagster_home,
+    scrub_quality_docs,
+    scrub_text_files,
+)
+
+ERASURE_ASSET = dg.AssetKey(["privacy", "erasure"])
+
+
+@dg.asset(
+    key=ERASURE_ASSET,
+    deps=mart_keys(),
+    group_name="privacy",
+    kinds={"duckdb", "python"},
+    owners=["team:data-platform"],
+    description=(
+        "Carries out pending erasure requests (`raw.privacy_requests`, `cdp forget`): deletes "
+        "the person from every table, rewrites the warehouse file so no byte of them is "
+        "left, scrubs quality results, Data Docs, dbt logs and Dagster storage, and keeps "
+        "keyed hashes for suppression plus `privacy.erasure_log` (no personal values)."
+    ),
+)
+def privacy_erasure(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    outcomes = []
+    values: set[str] = set()
+    with warehouse.connect(context.log) as con:
+        requests = pending_requests(con)
+        # Re-delivered rows of requests already carried out: only their id may stay.
+        redelivered = purge_processed_requests(con)
+        if requests:
+            try:
+                salt = privacy_salt(create=True)
+            except PrivacyKeyError as exc:
+                raise dg.Failure(description=f"Erasure requests are pending but {exc}") from None
+            outcomes, needles = erase_pending_requests(con, salt)
+            values = needles.file_values()
+    if not requests and not redelivered:
+        return dg.MaterializeResult(metadata={"requests_erased": dg.MetadataValue.int(0)})
+    # Deleted rows keep their bytes in the file until it is rewritten.
+    with warehouse.holding_run_lock(context.log), warehouse.writer_lock(context.log):
+        rewrite_database(warehouse.file)
+    docs_removed = scrub_quality_docs(warehouse.quality_docs_dir, values)
+    dbt_files = len(scrub_text_files(DBT_PROJECT_DIR / "logs", values)) + len(
+        scrub_text_files(DBT_PROJECT_DIR / "target", values)
+    )
+    dagster_rows = 0
+    if values and os.environ.get("DAGSTER_HOME"):
+        try:
+            dagster_rows = scrub_dagster_home(Path(os.environ["DAGSTER_HOME"]), values)
+        except Exception as exc:  # noqa: BLE001 - reported; the values stay until scrubbed
+            context.log.warning(f"Dagster storage could not be scrubbed completely: {exc}")
+    ambiguous = [o.request_id for o in outcomes if o.ambiguous]
+    for outcome in outcomes:
+        context.log.info(
+            f"Erasure request {outcome.request_id}: {outcome.rows_erased:,} rows erased from "
+            f"{len(outcome.rows_per_table)} tables, {len(outcome.customer_ids)} customer(s)"
+            + (
+                f"; ambiguous: {outcome.customers_left} customers share the identifier"
+                if outcome.ambiguous
+                else ""
+            )
+        )
+    table = "\n".join(
+        ["| request | rows erased | customers | ambiguous |", "|---|---:|---:|---|"]
+        + [
+            f"| {o.request_id} | {o.rows_erased:,} | {len(o.customer_ids)} | "
+            f"{'yes' if o.ambiguous else 'no'} |"
+            for o in outcomes
+        ]
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "requests_erased": dg.MetadataValue.int(len(outcomes)),
+            "redelivered_request_rows_removed": dg.MetadataValue.int(redelivered),
+            "rows_erased": dg.MetadataValue.int(sum(o.rows_erased for o in outcomes)),
+            "ambiguous_requests": dg.MetadataValue.text(", ".join(ambiguous) or "none"),
+            "requests": dg.MetadataValue.md(table),
+            "quality_files_removed": dg.MetadataValue.int(docs_removed),
+            "dbt_files_scrubbed": dg.MetadataValue.int(dbt_files),
+            "dagster_rows_scrubbed": dg.MetadataValue.int(dagster_rows),
+        }
+    )

@@ -1,0 +1,654 @@
+"""Erasure: forget a person everywhere the warehouse holds them, and prove it without them.
+
+A request (`raw.privacy_requests`, one row per request id) names a person by an email or
+a phone. `erase_pending_requests` resolves it through identity, deletes every row about
+the person from every table of the warehouse, adds the keyed hashes of their identifiers
+to the suppression list (`ingestion/suppression.py`) and writes one `privacy.erasure_log`
+row: request id, when, the hashed identifier, the golden customer ids affected and the
+rows erased per table; nothing that re-identifies the person.
+
+Scope, carefully (identity can over-merge; a stranger must never be erased for it):
+
+* the records *carrying* the requested identifier are always erased;
+* the golden customer those records belong to is erased whole (all their source records,
+  events, invoices, tickets, responses, marts rows) only when it is unambiguous: the
+  records carrying the identifier all belong to ONE customer. A shared inbox or phone
+  (several customers carry it; `identity.shared_values` lists it) erases only the records
+  carrying it, and the log says `ambiguous` with how many customers were left: the DPO
+  then files a request by another identifier or `cdp forget --customer`;
+* a customer's *other* emails and phones are used to find their rows and suppressed,
+  except values identity judged shared (a family phone would otherwise suppress the
+  family).
+
+Deleting rows does not remove their bytes from a DuckDB file (deleted rows and freed
+blocks stay until rewritten): the caller rewrites the file afterwards
+(`privacy.storage.rewrite_database`). Names are never used as a key (two people share
+names); they go with the rows that carry the person's ids, emails or phones.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import duckdb
+
+from ingestion.suppression import (
+    IDENTIFIER_COLUMNS,
+    PHONE_SUFFIX_DIGITS,
+    SUPPRESSION_SCHEMA,
+    SUPPRESSION_TABLE,
+    ensure_suppression_table,
+    hash_sql,
+    keyed_hash,
+    normalized_sql,
+)
+
+ERASURE_LOG = f"{SUPPRESSION_SCHEMA}.erasure_log"
+REQUESTS_TABLE = "raw.privacy_requests"
+# Ids that hang off a source row: erasing the row erases the rows these ids name elsewhere
+# (an invoice's lines in the marts, a web event's session, a contact's campaign events).
+DEPENDENT_IDS: dict[str, tuple[str, ...]] = {
+    "email_contacts": ("contact_id",),
+    "email_events": ("event_id", "contact_id"),
+    "billing_customers": ("customer_id", "user_id"),
+    "billing_invoices": ("invoice_id", "subscription_id", "customer_id"),
+    "billing_subscriptions": ("subscription_id", "customer_id"),
+    "web_events": ("message_id", "anonymous_id", "user_id"),
+    "support_tickets": ("ticket_id",),
+    "survey_responses": ("response_id",),
+}
+_ID_BOUNDARY = "[^A-Za-z0-9_-]"
+# Shorter "ids" (a user id "42") would match unrelated text; no source issues such ids.
+MIN_ID_CHARS = 4
+
+
+@dataclass(frozen=True)
+class ErasureRequest:
+    request_id: str
+    email: str | None
+    phone: str | None
+    received_at: datetime | None
+
+
+@dataclass
+class ErasureOutcome:
+    """What one request erased; the log row, without any personal value."""
+
+    request_id: str
+    identifier_kind: str
+    identifier_hash: str | None
+    customer_ids: list[str]
+    rows_per_table: dict[str, int] = field(default_factory=dict)
+    ambiguous: bool = False
+    customers_left: int = 0
+    note: str = ""
+
+    @property
+    def rows_erased(self) -> int:
+        return sum(self.rows_per_table.values())
+
+
+@dataclass
+class _Needles:
+    """The values that find a person's rows: exact ids, emails and phone suffixes."""
+
+    ids: set[str] = field(default_factory=set)
+    emails: set[str] = field(default_factory=set)
+    phones: set[str] = field(default_factory=set)  # last nine digits
+    # Phone numbers as delivered and in E.164: what files outside the warehouse may show.
+    texts: set[str] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.ids or self.emails or self.phones)
+
+    def file_values(self) -> set[str]:
+        """What a file written by the pipeline must not contain after the erasure."""
+        return (
+            {i for i in self.ids if len(i) >= MIN_ID_CHARS}
+            | self.emails
+            | {t for t in self.texts if len(t) >= MIN_ID_CHARS}
+        )
+
+
+def ensure_privacy_tables(con: duckdb.DuckDBPyConnection) -> None:
+    ensure_suppression_table(con)
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {ERASURE_LOG} ("
+        "request_id VARCHAR NOT NULL, erased_at TIMESTAMP NOT NULL, "
+        "identifier_kind VARCHAR NOT NULL, identifier_hash VARCHAR, "
+        "customer_ids VARCHAR[] NOT NULL, rows_erased BIGINT NOT NULL, "
+        "rows_per_table JSON NOT NULL, ambiguous BOOLEAN NOT NULL, "
+        "customers_left BIGINT NOT NULL, note VARCHAR)"
+    )
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    schema, name = qualified.split(".")
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
+            "AND schema_name = ? AND table_name = ?",
+            [schema, name],
+        ).fetchone()[0]
+    )
+
+
+def pending_requests(con: duckdb.DuckDBPyConnection) -> list[ErasureRequest]:
+    """Erase requests in raw not yet in the erasure log, oldest first (one per id)."""
+    if not _table_exists(con, REQUESTS_TABLE):
+        return []
+    ensure_privacy_tables(con)
+    rows = con.execute(
+        f"SELECT request_id, any_value(email), any_value(phone), min(received_at) "
+        f"FROM {REQUESTS_TABLE} WHERE request_type = 'erase' "
+        f"AND request_id NOT IN (SELECT request_id FROM {ERASURE_LOG}) "
+        "GROUP BY request_id ORDER BY min(received_at), request_id"
+    ).fetchall()
+    return [ErasureRequest(*row) for row in rows]
+
+
+def purge_processed_requests(con: duckdb.DuckDBPyConnection) -> int:
+    """Delete re-delivered rows of requests already carried out (they carry the identifier;
+    the log keeps their id). Returns how many rows went."""
+    if not _table_exists(con, REQUESTS_TABLE) or not _table_exists(con, ERASURE_LOG):
+        return 0
+    (deleted,) = con.execute(
+        f"DELETE FROM {REQUESTS_TABLE} WHERE request_id IN (SELECT request_id FROM {ERASURE_LOG})"
+    ).fetchone()
+    return int(deleted)
+
+
+def erase_pending_requests(
+    con: duckdb.DuckDBPyConnection, salt: str, now: datetime | None = None
+) -> tuple[list[ErasureOutcome], _Needles]:
+    """Carry out every pending request in one transaction; returns the log rows written and
+    every value that identified the erased rows (for scrubbing files; never to be logged)."""
+    erased_at = (now or datetime.now(UTC)).replace(tzinfo=None)
+    requests = pending_requests(con)
+    outcomes: list[ErasureOutcome] = []
+    everything = _Needles()
+    if not requests:
+        return outcomes, everything
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for request in requests:
+            outcome, needles = _erase_one(con, salt, request, erased_at)
+            outcomes.append(outcome)
+            everything.ids |= needles.ids
+            everything.emails |= needles.emails
+            everything.phones |= needles.phones
+            everything.texts |= needles.texts
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return outcomes, everything
+
+
+# ------------------------------------------------------------------------ resolution
+
+
+def _phone_suffix(value: str | None) -> str | None:
+    digits = re.sub(r"\D", "", value or "")
+    return digits[-PHONE_SUFFIX_DIGITS:] if len(digits) >= PHONE_SUFFIX_DIGITS else None
+
+
+def _carrying_records(
+    con: duckdb.DuckDBPyConnection, email: str | None, phone_suffix: str | None
+) -> list[tuple[str, str, str | None]]:
+    """(source_system, source_record_id, customer_id) of identity records with the value."""
+    if not _table_exists(con, "identity.identity_records"):
+        return []
+    conditions, params = [], []
+    if email:
+        conditions.append("lower(trim(email)) = ? OR email_key = ?")
+        params += [email, email]
+    if phone_suffix:
+        conditions.append(
+            f"right(regexp_replace(coalesce(phone_e164, phone_display, ''), '[^0-9]', '', 'g'), "
+            f"{PHONE_SUFFIX_DIGITS}) = ?"
+        )
+        params.append(phone_suffix)
+    if not conditions:
+        return []
+    return con.execute(
+        "SELECT DISTINCT source_system, source_record_id, customer_id "
+        f"FROM identity.identity_records WHERE {' OR '.join(f'({c})' for c in conditions)}",
+        params,
+    ).fetchall()
+
+
+def _shared_value_hashes(con: duckdb.DuckDBPyConnection) -> set[str]:
+    if not _table_exists(con, "identity.shared_values"):
+        return set()
+    return {h for (h,) in con.execute("SELECT value_hash FROM identity.shared_values").fetchall()}
+
+
+def _customer_records(
+    con: duckdb.DuckDBPyConnection, customer_ids: list[str]
+) -> list[tuple[str, str, str | None]]:
+    if not customer_ids:
+        return []
+    return con.execute(
+        "SELECT DISTINCT source_system, source_record_id, customer_id "
+        "FROM identity.identity_records WHERE list_contains(?, customer_id)",
+        [customer_ids],
+    ).fetchall()
+
+
+def _record_values(
+    con: duckdb.DuckDBPyConnection, records: list[tuple[str, str, str | None]], shared: set[str]
+) -> _Needles:
+    """Ids, emails and phones of identity records, leaving out values judged shared."""
+    needles = _Needles()
+    if not records:
+        return needles
+    keys = [f"{system}:{record_id}" for system, record_id, _ in records]
+    rows = con.execute(
+        "SELECT source_record_id, user_id, lower(trim(email)), email_key, phone_display, phone_e164, "
+        "md5(email_key), md5(phone_e164), md5(user_id) FROM identity.identity_records "
+        "WHERE list_contains(?, source_system || ':' || source_record_id)",
+        [keys],
+    ).fetchall()
+    for record_id, user_id, email, email_key, phone, e164, h_email, h_phone, h_user in rows:
+        needles.ids.add(record_id)
+        if user_id and h_user not in shared:
+            needles.ids.add(user_id)
+        if h_email not in shared:
+            needles.emails |= {v for v in (email, email_key) if v}
+        if h_phone not in shared:
+            needles.phones |= {s for s in (_phone_suffix(phone), _phone_suffix(e164)) if s}
+            needles.texts |= {v.strip() for v in (phone, e164) if v and v.strip()}
+    for _, _, customer_id in records:
+        if customer_id:
+            needles.ids.add(customer_id)
+    return needles
+
+
+def _erase_one(
+    con: duckdb.DuckDBPyConnection, salt: str, request: ErasureRequest, erased_at: datetime
+) -> tuple[ErasureOutcome, _Needles]:
+    email = (request.email or "").strip().lower() or None
+    phone = _phone_suffix(request.phone)
+    kind = "email" if email else "phone"
+    identifier_hash = (
+        keyed_hash(con, salt, "email", email)
+        if email
+        else (keyed_hash(con, salt, "phone", request.phone) if phone else None)
+    )
+    if not email and not phone:
+        outcome = ErasureOutcome(
+            request.request_id,
+            "none",
+            None,
+            [],
+            note="the request names no usable email or phone; nothing was erased",
+        )
+        _delete_request_rows(con, request.request_id, outcome)
+        _write_log(con, outcome, erased_at)
+        return outcome, _Needles()
+
+    carrying = _carrying_records(con, email, phone)
+    customers = sorted({c for _, _, c in carrying if c})
+    shared = _shared_value_hashes(con)
+    needles = _Needles()
+    if email:
+        needles.emails.add(email)
+    if phone:
+        needles.phones.add(phone)
+        needles.texts.add(request.phone.strip())
+    ambiguous = len(customers) > 1
+    scrub = _Needles()
+    if ambiguous:
+        # Only the records carrying the value; their other values may be a stranger's, and
+        # the strangers' own rows elsewhere (their golden customer, their marts rows) only
+        # lose the value itself.
+        scrub, needles = needles, _Needles(texts=set(needles.texts))
+        # A web identity keyed by a user id names the account, not the record: leave it to
+        # the email in the events' traits, or a stranger's billing account would follow.
+        needles.ids |= {record_id for _, record_id, _ in carrying} - _user_ids(con, carrying)
+        erased_customers: list[str] = []
+        note = (
+            f"the {kind} is shared by {len(customers)} customers: only the "
+            f"{len(carrying)} record(s) carrying it were erased; file a request by another "
+            "identifier (or cdp forget --customer) to erase the rest of the right person"
+        )
+    else:
+        erased_customers = customers
+        values = _record_values(con, _customer_records(con, customers) or carrying, shared)
+        needles.ids |= values.ids
+        needles.emails |= values.emails
+        needles.phones |= values.phones
+        needles.texts |= values.texts
+        note = "" if customers else f"no customer carries the {kind}; raw rows matched directly"
+
+    # Rows of the raw tables hang other ids off them (invoices, events, anonymous ids).
+    raw_needles = _Needles(
+        needles.ids, needles.emails | scrub.emails, needles.phones | scrub.phones
+    )
+    needles.ids |= _dependent_ids(con, raw_needles, primary_only=ambiguous)
+    raw_needles.ids = needles.ids
+    _suppress(
+        con, salt, request.request_id, raw_needles, email, request.phone, erased_at, ambiguous
+    )
+    outcome = ErasureOutcome(
+        request.request_id,
+        kind,
+        identifier_hash,
+        erased_customers,
+        ambiguous=ambiguous,
+        customers_left=len(customers) if ambiguous else 0,
+        note=note,
+    )
+    touched = _customers_of_records(con, needles, scrub) | set(customers)
+    outcome.rows_per_table = _delete_everywhere(con, needles, scrub)
+    # A customer left without records (every one of them carried the person's values) was
+    # the person's: it goes whole, its golden id with it.
+    orphans = _customers_without_records(con, sorted(touched))
+    orphans = [c for c in orphans if c not in erased_customers]
+    if orphans:
+        for table, n in _delete_everywhere(con, _Needles(ids=set(orphans)), _Needles()).items():
+            outcome.rows_per_table[table] = outcome.rows_per_table.get(table, 0) + n
+        outcome.customer_ids = sorted(set(erased_customers) | set(orphans))
+        if ambiguous:
+            outcome.customers_left = len(set(customers) - set(orphans))
+        needles.ids |= set(orphans)
+    needles.emails |= scrub.emails
+    needles.phones |= scrub.phones
+    _delete_request_rows(con, request.request_id, outcome)
+    _write_log(con, outcome, erased_at)
+    return outcome, needles
+
+
+# ---------------------------------------------------------------------- the deletion
+
+
+def _regex_alternatives(values: set[str]) -> str:
+    return "|".join(re.escape(v) for v in sorted(values, key=len, reverse=True))
+
+
+def _match_condition(
+    column: str, column_type: str, needles: _Needles, exact_ids: bool = False
+) -> str | None:
+    """SQL true when a column's value carries one of the needles (`exact_ids`: an id only
+    when it is the whole value, not inside a lineage value such as `billing:cus_1`)."""
+    text = f"CAST({column} AS VARCHAR)"
+    parts = []
+    ids = {i for i in needles.ids if len(i) >= MIN_ID_CHARS}
+    if ids and exact_ids:
+        parts.append(f"{text} IN ({', '.join(_sql_literal(i) for i in sorted(ids))})")
+    elif ids:
+        parts.append(
+            f"regexp_matches({text}, '(^|{_ID_BOUNDARY})({_sql_regex(ids)})({_ID_BOUNDARY}|$)')"
+        )
+    if needles.emails:
+        parts.append(f"regexp_matches(lower({text}), '{_sql_regex(needles.emails)}')")
+    if needles.phones:
+        phones = ", ".join(f"'{p}'" for p in sorted(needles.phones))
+        if "phone" in column.lower():
+            parts.append(
+                f"right(regexp_replace({text}, '[^0-9]', '', 'g'), {PHONE_SUFFIX_DIGITS}) "
+                f"IN ({phones})"
+            )
+        elif column_type == "JSON" or column.strip('"') in ("raw_record", "traits", "record"):
+            parts.append(
+                f"list_has_any(list_transform(regexp_extract_all({text}, "
+                "'\\+?[0-9][0-9 ().\\-/]{7,}[0-9]'), lambda p: "
+                f"right(regexp_replace(p, '[^0-9]', '', 'g'), {PHONE_SUFFIX_DIGITS})), "
+                f"[{phones}])"
+            )
+    if not parts:
+        return None
+    return f"coalesce({' OR '.join(parts)}, false)"
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_regex(values: set[str]) -> str:
+    return _regex_alternatives(values).replace("'", "''")
+
+
+def _group_columns(con, rows) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    base = {
+        (s, t)
+        for s, t in con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() "
+            "WHERE database_name = current_database() AND NOT internal AND NOT temporary"
+        ).fetchall()
+    }
+    grouped: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for schema, table, column, data_type in rows:
+        if (schema, table) not in base:
+            continue
+        if data_type in ("VARCHAR", "JSON") or data_type.startswith("VARCHAR"):
+            grouped.setdefault((schema, table), []).append((f'"{column}"', data_type))
+    return grouped
+
+
+def _all_text_columns(
+    con: duckdb.DuckDBPyConnection,
+) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    rows = con.execute(
+        "SELECT schema_name, table_name, column_name, data_type FROM duckdb_columns() "
+        "WHERE database_name = current_database() AND NOT internal "
+        "AND schema_name NOT IN (?, 'information_schema', 'pg_catalog') "
+        "ORDER BY schema_name, table_name, column_index",
+        [SUPPRESSION_SCHEMA],
+    ).fetchall()
+    return _group_columns(con, rows)
+
+
+def _row_condition(
+    columns: list[tuple[str, str]], needles: _Needles, exact_ids: bool = False
+) -> str | None:
+    parts = [c for name, kind in columns if (c := _match_condition(name, kind, needles, exact_ids))]
+    return " OR ".join(parts) if parts else None
+
+
+def _customers_of_records(
+    con: duckdb.DuckDBPyConnection, needles: _Needles, scrub: _Needles
+) -> set[str]:
+    """Golden customers owning an identity record the erasure is about to delete."""
+    columns = _all_text_columns(con).get(("identity", "identity_records"))
+    if not columns:
+        return set()
+    condition = _row_condition(columns, needles, exact_ids=bool(scrub))
+    if scrub:
+        extra = _row_condition(columns, scrub)
+        condition = " OR ".join(c for c in (condition, extra) if c)
+    if not condition:
+        return set()
+    return {
+        c
+        for (c,) in con.execute(
+            f"SELECT DISTINCT customer_id FROM identity.identity_records WHERE {condition}"
+        ).fetchall()
+        if c
+    }
+
+
+def _customers_without_records(con: duckdb.DuckDBPyConnection, customers: list[str]) -> list[str]:
+    remaining = {
+        c
+        for (c,) in con.execute(
+            "SELECT DISTINCT customer_id FROM identity.identity_records "
+            "WHERE list_contains(?, customer_id)",
+            [customers],
+        ).fetchall()
+    }
+    return sorted(set(customers) - remaining)
+
+
+def _user_ids(
+    con: duckdb.DuckDBPyConnection, records: list[tuple[str, str, str | None]]
+) -> set[str]:
+    keys = [f"{system}:{record_id}" for system, record_id, _ in records]
+    return {
+        u
+        for (u,) in con.execute(
+            "SELECT user_id FROM identity.identity_records WHERE user_id IS NOT NULL "
+            "AND list_contains(?, source_system || ':' || source_record_id)",
+            [keys],
+        ).fetchall()
+    }
+
+
+def _dependent_ids(
+    con: duckdb.DuckDBPyConnection, needles: _Needles, primary_only: bool = False
+) -> set[str]:
+    """Ids carried by the raw rows that the needles match (two rounds: a contact's events,
+    a billing customer's invoices and their subscriptions, a user's anonymous ids). With
+    `primary_only` (a shared identifier), one round of the rows' own ids only: links to
+    other records (a user id, a billing customer) may lead to a stranger."""
+    found: set[str] = set()
+    columns = _all_text_columns(con)
+    current = _Needles(set(needles.ids), set(needles.emails), set(needles.phones))
+    for _ in range(1 if primary_only else 2):
+        new: set[str] = set()
+        for table, id_columns in DEPENDENT_IDS.items():
+            if primary_only:
+                id_columns = id_columns[:1]
+            key = ("raw", table)
+            if key not in columns:
+                continue
+            condition = _row_condition(columns[key], current)
+            if not condition:
+                continue
+            selected = ", ".join(id_columns)
+            for row in con.execute(
+                f"SELECT DISTINCT {selected} FROM raw.{table} WHERE {condition}"
+            ).fetchall():
+                new |= {v for v in row if v}
+        new -= current.ids
+        if not new:
+            break
+        found |= new
+        current.ids |= new
+    return found
+
+
+def _delete_everywhere(
+    con: duckdb.DuckDBPyConnection, needles: _Needles, scrub: _Needles
+) -> dict[str, int]:
+    """Delete every row carrying a needle; rows carrying a `scrub` value are deleted in raw
+    (the source records carrying it) and elsewhere lose just that value (set to NULL, or
+    the row deleted where the column may not be NULL)."""
+    counts: dict[str, int] = {}
+    nullable = {
+        (s, t, f'"{c}"'): n
+        for s, t, c, n in con.execute(
+            "SELECT schema_name, table_name, column_name, is_nullable FROM duckdb_columns() "
+            "WHERE database_name = current_database()"
+        ).fetchall()
+    }
+    for (schema, table), columns in _all_text_columns(con).items():
+        name = f'"{schema}"."{table}"'
+        deleted = 0
+        # Shared identifier: outside raw, only the erased records' own rows go; values that
+        # merely mention them (a stranger's `email_source_record`) are scrubbed below.
+        condition = _row_condition(columns, needles, exact_ids=bool(scrub) and schema != "raw")
+        if condition:
+            (deleted,) = con.execute(f"DELETE FROM {name} WHERE {condition}").fetchone()
+        if scrub:
+            if schema == "raw":
+                condition = _row_condition(columns, scrub)
+                if condition:
+                    (n,) = con.execute(f"DELETE FROM {name} WHERE {condition}").fetchone()
+                    deleted += n
+            else:
+                mentioned = _Needles(needles.ids | scrub.ids, scrub.emails, scrub.phones)
+                for column, kind in columns:
+                    condition = _match_condition(column, kind, mentioned)
+                    if not condition:
+                        continue
+                    if nullable.get((schema, table, column), True):
+                        (n,) = con.execute(
+                            f"UPDATE {name} SET {column} = NULL WHERE {condition}"
+                        ).fetchone()
+                    else:
+                        (n,) = con.execute(f"DELETE FROM {name} WHERE {condition}").fetchone()
+                    deleted += n
+        if deleted:
+            counts[f"{schema}.{table}"] = int(deleted)
+    return counts
+
+
+def _delete_request_rows(
+    con: duckdb.DuckDBPyConnection, request_id: str, outcome: ErasureOutcome
+) -> None:
+    """The request itself carries the identifier: only its id stays, in the log."""
+    if not _table_exists(con, REQUESTS_TABLE):
+        return
+    (deleted,) = con.execute(
+        f"DELETE FROM {REQUESTS_TABLE} WHERE request_id = ?", [request_id]
+    ).fetchone()
+    if deleted:
+        outcome.rows_per_table[REQUESTS_TABLE] = outcome.rows_per_table.get(
+            REQUESTS_TABLE, 0
+        ) + int(deleted)
+
+
+def _suppress(
+    con: duckdb.DuckDBPyConnection,
+    salt: str,
+    request_id: str,
+    needles: _Needles,
+    email: str | None,
+    phone: str | None,
+    at: datetime,
+    ambiguous: bool,
+) -> None:
+    """Keyed hashes of every identifier of the rows about to be erased, and of the request's.
+
+    For an ambiguous (shared) identifier, only it and the erased records' own ids: the
+    other emails and phones on those records may belong to strangers."""
+    hashes: set[tuple[str, str]] = set()
+    if email:
+        hashes.add(("email", keyed_hash(con, salt, "email", email)))
+    if phone:
+        hashes.add(("phone", keyed_hash(con, salt, "phone", phone)))
+    columns = _all_text_columns(con)
+    for table, identifiers in IDENTIFIER_COLUMNS.items():
+        if ("raw", table) not in columns:
+            continue
+        condition = _row_condition(columns[("raw", table)], needles)
+        if not condition:
+            continue
+        for identifier in identifiers:
+            if ambiguous and identifier.kind in ("email", "phone"):
+                continue
+            for (h,) in con.execute(
+                f"SELECT DISTINCT {hash_sql(salt, identifier.kind, identifier.sql)} "
+                f"FROM raw.{table} WHERE ({condition}) "
+                f"AND {normalized_sql(identifier.kind, identifier.sql)} IS NOT NULL"
+            ).fetchall():
+                hashes.add((identifier.kind, h))
+    existing = {
+        h for (h,) in con.execute(f"SELECT identifier_hash FROM {SUPPRESSION_TABLE}").fetchall()
+    }
+    rows = [(h, kind, request_id, at) for kind, h in sorted(hashes) if h and h not in existing]
+    if rows:
+        con.executemany(f"INSERT INTO {SUPPRESSION_TABLE} VALUES (?, ?, ?, ?)", rows)
+
+
+def _write_log(con: duckdb.DuckDBPyConnection, outcome: ErasureOutcome, at: datetime) -> None:
+    con.execute(
+        f"INSERT INTO {ERASURE_LOG} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            outcome.request_id,
+            at,
+            outcome.identifier_kind,
+            outcome.identifier_hash,
+            outcome.customer_ids,
+            outcome.rows_erased,
+            json.dumps(dict(sorted(outcome.rows_per_table.items()))),
+            outcome.ambiguous,
+            outcome.customers_left,
+            outcome.note,
+        ],
+    )

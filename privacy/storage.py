@@ -1,0 +1,176 @@
+"""Make erased bytes go away: rewrite the DuckDB file, scrub the files the pipeline wrote.
+
+A DuckDB DELETE marks rows deleted; the row groups and freed blocks keep their bytes until
+the storage is rewritten. `rewrite_database` copies the live contents into a fresh file
+and renames it over the old one, so no byte of an erased row survives in the file.
+Parquet and the BI DuckDB file are written afresh by every publish. The other files a
+run leaves behind (Great Expectations results and Data Docs pages, Dagster's run and
+event storage, dbt's logs) are searched for the erased values and rewritten without them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from pathlib import Path
+
+import duckdb
+
+ERASED_MARK = "[erased]"
+_TEXT_SUFFIXES = {".json", ".jsonl", ".html", ".log", ".txt", ".out", ".err", ".md", ".csv"}
+
+
+def rewrite_database(path: Path) -> None:
+    """Copy every schema, table, view and macro of `path` into a fresh file and swap it in.
+
+    The caller holds the file's writer lock and no connection to it is open."""
+    path = Path(path)
+    fresh = path.with_name(f".{path.name}.{uuid.uuid4().hex}.rewrite")
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH '{_sql(path)}' AS erased_src (READ_ONLY)")
+        con.execute(f"ATTACH '{_sql(fresh)}' AS erased_dst")
+        con.execute("COPY FROM DATABASE erased_src TO erased_dst")
+        con.execute("DETACH erased_src")
+        con.execute("CHECKPOINT erased_dst")
+        con.execute("DETACH erased_dst")
+    except BaseException:
+        con.close()
+        fresh.unlink(missing_ok=True)
+        Path(str(fresh) + ".wal").unlink(missing_ok=True)
+        raise
+    con.close()
+    os.chmod(fresh, 0o600)
+    os.replace(fresh, path)
+    Path(str(path) + ".wal").unlink(missing_ok=True)
+
+
+def _sql(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def _needle_bytes(needles: set[str]) -> list[bytes]:
+    return sorted({n.lower().encode() for n in needles if len(n) >= 4}, key=len, reverse=True)
+
+
+def _contains(data: bytes, needles: list[bytes]) -> bool:
+    lowered = data.lower()
+    return any(n in lowered for n in needles)
+
+
+def _scrub_text(data: bytes, needles: list[bytes]) -> bytes:
+    """Every occurrence (case-insensitive) replaced by ERASED_MARK."""
+    lowered = data.lower()
+    out = bytearray()
+    i = 0
+    while i < len(data):
+        hit = next((n for n in needles if lowered.startswith(n, i)), None)
+        if hit is None:
+            out.append(data[i])
+            i += 1
+        else:
+            out += ERASED_MARK.encode()
+            i += len(hit)
+    return bytes(out)
+
+
+def scrub_text_files(folder: Path, needles: set[str], delete: bool = False) -> list[Path]:
+    """Text files under `folder` that held an erased value: rewritten without it (or, with
+    `delete`, removed). Returns the files changed."""
+    folder = Path(folder)
+    patterns = _needle_bytes(needles)
+    changed: list[Path] = []
+    if not patterns or not folder.is_dir():
+        return changed
+    for path in folder.rglob("*"):
+        if not path.is_file() or path.is_symlink() or path.suffix.lower() not in _TEXT_SUFFIXES:
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        if not _contains(data, patterns):
+            continue
+        if delete:
+            path.unlink()
+        else:
+            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.scrub")
+            tmp.write_bytes(_scrub_text(data, patterns))
+            os.chmod(tmp, path.stat().st_mode & 0o777)
+            os.replace(tmp, path)
+        changed.append(path)
+    return changed
+
+
+def scrub_quality_docs(docs_dir: Path, needles: set[str]) -> int:
+    """Remove the validation results and Data Docs pages that show an erased value, then
+    rebuild the Data Docs index without them. Returns how many files were removed."""
+    docs_dir = Path(docs_dir)
+    removed = scrub_text_files(docs_dir, needles, delete=True)
+    if not removed:
+        return 0
+    from quality.docs_site import MANIFEST_NAME, DataDocsSite
+
+    for manifest in docs_dir.rglob(MANIFEST_NAME):
+        site = DataDocsSite(docs_dir, manifest.parent)
+        entries = [e for e in site._read_manifest() if (docs_dir / e.page).exists()]
+        tmp = manifest.with_name(f".{manifest.name}.{uuid.uuid4().hex}.scrub")
+        tmp.write_text("".join(json.dumps(e.__dict__) + "\n" for e in entries))
+        os.replace(tmp, manifest)
+        site._write_index(entries)
+    return len(removed)
+
+
+def scrub_sqlite(path: Path, needles: set[str]) -> int:
+    """Replace erased values in every text column of a SQLite file (Dagster's run and event
+    storage), then VACUUM so the old pages are gone. Returns the rows changed."""
+    patterns = sorted({n for n in needles if len(n) >= 4}, key=len, reverse=True)
+    if not patterns:
+        return 0
+    changed = 0
+    con = sqlite3.connect(str(path), timeout=60)
+    try:
+        tables = [
+            r[0]
+            for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+        ]
+        for table in tables:
+            columns = [
+                r[1]
+                for r in con.execute(f'PRAGMA table_info("{table}")').fetchall()
+                if (r[2] or "").upper() in ("TEXT", "VARCHAR", "") or "CHAR" in (r[2] or "").upper()
+            ]
+            for column in columns:
+                for needle in patterns:
+                    for variant in {needle, needle.lower(), needle.upper()}:
+                        cur = con.execute(
+                            f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) '
+                            f'WHERE instr("{column}", ?) > 0',
+                            [variant, ERASED_MARK, variant],
+                        )
+                        changed += cur.rowcount
+        con.commit()
+        if changed:
+            con.execute("VACUUM")
+    finally:
+        con.close()
+    return changed
+
+
+def scrub_dagster_home(dagster_home: Path, needles: set[str]) -> int:
+    """Dagster's storage under DAGSTER_HOME: SQLite run/event databases and log files."""
+    home = Path(dagster_home)
+    if not home.is_dir():
+        return 0
+    changed = 0
+    for path in home.rglob("*"):
+        if not path.is_file():
+            continue
+        with open(path, "rb") as handle:
+            is_sqlite = handle.read(16) == b"SQLite format 3\x00"
+        if is_sqlite:
+            changed += scrub_sqlite(path, needles)
+    changed += len(scrub_text_files(home, needles))
+    return changed
