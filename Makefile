@@ -37,7 +37,7 @@ demo: setup  ## generate the demo landing zone (if absent)
 	@test -d $(CDP_LANDING_DIR) || $(BIN)/cdp generate --out $(CDP_LANDING_DIR) --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed $(DEMO_SEED) --erasure-requests 3
 
 run: demo  ## set up, generate demo data if absent, run the whole pipeline
-	$(BIN)/cdp run --landing $(CDP_LANDING_DIR) --warehouse $(CDP_WAREHOUSE)
+	@$(BIN)/cdp run --landing $(CDP_LANDING_DIR) --warehouse $(CDP_WAREHOUSE)
 
 test: setup  ## set up and run the test suite (on TEST_WORKERS workers, default 2)
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)

@@ -33,11 +33,11 @@ from identity.incremental import (
 )
 from identity.linkage import RECORDS_TABLE, link_records
 from identity.overrides import (
-    steward_seed_rids,
     apply_value_blocks,
     overrides_for_records,
     read_table,
     settle_unlink_splits,
+    steward_seed_rids,
     synchronise,
 )
 from identity.records import build_identity_records_table

@@ -20,6 +20,7 @@ from orchestration.alerts import (
 )
 from orchestration.partitions import daily_partitions
 from orchestration.resources import PIPELINE_JOB_NAME
+from orchestration.settings import configured_path
 
 # One job for the schedule, the sensor, backfills from the UI and `cdp run`: a day's
 # partition of every raw table, then everything downstream. The in-process executor runs
@@ -100,7 +101,7 @@ def landing_fingerprints(landing_root: Path) -> dict[str, str]:
     default_status=dg.DefaultSensorStatus.STOPPED,
 )
 def landing_zone_sensor(context: dg.SensorEvaluationContext):
-    root = Path(os.environ["CDP_LANDING_DIR"])
+    root = Path(configured_path("CDP_LANDING_DIR"))
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     current = landing_fingerprints(root)
     first, last = daily_partitions.start.date(), date.today() + timedelta(days=1)

@@ -50,6 +50,14 @@ def _set_paths(args: argparse.Namespace) -> None:
     apply_environment_defaults()
 
 
+def _short_path(path: str | Path) -> str:
+    """A path relative to the working directory when it is under it (shorter lines)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def landing_days(landing_root: Path) -> list[date]:
     days = set()
     for day_dir in landing_root.glob("*/*/dt=*"):
@@ -187,7 +195,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(
         f"cdp run: {first}"
         + (f" .. {last}" if last != first else "")
-        + f" -> {os.environ['CDP_WAREHOUSE']} (run {run_id})",
+        + f" -> {_short_path(os.environ['CDP_WAREHOUSE'])} (run {run_id[:8]})",
         flush=True,
     )
     # The run lock is taken here, before Dagster starts, under the id the run will have:
@@ -213,37 +221,44 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _execute_pipeline(args, run_id: str, tags: dict, kwargs: dict, started: float) -> int:
-    import dagster as dg
-
-    from orchestration.definitions import defs
+    from orchestration.run_console import RunConsole, run_log_path, step_plan
     from orchestration.run_summary import print_summary
 
-    job = defs.resolve_job_def("cdp_pipeline")
-    instance = (
-        dg.DagsterInstance.get()
-        if os.environ.get("DAGSTER_HOME")
-        else dg.DagsterInstance.ephemeral()
-    )
-    # Dagster's event stream is DEBUG; the terminal gets our assets' INFO lines and
-    # problems. The full log is in the UI (and with --verbose).
-    log_level = "DEBUG" if args.verbose else "INFO"
-    run_config = {"loggers": {"console": {"config": {"log_level": log_level}}}}
-    if args.allow_shrink:
-        from orchestration.assets.ingestion import allow_shrink_run_config
+    console = RunConsole(run_log_path(Path(os.environ["CDP_WAREHOUSE"]), run_id), args.verbose)
+    # Everything the run prints (Dagster's event log, dbt's output, library warnings) goes
+    # to the log file; the terminal gets one line per stage (and everything with -v).
+    with console:
+        import dagster as dg
 
-        run_config["ops"] = allow_shrink_run_config()
-    if getattr(args, "full_identity", False):
-        run_config.setdefault("ops", {})["resolve_identities"] = {"config": {"full_identity": True}}
-    result = job.execute_in_process(
-        run_config=run_config,
-        instance=instance,
-        tags=tags,
-        run_id=run_id,
-        raise_on_error=False,
-        **kwargs,
-    )
+        from orchestration.definitions import defs
+
+        job = defs.resolve_job_def("cdp_pipeline")
+        console.set_plan(step_plan(defs))
+        instance = (
+            dg.DagsterInstance.get()
+            if os.environ.get("DAGSTER_HOME")
+            else dg.DagsterInstance.ephemeral()
+        )
+        instance.add_event_listener(run_id, console.on_event)
+        run_config = {"loggers": {"console": {"config": {"log_level": "DEBUG"}}}}
+        if args.allow_shrink:
+            from orchestration.assets.ingestion import allow_shrink_run_config
+
+            run_config["ops"] = allow_shrink_run_config()
+        if getattr(args, "full_identity", False):
+            run_config.setdefault("ops", {})["resolve_identities"] = {
+                "config": {"full_identity": True}
+            }
+        result = job.execute_in_process(
+            run_config=run_config,
+            instance=instance,
+            tags=tags,
+            run_id=run_id,
+            raise_on_error=False,
+            **kwargs,
+        )
     elapsed = time.monotonic() - started
-    print_summary(result, elapsed)
+    print_summary(result, elapsed, notes=console.notes(), log_path=console.log_path)
     if not result.success:
         reason = _first_failure(result)
         print(f"cdp run failed: {reason}", file=sys.stderr)
@@ -432,7 +447,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="retrain the identity model and re-resolve every record (a nightly run re-clusters "
         "only what the day touched, and retrains on its own every full_identity_every_days)",
     )
-    run.add_argument("--verbose", action="store_true", help="print Dagster's full event log")
+    run.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="stream the full log (Dagster's event log and dbt's output) to the terminal; "
+        "without it, one line per stage and the full log in a file",
+    )
     run.add_argument(
         "--no-wait",
         action="store_true",

@@ -7,9 +7,7 @@ import warnings
 from pathlib import Path
 
 from orchestration.file_modes import apply_private_umask
-from orchestration.settings import apply_environment_defaults
 
-apply_environment_defaults()
 # The UI, the daemon and every run worker load this module: what they write is private.
 apply_private_umask()
 
@@ -66,8 +64,11 @@ defs = dg.Definitions(
     schedules=[nightly_schedule, weekly_training_schedule],
     sensors=[landing_zone_sensor, run_failure_alert, alert_retry],
     resources={
-        "warehouse": WarehouseResource(path=dg.EnvVar("CDP_WAREHOUSE")),
-        "landing": LandingZoneResource(path=dg.EnvVar("CDP_LANDING_DIR")),
+        # No path: each run reads $CDP_WAREHOUSE / $CDP_LANDING_DIR (or their defaults),
+        # resolved from the repository root when relative, so every process agrees on the
+        # files whatever its directory, and importing this module changes no environment.
+        "warehouse": WarehouseResource(),
+        "landing": LandingZoneResource(),
         # The dbt of this virtualenv, whether or not .venv/bin is on PATH.
         "dbt": DbtCliResource(
             project_dir=cdp_dbt_project, dbt_executable=str(Path(sys.executable).with_name("dbt"))

@@ -13,6 +13,7 @@ import dagster as dg
 import duckdb
 from pydantic import PrivateAttr
 
+from ingestion.load import configure_connection
 from orchestration.file_modes import (
     PRIVATE_FILE,
     FileModeError,
@@ -33,6 +34,7 @@ from orchestration.run_lock import (
     read_generation,
     remove_publish_leftovers,
 )
+from orchestration.settings import configured_path
 
 PIPELINE_JOB_NAME = "cdp_pipeline"
 COMMIT_ASSET = dg.AssetKey(["published", "marts"])
@@ -41,11 +43,12 @@ COMMIT_ASSET = dg.AssetKey(["published", "marts"])
 class LandingZoneResource(dg.ConfigurableResource):
     """The landing root: `<path>/<source>/<table>/dt=YYYY-MM-DD/*`."""
 
-    path: str
+    # None: $CDP_LANDING_DIR (else data/landing), read when used, like an EnvVar with a default.
+    path: str | None = None
 
     @property
     def root(self) -> Path:
-        return Path(self.path)
+        return Path(self.path or configured_path("CDP_LANDING_DIR"))
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -61,18 +64,22 @@ class WarehouseResource(dg.ConfigurableResource):
     under the same run lock. BI tools never open this file: they read `published_path`.
     """
 
-    path: str
+    # None: $CDP_WAREHOUSE (else data/warehouse.duckdb), read when a run starts (a dbt step
+    # points $CDP_WAREHOUSE at its link during the step, so it is read once, not on use).
+    path: str | None = None
     memory_limit: str = "6GB"
     threads: int = 2
     # Seconds to wait for the run lock; None: $CDP_LOCK_TIMEOUT_S, else 6 hours.
     lock_timeout_s: float | None = None
 
+    _resolved_path: str | None = PrivateAttr(default=None)
     _run_id: str | None = PrivateAttr(default=None)
     _transactional: bool = PrivateAttr(default=False)
     _holds_run_lock: bool = PrivateAttr(default=False)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         apply_private_umask()
+        self._resolved_path = self.path or configured_path("CDP_WAREHOUSE")
         run = context.dagster_run
         if run is None:
             return
@@ -103,7 +110,9 @@ class WarehouseResource(dg.ConfigurableResource):
     @property
     def base_file(self) -> Path:
         """The warehouse as of the last successful run."""
-        return Path(self.path)
+        if self._resolved_path is None:
+            self._resolved_path = self.path or configured_path("CDP_WAREHOUSE")
+        return Path(self._resolved_path)
 
     @property
     def run_lock(self) -> RunLock:
@@ -162,6 +171,8 @@ class WarehouseResource(dg.ConfigurableResource):
         info = log.info if log is not None else (lambda _msg: None)
         try:
             with self.writer_lock(log):
+                # A WAL a killed dbt left joins its file before any step opens that file.
+                self._settle_dbt_link()
                 remove_publish_leftovers(self.base_file)
                 copy = self.run_copy
                 assert copy is not None
@@ -245,15 +256,61 @@ class WarehouseResource(dg.ConfigurableResource):
             os.chmod(self.base_file, PRIVATE_FILE)
             bump_generation(self.base_file, self._lock_owner_id)
 
+    @property
+    def dbt_dir(self) -> Path:
+        """dbt's side of this warehouse: the stable link it opens and its target folder."""
+        return self.base_file.parent / ".dbt"
+
+    @property
+    def dbt_target_dir(self) -> Path:
+        """One dbt target folder per warehouse, kept between runs: dbt's partial parsing
+        (partial_parse.msgpack) lives there, so a run re-parses only changed files."""
+        return self.dbt_dir / "target"
+
+    @property
+    def dbt_link(self) -> Path:
+        return self.dbt_dir / self.base_file.name
+
+    def _settle_dbt_link(self) -> None:
+        """Remove the link; first fold a WAL a killed dbt left next to it into its file.
+
+        DuckDB keeps its WAL next to the name it opened. dbt closes cleanly (checkpoint, no
+        WAL) even when a model fails; only a killed dbt leaves one, and opening the link
+        once replays it into the file the link shares its data with.
+        """
+        link = self.dbt_link
+        if link.with_name(link.name + ".wal").exists() and link.exists():
+            duckdb.connect(str(link)).close()
+        link.unlink(missing_ok=True)
+
+    def _link_for_dbt(self) -> Path:
+        """`.dbt/<warehouse name>`, a hard link to the file this run writes.
+
+        dbt re-parses the whole project (~10 s) whenever its profile changes, and the
+        profile's path would change every run (each run writes `.runs/<run_id>.duckdb`).
+        A second name at a stable path keeps the profile, and partial parsing, the same.
+        A hard link (not a symlink) also keeps DuckDB's catalog name, taken from the file
+        name, the one dbt expects; the link shares the file's data and its lock.
+        """
+        make_private_dir(self.dbt_dir)
+        self._settle_dbt_link()
+        if not self.file.exists():
+            return self.file  # the first run: dbt creates the warehouse itself
+        if self.file.with_name(self.file.name + ".wal").exists():
+            duckdb.connect(str(self.file)).close()  # the WAL joins the file before dbt opens it
+        os.link(self.file, self.dbt_link)
+        return self.dbt_link
+
     @contextmanager
     def dbt_environment(self, log=None) -> Iterator[None]:
         """Hold the locks and point dbt (a subprocess reading CDP_WAREHOUSE) at `file`."""
         with self.holding_run_lock(log), self.writer_lock(log):
             previous = os.environ.get("CDP_WAREHOUSE")
-            os.environ["CDP_WAREHOUSE"] = str(self.file)
+            os.environ["CDP_WAREHOUSE"] = str(self._link_for_dbt())
             try:
                 yield
             finally:
+                self._settle_dbt_link()
                 if previous is None:
                     os.environ.pop("CDP_WAREHOUSE", None)
                 else:
@@ -265,6 +322,13 @@ class WarehouseResource(dg.ConfigurableResource):
     @property
     def quality_docs_dir(self) -> Path:
         folder = self.base_file.parent / "quality_docs"
+        make_private_dir(folder)
+        return folder
+
+    @property
+    def overview_dir(self) -> Path:
+        """The overview page (overview/page.py), next to the quality Data Docs."""
+        folder = self.base_file.parent / "overview"
         make_private_dir(folder)
         return folder
 
@@ -316,13 +380,17 @@ class WarehouseResource(dg.ConfigurableResource):
     @contextmanager
     def connect(self, log=None) -> Iterator[duckdb.DuckDBPyConnection]:
         with self.holding_run_lock(log), self.writer_lock(log):
+            self._settle_dbt_link()
             make_private_dir(self.temp_dir)
             con = duckdb.connect(str(self.file))
             try:
-                con.execute(f"SET memory_limit = '{self.memory_limit}'")
-                con.execute(f"SET threads = {int(self.threads)}")
+                configure_connection(
+                    con,
+                    memory_limit=self.memory_limit,
+                    threads=self.threads,
+                    temp_directory=str(self.temp_dir),
+                )
                 con.execute("SET TimeZone = 'UTC'")
-                con.execute(f"SET temp_directory = '{self.temp_dir}'")
                 yield con
                 if not self._transactional:
                     con.execute("CHECKPOINT")

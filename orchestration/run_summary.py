@@ -83,15 +83,28 @@ def reconciliation_rows(con) -> list[tuple]:
     return rows
 
 
-def print_summary(result, elapsed_s: float) -> None:
+def _short(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def print_summary(
+    result, elapsed_s: float, notes: list[str] = (), log_path: Path | None = None
+) -> None:
+    """Notes, the outcome, where every row went, and where to look next (~25 lines)."""
     warehouse = Path(os.environ["CDP_WAREHOUSE"])
     published = warehouse.parent / "bi.duckdb"
+    for note in notes:
+        print(note)
     print()
-    print(
-        f"{'run':<10}{'succeeded' if result.success else 'FAILED'} in {elapsed_s:.1f}s (run id {result.run_id[:8]})"
-    )
+    outcome = "succeeded" if result.success else "FAILED"
+    print(f"run {outcome} in {elapsed_s:.1f}s (run id {result.run_id[:8]})")
     if not result.success:
         print("The warehouse and the BI marts were left exactly as they were before this run.")
+        if log_path is not None:
+            print(f"full log   {_short(log_path)}")
         print(
             "UI         make ui  ->  http://127.0.0.1:3000 (the run's event log and failed checks)"
         )
@@ -104,19 +117,18 @@ def print_summary(result, elapsed_s: float) -> None:
         print(f"(could not open {warehouse} for the summary: {exc})")
         return
     with con:
-        print()
         print(
-            "reconciliation: rows landed (less erased people's) -> raw (+ rejected) -> "
-            "staging (deduplicated) -> marts"
+            "rows landed (less erased people's) -> raw (+ rejected) -> staging (deduplicated) -> marts"
         )
         print(
-            f"{'source table':<24}{'landed':>12}{'raw':>12}{'rejected':>10}{'staging':>12}{'marts':>12}"
+            f"{'rows: source table':<24}{'landed':>10}{'raw':>10}{'rejected':>10}"
+            f"{'staging':>10}{'marts':>10}"
         )
         reconciliation = reconciliation_rows(con)
         for table, landed, raw, rejected, staged, marts in reconciliation:
             print(
-                f"{table:<24}{_fmt(landed):>12}{_fmt(raw):>12}{_fmt(rejected):>10}"
-                f"{_fmt(staged):>12}{_fmt(marts):>12}"
+                f"{'  ' + table:<24}{_fmt(landed):>10}{_fmt(raw):>10}{_fmt(rejected):>10}"
+                f"{_fmt(staged):>10}{_fmt(marts):>10}"
             )
         if any(
             landed is not None
@@ -130,29 +142,26 @@ def print_summary(result, elapsed_s: float) -> None:
         customers = _count(con, "identity.golden_customers")
         refused = _count(con, "identity.refused_merges")
         if records is not None:
-            print()
             print(
                 f"identity: {_fmt(records)} source records -> {_fmt(customers)} golden customers"
                 f" ({_fmt(refused)} merges refused by guards)"
             )
-        marts = []
+        marts = 0
         try:
-            marts = [
-                r[0]
-                for r in con.execute(
-                    "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
-                ).fetchall()
-            ]
+            marts = con.execute(
+                "select count(*) from information_schema.tables where table_schema = 'marts'"
+            ).fetchone()[0]
         except duckdb.Error:
             pass
-        if marts:
-            print()
-            print("marts: " + ", ".join(f"{m} ({_fmt(_count(con, f'marts.{m}'))})" for m in marts))
-    print()
-    print(f"warehouse  {warehouse}")
+    bi = ""
     if published.exists():
-        print(
-            f"BI marts   {published}  (read-only copy; also Parquet in {warehouse.parent / 'bi_parquet'})"
-        )
-    print(f"quality    {warehouse.parent / 'quality_docs' / 'index.html'}")
+        parquet = _short(warehouse.parent / "bi_parquet")
+        bi = f"  (BI tools: {_short(published)} or {parquet}/, {marts} marts)"
+    print(f"warehouse  {_short(warehouse)}{bi}")
+    overview = warehouse.parent / "overview" / "index.html"
+    if overview.exists():
+        print(f"overview   {_short(overview)}")
+    print(f"quality    {_short(warehouse.parent / 'quality_docs' / 'index.html')}")
+    if log_path is not None:
+        print(f"full log   {_short(log_path)}")
     print("UI         make ui  ->  http://127.0.0.1:3000")

@@ -42,6 +42,12 @@ def apply_environment_defaults() -> None:
         os.environ[name] = _absolute(os.environ[name])
 
 
+def configured_path(name: str) -> str:
+    """CDP_LANDING_DIR or CDP_WAREHOUSE as an absolute path (the default when unset),
+    without changing the environment: importing the code location has no side effects."""
+    return _absolute(os.environ.get(name) or DEFAULTS[name])
+
+
 def partitions_start() -> date:
     raw = os.environ.get("CDP_PARTITIONS_START", DEFAULTS["CDP_PARTITIONS_START"])
     try:

@@ -8,7 +8,15 @@ from functools import cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DOMAIN_PACKAGES = ("demo_data", "ingestion", "identity", "quality", "predictions", "privacy")
+DOMAIN_PACKAGES = (
+    "demo_data",
+    "ingestion",
+    "identity",
+    "quality",
+    "predictions",
+    "privacy",
+    "overview",
+)
 FORBIDDEN = ("dagster", "dagster_dbt", "dagster_webserver", "dagster_graphql", "orchestration")
 
 

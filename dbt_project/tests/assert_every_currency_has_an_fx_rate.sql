@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fx_rates_to_usd'}}}) }}
 -- Every currency billing uses has a rate in seeds/fx_rates_to_usd.csv; otherwise its
 -- amounts would silently drop out of the US-dollar totals. Returns one row per missing
 -- currency: add it to the seed.

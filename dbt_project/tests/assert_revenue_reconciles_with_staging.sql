@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'fct_invoices'}}}) }}
 -- Revenue in the marts reconciles to the cent with the paid invoices in staging
 -- (paid minus refunded). The project's one revenue reconciliation (the GX marts suite
 -- keeps only checks dbt cannot express as its own tests):

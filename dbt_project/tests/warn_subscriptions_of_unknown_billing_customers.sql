@@ -1,4 +1,4 @@
-{{ config(severity='warn') }}
+{{ config(severity='warn', meta={'dagster': {'ref': {'name': 'stg_identity__customer_map'}}}) }}
 -- MRR is reported per golden customer, so a subscription whose billing customer the identity
 -- engine has not mapped (the engine maps every delivered billing customer; this happens
 -- when billing sends a subscription before, or without, its customer) is left out of

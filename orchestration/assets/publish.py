@@ -5,7 +5,8 @@ file, and a reader there would block the run or see a half-built mart. They open
 `bi.duckdb` (and/or `bi_parquet/`) next to the warehouse instead. Both are built
 aside and renamed into place at the end of a successful run, so a reader sees either
 yesterday's complete marts or today's, never a mix. This is also the step that commits
-the run's private copy of the warehouse (see `WarehouseResource`).
+the run's private copy of the warehouse (see `WarehouseResource`), and the one that
+rebuilds the overview page (`overview/index.html`, charts of the published marts).
 """
 
 import os
@@ -28,6 +29,7 @@ from orchestration.file_modes import (
 )
 from orchestration.resources import WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR
+from overview.page import write_overview
 from privacy.publishing import masked_select_list, pii_columns
 
 CONTACTS_ENV = "CDP_PUBLISH_CONTACTS"
@@ -86,7 +88,8 @@ def _segment_sizes_markdown(con) -> str:
     owners=["team:analytics-engineering"],
     description=(
         "Read-only copy of every `marts.*` table for BI tools (`bi.duckdb` and "
-        "`bi_parquet/`), swapped in atomically at the end of a successful run."
+        "`bi_parquet/`), swapped in atomically at the end of a successful run; then the "
+        "overview page (`overview/index.html`, charts of the marts) is rebuilt from it."
     ),
 )
 def published_marts(
@@ -167,6 +170,9 @@ def published_marts(
             if contacts_file is not None:
                 contacts_file.unlink(missing_ok=True)
             shutil.rmtree(parquet_tmp, ignore_errors=True)
+    # The overview page reads the marts just published (aggregates only, no personal data).
+    with duckdb.connect(str(target), read_only=True) as published:
+        overview = write_overview(published, warehouse.overview_dir)
     table_md = "\n".join(
         [
             "| table | rows | rewritten |",
@@ -184,6 +190,8 @@ def published_marts(
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(target)),
+            "overview": dg.MetadataValue.url(overview.as_uri()),
+            "overview_path": dg.MetadataValue.path(str(overview)),
             "warehouse_committed": dg.MetadataValue.bool(committed),
             "parquet_dir": dg.MetadataValue.path(str(parquet_dir)),
             "pii_columns_masked": dg.MetadataValue.int(sum(len(c) for c in plan.values())),

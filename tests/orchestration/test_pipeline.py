@@ -8,6 +8,8 @@ built once per module and each test copies what it changes.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import shutil
 import signal
@@ -83,12 +85,47 @@ def _days(zone: Path) -> list[str]:
     return sorted({p.name[3:] for p in zone.glob("*/*/dt=*")})
 
 
+# What the backfill run printed (the fixture below keeps it for the output test).
+BACKFILL_OUTPUT: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def backfilled(zone, tmp_path_factory) -> Path:
     """Every landing day in one backfill run (what `cdp run` does without --date)."""
     warehouse = tmp_path_factory.mktemp("backfill") / "warehouse.duckdb"
-    assert cdp(["run", "--landing", str(zone), "--warehouse", str(warehouse)]) == 0
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert cdp(["run", "--landing", str(zone), "--warehouse", str(warehouse)]) == 0
+    BACKFILL_OUTPUT[:] = printed.getvalue().splitlines()
     return warehouse
+
+
+def test_cdp_run_prints_a_line_per_stage_and_keeps_the_full_log_aside(backfilled):
+    """A newcomer's terminal gets the stages, notes and summary; the ~1,000 lines of
+    Dagster events and dbt output go to a private log file that the summary names."""
+    output = BACKFILL_OUTPUT
+    assert 20 <= len(output) <= 36, "\n".join(output)
+    stages = [line[5:25].strip() for line in output if line[:5] in ("  ok ", "  !! ")]
+    assert stages == [
+        "load raw tables",
+        "check raw tables",
+        "dbt staging",
+        "resolve identities",
+        "score customers",
+        "dbt marts",
+        "check marts",
+        "publish",
+    ], "\n".join(output)
+    assert not [line for line in output if "dbt=" in line or " - dagster - " in line]
+    log_line = next(line for line in output if line.startswith("full log"))
+    log = Path(log_line.split(maxsplit=2)[2])
+    log = log if log.is_absolute() else Path.cwd() / log
+    assert log.parent == backfilled.parent / "logs"
+    assert log.stat().st_mode & 0o777 == 0o600
+    text = log.read_text()
+    assert "Running with dbt=" in text and "STEP_SUCCESS" in text
+    overview = backfilled.parent / "overview" / "index.html"
+    assert overview.is_file() and any(line.endswith("overview/index.html") for line in output)
 
 
 @pytest.fixture(scope="module")

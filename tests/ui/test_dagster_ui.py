@@ -2,7 +2,8 @@
 
 Checks that every asset, check, the schedule and the sensors are served, materializes
 the whole graph for one partition through the API (the way the UI's "Materialize"
-button does), and keeps a headless-Chromium screenshot of the asset graph.
+button does), sees the overview page linked from the publish step, and keeps a headless-Chromium screenshot of the
+asset graph.
 """
 
 from __future__ import annotations
@@ -201,6 +202,18 @@ def test_materialize_one_partition_through_the_api_and_screenshot(dagster_ui, ar
     """,
     )["assetNodes"][0]["assetMaterializations"]
     assert materialized and materialized[0]["runId"] == run_id
+
+    # The publish step links the overview page it built (asset metadata, a file:// URL).
+    published = _gql(
+        f"{base}/graphql",
+        """
+      { assetNodes(assetKeys: [{path: ["published", "marts"]}]) { assetMaterializations(limit: 1) {
+          metadataEntries { label ... on UrlMetadataEntry { url } } } } }
+    """,
+    )["assetNodes"][0]["assetMaterializations"][0]["metadataEntries"]
+    overview_url = next(e["url"] for e in published if e["label"] == "overview")
+    assert overview_url.startswith("file://") and overview_url.endswith("/overview/index.html")
+    assert Path(overview_url.removeprefix("file://")).is_file()
 
     chromium = require_chromium()
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
