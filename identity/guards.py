@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from identity.config import IdentityConfig
+from quality.masking import mask_text
 
 HOUSEHOLD = "household"
 
@@ -56,7 +57,9 @@ class ClusterAttributes:
             if a and b and len(a) + len(b) > limit.limit:
                 union = a | b
                 if len(union) > limit.limit:
-                    shown = ", ".join(sorted(map(str, union))[:6])
+                    # refused_merges is a log table: it names the values masked (j***@x.com),
+                    # enough for a steward to recognise them, never in clear.
+                    shown = ", ".join(mask_text(v) for v in sorted(map(str, union))[:6])
                     return (
                         limit.guard,
                         f"merged customer would hold {len(union)} {limit.attribute} values "

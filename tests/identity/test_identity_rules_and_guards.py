@@ -208,3 +208,18 @@ def test_a_nameless_record_whose_mailbox_spells_the_name_is_no_household(
     resolve_identities(warehouse, IdentityConfig().with_overrides(match_weight_threshold=4.5))
     assert customer_of("email:ct_1") == customer_of("billing:cus_1")
     assert customer_of("email:ct_2") != customer_of("billing:cus_1")
+
+
+def test_a_refusal_names_the_values_it_counted_masked_never_in_clear():
+    """refused_merges is a log table BI-adjacent tools read: its detail shows the emails and
+    phones that broke a limit masked, enough for a steward to recognise them."""
+    from identity.guards import CardinalityLimit, ClusterAttributes
+
+    guard = ClusterAttributes(
+        (CardinalityLimit("max_emails", "email_key", 1),),
+        {"email_key": ["ann.lee@example.org", "bo.chan@mail.com"]},
+    )
+    name, detail = guard.violation(0, 1)
+    assert name == "max_emails" and "2 email_key values (limit 1)" in detail
+    assert "ann.lee@example.org" not in detail and "bo.chan@mail.com" not in detail
+    assert "a***@e***.org" in detail
