@@ -1,6 +1,6 @@
 """The short variant of `make chaos` (bench/chaos.py): one round of a SIGKILLed run next
 to another run and a BI reader, on the reliability tests' tiny zone (the 20-round run is
-`make chaos`; `tests/reliability/test_killed_runs.py` kills a run in every step)."""
+`make chaos`; `tests/reliability/test_killed_runs.py` kills a run in each kind of step)."""
 
 from __future__ import annotations
 
