@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.worker_groups import group_rank, make_scheduler, worker_group
+
 # Test landing zones are written a moment before they are loaded; the loader's settling
 # wait (docs/landing-contract.md) is for real uploads. Tests of the wait set their own.
 os.environ.setdefault("CDP_SETTLE_SECONDS", "0")
@@ -88,30 +90,14 @@ def edit_delivered_csv(path: Path, edit) -> None:
         writer.writerows(rows)
 
 
-# Tests sharing an expensive session fixture run on one xdist worker, so it is built once:
-# the reference runs (reliability/), the built dbt warehouse (dbt/) and the trained
-# predictions (predictions/). Every other file stays on one worker so its module fixtures
-# are built once too. `make test` runs two workers (`-n 2 --dist loadgroup`); the longest
-# groups are handed out first so neither worker is left with a long tail.
-_GROUPED_BY_FOLDER = {"reliability", "dbt", "predictions"}
-_LONGEST_FIRST = [
-    "reliability",
-    "orchestration/test_pipeline.py",
-    "predictions",
-    "dbt",
-    "ui/test_dagster_ui.py",
-    "identity/test_identity_accuracy.py",
-]
-
-
-def _xdist_group(item) -> str:
-    relative = Path(str(item.fspath)).resolve().relative_to(Path(__file__).resolve().parent)
-    folder = relative.parts[0] if len(relative.parts) > 1 else ""
-    return folder if folder in _GROUPED_BY_FOLDER else relative.as_posix()
-
-
+# `make test` runs two workers (`-n 2 --dist loadgroup`): tests sharing an expensive
+# fixture go to one worker, longest groups first (tests/worker_groups.py says how and why).
 def pytest_collection_modifyitems(config, items):
-    rank = {group: i for i, group in enumerate(_LONGEST_FIRST)}
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(_xdist_group(item)))
-    items.sort(key=lambda item: rank.get(_xdist_group(item), len(rank)))
+    items.sort(key=lambda item: group_rank(worker_group(Path(str(item.fspath)))))
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") == "loadgroup":
+        return make_scheduler(config, log)
+    return None

@@ -1,0 +1,104 @@
+"""Which pytest-xdist worker runs which tests, and in what order (`make test`: two workers).
+
+A test that uses an expensive session fixture (the reliability reference run, the built dbt
+warehouse, the loaded predictions warehouse) runs on the worker that built it, so each is
+built once: every file using one of SHARED_FIXTURES is one group with the other files using
+it. Any other file is a group of its own, so its module fixtures are built once too. The
+groups go out longest first (LONGEST_FIRST, measured), so neither worker is left with a
+long tail.
+
+Why a scheduler of our own: xdist's `--dist loadgroup` groups by rewriting test ids, which
+pytest 9.2's structured ids ignore (pytest-dev/pytest-xdist#1386), so every test became a
+group of its own and the shared fixtures were built on both workers.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+
+# fixture name -> the group of every test file that asks for it
+SHARED_FIXTURES = {
+    "reference": "reliability reference run",
+    "built_warehouse": "built dbt warehouse",
+    "copy_of_built_warehouse": "built dbt warehouse",
+    "signal_zone": "predictions warehouse",
+    "full_warehouse": "predictions warehouse",
+}
+
+# Groups by measured wall time on two workers, longest first (the rest follow in file order).
+LONGEST_FIRST = [
+    "reliability reference run",
+    "orchestration/test_pipeline.py",
+    "predictions warehouse",
+    "ui/test_dagster_ui.py",
+    "identity/test_identity_accuracy.py",
+    "built dbt warehouse",
+    "reliability/test_deliveries.py",
+]
+
+
+@functools.cache
+def _requested_fixtures(test_file: Path) -> frozenset[str]:
+    """Every parameter name of every function in `test_file`: the fixtures its tests and
+    its own fixtures ask for (read from the source, so the controller needs no collection)."""
+    try:
+        tree = ast.parse(test_file.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError):
+        return frozenset()
+    return frozenset(
+        arg.arg
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for arg in node.args.args + node.args.kwonlyargs
+    )
+
+
+def worker_group(test_path: str | Path) -> str:
+    """The group of a test file (a path relative to the repository, or absolute)."""
+    path = Path(test_path)
+    path = path if path.is_absolute() else TESTS.parent / path
+    for fixture in sorted(_requested_fixtures(path) & SHARED_FIXTURES.keys()):
+        return SHARED_FIXTURES[fixture]
+    try:
+        return path.resolve().relative_to(TESTS).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def group_rank(group: str) -> int:
+    return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
+def make_scheduler(config, log):
+    """A LoadScopeScheduling whose scopes are the groups above, handed out in collection
+    order (tests/conftest.py sorts the collection longest group first)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class SharedFixtureScheduling(LoadScopeScheduling):
+        def __init__(self, config, log=None):
+            super().__init__(config, log)
+            # xdist would otherwise reorder the groups by their number of tests, which says
+            # nothing about their time (the two UI tests would go out nearly last).
+            config.option.loadscopereorder = False
+
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid.split("::", 1)[0])
+
+        def _reschedule(self, node) -> None:
+            # Hand a worker its next group only when it is down to its last test (xdist's
+            # own rule queues a group behind the last two, which can strand a long group
+            # behind a long test while the other worker goes idle).
+            if node.shutting_down:
+                return
+            if not self.workqueue:
+                node.shutdown()
+                return
+            if self._pending_of(self.assigned_work[node]) > 1:
+                return
+            self._assign_work_unit(node)
+
+    return SharedFixtureScheduling(config, log)
