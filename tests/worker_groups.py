@@ -27,6 +27,7 @@ SHARED_FIXTURES = {
     "copy_of_built_warehouse": "built dbt warehouse",
     "signal_zone": "predictions warehouse",
     "full_warehouse": "predictions warehouse",
+    "scored": "predictions warehouse",
 }
 
 # Groups by measured wall time on two workers, longest first (the rest follow in file order).

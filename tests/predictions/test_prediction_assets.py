@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import stat
 
 import dagster as dg
@@ -10,13 +9,10 @@ import duckdb
 import pytest
 
 from orchestration.assets.predictions import (
-    customer_scores,
-    customer_scores_check,
     model_performance,
     model_performance_check,
     models_dir,
 )
-from orchestration.resources import WarehouseResource
 from tests.predictions.conftest import run_dbt
 
 pytestmark = pytest.mark.slow
@@ -27,19 +23,6 @@ def _check_results(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheck
         f"{e.asset_key.to_user_string()}:{e.check_name}": e
         for e in result.get_asset_check_evaluations()
     }
-
-
-@pytest.fixture(scope="module")
-def scored(full_warehouse, tmp_path_factory):
-    work = tmp_path_factory.mktemp("scored")
-    warehouse = work / "warehouse.duckdb"
-    shutil.copyfile(full_warehouse, warehouse)
-    resource = WarehouseResource(path=str(warehouse))
-    result = dg.materialize(
-        [model_performance, customer_scores, model_performance_check, customer_scores_check],
-        resources={"warehouse": resource},
-    )
-    return warehouse, resource, result, work
 
 
 def test_training_and_scoring_assets_record_backtests_and_private_models(scored):

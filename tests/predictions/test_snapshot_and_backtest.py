@@ -10,10 +10,11 @@ import duckdb
 import pandas as pd
 import pytest
 
+from orchestration.assets.predictions import models_dir
 from predictions.clv import one_off_transactions
-from predictions.pipeline import PredictionSettings, train_models
+from predictions.pipeline import PredictionSettings, load_latest_models, train_models
 from predictions.snapshot import build_snapshot, loaded_history, products_owned
-from tests.predictions.conftest import landing_days, load_raw
+from tests.predictions.conftest import landing_days
 
 pytestmark = pytest.mark.slow
 
@@ -34,12 +35,14 @@ def _copy_identity(source: Path, target: Path) -> None:
 
 
 def test_snapshot_at_t_is_identical_whether_or_not_later_days_are_loaded(
-    signal_zone, full_warehouse, tmp_path
+    signal_zone, raw_prefixes, full_warehouse, tmp_path
 ):
     days = landing_days(signal_zone)
     as_of = days[59]
     partial = tmp_path / "until_t.duckdb"
-    load_raw(partial, signal_zone, [d for d in days if d <= as_of])
+    shutil.copyfile(raw_prefixes[60], partial)  # the landing days up to T, loaded for real
+    with duckdb.connect(str(partial), read_only=True) as until_t:
+        assert until_t.execute("select max(dt) from raw.load_audit").fetchone()[0] == as_of
     _copy_identity(full_warehouse, partial)
 
     with duckdb.connect(str(full_warehouse), read_only=True) as full:
@@ -80,12 +83,12 @@ def test_snapshot_at_t_is_identical_whether_or_not_later_days_are_loaded(
     )
 
 
-def test_models_beat_their_naive_baselines_out_of_time(full_warehouse, tmp_path):
-    warehouse = tmp_path / "warehouse.duckdb"
-    shutil.copyfile(full_warehouse, warehouse)
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        result = train_models(con, PredictionSettings())
-    performance = result.performance.set_index("model_name")
+def test_models_beat_their_naive_baselines_out_of_time(scored):
+    # The training asset's own run (train_models with the default settings) on the full
+    # warehouse: its bundle keeps the backtest rows exactly as training returned them.
+    _, resource, _, _ = scored
+    models = load_latest_models(models_dir(resource))
+    performance = models.performance.set_index("model_name")
     print(performance.T.to_string())
     for model in ("churn", "lead_score"):
         row = performance.loc[model]
@@ -100,13 +103,12 @@ def test_models_beat_their_naive_baselines_out_of_time(full_warehouse, tmp_path)
     assert performance.loc["clv", "status"] == "ok"
     assert performance.loc["clv", "rmse_usd_cents"] > 0
     assert not performance["worse_than_baseline"].fillna(False).loc[["churn", "lead_score"]].any()
-    assert result.models.churn is not None and result.models.lead is not None
+    assert models.churn is not None and models.lead is not None
 
 
-def test_short_history_reports_a_reason_instead_of_numbers(signal_zone, full_warehouse, tmp_path):
-    days = landing_days(signal_zone)
+def test_short_history_reports_a_reason_instead_of_numbers(raw_prefixes, full_warehouse, tmp_path):
     short = tmp_path / "short.duckdb"
-    load_raw(short, signal_zone, days[:40])
+    shutil.copyfile(raw_prefixes[40], short)  # the first 40 landing days, loaded for real
     _copy_identity(full_warehouse, short)
     with duckdb.connect(str(short), read_only=True) as con:
         history = loaded_history(con)
