@@ -320,18 +320,42 @@ def _start_run(zone: Path, warehouse: Path, *extra: str) -> subprocess.Popen:
     )
 
 
-def test_rerun_changes_nothing_while_bi_reads_through_sqlalchemy(nightly, zone, tmp_path):
-    """Re-running a day is idempotent, and a BI tool reading the published marts through
-    SQLAlchemy + duckdb-engine (what Superset and Metabase use) is never blocked and never
-    sees a half-built mart while the run writes."""
+def test_a_killed_run_changes_nothing_and_the_rerun_after_it_neither_while_bi_reads(
+    nightly, zone, tmp_path
+):
+    """A run SIGKILLed while it writes leaves the warehouse and the published marts as they
+    were. The next run of the same day discards the killed run's leftovers and is
+    idempotent, and a BI tool reading the published marts through SQLAlchemy +
+    duckdb-engine (what Superset and Metabase use) is never blocked and never sees a
+    half-built mart while it writes. (One test, so one full run serves both the recovery
+    and the re-run.)"""
     import sqlalchemy as sa
 
-    warehouse = _copy_warehouse(nightly, tmp_path / "rerun")
+    warehouse = _copy_warehouse(nightly, tmp_path / "kill")
     published = warehouse.parent / "bi.duckdb"
-    before = _snapshot(warehouse)
-    proc = _start_run(zone, warehouse, "--date", _days(zone)[-1])
+    before, published_before = _snapshot(warehouse), published.read_bytes()
+    day = _days(zone)[-1]
+
+    killed = _start_run(zone, warehouse, "--date", day)
+    runs_dir = warehouse.parent / ".runs"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (
+        runs_dir.exists() and any(runs_dir.glob("*.duckdb"))
+    ):
+        time.sleep(0.2)
+    time.sleep(5)  # let it write for a while: raw loads and checks are under way
+    assert killed.poll() is None, "the run finished before it could be killed"
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait()
+    # Proof that the kill, not the run's own end, stopped it: a run that had exited by
+    # itself would report its exit status, not death by SIGKILL.
+    assert killed.returncode == -signal.SIGKILL, killed.stdout.read().decode()[-2000:]
+    assert _differences(before, _snapshot(warehouse)) == []
+    assert published.read_bytes() == published_before
+
+    rerun = _start_run(zone, warehouse, "--date", day)
     reads, errors = 0, []
-    while proc.poll() is None:
+    while rerun.poll() is None:
         engine = sa.create_engine(f"duckdb:///{published}", connect_args={"read_only": True})
         try:
             with engine.connect() as conn:
@@ -350,51 +374,11 @@ def test_rerun_changes_nothing_while_bi_reads_through_sqlalchemy(nightly, zone, 
         finally:
             engine.dispose()
         time.sleep(0.2)
-    output = proc.stdout.read().decode()
-    assert proc.returncode == 0, output
+    output = rerun.stdout.read().decode()
+    assert rerun.returncode == 0, output
     assert errors == []
     assert reads >= 3
     assert _differences(before, _snapshot(warehouse)) == []
-
-
-def test_killed_run_leaves_warehouse_and_published_marts_as_they_were(nightly, zone, tmp_path):
-    warehouse = _copy_warehouse(nightly, tmp_path / "kill")
-    published = warehouse.parent / "bi.duckdb"
-    before, published_before = _snapshot(warehouse), published.read_bytes()
-
-    proc = _start_run(zone, warehouse, "--date", _days(zone)[-1])
-    runs_dir = warehouse.parent / ".runs"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and not (
-        runs_dir.exists() and any(runs_dir.glob("*.duckdb"))
-    ):
-        time.sleep(0.2)
-    time.sleep(5)  # let it write for a while: raw loads and checks are under way
-    assert proc.poll() is None, "the run finished before it could be killed"
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    # Proof that the kill, not the run's own end, stopped it: a run that had exited by
-    # itself would report its exit status, not death by SIGKILL.
-    assert proc.returncode == -signal.SIGKILL, proc.stdout.read().decode()[-2000:]
-
-    assert _differences(before, _snapshot(warehouse)) == []
-    assert published.read_bytes() == published_before
-
-    # The next run discards the killed run's leftovers and succeeds.
-    assert (
-        cdp(
-            [
-                "run",
-                "--landing",
-                str(zone),
-                "--warehouse",
-                str(warehouse),
-                "--date",
-                _days(zone)[-1],
-            ]
-        )
-        == 0
-    )
     assert not any(runs_dir.glob("*.duckdb*"))
 
 
