@@ -38,7 +38,8 @@ LONGEST_FIRST = [
     "ui/test_dagster_ui.py",
     "identity/test_identity_accuracy.py",
     "built dbt warehouse",
-    "reliability/test_deliveries.py",
+    "orchestration/test_customer_experience.py",
+    "orchestration/test_quality_gates.py",
 ]
 
 

@@ -2,7 +2,8 @@
 files, `_SUCCESS` markers and files still being written.
 
 The loader-level tests use the real loader on real DuckDB files; the end-to-end test runs
-`cdp run` in subprocesses on a generated zone and compares raw, rejects and marts exactly.
+`cdp run` in subprocesses on a copy of the reliability reference run (tests/reliability/
+conftest.py) and compares raw, rejects and marts exactly.
 """
 
 from __future__ import annotations
@@ -277,10 +278,12 @@ def _counts(warehouse: Path) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_cdp_run_on_an_emptied_landing_day_fails_and_keeps_it_unless_allowed(tmp_path):
+def test_cdp_run_on_an_emptied_landing_day_fails_and_keeps_it_unless_allowed(reference, tmp_path):
+    # The reliability reference run (two days, loaded by a clean `cdp run`) is the
+    # warehouse the emptied day meets: a copy of it, and of its landing zone.
     landing = tmp_path / "landing"
-    warehouse = tmp_path / "wh" / "warehouse.duckdb"
-    warehouse.parent.mkdir()
+    shutil.copytree(reference.zone, landing)
+    warehouse = reference.copy_to(tmp_path / "wh")
     env = {
         **os.environ,
         "CDP_SETTLE_SECONDS": "0",
@@ -289,29 +292,22 @@ def test_cdp_run_on_an_emptied_landing_day_fails_and_keeps_it_unless_allowed(tmp
     }
     env.pop("CDP_ALERT_WEBHOOK", None)
     (tmp_path / "dagster_home").mkdir()
-    generated = _cdp(
-        "generate",
-        "--out",
-        str(landing),
-        "--customers",
-        "40",
-        "--days",
-        "1",
-        "--seed",
-        "5",
-        env=env,
-    )
-    assert generated.returncode == 0, generated.stderr
-    (day_dir,) = (landing / "email" / "events").glob("dt=*")
-    day = day_dir.name[3:]
-    leaked = _plant_bad_emails(landing)
-
-    first = _cdp("run", "--landing", str(landing), "--date", day, env=env)
-    assert first.returncode == 0, first.stderr[-3000:]
+    day = reference.days[-1]
+    day_dir = landing / "email" / "events" / f"dt={day}"
     before = _counts(warehouse)
-    events = before["raw.email_events"]
-    assert events > 0 and before["marts.fct_email_events"] > 0
-    _assert_not_stored(tmp_path, leaked)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        (events,) = con.execute(
+            "SELECT sum(rows_loaded + rows_rejected) FROM raw.load_audit "
+            "WHERE source_table = 'email_events' AND dt = ?",
+            [day],
+        ).fetchone()
+        (events_that_day,) = con.execute(
+            "SELECT count(*) FROM marts.fct_email_events WHERE delivered_dt = ?", [day]
+        ).fetchone()
+    assert events > 0 and events_that_day > 0
+    # The day's billing customers are re-delivered with two malformed emails, which the
+    # raw quality suite flags when the allowed run loads them (searched for below).
+    leaked = _plant_bad_emails(landing, day)
 
     parked = tmp_path / "parked"
     shutil.move(day_dir, parked)
@@ -325,22 +321,32 @@ def test_cdp_run_on_an_emptied_landing_day_fails_and_keeps_it_unless_allowed(tmp
     allowed = _cdp("run", "--landing", str(landing), "--date", day, "--allow-shrink", env=env)
     assert allowed.returncode == 0, allowed.stderr[-3000:]
     after = _counts(warehouse)
-    assert after["raw.email_events"] == 0 and after["marts.fct_email_events"] == 0
-    # The other tables' raw rows are untouched; the audit lost exactly the events files.
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(
+            "SELECT count(*) FROM raw.email_events WHERE _dt = ?", [day]
+        ).fetchone() == (0,)
+        assert con.execute(
+            "SELECT count(*) FROM marts.fct_email_events WHERE delivered_dt = ?", [day]
+        ).fetchone() == (0,)
+        assert con.execute(
+            "SELECT count(*) FROM raw.load_audit WHERE source_table = 'email_events' AND dt = ?",
+            [day],
+        ).fetchone() == (0,)
+        (files,) = con.execute("SELECT count(*) FROM raw.load_audit").fetchone()
+    # The other day's events stay; the other tables' raw rows are untouched; the audit lost
+    # exactly the emptied day's events files.
+    assert after["raw.email_events"] == reference.raw[f"email_events/{reference.days[0]}"]
+    assert after["marts.fct_email_events"] == before["marts.fct_email_events"] - events_that_day
     for table, count in before.items():
         if table.startswith("raw.") and table not in ("raw.email_events", "raw.load_audit"):
             assert after[table] == count, table
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        assert con.execute(
-            "SELECT count(*) FROM raw.load_audit WHERE source_table = 'email_events'"
-        ).fetchone() == (0,)
-        (files,) = con.execute("SELECT count(*) FROM raw.load_audit").fetchone()
     assert files == before["raw.load_audit"] - len(list(parked.rglob("*.csv*")))
+    _assert_not_stored(tmp_path, leaked)
 
 
-def _plant_bad_emails(landing: Path) -> list[str]:
-    """Give two billing customers malformed emails the raw quality suite will flag."""
-    (path,) = sorted((landing / "billing" / "customers").glob("dt=*/*.csv*"))[:1]
+def _plant_bad_emails(landing: Path, day: str) -> list[str]:
+    """Give two billing customers of `day` malformed emails the raw quality suite will flag."""
+    (path,) = sorted((landing / "billing" / "customers").glob(f"dt={day}/*.csv*"))[:1]
     planted: list[str] = []
 
     def edit(fields, rows):
