@@ -435,7 +435,9 @@ def cmd_spark_build(args: argparse.Namespace) -> int:
     _set_paths(args)
     settings = _engine_settings(args)
     if not settings.is_spark:
-        raise CliError("set CDP_ENGINE=spark (and CDP_SPARK_REMOTE for a cluster); see docs/spark.md")
+        raise CliError(
+            "set CDP_ENGINE=spark (and CDP_SPARK_REMOTE for a cluster); see docs/spark.md"
+        )
     print(f"cdp spark-build: {_short_path(settings.duckdb_warehouse)} -> {settings.describe()}")
     dbt_args = ("build", "--exclude-resource-type", "unit_test")
     if args.select:
@@ -459,7 +461,9 @@ def cmd_spark_build(args: argparse.Namespace) -> int:
     ]
     for line in shown[:40]:
         print("  " + line)
-    print(f"  dbt build on spark {'succeeded' if build.succeeded else 'FAILED'} ({build.dbt_seconds:.1f}s)")
+    print(
+        f"  dbt build on spark {'succeeded' if build.succeeded else 'FAILED'} ({build.dbt_seconds:.1f}s)"
+    )
     if not build.succeeded:
         print(f"  full dbt log: {settings.spark_warehouse / 'dbt' / 'logs' / 'dbt.log'}")
     return 0 if build.succeeded else 1
