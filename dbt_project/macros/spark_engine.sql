@@ -64,3 +64,31 @@
         {%- endif -%}
     {%- endif -%}
 {%- endmacro %}
+
+{#- dbt's date arithmetic with DuckDB's meaning. dbt-spark's own dateadd goes through
+    to_timestamp(unix seconds), which yields NULL for the TIMESTAMP_NTZ type the profile
+    uses for naive timestamps (a cohort month came out NULL); timestampadd keeps the type
+    and clips to the month's end as DuckDB's `+ interval` does. -#}
+{% macro spark__dateadd(datepart, interval, from_date_or_timestamp) -%}
+    timestampadd({{ datepart | upper }}, {{ interval }}, {{ from_date_or_timestamp }})
+{%- endmacro %}
+
+{#- DuckDB's date_diff counts the boundaries crossed (31 Jan -> 1 Feb is one month, 23:59:59
+    -> 00:00:00 one day); dbt-spark's rounds elapsed time instead (ceil for seconds). These
+    count boundaries, for the dateparts the models use. -#}
+{% macro spark__datediff(first_date, second_date, datepart) -%}
+    {%- if datepart == 'day' -%}
+        datediff(cast({{ second_date }} as date), cast({{ first_date }} as date))
+    {%- elif datepart == 'month' -%}
+        ((year({{ second_date }}) * 12 + month({{ second_date }})) - (year({{ first_date }}) * 12 + month({{ first_date }})))
+    {%- elif datepart == 'quarter' -%}
+        ((year({{ second_date }}) * 4 + quarter({{ second_date }})) - (year({{ first_date }}) * 4 + quarter({{ first_date }})))
+    {%- elif datepart == 'year' -%}
+        (year({{ second_date }}) - year({{ first_date }}))
+    {%- elif datepart in ('hour', 'minute', 'second') -%}
+        {%- set seconds = {'hour': 3600, 'minute': 60, 'second': 1}[datepart] -%}
+        (floor(to_unix_timestamp({{ second_date }}) / {{ seconds }}) - floor(to_unix_timestamp({{ first_date }}) / {{ seconds }}))
+    {%- else -%}
+        {{ exceptions.raise_compiler_error("datediff by " ~ datepart ~ " is not written for Spark yet (macros/spark_engine.sql)") }}
+    {%- endif -%}
+{%- endmacro %}
