@@ -26,7 +26,8 @@
    the value of Splink's tutorials) and at the best-F1 match weight of a sweep (sweep runs
    are not timed).
    The evidence ceiling (identity.evaluate) says what exact evidence alone supports.
-Prints a table and writes bench/results/identity.json (the README quotes it).
+Prints a table and writes bench/results/identity.json (identity-<N>.json at other sizes;
+the README quotes them).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ import duckdb  # noqa: E402
 import pandas as pd  # noqa: E402
 
 THREADS = 2
-RESULTS_FILE = REPO / "bench" / "results" / "identity.json"
+RESULTS_DIR = REPO / "bench" / "results"  # identity.json at 1,000,000; identity-<N>.json else
 # Not bench.duckdb: DuckDB names the catalog after the file, which would clash with schema bench.
 WAREHOUSE_NAME = "warehouse.duckdb"
 RECORDS_TABLE = "bench.identity_records"
@@ -463,9 +464,11 @@ def main() -> None:
         "note": "seconds: from the saved normalised records to clusters, default threshold; "
         "sweeps are not timed; peak memory is each engine process's max RSS (sweep included)",
     }
-    RESULTS_FILE.parent.mkdir(exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(report, indent=2, default=str))
-    print(f"wrote {RESULTS_FILE.relative_to(REPO)}")
+    name = "identity.json" if args.customers == 1_000_000 else f"identity-{args.customers}.json"
+    results_file = RESULTS_DIR / name
+    RESULTS_DIR.mkdir(exist_ok=True)
+    results_file.write_text(json.dumps(report, indent=2, default=str))
+    print(f"wrote {results_file.relative_to(REPO)}")
 
 
 if __name__ == "__main__":
