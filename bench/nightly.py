@@ -57,7 +57,9 @@ def _step_seconds(dagster_home: Path, run_id: str) -> dict[str, float]:
 
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     with DagsterInstance.get() as instance:
-        stats = instance.get_run_step_stats(run_id)
+        # `cdp run` prints the first 8 characters of the run id
+        full_ids = [r.run_id for r in instance.get_runs() if r.run_id.startswith(run_id)]
+        stats = instance.get_run_step_stats(full_ids[0]) if len(full_ids) == 1 else []
     return {
         s.step_key: round((s.end_time or 0) - (s.start_time or 0), 1)
         for s in sorted(stats, key=lambda s: s.start_time or 0)
