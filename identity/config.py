@@ -201,6 +201,13 @@ class IdentityConfig:
     # ... or once the records outnumber those the model was trained on by this share (a
     # model learnt on a much smaller history, e.g. the first day's, is no model of today's).
     full_identity_growth: float = 0.2
+    # Comparisons a pair also reads from the records' deterministic components (the records
+    # an exact identifier already made one customer) when a record lacks the value itself:
+    # an email contact with no phone is compared through the phone of the billing account its
+    # address already ties it to. Only disagreement is taken this way (components whose
+    # values are all different), so two namesakes in one city, each with their own phone
+    # and postcode elsewhere in their records, stay apart. Empty disables it.
+    component_evidence_comparisons: tuple[str, ...] = ("email", "phone", "postcode")
     # A probabilistic pair must also agree (level >= 1) on at least this many comparisons:
     # a shared full name alone passes only when the names are rare enough (term frequencies)
     # to reach the threshold; one agreeing field never does.
@@ -307,6 +314,11 @@ def _validate(config: IdentityConfig) -> None:
             raise IdentityConfigError(
                 f"comparisons[{i}].thresholds: similarities must be between 0 and 1"
             )
+    unknown_evidence = [c for c in config.component_evidence_comparisons if c not in names]
+    if unknown_evidence:
+        raise IdentityConfigError(
+            f"component_evidence_comparisons: {unknown_evidence} are not comparison names ({names})"
+        )
     if config.household_guard_comparison not in (None, *names):
         raise IdentityConfigError(
             f"household_guard_comparison: {config.household_guard_comparison!r} is not a "

@@ -158,6 +158,9 @@ def link_records(
         )
     lap("training")
 
+    component_of = rule_components(rule_edges, n_records)
+    fill_levels_from_components(con, records_table, candidates, config, component_of)
+    candidate_levels = candidates[level_columns(comparisons)].to_numpy()
     term_frequencies = candidate_term_frequencies(candidates, comparisons)
     weights, accepted, household = score_candidates(
         model,
@@ -186,7 +189,7 @@ def link_records(
             within[previous_links["rid_l"].to_numpy(dtype=np.int64)]
             & within[previous_links["rid_r"].to_numpy(dtype=np.int64)]
         ]
-    kept = _still_supported_links(con, model, previous_links, config, records_table)
+    kept = _still_supported_links(con, model, previous_links, config, records_table, component_of)
     edge_columns = ["rid_l", "rid_r", "rule", "weight"]
     edges = pd.concat(
         [rule_edges[edge_columns], probabilistic[edge_columns]]
@@ -441,6 +444,7 @@ def _still_supported_links(
     previous_links: pd.DataFrame | None,
     config: IdentityConfig,
     records_table: str,
+    component_of: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Last run's probabilistic links whose weight under today's model is still at least
     `match_weight_threshold - keep_link_weight_margin` (and not a household pair), with
@@ -457,6 +461,8 @@ def _still_supported_links(
         compared = compare_pairs(con, records_table, PREVIOUS_PAIRS, config.comparisons)
     finally:
         con.unregister(PREVIOUS_PAIRS)
+    if component_of is not None:
+        fill_levels_from_components(con, records_table, compared, config, component_of)
     levels = compared[level_columns(config.comparisons)].to_numpy()
     weights = model.match_weights(levels, candidate_term_frequencies(compared, config.comparisons))
     keep = weights >= config.match_weight_threshold - config.keep_link_weight_margin
@@ -474,6 +480,100 @@ def _still_supported_links(
         keep &= ~household
     kept = compared.loc[keep, ["rid_l", "rid_r"]].assign(rule=PROBABILISTIC, weight=weights[keep])
     return kept.sort_values(["weight", "rid_l", "rid_r"], ascending=[False, True, True])
+
+
+def rule_components(rule_edges: pd.DataFrame, n_records: int) -> np.ndarray:
+    """The deterministic component of every record: records an exact identifier (a shared
+    email key, a user id) already makes one customer."""
+    if rule_edges.empty:
+        return np.arange(n_records, dtype=np.int64)
+    graph = coo_matrix(
+        (
+            np.ones(len(rule_edges), dtype=np.int8),
+            (
+                rule_edges["rid_l"].to_numpy(dtype=np.int64),
+                rule_edges["rid_r"].to_numpy(dtype=np.int64),
+            ),
+        ),
+        shape=(n_records, n_records),
+    )
+    return connected_components(graph, directed=False)[1].astype(np.int64)
+
+
+COMPONENTS = "_identity_components"
+COMPONENT_PAIRS = "_identity_component_pairs"
+
+
+def fill_levels_from_components(
+    con: duckdb.DuckDBPyConnection,
+    records_table: str,
+    pairs: pd.DataFrame,
+    config: IdentityConfig,
+    component_of: np.ndarray,
+) -> None:
+    """In place: a pair's missing level (-1) of each `component_evidence_comparisons`
+    becomes "disagree" (0) when both records' deterministic components carry values of that
+    column and none of them is shared. What a record's own components say is that person's
+    evidence: an email contact without a phone, tied by its address to a billing account
+    with one, is no longer silent about the phone. Two namesakes in one city (same name,
+    different emails) are told apart by the phones and postcodes of their other records;
+    a person's second address that nothing else contradicts keeps its missing levels.
+    Agreement is not read this way: an accepted pair is always accepted on its own values."""
+    names = set(config.component_evidence_comparisons)
+    specs = [
+        spec
+        for spec in config.comparisons
+        if spec.name in names and f"level_{spec.name}" in pairs.columns
+    ]
+    if not specs or pairs.empty:
+        return
+    left = pairs["rid_l"].to_numpy(dtype=np.int64)
+    right = pairs["rid_r"].to_numpy(dtype=np.int64)
+    missing = {spec.name: pairs[f"level_{spec.name}"].to_numpy() == -1 for spec in specs}
+    rows = np.flatnonzero(np.logical_or.reduce(list(missing.values())))
+    if not len(rows):
+        return
+    con.register(
+        COMPONENTS,
+        pd.DataFrame(
+            {"rid": np.arange(len(component_of), dtype=np.int64), "component": component_of}
+        ),
+    )
+    con.register(
+        COMPONENT_PAIRS,
+        pd.DataFrame(
+            {"pos": rows, "cl": component_of[left[rows]], "cr": component_of[right[rows]]}
+        ),
+    )
+    try:
+        for spec in specs:
+            found = con.sql(f"""
+                with vals as (
+                    select distinct c.component, r.{spec.column} as v
+                    from {records_table} r join {COMPONENTS} c using (rid)
+                    where r.{spec.column} is not null
+                ),
+                carriers as (select distinct component from vals),
+                sharing as (
+                    select distinct p.pos from {COMPONENT_PAIRS} p
+                    join vals a on a.component = p.cl
+                    join vals b on b.component = p.cr and b.v = a.v
+                )
+                select p.pos
+                from {COMPONENT_PAIRS} p
+                semi join carriers a on a.component = p.cl
+                semi join carriers b on b.component = p.cr
+                anti join sharing s on s.pos = p.pos
+            """).fetchnumpy()["pos"]
+            found = np.asarray(found, dtype=np.int64)
+            found = found[missing[spec.name][found]]
+            column = f"level_{spec.name}"
+            levels = pairs[column].to_numpy().copy()
+            levels[found] = 0
+            pairs[column] = levels.astype(np.int8)
+    finally:
+        con.unregister(COMPONENTS)
+        con.unregister(COMPONENT_PAIRS)
 
 
 def _split_shared_mailboxes(

@@ -127,50 +127,85 @@ def _similar(a: str | None, b: str | None) -> bool:
     )
 
 
-def first_name_groups(names) -> list[int]:
+def _same_persons_names(a: dict, b: dict, by_last_name: bool) -> bool:
+    """Could two (first, last) name pairs, both with a first name, be one person's? The
+    first names may be one person's (typos, nicknames, short forms), or one pair is written
+    the other way round ("Lovelace Ada", "RAILEY Patricia", "Paul" next to "Crountic Paul")."""
+    fa, la, fb, lb = a["f"], a["l"], b["f"], b["l"]
+    if may_be_same_first_name(fa, fb, SAME_FIRST_NAME_SIMILARITY) and (
+        not by_last_name or la is None or lb is None or _similar(la, lb)
+    ):
+        return True
+
+    def written_round(x_first, x_last, y_first, y_last) -> bool:
+        return (
+            y_last is not None
+            and (
+                _similar(x_first, y_last)
+                or may_be_same_first_name(x_first, y_last, SAME_FIRST_NAME_SIMILARITY)
+            )
+            and (
+                x_last is None
+                or may_be_same_first_name(x_last, y_first, SAME_FIRST_NAME_SIMILARITY)
+                or _similar(x_last, y_first)
+            )
+        )
+
+    return written_round(fa, la, fb, lb) or written_round(fb, lb, fa, la)
+
+
+def first_name_groups(names, by_last_name: bool = False) -> list[int]:
     """The person (0, 1, ...) each (first, last) name pair belongs to, in input order, or -1
-    when it cannot be told. Greedy grouping: two names are one person's when the first names
-    may be one person's (`may_be_same_first_name`: typos, nicknames, short forms) or the pair
-    is written the other way round ("Lovelace Ada"). A name without a first name joins the
-    one group whose last name it shares; sharing none it is another person, sharing several
-    (a family's surname) it cannot be told (-1)."""
+    when it cannot be told. Names with a first name are grouped transitively (union-find,
+    so the order they come in does not matter) when they may be one person's
+    (`_same_persons_names`: typos, nicknames, short forms, "Last First" order). A name
+    without a first name joins the one group whose last name it shares; sharing none it is
+    another person, sharing several (a family's surname) it cannot be told (-1).
+    `by_last_name`: also keep apart equal first names whose last names both exist and
+    differ (William Thirro and William Fealdi on a company's `frontdesk@`). Used only to
+    split a value already known to be shared: on a person's own address the same first name
+    with two surnames is a surname change, not two people."""
     names = list(names) if isinstance(names, list | np.ndarray) else []
-    groups: list[tuple[str | None, str | None]] = []
-    group_lasts: list[set[str]] = []
+    named = [i for i, name in enumerate(names) if name["f"] is not None]
+    parent = {i: i for i in named}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for x, i in enumerate(named):
+        for j in named[x + 1 :]:
+            if find(i) != find(j) and _same_persons_names(names[i], names[j], by_last_name):
+                parent[max(find(i), find(j))] = min(find(i), find(j))
     assigned = [-1] * len(names)
-    order = sorted(range(len(names)), key=lambda i: (names[i]["f"] or "~", names[i]["l"] or ""))
-    for i in order:
-        first, last = names[i]["f"], names[i]["l"]
-        if first is None:
-            if last is None:
-                continue
-            matches = [
-                g
-                for g, (g_first, _) in enumerate(groups)
-                if any(_similar(last, known) for known in group_lasts[g]) or last == g_first
-            ]
-            if len(matches) == 1:
-                assigned[i] = matches[0]
-                continue
-            if len(matches) > 1:
-                continue
-        else:
-            for g, (g_first, _) in enumerate(groups):
-                if g_first is None:
-                    continue
-                if may_be_same_first_name(first, g_first, SAME_FIRST_NAME_SIMILARITY) or (
-                    last is not None
-                    and any(_similar(first, known) for known in group_lasts[g])
-                    and may_be_same_first_name(last, g_first, SAME_FIRST_NAME_SIMILARITY)
-                ):
-                    assigned[i] = g
-                    break
-        if assigned[i] == -1:
-            assigned[i] = len(groups)
-            groups.append((first, last))
-            group_lasts.append(set())
-        if last is not None:
-            group_lasts[assigned[i]].add(last)
+    roots: dict[int, int] = {}
+    # groups numbered in order of their first member by name, as before (stable output)
+    for i in sorted(named, key=lambda i: (names[i]["f"], names[i]["l"] or "")):
+        assigned[i] = roots.setdefault(find(i), len(roots))
+    group_names: list[set[str]] = [set() for _ in roots]
+    for i in named:
+        group_names[assigned[i]].update(n for n in (names[i]["f"], names[i]["l"]) if n)
+    group_lasts: list[set[str]] = [set() for _ in roots]
+    for i in named:
+        if names[i]["l"] is not None:
+            group_lasts[assigned[i]].add(names[i]["l"])
+    for i, name in enumerate(names):
+        last = name["l"]
+        if name["f"] is not None or last is None:
+            continue
+        matches = [
+            g
+            for g in range(len(roots))
+            if any(_similar(last, known) for known in group_lasts[g]) or last in group_names[g]
+        ]
+        if len(matches) == 1:
+            assigned[i] = matches[0]
+        elif not matches:
+            assigned[i] = len(group_names)
+            group_names.append({last})
+            group_lasts.append({last})
     return assigned
 
 
@@ -248,7 +283,10 @@ def detect_shared_values(
         for i in np.flatnonzero(is_shared):
             names = names_of[i]
             names = list(names) if isinstance(names, list | np.ndarray) else []
-            for name, group in zip(names, groups.get(i, [0] * len(names)), strict=True):
+            # a shared value is split per person: equal first names with different
+            # surnames are different people on it
+            split = first_name_groups(names, by_last_name=True) if len(names) >= 2 else None
+            for name, group in zip(names, split or groups.get(i, [0] * len(names)), strict=True):
                 if group >= 0:
                     rows.append((identifier.name, values_of[i], name["f"], name["l"], group))
         group_frames.append(
