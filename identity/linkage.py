@@ -435,6 +435,7 @@ def _household_mask(
 
 SHARED_MAILBOX = "shared_mailbox"
 SHARED_MAILBOX_NAME_SIMILARITY = 0.6
+SAME_NAME_SIMILARITY = 0.85
 PREVIOUS_PAIRS = "_identity_previous_pairs"
 
 
@@ -580,7 +581,8 @@ def _split_shared_mailboxes(
     con: duckdb.DuckDBPyConnection, rule_edges: pd.DataFrame, records_table: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(kept, refused) email-key edges: two records on one address whose first names both
-    exist and clearly differ (Ada vs Byron) are a family sharing a mailbox, not one person."""
+    exist and clearly differ (Ada vs Byron) are a family sharing a mailbox, not one person -
+    unless one record has the names the other way round ("Lovelace Ada")."""
     if rule_edges.empty or "first_name_key" not in _columns(con, records_table):
         return rule_edges, rule_edges.iloc[0:0]
     con.register(
@@ -592,7 +594,13 @@ def _split_shared_mailboxes(
             select e.rule = 'email_key'
                and l.first_name_key is not null and r.first_name_key is not null
                and jaro_winkler_similarity(l.first_name_key, r.first_name_key)
-                   < {SHARED_MAILBOX_NAME_SIMILARITY} as shared
+                   < {SHARED_MAILBOX_NAME_SIMILARITY}
+               -- "Ashondfield Michael" next to "Michael Ashondfield": one person's name
+               -- written the other way round, not a second person on the mailbox
+               and not coalesce(
+                   jaro_winkler_similarity(l.first_name_key, r.last_name) >= {SAME_NAME_SIMILARITY}
+                   or jaro_winkler_similarity(l.last_name, r.first_name_key) >= {SAME_NAME_SIMILARITY},
+                   false) as shared
             from _identity_rule_edges e
             join {records_table} l on l.rid = e.rid_l
             join {records_table} r on r.rid = e.rid_r
