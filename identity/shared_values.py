@@ -83,7 +83,7 @@ def _mask_sql(identifier: str, value: str) -> str:
 
 
 def _statistics_sql(
-    records_table: str, identifier: SharedIdentifier, limits: dict[str, int]
+    records_table: str, identifier: SharedIdentifier, limits: dict[str, int], guests: bool = False
 ) -> str:
     """Per value carried by 2+ records: the counts that can show sharing. Only values that
     could be shared come back (several name pairs, or too many of another identifier): most
@@ -113,10 +113,67 @@ def _statistics_sql(
         from carriers where value is not null
         group by value
         having count(*) >= 2 and (
-            n_name_pairs >= 2
+            n_name_pairs >= 2{f" or value in (select value from {GUEST_TABLE})" if guests else ""}
             or n_emails > {limits["email"]} or n_phones > {limits["phone"]}
             or n_user_ids > {limits["user_id"]} or n_addresses > {limits["address"]})
     """
+
+
+GUEST_TABLE = "_identity_mailbox_guests"
+GUEST_REASON = "its mailbox names another person than the one using it"
+
+
+def mailbox_names_person(prefix: str, first_name: str, first_name_key: str | None) -> bool:
+    """Could a mailbox's given-name part (what precedes the surname: `j` in `jsmith@`,
+    `bill` in `bill.smith@`) be this first name's? An initial or two (first and middle),
+    the name itself, a typo, a nickname or a short form of it."""
+    if not prefix:
+        return True
+    words = first_name.split(" ")
+    if len(prefix) <= 2:
+        return prefix[0] == words[0][:1]
+    candidates = {
+        *words,
+        first_name.replace(" ", ""),
+        *([first_name_key] if first_name_key else []),
+    }
+    return any(may_be_same_first_name(prefix, c, SAME_FIRST_NAME_SIMILARITY) for c in candidates)
+
+
+def mailbox_guest_values(con: duckdb.DuckDBPyConnection, records_table: str) -> list[str]:
+    """Email keys used by someone the mailbox does not name, next to records without a
+    first name: `edomier@` (E. Domier's) used by Robert Domier. Robert is a guest on a
+    relative's inbox, so a record on it without a first name is as likely the mailbox's
+    owner as Robert: the address is shared, though only one name was ever typed with it.
+    A mailbox that spells none of its users' surnames says nothing and is left alone."""
+    rows = con.sql(f"""
+        with values_with_nameless as (
+            select email_key from {records_table}
+            where email_key is not null
+            group by 1
+            having count(*) >= 2 and count(*) filter (where first_name_key is null) >= 1
+               and count(*) filter (where first_name_key is not null) >= 1
+        ),
+        named as (
+            select r.email_key,
+                   regexp_replace(split_part(r.email_key, '@', 1), '[^a-z]', '', 'g') as mailbox,
+                   regexp_replace(r.last_name, '[^a-z]', '', 'g') as surname,
+                   trim(regexp_replace(r.first_name, '[^a-z ]', '', 'g')) as first_name,
+                   r.first_name_key
+            from {records_table} r semi join values_with_nameless v using (email_key)
+            where r.first_name_key is not null and r.first_name is not null
+        )
+        select distinct email_key, split_part(mailbox, surname, 1) as prefix, first_name,
+               first_name_key, length(surname) >= 3 and contains(mailbox, surname) as claims
+        from named
+    """).fetchall()
+    verdict: dict[str, list[bool]] = {}
+    for value, prefix, first_name, key, claims in rows:
+        fits = (
+            None if not claims or not first_name else mailbox_names_person(prefix, first_name, key)
+        )
+        verdict.setdefault(value, []).append(fits)
+    return sorted(value for value, fits in verdict.items() if False in fits and True not in fits)
 
 
 def _similar(a: str | None, b: str | None) -> bool:
@@ -243,7 +300,17 @@ def detect_shared_values(
     for identifier in SHARED_IDENTIFIERS:
         if identifier.column not in columns or not config.detect_shared_values:
             continue
-        stats = con.sql(_statistics_sql(records_table, identifier, limits)).df()
+        guests: set[str] = set()
+        if identifier.name == "email" and {"first_name", "last_name"} <= columns:
+            guests = set(mailbox_guest_values(con, records_table))
+            con.register(GUEST_TABLE, pd.DataFrame({"value": sorted(guests)}, dtype=object))
+        try:
+            stats = con.sql(
+                _statistics_sql(records_table, identifier, limits, guests=bool(guests))
+            ).df()
+        finally:
+            if guests:
+                con.unregister(GUEST_TABLE)
         if stats.empty:
             continue
         # Names are grouped in Python only where there are several distinct name pairs.
@@ -259,6 +326,8 @@ def detect_shared_values(
             why = []
             if row.n_names >= min_names[identifier.name]:
                 why.append(f"{row.n_names} different people's names")
+            if row.value in guests:
+                why.append(GUEST_REASON)
             for other, count in (
                 ("email", row.n_emails),
                 ("phone", row.n_phones),
@@ -286,7 +355,14 @@ def detect_shared_values(
             # a shared value is split per person: equal first names with different
             # surnames are different people on it
             split = first_name_groups(names, by_last_name=True) if len(names) >= 2 else None
-            for name, group in zip(names, split or groups.get(i, [0] * len(names)), strict=True):
+            split = split or groups.get(i, [0] * len(names))
+            if values_of[i] in guests:
+                # the mailbox's owner is not among the names: a record without a first name
+                # may be the owner, whatever surname the family shares
+                split = [
+                    -1 if name["f"] is None else g for name, g in zip(names, split, strict=True)
+                ]
+            for name, group in zip(names, split, strict=True):
                 if group >= 0:
                     rows.append((identifier.name, values_of[i], name["f"], name["l"], group))
         group_frames.append(
