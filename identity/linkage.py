@@ -36,6 +36,7 @@ from identity.guards import HOUSEHOLD, ClusterAttributes, cardinality_limits, ho
 from identity.overrides import StewardOverrides
 from identity.records import RECORDS_TABLE
 from identity.rules import deterministic_edges
+from identity.shared_values import written_other_way_round
 
 PAIRS_TABLE = "_identity_candidate_pairs"
 PROBABILISTIC = "probabilistic"
@@ -435,7 +436,6 @@ def _household_mask(
 
 SHARED_MAILBOX = "shared_mailbox"
 SHARED_MAILBOX_NAME_SIMILARITY = 0.6
-SAME_NAME_SIMILARITY = 0.85
 PREVIOUS_PAIRS = "_identity_previous_pairs"
 
 
@@ -590,25 +590,25 @@ def _split_shared_mailboxes(
         rule_edges[["rid_l", "rid_r", "rule"]].assign(pos=np.arange(len(rule_edges))),
     )
     try:
-        shared = con.sql(f"""
-            select e.rule = 'email_key'
-               and l.first_name_key is not null and r.first_name_key is not null
-               and jaro_winkler_similarity(l.first_name_key, r.first_name_key)
-                   < {SHARED_MAILBOX_NAME_SIMILARITY}
-               -- "Ashondfield Michael" next to "Michael Ashondfield": one person's name
-               -- written the other way round, not a second person on the mailbox
-               and not coalesce(
-                   jaro_winkler_similarity(l.first_name_key, r.last_name) >= {SAME_NAME_SIMILARITY}
-                   or jaro_winkler_similarity(l.last_name, r.first_name_key) >= {SAME_NAME_SIMILARITY},
-                   false) as shared
+        found = con.sql(f"""
+            select e.pos, l.first_name_key, l.last_name, r.first_name_key, r.last_name
             from _identity_rule_edges e
             join {records_table} l on l.rid = e.rid_l
             join {records_table} r on r.rid = e.rid_r
-            order by e.pos
-        """).fetchnumpy()["shared"]
+            where e.rule = 'email_key'
+              and l.first_name_key is not null and r.first_name_key is not null
+              and jaro_winkler_similarity(l.first_name_key, r.first_name_key)
+                  < {SHARED_MAILBOX_NAME_SIMILARITY}
+        """).fetchall()
     finally:
         con.unregister("_identity_rule_edges")
-    shared = np.asarray(shared, dtype=bool)
+    shared = np.zeros(len(rule_edges), dtype=bool)
+    for pos, first_l, last_l, first_r, last_r in found:
+        # "Ashondfield Michael" next to "Michael Ashondfield": one person's name written
+        # the other way round, not a second person on the mailbox
+        shared[pos] = not written_other_way_round(
+            {"f": first_l, "l": last_l}, {"f": first_r, "l": last_r}
+        )
     return rule_edges[~shared].reset_index(drop=True), rule_edges[shared].reset_index(drop=True)
 
 

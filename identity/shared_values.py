@@ -188,27 +188,31 @@ def _same_persons_names(a: dict, b: dict, by_last_name: bool) -> bool:
     """Could two (first, last) name pairs, both with a first name, be one person's? The
     first names may be one person's (typos, nicknames, short forms), or one pair is written
     the other way round ("Lovelace Ada", "RAILEY Patricia", "Paul" next to "Crountic Paul")."""
-    fa, la, fb, lb = a["f"], a["l"], b["f"], b["l"]
-    if may_be_same_first_name(fa, fb, SAME_FIRST_NAME_SIMILARITY) and (
-        not by_last_name or la is None or lb is None or _similar(la, lb)
+    if may_be_same_first_name(a["f"], b["f"], SAME_FIRST_NAME_SIMILARITY) and (
+        not by_last_name or a["l"] is None or b["l"] is None or _similar(a["l"], b["l"])
     ):
         return True
+    return written_other_way_round(a, b)
 
-    def written_round(x_first, x_last, y_first, y_last) -> bool:
+
+def _name_like(a: str, b: str) -> bool:
+    return _similar(a, b) or may_be_same_first_name(a, b, SAME_FIRST_NAME_SIMILARITY)
+
+
+def written_other_way_round(a: dict, b: dict) -> bool:
+    """One (first, last) name pair is the other's with first and last swapped, allowing
+    typos and nicknames ("Macleod Bill" for William Macleod); a missing last name on the
+    swapped side does not contradict it ("Paul" next to "Crountic Paul")."""
+
+    def round_of(x: dict, y: dict) -> bool:
         return (
-            y_last is not None
-            and (
-                _similar(x_first, y_last)
-                or may_be_same_first_name(x_first, y_last, SAME_FIRST_NAME_SIMILARITY)
-            )
-            and (
-                x_last is None
-                or may_be_same_first_name(x_last, y_first, SAME_FIRST_NAME_SIMILARITY)
-                or _similar(x_last, y_first)
-            )
+            x["f"] is not None
+            and y["l"] is not None
+            and _name_like(x["f"], y["l"])
+            and (x["l"] is None or (y["f"] is not None and _name_like(x["l"], y["f"])))
         )
 
-    return written_round(fa, la, fb, lb) or written_round(fb, lb, fa, la)
+    return round_of(a, b) or round_of(b, a)
 
 
 def first_name_groups(names, by_last_name: bool = False) -> list[int]:
