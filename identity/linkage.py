@@ -29,6 +29,7 @@ from identity.compare import (
     compare_pairs,
     create_term_frequency_tables,
     level_columns,
+    term_frequency_table,
     tf_column,
 )
 from identity.config import IdentityConfig
@@ -159,6 +160,7 @@ def link_records(
         )
     lap("training")
 
+    fill_names_from_mailboxes(con, records_table, candidates, config)
     component_of = rule_components(rule_edges, n_records)
     fill_levels_from_components(con, records_table, candidates, config, component_of)
     candidate_levels = candidates[level_columns(comparisons)].to_numpy()
@@ -499,6 +501,101 @@ def rule_components(rule_edges: pd.DataFrame, n_records: int) -> np.ndarray:
         shape=(n_records, n_records),
     )
     return connected_components(graph, directed=False)[1].astype(np.int64)
+
+
+MAILBOX_PAIRS = "_identity_mailbox_pairs"
+# A surname (first name) read from a mailbox must be at least this long: `lee` or `li`
+# turn up inside too many mailboxes to mean anything.
+MIN_SPELT_SURNAME = 4
+MIN_SPELT_FIRST_NAME = 3
+
+
+def fill_names_from_mailboxes(
+    con: duckdb.DuckDBPyConnection,
+    records_table: str,
+    pairs: pd.DataFrame,
+    config: IdentityConfig,
+) -> None:
+    """In place: a name a record lacks is read from its own mailbox when the mailbox spells
+    the other record's name. `astrid.glairnott@blackmesa.io` with first name Astrid and no
+    surname agrees on the surname with Astrid Glairnott; `evellis.wovano@` with only the
+    surname Wovano agrees on the first name with Evellis Wovano. The level becomes the
+    exact one, term-frequency adjusted by the name's own frequency like any exact
+    agreement. Run before scoring in full and incremental runs alike."""
+    by_column = {spec.column: spec for spec in config.comparisons}
+    first, last = by_column.get("first_name_key"), by_column.get("last_name")
+    if (
+        first is None
+        or last is None
+        or pairs.empty
+        or "email_local" not in _columns(con, records_table)
+    ):
+        return
+    first_level, last_level = f"level_{first.name}", f"level_{last.name}"
+    if first_level not in pairs.columns or last_level not in pairs.columns:
+        return
+    missing = np.flatnonzero(
+        (pairs[first_level].to_numpy() == -1) | (pairs[last_level].to_numpy() == -1)
+    )
+    if not len(missing):
+        return
+    con.register(
+        MAILBOX_PAIRS,
+        pd.DataFrame(
+            {
+                "pos": missing,
+                "rid_l": pairs["rid_l"].to_numpy()[missing],
+                "rid_r": pairs["rid_r"].to_numpy()[missing],
+            }
+        ),
+    )
+
+    # A shared mailbox (a family's, a shop's) spells its owner's name, not its users'.
+    own_mailbox = (
+        "({t}.email_key is not null and coalesce(not contains({t}.shared_values, 'email:'), true))"
+        if "shared_values" in _columns(con, records_table)
+        else "{t}.email_key is not null"
+    )
+
+    def spelt(column: str, minimum: int, nameless: str, named: str) -> str:
+        mailbox = f"regexp_replace({nameless}.email_local, '[^a-z]', '', 'g')"
+        name = f"regexp_replace({named}.{column}, '[^a-z]', '', 'g')"
+        return (
+            f"({nameless}.{column} is null and {named}.{column} is not null "
+            f"and {own_mailbox.format(t=nameless)} "
+            f"and length({name}) >= {minimum} and contains({mailbox}, {name}))"
+        )
+
+    try:
+        found = con.sql(f"""
+            select m.pos,
+                   {spelt(last.column, MIN_SPELT_SURNAME, "l", "r")}
+                       or {spelt(last.column, MIN_SPELT_SURNAME, "r", "l")} as last_spelt,
+                   coalesce(l.{last.column}, r.{last.column}) as last_value,
+                   {spelt(first.column, MIN_SPELT_FIRST_NAME, "l", "r")}
+                       or {spelt(first.column, MIN_SPELT_FIRST_NAME, "r", "l")} as first_spelt,
+                   coalesce(l.{first.column}, r.{first.column}) as first_value
+            from {MAILBOX_PAIRS} m
+            join {records_table} l on l.rid = m.rid_l
+            join {records_table} r on r.rid = m.rid_r
+        """).df()
+    finally:
+        con.unregister(MAILBOX_PAIRS)
+    for spec, column in ((last, "last"), (first, "first")):
+        hit = found[found[f"{column}_spelt"].fillna(False).astype(bool)]
+        if hit.empty:
+            continue
+        positions = hit["pos"].to_numpy(dtype=np.int64)
+        levels = pairs[f"level_{spec.name}"].to_numpy().copy()
+        levels[positions] = spec.n_levels - 1
+        pairs[f"level_{spec.name}"] = levels.astype(np.int8)
+        if spec.term_frequency and tf_column(spec) in pairs.columns:
+            frequencies = dict(
+                con.sql(f"select value, tf from {term_frequency_table(spec)}").fetchall()
+            )
+            tf = pairs[tf_column(spec)].to_numpy(dtype=float).copy()
+            tf[positions] = [frequencies.get(v, np.nan) for v in hit[f"{column}_value"]]
+            pairs[tf_column(spec)] = tf
 
 
 COMPONENTS = "_identity_components"
