@@ -125,7 +125,8 @@ GUEST_REASON = "its mailbox names another person than the one using it"
 
 def mailbox_names_person(prefix: str, first_name: str, first_name_key: str | None) -> bool:
     """Could a mailbox's given-name part (what precedes the surname: `j` in `jsmith@`,
-    `bill` in `bill.smith@`) be this first name's? An initial or two (first and middle),
+    `bill` in `bill.smith@`; else what follows it: `john` in `smith.john@`) be this first
+    name's? An initial or two (first and middle),
     the name itself, a typo, a nickname or a short form of it."""
     if not prefix:
         return True
@@ -163,7 +164,12 @@ def mailbox_guest_values(con: duckdb.DuckDBPyConnection, records_table: str) -> 
             from {records_table} r semi join values_with_nameless v using (email_key)
             where r.first_name_key is not null and r.first_name is not null
         )
-        select distinct email_key, split_part(mailbox, surname, 1) as prefix, first_name,
+        select distinct email_key,
+               -- the given-name part: before the surname (`jsmith`), else after it
+               -- (`smith.john`)
+               coalesce(nullif(split_part(mailbox, surname, 1), ''),
+                        split_part(mailbox, surname, 2)) as prefix,
+               first_name,
                first_name_key, length(surname) >= 3 and contains(mailbox, surname) as claims
         from named
     """).fetchall()
