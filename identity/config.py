@@ -206,7 +206,9 @@ class IdentityConfig:
     # an email contact with no phone is compared through the phone of the billing account its
     # address already ties it to. Only disagreement is taken this way (components whose
     # values are all different), so two namesakes in one city, each with their own phone
-    # and postcode elsewhere in their records, stay apart. Empty disables it.
+    # and postcode elsewhere in their records, stay apart. Names the comparisons do not
+    # have are skipped (a config with its own comparisons need not repeat this); empty
+    # disables it.
     component_evidence_comparisons: tuple[str, ...] = ("email", "phone", "postcode")
     # A probabilistic pair must also agree (level >= 1) on at least this many comparisons:
     # a shared full name alone passes only when the names are rare enough (term frequencies)
@@ -314,11 +316,6 @@ def _validate(config: IdentityConfig) -> None:
             raise IdentityConfigError(
                 f"comparisons[{i}].thresholds: similarities must be between 0 and 1"
             )
-    unknown_evidence = [c for c in config.component_evidence_comparisons if c not in names]
-    if unknown_evidence:
-        raise IdentityConfigError(
-            f"component_evidence_comparisons: {unknown_evidence} are not comparison names ({names})"
-        )
     if config.household_guard_comparison not in (None, *names):
         raise IdentityConfigError(
             f"household_guard_comparison: {config.household_guard_comparison!r} is not a "
