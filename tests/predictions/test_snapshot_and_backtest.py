@@ -10,10 +10,10 @@ import duckdb
 import pandas as pd
 import pytest
 
+from demo_data.loaded_zone import landing_days, load_raw
 from predictions.clv import one_off_transactions
 from predictions.pipeline import PredictionSettings, train_models
 from predictions.snapshot import build_snapshot, loaded_history, products_owned
-from tests.predictions.conftest import landing_days, load_raw
 
 pytestmark = pytest.mark.slow
 
