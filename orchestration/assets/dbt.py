@@ -13,9 +13,11 @@ dbt test becomes an asset check (dagster-dbt does this from the manifest).
 Asset keys follow the warehouse: `<schema>/<model>` (e.g. `marts/dim_customers`).
 """
 
+import json
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,11 +95,6 @@ class CdpDbtTranslator(DagsterDbtTranslator):
 
 
 translator = CdpDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
-# dbt's tests on the raw sources stay observations, not checks of raw/*: as checks inside
-# dbt_staging (enable_source_tests_as_checks) they make Dagster drop dbt_staging's wait on
-# the blocking GX checks of raw/*, so a failed ERROR suite no longer stops staging
-# (tests/orchestration/test_quality_gates.py caught it).
-staging_translator = translator
 ensure_manifest()
 
 STAGING_FROM_RAW = (
@@ -110,6 +107,114 @@ AFTER_IDENTITY = (
 )
 
 DBT_RETRY = dg.RetryPolicy(max_retries=1, delay=15, backoff=dg.Backoff.EXPONENTIAL)
+
+
+@dataclass(frozen=True)
+class SourceTest:
+    """A dbt test on one raw.* source table, run as an asset check of that raw asset."""
+
+    unique_id: str
+    name: str
+    asset_key: dg.AssetKey
+    severity: str  # dbt's: "error" or "warn"
+    column: str | None
+
+
+def raw_source_tests(manifest: Mapping[str, Any]) -> list[SourceTest]:
+    """The dbt tests that read one raw.* source and nothing else, from the manifest."""
+    tests = []
+    for unique_id, node in manifest["nodes"].items():
+        parents = node.get("depends_on", {}).get("nodes", [])
+        if node["resource_type"] != "test" or len(parents) != 1:
+            continue
+        source = manifest["sources"].get(parents[0])
+        if source is None or source["schema"] != "raw":
+            continue
+        tests.append(
+            SourceTest(
+                unique_id=unique_id,
+                name=node["name"],
+                asset_key=translator.get_asset_key(source),
+                severity=str(node["config"].get("severity", "error")).lower(),
+                column=node.get("column_name"),
+            )
+        )
+    return sorted(tests, key=lambda t: t.name)
+
+
+RAW_SOURCE_TESTS = raw_source_tests(json.loads(cdp_dbt_project.manifest_path.read_text()))
+
+
+def _source_test_spec(test: SourceTest) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        name=test.name,
+        asset=test.asset_key,
+        description=(
+            f"[dbt {test.severity.upper()}] dbt source test `{test.name}`"
+            + (f" on column `{test.column}`" if test.column else "")
+            + ": run on raw before staging is built, as `dbt build` would"
+        ),
+        # dbt build skips a source's models when an error-severity test on it fails; a
+        # blocking check keeps that: staging waits for it, as it waits for the GX suites.
+        blocking=test.severity == "error",
+    )
+
+
+@dg.multi_asset_check(
+    specs=[_source_test_spec(t) for t in RAW_SOURCE_TESTS],
+    name="dbt_raw_source_tests",
+    can_subset=True,
+    retry_policy=DBT_RETRY,
+)
+def dbt_raw_source_tests(
+    context: dg.AssetCheckExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+) -> Iterator[dg.AssetCheckResult]:
+    """dbt's tests on the raw sources, in one small `dbt test` of their own.
+
+    They are not run inside `dbt_staging`: a dbt step that reports checks of raw/* would
+    no longer wait for the blocking GX checks of raw/* (tests/orchestration/
+    test_quality_gates.py), so they run here, beside the GX suites, before staging.
+    """
+    selected = {key.name for key in context.selected_asset_check_keys}
+    tests = [t for t in RAW_SOURCE_TESTS if t.name in selected]
+    with warehouse.dbt_environment(context.log):
+        invocation = dbt.cli(
+            ["test", "--select", " ".join(t.name for t in tests)],
+            manifest=cdp_dbt_project.manifest_path,
+            dagster_dbt_translator=translator,
+            raise_on_error=False,
+            target_path=warehouse.dbt_target_dir,
+        ).wait()
+    try:
+        results = {
+            r["unique_id"]: r for r in invocation.get_artifact("run_results.json")["results"]
+        }
+    except FileNotFoundError:
+        raise dg.Failure(
+            description=(
+                "`dbt test` on the raw sources wrote no results; its output is in the run log. "
+                "Run `dbt test --select source:*` in dbt_project/ to see why."
+            )
+        ) from None
+    for test in tests:
+        result = results.get(test.unique_id, {})
+        status = str(result.get("status", "not run"))
+        yield dg.AssetCheckResult(
+            asset_key=test.asset_key,
+            check_name=test.name,
+            passed=status == "pass",
+            severity=(
+                dg.AssetCheckSeverity.ERROR
+                if test.severity == "error"
+                else dg.AssetCheckSeverity.WARN
+            ),
+            metadata={
+                "dbt_status": status,
+                "failing_rows": dg.MetadataValue.int(int(result.get("failures") or 0)),
+                "dbt_unique_id": test.unique_id,
+                "execution_seconds": float(result.get("execution_time") or 0.0),
+            },
+        )
 
 
 def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
@@ -137,8 +242,10 @@ def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: 
     manifest=cdp_dbt_project.manifest_path,
     project=cdp_dbt_project,
     select=STAGING_FROM_RAW,
+    # The raw sources' own tests run as checks of raw/* in dbt_raw_source_tests.
+    exclude=" ".join(t.name for t in RAW_SOURCE_TESTS),
     name="dbt_staging",
-    dagster_dbt_translator=staging_translator,
+    dagster_dbt_translator=translator,
     retry_policy=DBT_RETRY,
 )
 def dbt_staging(
