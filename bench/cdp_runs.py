@@ -80,8 +80,10 @@ def run_cdp(args: list[str], env: dict) -> CdpRun:
     )
 
 
-def generate_landing(landing: Path, customers: int, days: int, seed: int, env: dict) -> CdpRun:
-    """`cdp generate` a demo landing zone (as `make demo` does, without erasure requests)."""
+def generate_landing(
+    landing: Path, customers: int, days: int, seed: int, env: dict, erasure_requests: int = 0
+) -> CdpRun:
+    """`cdp generate` a landing zone (`make demo` asks for 3 erasure requests too)."""
     return run_cdp(
         [
             "generate",
@@ -93,6 +95,7 @@ def generate_landing(landing: Path, customers: int, days: int, seed: int, env: d
             str(days),
             "--seed",
             str(seed),
+            *(["--erasure-requests", str(erasure_requests)] if erasure_requests else []),
         ],
         env,
     )

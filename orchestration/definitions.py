@@ -16,9 +16,9 @@ import dagster as dg  # noqa: E402
 # backfill_policy and freshness policies are marked beta/preview; we rely on them knowingly.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
-from dagster_dbt import DbtCliResource  # noqa: E402
 
 from orchestration.assets.dbt import (  # noqa: E402
+    CdpDbtCliResource,
     cdp_dbt_project,
     dbt_marts,
     dbt_raw_source_tests,
@@ -79,7 +79,7 @@ defs = dg.Definitions(
         "warehouse": WarehouseResource(),
         "landing": LandingZoneResource(),
         # The dbt of this virtualenv, whether or not .venv/bin is on PATH.
-        "dbt": DbtCliResource(
+        "dbt": CdpDbtCliResource(
             project_dir=cdp_dbt_project, dbt_executable=str(Path(sys.executable).with_name("dbt"))
         ),
     },
