@@ -9,7 +9,7 @@
    by the real loader (ingestion.load.load_partition, as the raw assets do) and turned
    into the staging models by the real `dbt build` (selector staging_from_raw).
 2. The staging identity records normalised once by the engine's own SQL
-   (identity.records.build_identity_records) and saved: the common starting point.
+   (identity.records.build_identity_records_table) and saved: the common starting point.
 3. Each engine in its own process (so its peak RSS is its own), DuckDB with 2 threads,
    timed from those records to clusters:
    a. ours: identity.linkage.link_records with the production IdentityConfig;
@@ -136,26 +136,29 @@ def normalise(work_dir: Path) -> dict:
     """The engine's normalisation of the staging records, saved with the truth."""
     from identity.config import IdentityConfig
     from identity.evaluate import read_truth
-    from identity.records import build_identity_records
+    from identity.records import RECORDS_TABLE as NORMALISED_TABLE
+    from identity.records import build_identity_records_table
 
     landing, warehouse = work_dir / "landing", work_dir / WAREHOUSE_NAME
     steps: dict[str, float] = {}
     con = duckdb.connect(str(warehouse))
     con.execute(f"set threads = {THREADS}")
     started = time.perf_counter()
-    records = build_identity_records(con, IdentityConfig())
+    records = build_identity_records_table(con, IdentityConfig())
     steps["normalise_records"] = round(time.perf_counter() - started, 1)
     con.execute("create schema if not exists bench")
-    con.register("records_frame", records)
-    con.execute(f"create or replace table {RECORDS_TABLE} as select * from records_frame")
+    con.execute(
+        f"create or replace table {RECORDS_TABLE} as "
+        f"select * exclude (rid) from {NORMALISED_TABLE} order by rid"
+    )
     con.register("truth_frame", read_truth(landing / "truth.csv"))
     con.execute(f"create or replace table {TRUTH_TABLE} as select * from truth_frame")
     con.close()
     print(
-        f"normalised {len(records):,} identity records in {steps['normalise_records']} s",
+        f"normalised {records:,} identity records in {steps['normalise_records']} s",
         flush=True,
     )
-    return {"records": len(records), "seconds": steps}
+    return {"records": records, "seconds": steps}
 
 
 def _read_inputs(warehouse: Path) -> tuple[duckdb.DuckDBPyConnection, pd.DataFrame, pd.DataFrame]:
