@@ -15,6 +15,7 @@ Asset keys follow the warehouse: `<schema>/<model>` (e.g. `marts/dim_customers`)
 
 import importlib.metadata
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -61,6 +62,10 @@ def ensure_manifest(project: DbtProject = cdp_dbt_project) -> Path:
         project.project_dir
     ):
         dbt = Path(sys.executable).with_name("dbt")
+        # Parsed with the profile the run's dbt steps will have (the warehouse's stable
+        # link, WarehouseResource.dbt_link): dbt re-parses in full when the profile
+        # differs, so the partial_parse.msgpack written here serves the first run too.
+        env = {**os.environ, "CDP_WAREHOUSE": str(WarehouseResource().dbt_link)}
         proc = subprocess.run(
             [
                 str(dbt),
@@ -73,6 +78,7 @@ def ensure_manifest(project: DbtProject = cdp_dbt_project) -> Path:
             ],
             capture_output=True,
             text=True,
+            env=env,
         )
         if proc.returncode != 0:
             raise RuntimeError(
