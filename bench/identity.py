@@ -26,7 +26,8 @@
    the value of Splink's tutorials) and at the best-F1 match weight of a sweep (sweep runs
    are not timed).
    The evidence ceiling (identity.evaluate) says what exact evidence alone supports.
-Prints a table and writes bench/results/identity.json (the README quotes it).
+Prints a table and writes bench/results/identity.json (identity-<N>.json at other sizes;
+the README quotes them).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ import duckdb  # noqa: E402
 import pandas as pd  # noqa: E402
 
 THREADS = 2
-RESULTS_FILE = REPO / "bench" / "results" / "identity.json"
+RESULTS_DIR = REPO / "bench" / "results"  # identity.json at 1,000,000; identity-<N>.json else
 # Not bench.duckdb: DuckDB names the catalog after the file, which would clash with schema bench.
 WAREHOUSE_NAME = "warehouse.duckdb"
 RECORDS_TABLE = "bench.identity_records"
@@ -199,9 +200,9 @@ def run_engine(warehouse: Path, sweep_thresholds: tuple[float, ...] = ENGINE_SWE
 
     con, records, truth = _read_inputs(warehouse)
     config = IdentityConfig()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = link_records(con, records, config)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     default = {"threshold": config.match_weight_threshold} | _score(
         truth, records, result.clustering.cluster_of
     )
@@ -218,6 +219,7 @@ def run_engine(warehouse: Path, sweep_thresholds: tuple[float, ...] = ENGINE_SWE
             "engine": "cdp identity engine",
             "threshold_kind": "match weight (log2 Bayes factor)",
             "seconds": round(seconds, 1),
+            "cpu_seconds": round(cpu_seconds, 1),
             "stages": stages,
             "candidate_pairs": int(len(result.scored_pairs)),
             "peak_memory_gb": peak_memory_gb(),
@@ -265,7 +267,7 @@ def run_splink(warehouse: Path, sweep_thresholds: tuple[float, ...] = SPLINK_SWE
 
     con, records, truth = _read_inputs(warehouse)
     frame = records[["record_key", *SPLINK_COLUMNS]].rename(columns={"record_key": "unique_id"})
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     db_api = DuckDBAPI(connection=con)
     linker = Linker(db_api.register(frame), splink_settings(), log_level="WARNING")
     linker.training.estimate_probability_two_random_records_match(
@@ -287,7 +289,7 @@ def run_splink(warehouse: Path, sweep_thresholds: tuple[float, ...] = SPLINK_SWE
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
         predictions, threshold_match_weight=SPLINK_DEFAULT_WEIGHT
     ).as_pandas_dataframe()
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
 
     def cluster_of(table: pd.DataFrame) -> pd.Series:
         return records["record_key"].map(table.set_index("unique_id")["cluster_id"])
@@ -305,6 +307,7 @@ def run_splink(warehouse: Path, sweep_thresholds: tuple[float, ...] = SPLINK_SWE
             "engine": "splink 5.0.0 (duckdb)",
             "threshold_kind": "match weight (log2 Bayes factor)",
             "seconds": round(seconds, 1),
+            "cpu_seconds": round(cpu_seconds, 1),
             "scored_pairs_above_lowest_threshold": con.sql(
                 f"select count(*) from {predictions.physical_name}"
             ).fetchall()[0][0],
@@ -364,7 +367,8 @@ def _has_tables(warehouse: Path, schema: str, tables: tuple[str, ...]) -> bool:
 
 def _row(name: str, result: dict, point: dict) -> str:
     return (
-        f"{name:<30} {point['threshold']:>9} {result['seconds']:>8} {result['peak_memory_gb']:>8} "
+        f"{name:<30} {point['threshold']:>9} {result['seconds']:>8} "
+        f"{result.get('cpu_seconds', ''):>8} {result['peak_memory_gb']:>8} "
         f"{point['precision']:>9.4f} {point['recall']:>7.4f} {point['f1']:>7.4f}"
     )
 
@@ -442,7 +446,7 @@ def main() -> None:
 
     print(f"\nevidence ceiling recall: {ceiling}")
     print(f"our engine, seconds per stage: {ours['stages']}")
-    header = f"{'engine @ threshold':<30} {'threshold':>9} {'seconds':>8} {'peak GB':>8} {'precision':>9} {'recall':>7} {'F1':>7}"
+    header = f"{'engine @ threshold':<30} {'threshold':>9} {'seconds':>8} {'CPU s':>8} {'peak GB':>8} {'precision':>9} {'recall':>7} {'F1':>7}"
     print(header)
     for result in results.values():
         print(_row(f"{result['engine']} (default)", result, result["default"]))
@@ -460,9 +464,11 @@ def main() -> None:
         "note": "seconds: from the saved normalised records to clusters, default threshold; "
         "sweeps are not timed; peak memory is each engine process's max RSS (sweep included)",
     }
-    RESULTS_FILE.parent.mkdir(exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(report, indent=2, default=str))
-    print(f"wrote {RESULTS_FILE.relative_to(REPO)}")
+    name = "identity.json" if args.customers == 1_000_000 else f"identity-{args.customers}.json"
+    results_file = RESULTS_DIR / name
+    RESULTS_DIR.mkdir(exist_ok=True)
+    results_file.write_text(json.dumps(report, indent=2, default=str))
+    print(f"wrote {results_file.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

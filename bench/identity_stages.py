@@ -8,9 +8,9 @@ bench/identity_nightly.py for a nightly with a day's new records). Prints the st
 bench/results/identity_stages_<label>.json. Compare engine versions on the same copy and
 the same machine load: the figures are only comparable side by side.
 
-Each run's outputs are fingerprinted (which records form each customer, the golden values,
-how each record joined, refusals, evidence; customer ids and timestamps left out), so a
-change meant only to be faster can prove it changed nothing:
+Each run's outputs are fingerprinted (every row of every identity.* table; the two runs
+happen at fixed times, so timestamps compare too), so a change meant only to be faster can
+prove it changed nothing:
 `--same-as bench/results/identity_stages_<before>.json` fails unless both fingerprints agree.
 """
 
@@ -22,6 +22,7 @@ import os
 import shutil
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -31,40 +32,30 @@ from identity.pipeline import resolve_identities
 
 RESULTS = Path(__file__).resolve().parent / "results"  # bench/results
 
-# Every output table, with customer ids replaced by their customer's smallest record key
-# (ids are minted, not derived) and run timestamps left out.
-_ANCHORED = """
-    with anchors as (
-        select customer_id, min(source_system || ':' || source_record_id) as anchor
-        from identity.customer_map group by customer_id
-    )
-"""
-OUTPUT_QUERIES = {
-    "clusters": "select source_system, source_record_id, a.anchor "
-    "from identity.customer_map join anchors a using (customer_id)",
-    "customer_map": "select source_system, source_record_id, match_rule, "
-    "round(match_weight, 6), matched_record from identity.customer_map",
-    "golden_customers": "select a.anchor, g.* exclude (customer_id, created_at, updated_at) "
-    "from identity.golden_customers g join anchors a using (customer_id)",
-    "identity_records": "select r.* exclude (customer_id), a.anchor "
-    "from identity.identity_records r join anchors a using (customer_id)",
-    "refused_merges": "select record_a, record_b, guard, detail, match_rule, "
-    "round(match_weight, 6) from identity.refused_merges",
-    "match_evidence": "select record_a, record_b, comparison, level, "
-    "round(log2_bayes_factor, 6) from identity.match_evidence",
-    "shared_values": "select * exclude (resolved_at) from identity.shared_values",
+# Fixed run times, so every column (timestamps carried over or not, minted ids) is comparable
+# between two versions of the engine.
+RUN_TIMES = {
+    "from_scratch": datetime(2026, 1, 1, 2, 0, tzinfo=UTC),
+    "with_previous_state": datetime(2026, 1, 2, 2, 0, tzinfo=UTC),
 }
 
 
 def output_fingerprint(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """md5 of each output table's rows, order-independent (rows sorted as text)."""
-    prints = {}
-    for table, query in OUTPUT_QUERIES.items():
-        prints[table] = con.sql(
-            f"{_ANCHORED} select md5(coalesce(string_agg(row_text, chr(10) order by row_text), '')) "
-            f"from (select cast(t as varchar) as row_text from ({query}) t)"
+    """md5 of every identity.* table's rows, order-independent (rows sorted as text)."""
+    tables = [
+        name
+        for (name,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'identity' "
+            "order by table_name"
+        ).fetchall()
+    ]
+    return {
+        table: con.sql(
+            "select md5(coalesce(string_agg(row_text, chr(10) order by row_text), '')) "
+            f"from (select cast(t as varchar) as row_text from identity.{table} t)"
         ).fetchall()[0][0]
-    return prints
+        for table in tables
+    }
 
 
 def main() -> None:
@@ -91,13 +82,14 @@ def main() -> None:
         }
         for run in ("from_scratch", "with_previous_state"):
             clock, cpu = time.perf_counter(), time.process_time()
-            summary = resolve_identities(con)
+            summary = resolve_identities(con, run_at=RUN_TIMES[run])
             seconds, cpu_seconds = time.perf_counter() - clock, time.process_time() - cpu
             result[run] = {
                 "seconds": round(seconds, 2),
                 # all threads' CPU time: less sensitive than wall seconds to a busy machine
                 "cpu_seconds": round(cpu_seconds, 2),
                 "stages": summary.seconds,
+                "stage_cpu_seconds": getattr(summary, "cpu_seconds", {}),
                 "mode": summary.mode,
                 "outputs": output_fingerprint(con),
             }
@@ -107,8 +99,14 @@ def main() -> None:
                 f"{run}: {seconds:.1f} s ({cpu_seconds:.1f} CPU s) for "
                 f"{summary.records_in:,} records ({summary.mode})"
             )
+            cpu_of = getattr(summary, "cpu_seconds", {})
             for stage, value in summary.seconds.items():
-                print(f"  {stage:<22} {value:7.2f} s")
+                cpu_text = f" ({cpu_of[stage]:6.2f} CPU s)" if stage in cpu_of else ""
+                print(f"  {stage:<28} {value:7.2f} s{cpu_text}")
+            if "linkage" in cpu_of:
+                print(
+                    f"  {'linkage (all its stages)':<28} {'':>9} ({cpu_of['linkage']:6.2f} CPU s)"
+                )
         if args.truth:
             report = evaluate_against_truth(con, Path(args.truth))
             result["accuracy"] = {
@@ -130,12 +128,14 @@ def main() -> None:
     print(f"wrote {out}")
     if args.same_as:
         before = json.loads(args.same_as.read_text(encoding="utf-8"))
-        differ = [
-            f"{run}/{table}"
-            for run in ("from_scratch", "with_previous_state")
-            for table, fingerprint in result[run]["outputs"].items()
-            if before.get(run, {}).get("outputs", {}).get(table) != fingerprint
-        ]
+        differ = []
+        for run in ("from_scratch", "with_previous_state"):
+            mine, theirs = result[run]["outputs"], before.get(run, {}).get("outputs", {})
+            differ += [
+                f"{run}/{t}"
+                for t in sorted(set(mine) | set(theirs))
+                if mine.get(t) != theirs.get(t)
+            ]
         if differ:
             raise SystemExit(f"outputs differ from {args.same_as}: {', '.join(differ)}")
         print(f"outputs identical to {args.same_as}")

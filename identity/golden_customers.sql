@@ -1,47 +1,60 @@
 -- Golden records: one row per customer of `_identity_assigned` (the identity records with
 -- their customer_id), each value group taken whole from one named source record.
 -- The rules are described in identity/survivorship.py.
-with r as not materialized (
-    select *, case source_system when 'billing' then 1 when 'email' then 2 else 3 end as source_rank from _identity_assigned
+with ranked as (
+    select *, case source_system when 'billing' then 1 when 'email' then 2 else 3 end as source_rank
+    from _identity_assigned
+),
+-- The source order (billing, email, web; not deleted; most recently updated; smallest key)
+-- as one integer per record, sorted once: every "best record" below compares integers.
+r as materialized (
+    select customer_id, record_key, source_system, is_deleted, source_created_at,
+           source_updated_at, display_first_name, display_last_name, display_address_line1,
+           display_city, address_line1, address_city, address_postal_code, address_country,
+           email, email_key, phone_e164, user_id,
+           row_number() over (
+               order by source_rank, is_deleted, -epoch(source_updated_at), record_key
+           ) as record_rank
+    from ranked
 ),
 best_name as (
     select customer_id,
            arg_min(struct_pack(f := display_first_name, l := display_last_name, k := record_key),
-                   (source_rank, is_deleted, -epoch(source_updated_at), record_key)) as v
+                   record_rank) as v
     from r where display_first_name is not null or display_last_name is not null
     group by customer_id
 ),
 best_address as (
+    -- a record with an address line first, then the source order
     select customer_id,
            arg_min(struct_pack(line1 := display_address_line1, city := display_city,
                                postcode := address_postal_code, country := address_country,
                                k := record_key),
-                   (address_line1 is null, source_rank, is_deleted, -epoch(source_updated_at), record_key)) as v
+                   record_rank + (address_line1 is null)::bigint * 1000000000000) as v
     from r where address_line1 is not null or address_city is not null
     group by customer_id
 ),
 email_groups as (
     select customer_id, email_key, count(*) as n,
-           arg_min(struct_pack(e := email, k := record_key),
-                   (source_rank, is_deleted, -epoch(source_updated_at), record_key)) as v,
-           min((source_rank, is_deleted, -epoch(source_updated_at), record_key)) as rank_key
+           arg_min(struct_pack(e := email, k := record_key), record_rank) as v,
+           min(record_rank) as rank_key
     from r where email_key is not null
     group by customer_id, email_key
 ),
 best_email as (
-    select customer_id, arg_min(v, (-n, rank_key)) as v, count(*) as n_emails
+    -- the most frequent mailbox first, then the source order
+    select customer_id, arg_min(v, rank_key - n * 1000000000000) as v, count(*) as n_emails
     from email_groups group by customer_id
 ),
 phone_groups as (
     select customer_id, phone_e164, count(*) as n,
-           arg_min(struct_pack(p := phone_e164, k := record_key),
-                   (source_rank, is_deleted, -epoch(source_updated_at), record_key)) as v,
-           min((source_rank, is_deleted, -epoch(source_updated_at), record_key)) as rank_key
+           arg_min(struct_pack(p := phone_e164, k := record_key), record_rank) as v,
+           min(record_rank) as rank_key
     from r where phone_e164 is not null
     group by customer_id, phone_e164
 ),
 best_phone as (
-    select customer_id, arg_min(v, (-n, rank_key)) as v, count(*) as n_phones
+    select customer_id, arg_min(v, rank_key - n * 1000000000000) as v, count(*) as n_phones
     from phone_groups group by customer_id
 ),
 best_user_id as (

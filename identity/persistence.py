@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from identity.shared_values import SHARED_COLUMNS
@@ -94,15 +95,15 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
 
 @dataclass
 class PreviousState:
-    """What the last run left: the id registry and customers' creation times (stable ids),
-    the customer map (its spanning-tree links), refusals and the identity records' columns."""
+    """What the last run left, for this run's records (index = rid): their customer ids and
+    first assignment times (stable ids, the anchors of the customer map), when each
+    customer id was created, every id ever used, the refusals, the identity records'
+    columns."""
 
-    registry: pd.DataFrame
-    registry_customer: dict[str, str]
+    customer_of_record: pd.Series  # customer id per rid, None for a record new to the run
+    first_assigned_at: np.ndarray  # datetime64 per rid, NaT for a new record
     customer_created_at: dict[str, pd.Timestamp]
     known_ids: set[str]
-    customer_map: pd.DataFrame
-    golden: pd.DataFrame
     refused: pd.DataFrame
     identity_record_columns: set[str]
 
@@ -122,29 +123,57 @@ def read_previous(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in TABLE_COLUMNS[table]})
 
 
-def read_previous_state(con: duckdb.DuckDBPyConnection) -> PreviousState:
-    registry = read_previous(con, "id_registry")
-    golden = (
-        con.sql(f"select customer_id, created_at from {SCHEMA}.golden_customers").df()
-        if table_exists(con, "golden_customers")
-        else pd.DataFrame({"customer_id": [], "created_at": []})
-    )
-    merge_log = read_previous(con, "merge_log")
-    created: dict[str, pd.Timestamp] = {}
-    if len(registry):
-        created.update(
-            registry.groupby("customer_id")["customer_created_at"].min().dropna().to_dict()
+def read_previous_state(con: duckdb.DuckDBPyConnection, records_table: str) -> PreviousState:
+    """Last run's state, joined to this run's records inside DuckDB: only one row per
+    record and one per customer id reach pandas."""
+    if table_exists(con, "id_registry"):
+        per_record = con.sql(f"""
+            select p.customer_id, p.first_assigned_at from {records_table} r
+            left join {SCHEMA}.id_registry p on p.record_key = r.record_key order by r.rid
+        """).df()
+        registry_created = con.sql(f"""
+            select customer_id, min(customer_created_at) as created_at from {SCHEMA}.id_registry
+            where customer_id is not null group by customer_id having min(customer_created_at) is not null
+        """).df()
+        known = {
+            c
+            for (c,) in con.sql(
+                f"select distinct customer_id from {SCHEMA}.id_registry where customer_id is not null"
+            ).fetchall()
+        }
+    else:
+        n = con.sql(f"select count(*) from {records_table}").fetchall()[0][0]
+        per_record = pd.DataFrame(
+            {
+                "customer_id": pd.Series([None] * n, dtype=object),
+                "first_assigned_at": pd.Series(pd.NaT, index=range(n), dtype="datetime64[us]"),
+            }
         )
-    if len(golden):
-        created.update(golden.set_index("customer_id")["created_at"].dropna().to_dict())
-    known = set(registry["customer_id"].dropna()) | set(merge_log["retired_customer_id"].dropna())
+        registry_created = pd.DataFrame({"customer_id": [], "created_at": []})
+        known = set()
+    created: dict[str, pd.Timestamp] = dict(
+        zip(registry_created["customer_id"], registry_created["created_at"], strict=True)
+    )
+    if table_exists(con, "golden_customers"):
+        golden = con.sql(
+            f"select customer_id, created_at from {SCHEMA}.golden_customers "
+            "where customer_id is not null and created_at is not null"
+        ).df()
+        created.update(zip(golden["customer_id"], golden["created_at"], strict=True))
+    if table_exists(con, "merge_log"):
+        known |= {
+            c
+            for (c,) in con.sql(
+                f"select distinct retired_customer_id from {SCHEMA}.merge_log "
+                "where retired_customer_id is not null"
+            ).fetchall()
+        }
+    customers = per_record["customer_id"].astype(object)
     return PreviousState(
-        registry=registry,
-        registry_customer=dict(zip(registry["record_key"], registry["customer_id"], strict=True)),
+        customer_of_record=customers.where(customers.notna(), None),
+        first_assigned_at=per_record["first_assigned_at"].to_numpy(dtype="datetime64[us]"),
         customer_created_at=created,
         known_ids=known,
-        customer_map=read_previous(con, "customer_map"),
-        golden=golden,
         refused=read_previous(con, "refused_merges"),
         identity_record_columns=(
             {c for c, *_ in con.sql(f"describe {SCHEMA}.identity_records").fetchall()}

@@ -45,14 +45,20 @@ from identity.persistence import (
     SCHEMA,
     TABLE_COLUMNS,
     read_previous_state,
-    table_exists,
     write_identity_tables,
 )
 from identity.provenance import (
-    customer_map_rows,
+    CUSTOMER_CREATED_TABLE,
+    EVIDENCE_TABLE,
+    RESOLVED_TABLE,
+    UNTOUCHED_TABLE,
+    create_customer_created_table,
+    create_resolved_table,
+    customer_map_sql,
+    match_evidence_sql,
     record_age,
     refused_merge_rows,
-    registry_rows,
+    registry_sql,
     rows_between,
 )
 from identity.provenance import previous_links as previous_links_of
@@ -83,6 +89,9 @@ class ResolutionSummary:
     mode: str = "full"  # "full" (model trained, everything re-resolved) or "incremental"
     records_reclustered: int = 0
     model_trained_at: str = ""
+    # CPU seconds (all threads) per stage this module times, and of link_records as a whole:
+    # on a busy machine wall seconds say more about the neighbours than about the engine.
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_metadata(self) -> dict[str, Any]:
         """Plain values (ints, floats, str, markdown) for Dagster asset metadata."""
@@ -139,14 +148,20 @@ def resolve_identities(
     run_ts = pd.Timestamp(run_at or datetime.now(UTC))
     if run_ts.tzinfo is not None:
         run_ts = run_ts.tz_convert("UTC").tz_localize(None)
-    clock = time.perf_counter()
     seconds: dict[str, float] = {}
+    cpu_seconds: dict[str, float] = {}
+    clock, cpu = time.perf_counter(), time.process_time()
+
+    def stage_done(name: str) -> None:
+        nonlocal clock, cpu
+        seconds[name] = round(time.perf_counter() - clock, 3)
+        cpu_seconds[name] = round(time.process_time() - cpu, 3)
+        clock, cpu = time.perf_counter(), time.process_time()
 
     build_identity_records_table(con, config)
     steward_rows = synchronise(con, overrides_file) if overrides_file else read_table(con)
     steward_blocked = apply_value_blocks(con, RECORDS_TABLE, steward_rows)
-    seconds["read_and_normalise"] = round(time.perf_counter() - clock, 3)
-    clock = time.perf_counter()
+    stage_done("read_and_normalise")
     shared = detect_shared_values(con, RECORDS_TABLE, config)
     # Only the columns Python needs (keys, guard attributes, audit flags): the rest of the
     # record stays in DuckDB.
@@ -154,13 +169,12 @@ def resolve_identities(
         "select record_key, source_system, source_record_id, user_id, email_key, phone_e164, "
         f"blocked_values, shared_values from {MATCH_RECORDS_TABLE} order by rid"
     ).df()
-    seconds["shared_values"] = round(time.perf_counter() - clock, 3)
+    stage_done("shared_values")
 
-    previous = read_previous_state(con)
+    previous = read_previous_state(con, MATCH_RECORDS_TABLE)
     steward = overrides_for_records(steward_rows, records["record_key"])
     keys = records["record_key"]
-    previous_ids = keys.map(previous.registry_customer).astype(object)
-    previous_ids = previous_ids.where(previous_ids.notna(), None)
+    previous_ids = previous.customer_of_record
     create_fingerprints(con, MATCH_RECORDS_TABLE)
     frozen = load_frozen_model(con, config) if (full_identity is not True or reuse_model) else None
     incremental = (
@@ -173,7 +187,7 @@ def resolve_identities(
     model = frozen.model if frozen is not None and (incremental or reuse_model) else None
     if model is not None:
         restore_term_frequency_tables(con, config)
-    previous_links = previous_links_of(records, previous.customer_map)
+    previous_links = previous_links_of(con, MATCH_RECORDS_TABLE)
     within = fixed_edges = None
     if incremental:
         within = affected_records(
@@ -192,7 +206,7 @@ def resolve_identities(
             outside[previous_links["rid_l"].to_numpy(dtype=np.int64)]
             & outside[previous_links["rid_r"].to_numpy(dtype=np.int64)]
         ]
-    seconds["previous_state_and_affected"] = round(time.perf_counter() - clock, 3)
+    stage_done("previous_state_and_affected")
     linkage = link_records(
         con,
         records,
@@ -205,8 +219,9 @@ def resolve_identities(
         within=within,
         fixed_edges=fixed_edges,
     )
+    cpu_seconds["linkage"] = round(time.process_time() - cpu, 3)
     seconds.update(linkage.seconds)
-    clock = time.perf_counter()
+    clock, cpu = time.perf_counter(), time.process_time()
     trained_at = frozen.trained_at if model is not None else run_ts
     trained_on_records = frozen.trained_on_records if model is not None else len(records)
     assignment = assign_customer_ids(
@@ -220,28 +235,27 @@ def resolve_identities(
     )
     if len(steward.cannot_links):
         assignment = settle_unlink_splits(
-            assignment, keys, previous_ids, steward, record_age(keys, previous.registry, run_ts)
+            assignment, keys, previous_ids, steward, record_age(previous.first_assigned_at, run_ts)
         )
     customer_ids = assignment.customer_of_record.to_numpy()
-    seconds["stable_ids"] = round(time.perf_counter() - clock, 3)
-    clock = time.perf_counter()
+    stage_done("stable_ids")
 
-    customer_map = customer_map_rows(records, customer_ids, linkage.clustering, previous, run_ts)
-    registry = registry_rows(
-        records, customer_ids, previous, assignment.customer_created_at, run_ts
+    first_assigned = pd.Series(previous.first_assigned_at).fillna(run_ts).to_numpy()
+    create_resolved_table(
+        con,
+        customer_ids,
+        first_assigned,
+        linkage.clustering.cluster_of,
+        linkage.clustering.tree_edges,
     )
-    con.register(
-        "_identity_customer_ids",
-        pd.DataFrame({"rid": np.arange(len(records)), "customer_id": customer_ids}),
-    )
+    create_customer_created_table(con, assignment.customer_created_at)
     con.execute(
         f"create or replace temp table {ASSIGNED_TABLE} as "
         f"select r.*, m.shared_values, c.customer_id, f.match_fingerprint from {RECORDS_TABLE} r "
-        f"join {MATCH_RECORDS_TABLE} m using (rid) join _identity_customer_ids c using (rid) "
+        f"join {MATCH_RECORDS_TABLE} m using (rid) join {RESOLVED_TABLE} c using (rid) "
         f"join {FINGERPRINT_TABLE} f using (rid)"
     )
-    con.unregister("_identity_customer_ids")
-    create_golden_table(con, assignment.customer_created_at, run_ts)
+    create_golden_table(con, run_ts)
     merges = assignment.merges.assign(merged_at=run_ts)
     splits = assignment.splits.assign(split_at=run_ts)
     refused = refused_merge_rows(
@@ -251,36 +265,18 @@ def resolve_identities(
         # customers left alone keep the refusals and evidence recorded when last resolved
         untouched = set(keys[~within])
         refused = pd.concat([refused, rows_between(previous.refused, untouched)], ignore_index=True)
-    keys_array = records["record_key"].to_numpy()
-    evidence = linkage.evidence
-    match_evidence = pd.DataFrame(
-        {
-            "record_a": keys_array[evidence["rid_l"].to_numpy()],
-            "record_b": keys_array[evidence["rid_r"].to_numpy()],
-            "comparison": evidence["comparison"].to_numpy(),
-            "level": evidence["level"].to_numpy(),
-            "log2_bayes_factor": evidence["weight"].to_numpy(),
-            "prior_weight": linkage.prior_weight,
-        }
+    match_evidence = match_evidence_sql(
+        con, MATCH_RECORDS_TABLE, linkage.evidence, linkage.prior_weight, within
     )
-    if within is not None and table_exists(con, "match_evidence"):
-        match_evidence = pd.concat(
-            [
-                match_evidence,
-                rows_between(con.sql(f"select * from {SCHEMA}.match_evidence").df(), untouched),
-            ],
-            ignore_index=True,
-        )
-    seconds["survivorship"] = round(time.perf_counter() - clock, 3)
-    clock = time.perf_counter()
+    stage_done("survivorship")
 
     write_identity_tables(
         con,
         {
             "identity_records": f"select * exclude (rid) from {ASSIGNED_TABLE} order by rid",
-            "customer_map": customer_map,
+            "customer_map": customer_map_sql(con, MATCH_RECORDS_TABLE, run_ts),
             "golden_customers": f"select * from {GOLDEN_TABLE}",
-            "id_registry": registry,
+            "id_registry": registry_sql(con, MATCH_RECORDS_TABLE, run_ts),
             "refused_merges": refused,
             "match_evidence": match_evidence,
             "shared_values": shared.assign(resolved_at=run_ts),
@@ -300,16 +296,26 @@ def resolve_identities(
         new_merges=merges,
         new_splits=splits,
     )
-    con.execute(f"drop table if exists {ASSIGNED_TABLE}")
-    con.execute(f"drop table if exists {GOLDEN_TABLE}")
-    con.execute(f"drop table if exists {RECORDS_TABLE}")
-    con.execute(f"drop table if exists {MATCH_RECORDS_TABLE}")
-    con.execute(f"drop table if exists {FINGERPRINT_TABLE}")
-    seconds["write"] = round(time.perf_counter() - clock, 3)
+    for table in (
+        ASSIGNED_TABLE,
+        GOLDEN_TABLE,
+        RECORDS_TABLE,
+        MATCH_RECORDS_TABLE,
+        FINGERPRINT_TABLE,
+        RESOLVED_TABLE,
+        CUSTOMER_CREATED_TABLE,
+        EVIDENCE_TABLE,
+        UNTOUCHED_TABLE,
+    ):
+        con.execute(f"drop table if exists {table}")
+    stage_done("write")
 
     changed = int(
         np.sum((previous_ids.notna().to_numpy()) & (previous_ids.to_numpy() != customer_ids))
     )
+    singletons = con.sql(
+        f"select count(*) from {SCHEMA}.customer_map where match_rule = 'singleton'"
+    ).fetchall()[0][0]
     matches = Counter(linkage.clustering.tree_edges["rule"])
     return ResolutionSummary(
         records_in=len(records),
@@ -319,11 +325,12 @@ def resolve_identities(
         split_customers=int(splits["original_customer_id"].nunique()) if len(splits) else 0,
         matches_by_rule={
             **{k: int(v) for k, v in matches.items()},
-            "singleton": int((customer_map["match_rule"] == "singleton").sum()),
+            "singleton": singletons,
         },
         refused_by_guard={k: int(v) for k, v in refused["guard"].value_counts().items()},
         candidate_pairs=linkage.blocking.candidate_pairs,
         seconds=seconds,
+        cpu_seconds=cpu_seconds,
         records_changing_customer=changed,
         blocked_value_records=int(records["blocked_values"].notna().sum()),
         shared_values={k: int(v) for k, v in shared["identifier"].value_counts().items()},

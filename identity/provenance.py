@@ -5,69 +5,113 @@ weight of that link (a walk of the cluster's spanning tree); the id registry kee
 record ever seen; refused merges and match evidence say what was kept apart and why.
 Timestamps (first_assigned_at, updated_at, refused_at) carry over from the previous run
 when nothing about the row changed.
+
+Python holds only what it decided per record (customer id, rule, weight, the rid it was
+matched through); the tables themselves are SELECTs joining that to the records and to the
+previous run's tables inside DuckDB, so no record key makes a round trip through pandas.
 """
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order
 
-from identity.persistence import TABLE_COLUMNS, PreviousState
+from identity.persistence import SCHEMA, TABLE_COLUMNS, table_exists
+
+CUSTOMER_CREATED_TABLE = "_identity_customer_created"
+EVIDENCE_TABLE = "_identity_evidence"
+UNTOUCHED_TABLE = "_identity_untouched"
 
 
-def customer_map_rows(
-    records: pd.DataFrame,
+RESOLVED_TABLE = "_identity_resolved"
+
+
+def create_resolved_table(
+    con: duckdb.DuckDBPyConnection,
     customer_ids: np.ndarray,
-    clustering,
-    previous: PreviousState,
-    run_ts: pd.Timestamp,
-) -> pd.DataFrame:
-    """How each record joined its customer: a walk of the spanning tree from the cluster's
-    anchor (the record assigned longest ago, then the smallest key)."""
-    keys = records["record_key"].to_numpy()
-    first_assigned = records["record_key"].map(
-        dict(
-            zip(
-                previous.registry["record_key"], previous.registry["first_assigned_at"], strict=True
-            )
-        )
+    first_assigned_at: np.ndarray,
+    cluster_of: np.ndarray,
+    tree_edges: pd.DataFrame,
+) -> None:
+    """`_identity_resolved(rid, customer_id, match_rule, match_weight, matched_rid,
+    first_assigned_at)`: what Python decided per record, as plain arrays (no record keys or
+    other strings but the id and rule), for the SQL below to join to the records."""
+    match_rule, match_weight, matched_rid = walk_spanning_trees(
+        first_assigned_at, cluster_of, tree_edges
     )
-    first_assigned = first_assigned.astype("datetime64[us]").fillna(run_ts)
-    match_rule, match_weight, matched = walk_spanning_trees(
-        keys, first_assigned.to_numpy(), clustering.cluster_of, clustering.tree_edges
-    )
-
     frame = pd.DataFrame(
         {
-            "source_system": records["source_system"].to_numpy(),
-            "source_record_id": records["source_record_id"].to_numpy(),
+            "rid": np.arange(len(customer_ids), dtype=np.int64),
             "customer_id": customer_ids,
             "match_rule": match_rule,
             "match_weight": match_weight,
-            "matched_record": matched,
-            "first_assigned_at": first_assigned.to_numpy(),
+            "matched_rid": matched_rid,
+            "first_assigned_at": first_assigned_at,
         }
     )
-    return keep_previous_updated_at(
-        frame, previous.customer_map, ["source_system", "source_record_id"], run_ts
-    )
+    con.register("_identity_resolved_frame", frame)
+    try:
+        con.execute(f"""
+            create or replace temp table {RESOLVED_TABLE} as
+            select rid, customer_id::varchar as customer_id, match_rule::varchar as match_rule,
+                   match_weight::double as match_weight, nullif(matched_rid, -1) as matched_rid,
+                   first_assigned_at::timestamp as first_assigned_at
+            from _identity_resolved_frame
+        """)
+    finally:
+        con.unregister("_identity_resolved_frame")
+
+
+def customer_map_sql(
+    con: duckdb.DuckDBPyConnection, records_table: str, run_ts: pd.Timestamp
+) -> str:
+    """SELECT of the customer map: how each record joined its customer (the walk of the
+    spanning tree from the cluster's anchor, the record assigned longest ago, then the
+    smallest key). updated_at is last run's when nothing else in the row changed."""
+    run = _timestamp_literal(run_ts)
+    compared = ("customer_id", "match_rule", "match_weight", "matched_record")
+    if table_exists(con, "customer_map"):
+        unchanged = " and ".join(f"c.{col} is not distinct from p.{col}" for col in compared)
+        updated = f"case when p.source_system is not null and {unchanged} then p.updated_at else {run} end"
+        previous_join = (
+            f"left join {SCHEMA}.customer_map p "
+            "on p.source_system = c.source_system and p.source_record_id = c.source_record_id"
+        )
+    else:
+        updated, previous_join = run, ""
+    return f"""
+        with c as (
+            select r.rid, r.source_system, r.source_record_id, x.customer_id, x.match_rule,
+                   x.match_weight, m.record_key as matched_record,
+                   coalesce(x.first_assigned_at, {run}) as first_assigned_at
+            from {records_table} r
+            join {RESOLVED_TABLE} x using (rid)
+            left join {records_table} m on m.rid = x.matched_rid
+        )
+        select c.source_system, c.source_record_id, c.customer_id, c.match_rule, c.match_weight,
+               c.matched_record, c.first_assigned_at, {updated} as updated_at
+        from c {previous_join}
+        order by c.rid
+    """
 
 
 def walk_spanning_trees(
-    keys: np.ndarray, first_assigned: np.ndarray, cluster_of: np.ndarray, tree_edges: pd.DataFrame
+    first_assigned: np.ndarray, cluster_of: np.ndarray, tree_edges: pd.DataFrame
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(match_rule, match_weight, matched_record) per record: one breadth-first walk (scipy)
-    from a virtual root tied to every cluster's anchor; each record names the record it
-    was reached from. The anchor carries the rule of its first link."""
-    n = len(keys)
+    """(match_rule, match_weight, matched rid or -1) per record: one breadth-first walk
+    (scipy) from a virtual root tied to every cluster's anchor (earliest first_assigned,
+    then smallest rid, i.e. smallest record key); each record names the record it was
+    reached from. The anchor carries the rule of its first link."""
+    n = len(cluster_of)
     match_rule = np.full(n, "singleton", dtype=object)
     match_weight = np.full(n, np.nan)
-    matched = np.full(n, None, dtype=object)
+    matched = np.full(n, -1, dtype=np.int64)
     if tree_edges.empty:
         return match_rule, match_weight, matched
-    order = np.lexsort((keys, first_assigned))
+    order = np.lexsort((np.arange(n), first_assigned))
     first_in_cluster = np.unique(cluster_of[order], return_index=True)[1]
     anchors = order[first_in_cluster]
     left = tree_edges["rid_l"].to_numpy(dtype=np.int64)
@@ -96,7 +140,7 @@ def walk_spanning_trees(
     found = pd.DataFrame({"a": node, "b": parent}).merge(edges, on=["a", "b"], how="left")
     match_rule[node] = found["rule"].to_numpy()
     match_weight[node] = found["weight"].to_numpy()
-    matched[node] = keys[parent]
+    matched[node] = parent
     position = np.empty(n + 1, dtype=np.int64)
     position[visit_order] = np.arange(len(visit_order))
     first_child = (
@@ -113,68 +157,116 @@ def walk_spanning_trees(
     return match_rule, match_weight, matched
 
 
-def keep_previous_updated_at(
-    frame: pd.DataFrame, previous: pd.DataFrame, key: str | list[str], run_ts: pd.Timestamp
-) -> pd.DataFrame:
-    """updated_at = previous value when nothing else in the row changed, else run time."""
-    key = [key] if isinstance(key, str) else key
-    compared = [
-        c for c in frame.columns if c not in ("updated_at", "created_at", "first_assigned_at")
-    ]
-    frame = frame.copy()
-    frame["updated_at"] = run_ts
-    if previous.empty or not set(compared) <= set(previous.columns):
-        return frame
-    fingerprint = pd.util.hash_pandas_object(frame[compared].astype(str), index=False)
-    previous_fingerprint = pd.util.hash_pandas_object(previous[compared].astype(str), index=False)
-    # keys are unique on both sides: a left merge keeps `frame`'s rows in order
-    found = (
-        frame[key]
-        .assign(_fingerprint=fingerprint.to_numpy())
-        .merge(
-            previous[key]
-            .assign(_fingerprint=previous_fingerprint.to_numpy(), _updated=previous["updated_at"])
-            .drop_duplicates(key + ["_fingerprint"]),
-            on=key + ["_fingerprint"],
-            how="left",
-        )["_updated"]
-    )
-    frame["updated_at"] = found.where(found.notna(), run_ts).to_numpy()
-    return frame
-
-
-def registry_rows(
-    records: pd.DataFrame,
-    customer_ids: np.ndarray,
-    previous: PreviousState,
-    customer_created_at: dict[str, pd.Timestamp],
-    run_ts: pd.Timestamp,
-) -> pd.DataFrame:
-    """Record -> customer for every record ever seen (records gone from staging keep their row)."""
-    prior = previous.registry.set_index("record_key") if len(previous.registry) else None
-    current = pd.DataFrame(
+def registry_sql(con: duckdb.DuckDBPyConnection, records_table: str, run_ts: pd.Timestamp) -> str:
+    """SELECT of the id registry: record -> customer for every record ever seen (records
+    gone from staging keep their row). updated_at moves only when the customer changed;
+    customer_created_at comes from `_identity_customer_created`."""
+    run = _timestamp_literal(run_ts)
+    current = f"""
+        select r.record_key, r.source_system, r.source_record_id, x.customer_id,
+               {{first}} as first_assigned_at, {{updated}} as updated_at,
+               coalesce(cc.created_at, {run}) as customer_created_at
+        from {records_table} r
+        join {RESOLVED_TABLE} x using (rid)
+        left join {CUSTOMER_CREATED_TABLE} cc on cc.customer_id = x.customer_id
+        {{previous_join}}
+    """
+    if not table_exists(con, "id_registry"):
+        return current.format(first=run, updated=run, previous_join="") + " order by record_key"
+    return f"""
         {
-            "record_key": records["record_key"].to_numpy(),
-            "source_system": records["source_system"].to_numpy(),
-            "source_record_id": records["source_record_id"].to_numpy(),
-            "customer_id": customer_ids,
+        current.format(
+            first=f"coalesce(p.first_assigned_at, {run})",
+            updated=f"case when p.customer_id = x.customer_id then coalesce(p.updated_at, {run}) else {run} end",
+            previous_join=f"left join {SCHEMA}.id_registry p on p.record_key = r.record_key",
+        )
+    }
+        union all
+        select p.record_key, p.source_system, p.source_record_id, p.customer_id,
+               p.first_assigned_at, p.updated_at, p.customer_created_at
+        from {SCHEMA}.id_registry p
+        anti join {records_table} r on r.record_key = p.record_key
+        order by record_key
+    """
+
+
+def create_customer_created_table(
+    con: duckdb.DuckDBPyConnection, customer_created_at: dict[str, pd.Timestamp]
+) -> None:
+    """`_identity_customer_created(customer_id, created_at)`: when each id was first minted."""
+    frame = pd.DataFrame(
+        {
+            "customer_id": list(customer_created_at),
+            "created_at": pd.to_datetime(list(customer_created_at.values())),
         }
     )
-    if prior is not None:
-        prior_first = current["record_key"].map(prior["first_assigned_at"])
-        prior_customer = current["record_key"].map(prior["customer_id"])
-        prior_updated = current["record_key"].map(prior["updated_at"])
-        unchanged = prior_customer == current["customer_id"]
-        current["first_assigned_at"] = prior_first.fillna(run_ts).to_numpy()
-        current["updated_at"] = prior_updated.where(unchanged, run_ts).fillna(run_ts).to_numpy()
-    else:
-        current["first_assigned_at"] = run_ts
-        current["updated_at"] = run_ts
-    current["customer_created_at"] = current["customer_id"].map(customer_created_at).fillna(run_ts)
-    if prior is not None:
-        gone = previous.registry[~previous.registry["record_key"].isin(current["record_key"])]
-        current = pd.concat([current, gone[current.columns]], ignore_index=True)
-    return current.sort_values("record_key", kind="stable").reset_index(drop=True)
+    con.register("_identity_created_frame", frame)
+    try:
+        con.execute(
+            f"create or replace temp table {CUSTOMER_CREATED_TABLE} as "
+            "select customer_id::varchar as customer_id, created_at::timestamp as created_at "
+            "from _identity_created_frame"
+        )
+    finally:
+        con.unregister("_identity_created_frame")
+
+
+def match_evidence_sql(
+    con: duckdb.DuckDBPyConnection,
+    records_table: str,
+    evidence: pd.DataFrame,
+    prior_weight: float,
+    within: np.ndarray | None,
+) -> str:
+    """SELECT of the match evidence (per-comparison log2 Bayes factors of every accepted
+    probabilistic pair), from `_identity_evidence`; an incremental run (`within`: the records
+    it re-clustered) keeps last run's rows between records it left alone."""
+    frame = pd.DataFrame(
+        {
+            "rid_l": evidence["rid_l"].to_numpy(dtype=np.int64),
+            "rid_r": evidence["rid_r"].to_numpy(dtype=np.int64),
+            "comparison": pd.Categorical(evidence["comparison"].to_numpy()),
+            "level": evidence["level"].to_numpy(),
+            "weight": evidence["weight"].to_numpy(),
+        }
+    )
+    con.register("_identity_evidence_frame", frame)
+    try:
+        con.execute(
+            f"create or replace temp table {EVIDENCE_TABLE} as "
+            "select rid_l, rid_r, comparison::varchar as comparison, level, weight "
+            "from _identity_evidence_frame"
+        )
+    finally:
+        con.unregister("_identity_evidence_frame")
+    current = f"""
+        select a.record_key as record_a, b.record_key as record_b, e.comparison, e.level,
+               e.weight as log2_bayes_factor,
+               cast('{float(prior_weight)!r}' as double) as prior_weight
+        from {EVIDENCE_TABLE} e
+        join {records_table} a on a.rid = e.rid_l
+        join {records_table} b on b.rid = e.rid_r
+    """
+    if within is None or not table_exists(con, "match_evidence"):
+        return current
+    con.register(
+        "_identity_untouched_frame", pd.DataFrame({"rid": np.flatnonzero(~within).astype(np.int64)})
+    )
+    try:
+        con.execute(
+            f"create or replace temp table {UNTOUCHED_TABLE} as "
+            f"select r.record_key from {records_table} r "
+            "semi join _identity_untouched_frame u on u.rid = r.rid"
+        )
+    finally:
+        con.unregister("_identity_untouched_frame")
+    return f"""
+        {current}
+        union all
+        select p.* from {SCHEMA}.match_evidence p
+        semi join {UNTOUCHED_TABLE} a on a.record_key = p.record_a
+        semi join {UNTOUCHED_TABLE} b on b.record_key = p.record_b
+    """
 
 
 def refused_merge_rows(
@@ -230,38 +322,42 @@ def refused_merge_rows(
     return frame[columns].reset_index(drop=True)
 
 
-def previous_links(records: pd.DataFrame, previous_map: pd.DataFrame) -> pd.DataFrame:
+def previous_links(con: duckdb.DuckDBPyConnection, records_table: str) -> pd.DataFrame:
     """Last run's spanning-tree links (record -> the record it was matched through) between
-    records still present, as edges with their original rule and weight."""
-    columns = ["rid_l", "rid_r", "rule", "weight"]
-    if previous_map.empty:
-        return pd.DataFrame(columns=columns)
-    linked = previous_map[previous_map["matched_record"].notna()]
-    rid_of = pd.Series(np.arange(len(records)), index=records["record_key"].to_numpy())
-    left = (linked["source_system"] + ":" + linked["source_record_id"]).map(rid_of)
-    right = linked["matched_record"].map(rid_of)
-    present = left.notna() & right.notna()
-    a = left[present].to_numpy(dtype=np.int64)
-    b = right[present].to_numpy(dtype=np.int64)
-    links = pd.DataFrame(
-        {
-            "rid_l": np.minimum(a, b),
-            "rid_r": np.maximum(a, b),
-            "rule": linked.loc[present, "match_rule"].to_numpy(),
-            "weight": linked.loc[present, "match_weight"].to_numpy(dtype=float),
-        }
-    )
-    return links.sort_values(["rid_l", "rid_r"], kind="stable").reset_index(drop=True)
+    records still present, as edges (rid_l < rid_r) with their original rule and weight."""
+    if not table_exists(con, "customer_map"):
+        return pd.DataFrame(
+            {
+                "rid_l": pd.Series(dtype=np.int64),
+                "rid_r": pd.Series(dtype=np.int64),
+                "rule": pd.Series(dtype=object),
+                "weight": pd.Series(dtype=float),
+            }
+        )
+    links = con.sql(f"""
+        select least(a.rid, b.rid)::bigint as rid_l, greatest(a.rid, b.rid)::bigint as rid_r,
+               p.match_rule as rule, p.match_weight as weight
+        from {SCHEMA}.customer_map p
+        join {records_table} a on a.record_key = p.source_system || ':' || p.source_record_id
+        join {records_table} b on b.record_key = p.matched_record
+        order by rid_l, rid_r
+    """).df()
+    links["weight"] = links["weight"].astype(float)
+    return links
 
 
-def record_age(keys: pd.Series, registry: pd.DataFrame, run_ts: pd.Timestamp) -> np.ndarray:
-    """Rank of each record by age: first assigned to a customer, then record key."""
-    first = keys.map(dict(zip(registry["record_key"], registry["first_assigned_at"], strict=True)))
-    first = pd.to_datetime(first).fillna(run_ts).to_numpy()
-    order = np.lexsort((keys.to_numpy(), first))
-    age = np.empty(len(keys), dtype=np.int64)
-    age[order] = np.arange(len(keys))
+def record_age(first_assigned_at: np.ndarray, run_ts: pd.Timestamp) -> np.ndarray:
+    """Rank of each record by age: first assigned to a customer (NaT: now), then record key
+    (= rid order)."""
+    first = pd.to_datetime(first_assigned_at).fillna(run_ts).to_numpy()
+    order = np.lexsort((np.arange(len(first)), first))
+    age = np.empty(len(first), dtype=np.int64)
+    age[order] = np.arange(len(first))
     return age
+
+
+def _timestamp_literal(ts: pd.Timestamp) -> str:
+    return f"timestamp '{ts.isoformat(sep=' ')}'"
 
 
 def rows_between(frame: pd.DataFrame, keys: set[str]) -> pd.DataFrame:

@@ -28,23 +28,10 @@ GOLDEN_TABLE = "_identity_golden"
 GOLDEN_CUSTOMERS_SQL = Path(__file__).with_name("golden_customers.sql")
 
 
-def create_golden_table(
-    con: duckdb.DuckDBPyConnection,
-    customer_created_at: dict[str, pd.Timestamp],
-    run_ts: pd.Timestamp,
-) -> None:
+def create_golden_table(con: duckdb.DuckDBPyConnection, run_ts: pd.Timestamp) -> None:
     """`_identity_golden`: golden_customers.sql over `_identity_assigned`, plus created_at
-    (when the id was first minted) and updated_at (kept from last run when no value of the
-    golden record changed, else the run time)."""
-    con.register(
-        "_identity_created_frame",
-        pd.DataFrame(
-            {
-                "customer_id": list(customer_created_at),
-                "created_at": pd.to_datetime(list(customer_created_at.values())),
-            }
-        ),
-    )
+    (when the id was first minted: `_identity_customer_created`) and updated_at (kept from
+    last run when no value of the golden record changed, else the run time)."""
     value_columns = [
         c for c in TABLE_COLUMNS["golden_customers"] if c not in ("created_at", "updated_at")
     ]
@@ -55,15 +42,12 @@ def create_golden_table(
         previous_join = f"left join {SCHEMA}.golden_customers p on p.customer_id = g.customer_id"
     else:
         updated, previous_join = run_literal, ""
-    try:
-        con.execute(f"""
-            create or replace temp table {GOLDEN_TABLE} as
-            select g.*, coalesce(c.created_at::timestamp, {run_literal}) as created_at,
-                   {updated} as updated_at
-            from ({GOLDEN_CUSTOMERS_SQL.read_text(encoding="utf-8")}) g
-            left join _identity_created_frame c on c.customer_id = g.customer_id
-            {previous_join}
-            order by g.customer_id
-        """)
-    finally:
-        con.unregister("_identity_created_frame")
+    con.execute(f"""
+        create or replace temp table {GOLDEN_TABLE} as
+        select g.*, coalesce(c.created_at::timestamp, {run_literal}) as created_at,
+               {updated} as updated_at
+        from ({GOLDEN_CUSTOMERS_SQL.read_text(encoding="utf-8")}) g
+        left join _identity_customer_created c on c.customer_id = g.customer_id
+        {previous_join}
+        order by g.customer_id
+    """)

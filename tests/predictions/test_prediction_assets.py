@@ -9,6 +9,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from demo_data.loaded_zone import run_dbt
 from orchestration.assets.predictions import (
     customer_scores,
     customer_scores_check,
@@ -17,7 +18,6 @@ from orchestration.assets.predictions import (
     models_dir,
 )
 from orchestration.resources import WarehouseResource
-from tests.predictions.conftest import run_dbt
 
 pytestmark = pytest.mark.slow
 
