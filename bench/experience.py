@@ -23,10 +23,8 @@ import gzip
 import io
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -35,7 +33,8 @@ sys.path.insert(0, str(REPO))
 
 import duckdb  # noqa: E402
 
-CDP = Path(sys.executable).with_name("cdp")
+from bench import cdp_runs  # noqa: E402
+
 EXPERIENCE_SYSTEMS = ("support", "survey")
 
 
@@ -145,10 +144,7 @@ def identity_scores(con: duckdb.DuckDBPyConnection, truth_csv: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=20_000)
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--landing", type=Path, help="use this landing zone (with truth.csv)")
+    cdp_runs.add_zone_arguments(parser, customers=20_000, days=30)
     parser.add_argument("--work-dir", type=Path, help="keep the warehouse here")
     args = parser.parse_args(argv)
 
@@ -165,18 +161,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         generated_seconds = summary.elapsed_seconds
     warehouse = work / "warehouse" / "warehouse.duckdb"
-    env = {**os.environ, "DAGSTER_HOME": str(work / "dagster_home")}
-    (work / "dagster_home").mkdir(exist_ok=True)
-    started = time.perf_counter()
-    run = subprocess.run(
-        [str(CDP), "run", "--landing", str(landing), "--warehouse", str(warehouse)],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    run_seconds = round(time.perf_counter() - started, 1)
-    if run.returncode != 0:
-        raise SystemExit(f"cdp run failed:\n{run.stdout[-6000:]}\n{run.stderr[-3000:]}")
+    env = {**os.environ, "DAGSTER_HOME": str(cdp_runs.fresh_dagster_home(work / "dagster_home"))}
+    run_seconds = cdp_runs.run_cdp(
+        ["run", "--landing", str(landing), "--warehouse", str(warehouse)], env
+    ).wall_seconds
 
     expected = expected_from_landing(landing)
     with duckdb.connect(str(warehouse), read_only=True) as con:

@@ -9,7 +9,7 @@
    by the real loader (ingestion.load.load_partition, as the raw assets do) and turned
    into the staging models by the real `dbt build` (selector staging_from_raw).
 2. The staging identity records normalised once by the engine's own SQL
-   (identity.records.build_identity_records) and saved: the common starting point.
+   (identity.records.build_identity_records_table) and saved: the common starting point.
 3. Each engine in its own process (so its peak RSS is its own), DuckDB with 2 threads,
    timed from those records to clusters:
    a. ours: identity.linkage.link_records with the production IdentityConfig;
@@ -26,7 +26,8 @@
    the value of Splink's tutorials) and at the best-F1 match weight of a sweep (sweep runs
    are not timed).
    The evidence ceiling (identity.evaluate) says what exact evidence alone supports.
-Prints a table and writes bench/results/identity.json (the README quotes it).
+Prints a table and writes bench/results/identity.json (identity-<N>.json at other sizes;
+the README quotes them).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ import duckdb  # noqa: E402
 import pandas as pd  # noqa: E402
 
 THREADS = 2
-RESULTS_FILE = REPO / "bench" / "results" / "identity.json"
+RESULTS_DIR = REPO / "bench" / "results"  # identity.json at 1,000,000; identity-<N>.json else
 # Not bench.duckdb: DuckDB names the catalog after the file, which would clash with schema bench.
 WAREHOUSE_NAME = "warehouse.duckdb"
 RECORDS_TABLE = "bench.identity_records"
@@ -136,26 +137,29 @@ def normalise(work_dir: Path) -> dict:
     """The engine's normalisation of the staging records, saved with the truth."""
     from identity.config import IdentityConfig
     from identity.evaluate import read_truth
-    from identity.records import build_identity_records
+    from identity.records import RECORDS_TABLE as NORMALISED_TABLE
+    from identity.records import build_identity_records_table
 
     landing, warehouse = work_dir / "landing", work_dir / WAREHOUSE_NAME
     steps: dict[str, float] = {}
     con = duckdb.connect(str(warehouse))
     con.execute(f"set threads = {THREADS}")
     started = time.perf_counter()
-    records = build_identity_records(con, IdentityConfig())
+    records = build_identity_records_table(con, IdentityConfig())
     steps["normalise_records"] = round(time.perf_counter() - started, 1)
     con.execute("create schema if not exists bench")
-    con.register("records_frame", records)
-    con.execute(f"create or replace table {RECORDS_TABLE} as select * from records_frame")
+    con.execute(
+        f"create or replace table {RECORDS_TABLE} as "
+        f"select * exclude (rid) from {NORMALISED_TABLE} order by rid"
+    )
     con.register("truth_frame", read_truth(landing / "truth.csv"))
     con.execute(f"create or replace table {TRUTH_TABLE} as select * from truth_frame")
     con.close()
     print(
-        f"normalised {len(records):,} identity records in {steps['normalise_records']} s",
+        f"normalised {records:,} identity records in {steps['normalise_records']} s",
         flush=True,
     )
-    return {"records": len(records), "seconds": steps}
+    return {"records": records, "seconds": steps}
 
 
 def _read_inputs(warehouse: Path) -> tuple[duckdb.DuckDBPyConnection, pd.DataFrame, pd.DataFrame]:
@@ -196,9 +200,9 @@ def run_engine(warehouse: Path, sweep_thresholds: tuple[float, ...] = ENGINE_SWE
 
     con, records, truth = _read_inputs(warehouse)
     config = IdentityConfig()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = link_records(con, records, config)
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
     default = {"threshold": config.match_weight_threshold} | _score(
         truth, records, result.clustering.cluster_of
     )
@@ -215,6 +219,7 @@ def run_engine(warehouse: Path, sweep_thresholds: tuple[float, ...] = ENGINE_SWE
             "engine": "cdp identity engine",
             "threshold_kind": "match weight (log2 Bayes factor)",
             "seconds": round(seconds, 1),
+            "cpu_seconds": round(cpu_seconds, 1),
             "stages": stages,
             "candidate_pairs": int(len(result.scored_pairs)),
             "peak_memory_gb": peak_memory_gb(),
@@ -262,7 +267,7 @@ def run_splink(warehouse: Path, sweep_thresholds: tuple[float, ...] = SPLINK_SWE
 
     con, records, truth = _read_inputs(warehouse)
     frame = records[["record_key", *SPLINK_COLUMNS]].rename(columns={"record_key": "unique_id"})
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     db_api = DuckDBAPI(connection=con)
     linker = Linker(db_api.register(frame), splink_settings(), log_level="WARNING")
     linker.training.estimate_probability_two_random_records_match(
@@ -284,7 +289,7 @@ def run_splink(warehouse: Path, sweep_thresholds: tuple[float, ...] = SPLINK_SWE
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
         predictions, threshold_match_weight=SPLINK_DEFAULT_WEIGHT
     ).as_pandas_dataframe()
-    seconds = time.perf_counter() - started
+    seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu
 
     def cluster_of(table: pd.DataFrame) -> pd.Series:
         return records["record_key"].map(table.set_index("unique_id")["cluster_id"])
@@ -302,6 +307,7 @@ def run_splink(warehouse: Path, sweep_thresholds: tuple[float, ...] = SPLINK_SWE
             "engine": "splink 5.0.0 (duckdb)",
             "threshold_kind": "match weight (log2 Bayes factor)",
             "seconds": round(seconds, 1),
+            "cpu_seconds": round(cpu_seconds, 1),
             "scored_pairs_above_lowest_threshold": con.sql(
                 f"select count(*) from {predictions.physical_name}"
             ).fetchall()[0][0],
@@ -361,7 +367,8 @@ def _has_tables(warehouse: Path, schema: str, tables: tuple[str, ...]) -> bool:
 
 def _row(name: str, result: dict, point: dict) -> str:
     return (
-        f"{name:<30} {point['threshold']:>9} {result['seconds']:>8} {result['peak_memory_gb']:>8} "
+        f"{name:<30} {point['threshold']:>9} {result['seconds']:>8} "
+        f"{result.get('cpu_seconds', ''):>8} {result['peak_memory_gb']:>8} "
         f"{point['precision']:>9.4f} {point['recall']:>7.4f} {point['f1']:>7.4f}"
     )
 
@@ -439,7 +446,7 @@ def main() -> None:
 
     print(f"\nevidence ceiling recall: {ceiling}")
     print(f"our engine, seconds per stage: {ours['stages']}")
-    header = f"{'engine @ threshold':<30} {'threshold':>9} {'seconds':>8} {'peak GB':>8} {'precision':>9} {'recall':>7} {'F1':>7}"
+    header = f"{'engine @ threshold':<30} {'threshold':>9} {'seconds':>8} {'CPU s':>8} {'peak GB':>8} {'precision':>9} {'recall':>7} {'F1':>7}"
     print(header)
     for result in results.values():
         print(_row(f"{result['engine']} (default)", result, result["default"]))
@@ -457,9 +464,11 @@ def main() -> None:
         "note": "seconds: from the saved normalised records to clusters, default threshold; "
         "sweeps are not timed; peak memory is each engine process's max RSS (sweep included)",
     }
-    RESULTS_FILE.parent.mkdir(exist_ok=True)
-    RESULTS_FILE.write_text(json.dumps(report, indent=2, default=str))
-    print(f"wrote {RESULTS_FILE.relative_to(REPO)}")
+    name = "identity.json" if args.customers == 1_000_000 else f"identity-{args.customers}.json"
+    results_file = RESULTS_DIR / name
+    RESULTS_DIR.mkdir(exist_ok=True)
+    results_file.write_text(json.dumps(report, indent=2, default=str))
+    print(f"wrote {results_file.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

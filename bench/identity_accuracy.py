@@ -47,8 +47,11 @@ def measure(work: Path, kind: str, customers: int, days: int, seed: int) -> dict
     args = ["--customers", str(customers), "--days", str(days), "--seed", str(seed)]
     _cdp("generate", "--out", str(zone), *args, *ZONE_FLAGS[kind], env=env)
     started = time.perf_counter()
+    load_before = os.getloadavg()[0]
     _cdp("run", "--landing", str(zone), "--warehouse", str(warehouse), env=env)
     run_seconds = round(time.perf_counter() - started, 1)
+    # the machine may be shared: seconds mean little without the load they ran under
+    load = [round(load_before, 1), round(os.getloadavg()[0], 1)]
     printed = _cdp(
         "evaluate", "--truth", str(zone / "truth.csv"), "--warehouse", str(warehouse), env=env
     )
@@ -68,6 +71,7 @@ def measure(work: Path, kind: str, customers: int, days: int, seed: int) -> dict
         "meets_targets": report.precision >= 0.997
         and report.recall >= report.ceiling_recall - 0.02,
         "cdp_run_seconds": run_seconds,
+        "load_average_before_after_run": load,
         "cdp_evaluate": printed,
     }
 

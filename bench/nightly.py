@@ -23,60 +23,20 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from datetime import date, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CDP = Path(sys.executable).with_name("cdp")
+sys.path.insert(0, str(REPO))
 
-
-def _cdp(args: list[str], env: dict) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS in MB of the process or its largest reaped child, output)."""
-    started = time.perf_counter()
-    with tempfile.TemporaryFile(mode="w+") as log:
-        process = subprocess.Popen(
-            [str(CDP), *args], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-        seconds = time.perf_counter() - started
-        log.seek(0)
-        output = log.read()
-    if process.returncode != 0:
-        print(output[-4000:], file=sys.stderr)
-        raise SystemExit(f"cdp {' '.join(args)} failed ({process.returncode})")
-    return seconds, usage.ru_maxrss / 1024, output
-
-
-def _step_seconds(dagster_home: Path, run_id: str) -> dict[str, float]:
-    from dagster import DagsterInstance
-
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
-    with DagsterInstance.get() as instance:
-        stats = instance.get_run_step_stats(run_id)
-    return {
-        s.step_key: round((s.end_time or 0) - (s.start_time or 0), 1)
-        for s in sorted(stats, key=lambda s: s.start_time or 0)
-    }
-
-
-def _run_id(output: str) -> str | None:
-    for line in output.splitlines():
-        if "(run " in line:
-            return line.rsplit("(run ", 1)[1].rstrip(")").strip()
-    return None
+from bench import cdp_runs  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=100_000)
-    parser.add_argument("--days", type=int, default=14)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--landing", type=Path, help="reuse this landing zone")
+    cdp_runs.add_zone_arguments(parser, customers=100_000, days=14)
     parser.add_argument("--workdir", type=Path, help="keep files here (default: a temp dir)")
     args = parser.parse_args(argv)
 
@@ -84,9 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     landing = args.landing or workdir / "landing"
     warehouse = workdir / "warehouse" / "warehouse.duckdb"
-    dagster_home = workdir / "dagster_home"
-    dagster_home.mkdir(exist_ok=True)
-    shutil.copy(REPO / "orchestration" / "dagster.yaml", dagster_home / "dagster.yaml")
+    dagster_home = cdp_runs.fresh_dagster_home(workdir / "dagster_home")
     env = {
         **os.environ,
         "DAGSTER_HOME": str(dagster_home),
@@ -96,49 +54,34 @@ def main(argv: list[str] | None = None) -> int:
     }
     report: dict = {"customers": args.customers, "days": args.days, "seed": args.seed}
     if not args.landing:
-        seconds, _, _ = _cdp(
-            [
-                "generate",
-                "--out",
-                str(landing),
-                "--customers",
-                str(args.customers),
-                "--days",
-                str(args.days),
-                "--seed",
-                str(args.seed),
-            ],
-            env,
-        )
-        report["generate_seconds"] = round(seconds, 1)
+        generated = cdp_runs.generate_landing(landing, args.customers, args.days, args.seed, env)
+        report["generate_seconds"] = generated.wall_seconds
     days = sorted({date.fromisoformat(p.name[3:]) for p in landing.glob("*/*/dt=*") if p.is_dir()})
     first, last = days[0], days[-1]
     env["CDP_PARTITIONS_START"] = first.isoformat()
     history_end = last - timedelta(days=1)
 
-    load_before = os.getloadavg()[0]
-    backfill, backfill_rss, out_backfill = _cdp(
+    backfill = cdp_runs.run_cdp(
         ["run", "--from", first.isoformat(), "--to", history_end.isoformat()], env
     )
-    nightly, nightly_rss, out_nightly = _cdp(["run", "--date", last.isoformat()], env)
-    load_after = os.getloadavg()[0]
+    nightly = cdp_runs.run_cdp(["run", "--date", last.isoformat()], env)
     report.update(
         history=f"{first} .. {history_end}",
         night=last.isoformat(),
-        backfill_seconds=round(backfill, 1),
-        nightly_seconds=round(nightly, 1),
-        nightly_over_backfill=round(nightly / backfill, 3),
+        backfill_seconds=backfill.wall_seconds,
+        nightly_seconds=nightly.wall_seconds,
+        nightly_over_backfill=round(nightly.wall_seconds / backfill.wall_seconds, 3),
         target_ratio=0.15,
-        backfill_peak_rss_mb=round(backfill_rss),
-        nightly_peak_rss_mb=round(nightly_rss),
-        load_average_before_after=[round(load_before, 1), round(load_after, 1)],
+        backfill_peak_rss_mb=backfill.peak_rss_mb,
+        nightly_peak_rss_mb=nightly.peak_rss_mb,
+        load_average_before_after=[round(backfill.load_before, 1), round(nightly.load_after, 1)],
         cpu_count=os.cpu_count(),
     )
-    for name, output in (("backfill", out_backfill), ("nightly", out_nightly)):
-        run_id = _run_id(output)
+    for name, run in (("backfill", backfill), ("nightly", nightly)):
+        run_id = run.run_id
         if run_id:
             try:
-                report[f"{name}_step_seconds"] = _step_seconds(dagster_home, run_id)
+                report[f"{name}_step_seconds"] = cdp_runs.step_seconds(dagster_home, run_id)
             except Exception as exc:  # the figures above stand without the breakdown
                 report[f"{name}_step_seconds"] = f"unavailable: {exc}"
     results = REPO / "bench" / "results"

@@ -148,26 +148,15 @@ _SHARED: dict = {}
 
 def _email_task() -> _TaskResult:
     began = time.perf_counter()
-    population, timeline, seed, out_dir = (
-        _SHARED[k] for k in ("population", "timeline", "seed", "out_dir")
-    )
+    population, timeline, seed = (_SHARED[k] for k in ("population", "timeline", "seed"))
     contacts = build_contact_records(population, timeline, seed)
     events, unsubscribes = build_email_events(contacts, timeline, seed)
     contacts_table = build_contacts_table(contacts, population, timeline, seed, unsubscribes)
-    built = time.perf_counter()
-    files, rows = _write_csv_tables(
-        out_dir, seed, {"email/contacts": contacts_table, "email/events": events}
-    )
-    truth = {
-        "email": pa.table(
-            {"source_record_id": contacts.contact_id, "person": pa.array(contacts.person)}
-        )
-    }
-    return _TaskResult(
-        files,
-        rows,
-        truth,
-        {"email_build": built - began, "email_write": time.perf_counter() - built},
+    return _write_csv_task(
+        "email",
+        began,
+        {"email/contacts": contacts_table, "email/events": events},
+        {"email": (contacts.contact_id, contacts.person)},
     )
 
 
@@ -190,32 +179,41 @@ def _write_csv_tables(
     return files, rows
 
 
+def _write_csv_task(
+    name: str, began: float, tables: dict[str, pa.Table], truth: dict[str, tuple]
+) -> _TaskResult:
+    """Write a task's CSV tables and name the person behind each record it identifies.
+
+    `truth` maps a source system to (record ids, person per record); the seconds are split
+    into building (since `began`) and writing."""
+    built = time.perf_counter()
+    files, rows = _write_csv_tables(_SHARED["out_dir"], _SHARED["seed"], tables)
+    return _TaskResult(
+        files,
+        rows,
+        {
+            system: pa.table({"source_record_id": ids, "person": pa.array(people)})
+            for system, (ids, people) in truth.items()
+        },
+        {f"{name}_build": built - began, f"{name}_write": time.perf_counter() - built},
+    )
+
+
 def _billing_task() -> _TaskResult:
     began = time.perf_counter()
-    billing, customers_table, timeline, seed, out_dir = (
-        _SHARED[k] for k in ("billing", "customers_table", "timeline", "seed", "out_dir")
+    billing, customers_table, timeline, seed = (
+        _SHARED[k] for k in ("billing", "customers_table", "timeline", "seed")
     )
     subscriptions, invoices = build_subscriptions_and_invoices(billing, timeline, seed)
-    built = time.perf_counter()
-    files, rows = _write_csv_tables(
-        out_dir,
-        seed,
+    return _write_csv_task(
+        "billing",
+        began,
         {
             "billing/customers": customers_table,
             "billing/invoices": invoices,
             "billing/subscriptions": subscriptions,
         },
-    )
-    truth = {
-        "billing": pa.table(
-            {"source_record_id": billing.customer_id, "person": pa.array(billing.person)}
-        )
-    }
-    return _TaskResult(
-        files,
-        rows,
-        truth,
-        {"billing_build": built - began, "billing_write": time.perf_counter() - built},
+        {"billing": (billing.customer_id, billing.person)},
     )
 
 
@@ -250,8 +248,8 @@ def _web_task(chunk: int, n_chunks: int) -> _TaskResult:
 def _experience_task() -> _TaskResult:
     """Support tickets and NPS survey responses (demo_data/experience.py)."""
     began = time.perf_counter()
-    population, billing, timeline, seed, out_dir = (
-        _SHARED[k] for k in ("population", "billing", "timeline", "seed", "out_dir")
+    population, billing, timeline, seed = (
+        _SHARED[k] for k in ("population", "billing", "timeline", "seed")
     )
     tickets, ticket_ids, ticket_people = experience.build_support_tickets(
         population, billing, timeline, seed
@@ -259,19 +257,11 @@ def _experience_task() -> _TaskResult:
     responses, response_ids, respondents = experience.build_survey_responses(
         population, billing, timeline, seed
     )
-    built = time.perf_counter()
-    files, rows = _write_csv_tables(
-        out_dir, seed, {"support/tickets": tickets, "surveys/responses": responses}
-    )
-    truth = {
-        "support": pa.table({"source_record_id": ticket_ids, "person": pa.array(ticket_people)}),
-        "survey": pa.table({"source_record_id": response_ids, "person": pa.array(respondents)}),
-    }
-    return _TaskResult(
-        files,
-        rows,
-        truth,
-        {"experience_build": built - began, "experience_write": time.perf_counter() - built},
+    return _write_csv_task(
+        "experience",
+        began,
+        {"support/tickets": tickets, "surveys/responses": responses},
+        {"support": (ticket_ids, ticket_people), "survey": (response_ids, respondents)},
     )
 
 

@@ -69,27 +69,20 @@ class Habits:
 
 # Without habits: the generator as it was before these options existed.
 NO_HABITS = Habits()
-# The demo: a realistic sprinkle of each.
-DEFAULT_HABITS = Habits(
-    family_inbox=0.15,
-    company_inbox=0.005,
-    surname_change=0.01,
-    national_phone=0.15,
-    misspelt_domain=0.003,
-    last_first=0.01,
-    middle_initial=0.02,
-)
-HARD_HABITS = Habits(
-    family_inbox=0.5,
-    company_inbox=0.03,
-    surname_change=0.05,
-    national_phone=0.6,
-    misspelt_domain=0.02,
-    last_first=0.05,
-    middle_initial=0.08,
-    work_second_contact=0.7,
-    work_kept_apart=0.1,
-)
+# Each habit's rate in the demo (a realistic sprinkle) and with --hard, side by side.
+_DEMO_AND_HARD_RATES = {
+    "family_inbox": (0.15, 0.5),
+    "company_inbox": (0.005, 0.03),
+    "surname_change": (0.01, 0.05),
+    "national_phone": (0.15, 0.6),
+    "misspelt_domain": (0.003, 0.02),
+    "last_first": (0.01, 0.05),
+    "middle_initial": (0.02, 0.08),
+    "work_second_contact": (0.45, 0.7),
+    "work_kept_apart": (0.025, 0.1),
+}
+DEFAULT_HABITS = Habits(**{name: demo for name, (demo, _) in _DEMO_AND_HARD_RATES.items()})
+HARD_HABITS = Habits(**{name: hard for name, (_, hard) in _DEMO_AND_HARD_RATES.items()})
 _FIELDS_OF_HABIT = {
     "shared-inboxes": ("family_inbox", "company_inbox"),
     "surname-changes": ("surname_change",),

@@ -989,52 +989,30 @@ def build_web_events(
     id_base = chunk << 40  # keeps ids unique across chunks generated independently
     people = np.arange(population.size) if people is None else people
     n_people = len(people)
-    (
-        person_billing,
-        has_user_id,
-        on_web,
-        device_person,
-        device_ua,
-        ip,
-        known,
-        identifies,
-        identify_with_user,
-    ) = _web_devices(population, billing, people, rng)
-    n_dev = len(device_person)
+    devices = _web_devices(population, billing, people, rng)
+    n_dev = len(devices.device_person)
 
-    (
-        n_sessions,
-        session_product,
-        session_utm,
-        session_referrer,
-        n_events,
-        ev_session,
-        first_pos,
-        position,
-        ev_ms,
-        ev_type,
-        ev_track,
-        ev_page,
-        ev_device,
-    ) = _browsing_sessions(known, device_person, timeline, seed, rng)
+    sessions = _browsing_sessions(devices.known, devices.device_person, timeline, seed, rng)
 
     # Identify at the end of one randomly chosen session of each identifying device.
-    device_first_session = np.cumsum(n_sessions) - n_sessions
-    id_devices = np.flatnonzero(identifies)
+    device_first_session = np.cumsum(sessions.n_sessions) - sessions.n_sessions
+    id_devices = np.flatnonzero(devices.identifies)
     chosen = device_first_session[id_devices] + (
-        rng.random(len(id_devices)) * n_sessions[id_devices]
+        rng.random(len(id_devices)) * sessions.n_sessions[id_devices]
     ).astype(np.int64)
-    session_end = ev_ms[first_pos + n_events - 1]
+    session_end = sessions.ev_ms[sessions.first_pos + sessions.n_events - 1]
     identify_ms = np.full(n_dev, np.iinfo(np.int64).max)
     identify_ms[id_devices] = session_end[chosen] + rng.integers(1000, 20_000, len(id_devices))
-    person_of = np.maximum(device_person, 0)
-    signup_in_window = (person_billing[person_of] >= 0) & (
-        billing.created_ms[np.maximum(person_billing[person_of], 0)] >= timeline.start_ms
+    person_of = np.maximum(devices.device_person, 0)
+    signup_in_window = (devices.person_billing[person_of] >= 0) & (
+        billing.created_ms[np.maximum(devices.person_billing[person_of], 0)] >= timeline.start_ms
     )
-    signs_up = identify_with_user & signup_in_window
+    signs_up = devices.identify_with_user & signup_in_window
 
     # Server-side purchases with a userId only.
-    server_people = people[on_web & has_user_id[people] & (rng.random(n_people) < 0.3)]
+    server_people = people[
+        devices.on_web & devices.has_user_id[people] & (rng.random(n_people) < 0.3)
+    ]
     n_server = 1 + rng.poisson(0.03 * timeline.days, len(server_people))
     server_person = np.repeat(server_people, n_server)
     server_ms = timeline.start_ms + (
@@ -1044,40 +1022,42 @@ def build_web_events(
     # All events: browsing, identifies, sign-ups, server-side.
     id_ms = identify_ms[id_devices]
     su_devices = np.flatnonzero(signs_up)
-    device = np.concatenate([ev_device, id_devices, su_devices, np.full(len(server_person), -1)])
+    device = np.concatenate(
+        [sessions.ev_device, id_devices, su_devices, np.full(len(server_person), -1)]
+    )
     kind = np.concatenate(
         [
-            ev_type,
+            sessions.ev_type,
             np.full(len(id_devices), IDENTIFY, np.int8),
             np.full(len(su_devices) + len(server_person), TRACK, np.int8),
         ]
     )
     track = np.concatenate(
         [
-            ev_track,
+            sessions.ev_track,
             np.full(len(id_devices), -1),
             np.full(len(su_devices), SIGNED_UP),
             np.full(len(server_person), 3),
         ]
     )
     page = np.concatenate(
-        [ev_page, np.full(len(id_devices) + len(su_devices) + len(server_person), -1)]
+        [sessions.ev_page, np.full(len(id_devices) + len(su_devices) + len(server_person), -1)]
     )
-    ms = np.concatenate([ev_ms, id_ms, identify_ms[su_devices] + 1000, server_ms])
+    ms = np.concatenate([sessions.ev_ms, id_ms, identify_ms[su_devices] + 1000, server_ms])
     session = np.concatenate(
         [
-            ev_session,
+            sessions.ev_session,
             chosen,
             chosen[np.searchsorted(id_devices, su_devices)],
             np.full(len(server_person), -1),
         ]
     )
     first_in_session = np.concatenate(
-        [position == 0, np.zeros(len(device) - len(ev_session), bool)]
+        [sessions.position == 0, np.zeros(len(device) - len(sessions.ev_session), bool)]
     )
     person = np.where(
         device >= 0,
-        device_person[np.maximum(device, 0)],
+        devices.device_person[np.maximum(device, 0)],
         np.concatenate([np.full(len(device) - len(server_person), -1), server_person]),
     )
     keep = ms < timeline.end_ms
@@ -1096,9 +1076,11 @@ def build_web_events(
     dev = np.maximum(device, 0)
 
     # userId: after a device identified with one, and always on server-side events.
-    billing_row = person_billing[np.maximum(person, 0)]
+    billing_row = devices.person_billing[np.maximum(person, 0)]
     user_for_event = billing.user_id.take(pa.array(np.maximum(billing_row, 0)))
-    carries_user = is_server | (identify_with_user[dev] & (ms >= identify_ms[dev]) & ~is_server)
+    carries_user = is_server | (
+        devices.identify_with_user[dev] & (ms >= identify_ms[dev]) & ~is_server
+    )
     user_id = null_where(~carries_user, user_for_event)
     anonymous_id = uuid_strings(np.arange(n_dev) + id_base, seed ^ 0xA0A0)
 
@@ -1119,8 +1101,12 @@ def build_web_events(
             0,
         ),
     )
-    utm = np.where(first_in_session & (session >= 0), session_utm[np.maximum(session, 0)], -1)
-    ref = np.where(first_in_session & (session >= 0), session_referrer[np.maximum(session, 0)], -2)
+    utm = np.where(
+        first_in_session & (session >= 0), sessions.session_utm[np.maximum(session, 0)], -1
+    )
+    ref = np.where(
+        first_in_session & (session >= 0), sessions.session_referrer[np.maximum(session, 0)], -2
+    )
     n_pages_vocab, n_utm, n_ref = (
         len(vocab.WEB_PAGES),
         len(vocab.UTM_CAMPAIGNS) + 1,
@@ -1130,7 +1116,11 @@ def build_web_events(
     page_combo = page_for * n_utm + (utm + 1)
     context_code = np.where(is_server, len(context_vocab) - 1, page_combo * n_ref + (ref + 2))
     device_context = concat(
-        ',"userAgent":"', take(vocab.USER_AGENTS, device_ua), '","ip":"', ip, '"'
+        ',"userAgent":"',
+        take(vocab.USER_AGENTS, devices.device_ua),
+        '","ip":"',
+        devices.ip,
+        '"',
     )
     device_context = pa.concat_arrays([device_context, pa.array([""], pa.string())])
     device_anonymous = pa.concat_arrays(
@@ -1141,7 +1131,16 @@ def build_web_events(
 
     is_page = kind == PAGE
     properties = _event_properties(
-        n, kind, track, session, session_product, page_combo, page_props_vocab, rng, id_base, seed
+        n,
+        kind,
+        track,
+        session,
+        sessions.session_product,
+        page_combo,
+        page_props_vocab,
+        rng,
+        id_base,
+        seed,
     )
 
     is_identify = kind == IDENTIFY
@@ -1192,7 +1191,7 @@ def build_web_events(
         lines=lines.take(pa.array(rows)),
         delivery_day=days,
         anonymous_id=anonymous_id,
-        device_person=device_person,
+        device_person=devices.device_person,
         event_device=device[rows],
         event_person=person[rows],
         event_identifies=is_identify[rows],
@@ -1203,13 +1202,46 @@ def build_web_events(
     )
 
 
+@dataclass(frozen=True)
+class WebDevices:
+    """Who browses on which devices (index: person, or device), and which devices identify."""
+
+    person_billing: np.ndarray  # per person: their billing row, -1 without one
+    has_user_id: np.ndarray  # per person
+    on_web: np.ndarray  # per person of `people`
+    device_person: np.ndarray  # per device: its person, -1 for a stranger's
+    device_ua: np.ndarray
+    ip: pa.Array
+    known: np.ndarray
+    identifies: np.ndarray
+    identify_with_user: np.ndarray
+
+
+@dataclass(frozen=True)
+class BrowsingSessions:
+    """Sessions per device and their page/track events, sorted in time within each device."""
+
+    n_sessions: np.ndarray  # per device
+    session_product: np.ndarray  # per session
+    session_utm: np.ndarray
+    session_referrer: np.ndarray
+    n_events: np.ndarray
+    ev_session: np.ndarray  # per event
+    first_pos: np.ndarray  # per session: position of its first event
+    position: np.ndarray  # per event: its position within its session
+    ev_ms: np.ndarray
+    ev_type: np.ndarray
+    ev_track: np.ndarray
+    ev_page: np.ndarray
+    ev_device: np.ndarray
+
+
 def _web_devices(
     population: Population, billing: BillingRecords, people: np.ndarray, rng: np.random.Generator
-) -> tuple:
+) -> WebDevices:
     """Who browses, on how many devices (plus strangers' devices), and which devices identify.
 
-    Returns (person_billing, has_user_id, on_web, device_person, device_ua, ip, known,
-    identifies, identify_with_user); draws from `rng` in the order build_web_events always did.
+    Draws from `rng` in the order build_web_events always did.
     """
     n_people = len(people)
     person_billing = np.full(population.size, -1)
@@ -1244,16 +1276,16 @@ def _web_devices(
     identify_with_user = (
         identifies & has_user_id[np.maximum(device_person, 0)] & (rng.random(n_dev) < 0.85)
     )
-    return (
-        person_billing,
-        has_user_id,
-        on_web,
-        device_person,
-        device_ua,
-        ip,
-        known,
-        identifies,
-        identify_with_user,
+    return WebDevices(
+        person_billing=person_billing,
+        has_user_id=has_user_id,
+        on_web=on_web,
+        device_person=device_person,
+        device_ua=device_ua,
+        ip=ip,
+        known=known,
+        identifies=identifies,
+        identify_with_user=identify_with_user,
     )
 
 
@@ -1263,12 +1295,10 @@ def _browsing_sessions(
     timeline: Timeline,
     seed: int,
     rng: np.random.Generator,
-) -> tuple:
+) -> BrowsingSessions:
     """Sessions per device, sorted in time within each device, and their page/track events.
 
-    Returns (n_sessions per device; per session: product, utm campaign, referrer, n_events;
-    per event: session, first position of its session, position, ms, type, track, page,
-    device), drawing from `rng` in the order build_web_events always did.
+    Draws from `rng` in the order build_web_events always did.
     """
     n_dev = len(device_person)
     rate = np.where(known, 0.06, 0.03) * timeline.days
@@ -1302,20 +1332,20 @@ def _browsing_sessions(
     ev_track = np.where(ev_type == TRACK, position - n_pages[ev_session], -1)
     ev_page = np.where(ev_type == PAGE, rng.integers(0, len(vocab.WEB_PAGES), len(ev_session)), -1)
     ev_device = session_device[ev_session]
-    return (
-        n_sessions,
-        session_product,
-        session_utm,
-        session_referrer,
-        n_events,
-        ev_session,
-        first_pos,
-        position,
-        ev_ms,
-        ev_type,
-        ev_track,
-        ev_page,
-        ev_device,
+    return BrowsingSessions(
+        n_sessions=n_sessions,
+        session_product=session_product,
+        session_utm=session_utm,
+        session_referrer=session_referrer,
+        n_events=n_events,
+        ev_session=ev_session,
+        first_pos=first_pos,
+        position=position,
+        ev_ms=ev_ms,
+        ev_type=ev_type,
+        ev_track=ev_track,
+        ev_page=ev_page,
+        ev_device=ev_device,
     )
 
 

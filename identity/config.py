@@ -201,6 +201,15 @@ class IdentityConfig:
     # ... or once the records outnumber those the model was trained on by this share (a
     # model learnt on a much smaller history, e.g. the first day's, is no model of today's).
     full_identity_growth: float = 0.2
+    # Comparisons a pair also reads from the records' deterministic components (the records
+    # an exact identifier already made one customer) when a record lacks the value itself:
+    # an email contact with no phone is compared through the phone of the billing account its
+    # address already ties it to. Only disagreement is taken this way (components whose
+    # values are all different), so two namesakes in one city, each with their own phone
+    # and postcode elsewhere in their records, stay apart. Names the comparisons do not
+    # have are skipped (a config with its own comparisons need not repeat this); empty
+    # disables it.
+    component_evidence_comparisons: tuple[str, ...] = ("email", "phone", "postcode")
     # A probabilistic pair must also agree (level >= 1) on at least this many comparisons:
     # a shared full name alone passes only when the names are rare enough (term frequencies)
     # to reach the threshold; one agreeing field never does.

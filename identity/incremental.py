@@ -36,7 +36,7 @@ from identity.blocking import block_candidate_pairs
 from identity.classify import FellegiSunterModel
 from identity.compare import compare_pairs, term_frequency_table
 from identity.config import IdentityConfig
-from identity.linkage import score_candidates
+from identity.linkage import fill_names_from_mailboxes, score_candidates
 
 SCHEMA = "identity"
 FRONTIER = "_identity_frontier"
@@ -271,6 +271,7 @@ def _accepted_neighbours(
         con.execute(f"drop table if exists {TOUCHING_PAIRS}")
     if candidates.empty:
         return np.zeros(0, dtype=np.int64)
+    fill_names_from_mailboxes(con, match_table, candidates, config)
     _, accepted, _ = score_candidates(model, candidates, config)
     # previous probabilistic links kept within the margin are whole previous customers,
     # which the caller adds; a pair within the margin but new is not a link.

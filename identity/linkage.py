@@ -29,6 +29,7 @@ from identity.compare import (
     compare_pairs,
     create_term_frequency_tables,
     level_columns,
+    term_frequency_table,
     tf_column,
 )
 from identity.config import IdentityConfig
@@ -36,6 +37,7 @@ from identity.guards import HOUSEHOLD, ClusterAttributes, cardinality_limits, ho
 from identity.overrides import StewardOverrides
 from identity.records import RECORDS_TABLE
 from identity.rules import deterministic_edges
+from identity.shared_values import written_other_way_round
 
 PAIRS_TABLE = "_identity_candidate_pairs"
 PROBABILISTIC = "probabilistic"
@@ -158,6 +160,10 @@ def link_records(
         )
     lap("training")
 
+    fill_names_from_mailboxes(con, records_table, candidates, config)
+    component_of = rule_components(rule_edges, n_records)
+    fill_levels_from_components(con, records_table, candidates, config, component_of)
+    candidate_levels = candidates[level_columns(comparisons)].to_numpy()
     term_frequencies = candidate_term_frequencies(candidates, comparisons)
     weights, accepted, household = score_candidates(
         model,
@@ -186,7 +192,7 @@ def link_records(
             within[previous_links["rid_l"].to_numpy(dtype=np.int64)]
             & within[previous_links["rid_r"].to_numpy(dtype=np.int64)]
         ]
-    kept = _still_supported_links(con, model, previous_links, config, records_table)
+    kept = _still_supported_links(con, model, previous_links, config, records_table, component_of)
     edge_columns = ["rid_l", "rid_r", "rule", "weight"]
     edges = pd.concat(
         [rule_edges[edge_columns], probabilistic[edge_columns]]
@@ -441,6 +447,7 @@ def _still_supported_links(
     previous_links: pd.DataFrame | None,
     config: IdentityConfig,
     records_table: str,
+    component_of: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Last run's probabilistic links whose weight under today's model is still at least
     `match_weight_threshold - keep_link_weight_margin` (and not a household pair), with
@@ -457,6 +464,8 @@ def _still_supported_links(
         compared = compare_pairs(con, records_table, PREVIOUS_PAIRS, config.comparisons)
     finally:
         con.unregister(PREVIOUS_PAIRS)
+    if component_of is not None:
+        fill_levels_from_components(con, records_table, compared, config, component_of)
     levels = compared[level_columns(config.comparisons)].to_numpy()
     weights = model.match_weights(levels, candidate_term_frequencies(compared, config.comparisons))
     keep = weights >= config.match_weight_threshold - config.keep_link_weight_margin
@@ -476,11 +485,201 @@ def _still_supported_links(
     return kept.sort_values(["weight", "rid_l", "rid_r"], ascending=[False, True, True])
 
 
+def rule_components(rule_edges: pd.DataFrame, n_records: int) -> np.ndarray:
+    """The deterministic component of every record: records an exact identifier (a shared
+    email key, a user id) already makes one customer."""
+    if rule_edges.empty:
+        return np.arange(n_records, dtype=np.int64)
+    graph = coo_matrix(
+        (
+            np.ones(len(rule_edges), dtype=np.int8),
+            (
+                rule_edges["rid_l"].to_numpy(dtype=np.int64),
+                rule_edges["rid_r"].to_numpy(dtype=np.int64),
+            ),
+        ),
+        shape=(n_records, n_records),
+    )
+    return connected_components(graph, directed=False)[1].astype(np.int64)
+
+
+MAILBOX_PAIRS = "_identity_mailbox_pairs"
+# A surname (first name) read from a mailbox must be at least this long: `lee` or `li`
+# turn up inside too many mailboxes to mean anything.
+MIN_SPELT_SURNAME = 4
+MIN_SPELT_FIRST_NAME = 3
+
+
+def fill_names_from_mailboxes(
+    con: duckdb.DuckDBPyConnection,
+    records_table: str,
+    pairs: pd.DataFrame,
+    config: IdentityConfig,
+) -> None:
+    """In place: a name a record lacks is read from its own mailbox when the mailbox spells
+    the other record's name. `astrid.glairnott@blackmesa.io` with first name Astrid and no
+    surname agrees on the surname with Astrid Glairnott; `evellis.wovano@` with only the
+    surname Wovano agrees on the first name with Evellis Wovano. The level becomes the
+    exact one, term-frequency adjusted by the name's own frequency like any exact
+    agreement. Run before scoring in full and incremental runs alike."""
+    by_column = {spec.column: spec for spec in config.comparisons}
+    first, last = by_column.get("first_name_key"), by_column.get("last_name")
+    if (
+        first is None
+        or last is None
+        or pairs.empty
+        or "email_local" not in _columns(con, records_table)
+    ):
+        return
+    first_level, last_level = f"level_{first.name}", f"level_{last.name}"
+    if first_level not in pairs.columns or last_level not in pairs.columns:
+        return
+    missing = np.flatnonzero(
+        (pairs[first_level].to_numpy() == -1) | (pairs[last_level].to_numpy() == -1)
+    )
+    if not len(missing):
+        return
+    con.register(
+        MAILBOX_PAIRS,
+        pd.DataFrame(
+            {
+                "pos": missing,
+                "rid_l": pairs["rid_l"].to_numpy()[missing],
+                "rid_r": pairs["rid_r"].to_numpy()[missing],
+            }
+        ),
+    )
+
+    # A shared mailbox (a family's, a shop's) spells its owner's name, not its users'.
+    own_mailbox = (
+        "({t}.email_key is not null and coalesce(not contains({t}.shared_values, 'email:'), true))"
+        if "shared_values" in _columns(con, records_table)
+        else "{t}.email_key is not null"
+    )
+
+    def spelt(column: str, minimum: int, nameless: str, named: str) -> str:
+        mailbox = f"regexp_replace({nameless}.email_local, '[^a-z]', '', 'g')"
+        name = f"regexp_replace({named}.{column}, '[^a-z]', '', 'g')"
+        return (
+            f"({nameless}.{column} is null and {named}.{column} is not null "
+            f"and {own_mailbox.format(t=nameless)} "
+            f"and length({name}) >= {minimum} and contains({mailbox}, {name}))"
+        )
+
+    try:
+        found = con.sql(f"""
+            select m.pos,
+                   {spelt(last.column, MIN_SPELT_SURNAME, "l", "r")}
+                       or {spelt(last.column, MIN_SPELT_SURNAME, "r", "l")} as last_spelt,
+                   coalesce(l.{last.column}, r.{last.column}) as last_value,
+                   {spelt(first.column, MIN_SPELT_FIRST_NAME, "l", "r")}
+                       or {spelt(first.column, MIN_SPELT_FIRST_NAME, "r", "l")} as first_spelt,
+                   coalesce(l.{first.column}, r.{first.column}) as first_value
+            from {MAILBOX_PAIRS} m
+            join {records_table} l on l.rid = m.rid_l
+            join {records_table} r on r.rid = m.rid_r
+        """).df()
+    finally:
+        con.unregister(MAILBOX_PAIRS)
+    for spec, column in ((last, "last"), (first, "first")):
+        hit = found[found[f"{column}_spelt"].fillna(False).astype(bool)]
+        if hit.empty:
+            continue
+        positions = hit["pos"].to_numpy(dtype=np.int64)
+        levels = pairs[f"level_{spec.name}"].to_numpy().copy()
+        levels[positions] = spec.n_levels - 1
+        pairs[f"level_{spec.name}"] = levels.astype(np.int8)
+        if spec.term_frequency and tf_column(spec) in pairs.columns:
+            frequencies = dict(
+                con.sql(f"select value, tf from {term_frequency_table(spec)}").fetchall()
+            )
+            tf = pairs[tf_column(spec)].to_numpy(dtype=float).copy()
+            tf[positions] = [frequencies.get(v, np.nan) for v in hit[f"{column}_value"]]
+            pairs[tf_column(spec)] = tf
+
+
+COMPONENTS = "_identity_components"
+COMPONENT_PAIRS = "_identity_component_pairs"
+
+
+def fill_levels_from_components(
+    con: duckdb.DuckDBPyConnection,
+    records_table: str,
+    pairs: pd.DataFrame,
+    config: IdentityConfig,
+    component_of: np.ndarray,
+) -> None:
+    """In place: a pair's missing level (-1) of each `component_evidence_comparisons`
+    becomes "disagree" (0) when both records' deterministic components carry values of that
+    column and none of them is shared. What a record's own components say is that person's
+    evidence: an email contact without a phone, tied by its address to a billing account
+    with one, is no longer silent about the phone. Two namesakes in one city (same name,
+    different emails) are told apart by the phones and postcodes of their other records;
+    a person's second address that nothing else contradicts keeps its missing levels.
+    Agreement is not read this way: an accepted pair is always accepted on its own values."""
+    names = set(config.component_evidence_comparisons)
+    specs = [
+        spec
+        for spec in config.comparisons
+        if spec.name in names and f"level_{spec.name}" in pairs.columns
+    ]
+    if not specs or pairs.empty:
+        return
+    left = pairs["rid_l"].to_numpy(dtype=np.int64)
+    right = pairs["rid_r"].to_numpy(dtype=np.int64)
+    missing = {spec.name: pairs[f"level_{spec.name}"].to_numpy() == -1 for spec in specs}
+    rows = np.flatnonzero(np.logical_or.reduce(list(missing.values())))
+    if not len(rows):
+        return
+    con.register(
+        COMPONENTS,
+        pd.DataFrame(
+            {"rid": np.arange(len(component_of), dtype=np.int64), "component": component_of}
+        ),
+    )
+    con.register(
+        COMPONENT_PAIRS,
+        pd.DataFrame(
+            {"pos": rows, "cl": component_of[left[rows]], "cr": component_of[right[rows]]}
+        ),
+    )
+    try:
+        for spec in specs:
+            found = con.sql(f"""
+                with vals as (
+                    select distinct c.component, r.{spec.column} as v
+                    from {records_table} r join {COMPONENTS} c using (rid)
+                    where r.{spec.column} is not null
+                ),
+                carriers as (select distinct component from vals),
+                sharing as (
+                    select distinct p.pos from {COMPONENT_PAIRS} p
+                    join vals a on a.component = p.cl
+                    join vals b on b.component = p.cr and b.v = a.v
+                )
+                select p.pos
+                from {COMPONENT_PAIRS} p
+                semi join carriers a on a.component = p.cl
+                semi join carriers b on b.component = p.cr
+                anti join sharing s on s.pos = p.pos
+            """).fetchnumpy()["pos"]
+            found = np.asarray(found, dtype=np.int64)
+            found = found[missing[spec.name][found]]
+            column = f"level_{spec.name}"
+            levels = pairs[column].to_numpy().copy()
+            levels[found] = 0
+            pairs[column] = levels.astype(np.int8)
+    finally:
+        con.unregister(COMPONENTS)
+        con.unregister(COMPONENT_PAIRS)
+
+
 def _split_shared_mailboxes(
     con: duckdb.DuckDBPyConnection, rule_edges: pd.DataFrame, records_table: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(kept, refused) email-key edges: two records on one address whose first names both
-    exist and clearly differ (Ada vs Byron) are a family sharing a mailbox, not one person."""
+    exist and clearly differ (Ada vs Byron) are a family sharing a mailbox, not one person -
+    unless one record has the names the other way round ("Lovelace Ada")."""
     if rule_edges.empty or "first_name_key" not in _columns(con, records_table):
         return rule_edges, rule_edges.iloc[0:0]
     con.register(
@@ -488,19 +687,25 @@ def _split_shared_mailboxes(
         rule_edges[["rid_l", "rid_r", "rule"]].assign(pos=np.arange(len(rule_edges))),
     )
     try:
-        shared = con.sql(f"""
-            select e.rule = 'email_key'
-               and l.first_name_key is not null and r.first_name_key is not null
-               and jaro_winkler_similarity(l.first_name_key, r.first_name_key)
-                   < {SHARED_MAILBOX_NAME_SIMILARITY} as shared
+        found = con.sql(f"""
+            select e.pos, l.first_name_key, l.last_name, r.first_name_key, r.last_name
             from _identity_rule_edges e
             join {records_table} l on l.rid = e.rid_l
             join {records_table} r on r.rid = e.rid_r
-            order by e.pos
-        """).fetchnumpy()["shared"]
+            where e.rule = 'email_key'
+              and l.first_name_key is not null and r.first_name_key is not null
+              and jaro_winkler_similarity(l.first_name_key, r.first_name_key)
+                  < {SHARED_MAILBOX_NAME_SIMILARITY}
+        """).fetchall()
     finally:
         con.unregister("_identity_rule_edges")
-    shared = np.asarray(shared, dtype=bool)
+    shared = np.zeros(len(rule_edges), dtype=bool)
+    for pos, first_l, last_l, first_r, last_r in found:
+        # "Ashondfield Michael" next to "Michael Ashondfield": one person's name written
+        # the other way round, not a second person on the mailbox
+        shared[pos] = not written_other_way_round(
+            {"f": first_l, "l": last_l}, {"f": first_r, "l": last_r}
+        )
     return rule_edges[~shared].reset_index(drop=True), rule_edges[shared].reset_index(drop=True)
 
 

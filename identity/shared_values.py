@@ -83,7 +83,7 @@ def _mask_sql(identifier: str, value: str) -> str:
 
 
 def _statistics_sql(
-    records_table: str, identifier: SharedIdentifier, limits: dict[str, int]
+    records_table: str, identifier: SharedIdentifier, limits: dict[str, int], guests: bool = False
 ) -> str:
     """Per value carried by 2+ records: the counts that can show sharing. Only values that
     could be shared come back (several name pairs, or too many of another identifier): most
@@ -113,10 +113,73 @@ def _statistics_sql(
         from carriers where value is not null
         group by value
         having count(*) >= 2 and (
-            n_name_pairs >= 2
+            n_name_pairs >= 2{f" or value in (select value from {GUEST_TABLE})" if guests else ""}
             or n_emails > {limits["email"]} or n_phones > {limits["phone"]}
             or n_user_ids > {limits["user_id"]} or n_addresses > {limits["address"]})
     """
+
+
+GUEST_TABLE = "_identity_mailbox_guests"
+GUEST_REASON = "its mailbox names another person than the one using it"
+
+
+def mailbox_names_person(prefix: str, first_name: str, first_name_key: str | None) -> bool:
+    """Could a mailbox's given-name part (what precedes the surname: `j` in `jsmith@`,
+    `bill` in `bill.smith@`; else what follows it: `john` in `smith.john@`) be this first
+    name's? An initial or two (first and middle),
+    the name itself, a typo, a nickname or a short form of it."""
+    if not prefix:
+        return True
+    words = first_name.split(" ")
+    if len(prefix) <= 2:
+        return prefix[0] == words[0][:1]
+    candidates = {
+        *words,
+        first_name.replace(" ", ""),
+        *([first_name_key] if first_name_key else []),
+    }
+    return any(may_be_same_first_name(prefix, c, SAME_FIRST_NAME_SIMILARITY) for c in candidates)
+
+
+def mailbox_guest_values(con: duckdb.DuckDBPyConnection, records_table: str) -> list[str]:
+    """Email keys used by someone the mailbox does not name, next to records without a
+    first name: `edomier@` (E. Domier's) used by Robert Domier. Robert is a guest on a
+    relative's inbox, so a record on it without a first name is as likely the mailbox's
+    owner as Robert: the address is shared, though only one name was ever typed with it.
+    A mailbox that spells none of its users' surnames says nothing and is left alone."""
+    rows = con.sql(f"""
+        with values_with_nameless as (
+            select email_key from {records_table}
+            where email_key is not null
+            group by 1
+            having count(*) >= 2 and count(*) filter (where first_name_key is null) >= 1
+               and count(*) filter (where first_name_key is not null) >= 1
+        ),
+        named as (
+            select r.email_key,
+                   regexp_replace(split_part(r.email_key, '@', 1), '[^a-z]', '', 'g') as mailbox,
+                   regexp_replace(r.last_name, '[^a-z]', '', 'g') as surname,
+                   trim(regexp_replace(r.first_name, '[^a-z ]', '', 'g')) as first_name,
+                   r.first_name_key
+            from {records_table} r semi join values_with_nameless v using (email_key)
+            where r.first_name_key is not null and r.first_name is not null
+        )
+        select distinct email_key,
+               -- the given-name part: before the surname (`jsmith`), else after it
+               -- (`smith.john`)
+               coalesce(nullif(split_part(mailbox, surname, 1), ''),
+                        split_part(mailbox, surname, 2)) as prefix,
+               first_name,
+               first_name_key, length(surname) >= 3 and contains(mailbox, surname) as claims
+        from named
+    """).fetchall()
+    verdict: dict[str, list[bool]] = {}
+    for value, prefix, first_name, key, claims in rows:
+        fits = (
+            None if not claims or not first_name else mailbox_names_person(prefix, first_name, key)
+        )
+        verdict.setdefault(value, []).append(fits)
+    return sorted(value for value, fits in verdict.items() if False in fits and True not in fits)
 
 
 def _similar(a: str | None, b: str | None) -> bool:
@@ -127,50 +190,89 @@ def _similar(a: str | None, b: str | None) -> bool:
     )
 
 
-def first_name_groups(names) -> list[int]:
+def _same_persons_names(a: dict, b: dict, by_last_name: bool) -> bool:
+    """Could two (first, last) name pairs, both with a first name, be one person's? The
+    first names may be one person's (typos, nicknames, short forms), or one pair is written
+    the other way round ("Lovelace Ada", "RAILEY Patricia", "Paul" next to "Crountic Paul")."""
+    if may_be_same_first_name(a["f"], b["f"], SAME_FIRST_NAME_SIMILARITY) and (
+        not by_last_name or a["l"] is None or b["l"] is None or _similar(a["l"], b["l"])
+    ):
+        return True
+    return written_other_way_round(a, b)
+
+
+def _name_like(a: str, b: str) -> bool:
+    return _similar(a, b) or may_be_same_first_name(a, b, SAME_FIRST_NAME_SIMILARITY)
+
+
+def written_other_way_round(a: dict, b: dict) -> bool:
+    """One (first, last) name pair is the other's with first and last swapped, allowing
+    typos and nicknames ("Macleod Bill" for William Macleod); a missing last name on the
+    swapped side does not contradict it ("Paul" next to "Crountic Paul")."""
+
+    def round_of(x: dict, y: dict) -> bool:
+        return (
+            x["f"] is not None
+            and y["l"] is not None
+            and _name_like(x["f"], y["l"])
+            and (x["l"] is None or (y["f"] is not None and _name_like(x["l"], y["f"])))
+        )
+
+    return round_of(a, b) or round_of(b, a)
+
+
+def first_name_groups(names, by_last_name: bool = False) -> list[int]:
     """The person (0, 1, ...) each (first, last) name pair belongs to, in input order, or -1
-    when it cannot be told. Greedy grouping: two names are one person's when the first names
-    may be one person's (`may_be_same_first_name`: typos, nicknames, short forms) or the pair
-    is written the other way round ("Lovelace Ada"). A name without a first name joins the
-    one group whose last name it shares; sharing none it is another person, sharing several
-    (a family's surname) it cannot be told (-1)."""
+    when it cannot be told. Names with a first name are grouped transitively (union-find,
+    so the order they come in does not matter) when they may be one person's
+    (`_same_persons_names`: typos, nicknames, short forms, "Last First" order). A name
+    without a first name joins the one group whose last name it shares; sharing none it is
+    another person, sharing several (a family's surname) it cannot be told (-1).
+    `by_last_name`: also keep apart equal first names whose last names both exist and
+    differ (William Thirro and William Fealdi on a company's `frontdesk@`). Used only to
+    split a value already known to be shared: on a person's own address the same first name
+    with two surnames is a surname change, not two people."""
     names = list(names) if isinstance(names, list | np.ndarray) else []
-    groups: list[tuple[str | None, str | None]] = []
-    group_lasts: list[set[str]] = []
+    named = [i for i, name in enumerate(names) if name["f"] is not None]
+    parent = {i: i for i in named}
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for x, i in enumerate(named):
+        for j in named[x + 1 :]:
+            if find(i) != find(j) and _same_persons_names(names[i], names[j], by_last_name):
+                parent[max(find(i), find(j))] = min(find(i), find(j))
     assigned = [-1] * len(names)
-    order = sorted(range(len(names)), key=lambda i: (names[i]["f"] or "~", names[i]["l"] or ""))
-    for i in order:
-        first, last = names[i]["f"], names[i]["l"]
-        if first is None:
-            if last is None:
-                continue
-            matches = [
-                g
-                for g, (g_first, _) in enumerate(groups)
-                if any(_similar(last, known) for known in group_lasts[g]) or last == g_first
-            ]
-            if len(matches) == 1:
-                assigned[i] = matches[0]
-                continue
-            if len(matches) > 1:
-                continue
-        else:
-            for g, (g_first, _) in enumerate(groups):
-                if g_first is None:
-                    continue
-                if may_be_same_first_name(first, g_first, SAME_FIRST_NAME_SIMILARITY) or (
-                    last is not None
-                    and any(_similar(first, known) for known in group_lasts[g])
-                    and may_be_same_first_name(last, g_first, SAME_FIRST_NAME_SIMILARITY)
-                ):
-                    assigned[i] = g
-                    break
-        if assigned[i] == -1:
-            assigned[i] = len(groups)
-            groups.append((first, last))
-            group_lasts.append(set())
-        if last is not None:
-            group_lasts[assigned[i]].add(last)
+    roots: dict[int, int] = {}
+    # groups numbered in order of their first member by name, as before (stable output)
+    for i in sorted(named, key=lambda i: (names[i]["f"], names[i]["l"] or "")):
+        assigned[i] = roots.setdefault(find(i), len(roots))
+    group_names: list[set[str]] = [set() for _ in roots]
+    for i in named:
+        group_names[assigned[i]].update(n for n in (names[i]["f"], names[i]["l"]) if n)
+    group_lasts: list[set[str]] = [set() for _ in roots]
+    for i in named:
+        if names[i]["l"] is not None:
+            group_lasts[assigned[i]].add(names[i]["l"])
+    for i, name in enumerate(names):
+        last = name["l"]
+        if name["f"] is not None or last is None:
+            continue
+        matches = [
+            g
+            for g in range(len(roots))
+            if any(_similar(last, known) for known in group_lasts[g]) or last in group_names[g]
+        ]
+        if len(matches) == 1:
+            assigned[i] = matches[0]
+        elif not matches:
+            assigned[i] = len(group_names)
+            group_names.append({last})
+            group_lasts.append({last})
     return assigned
 
 
@@ -208,7 +310,17 @@ def detect_shared_values(
     for identifier in SHARED_IDENTIFIERS:
         if identifier.column not in columns or not config.detect_shared_values:
             continue
-        stats = con.sql(_statistics_sql(records_table, identifier, limits)).df()
+        guests: set[str] = set()
+        if identifier.name == "email" and {"first_name", "last_name"} <= columns:
+            guests = set(mailbox_guest_values(con, records_table))
+            con.register(GUEST_TABLE, pd.DataFrame({"value": sorted(guests)}, dtype=object))
+        try:
+            stats = con.sql(
+                _statistics_sql(records_table, identifier, limits, guests=bool(guests))
+            ).df()
+        finally:
+            if guests:
+                con.unregister(GUEST_TABLE)
         if stats.empty:
             continue
         # Names are grouped in Python only where there are several distinct name pairs.
@@ -224,6 +336,8 @@ def detect_shared_values(
             why = []
             if row.n_names >= min_names[identifier.name]:
                 why.append(f"{row.n_names} different people's names")
+            if row.value in guests:
+                why.append(GUEST_REASON)
             for other, count in (
                 ("email", row.n_emails),
                 ("phone", row.n_phones),
@@ -248,7 +362,17 @@ def detect_shared_values(
         for i in np.flatnonzero(is_shared):
             names = names_of[i]
             names = list(names) if isinstance(names, list | np.ndarray) else []
-            for name, group in zip(names, groups.get(i, [0] * len(names)), strict=True):
+            # a shared value is split per person: equal first names with different
+            # surnames are different people on it
+            split = first_name_groups(names, by_last_name=True) if len(names) >= 2 else None
+            split = split or groups.get(i, [0] * len(names))
+            if values_of[i] in guests:
+                # the mailbox's owner is not among the names: a record without a first name
+                # may be the owner, whatever surname the family shares
+                split = [
+                    -1 if name["f"] is None else g for name, g in zip(names, split, strict=True)
+                ]
+            for name, group in zip(names, split, strict=True):
                 if group >= 0:
                     rows.append((identifier.name, values_of[i], name["f"], name["l"], group))
         group_frames.append(

@@ -11,103 +11,43 @@ address is never stitched from two people's fields):
 - phone: the most frequent E.164 number, ties as for email.
 - billing_user_id: the user id of the best billing record that has one, else of any record.
 Each group carries `<group>_source_record` (`source_system:source_record_id`).
+The rules are SQL: golden_customers.sql.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
+import pandas as pd
 
-SOURCE_RANK_SQL = "case source_system when 'billing' then 1 when 'email' then 2 else 3 end"
+from identity.persistence import SCHEMA, TABLE_COLUMNS, table_exists
 
-GOLDEN_SQL = f"""
-with r as not materialized (
-    select *, {SOURCE_RANK_SQL} as source_rank from {{records}}
-),
-best_name as (
-    select customer_id,
-           arg_min(struct_pack(f := display_first_name, l := display_last_name, k := record_key),
-                   (source_rank, is_deleted, -epoch(source_updated_at), record_key)) as v
-    from r where display_first_name is not null or display_last_name is not null
-    group by customer_id
-),
-best_address as (
-    select customer_id,
-           arg_min(struct_pack(line1 := display_address_line1, city := display_city,
-                               postcode := address_postal_code, country := address_country,
-                               k := record_key),
-                   (address_line1 is null, source_rank, is_deleted, -epoch(source_updated_at), record_key)) as v
-    from r where address_line1 is not null or address_city is not null
-    group by customer_id
-),
-email_groups as (
-    select customer_id, email_key, count(*) as n,
-           arg_min(struct_pack(e := email, k := record_key),
-                   (source_rank, is_deleted, -epoch(source_updated_at), record_key)) as v,
-           min((source_rank, is_deleted, -epoch(source_updated_at), record_key)) as rank_key
-    from r where email_key is not null
-    group by customer_id, email_key
-),
-best_email as (
-    select customer_id, arg_min(v, (-n, rank_key)) as v, count(*) as n_emails
-    from email_groups group by customer_id
-),
-phone_groups as (
-    select customer_id, phone_e164, count(*) as n,
-           arg_min(struct_pack(p := phone_e164, k := record_key),
-                   (source_rank, is_deleted, -epoch(source_updated_at), record_key)) as v,
-           min((source_rank, is_deleted, -epoch(source_updated_at), record_key)) as rank_key
-    from r where phone_e164 is not null
-    group by customer_id, phone_e164
-),
-best_phone as (
-    select customer_id, arg_min(v, (-n, rank_key)) as v, count(*) as n_phones
-    from phone_groups group by customer_id
-),
-best_user_id as (
-    select customer_id,
-           arg_min(user_id, (source_system <> 'billing', is_deleted, -epoch(source_updated_at), record_key)) as user_id
-    from r where user_id is not null group by customer_id
-),
-spans as (
-    select customer_id, count(*) as n_source_records,
-           min(source_created_at) as first_seen_at, max(source_updated_at) as last_seen_at
-    from r group by customer_id
-)
-select
-    s.customer_id,
-    n.v.f as first_name,
-    n.v.l as last_name,
-    nullif(concat_ws(' ', n.v.f, n.v.l), '') as full_name,
-    n.v.k as name_source_record,
-    e.v.e as email,
-    e.v.k as email_source_record,
-    p.v.p as phone,
-    p.v.k as phone_source_record,
-    a.v.line1 as address_line1,
-    a.v.city as address_city,
-    a.v.postcode as address_postal_code,
-    a.v.country as address_country,
-    a.v.k as address_source_record,
-    u.user_id as billing_user_id,
-    s.n_source_records,
-    coalesce(e.n_emails, 0) as n_emails,
-    coalesce(p.n_phones, 0) as n_phones,
-    s.first_seen_at,
-    s.last_seen_at
-from spans s
-left join best_name n using (customer_id)
-left join best_address a using (customer_id)
-left join best_email e using (customer_id)
-left join best_phone p using (customer_id)
-left join best_user_id u using (customer_id)
-order by s.customer_id
-"""
+ASSIGNED_TABLE = "_identity_assigned"  # identity records + customer_id, read by the SQL
+GOLDEN_TABLE = "_identity_golden"
+GOLDEN_CUSTOMERS_SQL = Path(__file__).with_name("golden_customers.sql")
 
 
-def golden_customers_sql(records_with_customer_ids: str) -> str:
-    """SELECT producing the golden records from a relation of identity records + customer_id."""
-    return GOLDEN_SQL.format(records=records_with_customer_ids)
-
-
-def build_golden_customers(con: duckdb.DuckDBPyConnection, records_with_customer_ids: str):
-    return con.sql(golden_customers_sql(records_with_customer_ids)).df()
+def create_golden_table(con: duckdb.DuckDBPyConnection, run_ts: pd.Timestamp) -> None:
+    """`_identity_golden`: golden_customers.sql over `_identity_assigned`, plus created_at
+    (when the id was first minted: `_identity_customer_created`) and updated_at (kept from
+    last run when no value of the golden record changed, else the run time)."""
+    value_columns = [
+        c for c in TABLE_COLUMNS["golden_customers"] if c not in ("created_at", "updated_at")
+    ]
+    run_literal = f"timestamp '{run_ts.isoformat(sep=' ')}'"
+    if table_exists(con, "golden_customers"):
+        unchanged = " and ".join(f"g.{c} is not distinct from p.{c}" for c in value_columns)
+        updated = f"case when p.customer_id is not null and {unchanged} then p.updated_at else {run_literal} end"
+        previous_join = f"left join {SCHEMA}.golden_customers p on p.customer_id = g.customer_id"
+    else:
+        updated, previous_join = run_literal, ""
+    con.execute(f"""
+        create or replace temp table {GOLDEN_TABLE} as
+        select g.*, coalesce(c.created_at::timestamp, {run_literal}) as created_at,
+               {updated} as updated_at
+        from ({GOLDEN_CUSTOMERS_SQL.read_text(encoding="utf-8")}) g
+        left join _identity_customer_created c on c.customer_id = g.customer_id
+        {previous_join}
+        order by g.customer_id
+    """)

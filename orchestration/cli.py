@@ -11,6 +11,10 @@
     cdp identity overrides [--all]
 
     cdp forget (--email X | --phone X | --customer ID) [--landing DIR] [--warehouse PATH]
+    cdp spark-build [--warehouse PATH] [--select SELECTOR]
+
+`CDP_ENGINE=spark` (docs/spark.md): `cdp spark-build` builds the dbt models on Spark from
+what a DuckDB `cdp run` wrote; `cdp run` itself still runs on DuckDB only and says so.
 
 `cdp run` executes the same Dagster job as the nightly schedule, in this process, on
 the Dagster instance in $DAGSTER_HOME when it is set (so the run shows in the UI).
@@ -173,12 +177,28 @@ def _alert_cli_failure(instance, run_id: str, tags: dict, message: str) -> None:
         instance.add_run_tags(run_id, {ALERT_TAG: outcome, ALERT_ATTEMPTS_TAG: "1"})
 
 
+def _engine_settings(args: argparse.Namespace):
+    from orchestration.settings import engine_settings
+    from warehouse_engine.settings import EngineSettingError
+
+    try:
+        return engine_settings()
+    except EngineSettingError as exc:
+        raise CliError(str(exc)) from None
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from orchestration.file_modes import apply_private_umask
     from orchestration.run_lock import RunLock, WarehouseBusy, lock_timeout_s
 
     apply_private_umask()
     _set_paths(args)
+    if _engine_settings(args).is_spark:
+        raise CliError(
+            "CDP_ENGINE=spark: the pipeline (ingestion, identity, quality, publishing) runs on "
+            "duckdb only in this release; run it with CDP_ENGINE unset, then `cdp spark-build` "
+            "builds the dbt models on Spark from its tables (docs/spark.md)"
+        )
     started = time.monotonic()
     first, last = _run_window(args)
     if first == last:
@@ -407,6 +427,48 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return generate_from_args(args)
 
 
+def cmd_spark_build(args: argparse.Namespace) -> int:
+    from orchestration.file_modes import apply_private_umask
+    from warehouse_engine.spark_build import build_on_spark
+
+    apply_private_umask()
+    _set_paths(args)
+    settings = _engine_settings(args)
+    if not settings.is_spark:
+        raise CliError(
+            "set CDP_ENGINE=spark (and CDP_SPARK_REMOTE for a cluster); see docs/spark.md"
+        )
+    print(f"cdp spark-build: {_short_path(settings.duckdb_warehouse)} -> {settings.describe()}")
+    dbt_args = ("build", "--exclude-resource-type", "unit_test")
+    if args.select:
+        dbt_args += ("--select", args.select)
+    try:
+        build = build_on_spark(settings, settings.spark_warehouse / "dbt", dbt_args)
+    except FileNotFoundError as exc:
+        raise CliError(str(exc)) from None
+    rows = sum(t.rows for t in build.handed_off)
+    print(
+        f"  handed off {len(build.handed_off)} tables, {rows:,} rows as Parquet "
+        f"({build.handoff_seconds:.1f}s)"
+    )
+    # dbt's summary and failures (model and test names, counts and database messages;
+    # dbt prints no row values), at most 40 lines.
+    shown = [
+        line.split(" ", 1)[-1].strip()
+        for line in build.output.splitlines()
+        if any(word in line for word in ("Done. PASS=", "ERROR", "Error", "FAIL ", "WARN "))
+        or line.startswith("  ")
+    ]
+    for line in shown[:40]:
+        print("  " + line)
+    print(
+        f"  dbt build on spark {'succeeded' if build.succeeded else 'FAILED'} ({build.dbt_seconds:.1f}s)"
+    )
+    if not build.succeeded:
+        print(f"  full dbt log: {settings.spark_warehouse / 'dbt' / 'logs' / 'dbt.log'}")
+    return 0 if build.succeeded else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cdp", description="Customer data platform pipeline")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -526,6 +588,15 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"landing root (default: $CDP_LANDING_DIR or {DEFAULTS['CDP_LANDING_DIR']})",
     )
     forget.set_defaults(func=cmd_forget)
+
+    spark = sub.add_parser(
+        "spark-build",
+        parents=[where],
+        help="CDP_ENGINE=spark: build the dbt models on Spark from a DuckDB run's raw, "
+        "identity and predictions tables (docs/spark.md)",
+    )
+    spark.add_argument("--select", help="a dbt selection (default: every model and test)")
+    spark.set_defaults(func=cmd_spark_build)
     return parser
 
 

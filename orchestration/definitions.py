@@ -16,9 +16,14 @@ import dagster as dg  # noqa: E402
 # backfill_policy and freshness policies are marked beta/preview; we rely on them knowingly.
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
-from dagster_dbt import DbtCliResource  # noqa: E402
 
-from orchestration.assets.dbt import cdp_dbt_project, dbt_marts, dbt_staging  # noqa: E402
+from orchestration.assets.dbt import (  # noqa: E402
+    CdpDbtCliResource,
+    cdp_dbt_project,
+    dbt_marts,
+    dbt_raw_source_tests,
+    dbt_staging,
+)
 from orchestration.assets.identity import (  # noqa: E402
     identity_assets,
     identity_quality_report,
@@ -59,7 +64,11 @@ _asset_keys = {key for a in _assets for key in (a.keys if hasattr(a, "keys") els
 # pipeline plus weekly model training and its baseline checks (assets/predictions.py).
 defs = dg.Definitions(
     assets=_assets,
-    asset_checks=[*build_quality_checks(_asset_keys), *prediction_checks],
+    asset_checks=[
+        *build_quality_checks(_asset_keys),
+        dbt_raw_source_tests,
+        *prediction_checks,
+    ],
     jobs=[pipeline_job, train_predictions_job],
     schedules=[nightly_schedule, weekly_training_schedule],
     sensors=[landing_zone_sensor, run_failure_alert, alert_retry],
@@ -70,7 +79,7 @@ defs = dg.Definitions(
         "warehouse": WarehouseResource(),
         "landing": LandingZoneResource(),
         # The dbt of this virtualenv, whether or not .venv/bin is on PATH.
-        "dbt": DbtCliResource(
+        "dbt": CdpDbtCliResource(
             project_dir=cdp_dbt_project, dbt_executable=str(Path(sys.executable).with_name("dbt"))
         ),
     },

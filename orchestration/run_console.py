@@ -40,11 +40,6 @@ STAGES = (
 # ingestion/load.py's note for a column the contract does not know (it is ignored).
 EXTRA_COLUMN = re.compile(r"^(?P<file>\S+): extra column '(?P<column>[^']+)' is not in the")
 
-# dagster-dbt's note for a dbt test it reports as an observation (the raw source tests).
-OBSERVED_TEST = re.compile(
-    r"^Logging an `AssetObservation` instead of an `AssetCheckResult` for dbt test `(?P<test>[^`]+)`"
-)
-
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
 
@@ -191,7 +186,6 @@ class RunConsole:
         self.spinner = SPINNER if unicode_ok else "|/-\\"
         self.stages = {name: StageProgress(name) for name in STAGES}
         self.extra_columns: dict[str, set[str]] = defaultdict(set)
-        self.observed_tests: set[str] = set()
         self.warnings: list[str] = []
         self.errors: list[str] = []
         self._lock = threading.Lock()
@@ -313,10 +307,6 @@ class RunConsole:
         if match:
             self.extra_columns[match["column"]].add(match["file"])
             return
-        observed = OBSERVED_TEST.match(message)
-        if observed:
-            self.observed_tests.add(observed["test"])
-            return
         first_line = message.splitlines()[0] if message else ""
         if first_line.startswith("Dependencies for step"):
             return  # the failed step upstream is the news, reported once
@@ -367,11 +357,6 @@ class RunConsole:
             files = set().union(*self.extra_columns.values())
             columns = ", ".join(sorted(self.extra_columns))
             lines.append(f"note: {len(files)} files carried extra columns, ignored: {columns}")
-        if self.observed_tests:
-            lines.append(
-                f"note: {len(self.observed_tests)} dbt source tests ran as observations, not "
-                "checks (results in the UI and the log)"
-            )
         for label, items in (("warning", self.warnings), ("error", self.errors)):
             counts = Counter(items)
             shown = list(counts.items())[:3]

@@ -56,3 +56,11 @@ def partitions_start() -> date:
         raise ValueError(
             f"CDP_PARTITIONS_START={raw!r} is not a date; use the YYYY-MM-DD form, e.g. 2026-01-01"
         ) from exc
+
+
+def engine_settings():
+    """CDP_ENGINE and CDP_SPARK_* (warehouse_engine.settings), with this process's warehouse.
+    Raises EngineSettingError, whose message names the variable, on a bad value."""
+    from warehouse_engine.settings import EngineSettings
+
+    return EngineSettings.from_environment(duckdb_warehouse=configured_path("CDP_WAREHOUSE"))

@@ -29,6 +29,10 @@ CHURN_FEATURES = [
     "n_canceled_subscriptions",
     "n_downgrades",
     "n_upgrades",
+    # the subscription's path so far: a converted trial, a recovered payment, a recent change
+    "n_converted_trials",
+    "n_recovered_payments",
+    "days_since_subscription_change",
     "payments_per_30d",
     "revenue_per_30d_usd_cents",
     "days_since_last_payment",
@@ -47,6 +51,12 @@ CHURN_FEATURES = [
     # raw engagement counts (what customer_360 shows), beside their rates
     "engagement_count",
     "engagement_count_rank",
+    # engagement estimated from the evidence there is (shrunk to the average when thin)
+    "email_engagement",
+    "web_engagement",
+    "has_email_deliveries",
+    "has_web_activity",
+    "engagement_estimate",
     # customer experience: support load and NPS
     "support_tickets_per_30d",
     "support_tickets_30d",
@@ -83,6 +93,11 @@ LEAD_FEATURES = [
     "tenure_days",
     "support_tickets",
     "nps_latest_score",
+    "email_engagement",
+    "web_engagement",
+    "has_email_deliveries",
+    "has_web_activity",
+    "engagement_estimate",
 ]
 
 
@@ -97,6 +112,55 @@ def observed_days(snapshot: pd.DataFrame, history_start: date) -> pd.Series:
 def naive_engagement_count(snapshot: pd.DataFrame) -> pd.Series:
     """The issue's naive lead score: web sessions plus half the campaigns opened."""
     return snapshot["web_sessions"] + 0.5 * snapshot["email_opened"]
+
+
+# Prior strength of the shrunk engagement estimates: as many campaigns delivered, and as
+# many web sessions, as an average customer's evidence must outweigh.
+EMAIL_PRIOR_CAMPAIGNS = 4.0
+WEB_PRIOR_SESSIONS = 2.0
+
+
+def add_engagement_estimates(df: pd.DataFrame, days: pd.Series) -> None:
+    """How engaged each customer is relative to the snapshot's average (1 = average), from
+    the evidence there is, in place.
+
+    A raw open rate reads a customer who was never sent a campaign as one who never opens,
+    and a per-30-day session rate reads a customer whose device was never linked as one
+    who never visits: both look disengaged. Shrinking to the average (a beta-binomial
+    posterior mean for opens per delivered campaign, a gamma-Poisson one for sessions per
+    observed day) lets thin evidence say little and no evidence say nothing; the
+    `has_*` flags keep "no evidence" apart. `engagement_estimate` pools the two channels'
+    logs, weighted by the evidence each one has.
+    """
+    delivered = df["email_delivered"].astype(float).fillna(0)
+    opened = df["email_opened"].astype(float).fillna(0).clip(upper=delivered)
+    open_rate = opened.sum() / delivered.sum() if delivered.sum() > 0 else 0.0
+    if open_rate > 0:
+        df["email_engagement"] = (
+            (opened + EMAIL_PRIOR_CAMPAIGNS * open_rate) / (delivered + EMAIL_PRIOR_CAMPAIGNS)
+        ) / open_rate
+    else:
+        df["email_engagement"] = 1.0
+    sessions = df["web_sessions"].astype(float).fillna(0)
+    on_web = sessions > 0
+    session_rate = sessions[on_web].sum() / days[on_web].sum() if on_web.any() else 0.0
+    if session_rate > 0:
+        df["web_engagement"] = (sessions + WEB_PRIOR_SESSIONS) / (
+            days * session_rate + WEB_PRIOR_SESSIONS
+        )
+    else:
+        df["web_engagement"] = 1.0
+    df["has_email_deliveries"] = delivered > 0
+    df["has_web_activity"] = on_web
+    email_weight = delivered * open_rate
+    web_weight = np.where(on_web, sessions, 0.0)
+    df["engagement_estimate"] = np.exp(
+        (
+            np.log(df["email_engagement"]) * email_weight
+            + np.where(on_web, np.log(df["web_engagement"]), 0.0) * web_weight
+        )
+        / (email_weight + web_weight + 2.0)
+    )
 
 
 def add_model_features(snapshot: pd.DataFrame, history_start: date) -> pd.DataFrame:
@@ -115,10 +179,12 @@ def add_model_features(snapshot: pd.DataFrame, history_start: date) -> pd.DataFr
     df["web_sessions_per_30d"] = df["web_sessions"] * per_30d
     df["web_page_views_per_30d"] = df["web_page_views"] * per_30d
     df["web_session_trend"] = df["web_sessions_30d"] - df["web_sessions_31_90d"] / 2.0
+    add_engagement_estimates(df, days)
     for column in (
         "days_since_last_payment",
         "days_since_email_engagement",
         "days_since_web_visit",
+        "days_since_subscription_change",
         "subscription_age_days",
     ):
         df[column] = df[column].astype(float).fillna(NEVER_DAYS).clip(upper=NEVER_DAYS)
@@ -144,6 +210,7 @@ def add_model_features(snapshot: pd.DataFrame, history_start: date) -> pd.DataFr
 __all__ = [
     "CHURN_FEATURES",
     "LEAD_FEATURES",
+    "add_engagement_estimates",
     "add_model_features",
     "naive_engagement_count",
     "observed_days",

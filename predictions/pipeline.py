@@ -53,7 +53,7 @@ MODEL_NAMES = ("churn", "lead_score", "clv", "next_best_product")
 SCHEMA = "predictions"
 BUNDLE_FILE = "models.pkl"
 # Bump when the bundle's contents change shape: older bundles are then retrained, not loaded.
-BUNDLE_FORMAT = 2
+BUNDLE_FORMAT = 3
 
 
 @dataclass(frozen=True)
@@ -215,6 +215,7 @@ def _empty_metrics() -> dict:
         "auc", "precision_at_top_decile", "brier", "rmse_usd_cents", "mae_usd_cents",
         "hit_rate_at_1", "baseline_auc", "baseline_precision_at_top_decile", "baseline_brier",
         "baseline_rmse_usd_cents", "baseline_mae_usd_cents", "baseline_hit_rate_at_1",
+        "lift", "lift_ci_low", "lift_ci_high",
     ]  # fmt: skip
     return dict.fromkeys(keys)
 
@@ -287,9 +288,16 @@ def _backtest(cache: SnapshotCache, history: History, scoring_date: date, settin
     model_pred = (predicted["subscription"] + predicted["transactional"]).reindex(payers)
     old_rule = snap["mrr_usd_cents"].reindex(payers) * (1 - models.pooled_monthly_churn) * months
     if len(payers):
+        model_squared = ((model_pred - actual) ** 2).to_numpy(float)
+        rule_squared = ((old_rule - actual) ** 2).to_numpy(float)
+        rmse, rule_rmse = float(np.sqrt(model_squared.mean())), float(np.sqrt(rule_squared.mean()))
         clv_metrics = {
-            "rmse_usd_cents": float(np.sqrt(((model_pred - actual) ** 2).mean())),
-            "baseline_rmse_usd_cents": float(np.sqrt(((old_rule - actual) ** 2).mean())),
+            **bt.lift_metrics(
+                rule_rmse - rmse,
+                bt.mean_lift_interval(model_squared, rule_squared, lower_is_better=True, root=True),
+            ),
+            "rmse_usd_cents": rmse,
+            "baseline_rmse_usd_cents": rule_rmse,
             "mae_usd_cents": float(np.abs(model_pred - actual).mean()),
             "baseline_mae_usd_cents": float(np.abs(old_rule - actual).mean()),
         }
@@ -315,8 +323,12 @@ def _backtest(cache: SnapshotCache, history: History, scoring_date: date, settin
         bought = new.groupby("customer_id")["product"].agg(set)
         hits = [recommended.get(c) in bought[c] for c in buyers]
         base_hits = [popular.get(c) in bought[c] for c in buyers]
+        lift = bt.lift_metrics(
+            float(np.mean(hits)) - float(np.mean(base_hits)),
+            bt.mean_lift_interval(hits, base_hits, lower_is_better=False),
+        )
         rows.append(row("next_best_product", "ok", None, (None, None), (len(buyers), len(buyers)),
-                        {"hit_rate_at_1": float(np.mean(hits)),
+                        {**lift, "hit_rate_at_1": float(np.mean(hits)),
                          "baseline_hit_rate_at_1": float(np.mean(base_hits))}))  # fmt: skip
     return rows
 
@@ -359,7 +371,8 @@ PERFORMANCE_COLUMNS = [
     "test_positives", "auc", "precision_at_top_decile", "brier", "rmse_usd_cents",
     "mae_usd_cents", "hit_rate_at_1", "baseline_name", "baseline_auc",
     "baseline_precision_at_top_decile", "baseline_brier", "baseline_rmse_usd_cents",
-    "baseline_mae_usd_cents", "baseline_hit_rate_at_1", "worse_than_baseline",
+    "baseline_mae_usd_cents", "baseline_hit_rate_at_1", "lift", "lift_ci_low",
+    "lift_ci_high", "worse_than_baseline",
 ]  # fmt: skip
 
 
@@ -532,7 +545,7 @@ def _typed(performance: pd.DataFrame) -> pd.DataFrame:
     for column in ("auc", "precision_at_top_decile", "brier", "rmse_usd_cents", "mae_usd_cents",
                    "hit_rate_at_1", "baseline_auc", "baseline_precision_at_top_decile",
                    "baseline_brier", "baseline_rmse_usd_cents", "baseline_mae_usd_cents",
-                   "baseline_hit_rate_at_1"):  # fmt: skip
+                   "baseline_hit_rate_at_1", "lift", "lift_ci_low", "lift_ci_high"):  # fmt: skip
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
     for column in ("train_window_start", "train_window_end", "test_date", "scoring_date",
                    "production_train_rows_from"):  # fmt: skip
@@ -543,26 +556,42 @@ def _typed(performance: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _lift_text(r: dict) -> str:
+    if r.get("lift") is None or pd.isna(r.get("lift")):
+        return ""
+    verdict = (
+        "worse beyond the noise"
+        if r.get("worse_than_baseline")
+        else "behind, within the noise"
+        if r["lift"] < 0
+        else "ahead"
+    )
+    return (
+        f"; lift {r['lift']:+.4g} (95% CI {r['lift_ci_low']:+.4g} .. {r['lift_ci_high']:+.4g}: "
+        f"{verdict})"
+    )
+
+
 def performance_summary(performance: pd.DataFrame) -> list[str]:
-    """One line per model for logs: the headline metric beside its baseline."""
+    """One line per model for logs: the headline metric beside its baseline, and the lift."""
     lines = []
     for r in performance.to_dict("records"):
         if r["status"] != "ok":
             lines.append(f"{r['model_name']}: {r['status']} ({r['reason']})")
             continue
         if r["model_name"] in ("churn", "lead_score"):
-            lines.append(
-                f"{r['model_name']}: AUC {r['auc']:.3f} vs baseline {r['baseline_auc']:.3f}"
-            )
+            line = f"{r['model_name']}: AUC {r['auc']:.3f} vs baseline {r['baseline_auc']:.3f}"
         elif r["model_name"] == "clv":
-            lines.append(
+            line = (
                 f"clv: RMSE {r['rmse_usd_cents']:.0f} vs baseline {r['baseline_rmse_usd_cents']:.0f} "
                 f"US cents (MAE {r['mae_usd_cents']:.0f} vs {r['baseline_mae_usd_cents']:.0f})"
             )
         else:
-            lines.append(
-                f"next_best_product: hit@1 {r['hit_rate_at_1']:.3f} vs baseline {r['baseline_hit_rate_at_1']:.3f}"
+            line = (
+                f"next_best_product: hit@1 {r['hit_rate_at_1']:.3f} vs baseline "
+                f"{r['baseline_hit_rate_at_1']:.3f}"
             )
+        lines.append(line + _lift_text(r))
     return lines
 
 

@@ -134,6 +134,45 @@ subscription_changes as (
 
 ),
 
+-- Each subscription's path to where it stands at the cutoff: a trial that converted, a
+-- failed payment that was recovered, and when its latest change (after it started) was.
+subscription_paths as (
+
+    select
+        customer_id,
+        subscription_id,
+        arg_max(status, updated_at) as current_status,
+        bool_or(status = 'trialing') as was_trialing,
+        bool_or(status in ('past_due', 'unpaid')) as had_payment_problem,
+        count(distinct updated_at) as n_versions,
+        max(updated_at) as last_changed_at
+    from subscription_versions
+    group by customer_id, subscription_id
+
+),
+
+subscription_path_features as (
+
+    select
+        customer_id,
+        count(*) filter (
+            where was_trialing and current_status in ('active', 'past_due')
+        ) as n_converted_trials,
+        count(*) filter (
+            where had_payment_problem and current_status = 'active'
+        ) as n_recovered_payments,
+        date_diff(
+            'day',
+            max(last_changed_at) filter (
+                where n_versions > 1 and current_status in ('trialing', 'active', 'past_due')
+            ),
+            any_value(params.as_of_date)
+        ) as days_since_subscription_change
+    from subscription_paths, params
+    group by customer_id
+
+),
+
 email_contacts as (
 
     select source_record_id as contact_id, customer_id
@@ -378,6 +417,7 @@ select
     billing.* exclude (customer_id, first_paid_at),
     subs.* exclude (customer_id, first_subscription_started_at),
     changes.* exclude (customer_id),
+    paths.* exclude (customer_id),
     email.* exclude (customer_id),
     web.* exclude (customer_id, first_web_seen_at),
     support.* exclude (customer_id, first_ticket_at),
@@ -387,6 +427,7 @@ cross join params
 left join billing_features as billing on billing.customer_id = known.customer_id
 left join subscription_features as subs on subs.customer_id = known.customer_id
 left join subscription_changes as changes on changes.customer_id = known.customer_id
+left join subscription_path_features as paths on paths.customer_id = known.customer_id
 left join email_features as email on email.customer_id = known.customer_id
 left join web_features as web on web.customer_id = known.customer_id
 left join support_features as support on support.customer_id = known.customer_id

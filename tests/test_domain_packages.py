@@ -16,6 +16,7 @@ DOMAIN_PACKAGES = (
     "predictions",
     "privacy",
     "overview",
+    "warehouse_engine",
 )
 FORBIDDEN = ("dagster", "dagster_dbt", "dagster_webserver", "dagster_graphql", "orchestration")
 

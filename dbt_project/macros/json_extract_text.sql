@@ -12,3 +12,7 @@
 {% macro duckdb__json_extract_text(json_column, key) -%}
     json_extract_string({{ json_column }}, '$.{{ key }}')
 {%- endmacro %}
+
+{% macro spark__json_extract_text(json_column, key) -%}
+    get_json_object({{ json_column }}, '$.{{ key }}')
+{%- endmacro %}

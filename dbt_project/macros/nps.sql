@@ -19,9 +19,11 @@
     cast(coalesce(sum(case when {{ category }} = 'detractor' then 1 else 0 end), 0) as {{ dbt.type_bigint() }}) as detractors
 {%- endmacro %}
 
+{#- In double precision on every engine: a decimal literal (100.0) makes Spark divide in
+    DECIMAL, rounded to 6 places. -#}
 {% macro nps_score(promoters='promoters', detractors='detractors', responses='responses') -%}
     case
         when {{ responses }} > 0
-            then 100.0 * ({{ promoters }} - {{ detractors }}) / {{ responses }}
+            then cast(100 * ({{ promoters }} - {{ detractors }}) as {{ type_double() }}) / {{ responses }}
     end
 {%- endmacro %}

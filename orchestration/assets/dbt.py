@@ -13,9 +13,14 @@ dbt test becomes an asset check (dagster-dbt does this from the manifest).
 Asset keys follow the warehouse: `<schema>/<model>` (e.g. `marts/dim_customers`).
 """
 
+import importlib.metadata
+import json
+import os
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +32,7 @@ from dagster_dbt import (
     DbtProject,
     dbt_assets,
 )
+from packaging import version
 
 from orchestration.resources import WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR
@@ -56,6 +62,10 @@ def ensure_manifest(project: DbtProject = cdp_dbt_project) -> Path:
         project.project_dir
     ):
         dbt = Path(sys.executable).with_name("dbt")
+        # Parsed with the profile the run's dbt steps will have (the warehouse's stable
+        # link, WarehouseResource.dbt_link): dbt re-parses in full when the profile
+        # differs, so the partial_parse.msgpack written here serves the first run too.
+        env = {**os.environ, "CDP_WAREHOUSE": str(WarehouseResource().dbt_link)}
         proc = subprocess.run(
             [
                 str(dbt),
@@ -68,12 +78,33 @@ def ensure_manifest(project: DbtProject = cdp_dbt_project) -> Path:
             ],
             capture_output=True,
             text=True,
+            env=env,
         )
         if proc.returncode != 0:
             raise RuntimeError(
                 f"`dbt parse` failed in {project.project_dir}:\n{proc.stdout}\n{proc.stderr}"
             )
     return manifest
+
+
+class CdpDbtCliResource(DbtCliResource):
+    """dagster-dbt's dbt CLI resource without two things it does before dbt commands that
+    this pipeline never uses.
+
+    DbtCliResource (dagster-dbt 0.29, pinned) runs `dbt --version` in a subprocess once per
+    run (2.5 CPU seconds here) and, before every command, builds a dbt adapter in this
+    process, which imports dbt and parses every macro (2.0 s for the first, 0.45 s each
+    after), while the run waits. The adapter serves only
+    `fetch_row_counts()` / `fetch_column_metadata()`, which no asset here calls; the version
+    is the dbt-core package's own, since `dbt_executable` is this virtualenv's dbt.
+    """
+
+    @cached_property
+    def _cli_version(self) -> version.Version:
+        return version.parse(importlib.metadata.version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args):  # noqa: ARG002 - signature of the base
+        return None
 
 
 class CdpDbtTranslator(DagsterDbtTranslator):
@@ -93,11 +124,6 @@ class CdpDbtTranslator(DagsterDbtTranslator):
 
 
 translator = CdpDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
-# dbt's tests on the raw sources stay observations, not checks of raw/*: as checks inside
-# dbt_staging (enable_source_tests_as_checks) they make Dagster drop dbt_staging's wait on
-# the blocking GX checks of raw/*, so a failed ERROR suite no longer stops staging
-# (tests/orchestration/test_quality_gates.py caught it).
-staging_translator = translator
 ensure_manifest()
 
 STAGING_FROM_RAW = (
@@ -110,6 +136,114 @@ AFTER_IDENTITY = (
 )
 
 DBT_RETRY = dg.RetryPolicy(max_retries=1, delay=15, backoff=dg.Backoff.EXPONENTIAL)
+
+
+@dataclass(frozen=True)
+class SourceTest:
+    """A dbt test on one raw.* source table, run as an asset check of that raw asset."""
+
+    unique_id: str
+    name: str
+    asset_key: dg.AssetKey
+    severity: str  # dbt's: "error" or "warn"
+    column: str | None
+
+
+def raw_source_tests(manifest: Mapping[str, Any]) -> list[SourceTest]:
+    """The dbt tests that read one raw.* source and nothing else, from the manifest."""
+    tests = []
+    for unique_id, node in manifest["nodes"].items():
+        parents = node.get("depends_on", {}).get("nodes", [])
+        if node["resource_type"] != "test" or len(parents) != 1:
+            continue
+        source = manifest["sources"].get(parents[0])
+        if source is None or source["schema"] != "raw":
+            continue
+        tests.append(
+            SourceTest(
+                unique_id=unique_id,
+                name=node["name"],
+                asset_key=translator.get_asset_key(source),
+                severity=str(node["config"].get("severity", "error")).lower(),
+                column=node.get("column_name"),
+            )
+        )
+    return sorted(tests, key=lambda t: t.name)
+
+
+RAW_SOURCE_TESTS = raw_source_tests(json.loads(cdp_dbt_project.manifest_path.read_text()))
+
+
+def _source_test_spec(test: SourceTest) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        name=test.name,
+        asset=test.asset_key,
+        description=(
+            f"[dbt {test.severity.upper()}] dbt source test `{test.name}`"
+            + (f" on column `{test.column}`" if test.column else "")
+            + ": run on raw before staging is built, as `dbt build` would"
+        ),
+        # dbt build skips a source's models when an error-severity test on it fails; a
+        # blocking check keeps that: staging waits for it, as it waits for the GX suites.
+        blocking=test.severity == "error",
+    )
+
+
+@dg.multi_asset_check(
+    specs=[_source_test_spec(t) for t in RAW_SOURCE_TESTS],
+    name="dbt_raw_source_tests",
+    can_subset=True,
+    retry_policy=DBT_RETRY,
+)
+def dbt_raw_source_tests(
+    context: dg.AssetCheckExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+) -> Iterator[dg.AssetCheckResult]:
+    """dbt's tests on the raw sources, in one small `dbt test` of their own.
+
+    They are not run inside `dbt_staging`: a dbt step that reports checks of raw/* would
+    no longer wait for the blocking GX checks of raw/* (tests/orchestration/
+    test_quality_gates.py), so they run here, beside the GX suites, before staging.
+    """
+    selected = {key.name for key in context.selected_asset_check_keys}
+    tests = [t for t in RAW_SOURCE_TESTS if t.name in selected]
+    with warehouse.dbt_environment(context.log):
+        invocation = dbt.cli(
+            ["test", "--select", " ".join(t.name for t in tests)],
+            manifest=cdp_dbt_project.manifest_path,
+            dagster_dbt_translator=translator,
+            raise_on_error=False,
+            target_path=warehouse.dbt_target_dir,
+        ).wait()
+    try:
+        results = {
+            r["unique_id"]: r for r in invocation.get_artifact("run_results.json")["results"]
+        }
+    except FileNotFoundError:
+        raise dg.Failure(
+            description=(
+                "`dbt test` on the raw sources wrote no results; its output is in the run log. "
+                "Run `dbt test --select source:*` in dbt_project/ to see why."
+            )
+        ) from None
+    for test in tests:
+        result = results.get(test.unique_id, {})
+        status = str(result.get("status", "not run"))
+        yield dg.AssetCheckResult(
+            asset_key=test.asset_key,
+            check_name=test.name,
+            passed=status == "pass",
+            severity=(
+                dg.AssetCheckSeverity.ERROR
+                if test.severity == "error"
+                else dg.AssetCheckSeverity.WARN
+            ),
+            metadata={
+                "dbt_status": status,
+                "failing_rows": dg.MetadataValue.int(int(result.get("failures") or 0)),
+                "dbt_unique_id": test.unique_id,
+                "execution_seconds": float(result.get("execution_time") or 0.0),
+            },
+        )
 
 
 def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
@@ -137,8 +271,10 @@ def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: 
     manifest=cdp_dbt_project.manifest_path,
     project=cdp_dbt_project,
     select=STAGING_FROM_RAW,
+    # The raw sources' own tests run as checks of raw/* in dbt_raw_source_tests.
+    exclude=" ".join(t.name for t in RAW_SOURCE_TESTS),
     name="dbt_staging",
-    dagster_dbt_translator=staging_translator,
+    dagster_dbt_translator=translator,
     retry_policy=DBT_RETRY,
 )
 def dbt_staging(

@@ -37,6 +37,7 @@ IDENTITY_TABLES = {
     "refused_merges": "Every merge an over-merging guard refused, with the guard and the values involved.",
     "shared_values": "Identifier values several people share (found from the data), which no longer link records; masked, with the statistics that gave them away.",
     "model_parameters": "The last run's learnt match model: m, u and match weight of every comparison level (`cdp explain --model`).",
+    "term_frequencies": "The kept model's term frequencies (comparison, value, tf): how common each name, city, email or phone is; an incremental run scores with them as the full run that trained the model did.",
 }
 
 

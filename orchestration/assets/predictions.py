@@ -10,7 +10,8 @@ module only decides when it runs and what the UI shows.
   nightly pipeline (dbt reads it as a source). With no bundle yet (a fresh warehouse), or
   one trained on data more than RETRAIN_AFTER_DAYS older than the data it scores, it
   trains first, so the first `cdp run` already publishes predictions.
-- The check `models_beat_baseline` fails when a model's backtest lost to its naive baseline.
+- The check `models_beat_baseline` fails when a model's backtest is worse than its naive
+  baseline beyond the noise (the 95% bootstrap interval of its lift is below zero).
 """
 
 import os
@@ -197,8 +198,9 @@ def _baseline_check(asset_key: dg.AssetKey, version_sql: str, what: str):
         asset=asset_key,
         name="models_beat_baseline",
         description=(
-            f"[ERROR] Fails when {what} lost to its naive baseline in the out-of-time "
-            "backtest (AUC, MAE or hit rate; see predictions.model_performance)."
+            f"[ERROR] Fails when {what} is worse than its naive baseline in the out-of-time "
+            "backtest beyond the backtest's noise: the 95% bootstrap interval of its lift "
+            "(AUC, RMSE or hit rate) lies wholly below zero. See predictions.model_performance."
         ),
         blocking=False,
     )
@@ -207,24 +209,37 @@ def _baseline_check(asset_key: dg.AssetKey, version_sql: str, what: str):
     ) -> dg.AssetCheckResult:
         with warehouse.connect(context.log) as con:
             rows = con.execute(
-                "select model_name, status, worse_than_baseline, reason "
+                "select model_name, status, worse_than_baseline, lift, lift_ci_low, lift_ci_high "
                 "from predictions.model_performance "
                 f"where model_version = ({version_sql}) order by model_name"
             ).fetchall()
-        worse = [name for name, _status, lost, _reason in rows if lost]
-        unmeasured = [f"{name} ({status})" for name, status, lost, _ in rows if lost is None]
+        worse = [name for name, _status, lost, *_ in rows if lost]
+        behind = [
+            name for name, _s, lost, lift, *_ in rows if not lost and lift is not None and lift < 0
+        ]
+        unmeasured = [f"{name} ({status})" for name, status, lost, *_ in rows if lost is None]
+        lifts = {
+            name: {"lift": lift, "ci_95": [low, high]}
+            for name, _s, _l, lift, low, high in rows
+            if lift is not None
+        }
+        description = (
+            f"worse than baseline beyond the noise: {', '.join(worse)}"
+            if worse
+            else "no model is worse than its baseline beyond the noise"
+            if rows
+            else "no backtest rows found"
+        )
+        if behind:
+            description += f" (behind it within the noise: {', '.join(behind)})"
         return dg.AssetCheckResult(
             passed=bool(rows) and not worse,
             severity=dg.AssetCheckSeverity.ERROR,
-            description=(
-                f"worse than baseline: {', '.join(worse)}"
-                if worse
-                else "no model lost to its baseline"
-                if rows
-                else "no backtest rows found"
-            ),
+            description=description,
             metadata={
                 "worse_than_baseline": dg.MetadataValue.json(worse),
+                "behind_baseline_within_noise": dg.MetadataValue.json(behind),
+                "lift_and_95_interval": dg.MetadataValue.json(lifts),
                 "not_measured": dg.MetadataValue.json(unmeasured),
             },
         )

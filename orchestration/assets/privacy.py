@@ -61,8 +61,14 @@ def privacy_erasure(
     with warehouse.holding_run_lock(context.log), warehouse.writer_lock(context.log):
         rewrite_database(warehouse.file)
     docs_removed = scrub_quality_docs(warehouse.quality_docs_dir, values)
-    dbt_files = len(scrub_text_files(DBT_PROJECT_DIR / "logs", values)) + len(
-        scrub_text_files(DBT_PROJECT_DIR / "target", values)
+    # dbt writes its logs and artifacts next to the warehouse (WarehouseResource.dbt_target_dir).
+    dbt_files = sum(
+        len(scrub_text_files(folder, values))
+        for folder in (
+            DBT_PROJECT_DIR / "logs",
+            DBT_PROJECT_DIR / "target",
+            warehouse.dbt_target_dir,
+        )
     )
     dagster_rows = 0
     if values and os.environ.get("DAGSTER_HOME"):

@@ -1,7 +1,7 @@
 """Run the real dbt CLI against a hand-built DuckDB warehouse (rows from SQL fixtures).
 
 The tables themselves are not restated here: `raw.*` comes from the contract
-(`ingestion.load.ensure_raw_schema`) and `identity.*` from `identity.pipeline.TABLE_COLUMNS`,
+(`ingestion.load.ensure_raw_schema`) and `identity.*` from `identity.persistence.TABLE_COLUMNS`,
 so the dbt project is tested against the tables the loader and the identity engine write.
 
 Each dbt invocation runs in its own process with CDP_WAREHOUSE and its own target/log
@@ -61,8 +61,8 @@ def assert_dbt_succeeded(invocation: DbtInvocation) -> None:
 
 def create_contract_tables(warehouse: Path) -> None:
     """`raw.*` and `identity.*` exactly as ingestion/ and identity/ declare them."""
-    from identity.pipeline import SCHEMA as IDENTITY_SCHEMA
-    from identity.pipeline import TABLE_COLUMNS as IDENTITY_TABLE_COLUMNS
+    from identity.persistence import SCHEMA as IDENTITY_SCHEMA
+    from identity.persistence import TABLE_COLUMNS as IDENTITY_TABLE_COLUMNS
     from ingestion.load import ensure_raw_schema
 
     con = duckdb.connect(str(warehouse))

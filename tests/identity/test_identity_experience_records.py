@@ -7,7 +7,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from identity.records import read_source_records
+from identity.records import SOURCE_TABLE, create_source_table
 
 EMAIL_SOURCES_DDL = """
 create schema staging;
@@ -44,6 +44,11 @@ insert into staging.stg_surveys__responses values
     ('r-anonymous', null, '2026-10-03'),
     ('r-junk', 'no email', '2026-10-03');
 """
+
+
+def read_source_records(con: duckdb.DuckDBPyConnection):
+    create_source_table(con)
+    return con.sql(f"select * from {SOURCE_TABLE}").df()
 
 
 @pytest.fixture

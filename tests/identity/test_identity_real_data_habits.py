@@ -4,6 +4,7 @@ surname changes."""
 
 from __future__ import annotations
 
+from identity.config import IdentityConfig
 from identity.pipeline import resolve_identities
 from tests.identity.background import add_unrelated_people
 
@@ -90,3 +91,67 @@ def test_surname_change_with_same_first_name_phone_and_city_links(staging, wareh
     add_unrelated_people(staging, surname_change_every=6)
     resolve_identities(warehouse)
     assert customer_of("email:ct_1") == customer_of("billing:cus_1")
+
+
+def test_namesakes_in_one_city_are_told_apart_by_their_other_records(
+    staging, warehouse, customer_of
+):
+    # Two Kofi Brennans in Boston, each with an email contact (name and city only) tied by
+    # its address to a billing account with their own phone and postcode. Pairwise, the two
+    # contacts agree on everything they show; their billing records say two people.
+    for person, phone, postcode in (
+        ("a", "(617) 555-0101", "02108"),
+        ("b", "(617) 555-0199", "02134"),
+    ):
+        email = f"kofi.{person}@example-mail.org"
+        staging.contact(f"ct_{person}", email, first_name="Kofi", last_name="Brennan",
+                        city="Boston", country="US")  # fmt: skip
+        staging.billing(f"cus_{person}", email=email, name="Kofi Brennan", phone=phone,
+                        address_line1=f"{postcode[-2:]} Beacon St", address_city="Boston",
+                        address_postal_code=postcode, address_country="US")  # fmt: skip
+    add_unrelated_people(staging)
+    # The background has no one with two addresses, so the model learns an email
+    # disagreement as strong evidence; a threshold the contacts' pair passes on its own
+    # values makes this about what the billing records add.
+    config = IdentityConfig().with_overrides(match_weight_threshold=2.0)
+    resolve_identities(warehouse, config)
+    assert customer_of("email:ct_a") == customer_of("billing:cus_a")
+    assert customer_of("email:ct_a") != customer_of("email:ct_b")
+    assert customer_of("email:ct_a") != customer_of("billing:cus_b")
+    # the same records with record-by-record evidence only: the namesakes merge
+    resolve_identities(
+        warehouse, config.with_overrides(component_evidence_comparisons=()), full_identity=True
+    )
+    assert customer_of("email:ct_a") == customer_of("email:ct_b")
+
+
+def test_a_name_a_record_lacks_is_read_from_its_own_mailbox(staging, warehouse, customer_of):
+    # A work contact with the first name only; its mailbox spells the surname.
+    staging.billing("cus_1", name="Grace Okonkwo", email="grace.ok@fastmail.com",
+                    phone="(415) 555-0123", address_country="US")  # fmt: skip
+    staging.contact("ct_1", "grace.okonkwo@initech.example.com", first_name="Grace",
+                    phone="415 555 0123", country="US")  # fmt: skip
+    add_unrelated_people(staging)
+    resolve_identities(warehouse)
+    assert customer_of("email:ct_1") == customer_of("billing:cus_1")
+    level = warehouse.execute(
+        "select level from identity.match_evidence where comparison = 'last_name' "
+        "and 'email:ct_1' in (record_a, record_b) and 'billing:cus_1' in (record_a, record_b)"
+    ).fetchone()
+    assert level == (3,)  # the exact level, as if the contact had the surname
+
+
+def test_one_persons_names_the_other_way_round_on_one_mailbox_are_no_family(
+    staging, warehouse, customer_of
+):
+    # "ASHONDFIELD Micheal": the name swapped, and a typo in it
+    staging.contact("ct_1", "m.ashondfield@hotmail.com", first_name="Ashondfield",
+                    last_name="Micheal", city="Portland")  # fmt: skip
+    staging.web("anon_1", first_name="Michael", last_name="Ashondfield",
+                email="m.ashondfield@hotmail.com")  # fmt: skip
+    # two people on one mailbox, one of them written the other way round: still two
+    staging.contact("ct_2", "oiror.ramirez@gmail.com", first_name="Ramirez", last_name="Oiror")
+    staging.billing("cus_2", name="Deborah Ramirez", email="oiror.ramirez@gmail.com")
+    resolve_identities(warehouse)
+    assert customer_of("email:ct_1") == customer_of("web:anon_1")
+    assert customer_of("email:ct_2") != customer_of("billing:cus_2")

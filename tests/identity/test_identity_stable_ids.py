@@ -127,3 +127,29 @@ def test_split_keeps_the_id_on_the_larger_part_and_logs_the_other(staging, wareh
     assert warehouse.sql("select count(*) from identity.merge_log").fetchall()[0][0] == 0
     resolve_identities(warehouse, run_at=RUN_3)  # a re-run logs nothing new
     assert len(warehouse.sql("select * from identity.split_log").fetchall()) == 1
+
+
+def test_only_rows_that_changed_take_the_new_run_time(staging, warehouse, customer_of):
+    """updated_at (customer map, registry, golden record) and first_assigned_at carry over
+    from the last run unless the row changed."""
+    staging.billing("cus_1", user_id="u_1", email="ada@work.com", name="Ada Lovelace")
+    staging.contact("ct_9", "grace@navy.mil", first_name="Grace", last_name="Hopper")
+    resolve_identities(warehouse, run_at=RUN_1)
+    staging.contact("ct_2", "ada@home.net", first_name="Ada", last_name="Lovelace")
+    resolve_identities(warehouse, run_at=RUN_2)
+    staging.web("anon_1", "u_1", email="ada@home.net")  # merges ct_2's customer into cus_1's
+    resolve_identities(warehouse, run_at=RUN_3)
+
+    def by_record(sql: str) -> dict:
+        return dict(warehouse.sql(sql).fetchall())
+
+    mapped = by_record("select source_record_id, updated_at from identity.customer_map")
+    assert (mapped["ct_9"], mapped["ct_2"], mapped["anon_1"]) == (RUN_1, RUN_3, RUN_3)
+    registry = by_record("select record_key, updated_at from identity.id_registry")
+    assert (registry["email:ct_9"], registry["billing:cus_1"]) == (RUN_1, RUN_1)
+    assert registry["email:ct_2"] == RUN_3  # moved to the surviving customer
+    first = by_record("select source_record_id, first_assigned_at from identity.customer_map")
+    assert (first["cus_1"], first["ct_2"], first["anon_1"]) == (RUN_1, RUN_2, RUN_3)
+    golden = by_record("select customer_id, updated_at from identity.golden_customers")
+    assert golden[customer_of("email:ct_9")] == RUN_1
+    assert golden[customer_of("billing:cus_1")] == RUN_3

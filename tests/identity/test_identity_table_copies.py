@@ -1,4 +1,4 @@
-"""identity/pipeline.py's TABLE_COLUMNS is the declaration of the identity tables; the copies agree.
+"""identity/persistence.py's TABLE_COLUMNS is the declaration of the identity tables; the copies agree.
 
 The dbt test warehouse creates the tables from it (tests/dbt/dbt_harness.py); the docs and
 the dbt source yml restate column names, checked here.
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from identity.pipeline import SCHEMA, TABLE_COLUMNS
+from identity.persistence import SCHEMA, TABLE_COLUMNS
 
 REPO = Path(__file__).resolve().parents[2]
 # Tables whose row in docs/data-model.md lists every column (the others describe them).

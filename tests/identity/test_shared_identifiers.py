@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from identity.pipeline import resolve_identities
-from identity.shared_values import count_first_name_groups
+from identity.shared_values import count_first_name_groups, first_name_groups
 from tests.identity.background import add_unrelated_people
 
 FIRST_NAMES = [
@@ -189,3 +189,45 @@ def test_name_groups_take_swapped_names_with_typos_and_half_names():
         {"f": None, "l": "raitley"},
     ]
     assert count_first_name_groups(names) == 1
+
+
+def test_name_groups_do_not_depend_on_order_and_take_a_swapped_persons_first_name_alone():
+    # "Crountic Paul" swapped, then "Paul" alone: one person however the names come in
+    paul = [
+        {"f": "crountic", "l": "paul"},
+        {"f": "paul", "l": "crountic"},
+        {"f": "paul", "l": None},
+    ]
+    assert count_first_name_groups(paul) == 1
+    assert count_first_name_groups(paul[::-1]) == 1
+    # "Doubov Maggie" (swapped, nickname) before Margaret Doubov sorts first: still one person
+    margaret = [{"f": "doubov", "l": "maggie"}, {"f": "margaret", "l": "doubov"},
+                {"f": "maggie", "l": "doubov"}]  # fmt: skip
+    assert count_first_name_groups(margaret) == 1
+
+
+def test_a_shared_value_keeps_equal_first_names_with_other_surnames_apart():
+    names = [{"f": "william", "l": "thirro"}, {"f": "william", "l": "fealdi"}]
+    assert count_first_name_groups(names) == 1  # a surname change on one's own address
+    assert len(set(first_name_groups(names, by_last_name=True))) == 2  # two buyers on orders@
+
+
+def test_a_mailbox_that_names_someone_else_is_a_family_inbox(staging, warehouse, customer_of):
+    # edomier@ is E. Domier's; Robert Domier uses it, and so does a contact with no first
+    # name - as likely E. as Robert. rdomier@ spells Robert: its nameless contact is his.
+    for mailbox in ("edomier", "rdomier"):
+        email = f"{mailbox}@web.example.de"
+        staging.billing(f"cus_{mailbox}", email=email, name="Robert Domier",
+                        phone=f"+49 30 {555000 + len(mailbox) + ord(mailbox[0])}",
+                        address_country="DE")  # fmt: skip
+        staging.contact(f"ct_{mailbox}_named", email, first_name="Robert", last_name="Domier")
+        staging.contact(f"ct_{mailbox}_nameless", email, last_name="Domier")
+    summary = resolve_identities(warehouse)
+    assert customer_of("email:ct_edomier_named") == customer_of("billing:cus_edomier")
+    assert customer_of("email:ct_edomier_nameless") != customer_of("billing:cus_edomier")
+    assert customer_of("email:ct_rdomier_nameless") == customer_of("billing:cus_rdomier")
+    assert summary.shared_values == {"email": 1}
+    masked, reason = warehouse.execute(
+        "select value_masked, reason from identity.shared_values"
+    ).fetchone()
+    assert masked.startswith("e***@") and "names another person" in reason

@@ -112,6 +112,17 @@ def test_warn_check_failure_is_reported_and_the_run_continues(zone, tmp_path, mo
         and c.asset_key.to_user_string() == "raw/email_contacts"
     ]
     assert warned, "the bad country codes must fail a WARN check on raw/email_contacts"
+    # dbt's tests on the raw sources ran as (blocking) checks of raw/*, and passed.
+    from orchestration.assets.dbt import RAW_SOURCE_TESTS
+
+    source_checks = {
+        f"{c.asset_key.to_user_string()}:{c.check_name}": c.passed
+        for c in _check_evaluations(result)
+        if c.check_name.startswith("source_")
+    }
+    assert source_checks == {
+        f"{t.asset_key.to_user_string()}:{t.name}": True for t in RAW_SOURCE_TESTS
+    }
     assert "marts/customer_360" in _materialized(result)
     with duckdb.connect(str(warehouse.parent / "bi.duckdb"), read_only=True) as bi:
         assert bi.execute("select count(*) from marts.customer_360").fetchone()[0] > 0

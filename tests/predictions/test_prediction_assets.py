@@ -8,12 +8,12 @@ import dagster as dg
 import duckdb
 import pytest
 
+from demo_data.loaded_zone import run_dbt
 from orchestration.assets.predictions import (
     model_performance,
     model_performance_check,
     models_dir,
 )
-from tests.predictions.conftest import run_dbt
 
 pytestmark = pytest.mark.slow
 

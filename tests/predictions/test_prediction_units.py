@@ -17,7 +17,14 @@ from demo_data.behaviour import (
     plant_engagement_churn,
 )
 from ingestion.load import ensure_raw_schema
-from predictions.backtest import auc, precision_at_top_decile, worse_than_baseline
+from predictions.backtest import (
+    auc,
+    auc_lift_interval,
+    classifier_metrics,
+    mean_lift_interval,
+    precision_at_top_decile,
+    worse_than_baseline,
+)
 from predictions.clv import TransactionalModel, calibrate_revenue_weights
 from predictions.pipeline import (
     PredictionSettings,
@@ -135,13 +142,34 @@ def test_metrics_and_baseline_verdicts():
     assert auc(y, y * 2.0) == 1.0
     assert auc(np.zeros(5), np.arange(5)) is None
     assert precision_at_top_decile(y, np.arange(10.0)) == 1.0
-    assert worse_than_baseline("churn", {"auc": 0.6, "baseline_auc": 0.7}) is True
-    assert (
-        worse_than_baseline("clv", {"rmse_usd_cents": 5.0, "baseline_rmse_usd_cents": 6.0}) is False
-    )
-    assert worse_than_baseline("lead_score", {"auc": None, "baseline_auc": 0.7}) is None
+    # worse only when the whole interval of the lift is below zero
+    assert worse_than_baseline("churn", {"lift": -0.1, "lift_ci_low": -0.2, "lift_ci_high": -0.01})
+    assert not worse_than_baseline("clv", {"lift": -5.0, "lift_ci_low": -9.0, "lift_ci_high": 2.0})
+    assert worse_than_baseline("lead_score", {"lift": None, "lift_ci_high": None}) is None
     pct = _percentile(pd.Series([0.1, 0.2, None, 0.4]))
     assert list(pct.fillna(-1)) == [34, 67, -1, 100]
+
+
+def test_lift_interval_separates_noise_from_a_real_loss():
+    """A paired bootstrap of the backtest's test rows: two rankings of the same signal
+    differ by noise (the interval straddles 0, not worse); a ranking that ignores the
+    signal is worse beyond it; the interval matches the AUCs the metrics report."""
+    rng = np.random.default_rng(7)
+    y = rng.random(800) < 0.08
+    signal = y * 0.8 + rng.normal(0, 1, 800)
+    twin = signal + rng.normal(0, 0.3, 800)
+    metrics = classifier_metrics(y, twin, signal, float(y.mean()))
+    assert metrics["lift"] == pytest.approx(metrics["auc"] - metrics["baseline_auc"])
+    assert metrics["lift_ci_low"] < 0 < metrics["lift_ci_high"]
+    assert worse_than_baseline("churn", metrics) is False
+    blind = classifier_metrics(y, rng.random(800), signal, float(y.mean()))
+    assert blind["lift_ci_high"] < 0 and worse_than_baseline("churn", blind) is True
+    assert auc_lift_interval(np.zeros(10, bool), np.arange(10), np.arange(10)) is None
+    # RMSE lift: a model off by 10 on every row against an exact baseline
+    low, high = mean_lift_interval(
+        np.full(200, 100.0), np.zeros(200), lower_is_better=True, root=True
+    )
+    assert low == pytest.approx(-10.0) and high == pytest.approx(-10.0)
 
 
 def test_snapshot_grid_keeps_enough_history_before_each_date():

@@ -10,11 +10,11 @@ import duckdb
 import pandas as pd
 import pytest
 
+from demo_data.loaded_zone import landing_days
 from orchestration.assets.predictions import models_dir
 from predictions.clv import one_off_transactions
 from predictions.pipeline import PredictionSettings, load_latest_models, train_models
 from predictions.snapshot import build_snapshot, loaded_history, products_owned
-from tests.predictions.conftest import landing_days
 
 pytestmark = pytest.mark.slow
 
@@ -99,6 +99,9 @@ def test_models_beat_their_naive_baselines_out_of_time(scored):
         # test asks for a lift; bench/predictions.py measures its size on a larger zone.
         assert row["auc"] > row["baseline_auc"], model
         assert 0 <= row["brier"] <= row["baseline_brier"] + 0.01
+        # the lift is recorded with its bootstrap interval around it
+        assert row["lift"] == pytest.approx(row["auc"] - row["baseline_auc"], abs=1e-4)
+        assert row["lift_ci_low"] <= row["lift"] <= row["lift_ci_high"]
     assert performance.loc["lead_score", "auc"] >= 0.65
     assert performance.loc["clv", "status"] == "ok"
     assert performance.loc["clv", "rmse_usd_cents"] > 0

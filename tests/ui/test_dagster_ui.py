@@ -128,6 +128,7 @@ def dagster_ui(tmp_path_factory):
 
 def test_graphql_serves_every_asset_check_schedule_and_sensor(dagster_ui):
     base, _ = dagster_ui
+    from orchestration.assets.dbt import RAW_SOURCE_TESTS
     from orchestration.definitions import defs
 
     repo = defs.get_repository_def()
@@ -154,6 +155,11 @@ def test_graphql_serves_every_asset_check_schedule_and_sensor(dagster_ui):
     assert expected_checks <= served_checks
     assert any(k.startswith("marts/") for k in served_assets)
     assert any(k.startswith("raw/") for k in served_assets)
+    # dbt's tests on the raw sources are checks of the raw assets, not observations.
+    assert "raw/email_contacts:source_not_null_email_contacts_contact_id" in served_checks
+    assert {c for c in served_checks if c.startswith("raw/") and ":source_" in c} == {
+        f"{t.asset_key.to_user_string()}:{t.name}" for t in RAW_SOURCE_TESTS
+    }
     assert any(k.startswith("identity/") for k in served_assets)
     repo_data = data["repositoryOrError"]
     assert {s["name"] for s in repo_data["schedules"]} == {"nightly_pipeline", "weekly_training"}

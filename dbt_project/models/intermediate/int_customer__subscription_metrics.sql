@@ -4,7 +4,9 @@ with subscriptions as (
 
     select
         identity_map.customer_id,
-        subscriptions.*,
+        subscriptions.status,
+        subscriptions.started_at,
+        subscriptions.canceled_at,
         case subscriptions.status
             when 'active' then 1
             when 'past_due' then 2

@@ -16,8 +16,8 @@ select
     tickets.first_responded_at,
     tickets.solved_at,
     tickets.updated_at,
-    {{ dbt.datediff('tickets.created_at', 'tickets.first_responded_at', 'second') }} / 3600.0 as first_response_hours,
-    {{ dbt.datediff('tickets.created_at', 'tickets.solved_at', 'second') }} / 3600.0 as resolution_hours
+    cast({{ dbt.datediff('tickets.created_at', 'tickets.first_responded_at', 'second') }} as {{ type_double() }}) / 3600 as first_response_hours,
+    cast({{ dbt.datediff('tickets.created_at', 'tickets.solved_at', 'second') }} as {{ type_double() }}) / 3600 as resolution_hours
 from {{ ref('stg_support__tickets') }} as tickets
 left join {{ ref('stg_identity__customer_map') }} as identity_map
     on identity_map.source_system = 'support'

@@ -32,6 +32,9 @@ select
     baseline_rmse_usd_cents,
     baseline_mae_usd_cents,
     baseline_hit_rate_at_1,
+    lift,
+    lift_ci_low,
+    lift_ci_high,
     worse_than_baseline,
     model_version = max(model_version) over (partition by model_name) as is_latest
 from {{ ref('stg_predictions__model_performance') }}

@@ -1,6 +1,6 @@
 {{
     config(
-        materialized='incremental',
+        materialized=delivery_incremental_materialization(),
         unique_key='message_id',
         incremental_strategy='replace_keys',
         removed_when_null='delivered_dt',

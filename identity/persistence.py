@@ -1,0 +1,243 @@
+"""The identity.* tables: their columns, last run's state read back, this run's written.
+
+`TABLE_COLUMNS` is the one declaration of the tables' columns (the dbt test warehouse, the
+docs and the dbt sources are checked against it). The new tables replace the previous ones
+in one transaction and the merge and split logs are appended to, so a failed run leaves the
+previous tables as they were.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from identity.shared_values import SHARED_COLUMNS
+
+SCHEMA = "identity"
+
+TABLE_COLUMNS: dict[str, dict[str, str]] = {
+    "customer_map": {
+        "source_system": "VARCHAR",
+        "source_record_id": "VARCHAR",
+        "customer_id": "VARCHAR",
+        "match_rule": "VARCHAR",
+        "match_weight": "DOUBLE",
+        "matched_record": "VARCHAR",
+        "first_assigned_at": "TIMESTAMP",
+        "updated_at": "TIMESTAMP",
+    },
+    "golden_customers": {
+        "customer_id": "VARCHAR",
+        "first_name": "VARCHAR",
+        "last_name": "VARCHAR",
+        "full_name": "VARCHAR",
+        "name_source_record": "VARCHAR",
+        "email": "VARCHAR",
+        "email_source_record": "VARCHAR",
+        "phone": "VARCHAR",
+        "phone_source_record": "VARCHAR",
+        "address_line1": "VARCHAR",
+        "address_city": "VARCHAR",
+        "address_postal_code": "VARCHAR",
+        "address_country": "VARCHAR",
+        "address_source_record": "VARCHAR",
+        "billing_user_id": "VARCHAR",
+        "n_source_records": "BIGINT",
+        "n_emails": "BIGINT",
+        "n_phones": "BIGINT",
+        "first_seen_at": "TIMESTAMP",
+        "last_seen_at": "TIMESTAMP",
+        "created_at": "TIMESTAMP",
+        "updated_at": "TIMESTAMP",
+    },
+    "id_registry": {
+        "record_key": "VARCHAR",
+        "source_system": "VARCHAR",
+        "source_record_id": "VARCHAR",
+        "customer_id": "VARCHAR",
+        "first_assigned_at": "TIMESTAMP",
+        "updated_at": "TIMESTAMP",
+        "customer_created_at": "TIMESTAMP",
+    },
+    "merge_log": {
+        "merged_at": "TIMESTAMP",
+        "surviving_customer_id": "VARCHAR",
+        "retired_customer_id": "VARCHAR",
+        "record_a": "VARCHAR",
+        "record_b": "VARCHAR",
+        "match_rule": "VARCHAR",
+        "match_weight": "DOUBLE",
+    },
+    "split_log": {
+        "split_at": "TIMESTAMP",
+        "original_customer_id": "VARCHAR",
+        "customer_id": "VARCHAR",
+        "n_records_moved": "BIGINT",
+        "example_record": "VARCHAR",
+    },
+    "shared_values": {**SHARED_COLUMNS, "resolved_at": "TIMESTAMP"},
+    "refused_merges": {
+        "refused_at": "TIMESTAMP",
+        "customer_a": "VARCHAR",
+        "customer_b": "VARCHAR",
+        "record_a": "VARCHAR",
+        "record_b": "VARCHAR",
+        "guard": "VARCHAR",
+        "detail": "VARCHAR",
+        "match_rule": "VARCHAR",
+        "match_weight": "DOUBLE",
+    },
+}
+
+
+@dataclass
+class PreviousState:
+    """What the last run left, for this run's records (index = rid): their customer ids and
+    first assignment times (stable ids, the anchors of the customer map), when each
+    customer id was created, every id ever used, the refusals, the identity records'
+    columns."""
+
+    customer_of_record: pd.Series  # customer id per rid, None for a record new to the run
+    first_assigned_at: np.ndarray  # datetime64 per rid, NaT for a new record
+    customer_created_at: dict[str, pd.Timestamp]
+    known_ids: set[str]
+    refused: pd.DataFrame
+    identity_record_columns: set[str]
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [SCHEMA, table],
+        ).fetchall()[0][0]
+    )
+
+
+def read_previous(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
+    if table_exists(con, table):
+        return con.sql(f"select * from {SCHEMA}.{table}").df()
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in TABLE_COLUMNS[table]})
+
+
+def read_previous_state(con: duckdb.DuckDBPyConnection, records_table: str) -> PreviousState:
+    """Last run's state, joined to this run's records inside DuckDB: only one row per
+    record and one per customer id reach pandas."""
+    if table_exists(con, "id_registry"):
+        per_record = con.sql(f"""
+            select p.customer_id, p.first_assigned_at from {records_table} r
+            left join {SCHEMA}.id_registry p on p.record_key = r.record_key order by r.rid
+        """).df()
+        registry_created = con.sql(f"""
+            select customer_id, min(customer_created_at) as created_at from {SCHEMA}.id_registry
+            where customer_id is not null group by customer_id having min(customer_created_at) is not null
+        """).df()
+        known = {
+            c
+            for (c,) in con.sql(
+                f"select distinct customer_id from {SCHEMA}.id_registry where customer_id is not null"
+            ).fetchall()
+        }
+    else:
+        n = con.sql(f"select count(*) from {records_table}").fetchall()[0][0]
+        per_record = pd.DataFrame(
+            {
+                "customer_id": pd.Series([None] * n, dtype=object),
+                "first_assigned_at": pd.Series(pd.NaT, index=range(n), dtype="datetime64[us]"),
+            }
+        )
+        registry_created = pd.DataFrame({"customer_id": [], "created_at": []})
+        known = set()
+    created: dict[str, pd.Timestamp] = dict(
+        zip(registry_created["customer_id"], registry_created["created_at"], strict=True)
+    )
+    if table_exists(con, "golden_customers"):
+        golden = con.sql(
+            f"select customer_id, created_at from {SCHEMA}.golden_customers "
+            "where customer_id is not null and created_at is not null"
+        ).df()
+        created.update(zip(golden["customer_id"], golden["created_at"], strict=True))
+    if table_exists(con, "merge_log"):
+        known |= {
+            c
+            for (c,) in con.sql(
+                f"select distinct retired_customer_id from {SCHEMA}.merge_log "
+                "where retired_customer_id is not null"
+            ).fetchall()
+        }
+    customers = per_record["customer_id"].astype(object)
+    return PreviousState(
+        customer_of_record=customers.where(customers.notna(), None),
+        first_assigned_at=per_record["first_assigned_at"].to_numpy(dtype="datetime64[us]"),
+        customer_created_at=created,
+        known_ids=known,
+        refused=read_previous(con, "refused_merges"),
+        identity_record_columns=(
+            {c for c, *_ in con.sql(f"describe {SCHEMA}.identity_records").fetchall()}
+            if table_exists(con, "identity_records")
+            else set()
+        ),
+    )
+
+
+def write_identity_tables(
+    con: duckdb.DuckDBPyConnection,
+    tables: dict[str, pd.DataFrame | str],
+    new_merges: pd.DataFrame,
+    new_splits: pd.DataFrame | None = None,
+) -> None:
+    """Replace the identity tables and append to the merge and split logs in one transaction.
+    A table's source is a DataFrame or a SELECT over temp tables (kept in DuckDB)."""
+    con.execute("begin transaction")
+    try:
+        con.execute(f"create schema if not exists {SCHEMA}")
+        for name, source in tables.items():
+            if isinstance(source, str):
+                relation = f"({source})"
+                columns = [c for c, *_ in con.sql(f"describe {source}").fetchall()]
+            else:
+                relation = f"_identity_write_{name}"
+                con.register(relation, source)
+                columns = list(source.columns)
+            typed = TABLE_COLUMNS.get(name)
+            if typed:
+                extras = [c for c in columns if c not in typed]
+                select = ", ".join([f"cast({c} as {t}) as {c}" for c, t in typed.items()] + extras)
+            else:
+                select = "*"
+            con.execute(
+                f"create or replace table {SCHEMA}.{name} as select {select} from {relation}"
+            )
+            if not isinstance(source, str):
+                con.unregister(relation)
+        merge_columns = TABLE_COLUMNS["merge_log"]
+        con.execute(
+            f"create table if not exists {SCHEMA}.merge_log ("
+            + ", ".join(f"{c} {t}" for c, t in merge_columns.items())
+            + ")"
+        )
+        if len(new_merges):
+            con.register("_identity_write_merges", new_merges[list(merge_columns)])
+            con.execute(f"insert into {SCHEMA}.merge_log select * from _identity_write_merges")
+            con.unregister("_identity_write_merges")
+        split_columns = TABLE_COLUMNS["split_log"]
+        con.execute(
+            f"create table if not exists {SCHEMA}.split_log ("
+            + ", ".join(f"{c} {t}" for c, t in split_columns.items())
+            + ")"
+        )
+        if new_splits is not None and len(new_splits):
+            con.register("_identity_write_splits", new_splits[list(split_columns)])
+            con.execute(
+                f"insert into {SCHEMA}.split_log select "
+                + ", ".join(f"cast({c} as {t})" for c, t in split_columns.items())
+                + " from _identity_write_splits"
+            )
+            con.unregister("_identity_write_splits")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise

@@ -1,0 +1,65 @@
+"""CDP_ENGINE and CDP_SPARK_*: read in one place, refused clearly when wrong, and handed to
+dbt without the conflicting pyspark variables. In-process, no Spark started."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestration.cli import main as cdp
+from warehouse_engine.settings import EngineSettingError, EngineSettings
+
+
+def test_duckdb_is_the_default_and_the_spark_warehouse_sits_next_to_the_duckdb_file(tmp_path):
+    settings = EngineSettings.from_environment({}, duckdb_warehouse=tmp_path / "w.duckdb")
+    assert settings.engine == "duckdb" and not settings.is_spark
+    assert settings.dbt_target == "duckdb"
+    assert settings.spark_warehouse == tmp_path / "spark_warehouse"
+    assert settings.handoff_root == tmp_path / "spark_warehouse" / "handoff"
+
+
+@pytest.mark.parametrize(
+    "environ, named",
+    [
+        ({"CDP_ENGINE": "postgres"}, "CDP_ENGINE='postgres'"),
+        ({"CDP_ENGINE": "spark", "CDP_SPARK_REMOTE": "http://h:15002"}, "CDP_SPARK_REMOTE"),
+        ({"CDP_ENGINE": "spark", "CDP_SPARK_SHUFFLE_PARTITIONS": "0"}, "SHUFFLE_PARTITIONS"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_the_variable(environ, named, tmp_path):
+    with pytest.raises(EngineSettingError, match=named):
+        EngineSettings.from_environment(environ, duckdb_warehouse=tmp_path / "w.duckdb")
+
+
+def test_dbt_gets_a_local_master_or_a_remote_never_both(tmp_path):
+    base = {"PATH": "/bin", "SPARK_REMOTE": "sc://stale:15002", "MASTER": "yarn"}
+    local = EngineSettings.from_environment(
+        {"CDP_ENGINE": "spark", "CDP_SPARK_MASTER": "local[2]"}, duckdb_warehouse=tmp_path / "w"
+    ).dbt_environment(base)
+    assert local["MASTER"] == "local[2]" and "SPARK_REMOTE" not in local
+    assert local["CDP_ENGINE"] == "spark" and local["PATH"] == "/bin"
+    assert local["CDP_SPARK_WAREHOUSE"] == str(tmp_path / "spark_warehouse")
+
+    remote = EngineSettings.from_environment(
+        {"CDP_ENGINE": "spark", "CDP_SPARK_REMOTE": "sc://cluster:15002"},
+        duckdb_warehouse=tmp_path / "w",
+    ).dbt_environment(base)
+    assert remote["SPARK_REMOTE"] == "sc://cluster:15002" and "MASTER" not in remote
+
+
+def test_cdp_run_on_spark_stops_before_touching_the_warehouse(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CDP_ENGINE", "spark")
+    warehouse = tmp_path / "wh" / "warehouse.duckdb"
+    code = cdp(["run", "--landing", str(tmp_path), "--warehouse", str(warehouse)])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "CDP_ENGINE=spark" in err and "cdp spark-build" in err and "docs/spark.md" in err
+    assert not Path(warehouse).exists()
+
+
+def test_cdp_spark_build_needs_a_duckdb_run_first(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CDP_ENGINE", "spark")
+    code = cdp(["spark-build", "--warehouse", str(tmp_path / "none.duckdb")])
+    assert code == 1
+    assert "run `cdp run` on DuckDB first" in capsys.readouterr().err
