@@ -39,8 +39,8 @@ sys.path.insert(0, str(REPO))
 
 import duckdb  # noqa: E402
 
-DBT_PROJECT_DIR = REPO / "dbt_project"
-DBT_EXECUTABLE = Path(sys.executable).with_name("dbt")
+from warehouse_engine.dbt_cli import DBT_PROJECT_DIR, dbt_command  # noqa: E402
+
 THREADS = 2
 
 
@@ -88,18 +88,7 @@ class DbtTiming:
 
 def run_dbt(warehouse: Path, work_dir: Path, *args: str) -> DbtTiming:
     """Run dbt against `warehouse` and time it; raises with dbt's output on failure."""
-    command = [
-        str(DBT_EXECUTABLE),
-        *args,
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target-path",
-        str(work_dir / "target"),
-        "--log-path",
-        str(work_dir / "logs"),
-    ]
+    command = dbt_command(args, work_dir)
     env = {**os.environ, "CDP_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     load_before = os.getloadavg()[0]
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -29,9 +28,9 @@ from demo_data.habits import habits_from_names
 from identity.pipeline import resolve_identities
 from ingestion.contract import RAW_TABLES
 from ingestion.load import load_partitions
+from warehouse_engine.dbt_cli import DBT_PROJECT_DIR, dbt_command
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
 
 class DbtFailed(RuntimeError):
@@ -56,18 +55,7 @@ def load_raw(warehouse: Path, zone: Path, days: list[date]) -> None:
 def run_dbt(warehouse: Path, work_dir: Path, *args: str) -> str:
     """`dbt <args>` on the repository's project against `warehouse`; its stdout."""
     completed = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("dbt")),
-            *args,
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(work_dir / "target"),
-            "--log-path",
-            str(work_dir / "logs"),
-        ],
+        dbt_command(args, work_dir),
         cwd=DBT_PROJECT_DIR,
         env={**os.environ, "CDP_WAREHOUSE": str(warehouse)},
         capture_output=True,

@@ -10,15 +10,13 @@ is left.
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from warehouse_engine.dbt_cli import dbt_command
 from warehouse_engine.parquet_handoff import HandedOffTable, export_handoff_tables
 from warehouse_engine.settings import EngineSettings
-
-DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 
 
 @dataclass(frozen=True)
@@ -55,18 +53,7 @@ def build_on_spark(
     work_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     completed = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("dbt")),
-            *dbt_args,
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target-path",
-            str(work_dir / "target"),
-            "--log-path",
-            str(work_dir / "logs"),
-        ],
+        dbt_command(dbt_args, work_dir),
         cwd=work_dir,
         env=settings.dbt_environment(),
         capture_output=True,

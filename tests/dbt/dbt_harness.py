@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from warehouse_engine.dbt_cli import DBT_PROJECT_DIR, dbt_command
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-DBT_EXECUTABLE = Path(sys.executable).with_name("dbt")
 
 
 @dataclass(frozen=True)
@@ -33,18 +32,7 @@ class DbtInvocation:
 
 def run_dbt(warehouse: Path, work_dir: Path, *args: str) -> DbtInvocation:
     """Run the project's dbt CLI against `warehouse`; artifacts and logs go under `work_dir`."""
-    command = [
-        str(DBT_EXECUTABLE),
-        *args,
-        "--project-dir",
-        str(DBT_PROJECT_DIR),
-        "--profiles-dir",
-        str(DBT_PROJECT_DIR),
-        "--target-path",
-        str(work_dir / "target"),
-        "--log-path",
-        str(work_dir / "logs"),
-    ]
+    command = dbt_command(args, work_dir)
     env = {**os.environ, "CDP_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     completed = subprocess.run(
         command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True
