@@ -92,7 +92,9 @@ class ZoneSpec:
     hard: bool = False  # `cdp generate --hard`
 
 
-def _copy_identity(source: Path, target: Path) -> None:
+def copy_identity_map(source: Path, target: Path) -> None:
+    """Give `target` the identity map of `source`: a snapshot is a function of the
+    delivered rows *given* who each record is, so both sides share one identity map."""
     con = duckdb.connect(str(target))
     try:
         con.execute(f"attach '{source}' as source_wh (read_only)")
@@ -136,7 +138,7 @@ def prepare_held_out_zone(zone: ZoneSpec, work: Path, hold_back_days: int = 30) 
     full = work / "full.duckdb"
     shutil.copyfile(warehouse, full)
     load_raw(full, landing, [d for d in days if d >= held_out_from])
-    _copy_identity(warehouse, full)
+    copy_identity_map(warehouse, full)
     shutil.rmtree(landing, ignore_errors=True)
     info = {
         "scoring_date": visible[-1].isoformat(),

@@ -4,34 +4,18 @@ from __future__ import annotations
 
 import shutil
 from datetime import timedelta
-from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
 
-from demo_data.loaded_zone import landing_days
+from demo_data.loaded_zone import copy_identity_map, landing_days
 from orchestration.assets.predictions import models_dir
 from predictions.clv import one_off_transactions
 from predictions.pipeline import PredictionSettings, load_latest_models, train_models
 from predictions.snapshot import build_snapshot, loaded_history, products_owned
 
 pytestmark = pytest.mark.slow
-
-
-def _copy_identity(source: Path, target: Path) -> None:
-    """Give `target` the identity map of `source`: the snapshot is a function of the
-    delivered rows *given* who each record is, so both sides share one identity map."""
-    con = duckdb.connect(str(target))
-    try:
-        con.execute(f"attach '{source}' as source_wh (read_only)")
-        con.execute("create schema if not exists identity")
-        con.execute(
-            "create or replace table identity.customer_map as "
-            "select * from source_wh.identity.customer_map"
-        )
-    finally:
-        con.close()
 
 
 def test_snapshot_at_t_is_identical_whether_or_not_later_days_are_loaded(
@@ -43,7 +27,7 @@ def test_snapshot_at_t_is_identical_whether_or_not_later_days_are_loaded(
     shutil.copyfile(raw_prefixes[60], partial)  # the landing days up to T, loaded for real
     with duckdb.connect(str(partial), read_only=True) as until_t:
         assert until_t.execute("select max(dt) from raw.load_audit").fetchone()[0] == as_of
-    _copy_identity(full_warehouse, partial)
+    copy_identity_map(full_warehouse, partial)
 
     with duckdb.connect(str(full_warehouse), read_only=True) as full:
         # The full warehouse really holds later rows, late ones included: rows that
@@ -112,7 +96,7 @@ def test_models_beat_their_naive_baselines_out_of_time(scored):
 def test_short_history_reports_a_reason_instead_of_numbers(raw_prefixes, full_warehouse, tmp_path):
     short = tmp_path / "short.duckdb"
     shutil.copyfile(raw_prefixes[40], short)  # the first 40 landing days, loaded for real
-    _copy_identity(full_warehouse, short)
+    copy_identity_map(full_warehouse, short)
     with duckdb.connect(str(short), read_only=True) as con:
         history = loaded_history(con)
         assert history.days == 40
