@@ -13,8 +13,9 @@
     cdp forget (--email X | --phone X | --customer ID) [--landing DIR] [--warehouse PATH]
     cdp spark-build [--warehouse PATH] [--select SELECTOR]
 
-`CDP_ENGINE=spark` (docs/spark.md): `cdp spark-build` builds the dbt models on Spark from
-what a DuckDB `cdp run` wrote; `cdp run` itself still runs on DuckDB only and says so.
+`CDP_ENGINE=spark` (docs/spark.md): `cdp run` builds every dbt step on Spark and hands the
+Python steps' tables to it as Parquet; `cdp spark-build` builds the dbt models on Spark
+from what an earlier DuckDB `cdp run` wrote.
 
 `cdp run` executes the same Dagster job as the nightly schedule, in this process, on
 the Dagster instance in $DAGSTER_HOME when it is set (so the run shows in the UI).
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 import uuid
@@ -193,11 +195,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     apply_private_umask()
     _set_paths(args)
-    if _engine_settings(args).is_spark:
+    engine = _engine_settings(args)
+    if engine.is_spark and not engine.spark_remote and not shutil.which("java"):
         raise CliError(
-            "CDP_ENGINE=spark: the pipeline (ingestion, identity, quality, publishing) runs on "
-            "duckdb only in this release; run it with CDP_ENGINE unset, then `cdp spark-build` "
-            "builds the dbt models on Spark from its tables (docs/spark.md)"
+            "CDP_ENGINE=spark runs a local Spark, which needs Java 17 "
+            "(apt-get install -y openjdk-17-jre-headless), or set CDP_SPARK_REMOTE=sc://host:15002"
         )
     started = time.monotonic()
     first, last = _run_window(args)
@@ -215,7 +217,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(
         f"cdp run: {first}"
         + (f" .. {last}" if last != first else "")
-        + f" -> {_short_path(os.environ['CDP_WAREHOUSE'])} (run {run_id[:8]})",
+        + f" -> {_short_path(os.environ['CDP_WAREHOUSE'])} (run {run_id[:8]})"
+        + (f"; dbt on {engine.describe()}" if engine.is_spark else ""),
         flush=True,
     )
     # The run lock is taken here, before Dagster starts, under the id the run will have:

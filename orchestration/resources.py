@@ -34,26 +34,17 @@ from orchestration.run_lock import (
     read_generation,
     remove_publish_leftovers,
 )
-from orchestration.settings import configured_path, engine_settings
-from warehouse_engine.settings import EngineSettingError
+from orchestration.settings import configured_path
+from warehouse_engine.settings import EngineSettingError, EngineSettings
+from warehouse_engine.spark_tables import (
+    ImportedTable,
+    hand_off_tables,
+    handed_off_relations,
+    import_spark_tables,
+)
 
 PIPELINE_JOB_NAME = "cdp_pipeline"
 COMMIT_ASSET = dg.AssetKey(["published", "marts"])
-
-
-def _refuse_unported_engine() -> None:
-    """Runs honour CDP_ENGINE: on spark they stop at once with what to do, rather than
-    quietly writing DuckDB (ingestion, identity and quality are not ported yet)."""
-    try:
-        settings = engine_settings()
-    except EngineSettingError as exc:
-        raise dg.Failure(description=str(exc)) from None
-    if settings.is_spark:
-        raise dg.Failure(
-            description="CDP_ENGINE=spark: Dagster runs the pipeline on duckdb only in this "
-            "release; unset CDP_ENGINE for the run, then `cdp spark-build` builds the dbt "
-            "models on Spark from its tables (docs/spark.md)"
-        )
 
 
 class LandingZoneResource(dg.ConfigurableResource):
@@ -92,14 +83,16 @@ class WarehouseResource(dg.ConfigurableResource):
     _run_id: str | None = PrivateAttr(default=None)
     _transactional: bool = PrivateAttr(default=False)
     _holds_run_lock: bool = PrivateAttr(default=False)
+    _engine_settings: EngineSettings | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         apply_private_umask()
         self._resolved_path = self.path or configured_path("CDP_WAREHOUSE")
+        self._engine_settings = None
+        _ = self.engine  # a bad CDP_ENGINE / CDP_SPARK_* value stops the run here, named
         run = context.dagster_run
         if run is None:
             return
-        _refuse_unported_engine()
         self._run_id = run.run_id
         if run.job_name != PIPELINE_JOB_NAME:
             return
@@ -280,9 +273,61 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @property
     def dbt_target_dir(self) -> Path:
-        """One dbt target folder per warehouse, kept between runs: dbt's partial parsing
-        (partial_parse.msgpack) lives there, so a run re-parses only changed files."""
-        return self.dbt_dir / "target"
+        """One dbt target folder per warehouse and engine, kept between runs: dbt's partial
+        parsing (partial_parse.msgpack) lives there, so a run re-parses only changed files
+        (a profile switched between engines would make every run parse everything)."""
+        return self.dbt_dir / ("target" if not self.engine.is_spark else "target_spark")
+
+    @property
+    def engine(self) -> EngineSettings:
+        """Where dbt builds (CDP_ENGINE), resolved against this warehouse."""
+        settings = self._engine_settings
+        if settings is None or settings.duckdb_warehouse != self.base_file:
+            try:
+                settings = EngineSettings.from_environment(duckdb_warehouse=self.base_file)
+            except EngineSettingError as exc:
+                raise dg.Failure(description=str(exc)) from None
+            self._engine_settings = settings
+        return settings
+
+    def where_steps_run(self) -> str:
+        """One line for a Python step's log: where its tables come from and go to."""
+        if not self.engine.is_spark:
+            return f"runs on duckdb ({self.base_file.name})"
+        return (
+            "runs in Python on the local DuckDB step store (not ported to Spark yet): "
+            f"inputs are copies of Spark's tables, outputs go to Spark as Parquet under "
+            f"{self.engine.handoff_root}"
+        )
+
+    def hand_off(self, con: duckdb.DuckDBPyConnection, relations, log=None) -> int:
+        """On Spark, write `schema.table`s a Python step wrote to Spark's hand-off folders
+        (dbt registers them as external tables); on DuckDB nothing to do. Returns rows."""
+        if not self.engine.is_spark:
+            return 0
+        written = hand_off_tables(con, self.engine.handoff_root, relations)
+        if log is not None:
+            log.info(
+                f"Handed {len(written)} table(s), {sum(t.rows for t in written):,} rows, to "
+                f"Spark: {', '.join(f'{t.schema}.{t.table}' for t in written)}"
+            )
+        return sum(t.rows for t in written)
+
+    def import_from_spark(self, relations, log=None) -> list[ImportedTable]:
+        """Copy tables dbt built on Spark into this run's step store, for the Python steps
+        and the BI copy that read them."""
+        relations = list(relations)
+        if not relations:
+            return []
+        with self.connect(log) as con:
+            imported = import_spark_tables(con, self.engine.spark_warehouse, relations)
+        if log is not None:
+            log.info(
+                f"Copied {len(imported)} table(s) dbt built on Spark, "
+                f"{sum(t.rows for t in imported):,} rows, into the local step store "
+                f"{self.file.name}"
+            )
+        return imported
 
     @property
     def dbt_link(self) -> Path:
@@ -320,7 +365,12 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def dbt_environment(self, log=None) -> Iterator[None]:
-        """Hold the locks and point dbt (a subprocess reading CDP_WAREHOUSE) at `file`."""
+        """Hold the locks and point dbt (a subprocess reading CDP_WAREHOUSE) at `file`;
+        on Spark, at the Spark warehouse and the hand-off tables present."""
+        if self.engine.is_spark:
+            with self._spark_dbt_environment(log):
+                yield
+            return
         with self.holding_run_lock(log), self.writer_lock(log):
             previous = os.environ.get("CDP_WAREHOUSE")
             os.environ["CDP_WAREHOUSE"] = str(self._link_for_dbt())
@@ -335,6 +385,32 @@ class WarehouseResource(dg.ConfigurableResource):
                 if not self._transactional:
                     checkpoint(self.base_file)
                     self._after_direct_write()
+
+    @contextmanager
+    def _spark_dbt_environment(self, log=None) -> Iterator[None]:
+        """dbt on Spark reads no DuckDB file: the run lock (one run per warehouse, Spark's
+        Derby metastore admits one process) and the engine's variables are all it needs."""
+        settings = self.engine
+        env = settings.dbt_environment()
+        env["CDP_SPARK_HANDOFF_TABLES"] = ",".join(handed_off_relations(settings.handoff_root))
+        with self.holding_run_lock(log):
+            previous = {
+                name: os.environ.get(name) for name in set(env) | {"MASTER", "SPARK_REMOTE"}
+            }
+            os.environ.update(env)
+            for name in ("MASTER", "SPARK_REMOTE"):
+                if name not in env:
+                    os.environ.pop(name, None)
+            if log is not None:
+                log.info(f"dbt builds on {settings.describe()}")
+            try:
+                yield
+            finally:
+                for name, value in previous.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
 
     @property
     def quality_docs_dir(self) -> Path:

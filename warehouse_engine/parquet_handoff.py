@@ -56,9 +56,36 @@ def _spark_readable_columns(con: duckdb.DuckDBPyConnection, schema: str, table: 
     )
 
 
-def _private_dir(path: Path) -> None:
+def private_dir(path: Path) -> None:
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(0o700)
+
+
+def write_handoff_table(
+    con: duckdb.DuckDBPyConnection, schema: str, table: str, handoff_root: Path
+) -> HandedOffTable:
+    """One table of the DuckDB connection to `<handoff_root>/<schema>/<table>/`, written
+    aside and renamed into place (Spark never reads half a table)."""
+    # Naive timestamps in the contract are UTC; a TIMESTAMPTZ is cast to UTC, not local.
+    con.execute("set TimeZone = 'UTC'")
+    private_dir(handoff_root)
+    schema_dir = handoff_root / schema
+    private_dir(schema_dir)
+    final = schema_dir / table
+    aside = schema_dir / f".{table}.{uuid.uuid4().hex}.tmp"
+    private_dir(aside)
+    con.execute(
+        f"copy (select {_spark_readable_columns(con, schema, table)} "
+        f'from "{schema}"."{table}") to '
+        f"'{aside / 'part-0.parquet'}' (format parquet)"
+    )
+    rows = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
+    old = schema_dir / f".{table}.{uuid.uuid4().hex}.old"
+    if final.exists():
+        final.rename(old)
+    aside.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return HandedOffTable(schema, table, rows, final)
 
 
 def export_handoff_tables(
@@ -66,11 +93,9 @@ def export_handoff_tables(
 ) -> list[HandedOffTable]:
     """Copy every base table of `schemas` in the DuckDB file to one Parquet folder each,
     replacing what an earlier hand-off left; folders of tables that no longer exist go."""
-    _private_dir(handoff_root)
+    private_dir(handoff_root)
     written: list[HandedOffTable] = []
     with duckdb.connect(str(duckdb_file), read_only=True) as con:
-        # Naive timestamps in the contract are UTC; a TIMESTAMPTZ is cast to UTC, not local.
-        con.execute("set TimeZone = 'UTC'")
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables "
             "where table_type = 'BASE TABLE' and table_schema in (select unnest(?)) "
@@ -78,21 +103,7 @@ def export_handoff_tables(
             [list(schemas)],
         ).fetchall()
         for schema, table in tables:
-            schema_dir = handoff_root / schema
-            _private_dir(schema_dir)
-            final = schema_dir / table
-            aside = schema_dir / f".{table}.{uuid.uuid4().hex}.tmp"
-            _private_dir(aside)
-            con.execute(
-                f"copy (select {_spark_readable_columns(con, schema, table)} "
-                f'from "{schema}"."{table}") to '
-                f"'{aside / 'part-0.parquet'}' (format parquet)"
-            )
-            rows = con.execute(f'select count(*) from "{schema}"."{table}"').fetchone()[0]
-            if final.exists():
-                shutil.rmtree(final)
-            aside.rename(final)
-            written.append(HandedOffTable(schema, table, rows, final))
+            written.append(write_handoff_table(con, schema, table, handoff_root))
     kept = {(t.schema, t.table) for t in written}
     for schema in schemas:
         schema_dir = handoff_root / schema

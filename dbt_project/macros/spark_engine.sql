@@ -7,12 +7,19 @@
     $CDP_SPARK_WAREHOUSE/handoff/<schema>/<table>/. Every run re-registers every declared
     source as an external table over its folder: dropping an external table keeps its
     files, and re-creating it picks up a changed schema. A source without a folder fails
-    here, naming the folder. On DuckDB this does nothing. -#}
+    here, naming the folder. On DuckDB this does nothing.
+    Within `CDP_ENGINE=spark cdp run`, a step may run before some Python step has written
+    its tables (the first run's source tests come before identity exists): the run sets
+    CDP_SPARK_HANDOFF_TABLES to the `schema.table` folders present, and only those are
+    registered (a model reading another fails on its missing table, naming it). -#}
 {% macro register_handoff_tables() -%}
     {%- if execute and target.type == 'spark' -%}
         {%- set handoff_root = env_var('CDP_SPARK_WAREHOUSE', '../data/spark_warehouse') ~ '/handoff' -%}
+        {%- set present = env_var('CDP_SPARK_HANDOFF_TABLES', '') -%}
+        {%- set only = present.split(',') if present else none -%}
         {%- set schemas = [] -%}
-        {%- for source in graph.sources.values() | sort(attribute='unique_id') -%}
+        {%- for source in graph.sources.values() | sort(attribute='unique_id')
+            if only is none or (source.schema ~ '.' ~ source.identifier) in only -%}
             {%- if source.schema not in schemas -%}
                 {%- do schemas.append(source.schema) -%}
                 {%- do run_query('create database if not exists ' ~ source.schema) -%}

@@ -65,7 +65,13 @@ def ensure_manifest(project: DbtProject = cdp_dbt_project) -> Path:
         # Parsed with the profile the run's dbt steps will have (the warehouse's stable
         # link, WarehouseResource.dbt_link): dbt re-parses in full when the profile
         # differs, so the partial_parse.msgpack written here serves the first run too.
-        env = {**os.environ, "CDP_WAREHOUSE": str(WarehouseResource().dbt_link)}
+        # Always the duckdb output: the assets only need names and lineage, which are the
+        # same on both engines, and a Spark run's dbt parses with its own profile anyway.
+        env = {
+            **os.environ,
+            "CDP_ENGINE": "duckdb",
+            "CDP_WAREHOUSE": str(WarehouseResource().dbt_link),
+        }
         proc = subprocess.run(
             [
                 str(dbt),
@@ -171,7 +177,8 @@ def raw_source_tests(manifest: Mapping[str, Any]) -> list[SourceTest]:
     return sorted(tests, key=lambda t: t.name)
 
 
-RAW_SOURCE_TESTS = raw_source_tests(json.loads(cdp_dbt_project.manifest_path.read_text()))
+MANIFEST = json.loads(cdp_dbt_project.manifest_path.read_text())
+RAW_SOURCE_TESTS = raw_source_tests(MANIFEST)
 
 
 def _source_test_spec(test: SourceTest) -> dg.AssetCheckSpec:
@@ -254,7 +261,7 @@ def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: 
     # Unit tests check SQL logic, not data: they run in `make test` (tests/dbt), not nightly
     # (dbt's own advice), which saves ~10 model builds per run.
     with warehouse.dbt_environment(context.log):
-        yield from dbt.cli(
+        invocation = dbt.cli(
             [
                 "build",
                 "--indirect-selection",
@@ -264,7 +271,32 @@ def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: 
             ],
             context=context,
             target_path=warehouse.dbt_target_dir,
-        ).stream()
+        )
+        yield from invocation.stream()
+    if warehouse.engine.is_spark:
+        # The Python steps after this one (identity, predictions, erasure, publishing) read
+        # what dbt built; on Spark they get a copy of it in the local step store.
+        warehouse.import_from_spark(
+            spark_tables_built(invocation.get_artifact("run_results.json")), context.log
+        )
+
+
+def spark_tables_built(run_results: Mapping[str, Any]) -> list[str]:
+    """`schema.table` of every model and seed a dbt run built as a table (views have no
+    data of their own), from its run_results.json and the manifest."""
+    nodes = MANIFEST["nodes"]
+    built = []
+    for result in run_results["results"]:
+        node = nodes.get(result["unique_id"])
+        if (
+            node is None
+            or node["resource_type"] not in ("model", "seed")
+            or result.get("status") != "success"
+            or node["config"].get("materialized") == "view"
+        ):
+            continue
+        built.append(f"{node['schema']}.{node.get('alias') or node['name']}")
+    return sorted(built)
 
 
 @dbt_assets(

@@ -100,6 +100,8 @@ def identity_assets(
             name: con.execute(f"select count(*) from identity.{name}").fetchone()[0]
             for name in IDENTITY_TABLES
         }
+        warehouse.hand_off(con, [f"identity.{name}" for name in IDENTITY_TABLES], context.log)
+    context.log.info(f"Identity resolution {warehouse.where_steps_run()}")
     context.log.info(
         f"{metadata.get('records_in')} identity records -> {metadata.get('customers_out')} golden customers "
         f"({summary.mode} run: {summary.records_reclustered} records re-clustered)"

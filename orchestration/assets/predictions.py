@@ -130,6 +130,8 @@ def model_performance(
 ) -> dg.MaterializeResult:
     with warehouse.connect(context.log) as con:
         result = _train(context, con, warehouse)
+        warehouse.hand_off(con, ["predictions.model_performance"], context.log)
+    context.log.info(f"Training {warehouse.where_steps_run()}")
     return dg.MaterializeResult(metadata=_performance_metadata(result))
 
 
@@ -172,6 +174,10 @@ def customer_scores(
             context.log.info(f"Restored the backtest rows of bundle {models.model_version}.")
         scores = score_customers(con, models)
         rows = write_scores(con, scores)
+        warehouse.hand_off(
+            con, ["predictions.customer_scores", "predictions.model_performance"], context.log
+        )
+    context.log.info(f"Scoring {warehouse.where_steps_run()}")
     metadata.update(
         {
             "dagster/row_count": dg.MetadataValue.int(rows),

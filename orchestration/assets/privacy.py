@@ -22,8 +22,41 @@ from privacy.storage import (
     scrub_quality_docs,
     scrub_text_files,
 )
+from warehouse_engine.spark_tables import (
+    hand_off_schemas,
+    spark_built_relations,
+    write_back_spark_tables,
+)
 
 ERASURE_ASSET = dg.AssetKey(["privacy", "erasure"])
+# The schemas dbt builds tables in on Spark (seeds hold no personal data).
+SPARK_BUILT_SCHEMAS = ("staging", "intermediate", "marts")
+
+
+def _erase_on_spark(con, warehouse: WarehouseResource, log) -> int:
+    """The erasure ran in the local step store; Spark still holds the person in the tables
+    handed to it and in every table dbt built there. Both are rewritten from the erased
+    copies (the hand-off whole, each built table's data files replaced)."""
+    settings = warehouse.engine
+    handed = hand_off_schemas(con, settings.handoff_root)
+    in_store = {
+        f"{schema}.{table}"
+        for schema, table in con.execute(
+            "select table_schema, table_name from information_schema.tables "
+            "where table_type = 'BASE TABLE'"
+        ).fetchall()
+    }
+    built = [
+        r
+        for r in spark_built_relations(settings.spark_warehouse, SPARK_BUILT_SCHEMAS)
+        if r in in_store
+    ]
+    rewritten = write_back_spark_tables(con, settings.spark_warehouse, built)
+    log.info(
+        f"Erasure carried to Spark: {len(handed)} hand-off tables and {len(rewritten)} tables "
+        "dbt built there rewritten from the erased step store"
+    )
+    return len(handed) + len(rewritten)
 
 
 @dg.asset(
@@ -44,6 +77,8 @@ def privacy_erasure(
 ) -> dg.MaterializeResult:
     outcomes = []
     values: set[str] = set()
+    spark_rewritten = 0
+    context.log.info(f"Erasure {warehouse.where_steps_run()}")
     with warehouse.connect(context.log) as con:
         requests = pending_requests(con)
         # Re-delivered rows of requests already carried out: only their id may stay.
@@ -55,6 +90,8 @@ def privacy_erasure(
                 raise dg.Failure(description=f"Erasure requests are pending but {exc}") from None
             outcomes, needles = erase_pending_requests(con, salt)
             values = needles.file_values()
+        if (requests or redelivered) and warehouse.engine.is_spark:
+            spark_rewritten = _erase_on_spark(con, warehouse, context.log)
     if not requests and not redelivered:
         return dg.MaterializeResult(metadata={"requests_erased": dg.MetadataValue.int(0)})
     # Deleted rows keep their bytes in the file until it is rewritten.
@@ -105,5 +142,6 @@ def privacy_erasure(
             "quality_files_removed": dg.MetadataValue.int(docs_removed),
             "dbt_files_scrubbed": dg.MetadataValue.int(dbt_files),
             "dagster_rows_scrubbed": dg.MetadataValue.int(dagster_rows),
+            "spark_tables_rewritten": dg.MetadataValue.int(spark_rewritten),
         }
     )

@@ -48,13 +48,16 @@ def test_dbt_gets_a_local_master_or_a_remote_never_both(tmp_path):
     assert remote["SPARK_REMOTE"] == "sc://cluster:15002" and "MASTER" not in remote
 
 
-def test_cdp_run_on_spark_stops_before_touching_the_warehouse(tmp_path, monkeypatch, capsys):
+def test_cdp_run_with_a_bad_spark_setting_stops_before_touching_the_warehouse(
+    tmp_path, monkeypatch, capsys
+):
     monkeypatch.setenv("CDP_ENGINE", "spark")
+    monkeypatch.setenv("CDP_SPARK_REMOTE", "http://cluster:15002")
     warehouse = tmp_path / "wh" / "warehouse.duckdb"
     code = cdp(["run", "--landing", str(tmp_path), "--warehouse", str(warehouse)])
     assert code == 1
     err = capsys.readouterr().err
-    assert "CDP_ENGINE=spark" in err and "cdp spark-build" in err and "docs/spark.md" in err
+    assert "CDP_SPARK_REMOTE='http://cluster:15002'" in err and "sc://host:15002" in err
     assert not Path(warehouse).exists()
 
 
