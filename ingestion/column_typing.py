@@ -219,3 +219,46 @@ def _column_label(spec: RawTable, column: Column) -> str:
     if column.source_name == column.name:
         return f"field '{column.name}'"
     return f"field '{column.source_name}' (column {column.name})"
+
+
+def spark_typed_select(spec: RawTable, staged_text: str) -> str:
+    """The same typing and reject rules as `typed_select`, as one Spark SQL query over a
+    relation of staged text (`ln, record, odd_quotes, structure_error, s_<col>...`).
+
+    One definition: the DuckDB SQL above is generated, then transpiled with sqlglot; the
+    two places where the dialects mean different things are rewritten in the tree (see
+    `_spark_meaning`), so a rule changed above changes on both engines.
+    """
+    import sqlglot
+
+    duckdb_sql = f"WITH counted AS (SELECT * FROM {staged_text})\n{typed_select(spec, 'counted')}"
+    tree = sqlglot.parse_one(duckdb_sql, read="duckdb")
+    return tree.transform(_spark_meaning).sql(dialect="spark")
+
+
+def _spark_meaning(node):
+    """DuckDB constructs whose Spark spelling sqlglot leaves wrong.
+
+    - `regexp_full_match(v, p)`: Spark's RLIKE finds a match anywhere, so the pattern is
+      anchored at both ends (`\\z`: the very end, also before a trailing newline).
+    - `timezone('UTC', try_cast(v AS TIMESTAMPTZ))`: an instant (offset applied) as naive
+      UTC. Spark's `try_cast(v AS TIMESTAMP)` applies the offset in the session time zone
+      (UTC, set by the caller) and `TIMESTAMP_NTZ` drops the zone, keeping UTC's clock.
+    """
+    from sqlglot import exp
+
+    if isinstance(node, exp.RegexpFullMatch):
+        pattern = node.expression
+        if not isinstance(pattern, exp.Literal):
+            raise ValueError("a full-match pattern must be a literal to render for Spark")
+        return exp.RegexpLike(
+            this=node.this, expression=exp.Literal.string(f"^(?:{pattern.this})\\z")
+        )
+    if (
+        isinstance(node, exp.Anonymous)
+        and node.name.lower() == "timezone"
+        and len(node.expressions) == 2
+        and node.expressions[0].name.upper() == "UTC"
+    ):
+        return exp.Cast(this=node.expressions[1], to=exp.DataType.build("TIMESTAMP_NTZ"))
+    return node
