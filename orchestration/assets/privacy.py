@@ -104,7 +104,9 @@ def privacy_erasure(
         for folder in (
             DBT_PROJECT_DIR / "logs",
             DBT_PROJECT_DIR / "target",
-            warehouse.dbt_target_dir,
+            # One target folder per engine (WarehouseResource.dbt_target_dir): both.
+            warehouse.dbt_dir / "target",
+            warehouse.dbt_dir / "target_spark",
         )
     )
     dagster_rows = 0
