@@ -102,7 +102,7 @@ def staged_text(con: duckdb.DuckDBPyConnection, spec: RawTable, zone: Path) -> s
             + f" AS s_{c.name}"
             for c in spec.columns
         )
-        source = f"read_json_objects({listed})"
+        source = f"read_json_objects({listed}, ignore_errors = true)"
     con.execute(
         f"create or replace table staged_{spec.name} as "
         f"select row_number() over () as ln, {fields} from {source}"

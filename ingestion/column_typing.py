@@ -244,8 +244,22 @@ def _spark_meaning(node):
     - `timezone('UTC', try_cast(v AS TIMESTAMPTZ))`: an instant (offset applied) as naive
       UTC. Spark's `try_cast(v AS TIMESTAMP)` applies the offset in the session time zone
       (UTC, set by the caller) and `TIMESTAMP_NTZ` drops the zone, keeping UTC's clock.
+    - `try_cast(v AS BIGINT)`: DuckDB reads '12.0' as 12 (the rule admits `.0`), Spark
+      gives NULL; through DECIMAL(38, 1) first, Spark gives 12 too (found by
+      bench/spark_typing.py).
     """
     from sqlglot import exp
+
+    if (
+        isinstance(node, exp.TryCast)
+        and node.to.this == exp.DataType.Type.BIGINT
+        and not (isinstance(node.this, exp.TryCast))
+    ):
+        as_decimal = node.copy()
+        as_decimal.set("to", exp.DataType.build("DECIMAL(38, 1)"))
+        as_bigint = node.copy()
+        as_bigint.set("this", as_decimal)
+        return as_bigint
 
     if isinstance(node, exp.RegexpFullMatch):
         pattern = node.expression

@@ -122,3 +122,56 @@ def differences(
             ):
                 found.append(f"{table}.{column}: sum {total} on duckdb, {other} on spark")
     return found
+
+
+def rejects_per_table(warehouse: Path) -> dict[str, int]:
+    """`raw.rejects` rows per source table of a DuckDB warehouse."""
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return dict(
+            con.execute("select source_table, count(*) from raw.rejects group by 1").fetchall()
+        )
+
+
+def customer_partition(con: duckdb.DuckDBPyConnection, relation: str) -> set[frozenset]:
+    """Source records of a customer_identity_map grouped by golden customer, without the
+    customer ids themselves: two engines agree on who is whom when these sets are equal,
+    whatever labels their ids got."""
+    groups: dict[str, set] = {}
+    for system, record, customer in con.execute(
+        f"select source_system, source_record_id, customer_id from {relation}"
+    ).fetchall():
+        groups.setdefault(customer, set()).add((system, record))
+    return {frozenset(g) for g in groups.values()}
+
+
+def identity_partitions(duckdb_file: Path, spark_warehouse: Path) -> tuple[set, set]:
+    """The partition of records into customers in the DuckDB warehouse and in Spark's
+    `marts.customer_identity_map` folder."""
+    folder = spark_warehouse / "marts.db" / "customer_identity_map"
+    with duckdb.connect() as con:
+        con.execute(f"attach '{duckdb_file}' as duck (read_only)")
+        return (
+            customer_partition(con, "duck.marts.customer_identity_map"),
+            customer_partition(con, f"read_parquet('{folder}/*.parquet')"),
+        )
+
+
+def published_columns(warehouse: Path) -> dict[str, list[str]]:
+    """`mart -> columns` of the BI copy next to a warehouse, read from `bi.duckdb`; raises
+    when `bi_parquet/<mart>.parquet` does not hold the same tables and columns."""
+    bi_file, parquet_dir = warehouse.parent / "bi.duckdb", warehouse.parent / "bi_parquet"
+    with duckdb.connect(str(bi_file), read_only=True) as con:
+        tables = {
+            t: [c[0] for c in con.execute(f'describe marts."{t}"').fetchall()]
+            for (t,) in con.execute(
+                "select table_name from information_schema.tables "
+                "where table_schema = 'marts' order by 1"
+            ).fetchall()
+        }
+        files = {
+            f.stem: [c[0] for c in con.execute(f"describe from read_parquet('{f}')").fetchall()]
+            for f in sorted(parquet_dir.glob("*.parquet"))
+        }
+    if files != tables:
+        raise AssertionError(f"{parquet_dir} and {bi_file} hold different tables or columns")
+    return tables
