@@ -10,7 +10,8 @@ output value of every line: typed columns, `reject_column`, `reject_reason`, the
 record.
 
 The staged text is every field of every delivered line of a generated zone with bad rows
-(`cdp generate --bad`), read as text by DuckDB, plus edge values put into every column
+(`cdp generate --bad --erasure-requests 3`), read as text by DuckDB (lines the CSV or
+JSON reader cannot split are skipped: splitting is the reader's job, not the rules'), plus edge values put into every column
 (blank, padded, decimals, offsets, words, out-of-domain values). What it does NOT cover:
 the reader before the typing (splitting CSV lines, quotes, multi-line records, JSON
 parsing, line accounting, the partition commit) still runs on DuckDB only.
@@ -162,6 +163,8 @@ def main() -> int:
             "--seed",
             str(args.seed),
             "--bad",
+            "--erasure-requests",
+            "3",
         ],
         check=True,
         capture_output=True,
@@ -184,6 +187,9 @@ def main() -> int:
 
     tables = {}
     for spec in RAW_TABLES.values():
+        if not list((zone / spec.landing_path).glob(f"dt=*/*.{spec.file_format}*")):
+            print(f"{spec.name:24s} no files delivered in this zone")
+            continue
         staged = staged_text(con, spec, zone)
         parquet = work / f"{staged}.parquet"
         con.execute(f"copy {staged} to '{parquet}' (format parquet)")
@@ -230,7 +236,13 @@ def main() -> int:
     spark.stop()
     total = sum(t["mismatches"] for t in tables.values())
     result = {
-        "zone": {"customers": args.customers, "days": args.days, "seed": args.seed, "bad": True},
+        "zone": {
+            "customers": args.customers,
+            "days": args.days,
+            "seed": args.seed,
+            "bad": True,
+            "erasure_requests": 3,
+        },
         "master": args.master,
         "spark_session_start_seconds": round(spark_start, 1),
         "load_average_1min": round(os.getloadavg()[0], 1),
