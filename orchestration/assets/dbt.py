@@ -34,6 +34,7 @@ from dagster_dbt import (
 )
 from packaging import version
 
+from orchestration.dbt_in_process import InProcessDbtCliResource
 from orchestration.resources import WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR
 
@@ -87,9 +88,10 @@ def ensure_manifest(project: DbtProject = cdp_dbt_project) -> Path:
     return manifest
 
 
-class CdpDbtCliResource(DbtCliResource):
-    """dagster-dbt's dbt CLI resource without two things it does before dbt commands that
-    this pipeline never uses.
+class CdpDbtCliResource(InProcessDbtCliResource):
+    """dagster-dbt's dbt CLI resource, running dbt in this process (orchestration/
+    dbt_in_process.py), without two things it does before dbt commands that this pipeline
+    never uses.
 
     DbtCliResource (dagster-dbt 0.29, pinned) runs `dbt --version` in a subprocess once per
     run (2.5 CPU seconds here) and, before every command, builds a dbt adapter in this
