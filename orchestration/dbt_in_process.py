@@ -79,16 +79,31 @@ def _newest_source_mtime(project_dir: Path) -> float:
     return max((p.stat().st_mtime for p in candidates if p.exists()), default=0.0)
 
 
+def parse_profile_warehouse(project_dir: Path, warehouse_name: str) -> Path:
+    """The warehouse path dbt parses the project with, whichever file it will build.
+
+    dbt re-parses in full (~8 CPU s) when the profile differs from the one its partial
+    parse state was written with, and the profile holds the warehouse path. A parsed
+    project depends on the file's name only (DuckDB's catalog, `target.database`), and
+    parsing opens no database, so every warehouse of one name shares one parse state.
+    """
+    return project_dir / "target" / warehouse_name
+
+
 def _parsed_manifest(runner_cls, project_dir: Path, target_path: Path, flags: list[str]):
-    """The project parsed once per process, target folder and profile (partial parsing)."""
-    key = (
-        str(project_dir),
-        str(target_path),
-        os.environ.get("CDP_WAREHOUSE"),
-        _newest_source_mtime(project_dir),
-    )
+    """The project parsed once per process, target folder and warehouse name (partial parsing)."""
+    configured = os.environ.get("CDP_WAREHOUSE")
+    name = Path(configured or "warehouse.duckdb").name
+    key = (str(project_dir), str(target_path), name, _newest_source_mtime(project_dir))
     if key not in _PARSED:
-        result = runner_cls().invoke(["parse", *flags])
+        os.environ["CDP_WAREHOUSE"] = str(parse_profile_warehouse(project_dir, name))
+        try:
+            result = runner_cls().invoke(["parse", *flags])
+        finally:
+            if configured is None:
+                os.environ.pop("CDP_WAREHOUSE", None)
+            else:
+                os.environ["CDP_WAREHOUSE"] = configured
         if not result.success:
             raise RuntimeError(f"dbt parse failed in {project_dir}: {result.exception}")
         _PARSED.clear()

@@ -34,7 +34,7 @@ from dagster_dbt import (
 )
 from packaging import version
 
-from orchestration.dbt_in_process import InProcessDbtCliResource
+from orchestration.dbt_in_process import InProcessDbtCliResource, parse_profile_warehouse
 from orchestration.resources import WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR
 
@@ -63,10 +63,14 @@ def ensure_manifest(project: DbtProject = cdp_dbt_project) -> Path:
         project.project_dir
     ):
         dbt = Path(sys.executable).with_name("dbt")
-        # Parsed with the profile the run's dbt steps will have (the warehouse's stable
-        # link, WarehouseResource.dbt_link): dbt re-parses in full when the profile
-        # differs, so the partial_parse.msgpack written here serves the first run too.
-        env = {**os.environ, "CDP_WAREHOUSE": str(WarehouseResource().dbt_link)}
+        # Parsed with the profile the run's dbt steps parse with (dbt re-parses in full when
+        # the profile differs), so the partial_parse.msgpack written here serves every
+        # warehouse of the default name, the first run's included.
+        link = WarehouseResource().dbt_link
+        env = {
+            **os.environ,
+            "CDP_WAREHOUSE": str(parse_profile_warehouse(project.project_dir, link.name)),
+        }
         proc = subprocess.run(
             [
                 str(dbt),
