@@ -115,7 +115,9 @@ def main() -> None:
                 "select table_name from duckdb_tables() "
                 "where database_name = 'history' and schema_name = 'identity'"
             ).fetchall():
-                con.execute(f"create table identity.{table} as select * from history.identity.{table}")
+                con.execute(
+                    f"create table identity.{table} as select * from history.identity.{table}"
+                )
             result["history_records"] = con.execute(
                 "select count(*) from identity.identity_records"
             ).fetchall()[0][0]

@@ -298,7 +298,9 @@ def cluster_within(
         cannot = to_local(overrides.cannot_links, ("rid_a", "rid_b"))
         if must is None or cannot is None:
             return None
-        local_overrides = StewardOverrides(must, cannot, overrides.blocked, overrides.missing_records)
+        local_overrides = StewardOverrides(
+            must, cannot, overrides.blocked, overrides.missing_records
+        )
 
     outside = ~within
     left = fixed_edges["rid_l"].to_numpy(dtype=np.int64)

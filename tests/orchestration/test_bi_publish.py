@@ -94,7 +94,9 @@ def test_an_erasure_rebuilds_bi_duckdb_from_scratch_and_the_next_night_reuses_it
     with no new erasure, only the changed mart is replaced in a copy again."""
     con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
     con.execute("create schema marts")
-    con.execute("create table marts.people as select range as id, 'p' || range as v from range(3000)")
+    con.execute(
+        "create table marts.people as select range as id, 'p' || range as v from range(3000)"
+    )
     con.execute("create table marts.totals as select 3000 as n")
     first = _publish(con, tmp_path)
     assert first.fresh_duckdb_reason == "no unchanged mart"
