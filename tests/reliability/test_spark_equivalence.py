@@ -45,6 +45,16 @@ def require_java() -> None:
     pytest.skip(message)
 
 
+def stop_spark_session() -> None:
+    """dbt runs in this process (orchestration/dbt_in_process.py), so dbt-spark's session and
+    its JVM live in the test worker; stopped here so the rest of the suite gets the memory."""
+    from pyspark.sql import SparkSession
+
+    session = getattr(SparkSession, "_instantiatedSession", None)
+    if session is not None:
+        session.stop()
+
+
 def test_cdp_run_on_spark_gives_the_tables_duckdb_gives(reference, tmp_path, monkeypatch):
     require_java()
     # `cdp run` sets CDP_LANDING_DIR / CDP_WAREHOUSE; they are put back afterwards.
@@ -56,7 +66,10 @@ def test_cdp_run_on_spark_gives_the_tables_duckdb_gives(reference, tmp_path, mon
     warehouse = tmp_path / "wh" / "warehouse.duckdb"
     spark_warehouse = warehouse.parent / "spark_warehouse"
 
-    assert cdp(["run", "--landing", str(reference.zone), "--warehouse", str(warehouse)]) == 0
+    try:
+        assert cdp(["run", "--landing", str(reference.zone), "--warehouse", str(warehouse)]) == 0
+    finally:
+        stop_spark_session()
 
     # Raw: the same rows per table and day, the same rejects, and Spark read all of them.
     assert raw_counts(warehouse) == reference.raw
