@@ -34,6 +34,18 @@ sys.path.insert(0, str(REPO))
 from bench import cdp_runs  # noqa: E402
 
 
+def slowest_dbt_models(warehouse: Path, count: int = 12) -> dict[str, float] | str:
+    """The slowest models of the run's last dbt invocation (the nightly's `dbt_marts`), from
+    dbt's run_results.json in the warehouse's dbt target folder: where the step's time goes."""
+    try:
+        results = json.loads((warehouse.parent / ".dbt" / "target" / "run_results.json").read_text())
+    except (OSError, ValueError) as exc:
+        return f"unavailable: {exc}"
+    models = [r for r in results["results"] if r["unique_id"].startswith("model.")]
+    models.sort(key=lambda r: -r["execution_time"])
+    return {r["unique_id"].split(".")[-1]: round(r["execution_time"], 2) for r in models[:count]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cdp_runs.add_zone_arguments(parser, customers=100_000, days=14)
@@ -72,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         nightly_seconds=nightly.wall_seconds,
         nightly_over_backfill=round(nightly.wall_seconds / backfill.wall_seconds, 3),
         target_ratio=0.15,
+        # CPU seconds of each `cdp run` and the dbt/DuckDB processes it waited for: less
+        # sensitive to the shared machine's load than wall time
+        backfill_cpu_seconds=backfill.cpu_seconds,
+        nightly_cpu_seconds=nightly.cpu_seconds,
+        nightly_over_backfill_cpu=round(nightly.cpu_seconds / backfill.cpu_seconds, 3),
         backfill_peak_rss_mb=backfill.peak_rss_mb,
         nightly_peak_rss_mb=nightly.peak_rss_mb,
         load_average_before_after=[round(backfill.load_before, 1), round(nightly.load_after, 1)],
@@ -84,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                 report[f"{name}_step_seconds"] = cdp_runs.step_seconds(dagster_home, run_id)
             except Exception as exc:  # the figures above stand without the breakdown
                 report[f"{name}_step_seconds"] = f"unavailable: {exc}"
+    report["nightly_dbt_marts_model_seconds"] = slowest_dbt_models(warehouse)
     results = REPO / "bench" / "results"
     name = "nightly.json" if args.customers == 100_000 else f"nightly-{args.customers}.json"
     (results / name).write_text(json.dumps(report, indent=2) + "\n")

@@ -77,3 +77,10 @@
     from {{ source }}
     where {{ removal_marker }} is not null
 {%- endmacro %}
+
+{#- True when two values differ, a NULL against a value counting as a difference (the
+    portable spelling of `is distinct from`): how incremental models tell a changed
+    customer_id, which an identity merge, split or new match can set or clear. -#}
+{% macro values_differ(left, right) -%}
+    ({{ left }} <> {{ right }} or ({{ left }} is null and {{ right }} is not null) or ({{ left }} is not null and {{ right }} is null))
+{%- endmacro %}
