@@ -38,6 +38,20 @@ sys.path.insert(0, str(REPO))
 from bench import cdp_runs  # noqa: E402
 
 
+def slowest_dbt_models(warehouse: Path, count: int = 12) -> dict[str, float] | str:
+    """The slowest models of the run's last dbt invocation (the nightly's `dbt_marts`), from
+    dbt's run_results.json in the warehouse's dbt target folder: where the step's time goes."""
+    try:
+        results = json.loads(
+            (warehouse.parent / ".dbt" / "target" / "run_results.json").read_text()
+        )
+    except (OSError, ValueError) as exc:
+        return f"unavailable: {exc}"
+    models = [r for r in results["results"] if r["unique_id"].startswith("model.")]
+    models.sort(key=lambda r: -r["execution_time"])
+    return {r["unique_id"].split(".")[-1]: round(r["execution_time"], 2) for r in models[:count]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cdp_runs.add_zone_arguments(parser, customers=100_000, days=14)
@@ -111,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 report[f"{name}_step_seconds"] = cdp_runs.step_seconds(dagster_home, run_id)
             except Exception as exc:  # the figures above stand without the breakdown
                 report[f"{name}_step_seconds"] = f"unavailable: {exc}"
+    report["nightly_dbt_marts_model_seconds"] = slowest_dbt_models(warehouse)
     results = REPO / "bench" / "results"
     name = "nightly.json" if args.customers == 100_000 else f"nightly-{args.customers}.json"
     (results / name).write_text(json.dumps(report, indent=2) + "\n")
