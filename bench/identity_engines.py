@@ -159,7 +159,10 @@ def run_child(kind: str, work_dir: Path, master: str, partitions: int) -> dict:
         if kind == "spark":
             jvm_pid = int(spark.sparkContext._jvm.ProcessHandle.current().pid())
             jvm_cpu, jvm_gb = _process_tree_usage(jvm_pid)
-            result["jvm_and_udf_workers"] = {"cpu_seconds": round(jvm_cpu, 1), "peak_gb": round(jvm_gb, 2)}
+            result["jvm_and_udf_workers"] = {
+                "cpu_seconds": round(jvm_cpu, 1),
+                "peak_gb": round(jvm_gb, 2),
+            }
     cpu, peak = _own_usage()
     result["python_cpu_seconds"] = round(cpu, 1)
     result["python_peak_gb"] = round(peak, 2)

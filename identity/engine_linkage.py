@@ -47,13 +47,12 @@ from identity.classify import (
 from identity.clusters import cluster_records
 from identity.compare import level_columns, level_sql, tf_column
 from identity.config import ComparisonSpec, IdentityConfig
-from identity.guards import HOUSEHOLD, ClusterAttributes, cardinality_limits
+from identity.guards import ClusterAttributes, cardinality_limits
 from identity.linkage import (
     MAX_TRAINING_LABELS,
     MIN_SPELT_FIRST_NAME,
     MIN_SPELT_SURNAME,
     PROBABILISTIC,
-    SHARED_MAILBOX,
     SHARED_MAILBOX_NAME_SIMILARITY,
     training_sessions,
 )
@@ -98,7 +97,7 @@ def _t(name: str) -> str:
 
 
 def _columns(engine, table: str) -> set[str]:
-    return set(engine.fetch_frame(f"select * from {table} limit 0").columns)
+    return set(engine.columns(table))
 
 
 def _count(engine, select_sql: str) -> int:
@@ -151,7 +150,9 @@ def compare_sql(
 ) -> str:
     """Levels (and term frequencies) of every pair, as identity/compare.py computes them;
     `with_rule_flags`: whether each blocking rule holds for the pair (EM training)."""
-    selects = [f"cast({level_sql(spec)} as tinyint) as level_{spec.name}" for spec in config.comparisons]
+    selects = [
+        f"cast({level_sql(spec)} as tinyint) as level_{spec.name}" for spec in config.comparisons
+    ]
     joins = []
     for i, spec in enumerate(config.comparisons):
         if spec.term_frequency:
@@ -177,9 +178,7 @@ def _letters(expr: str) -> str:
     return f"regexp_replace({expr}, '[^a-z]', '', 'g')"
 
 
-def connected_components(
-    engine, edges_table: str, out_table: str, records_table: str
-) -> int:
+def connected_components(engine, edges_table: str, out_table: str, records_table: str) -> int:
     """`out_table(rid, cluster)`: every record's component in the graph of `edges_table`
     (rid_l, rid_r), labelled by its smallest rid. The alternating large-star / small-star
     rounds of Kiveris et al. (2014), as GraphFrames runs them on Spark: each round rewires
@@ -195,11 +194,10 @@ def connected_components(
             f"select y as a, x as b from ({select_xy}) q2 where x <> y"
         )
 
-    engine.create_table(
-        arcs, both_ways(f"select rid_l as x, rid_r as y from {edges_table}")
-    )
+    engine.create_table(arcs, both_ways(f"select rid_l as x, rid_r as y from {edges_table}"))
     rounds = 0
-    for rounds in range(1, MAX_COMPONENT_ITERATIONS + 1):
+    for round_number in range(1, MAX_COMPONENT_ITERATIONS + 1):
+        rounds = round_number
         # large star: each node's larger neighbours hang on its neighbourhood's minimum
         engine.create_table(
             large,
@@ -344,14 +342,12 @@ def _random_match_probability(engine, rule_components, rule_edges, n_records, co
     """identity.linkage.random_match_probability from the engine's rule components."""
     if rule_edges.empty or n_records < 2:
         return None
-    sizes = engine.fetch_frame(
-        f"select count(*) as n from {rule_components} group by cluster"
-    )["n"].to_numpy(dtype=float)
+    sizes = engine.fetch_frame(f"select count(*) as n from {rule_components} group by cluster")[
+        "n"
+    ].to_numpy(dtype=float)
     linked_pairs = float((sizes * (sizes - 1) / 2).sum())
     all_pairs = n_records * (n_records - 1) / 2
-    return float(
-        np.clip(linked_pairs / config.deterministic_rule_recall / all_pairs, 1e-12, 0.5)
-    )
+    return float(np.clip(linked_pairs / config.deterministic_rule_recall / all_pairs, 1e-12, 0.5))
 
 
 # --- scoring ----------------------------------------------------------------------------
@@ -542,9 +538,7 @@ def scored_pairs_sql(
         from weighed"""
 
 
-def contradicted_sql(
-    records_table: str, rule_components: str, spec: ComparisonSpec
-) -> str:
+def contradicted_sql(records_table: str, rule_components: str, spec: ComparisonSpec) -> str:
     """Pairs whose missing `spec` level becomes "disagree": both records' deterministic
     components carry values of the column and share none (identity.linkage's
     fill_levels_from_components)."""
@@ -669,9 +663,7 @@ def link_records_on_engine(
     mailbox_names = mailbox_names_sql(records_table, config, columns)
     if mailbox_names is not None:
         engine.create_table(_t("mailbox_names"), mailbox_names, materialize=False)
-    engine.create_table(
-        _t("scored"), scored_pairs_sql(config, model, mailbox_names is not None)
-    )
+    engine.create_table(_t("scored"), scored_pairs_sql(config, model, mailbox_names is not None))
     tally = engine.fetch_frame(f"""
         select coalesce(sum(case when accepted and not household then 1 else 0 end), 0) as linked,
                coalesce(sum(case when accepted and household then 1 else 0 end), 0) as household
@@ -687,9 +679,7 @@ def link_records_on_engine(
         f"{len(config.deterministic_rules)} as rule_order, weight "
         f"from {_t('scored')} where accepted and not household",
     )
-    rounds["clusters"] = connected_components(
-        engine, _t("edges"), _t("components"), records_table
-    )
+    rounds["clusters"] = connected_components(engine, _t("edges"), _t("components"), records_table)
     guarded, refused = _apply_cardinality_guards(engine, records_table, config)
     lap("clustering")
 
@@ -872,9 +862,7 @@ def resolve_records_on_engine(
     linkage = link_records_on_engine(engine, match_records_table, config, training_sample_pairs)
     seconds = dict(linkage.seconds)
     clock = time.perf_counter()
-    n_customers = assign_customer_ids_on_engine(
-        engine, match_records_table, linkage.clusters_table
-    )
+    n_customers = assign_customer_ids_on_engine(engine, match_records_table, linkage.clusters_table)
     seconds["stable_ids"] = round(time.perf_counter() - clock, 3)
     golden = None
     if full_records_table is not None:
@@ -888,8 +876,6 @@ def resolve_records_on_engine(
 
 
 __all__ = [
-    "HOUSEHOLD",
-    "SHARED_MAILBOX",
     "EngineLinkage",
     "EngineResolution",
     "link_records_on_engine",

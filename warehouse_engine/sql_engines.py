@@ -36,6 +36,9 @@ class SqlEngine(Protocol):
 
     def drop_table(self, name: str) -> None: ...
 
+    def columns(self, name: str) -> list[str]:
+        """The column names of a table (no query run)."""
+
 
 @dataclass
 class DuckDBEngine:
@@ -60,6 +63,9 @@ class DuckDBEngine:
 
     def drop_table(self, name: str) -> None:
         self.con.execute(f"drop table if exists {name}")
+
+    def columns(self, name: str) -> list[str]:
+        return [row[0] for row in self.con.sql(f"describe {name}").fetchall()]
 
 
 @lru_cache(maxsize=4096)
@@ -131,6 +137,9 @@ class SparkEngine:
         # local data: already materialised, nothing to checkpoint
         self.spark.createDataFrame(frame, schema=_spark_schema(frame)).createOrReplaceTempView(name)
         self._frames.pop(name, None)
+
+    def columns(self, name: str) -> list[str]:
+        return list(self.spark.table(name).columns)
 
     def drop_table(self, name: str) -> None:
         self.spark.catalog.dropTempView(name)

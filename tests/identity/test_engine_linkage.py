@@ -98,16 +98,19 @@ def test_connected_components_in_sql_match_scipy_on_long_chains():
     con = duckdb.connect()
     engine = DuckDBEngine(con)
     engine.create_table("records", f"select cast(range as integer) as rid from range({n})")
-    engine.register_frame(
-        "edges", pd.DataFrame(edges, columns=["rid_l", "rid_r"]).astype(np.int32)
-    )
+    engine.register_frame("edges", pd.DataFrame(edges, columns=["rid_l", "rid_r"]).astype(np.int32))
     rounds = connected_components(engine, "edges", "components", "records")
     found = engine.fetch_frame("select cluster from components order by rid")["cluster"]
     left, right = zip(*edges, strict=True)
     graph = coo_matrix((np.ones(len(edges)), (left, right)), shape=(n, n))
     expected = scipy_components(graph, directed=False)[1]
     assert same_partition(expected, found.to_numpy())
-    assert found[299] == found[order[0]] == 0 and found[449] == 400 and found[450] == 450 and found[502] == 502
+    assert (
+        found[299] == found[order[0]] == 0
+        and found[449] == 400
+        and found[450] == 450
+        and found[502] == 502
+    )
     assert rounds <= 12  # large and small stars: a few rounds, not one per link of the chain
 
 
