@@ -1,7 +1,7 @@
 """A nightly identity run against a full one, on a warehouse whose staging models are built.
 
     nice .venv/bin/python -m bench.identity_nightly WAREHOUSE.duckdb [--truth truth.csv]
-        [--new-share 0.01] [--label NAME]
+        [--new-share 0.01] [--label NAME] [--previous HISTORY.duckdb] [--profile]
 
 Works on a copy. 1 % (`--new-share`) of every staging source's rows are held back as "the
 day's delivery"; identity is resolved in full without them (that trains the model), the
@@ -10,13 +10,21 @@ way (incremental: only what the new rows touch is re-clustered, identity/increme
 and with `full_identity=True` (retrain, re-resolve everything). Prints the seconds per stage
 of both, how many records each re-clustered, how many records the two put in different
 customers, and (with --truth) the accuracy of each; writes bench/results/identity_nightly.json.
+
+`--previous HISTORY.duckdb` replaces the held-back share by a real day: WAREHOUSE is the
+warehouse after a night's staging build (e.g. bench/nightly.py's), HISTORY the same
+warehouse before that night (its `<workdir>/history`); the previous state is HISTORY's
+identity.* tables, so the nightly run sees exactly the delta `cdp run --date` sees.
+`--profile` prints the functions the nightly run spends its time in (cProfile).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import os
+import pstats
 import shutil
 import tempfile
 import time
@@ -81,6 +89,9 @@ def main() -> None:
     parser.add_argument("--truth")
     parser.add_argument("--new-share", type=float, default=0.01)
     parser.add_argument("--label", default="")
+    parser.add_argument("--previous", help="the warehouse before the night (its identity.*)")
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--out", default="identity_nightly.json")
     args = parser.parse_args()
     result: dict = {
         "label": args.label,
@@ -97,17 +108,33 @@ def main() -> None:
         con.execute("SET threads = 2")
         con.execute("drop schema if exists identity cascade")
         sources = _as_tables(con)
-        for name in sources:
-            con.execute(
-                f"create table staging._held_{name} as select * from staging.{name} s "
-                f"where hash(s::varchar) % {buckets} = 0"
-            )
-            con.execute(f"delete from staging.{name} s where hash(s::varchar) % {buckets} = 0")
-        clock = time.perf_counter()
-        base = resolve_identities(con)
-        result["history_full_seconds"] = round(time.perf_counter() - clock, 2)
-        for name in sources:
-            con.execute(f"insert into staging.{name} select * from staging._held_{name}")
+        if args.previous:
+            con.execute(f"attach '{args.previous}' as history (read_only)")
+            con.execute("create schema identity")
+            for (table,) in con.execute(
+                "select table_name from duckdb_tables() "
+                "where database_name = 'history' and schema_name = 'identity'"
+            ).fetchall():
+                con.execute(
+                    f"create table identity.{table} as select * from history.identity.{table}"
+                )
+            result["history_records"] = con.execute(
+                "select count(*) from identity.identity_records"
+            ).fetchall()[0][0]
+            con.execute("detach history")
+            base = None
+        else:
+            for name in sources:
+                con.execute(
+                    f"create table staging._held_{name} as select * from staging.{name} s "
+                    f"where hash(s::varchar) % {buckets} = 0"
+                )
+                con.execute(f"delete from staging.{name} s where hash(s::varchar) % {buckets} = 0")
+            clock = time.perf_counter()
+            base = resolve_identities(con)
+            result["history_full_seconds"] = round(time.perf_counter() - clock, 2)
+            for name in sources:
+                con.execute(f"insert into staging.{name} select * from staging._held_{name}")
         con.execute("checkpoint")
         shutil.copyfile(copy, Path(scratch) / "state.duckdb")
         runs = {}
@@ -117,12 +144,19 @@ def main() -> None:
                 shutil.copyfile(Path(scratch) / "state.duckdb", copy)
                 con = duckdb.connect(str(copy))
                 con.execute("SET threads = 2")
-            clock = time.perf_counter()
-            summary = resolve_identities(con, full_identity=full)
+            clock, cpu = time.perf_counter(), time.process_time()
+            if args.profile and mode == "nightly":
+                profiler = cProfile.Profile()
+                summary = profiler.runcall(resolve_identities, con, full_identity=full)
+                pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+            else:
+                summary = resolve_identities(con, full_identity=full)
             seconds = time.perf_counter() - clock
+            cpu_seconds = time.process_time() - cpu
             runs[mode] = {
                 "mode": summary.mode,
                 "seconds": round(seconds, 2),
+                "cpu_seconds": round(cpu_seconds, 2),
                 "records": summary.records_in,
                 "records_reclustered": summary.records_reclustered,
                 "records_changing_customer": summary.records_changing_customer,
@@ -147,7 +181,7 @@ def main() -> None:
     differ = _changed_customer(runs["nightly"].pop("partition"), runs["full"].pop("partition"))
     result.update(
         {
-            "history_records": base.records_in,
+            **({"history_records": base.records_in} if base is not None else {}),
             "nightly": runs["nightly"],
             "full": runs["full"],
             "records_grouped_differently_nightly_vs_full": differ,
@@ -162,7 +196,7 @@ def main() -> None:
         f"{differ:,} records grouped differently (the full run retrains the model)"
     )
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "identity_nightly.json"
+    out = RESULTS / args.out
     out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"wrote {out}")
 

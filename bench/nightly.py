@@ -6,6 +6,9 @@
 2. The history: `cdp run --from <day 1> --to <day D-1>` into a fresh warehouse (one
    backfill run, as an operator would start it). Timed: `backfill_seconds`.
 3. The night: `cdp run --date <day D>` on that warehouse. Timed: `nightly_seconds`.
+   With --workdir the backfilled warehouse is kept in <workdir>/history; `--history
+   <workdir>/history` restores it and times only the night (for before/after figures of
+   a change to the nightly path without redoing the backfill).
 4. Reports nightly / backfill (the issue's target: <= 0.15 at 100,000 and 1,000,000
    customers), seconds per Dagster step of both runs (from the run's event log in a
    private DAGSTER_HOME), peak RSS of each `cdp run` process, and the load average (the
@@ -20,6 +23,7 @@ hours for the history, so run it on a machine of its own, not on the shared 2 co
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -34,10 +38,30 @@ sys.path.insert(0, str(REPO))
 from bench import cdp_runs  # noqa: E402
 
 
+def slowest_dbt_models(warehouse: Path, count: int = 12) -> dict[str, float] | str:
+    """The slowest models of the run's last dbt invocation (the nightly's `dbt_marts`), from
+    dbt's run_results.json in the warehouse's dbt target folder: where the step's time goes."""
+    try:
+        results = json.loads(
+            (warehouse.parent / ".dbt" / "target" / "run_results.json").read_text()
+        )
+    except (OSError, ValueError) as exc:
+        return f"unavailable: {exc}"
+    models = [r for r in results["results"] if r["unique_id"].startswith("model.")]
+    models.sort(key=lambda r: -r["execution_time"])
+    return {r["unique_id"].split(".")[-1]: round(r["execution_time"], 2) for r in models[:count]}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     cdp_runs.add_zone_arguments(parser, customers=100_000, days=14)
     parser.add_argument("--workdir", type=Path, help="keep files here (default: a temp dir)")
+    parser.add_argument(
+        "--history",
+        type=Path,
+        help="reuse the backfilled warehouse a previous run kept in <workdir>/history "
+        "(skips the backfill: times only the night, against that backfill's figures)",
+    )
     args = parser.parse_args(argv)
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cdp-nightly-"))
@@ -61,15 +85,32 @@ def main(argv: list[str] | None = None) -> int:
     env["CDP_PARTITIONS_START"] = first.isoformat()
     history_end = last - timedelta(days=1)
 
-    backfill = cdp_runs.run_cdp(
-        ["run", "--from", first.isoformat(), "--to", history_end.isoformat()], env
-    )
+    kept = workdir / "history"
+    if args.history:
+        # the same backfill, restored: the night is timed on exactly the state it left
+        for folder in (warehouse.parent, dagster_home):
+            shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(args.history / "warehouse", warehouse.parent)
+        shutil.copytree(args.history / "dagster_home", dagster_home)
+        backfill = cdp_runs.CdpRun(**json.loads((args.history / "backfill.json").read_text()))
+    else:
+        backfill = cdp_runs.run_cdp(
+            ["run", "--from", first.isoformat(), "--to", history_end.isoformat()], env
+        )
+        if args.workdir:
+            shutil.rmtree(kept, ignore_errors=True)
+            shutil.copytree(warehouse.parent, kept / "warehouse")
+            shutil.copytree(dagster_home, kept / "dagster_home")
+            (kept / "backfill.json").write_text(json.dumps(dataclasses.asdict(backfill)))
     nightly = cdp_runs.run_cdp(["run", "--date", last.isoformat()], env)
     report.update(
         history=f"{first} .. {history_end}",
         night=last.isoformat(),
         backfill_seconds=backfill.wall_seconds,
         nightly_seconds=nightly.wall_seconds,
+        backfill_cpu_seconds=backfill.cpu_seconds,
+        nightly_cpu_seconds=nightly.cpu_seconds,
+        backfill_reused=bool(args.history),
         nightly_over_backfill=round(nightly.wall_seconds / backfill.wall_seconds, 3),
         target_ratio=0.15,
         backfill_peak_rss_mb=backfill.peak_rss_mb,
@@ -84,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 report[f"{name}_step_seconds"] = cdp_runs.step_seconds(dagster_home, run_id)
             except Exception as exc:  # the figures above stand without the breakdown
                 report[f"{name}_step_seconds"] = f"unavailable: {exc}"
+    report["nightly_dbt_marts_model_seconds"] = slowest_dbt_models(warehouse)
     results = REPO / "bench" / "results"
     name = "nightly.json" if args.customers == 100_000 else f"nightly-{args.customers}.json"
     (results / name).write_text(json.dumps(report, indent=2) + "\n")

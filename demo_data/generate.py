@@ -41,6 +41,7 @@ from demo_data.sources import (
 )
 from demo_data.strings import day_number
 from demo_data.writer import (
+    DELIVERY_DAY_COLUMN,
     DeliveryStyle,
     sort_by_delivery_day,
     write_csv_table,
@@ -167,16 +168,38 @@ def _write_csv_tables(
     layout independent of which worker writes it."""
     files: list[Path] = []
     rows: dict[str, int] = {}
+    timeline: Timeline = _SHARED["timeline"]
     for table_path, table in tables.items():
         rows[table_path] = table.num_rows
+        window_days = range(timeline.start_day, timeline.last_day + 1)
+        if _SHARED.get("skipped_delivery_day") and table_path == SKIPPED_DAY_TABLE:
+            table, skipped = skip_delivery_day(table, timeline)
+            window_days = [d for d in window_days if d != skipped]
         files += write_csv_table(
             out_dir,
             table_path,
             sort_by_delivery_day(table),
             stream_rng(seed, f"delivery-files/{table_path}"),
             DeliveryStyle(),
+            window_days,
         )
     return files, rows
+
+
+# The opt-in outage of `--skipped-day`: this table delivers nothing one day.
+SKIPPED_DAY_TABLE = "email/events"
+
+
+def skip_delivery_day(table: pa.Table, timeline: Timeline) -> tuple[pa.Table, int]:
+    """An export outage: the middle day of the window delivers no file and its rows arrive
+    the next day, late. Returns the table and the skipped day; no row is lost."""
+    if timeline.days < 2:
+        return table, timeline.last_day + 1  # no next day to catch up on: nothing skipped
+    skipped = timeline.start_day + timeline.days // 2
+    column = table.schema.get_field_index(DELIVERY_DAY_COLUMN)
+    days = table.column(column).to_numpy()
+    days = np.where(days == skipped, skipped + 1, days).astype(np.int32)
+    return table.set_column(column, DELIVERY_DAY_COLUMN, pa.array(days, pa.int32())), skipped
 
 
 def _write_csv_task(
@@ -293,13 +316,16 @@ def generate_landing_zone(
     bad: bool = False,
     workers: int | None = None,
     habits: Habits = DEFAULT_HABITS,
+    skipped_delivery_day: bool = False,
 ) -> GenerationSummary:
     """Write a landing zone for `customers` people over `days` delivery days from `start`.
 
     Big runs split the work (email, billing, and slices of web activity) across
     `workers` forked processes; every slice has its own random stream, so the bytes
     written do not depend on the number of workers. `habits` sets how often the hard
-    habits of real data appear (demo_data.habits).
+    habits of real data appear (demo_data.habits). Every CSV table delivers every day
+    (a header-only file on a quiet day) unless `skipped_delivery_day` gives email/events
+    an outage (`skip_delivery_day`), which `delivery_arrived` reports as a warning.
     """
     if customers < 1:
         raise ValueError(f"customers must be at least 1, got {customers}")
@@ -320,6 +346,7 @@ def generate_landing_zone(
         timeline=timeline,
         seed=seed,
         out_dir=out_dir,
+        skipped_delivery_day=skipped_delivery_day,
     )
     n_web_chunks = max(1, -(-customers // WEB_PEOPLE_PER_CHUNK))
     tasks = [("web", c, n_web_chunks) for c in range(n_web_chunks)] + [
@@ -436,6 +463,12 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"also inject malformed rows and files, listed in {BAD_MANIFEST_NAME}",
     )
     parser.add_argument(
+        "--skipped-day",
+        action="store_true",
+        help=f"{SKIPPED_DAY_TABLE} delivers nothing on the middle day (an export outage; its "
+        "rows arrive the next day), which the run reports as a delivery_arrived warning",
+    )
+    parser.add_argument(
         "--erasure-requests",
         type=int,
         default=0,
@@ -467,6 +500,7 @@ def generate_from_args(args: argparse.Namespace) -> int:
             start=first_delivery_day(args.days, args.start, getattr(args, "end", None)),
             bad=args.bad,
             habits=habits,
+            skipped_delivery_day=getattr(args, "skipped_day", False),
         )
         from demo_data.privacy_requests import write_erasure_requests
 

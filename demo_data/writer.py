@@ -83,12 +83,30 @@ def _write_file(path: Path, data, gzipped: bool) -> None:
 
 
 def write_csv_table(
-    out_dir: Path, table_path: str, table: pa.Table, rng: np.random.Generator, style: DeliveryStyle
+    out_dir: Path,
+    table_path: str,
+    table: pa.Table,
+    rng: np.random.Generator,
+    style: DeliveryStyle,
+    window_days: range = range(0),
 ) -> list[Path]:
-    """Write a table (sorted by `_dt`) as RFC 4180 CSV delivery files; returns the paths."""
+    """Write a table (sorted by `_dt`) as RFC 4180 CSV delivery files; returns the paths.
+
+    A day of `window_days` without rows still gets a header-only file, as a daily export
+    does when nothing happened: a missing day is then a real outage (`delivery_arrived`
+    warns), not a quiet day. It draws nothing from `rng`, so the other files keep their bytes.
+    """
     written: list[Path] = []
     columns = [c for c in table.column_names if c != DELIVERY_DAY_COLUMN]
     days = table.column(DELIVERY_DAY_COLUMN).to_numpy()
+    for day in sorted(set(window_days) - set(days.tolist())):
+        folder = out_dir / table_path / f"dt={date_of_day_number(day).isoformat()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        sink = pa.BufferOutputStream()
+        pa_csv.write_csv(table.slice(0, 0).select(columns), sink)
+        path = folder / "part-0000.csv"
+        # Not in `written`: --bad picks the files it spoils from that list, and keeps its picks.
+        _write_file(path, sink.getvalue(), gzipped=False)
     for day, first, end in _day_slices(days):
         folder = out_dir / table_path / f"dt={date_of_day_number(day).isoformat()}"
         folder.mkdir(parents=True, exist_ok=True)

@@ -194,20 +194,32 @@ def link_records(
         ]
     kept = _still_supported_links(con, model, previous_links, config, records_table, component_of)
     edge_columns = ["rid_l", "rid_r", "rule", "weight"]
-    edges = pd.concat(
+    new_edges = pd.concat(
         [rule_edges[edge_columns], probabilistic[edge_columns]]
-        + ([kept[edge_columns]] if len(kept) else [])
-        + ([fixed_edges[edge_columns]] if fixed_edges is not None and len(fixed_edges) else []),
+        + ([kept[edge_columns]] if len(kept) else []),
         ignore_index=True,
     )
-    attributes = ClusterAttributes(
-        cardinality_limits(config),
-        {
-            column: (records[column].tolist() if column in records.columns else [None] * n_records)
-            for column in ("user_id", "email_key", "phone_e164")
-        },
-    )
-    clustering = cluster_records(n_records, edges, attributes, overrides)
+    clustering = None
+    if within is not None and fixed_edges is not None:
+        clustering = cluster_within(
+            records, config, within, new_edges, fixed_edges[edge_columns], overrides
+        )
+    if clustering is None:
+        edges = pd.concat(
+            [new_edges]
+            + ([fixed_edges[edge_columns]] if fixed_edges is not None and len(fixed_edges) else []),
+            ignore_index=True,
+        )
+        attributes = ClusterAttributes(
+            cardinality_limits(config),
+            {
+                column: (
+                    records[column].tolist() if column in records.columns else [None] * n_records
+                )
+                for column in ("user_id", "email_key", "phone_e164")
+            },
+        )
+        clustering = cluster_records(n_records, edges, attributes, overrides)
     if len(household_refused):
         cluster_of = clustering.cluster_of
         split = (
@@ -244,6 +256,89 @@ def link_records(
         prior_weight=model.prior_weight,
         seconds=seconds,
     )
+
+
+def cluster_within(
+    records: pd.DataFrame,
+    config: IdentityConfig,
+    within: np.ndarray,
+    new_edges: pd.DataFrame,
+    fixed_edges: pd.DataFrame,
+    overrides: StewardOverrides | None,
+) -> ClusteringResult | None:
+    """An incremental run's clustering at the cost of the re-clustered records: union-find
+    (with its guards) over the records in `within` only, and every other customer taken as
+    its previous spanning tree (`fixed_edges`) by connected components.
+
+    The same result as `cluster_records` over all records and all edges: every new edge
+    joins two records in `within` (a union of whole components), every fixed edge two
+    records outside it, so the two parts never meet; and a previous customer's tree, whose
+    values are unchanged, passed the guards when it was built (the guard limits are in the
+    config fingerprint). None (the caller clusters everything) when that does not hold: a
+    steward pair with a record outside `within`, or fixed edges that are not a forest."""
+    n_records = len(records)
+    inside = np.flatnonzero(within)
+    local_of = np.full(n_records, -1, dtype=np.int64)
+    local_of[inside] = np.arange(len(inside))
+
+    def to_local(frame: pd.DataFrame, columns: tuple[str, str]) -> pd.DataFrame | None:
+        mapped = frame.copy()
+        for column in columns:
+            mapped[column] = local_of[frame[column].to_numpy(dtype=np.int64)]
+            if (mapped[column] < 0).any():
+                return None
+        return mapped
+
+    local_edges = to_local(new_edges, ("rid_l", "rid_r"))
+    if local_edges is None:
+        return None
+    local_overrides = overrides
+    if overrides is not None and not (overrides.must_links.empty and overrides.cannot_links.empty):
+        must = to_local(overrides.must_links, ("rid_l", "rid_r"))
+        cannot = to_local(overrides.cannot_links, ("rid_a", "rid_b"))
+        if must is None or cannot is None:
+            return None
+        local_overrides = StewardOverrides(
+            must, cannot, overrides.blocked, overrides.missing_records
+        )
+
+    outside = ~within
+    left = fixed_edges["rid_l"].to_numpy(dtype=np.int64)
+    right = fixed_edges["rid_r"].to_numpy(dtype=np.int64)
+    if not (outside[left].all() and outside[right].all()):
+        return None
+    graph = coo_matrix(
+        (np.ones(len(fixed_edges), dtype=np.int8), (left, right)), shape=(n_records, n_records)
+    )
+    _, component = connected_components(graph, directed=False)
+    n_outside_components = len(np.unique(component[outside]))
+    if len(fixed_edges) != int(outside.sum()) - n_outside_components:
+        return None  # a cycle: not a forest of spanning trees
+    smallest = np.full(component.max() + 1, n_records, dtype=np.int64)
+    np.minimum.at(smallest, component, np.arange(n_records, dtype=np.int64))
+
+    attributes = ClusterAttributes(
+        cardinality_limits(config),
+        {
+            column: (
+                records[column].to_numpy(dtype=object)[inside].tolist()
+                if column in records.columns
+                else [None] * len(inside)
+            )
+            for column in ("user_id", "email_key", "phone_e164")
+        },
+    )
+    local = cluster_records(len(inside), local_edges, attributes, local_overrides)
+    cluster_of = smallest[component]
+    cluster_of[inside] = inside[local.cluster_of]
+    tree = local.tree_edges.copy()
+    tree["rid_l"] = inside[tree["rid_l"].to_numpy(dtype=np.int64)]
+    tree["rid_r"] = inside[tree["rid_r"].to_numpy(dtype=np.int64)]
+    refused = local.refused.copy()
+    refused["rid_l"] = inside[refused["rid_l"].to_numpy(dtype=np.int64)]
+    refused["rid_r"] = inside[refused["rid_r"].to_numpy(dtype=np.int64)]
+    tree_edges = pd.concat([tree, fixed_edges], ignore_index=True) if len(fixed_edges) else tree
+    return ClusteringResult(cluster_of, tree_edges, refused)
 
 
 def train_model(

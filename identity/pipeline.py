@@ -175,7 +175,7 @@ def resolve_identities(
     steward = overrides_for_records(steward_rows, records["record_key"])
     keys = records["record_key"]
     previous_ids = previous.customer_of_record
-    create_fingerprints(con, MATCH_RECORDS_TABLE)
+    create_fingerprints(con, MATCH_RECORDS_TABLE, config)
     frozen = load_frozen_model(con, config) if (full_identity is not True or reuse_model) else None
     incremental = (
         full_identity is not True

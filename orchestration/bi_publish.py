@@ -9,10 +9,13 @@ never describe another version of it, whatever was killed when.
 
 Unchanged marts cost no rewrite in Parquet: the new folder hard-links yesterday's files
 (a changed mart's file is written whole, and yesterday's goes with the old folder). The
-new `bi.duckdb` can start as a file copy of yesterday's with only the changed tables
-replaced (`reuse_duckdb_file`), but the pipeline keeps that off: a dropped table's blocks
-stay in the file as free space, so an erased person's values could outlive the erasure
-there. When more than half the file would be free blocks, it is rebuilt from scratch.
+new `bi.duckdb` starts as a file copy of yesterday's with only the changed tables
+replaced (`reuse_duckdb_file`). A dropped table's blocks stay in that file as free space,
+so an erased person's values could outlive the erasure there: each table's comment also
+records the state of `privacy.erasure_log` the file was built under, and when an erasure
+was carried out since (or the comments predate this record), the file is rebuilt from
+scratch - as it is when more than half of it would be free blocks. Free blocks of a reused
+file therefore only ever hold earlier versions of marts written after the last erasure.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import duckdb
 
 FINGERPRINT_KEY = "cdp_fingerprint"
 COMMENT_PREFIX = "cdp-fingerprint:"
+ERASURES_MARK = ";erasures:"
+ERASURE_LOG = "privacy.erasure_log"
 MAX_FREE_SHARE = 0.5
 
 
@@ -36,6 +41,7 @@ class PublishPlan:
     rewritten_duckdb: list[str] = field(default_factory=list)
     rewritten_parquet: list[str] = field(default_factory=list)
     reused_duckdb_file: bool = False
+    fresh_duckdb_reason: str = ""  # why bi.duckdb was written from scratch, if it was
 
 
 def _literal(path) -> str:
@@ -78,10 +84,24 @@ def mart_fingerprints(
     return result
 
 
-def _published_duckdb_fingerprints(path: Path) -> tuple[dict[str, str], float]:
-    """(table -> fingerprint from its comment, share of free blocks) of a published file."""
+def erasure_state(con: duckdb.DuckDBPyConnection) -> str:
+    """The erasures carried out so far (count and latest time of `privacy.erasure_log`):
+    a published file built under another state may hold an erased person in free blocks."""
+    exists = con.execute(
+        "select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = 'privacy' and table_name = 'erasure_log'"
+    ).fetchall()[0][0]
+    if not exists:
+        return "0"
+    n, latest = con.execute(f"select count(*), max(erased_at) from {ERASURE_LOG}").fetchall()[0]
+    return f"{n}@{latest}"
+
+
+def _published_duckdb_fingerprints(path: Path) -> tuple[dict[str, str], set[str | None], float]:
+    """(table -> fingerprint from its comment, erasure states the tables were written
+    under, share of free blocks) of a published file."""
     if not path.exists():
-        return {}, 0.0
+        return {}, set(), 0.0
     try:
         with duckdb.connect(str(path), read_only=True) as con:
             found = con.execute(
@@ -89,14 +109,18 @@ def _published_duckdb_fingerprints(path: Path) -> tuple[dict[str, str], float]:
             ).fetchall()
             size = con.execute("pragma database_size").df()
     except duckdb.Error:
-        return {}, 1.0
+        return {}, set(), 1.0
     total = int(size["total_blocks"].iloc[0]) or 1
     free = int(size["free_blocks"].iloc[0]) / total
-    return {
-        t: c[len(COMMENT_PREFIX) :]
-        for t, c in found
-        if isinstance(c, str) and c.startswith(COMMENT_PREFIX)
-    }, free
+    prints, states = {}, set()
+    for table, comment in found:
+        if not (isinstance(comment, str) and comment.startswith(COMMENT_PREFIX)):
+            states.add(None)
+            continue
+        fingerprint, _, state = comment[len(COMMENT_PREFIX) :].partition(ERASURES_MARK)
+        prints[table] = fingerprint
+        states.add(state or None)
+    return prints, states, free
 
 
 def _parquet_fingerprint(con: duckdb.DuckDBPyConnection, path: Path) -> str | None:
@@ -133,9 +157,18 @@ def build_published_copies(
     prints = mart_fingerprints(con, tables, select_for)
     plan = PublishPlan(rows={t: rows for t, (_, rows) in prints.items()})
 
-    published, free_share = _published_duckdb_fingerprints(published_file)
+    published, states, free_share = _published_duckdb_fingerprints(published_file)
+    erasures = erasure_state(con)
     unchanged = {t for t in tables if published.get(t) == prints[t][0]}
-    reuse = reuse_duckdb_file and bool(unchanged) and free_share <= MAX_FREE_SHARE
+    if not reuse_duckdb_file:
+        plan.fresh_duckdb_reason = "reuse off"
+    elif not unchanged:
+        plan.fresh_duckdb_reason = "no unchanged mart"
+    elif states != {erasures}:
+        plan.fresh_duckdb_reason = "an erasure since the file was written"
+    elif free_share > MAX_FREE_SHARE:
+        plan.fresh_duckdb_reason = "more than half the file is free blocks"
+    reuse = not plan.fresh_duckdb_reason
     if reuse:
         shutil.copyfile(published_file, staging_file)
     plan.reused_duckdb_file = reuse
@@ -154,7 +187,9 @@ def build_published_copies(
                 continue
             select = select_for(table, _mart_columns(con, table))
             con.execute(f'create table published.marts."{table}" as {select}')
-            comment = (COMMENT_PREFIX + prints[table][0]).replace("'", "''")
+            comment = (COMMENT_PREFIX + prints[table][0] + ERASURES_MARK + erasures).replace(
+                "'", "''"
+            )
             con.execute(f"comment on table published.marts.\"{table}\" is '{comment}'")
             plan.rewritten_duckdb.append(table)
     finally:

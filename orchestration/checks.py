@@ -1,9 +1,12 @@
 """Great Expectations suites from `quality/` as Dagster asset checks.
 
-One check per suite, on the asset that owns the suite's table. ERROR suites are
+One check per suite, on the asset that owns the suite's table, run in one step per
+schema (`quality_raw`, `quality_identity`, ...). ERROR suites are
 blocking: when one fails, nothing downstream of its asset runs in that run. WARN suites
 are reported and the run goes on. The suites and their runner live in `quality/`.
 """
+
+from collections.abc import Iterator
 
 import dagster as dg
 
@@ -19,47 +22,84 @@ def asset_key_for_table(table: str) -> dg.AssetKey:
     return dg.AssetKey(table.split("."))
 
 
-def build_suite_check(spec: SuiteSpec) -> dg.AssetChecksDefinition:
-    severity = (
-        dg.AssetCheckSeverity.ERROR if spec.severity == "ERROR" else dg.AssetCheckSeverity.WARN
-    )
+def _severity(spec: SuiteSpec) -> dg.AssetCheckSeverity:
+    return dg.AssetCheckSeverity.ERROR if spec.severity == "ERROR" else dg.AssetCheckSeverity.WARN
 
-    @dg.asset_check(
-        asset=asset_key_for_table(spec.table),
+
+def _check_spec(spec: SuiteSpec) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
         name=spec.name,
+        asset=asset_key_for_table(spec.table),
         description=f"[{spec.severity}] {spec.description}",
         blocking=spec.severity == "ERROR",
     )
-    def _check(
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-    ) -> dg.AssetCheckResult:
-        days = partition_dates(context) if spec.partitioned else []
-        with warehouse.connect(context.log) as con:
-            # A backfill's days are validated in one pass; the verdict names failing days.
-            verdict = run_suite(
-                con,
-                spec,
-                warehouse.quality_docs_dir,
-                partition_range=(days[0], days[-1]) if days else None,
-            )
-        metadata = {}
-        for key, value in verdict.to_metadata().items():
-            if value is None or value == []:
-                continue
-            if key == "results_markdown":
-                metadata[key] = dg.MetadataValue.md(value)
-            elif key == "data_docs":
-                metadata[key] = dg.MetadataValue.path(value)
-            else:
-                metadata[key] = to_metadata_value(value)
-        if not verdict.success:
-            where = ", ".join(str(d) for d in verdict.failed_partitions) or verdict.scope
-            context.log.warning(f"{spec.name} ({spec.severity}) failed on {where}")
-        return dg.AssetCheckResult(passed=verdict.success, severity=severity, metadata=metadata)
 
-    return _check
+
+def _suite_result(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, spec: SuiteSpec
+) -> dg.AssetCheckResult:
+    days = partition_dates(context) if spec.partitioned else []
+    with warehouse.connect(context.log) as con:
+        # A backfill's days are validated in one pass; the verdict names failing days.
+        verdict = run_suite(
+            con,
+            spec,
+            warehouse.quality_docs_dir,
+            partition_range=(days[0], days[-1]) if days else None,
+        )
+    metadata = {}
+    for key, value in verdict.to_metadata().items():
+        if value is None or value == []:
+            continue
+        if key == "results_markdown":
+            metadata[key] = dg.MetadataValue.md(value)
+        elif key == "data_docs":
+            metadata[key] = dg.MetadataValue.path(value)
+        else:
+            metadata[key] = to_metadata_value(value)
+    if not verdict.success:
+        where = ", ".join(str(d) for d in verdict.failed_partitions) or verdict.scope
+        context.log.warning(f"{spec.name} ({spec.severity}) failed on {where}")
+    return dg.AssetCheckResult(
+        asset_key=asset_key_for_table(spec.table),
+        check_name=spec.name,
+        passed=verdict.success,
+        severity=_severity(spec),
+        metadata=metadata,
+    )
+
+
+def build_schema_checks(schema: str, specs: list[SuiteSpec]) -> dg.AssetChecksDefinition:
+    """Every suite on the tables of one schema, as one step of checks.
+
+    One step per schema rather than per suite: each Dagster step costs its start, its
+    events and its bookkeeping (about as much CPU as a small suite's validation), and the
+    order is the same, since everything downstream of a schema waits for all its tables.
+    A failing blocking check still fails the step (and so stops what is downstream) after
+    every selected suite has reported; a run of a few assets runs only their suites.
+    """
+
+    @dg.multi_asset_check(
+        specs=[_check_spec(s) for s in specs],
+        name=f"quality_{schema}",
+        can_subset=True,
+        description=f"Great Expectations suites (quality/suites/) on the {schema}.* tables.",
+    )
+    def _checks(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> Iterator[dg.AssetCheckResult]:
+        selected = {key.name for key in context.selected_asset_check_keys}
+        for spec in specs:
+            if spec.name in selected:
+                yield _suite_result(context, warehouse, spec)
+
+    return _checks
 
 
 def build_quality_checks(known_keys: set[dg.AssetKey]) -> list[dg.AssetChecksDefinition]:
-    """Checks for every suite whose table is an asset of this code location."""
-    return [build_suite_check(s) for s in SUITES if asset_key_for_table(s.table) in known_keys]
+    """Checks for every suite whose table is an asset of this code location, one step per schema."""
+    by_schema: dict[str, list[SuiteSpec]] = {}
+    for spec in SUITES:
+        if asset_key_for_table(spec.table) in known_keys:
+            by_schema.setdefault(spec.table.split(".")[0], []).append(spec)
+    return [build_schema_checks(schema, specs) for schema, specs in by_schema.items()]

@@ -154,6 +154,10 @@ def scrub_sqlite(path: Path, needles: set[str]) -> int:
         con.commit()
         if changed:
             con.execute("VACUUM")
+            # In WAL mode the old pages stay in the -wal file beside the database until a
+            # checkpoint, and another process (Dagster's event log) may hold the database
+            # open so that closing here does not checkpoint: copy the WAL in and empty it.
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         con.close()
     return changed

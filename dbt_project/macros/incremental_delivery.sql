@@ -8,9 +8,9 @@
 
       1. `reprocessed_delivery_partitions`: the partitions whose raw rows may differ from
          what the last build read -- those (re)loaded since (their _loaded_at is newer than
-         any row the model holds), those the model holds rows of but raw has emptied, and,
-         as a safety margin for late data, the last `event_lookback_days` of deliveries;
-      2. `events_affected_by_redelivery`: every event id delivered in one of them now, or
+         any row the model holds), those the model holds rows of but raw has emptied, and
+         the newest partition it holds (plus `delivery_lookback_days` before it, 0 by default);
+      2. `keys_affected_by_redelivery`: every event id delivered in one of them now, or
          whose kept copy came from one of them (an event that vanished from a reloaded
          partition may survive in another one, or nowhere);
       3. the model recomputes first delivery for exactly those ids from ALL their raw rows,
@@ -28,7 +28,7 @@
     from {{ source_relation }}
     where _dt >= (
             select coalesce(
-                {{ dbt.dateadd('day', -1 * var('event_lookback_days'), 'max(' ~ delivered_dt_column ~ ')') }},
+                {{ dbt.dateadd('day', -1 * var('delivery_lookback_days'), 'max(' ~ delivered_dt_column ~ ')') }},
                 cast('1900-01-01' as date)
             )
             from {{ this }}
@@ -43,7 +43,7 @@
     where {{ delivered_dt_column }} not in (select distinct _dt from {{ source_relation }})
 {%- endmacro %}
 
-{% macro events_affected_by_redelivery(source_relation, unique_key, delivered_dt_column='delivered_dt', loaded_at_column='loaded_at') -%}
+{% macro keys_affected_by_redelivery(source_relation, unique_key, delivered_dt_column='delivered_dt', loaded_at_column='loaded_at') -%}
     with reprocessed as (
 
         {{ reprocessed_delivery_partitions(source_relation, delivered_dt_column, loaded_at_column) }}
@@ -76,4 +76,11 @@
     select {{ columns_csv }}
     from {{ source }}
     where {{ removal_marker }} is not null
+{%- endmacro %}
+
+{#- True when two values differ, a NULL against a value counting as a difference (the
+    portable spelling of `is distinct from`): how incremental models tell a changed
+    customer_id, which an identity merge, split or new match can set or clear. -#}
+{% macro values_differ(left, right) -%}
+    ({{ left }} <> {{ right }} or ({{ left }} is null and {{ right }} is not null) or ({{ left }} is not null and {{ right }} is null))
 {%- endmacro %}

@@ -34,6 +34,7 @@ from dagster_dbt import (
 )
 from packaging import version
 
+from orchestration.dbt_in_process import InProcessDbtCliResource, parse_profile_warehouse
 from orchestration.resources import WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR
 
@@ -62,10 +63,14 @@ def ensure_manifest(project: DbtProject = cdp_dbt_project) -> Path:
         project.project_dir
     ):
         dbt = Path(sys.executable).with_name("dbt")
-        # Parsed with the profile the run's dbt steps will have (the warehouse's stable
-        # link, WarehouseResource.dbt_link): dbt re-parses in full when the profile
-        # differs, so the partial_parse.msgpack written here serves the first run too.
-        env = {**os.environ, "CDP_WAREHOUSE": str(WarehouseResource().dbt_link)}
+        # Parsed with the profile the run's dbt steps parse with (dbt re-parses in full when
+        # the profile differs), so the partial_parse.msgpack written here serves every
+        # warehouse of the default name, the first run's included.
+        link = WarehouseResource().dbt_link
+        env = {
+            **os.environ,
+            "CDP_WAREHOUSE": str(parse_profile_warehouse(project.project_dir, link.name)),
+        }
         proc = subprocess.run(
             [
                 str(dbt),
@@ -87,9 +92,10 @@ def ensure_manifest(project: DbtProject = cdp_dbt_project) -> Path:
     return manifest
 
 
-class CdpDbtCliResource(DbtCliResource):
-    """dagster-dbt's dbt CLI resource without two things it does before dbt commands that
-    this pipeline never uses.
+class CdpDbtCliResource(InProcessDbtCliResource):
+    """dagster-dbt's dbt CLI resource, running dbt in this process (orchestration/
+    dbt_in_process.py), without two things it does before dbt commands that this pipeline
+    never uses.
 
     DbtCliResource (dagster-dbt 0.29, pinned) runs `dbt --version` in a subprocess once per
     run (2.5 CPU seconds here) and, before every command, builds a dbt adapter in this

@@ -118,7 +118,8 @@ def published_marts(
         try:
             with warehouse.connect(context.log) as con:
                 # PII masked per the marts' yml (meta pii); only the marts whose published
-                # content changed are rewritten (orchestration/bi_publish.py).
+                # content changed are rewritten, in both copies; bi.duckdb is built from
+                # scratch after an erasure (orchestration/bi_publish.py).
                 publish = build_published_copies(
                     con,
                     target,
@@ -129,6 +130,7 @@ def published_marts(
                         f"select {masked_select_list(table, columns, plan, salt)} "
                         f'from marts."{table}"'
                     ),
+                    reuse_duckdb_file=True,
                 )
                 rows = publish.rows
                 if contacts_file is not None:  # clear values, opt-in, always written whole
@@ -202,6 +204,9 @@ def published_marts(
             "marts_rewritten": dg.MetadataValue.int(len(publish.rewritten_parquet)),
             "marts_unchanged": dg.MetadataValue.int(len(rows) - len(publish.rewritten_parquet)),
             "duckdb_copy_reused": dg.MetadataValue.bool(publish.reused_duckdb_file),
+            "duckdb_written_whole_because": dg.MetadataValue.text(
+                publish.fresh_duckdb_reason or "not written whole"
+            ),
             "segment_sizes": dg.MetadataValue.md(segments_md),
             "connect": dg.MetadataValue.md(
                 f"```\nduckdb -readonly {target}\n```\nSQLAlchemy: `duckdb:///{target}?access_mode=read_only`"

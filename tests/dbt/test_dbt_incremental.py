@@ -1,4 +1,6 @@
-"""Late, re-delivered and reloaded data: an incremental run gives exactly what a full rebuild gives."""
+"""Late, re-delivered, reloaded and changed data, identity merges and splits: an incremental
+run gives exactly what a full rebuild gives, every column of every staging, intermediate and
+mart table (the incremental models: macros/incremental_delivery.sql and their SQL)."""
 
 from __future__ import annotations
 
@@ -49,13 +51,13 @@ def _table_contents_differences(incremental, full_rebuild) -> dict[str, tuple[in
     return differences
 
 
-def _incremental_and_full_rebuild(copy_of_built_warehouse, fixture: str):
-    """Two copies of the built warehouse after `fixture` changed raw: one updated by an
-    incremental `dbt run`, one rebuilt with `--full-refresh`."""
+def _incremental_and_full_rebuild(copy_of_built_warehouse, *fixtures: str):
+    """Two copies of the built warehouse after `fixtures` changed raw (and identity.*): one
+    updated by an incremental `dbt run`, one rebuilt with `--full-refresh`."""
     incremental = copy_of_built_warehouse("incremental")
     full_rebuild = copy_of_built_warehouse("full_rebuild")
     for warehouse in (incremental, full_rebuild):
-        execute_fixture(warehouse, fixture)
+        execute_fixture(warehouse, *fixtures)
     assert_dbt_succeeded(run_dbt(incremental, incremental.parent, "run"))
     assert_dbt_succeeded(run_dbt(full_rebuild, full_rebuild.parent, "run", "--full-refresh"))
     return incremental, full_rebuild
@@ -98,11 +100,15 @@ def test_incremental_run_after_late_data_equals_full_rebuild(copy_of_built_wareh
     }
 
 
-def test_incremental_run_after_reloaded_partitions_equals_full_rebuild(copy_of_built_warehouse):
+def test_incremental_run_after_reloaded_partitions_and_changed_people_equals_full_rebuild(
+    copy_of_built_warehouse,
+):
     """Re-running a day must give the same result as running it once, also when the day
-    comes back with fewer rows, changed rows or none, outside the lookback window."""
+    comes back with fewer rows, changed rows or none, however old it is; and in the same
+    night contacts and billing customers change and identity merges two customers and
+    splits a browser off a third (one dbt run for both keeps the suite's time)."""
     incremental, full_rebuild = _incremental_and_full_rebuild(
-        copy_of_built_warehouse, "reloaded_partitions"
+        copy_of_built_warehouse, "reloaded_partitions", "people_changed"
     )
 
     assert _table_contents_differences(incremental, full_rebuild) == {}
@@ -119,6 +125,14 @@ def test_incremental_run_after_reloaded_partitions_equals_full_rebuild(copy_of_b
             "w_6_copies": "select count(*) from staging.stg_web__events where message_id = 'w_6'",
             "phone_sessions": "select count(*) from marts.fct_web_sessions where visitor_id = 'a_ada_phone'",
             "in_ada_3_status": "select status from marts.fct_invoices where invoice_id = 'in_ada_3'",
+            "ada_city": "select city from staging.stg_email__contacts where contact_id = 'ec_ada'",
+            "bob_subscribed": "select is_subscribed from staging.stg_email__contacts where contact_id = 'ec_bob'",
+            "dee_city": "select address_city from staging.stg_billing__customers where customer_id = 'cus_dee'",
+            "eve_session_customers": "select string_agg(distinct customer_id) from marts.fct_web_sessions where visitor_id = 'a_eve'",
+            "eve_email_customers": "select string_agg(distinct customer_id) from marts.fct_email_events where contact_id = 'ec_eve'",
+            "bob_web_sessions": "select n_web_sessions from marts.customer_360 where customer_id = 'gc_bob'",
+            "eve_in_360": "select count(*) from marts.customer_360 where customer_id = 'gc_eve'",
+            "ada_browser_sessions": "select string_agg(customer_id, ',' order by started_at) from marts.fct_web_sessions where visitor_id = 'a_ada'",
         },
     ) == {
         # a changed row of a reloaded partition replaces the old one
@@ -133,4 +147,15 @@ def test_incremental_run_after_reloaded_partitions_equals_full_rebuild(copy_of_b
         "phone_sessions": 0,
         # its paid version's partition came back empty: the open version is the latest
         "in_ada_3_status": "open",
+        # her latest version's partition came back empty: the July version wins again
+        "ada_city": "London",
+        "bob_subscribed": False,
+        "dee_city": "Dallas",
+        # the merge: Eve's browser, email events and sessions belong to gc_bob, gc_eve is gone
+        "eve_session_customers": "gc_bob",
+        "eve_email_customers": "gc_bob",
+        "bob_web_sessions": 1,
+        "eve_in_360": 0,
+        # the split: her anonymous views follow the browser, her signed-in session stays hers
+        "ada_browser_sessions": "gc_ada_web,gc_ada",
     }

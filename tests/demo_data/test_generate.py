@@ -564,3 +564,21 @@ def test_long_histories_end_on_the_default_end_day_without_start():
     assert first_delivery_day(120, start=date(2026, 1, 1)) == date(2026, 1, 1)
     with pytest.raises(ValueError, match="not both"):
         first_delivery_day(30, start=date(2026, 1, 1), end=date(2026, 2, 1))
+
+
+def test_every_csv_table_delivers_every_day_unless_a_day_is_skipped(tmp_path: Path):
+    """The clean demo has no outage (a quiet day is a header-only file, so `make run` warns
+    of nothing); `--skipped-day` gives email/events one, its rows delivered a day late."""
+    days = 6
+    window = {START + timedelta(days=i) for i in range(days)}
+    clean = generate_landing_zone(tmp_path / "clean", customers=150, days=days, seed=2, start=START)
+    skipped = generate_landing_zone(
+        tmp_path / "skip", customers=150, days=days, seed=2, start=START, skipped_delivery_day=True
+    )
+    for table in REQUIRED_COLUMNS:
+        delivered = {dt_of(p) for p in (tmp_path / "clean" / table).glob("dt=*/part-*")}
+        assert delivered == window, table
+    outage = START + timedelta(days=days // 2)
+    events = {dt_of(p) for p in (tmp_path / "skip" / "email/events").glob("dt=*/part-*")}
+    assert events == window - {outage}
+    assert skipped.rows_per_table == clean.rows_per_table

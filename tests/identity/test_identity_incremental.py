@@ -1,11 +1,13 @@
 """Incremental identity equals a full re-resolution with the same model, up to id labels.
 
-Three days of staging states for ~150 made-up people: day 1 resolved in full (the model is
-trained and kept); days 2-3 resolved incrementally, each bringing new people, late records
+Four days of staging states for ~150 made-up people: day 1 resolved in full (the model is
+trained and kept); days 2-4 resolved incrementally, each bringing new people, late records
 of existing people, re-delivered (unchanged) rows, a record that bridges two customers, a
-record that changes to another person and a deleted record. After every day a second
-warehouse resolves the same staging in full with the kept model; both must group the
-records the same way.
+record that changes to another person and a deleted record; on day 4 records change only
+where matching does not look (their source `updated_at`), which re-clusters nothing but
+still reaches the golden records. After every day a second warehouse resolves the same
+staging in full with the kept model; both must group the records the same way and give
+the same golden records.
 """
 
 from __future__ import annotations
@@ -144,7 +146,12 @@ def _days() -> list[dict[str, pd.DataFrame]]:
     family = dict(next(r for r in day3[contacts] if r["contact_id"] == "ct_12"))
     family.update(contact_id="ct_family", first_name="Zebedee", phone=None)
     day3[contacts].append(family)
-    return [{t: pd.DataFrame(v) for t, v in d.items()} for d in (day1, day2, day3)]
+    # day 4: five contacts re-delivered with only a later updated_at (an active person)
+    day4 = {t: [dict(r) for r in v] for t, v in day3.items()}
+    for row in day4[contacts]:
+        if row["contact_id"] in {f"ct_{i}" for i in range(20, 25)}:
+            row["updated_at"] = datetime(2026, 3, 4)
+    return [{t: pd.DataFrame(v) for t, v in d.items()} for d in (day1, day2, day3, day4)]
 
 
 def _load(con: duckdb.DuckDBPyConnection, state: dict[str, pd.DataFrame]) -> None:
@@ -159,6 +166,20 @@ def _partition(con: duckdb.DuckDBPyConnection) -> set[frozenset[str]]:
         "from identity.customer_map group by 1"
     ).fetchall()
     return {frozenset(keys) for _, keys in rows}
+
+
+def _golden(con: duckdb.DuckDBPyConnection) -> set[tuple]:
+    """Golden values per customer, the customer named by its records (labels aside)."""
+    return {
+        (tuple(keys), *values)
+        for keys, *values in con.sql("""
+            select list(m.source_system || ':' || m.source_record_id order by 1),
+                   g.full_name, g.email, g.phone, g.address_line1, g.billing_user_id,
+                   g.n_source_records, g.first_seen_at, g.last_seen_at
+            from identity.customer_map m join identity.golden_customers g using (customer_id)
+            group by all
+        """).fetchall()
+    }
 
 
 def test_incremental_runs_equal_full_runs_with_the_same_model(tmp_path):
@@ -185,7 +206,16 @@ def test_incremental_runs_equal_full_runs_with_the_same_model(tmp_path):
         _load(full, state)
         resolve_identities(full, GROWING, run_at=run_at, full_identity=True, reuse_model=True)
         assert _partition(nightly) == _partition(full), f"day {day + 1}"
-    assert modes == ["full", "incremental", "incremental"]
+        assert _golden(nightly) == _golden(full), f"day {day + 1}"
+    assert modes == ["full", "incremental", "incremental", "incremental"]
+    # day 4 changed only survivorship columns: nothing to re-cluster, golden records updated
+    assert reclustered[3] == (0, reclustered[2][1]), reclustered
+    last_seen = nightly.sql(
+        "select max(g.last_seen_at) from identity.customer_map m "
+        "join identity.golden_customers g using (customer_id) "
+        "where m.source_record_id in ('ct_20', 'ct_21', 'ct_22', 'ct_23', 'ct_24')"
+    ).fetchall()[0][0]
+    assert last_seen == datetime(2026, 3, 4)
     # the nightly runs re-clustered part of the records, not all of them
     assert all(done < total for done, total in reclustered[1:]), reclustered
     # the day-2 web identities bridged billing and contact customers: merges were logged

@@ -86,3 +86,40 @@ def test_only_changed_marts_are_rewritten_and_copies_match(tmp_path):
     con.execute("create or replace table marts.small as select 2::bigint as id, 'b' as v")
     assert _publish(con, tmp_path).rewritten_parquet == ["small"]
     _same_as_marts(con, tmp_path)
+
+
+def test_an_erasure_rebuilds_bi_duckdb_from_scratch_and_the_next_night_reuses_it(tmp_path):
+    """A reused bi.duckdb keeps dropped tables' blocks as free space: after an erasure the
+    file is written whole (no erased byte can survive in it), and the night after that,
+    with no new erasure, only the changed mart is replaced in a copy again."""
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    con.execute("create schema marts")
+    con.execute(
+        "create table marts.people as select range as id, 'p' || range as v from range(3000)"
+    )
+    con.execute("create table marts.totals as select 3000 as n")
+    first = _publish(con, tmp_path)
+    assert first.fresh_duckdb_reason == "no unchanged mart"
+
+    con.execute("create or replace table marts.totals as select 2999 as n")
+    quiet_night = _publish(con, tmp_path)
+    assert quiet_night.reused_duckdb_file and quiet_night.rewritten_duckdb == ["totals"]
+
+    # the erasure asset deletes the person and logs the request (privacy.erasure_log)
+    con.execute("delete from marts.people where id = 17")
+    con.execute("create schema privacy")
+    con.execute(
+        "create table privacy.erasure_log as "
+        "select 'req-1' as request_id, timestamp '2026-10-14 02:00' as erased_at"
+    )
+    erasure_night = _publish(con, tmp_path)
+    assert not erasure_night.reused_duckdb_file
+    assert erasure_night.fresh_duckdb_reason == "an erasure since the file was written"
+    assert sorted(erasure_night.rewritten_duckdb) == ["people", "totals"]
+    assert erasure_night.rewritten_parquet == ["people"]
+    _same_as_marts(con, tmp_path)
+
+    con.execute("create or replace table marts.totals as select 2998 as n")
+    after = _publish(con, tmp_path)
+    assert after.reused_duckdb_file and after.rewritten_duckdb == ["totals"]
+    _same_as_marts(con, tmp_path)

@@ -1,10 +1,24 @@
+{{
+    config(
+        materialized=delivery_incremental_materialization(),
+        unique_key='visitor_id',
+        incremental_strategy='replace_keys',
+        removed_when_null='message_id',
+        on_schema_change='fail'
+    )
+}}
 -- Web events cut into sessions per visitor (browser): a session ends after
 -- `session_inactivity_minutes` (30) without an event; an event exactly 30 minutes after the
 -- previous one continues the session. Events of one timestamp are ordered by message_id.
--- A view: fct_web_sessions is its only reader, and writing every web event once more
--- costs more than the sessions it feeds.
-{{ config(materialized='view') }}
-with events as (
+-- Incremental per visitor: a visitor's sessions depend on that visitor's events and the
+-- customer each was stitched to, nothing else. A run re-sessionises every visitor one of
+-- whose events is new, gone, re-kept from another delivery, reloaded (its delivery or
+-- load time differs from the row held here) or stitched to another customer (an identity
+-- merge or split, a new billing user_id), and replaces all of that visitor's rows
+-- (`replace_keys` on visitor_id; a visitor with no event left returns one row with a NULL
+-- message_id, which removes it). Finding them is one hash join of the stitched events
+-- with this table; the sort and windows run on the changed visitors' events only.
+with stitched as (
 
     -- only what sessions and per-customer web metrics use: window operators carry every
     -- column through their sort, and web events are the largest table
@@ -22,8 +36,46 @@ with events as (
         campaign_source,
         campaign_medium,
         campaign_name,
-        occurred_at
+        occurred_at,
+        delivered_dt,
+        loaded_at
     from {{ ref('int_web__events_stitched') }}
+
+),
+
+{% if is_incremental() %}
+changed_events as (
+
+    select
+        stitched.visitor_id as current_visitor_id,
+        held.visitor_id as held_visitor_id
+    from stitched
+    full outer join {{ this }} as held
+        on held.message_id = stitched.message_id
+    where held.message_id is null
+        or stitched.message_id is null
+        or stitched.visitor_id <> held.visitor_id
+        or stitched.delivered_dt <> held.delivered_dt
+        or stitched.loaded_at <> held.loaded_at
+        or {{ values_differ('stitched.customer_id', 'held.customer_id') }}
+
+),
+
+changed_visitors as (
+
+    select current_visitor_id as visitor_id from changed_events where current_visitor_id is not null
+    union
+    select held_visitor_id as visitor_id from changed_events where held_visitor_id is not null
+
+),
+{% endif %}
+
+events as (
+
+    select * from stitched
+    {% if is_incremental() %}
+    where visitor_id in (select visitor_id from changed_visitors)
+    {% endif %}
 
 ),
 
@@ -53,13 +105,48 @@ boundaries as (
         end as is_session_end
     from neighbours
 
+),
+
+sessionised as (
+
+    select
+        boundaries.*,
+        sum(is_session_start) over (
+            partition by visitor_id
+            order by occurred_at, message_id
+            rows between unbounded preceding and current row
+        ) as session_number
+    from boundaries
+
 )
 
 select
-    boundaries.*,
-    sum(is_session_start) over (
-        partition by visitor_id
-        order by occurred_at, message_id
-        rows between unbounded preceding and current row
-    ) as session_number
-from boundaries
+    {% if is_incremental() %}changed_visitors.visitor_id{% else %}sessionised.visitor_id{% endif %},
+    -- NULL in an incremental run: the visitor has no event left, the strategy removes it
+    sessionised.message_id,
+    sessionised.anonymous_id,
+    sessionised.customer_id,
+    sessionised.event_type,
+    sessionised.event_name,
+    sessionised.revenue,
+    sessionised.page_url,
+    sessionised.page_path,
+    sessionised.page_referrer,
+    sessionised.campaign_source,
+    sessionised.campaign_medium,
+    sessionised.campaign_name,
+    sessionised.occurred_at,
+    sessionised.delivered_dt,
+    sessionised.loaded_at,
+    sessionised.previous_occurred_at,
+    sessionised.next_occurred_at,
+    sessionised.is_session_start,
+    sessionised.is_session_end,
+    sessionised.session_number
+{% if is_incremental() %}
+from changed_visitors
+left join sessionised
+    on sessionised.visitor_id = changed_visitors.visitor_id
+{% else %}
+from sessionised
+{% endif %}

@@ -1,6 +1,7 @@
 -- One row per web session: a visitor's (browser's) run of events with no gap longer than
 -- 30 minutes, attributed to the golden customer the visitor was stitched to, including
--- the anonymous sessions before they identified (int_web__events_stitched).
+-- the anonymous sessions before they identified (int_web__events_stitched). Sessions are
+-- grouped from int_web__events_sessionised, which re-sessionises changed visitors only.
 with events as (
 
     select * from {{ ref('int_web__events_sessionised') }}

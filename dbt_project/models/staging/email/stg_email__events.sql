@@ -14,7 +14,7 @@ with
 {% if is_incremental() %}
 affected_events as (
 
-    {{ events_affected_by_redelivery(source('email', 'events'), 'event_id') }}
+    {{ keys_affected_by_redelivery(source('email', 'events'), 'event_id') }}
 
 ),
 {% endif %}

@@ -16,7 +16,7 @@ with
 {% if is_incremental() %}
 affected_events as (
 
-    {{ events_affected_by_redelivery(source('web', 'events'), 'message_id') }}
+    {{ keys_affected_by_redelivery(source('web', 'events'), 'message_id') }}
 
 ),
 {% endif %}
