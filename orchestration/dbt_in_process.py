@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import os
 import queue
-import re
 import shutil
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,12 +37,6 @@ _DONE = object()
 _DBT_LOCK = threading.Lock()
 # (project folder, target folder, profile's warehouse, newest source mtime) -> Manifest
 _PARSED: dict[tuple, Any] = {}
-# dagster-dbt names each command's target folder <step>-<run id[:7]>-<random[:7]>.
-_INVOCATION_FOLDER = re.compile(r"^[A-Za-z0-9_]+-[0-9a-f]{7}-[0-9a-f]{7}$")
-# Kept per project: the last few runs' manifests and run_results for debugging.
-KEEP_INVOCATION_FOLDERS = 30
-# Never removed, however many: a concurrent run may still be writing into a young one.
-MIN_INVOCATION_FOLDER_AGE_SECONDS = 3600
 
 
 @dataclass
@@ -78,34 +70,6 @@ class InProcessDbtInvocation(DbtCliInvocation):
             yield event
         self.thread.join()
         self.thread = None
-
-
-def prune_invocation_folders(
-    target_root: Path,
-    keep: int = KEEP_INVOCATION_FOLDERS,
-    min_age_seconds: float = MIN_INVOCATION_FOLDER_AGE_SECONDS,
-) -> int:
-    """Remove all but the newest `keep` per-command target folders older than an hour.
-
-    Every dbt command writes a folder of its own (manifest, run_results: ~3 MB), three per
-    run: a nightly pipeline would otherwise grow `dbt_project/target` by a gigabyte a year.
-    Folders younger than `min_age_seconds` stay (an overlapping run may be writing one).
-    Returns how many folders were removed.
-    """
-    if not target_root.is_dir():
-        return 0
-    folders = sorted(
-        (p for p in target_root.iterdir() if p.is_dir() and _INVOCATION_FOLDER.match(p.name)),
-        key=lambda p: p.stat().st_mtime,
-        reverse=True,
-    )
-    cutoff = time.time() - min_age_seconds
-    removed = 0
-    for folder in folders[keep:]:
-        if folder.stat().st_mtime < cutoff:
-            shutil.rmtree(folder, ignore_errors=True)
-            removed += 1
-    return removed
 
 
 def _newest_source_mtime(project_dir: Path) -> float:
@@ -186,7 +150,6 @@ class InProcessDbtCliResource(DbtCliResource):
         target_path = Path(target_path or self._get_unique_target_path(context=context))
         if not target_path.is_absolute():
             target_path = project_dir / target_path
-        prune_invocation_folders(target_path.parent)
         # What dagster-dbt passes its dbt process as environment, here as flags and a
         # temporary environment (the profile reads CDP_WAREHOUSE from it).
         flags = [
