@@ -2,6 +2,7 @@
 
     cdp generate --out DIR --customers N --days D --seed S [--bad]
     cdp run [--landing DIR] [--warehouse PATH] [--date YYYY-MM-DD | --from D --to D] [--no-wait]
+            [--allow-shrink] [--full-identity] [--full-refresh] [-v]
     cdp explain CUSTOMER_ID [--warehouse PATH]
     cdp explain --model [--warehouse PATH]
     cdp evaluate --truth FILE [--warehouse PATH]
@@ -272,6 +273,11 @@ def _execute_pipeline(args, run_id: str, tags: dict, kwargs: dict, started: floa
             run_config.setdefault("ops", {})["resolve_identities"] = {
                 "config": {"full_identity": True}
             }
+        if getattr(args, "full_refresh", False):
+            from orchestration.assets.dbt import full_refresh_run_config
+
+            for op, op_config in full_refresh_run_config().items():
+                run_config.setdefault("ops", {})[op] = op_config
         result = job.execute_in_process(
             run_config=run_config,
             instance=instance,
@@ -511,6 +517,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="retrain the identity model and re-resolve every record (a nightly run re-clusters "
         "only what the day touched, and retrains on its own every full_identity_every_days)",
+    )
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild dbt's incremental models from all of raw (once after an upgrade that "
+        "changes their columns; a nightly run processes only the changed days)",
     )
     run.add_argument(
         "-v",

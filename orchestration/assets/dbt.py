@@ -256,22 +256,40 @@ def dbt_raw_source_tests(
         )
 
 
-def _run_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    # dbt opens the DuckDB file in its own process: hold the writer lock for it and
-    # point it at the file this run writes.
+class DbtBuildConfig(dg.Config):
+    full_refresh: bool = False
+    """Rebuild the incremental models from all of raw (`cdp run --full-refresh`): needed
+    once after an upgrade changes an incremental model's columns, which their
+    `on_schema_change='fail'` refuses rather than silently dropping or NULL-filling."""
+
+
+def dbt_build_args(full_refresh: bool = False) -> list[str]:
+    """The `dbt build` command line of the staging and marts steps."""
     # "buildable": a test runs in the step where all its models exist, e.g. the revenue
     # reconciliation between staging and marts runs with the marts.
     # Unit tests check SQL logic, not data: they run in `make test` (tests/dbt), not nightly
     # (dbt's own advice), which saves ~10 model builds per run.
+    return [
+        "build",
+        "--indirect-selection",
+        "buildable",
+        "--exclude-resource-type",
+        "unit_test",
+        *(["--full-refresh"] if full_refresh else []),
+    ]
+
+
+def _run_dbt(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    config: DbtBuildConfig,
+):
+    # dbt opens the DuckDB file: hold the writer lock for it and point it at the file
+    # this run writes.
     with warehouse.dbt_environment(context.log):
         invocation = dbt.cli(
-            [
-                "build",
-                "--indirect-selection",
-                "buildable",
-                "--exclude-resource-type",
-                "unit_test",
-            ],
+            dbt_build_args(config.full_refresh),
             context=context,
             target_path=warehouse.dbt_target_dir,
         )
@@ -313,10 +331,13 @@ def spark_tables_built(run_results: Mapping[str, Any]) -> list[str]:
     retry_policy=DBT_RETRY,
 )
 def dbt_staging(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    config: DbtBuildConfig,
 ):
     """Typed, deduplicated, latest-wins views of every source table."""
-    yield from _run_dbt(context, dbt, warehouse)
+    yield from _run_dbt(context, dbt, warehouse, config)
 
 
 @dbt_assets(
@@ -331,12 +352,25 @@ def dbt_staging(
     dagster_dbt_translator=translator,
     retry_policy=DBT_RETRY,
 )
-def dbt_marts(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+def dbt_marts(
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    config: DbtBuildConfig,
+):
     """The BI contract: the 360 view, segments, lifetime value, engagement, sessions, cohorts."""
-    yield from _run_dbt(context, dbt, warehouse)
+    yield from _run_dbt(context, dbt, warehouse, config)
 
 
 def mart_keys() -> list[dg.AssetKey]:
     return sorted(
         (k for k in dbt_marts.keys if k.path[0] == "marts"), key=lambda k: k.to_user_string()
     )
+
+
+def full_refresh_run_config() -> dict[str, Any]:
+    """Run config of the job's two `dbt build` steps for `cdp run --full-refresh`."""
+    return {
+        step: {"config": {"full_refresh": True}}
+        for step in (dbt_staging.op.name, dbt_marts.op.name)
+    }
