@@ -38,11 +38,8 @@ import pandas as pd
 
 from identity.classify import (
     FellegiSunterModel,
-    _default_m,
     _default_u,
     _level_distribution,
-    estimate_m_by_blocked_em,
-    fit_fellegi_sunter,
 )
 from identity.clusters import cluster_records
 from identity.compare import level_columns, level_sql, tf_column
@@ -54,7 +51,7 @@ from identity.linkage import (
     MIN_SPELT_SURNAME,
     PROBABILISTIC,
     SHARED_MAILBOX_NAME_SIMILARITY,
-    training_sessions,
+    fit_model,
 )
 from identity.rules import _rule_sql
 from identity.shared_values import written_other_way_round
@@ -294,23 +291,13 @@ def _fit_model(
         f"select rid_l, rid_r, rule from {kept_rule_edges} order by rule_order, rid_l, rid_r"
     )
     labelled = _labelled_levels(engine, records_table, config, rule_edges)
-    blocked_em_m = estimate_m_by_blocked_em(
-        comparisons,
+    return fit_model(
+        config,
         candidate_levels,
-        training_sessions(config.blocking_rules, comparisons, rule_flags),
-        u,
-        [_default_m(spec) for spec in comparisons],
-        config.em_max_iterations,
-        config.random_seed,
-    )
-    return fit_fellegi_sunter(
-        comparisons,
-        candidate_levels,
+        rule_flags,
         u,
         labelled,
-        config.em_max_iterations,
         _random_match_probability(engine, rule_components, rule_edges, n_records, config),
-        blocked_em_m,
         n_records,
     )
 

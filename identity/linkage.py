@@ -357,6 +357,29 @@ def train_model(
         con, records_table, comparisons, n_records, config.u_sample_pairs, config.random_seed
     )
     labelled = _labelled_levels(con, rule_edges, config, records_table)
+    return fit_model(
+        config,
+        candidate_levels,
+        rule_flags,
+        u,
+        labelled,
+        random_match_probability(rule_edges, n_records, config.deterministic_rule_recall),
+        n_records,
+    )
+
+
+def fit_model(
+    config: IdentityConfig,
+    candidate_levels: np.ndarray,
+    rule_flags: np.ndarray,
+    u: list[np.ndarray],
+    labelled: np.ndarray,
+    prior_match_probability: float,
+    n_records: int,
+) -> FellegiSunterModel:
+    """m by blocked EM and the Fellegi-Sunter fit, from levels, u and labels however the
+    engine computed them (one fit for the in-process and the engine-SQL paths)."""
+    comparisons = config.comparisons
     blocked_em_m = estimate_m_by_blocked_em(
         comparisons,
         candidate_levels,
@@ -372,7 +395,7 @@ def train_model(
         u,
         labelled,
         config.em_max_iterations,
-        random_match_probability(rule_edges, n_records, config.deterministic_rule_recall),
+        prior_match_probability,
         blocked_em_m,
         n_records,
     )
