@@ -112,10 +112,26 @@ def _parsed_manifest(runner_cls, project_dir: Path, target_path: Path, flags: li
 
 
 def _close_duckdb() -> None:
-    """Close dbt-duckdb's database handle, so the next step may open, link or rename the file."""
+    """Close dbt-duckdb's database, so the next step may open, link or rename the file.
+
+    dbt-duckdb's `close_all_connections()` only forgets its environment; the DuckDB database
+    closes when that object is garbage collected. While anything still refers to it (a
+    traceback of a failed test, a cycle the collector has not reached), the database stays
+    open with its WAL beside `.dbt/<name>`, and DuckDB's instance cache hands that stale
+    database to the next step's dbt command that opens the same path: the marts step then
+    reads the tables as they were before the identity step wrote them, and its writes land
+    over the identity step's (the cause of a flaky CI run). Closing the connection here
+    checkpoints the WAL into the file and closes every cursor dbt opened from it, whatever
+    still refers to the environment.
+    """
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 
-    DuckDBConnectionManager.close_all_connections()
+    with DuckDBConnectionManager._LOCK:
+        environment = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager.close_all_connections()
+    close = getattr(environment, "close", None)
+    if close is not None:
+        close()
 
 
 class InProcessDbtCliResource(DbtCliResource):
