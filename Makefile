@@ -34,7 +34,7 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $(STAMP)
 
 demo: setup  ## generate the demo landing zone (if absent)
-	@test -d $(CDP_LANDING_DIR) || $(BIN)/cdp generate --out $(CDP_LANDING_DIR) --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed $(DEMO_SEED) --erasure-requests 3
+	@test -d $(CDP_LANDING_DIR) || $(BIN)/cdp generate --out $(CDP_LANDING_DIR) --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed $(DEMO_SEED) --erasure-requests 3 --markers
 
 run: demo  ## set up, generate demo data if absent, run the whole pipeline
 	@$(BIN)/cdp run --landing $(CDP_LANDING_DIR) --warehouse $(CDP_WAREHOUSE)
