@@ -26,11 +26,19 @@ help:  ## list the commands
 
 setup: $(STAMP)  ## create .venv and install the pinned dependencies (idempotent)
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock orchestration/dagster.yaml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
-	@mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || cp orchestration/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	@# The instance settings: copied when missing, and brought up to date when the copy is
+	@# unchanged since make setup wrote it (.dagster.yaml.installed); an edited one is kept.
+	@mkdir -p $(DAGSTER_HOME)
+	@if ! test -f $(DAGSTER_HOME)/dagster.yaml || cmp -s $(DAGSTER_HOME)/dagster.yaml $(DAGSTER_HOME)/.dagster.yaml.installed; then \
+		cp orchestration/dagster.yaml $(DAGSTER_HOME)/dagster.yaml; \
+		cp orchestration/dagster.yaml $(DAGSTER_HOME)/.dagster.yaml.installed; \
+	elif ! cmp -s orchestration/dagster.yaml $(DAGSTER_HOME)/dagster.yaml; then \
+		echo "note: $(DAGSTER_HOME)/dagster.yaml differs from orchestration/dagster.yaml and was kept; if you never edited it, copy the new one over (cp orchestration/dagster.yaml $(DAGSTER_HOME)/)"; \
+	fi
 	@# Parse the dbt project once here (dbt_project/target), as a build step, rather than in
 	@# the first run: runs re-parse only what changed since (orchestration/assets/dbt.py).
 	@$(BIN)/python -c "import orchestration.assets.dbt"
