@@ -179,4 +179,3 @@ def mark_days_complete(out_dir: Path) -> int:
     for day in days:
         (day / SUCCESS_MARKER).touch()
     return len(days)
-

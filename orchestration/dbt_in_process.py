@@ -201,7 +201,9 @@ class InProcessDbtCliResource(DbtCliResource):
         seeded = project_dir / "target" / PARTIAL_PARSE_FILE
         if seeded.exists() and not (target_path / PARTIAL_PARSE_FILE).exists():
             target_path.mkdir(parents=True, exist_ok=True)
-            shutil.copy(seeded, target_path / PARTIAL_PARSE_FILE)
+            # The content only: the warehouse's folder is private, the project's is not.
+            shutil.copyfile(seeded, target_path / PARTIAL_PARSE_FILE)
+            os.chmod(target_path / PARTIAL_PARSE_FILE, 0o600)
 
         process = FinishedCommand(args=["dbt", *command])
         invocation = InProcessDbtInvocation(
