@@ -74,10 +74,12 @@ def main() -> int:
             "peak_rss_mb": run.peak_rss_mb,
             "load_average": [run.load_before, run.load_after],
             "slowest_steps": dict(sorted(steps.items(), key=lambda kv: -kv[1])[:8]),
+            "quality_steps": {k: v for k, v in sorted(steps.items()) if k.startswith("quality_")},
         }
         print(
             f"{engine}: cdp run {run.wall_seconds:.1f}s wall, {run.cpu_seconds:.1f}s CPU "
-            f"(load {run.load_before}-{run.load_after})"
+            f"(load {run.load_before}-{run.load_after}); quality steps "
+            f"{result[engine]['quality_steps']}"
         )
 
     duck, spark = warehouses["duckdb"], warehouses["spark"]

@@ -4,6 +4,10 @@ One check per suite, on the asset that owns the suite's table, run in one step p
 schema (`quality_raw`, `quality_identity`, ...). ERROR suites are
 blocking: when one fails, nothing downstream of its asset runs in that run. WARN suites
 are reported and the run goes on. The suites and their runner live in `quality/`.
+
+On `CDP_ENGINE=spark` the frames are computed by Spark from Spark's tables
+(`quality.spark_frames.SparkFrames`, on the run's one Spark session); GX validates them
+as on DuckDB.
 """
 
 from collections.abc import Iterator
@@ -13,7 +17,7 @@ import dagster as dg
 from orchestration.metadata import to_metadata_value
 from orchestration.partitions import partition_dates
 from orchestration.resources import WarehouseResource
-from quality.runner import run_suite
+from quality.runner import FrameSource, run_suite
 from quality.suites import SUITES, SuiteSpec
 
 
@@ -35,18 +39,34 @@ def _check_spec(spec: SuiteSpec) -> dg.AssetCheckSpec:
     )
 
 
+def _spark_frames(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
+    """On Spark, the step's frame source: Spark's tables, on the run's Spark session."""
+    from quality.spark_frames import SparkFrames
+    from warehouse_engine.spark_session import pipeline_spark_session
+
+    settings = warehouse.engine
+    context.log.info(f"Quality suites computed by {settings.describe()}; GX validates them here")
+    return SparkFrames(pipeline_spark_session(settings), settings.spark_warehouse)
+
+
 def _suite_result(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, spec: SuiteSpec
+    context: dg.AssetCheckExecutionContext,
+    warehouse: WarehouseResource,
+    spec: SuiteSpec,
+    spark_frames: FrameSource | None = None,
 ) -> dg.AssetCheckResult:
     days = partition_dates(context) if spec.partitioned else []
-    with warehouse.connect(context.log) as con:
-        # A backfill's days are validated in one pass; the verdict names failing days.
+    # A backfill's days are validated in one pass; the verdict names failing days.
+    partition_range = (days[0], days[-1]) if days else None
+    if spark_frames is not None:
         verdict = run_suite(
-            con,
-            spec,
-            warehouse.quality_docs_dir,
-            partition_range=(days[0], days[-1]) if days else None,
+            spark_frames, spec, warehouse.quality_docs_dir, partition_range=partition_range
         )
+    else:
+        with warehouse.connect(context.log) as con:
+            verdict = run_suite(
+                con, spec, warehouse.quality_docs_dir, partition_range=partition_range
+            )
     metadata = {}
     for key, value in verdict.to_metadata().items():
         if value is None or value == []:
@@ -89,9 +109,10 @@ def build_schema_checks(schema: str, specs: list[SuiteSpec]) -> dg.AssetChecksDe
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> Iterator[dg.AssetCheckResult]:
         selected = {key.name for key in context.selected_asset_check_keys}
+        frames = _spark_frames(context, warehouse) if warehouse.engine.is_spark else None
         for spec in specs:
             if spec.name in selected:
-                yield _suite_result(context, warehouse, spec)
+                yield _suite_result(context, warehouse, spec, frames)
 
     return _checks
 
