@@ -107,7 +107,8 @@ class SparkFrames:
         self, spec: SuiteSpec, scope: PartitionRange | None, sample_limit: int
     ) -> tuple[pd.DataFrame, int, bool]:
         """The frame to validate, the rows in scope, and whether it was sampled."""
-        frame = _naive_timestamps(self.spark.sql(self.spark_sql(spec.render_frame_sql(scope))))
+        spark_sql = self.spark_sql(spec.render_frame_sql(scope))  # places the tables first
+        frame = _naive_timestamps(self.spark.sql(spark_sql))
         # One Spark job when the scope fits (the usual case): up to limit + 1 rows.
         collected = frame.limit(sample_limit + 1).toArrow()
         if collected.num_rows <= sample_limit:
