@@ -13,6 +13,7 @@ as on DuckDB.
 from collections.abc import Iterator
 
 import dagster as dg
+import duckdb
 
 from orchestration.metadata import to_metadata_value
 from orchestration.partitions import partition_dates
@@ -52,21 +53,17 @@ def _spark_frames(context: dg.AssetCheckExecutionContext, warehouse: WarehouseRe
 def _suite_result(
     context: dg.AssetCheckExecutionContext,
     warehouse: WarehouseResource,
+    source: duckdb.DuckDBPyConnection | FrameSource,
     spec: SuiteSpec,
-    spark_frames: FrameSource | None = None,
 ) -> dg.AssetCheckResult:
     days = partition_dates(context) if spec.partitioned else []
     # A backfill's days are validated in one pass; the verdict names failing days.
-    partition_range = (days[0], days[-1]) if days else None
-    if spark_frames is not None:
-        verdict = run_suite(
-            spark_frames, spec, warehouse.quality_docs_dir, partition_range=partition_range
-        )
-    else:
-        with warehouse.connect(context.log) as con:
-            verdict = run_suite(
-                con, spec, warehouse.quality_docs_dir, partition_range=partition_range
-            )
+    verdict = run_suite(
+        source,
+        spec,
+        warehouse.quality_docs_dir,
+        partition_range=(days[0], days[-1]) if days else None,
+    )
     metadata = {}
     for key, value in verdict.to_metadata().items():
         if value is None or value == []:
@@ -109,10 +106,17 @@ def build_schema_checks(schema: str, specs: list[SuiteSpec]) -> dg.AssetChecksDe
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> Iterator[dg.AssetCheckResult]:
         selected = {key.name for key in context.selected_asset_check_keys}
-        frames = _spark_frames(context, warehouse) if warehouse.engine.is_spark else None
-        for spec in specs:
-            if spec.name in selected:
-                yield _suite_result(context, warehouse, spec, frames)
+        if warehouse.engine.is_spark:
+            frames = _spark_frames(context, warehouse)
+            for spec in specs:
+                if spec.name in selected:
+                    yield _suite_result(context, warehouse, frames, spec)
+            return
+        # One connection for the step's suites: opening the warehouse reads its catalog.
+        with warehouse.connect(context.log) as con:
+            for spec in specs:
+                if spec.name in selected:
+                    yield _suite_result(context, warehouse, con, spec)
 
     return _checks
 
