@@ -81,12 +81,15 @@ def test_cdp_run_on_spark_gives_the_tables_duckdb_gives(reference, tmp_path, mon
         _compare_with_the_duckdb_run(reference, warehouse, spark_warehouse)
         # Last, as it breaks Spark's tables: on the run's Spark session (dbt's, in this
         # process, still up), a broken mart fails its ERROR suite, a NULL customer warns.
-        dim_customers, invoices, unattributed = _checks_on_broken_spark_tables(warehouse)
+        dim_customers, sampled, invoices, unattributed = _checks_on_broken_spark_tables(warehouse)
     finally:
         stop_spark_session()
     assert dim_customers.engine == "spark" and dim_customers.severity == "ERROR"
     assert not dim_customers.success and dim_customers.error is None
     assert {(r.column, r.unexpected_count) for r in dim_customers.failed} == {("_in_mart", 1)}
+    # Above the sample limit Spark samples the rest, and keeps every row a SQL rule flagged.
+    assert sampled.sampled and sampled.rows_evaluated <= 20 + 1 < sampled.rows_in_scope
+    assert {(r.column, r.unexpected_count) for r in sampled.failed} == {("_in_mart", 1)}
     assert invoices.engine == "spark" and invoices.severity == "WARN"
     assert {(r.column, r.unexpected_count) for r in invoices.failed} == {
         ("customer_id", unattributed)
@@ -152,7 +155,8 @@ def _replace_spark_table(folder: Path, broken) -> None:
 def _checks_on_broken_spark_tables(warehouse: Path):
     """marts.dim_customers without one customer, and one invoice of marts.fct_invoices
     without its customer, written over Spark's tables, then their suites run on Spark.
-    Returns both verdicts and how many invoices then have no customer."""
+    Returns the verdicts (dim_customers also sampled down to 20 rows) and how many
+    invoices then have no customer."""
     from pyspark.sql import functions as F
 
     settings = EngineSettings.from_environment(duckdb_warehouse=warehouse)
@@ -174,8 +178,10 @@ def _checks_on_broken_spark_tables(warehouse: Path):
 
     frames = SparkFrames(spark, settings.spark_warehouse)
     docs = warehouse.parent / "broken_quality_docs"
+    dim_customers_suite = suite_by_name("marts_dim_customers__errors")
     return (
-        run_suite(frames, suite_by_name("marts_dim_customers__errors"), docs),
+        run_suite(frames, dim_customers_suite, docs),
+        run_suite(frames, dim_customers_suite, docs, sample_limit=20),
         run_suite(frames, suite_by_name("marts_fct_invoices__warnings"), docs),
         unattributed,
     )
