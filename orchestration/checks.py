@@ -18,7 +18,7 @@ import duckdb
 from orchestration.metadata import to_metadata_value
 from orchestration.partitions import partition_dates
 from orchestration.resources import WarehouseResource
-from quality.runner import FrameSource, run_suite
+from quality.runner import DEFAULT_SAMPLE_LIMIT, FrameSource, run_suite, validation_scope
 from quality.suites import SUITES, SuiteSpec
 
 
@@ -50,19 +50,20 @@ def _spark_frames(context: dg.AssetCheckExecutionContext, warehouse: WarehouseRe
     return SparkFrames(pipeline_spark_session(settings), settings.spark_warehouse)
 
 
+def _partition_range(context: dg.AssetCheckExecutionContext, spec: SuiteSpec):
+    """A backfill's days are validated in one pass; the verdict names failing days."""
+    days = partition_dates(context) if spec.partitioned else []
+    return (days[0], days[-1]) if days else None
+
+
 def _suite_result(
     context: dg.AssetCheckExecutionContext,
     warehouse: WarehouseResource,
     source: duckdb.DuckDBPyConnection | FrameSource,
     spec: SuiteSpec,
 ) -> dg.AssetCheckResult:
-    days = partition_dates(context) if spec.partitioned else []
-    # A backfill's days are validated in one pass; the verdict names failing days.
     verdict = run_suite(
-        source,
-        spec,
-        warehouse.quality_docs_dir,
-        partition_range=(days[0], days[-1]) if days else None,
+        source, spec, warehouse.quality_docs_dir, partition_range=_partition_range(context, spec)
     )
     metadata = {}
     for key, value in verdict.to_metadata().items():
@@ -108,9 +109,17 @@ def build_schema_checks(schema: str, specs: list[SuiteSpec]) -> dg.AssetChecksDe
         selected = {key.name for key in context.selected_asset_check_keys}
         if warehouse.engine.is_spark:
             frames = _spark_frames(context, warehouse)
-            for spec in specs:
-                if spec.name in selected:
-                    yield _suite_result(context, warehouse, frames, spec)
+            chosen = [spec for spec in specs if spec.name in selected]
+            # Spark computes the next frames while GX validates the first ones.
+            frames.prefetch(
+                [
+                    (spec, validation_scope(spec, None, _partition_range(context, spec)))
+                    for spec in chosen
+                ],
+                DEFAULT_SAMPLE_LIMIT,
+            )
+            for spec in chosen:
+                yield _suite_result(context, warehouse, frames, spec)
             return
         # One connection for the step's suites: opening the warehouse reads its catalog.
         with warehouse.connect(context.log) as con:

@@ -240,7 +240,7 @@ def run_suite(
     frames = DuckDBFrames(source) if isinstance(source, duckdb.DuckDBPyConnection) else source
     started = time.perf_counter()
     docs_dir = Path(docs_dir)
-    scope = _scope(spec, partition_dt, partition_range)
+    scope = validation_scope(spec, partition_dt, partition_range)
     index_path = docs_dir / "index.html"
 
     try:
@@ -320,9 +320,10 @@ def run_suite(
     )
 
 
-def _scope(
+def validation_scope(
     spec: SuiteSpec, partition_dt: date | None, partition_range: PartitionRange | None
 ) -> PartitionRange | None:
+    """The `_dt` range `run_suite` validates (None: the whole table)."""
     if partition_dt is not None and partition_range is not None:
         raise ValueError(f"run_suite({spec.name}): pass partition_dt or partition_range, not both")
     if partition_dt is not None:

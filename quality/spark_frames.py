@@ -22,6 +22,8 @@ derived columns' counts stay exact on both).
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,9 @@ from warehouse_engine.sql_engines import to_spark_sql
 
 SAMPLE_SEED = 42
 VIEW_PREFIX = "_quality"
+#: Frames collected at once by `prefetch`: while one statement is planned on the driver,
+#: another runs on the executors.
+PREFETCH_THREADS = 4
 
 
 class SparkFrameError(RuntimeError):
@@ -57,6 +62,7 @@ class SparkFrames:
     handoff_schemas: tuple[str, ...] = HANDOFF_SCHEMAS
     engine: str = "spark"
     _views: dict[str, str] = field(default_factory=dict)
+    _prefetched: dict[tuple[str, int], Future] = field(default_factory=dict)
 
     @property
     def handoff_root(self) -> Path:
@@ -103,17 +109,47 @@ class SparkFrames:
         self._views[relation] = view
         return view
 
+    def prefetch(
+        self, suites: Sequence[tuple[SuiteSpec, PartitionRange | None]], sample_limit: int
+    ) -> None:
+        """Start collecting the frames of `suites` (spec, scope) on a few threads, so
+        Spark runs one suite's statement while the driver plans the next; `load` then
+        takes each from here. A suite whose SQL cannot even be placed (a missing table) is
+        left to `load`, which reports it."""
+        pool = ThreadPoolExecutor(max_workers=PREFETCH_THREADS, thread_name_prefix="quality")
+        try:
+            for spec, scope in suites:
+                duckdb_sql = spec.render_frame_sql(scope)
+                try:
+                    spark_sql = self.spark_sql(duckdb_sql)
+                except SparkFrameError:
+                    continue
+                self._prefetched[duckdb_sql, sample_limit] = pool.submit(
+                    self._first_rows, spark_sql, sample_limit
+                )
+        finally:
+            pool.shutdown(wait=False)
+
+    def _first_rows(self, spark_sql: str, sample_limit: int) -> Any:
+        """Up to `sample_limit + 1` rows of the frame, as Arrow: one Spark job."""
+        return _naive_timestamps(self.spark.sql(spark_sql)).limit(sample_limit + 1).toArrow()
+
     def load(
         self, spec: SuiteSpec, scope: PartitionRange | None, sample_limit: int
     ) -> tuple[pd.DataFrame, int, bool]:
         """The frame to validate, the rows in scope, and whether it was sampled."""
-        spark_sql = self.spark_sql(spec.render_frame_sql(scope))  # places the tables first
-        frame = _naive_timestamps(self.spark.sql(spark_sql))
+        duckdb_sql = spec.render_frame_sql(scope)
+        spark_sql = self.spark_sql(duckdb_sql)  # places the tables first
+        prefetched = self._prefetched.pop((duckdb_sql, sample_limit), None)
         # One Spark job when the scope fits (the usual case): up to limit + 1 rows.
-        collected = frame.limit(sample_limit + 1).toArrow()
+        if prefetched is not None:
+            collected = prefetched.result()
+        else:
+            collected = self._first_rows(spark_sql, sample_limit)
         if collected.num_rows <= sample_limit:
             return _to_pandas(collected), collected.num_rows, False
-        frame = frame.localCheckpoint(eager=True)  # computed once for the count and the sample
+        # Computed once for the count and the sample.
+        frame = _naive_timestamps(self.spark.sql(spark_sql)).localCheckpoint(eager=True)
         try:
             rows_in_scope = frame.count()
             # Every row an exact SQL rule flagged, then a reproducible sample of the rest.
