@@ -683,11 +683,17 @@ def _delete_rows(
     table's candidate rows) those among the candidates, which then forget them too."""
     if candidate is None:
         return con.execute(f"DELETE FROM {name} WHERE {condition}").fetchone()[0]
-    (n,) = con.execute(
-        f"DELETE FROM {name} WHERE rowid IN (SELECT {_ROWID} FROM {candidate} WHERE {condition})"
-    ).fetchone()
-    con.execute(f"DELETE FROM {candidate} WHERE {condition}")
-    return n
+    rowids = [
+        r
+        for (r,) in con.execute(
+            f"DELETE FROM {candidate} WHERE {condition} RETURNING {_ROWID}"
+        ).fetchall()
+    ]
+    if not rowids:  # most of the day's candidate tables hold nothing of this request
+        return 0
+    return con.execute(
+        f"DELETE FROM {name} WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [rowids]
+    ).fetchone()[0]
 
 
 def _null_column(
@@ -696,12 +702,18 @@ def _null_column(
     """Set `column` to NULL where `condition` holds (among the candidates, if given)."""
     if candidate is None:
         return con.execute(f"UPDATE {name} SET {column} = NULL WHERE {condition}").fetchone()[0]
-    (n,) = con.execute(
-        f"UPDATE {name} SET {column} = NULL WHERE rowid IN "
-        f"(SELECT {_ROWID} FROM {candidate} WHERE {condition})"
-    ).fetchone()
-    con.execute(f"UPDATE {candidate} SET {column} = NULL WHERE {condition}")
-    return n
+    rowids = [
+        r
+        for (r,) in con.execute(
+            f"UPDATE {candidate} SET {column} = NULL WHERE {condition} RETURNING {_ROWID}"
+        ).fetchall()
+    ]
+    if not rowids:
+        return 0
+    return con.execute(
+        f"UPDATE {name} SET {column} = NULL WHERE rowid IN (SELECT unnest(?::BIGINT[]))",
+        [rowids],
+    ).fetchone()[0]
 
 
 def _delete_everywhere(
@@ -721,16 +733,21 @@ def _delete_everywhere(
             "WHERE database_name = current_database()"
         ).fetchall()
     }
-    for (schema, table), columns in _all_text_columns(con).items():
+    text_columns = _all_text_columns(con)
+    # Shared identifier: outside raw, only the erased records' own rows go; values that
+    # merely mention them (a stranger's `email_source_record`) are scrubbed below.
+    conditions = {
+        (schema, table): _row_condition(columns, needles, exact_ids=bool(scrub) and schema != "raw")
+        for (schema, table), columns in text_columns.items()
+    }
+    for (schema, table), columns in text_columns.items():
         name = f'"{schema}"."{table}"'
         candidate = None if scope is None else scope.relation(schema, table)
         if scope is not None and candidate is None:
             continue  # no row of this table holds any value of the day's requests
 
         deleted = 0
-        # Shared identifier: outside raw, only the erased records' own rows go; values that
-        # merely mention them (a stranger's `email_source_record`) are scrubbed below.
-        condition = _row_condition(columns, needles, exact_ids=bool(scrub) and schema != "raw")
+        condition = conditions[(schema, table)]
         if condition:
             deleted = _delete_rows(con, name, candidate, condition)
         if scrub:
