@@ -10,7 +10,9 @@
    and each step's seconds.
 3. Compares: raw rows and rejects, every staging, intermediate and mart table (rows, NULLs
    per column, sum of every numeric column; `warehouse_engine/equivalence.py`), the
-   partition of source records into customers, the published tables and columns.
+   partition of source records into customers, the published tables and columns, and
+   the GX suites' outcomes (passed / failed / warned, unexpected counts; on Spark the
+   frames are Spark's).
 Prints the figures and writes bench/results/spark_pipeline.json. The 2 cores are shared:
 the load average around each run is recorded, and wall seconds follow it.
 """
@@ -33,6 +35,7 @@ from warehouse_engine.equivalence import (  # noqa: E402
     duckdb_fingerprints,
     identity_partitions,
     published_columns,
+    quality_outcomes,
     rejects_per_table,
     spark_fingerprints,
 )
@@ -74,10 +77,12 @@ def main() -> int:
             "peak_rss_mb": run.peak_rss_mb,
             "load_average": [run.load_before, run.load_after],
             "slowest_steps": dict(sorted(steps.items(), key=lambda kv: -kv[1])[:8]),
+            "quality_steps": {k: v for k, v in sorted(steps.items()) if k.startswith("quality_")},
         }
         print(
             f"{engine}: cdp run {run.wall_seconds:.1f}s wall, {run.cpu_seconds:.1f}s CPU "
-            f"(load {run.load_before}-{run.load_after})"
+            f"(load {run.load_before}-{run.load_after}); quality steps "
+            f"{result[engine]['quality_steps']}"
         )
 
     duck, spark = warehouses["duckdb"], warehouses["spark"]
@@ -86,6 +91,13 @@ def main() -> int:
     spark_side = spark_fingerprints(spark_tables)
     found = differences(duckdb_side, spark_side)
     duck_partition, spark_partition = identity_partitions(duck, spark_tables)
+    checks = {
+        side: quality_outcomes(path.parent / "quality_docs")
+        for side, path in (("duckdb", duck), ("spark", spark))
+    }
+    same_checks = {k: {**v, "computed_by": None} for k, v in checks["duckdb"].items()} == {
+        k: {**v, "computed_by": None} for k, v in checks["spark"].items()
+    }
     revenue = {
         side: fingerprints["marts.fct_invoices"].sums.get("net_revenue_usd_cents")
         for side, fingerprints in (("duckdb", duckdb_side), ("spark", spark_side))
@@ -99,6 +111,16 @@ def main() -> int:
         same_partition_of_records=duck_partition == spark_partition,
         same_published_tables_and_columns=published_columns(duck) == published_columns(spark),
         fct_invoices_net_revenue_usd_cents=revenue,
+        quality_suites_compared=len(checks["spark"]),
+        quality_suites_failed={
+            side: sorted(k for k, o in found_checks.items() if not o["success"])
+            for side, found_checks in checks.items()
+        },
+        quality_frames_computed_by={
+            side: sorted({o["computed_by"] for o in found_checks.values()})
+            for side, found_checks in checks.items()
+        },
+        same_quality_outcomes=same_checks,
     )
     same_rejects = result["raw_rejects"]["duckdb"] == result["raw_rejects"]["spark"]
     print(
@@ -106,7 +128,9 @@ def main() -> int:
         f"{len(found)} differences; rejects same: {same_rejects}; customers "
         f"{len(duck_partition)} / {len(spark_partition)}, same partition: "
         f"{result['same_partition_of_records']}; published tables and columns same: "
-        f"{result['same_published_tables_and_columns']}; net revenue {revenue}"
+        f"{result['same_published_tables_and_columns']}; net revenue {revenue}; "
+        f"{result['quality_suites_compared']} quality suite results, same outcomes: {same_checks} "
+        f"(frames computed by {result['quality_frames_computed_by']})"
     )
     for line in found[:20]:
         print("  " + line)
@@ -118,6 +142,7 @@ def main() -> int:
         and same_rejects
         and result["same_partition_of_records"]
         and result["same_published_tables_and_columns"]
+        and same_checks
     )
     return 0 if ok else 1
 

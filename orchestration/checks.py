@@ -4,6 +4,10 @@ One check per suite, on the asset that owns the suite's table, run in one step p
 schema (`quality_raw`, `quality_identity`, ...). ERROR suites are
 blocking: when one fails, nothing downstream of its asset runs in that run. WARN suites
 are reported and the run goes on. The suites and their runner live in `quality/`.
+
+On `CDP_ENGINE=spark` the frames are computed by Spark from Spark's tables
+(`quality.spark_frames.SparkFrames`, on the run's one Spark session); GX validates them
+as on DuckDB.
 """
 
 from collections.abc import Iterator
@@ -14,7 +18,7 @@ import duckdb
 from orchestration.metadata import to_metadata_value
 from orchestration.partitions import partition_dates
 from orchestration.resources import WarehouseResource
-from quality.runner import run_suite
+from quality.runner import DEFAULT_SAMPLE_LIMIT, FrameSource, run_suite, validation_scope
 from quality.suites import SUITES, SuiteSpec
 
 
@@ -36,19 +40,30 @@ def _check_spec(spec: SuiteSpec) -> dg.AssetCheckSpec:
     )
 
 
+def _spark_frames(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource):
+    """On Spark, the step's frame source: Spark's tables, on the run's Spark session."""
+    from quality.spark_frames import SparkFrames
+    from warehouse_engine.spark_session import pipeline_spark_session
+
+    settings = warehouse.engine
+    context.log.info(f"Quality suites computed by {settings.describe()}; GX validates them here")
+    return SparkFrames(pipeline_spark_session(settings), settings.spark_warehouse)
+
+
+def _partition_range(context: dg.AssetCheckExecutionContext, spec: SuiteSpec):
+    """A backfill's days are validated in one pass; the verdict names failing days."""
+    days = partition_dates(context) if spec.partitioned else []
+    return (days[0], days[-1]) if days else None
+
+
 def _suite_result(
     context: dg.AssetCheckExecutionContext,
     warehouse: WarehouseResource,
-    con: duckdb.DuckDBPyConnection,
+    source: duckdb.DuckDBPyConnection | FrameSource,
     spec: SuiteSpec,
 ) -> dg.AssetCheckResult:
-    days = partition_dates(context) if spec.partitioned else []
-    # A backfill's days are validated in one pass; the verdict names failing days.
     verdict = run_suite(
-        con,
-        spec,
-        warehouse.quality_docs_dir,
-        partition_range=(days[0], days[-1]) if days else None,
+        source, spec, warehouse.quality_docs_dir, partition_range=_partition_range(context, spec)
     )
     metadata = {}
     for key, value in verdict.to_metadata().items():
@@ -92,6 +107,20 @@ def build_schema_checks(schema: str, specs: list[SuiteSpec]) -> dg.AssetChecksDe
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> Iterator[dg.AssetCheckResult]:
         selected = {key.name for key in context.selected_asset_check_keys}
+        if warehouse.engine.is_spark:
+            frames = _spark_frames(context, warehouse)
+            chosen = [spec for spec in specs if spec.name in selected]
+            # Spark computes the next frames while GX validates the first ones.
+            frames.prefetch(
+                [
+                    (spec, validation_scope(spec, None, _partition_range(context, spec)))
+                    for spec in chosen
+                ],
+                DEFAULT_SAMPLE_LIMIT,
+            )
+            for spec in chosen:
+                yield _suite_result(context, warehouse, frames, spec)
+            return
         # One connection for the step's suites: opening the warehouse reads its catalog.
         with warehouse.connect(context.log) as con:
             for spec in specs:

@@ -1,7 +1,8 @@
-"""Run one quality suite on a DuckDB table, one `_dt` partition, or a range of them.
+"""Run one quality suite on a table, one `_dt` partition, or a range of them.
 
-DuckDB builds the frame (including the derived columns only SQL can compute exactly),
-GX validates it through its pandas data source with the suite's ValidationDefinition,
+The engine builds the frame (including the derived columns only SQL can compute
+exactly): DuckDB on the warehouse file, or Spark from Spark's tables
+(quality/spark_frames.py, the same SQL transpiled). GX validates it through its pandas data source with the suite's ValidationDefinition,
 and quality.docs_site renders that one result into Data Docs. A range of partitions is
 validated in one pass (one GX validation, one page), which is what keeps a 14-day
 backfill cheap; the verdict still names the days whose rows failed. Bad data never
@@ -18,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import numpy as np
@@ -41,6 +42,37 @@ EXAMPLES_PER_EXPECTATION = 5
 PARTIAL_UNEXPECTED_COUNT = 20
 PARTITION_COLUMN = "_dt"
 FRAME_TABLE = "_quality_frame"
+
+
+class FrameSource(Protocol):
+    """Where a suite's frame is computed: the engine that runs its `frame_sql`."""
+
+    engine: str
+
+    def load(
+        self, spec: SuiteSpec, scope: PartitionRange | None, sample_limit: int
+    ) -> tuple[pd.DataFrame, int, bool]:
+        """The frame to validate, the number of rows in scope, and whether it was sampled."""
+
+    def explain_error(self, spec: SuiteSpec, exc: BaseException) -> str | None:
+        """What to tell the user when the frame could not be built (a missing table or
+        column); None for an error that is not the data's, which then propagates."""
+
+
+@dataclass
+class DuckDBFrames:
+    """Frames computed by DuckDB on one connection (the warehouse file or a step store)."""
+
+    con: duckdb.DuckDBPyConnection
+    engine: str = "duckdb"
+
+    def load(
+        self, spec: SuiteSpec, scope: PartitionRange | None, sample_limit: int
+    ) -> tuple[pd.DataFrame, int, bool]:
+        return _load_frame(self.con, spec, scope, sample_limit)
+
+    def explain_error(self, spec: SuiteSpec, exc: BaseException) -> str | None:
+        return _explain_sql_error(spec, exc) if isinstance(exc, duckdb.Error) else None
 
 
 @dataclass(frozen=True)
@@ -80,6 +112,8 @@ class SuiteVerdict:
     sampled: bool = False
     error: str | None = None
     duration_seconds: float = 0.0
+    #: The engine that computed the frame GX validated (duckdb or spark).
+    engine: str = "duckdb"
 
     @property
     def partition_dt(self) -> date | None:
@@ -172,6 +206,7 @@ class SuiteVerdict:
             "data_docs": str(self.docs_path),
             "error": self.error,
             "duration_seconds": round(self.duration_seconds, 3),
+            "frame_computed_by": self.engine,
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -187,7 +222,7 @@ class SuiteVerdict:
 
 
 def run_suite(
-    con: duckdb.DuckDBPyConnection,
+    source: duckdb.DuckDBPyConnection | FrameSource,
     spec: SuiteSpec,
     docs_dir: Path,
     partition_dt: date | None = None,
@@ -199,16 +234,21 @@ def run_suite(
 
     Partitioned suites validate one day (`partition_dt`), every day in the inclusive
     `partition_range=(first, last)` in a single pass, or the whole table when neither is
-    given. Whole-table suites ignore both.
+    given. Whole-table suites ignore both. `source` computes the frame: a DuckDB
+    connection, or a `FrameSource` such as `quality.spark_frames.SparkFrames`.
     """
+    frames = DuckDBFrames(source) if isinstance(source, duckdb.DuckDBPyConnection) else source
     started = time.perf_counter()
     docs_dir = Path(docs_dir)
-    scope = _scope(spec, partition_dt, partition_range)
+    scope = validation_scope(spec, partition_dt, partition_range)
     index_path = docs_dir / "index.html"
 
     try:
-        frame, rows_in_scope, sampled = _load_frame(con, spec, scope, sample_limit)
-    except duckdb.Error as exc:
+        frame, rows_in_scope, sampled = frames.load(spec, scope, sample_limit)
+    except Exception as exc:
+        explained = frames.explain_error(spec, exc)
+        if explained is None:
+            raise
         return SuiteVerdict(
             suite=spec.name,
             table=spec.table,
@@ -218,8 +258,9 @@ def run_suite(
             results=[],
             docs_path=index_path,
             partition_range=scope,
-            error=_explain_sql_error(spec, exc),
+            error=explained,
             duration_seconds=time.perf_counter() - started,
+            engine=frames.engine,
         )
 
     context = quality_context(docs_dir)
@@ -233,6 +274,8 @@ def run_suite(
         )
         # Before anything shows, stores or reduces the failing values: masked everywhere.
         mask_validation_result(validation_result)
+        # Stored with the result: which engine computed the frame GX validated.
+        validation_result.meta["frame_computed_by"] = frames.engine
         results = [_outcome(r) for r in validation_result.results]
         failed_partitions = (
             []
@@ -273,12 +316,14 @@ def run_suite(
         rows_in_scope=rows_in_scope,
         sampled=sampled,
         duration_seconds=time.perf_counter() - started,
+        engine=frames.engine,
     )
 
 
-def _scope(
+def validation_scope(
     spec: SuiteSpec, partition_dt: date | None, partition_range: PartitionRange | None
 ) -> PartitionRange | None:
+    """The `_dt` range `run_suite` validates (None: the whole table)."""
     if partition_dt is not None and partition_range is not None:
         raise ValueError(f"run_suite({spec.name}): pass partition_dt or partition_range, not both")
     if partition_dt is not None:

@@ -175,3 +175,45 @@ def published_columns(warehouse: Path) -> dict[str, list[str]]:
     if files != tables:
         raise AssertionError(f"{parquet_dir} and {bi_file} hold different tables or columns")
     return tables
+
+
+def quality_outcomes(quality_docs_dir: Path) -> dict[str, dict]:
+    """Each GX suite's latest stored result per scope, reduced to what both engines must
+    agree on: passed or not, and each expectation's success and unexpected count; plus
+    `computed_by`, the engine that computed the frame GX validated.
+
+    Read from the validation store the quality runner writes
+    (`<docs>/_gx_store/validations/<suite>/<scope>/<run time>/<batch>.json`); the results
+    are masked there, and only counts are kept here. Keys: `<suite> <scope>`.
+    """
+    import json
+
+    store = Path(quality_docs_dir) / "_gx_store" / "validations"
+    latest: dict[tuple[str, str], Path] = {}
+    for path in store.glob("*/*/*/*.json"):
+        suite, scope, run_time = path.parts[-4], path.parts[-3], path.parts[-2]
+        key = (suite, scope)
+        if key not in latest or run_time > latest[key].parts[-2]:
+            latest[key] = path
+    outcomes = {}
+    for (suite, scope), path in sorted(latest.items()):
+        result = json.loads(path.read_text(encoding="utf-8"))
+        expectations = sorted(
+            (
+                r["expectation_config"]["type"],
+                str(
+                    r["expectation_config"]["kwargs"].get("column")
+                    or r["expectation_config"]["kwargs"].get("column_A")
+                    or ""
+                ),
+                bool(r["success"]),
+                (r.get("result") or {}).get("unexpected_count"),
+            )
+            for r in result["results"]
+        )
+        outcomes[f"{suite} {scope}"] = {
+            "success": bool(result["success"]),
+            "expectations": expectations,
+            "computed_by": (result.get("meta") or {}).get("frame_computed_by"),
+        }
+    return outcomes

@@ -179,8 +179,11 @@ def build_raw_asset(spec: RawTable) -> dg.AssetsDefinition:
                     context.log.warning(warning)
             table_rows = con.execute(f"select count(*) from raw.{spec.name}").fetchone()[0]
             # On Spark, dbt reads raw.* from the hand-off; the quarantine goes along so both
-            # engines hold the same rejects.
-            warehouse.hand_off(con, [f"raw.{spec.name}", "raw.rejects"], context.log)
+            # engines hold the same rejects, and the load audit for the reject-rate suites
+            # Spark computes (quality/spark_frames.py).
+            warehouse.hand_off(
+                con, [f"raw.{spec.name}", "raw.rejects", "raw.load_audit"], context.log
+            )
         context.log.info(f"raw.{spec.name}: the loader {warehouse.where_steps_run()}")
         loaded = sum(r.rows_loaded for r in results)
         rejected = sum(r.rows_rejected for r in results)

@@ -497,8 +497,9 @@ def _reject_rate_frame_sql(rules: RawTableRules) -> str:
     return f"""
         SELECT * FROM (
             SELECT dt AS _dt,
-                   sum(rows_read) AS rows_read,
-                   sum(rows_rejected) AS rows_rejected,
+                   -- BIGINT, not DuckDB's HUGEINT sum: the same int64 on both engines
+                   CAST(sum(rows_read) AS BIGINT) AS rows_read,
+                   CAST(sum(rows_rejected) AS BIGINT) AS rows_rejected,
                    round(sum(rows_rejected) / greatest(sum(rows_read), 1), 4) AS rejected_share,
                    (sum(rows_rejected) > {MAX_REJECTED_SHARE} * sum(rows_read)
                     AND sum(rows_rejected) >= {MIN_REJECTED_ROWS_TO_FAIL}) AS {TOO_MANY_REJECTS_COLUMN}

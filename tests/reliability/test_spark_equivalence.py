@@ -8,27 +8,37 @@ tests, staging, marts, with their data tests and contracts) on dbt-spark, the Py
 on the run's local step store with their tables handed to Spark as Parquet. Compared:
 raw counts and rejects, every staging/intermediate/mart table Spark built (rows, NULLs per
 column, sum of every numeric column, revenue included), the partition of source records
-into customers (up to id labels), and the published BI copy's tables and columns.
+into customers (up to id labels), the published BI copy's tables and columns, and the
+GX suites' outcomes (which passed, failed or warned, each expectation's unexpected count),
+whose frames Spark computed on the Spark run. Then, on the same Spark session, a mart
+broken on Spark fails its ERROR suite and an invoice without a customer warns.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import duckdb
 import pytest
 
 from orchestration.cli import main as cdp
+from quality.runner import run_suite
+from quality.spark_frames import SparkFrames
+from quality.suites import suite_by_name
 from tests.reliability.warehouse_state import raw_counts
 from warehouse_engine.equivalence import (
     differences,
     duckdb_fingerprints,
     identity_partitions,
     published_columns,
+    quality_outcomes,
     rejects_per_table,
     spark_fingerprints,
 )
+from warehouse_engine.settings import EngineSettings
+from warehouse_engine.spark_session import pipeline_spark_session
 
 pytestmark = pytest.mark.slow
 
@@ -68,9 +78,26 @@ def test_cdp_run_on_spark_gives_the_tables_duckdb_gives(reference, tmp_path, mon
 
     try:
         assert cdp(["run", "--landing", str(reference.zone), "--warehouse", str(warehouse)]) == 0
+        _compare_with_the_duckdb_run(reference, warehouse, spark_warehouse)
+        # Last, as it breaks Spark's tables: on the run's Spark session (dbt's, in this
+        # process, still up), a broken mart fails its ERROR suite, a NULL customer warns.
+        dim_customers, sampled, invoices, unattributed = _checks_on_broken_spark_tables(warehouse)
     finally:
         stop_spark_session()
+    assert dim_customers.engine == "spark" and dim_customers.severity == "ERROR"
+    assert not dim_customers.success and dim_customers.error is None
+    assert {(r.column, r.unexpected_count) for r in dim_customers.failed} == {("_in_mart", 1)}
+    # Above the sample limit Spark samples the rest, and keeps every row a SQL rule flagged.
+    assert sampled.sampled and sampled.rows_evaluated <= 20 + 1 < sampled.rows_in_scope
+    assert {(r.column, r.unexpected_count) for r in sampled.failed} == {("_in_mart", 1)}
+    assert invoices.engine == "spark" and invoices.severity == "WARN"
+    assert {(r.column, r.unexpected_count) for r in invoices.failed} == {
+        ("customer_id", unattributed)
+    }
 
+
+def _compare_with_the_duckdb_run(reference, warehouse: Path, spark_warehouse: Path) -> None:
+    """Everything the Spark run wrote against the shared DuckDB reference run."""
     # Raw: the same rows per table and day, the same rejects, and Spark read all of them.
     assert raw_counts(warehouse) == reference.raw
     assert rejects_per_table(warehouse) == rejects_per_table(reference.warehouse)
@@ -101,3 +128,60 @@ def test_cdp_run_on_spark_gives_the_tables_duckdb_gives(reference, tmp_path, mon
     spark_published = published_columns(warehouse)
     assert spark_published == published_columns(reference.warehouse)
     assert "dim_customers" in spark_published
+
+    # The same quality verdicts: every suite and scope, passed or not, and each
+    # expectation's outcome and unexpected count; on Spark every frame was Spark's.
+    duckdb_checks = quality_outcomes(reference.warehouse.parent / "quality_docs")
+    spark_checks = quality_outcomes(warehouse.parent / "quality_docs")
+    assert {o["computed_by"] for o in duckdb_checks.values()} == {"duckdb"}
+    assert {o["computed_by"] for o in spark_checks.values()} == {"spark"}
+    assert _without_engine(spark_checks) == _without_engine(duckdb_checks)
+    assert {key.split("_")[0] for key in spark_checks} == {"raw", "identity", "marts"}
+    assert len(spark_checks) >= 30
+
+
+def _without_engine(outcomes: dict[str, dict]) -> dict[str, dict]:
+    return {key: {k: v for k, v in o.items() if k != "computed_by"} for key, o in outcomes.items()}
+
+
+def _replace_spark_table(folder: Path, broken) -> None:
+    """Write `broken` (a DataFrame read from `folder`) over Spark's table folder."""
+    aside = folder.with_name(folder.name + ".broken")
+    broken.write.parquet(str(aside))
+    shutil.rmtree(folder)
+    aside.rename(folder)
+
+
+def _checks_on_broken_spark_tables(warehouse: Path):
+    """marts.dim_customers without one customer, and one invoice of marts.fct_invoices
+    without its customer, written over Spark's tables, then their suites run on Spark.
+    Returns the verdicts (dim_customers also sampled down to 20 rows) and how many
+    invoices then have no customer."""
+    from pyspark.sql import functions as F
+
+    settings = EngineSettings.from_environment(duckdb_warehouse=warehouse)
+    spark = pipeline_spark_session(settings)  # the run's session, not a new JVM
+    marts = settings.spark_warehouse / "marts.db"
+
+    customers = spark.read.parquet(str(marts / "dim_customers")).localCheckpoint()
+    first = customers.agg(F.min("customer_id")).first()[0]
+    _replace_spark_table(marts / "dim_customers", customers.where(F.col("customer_id") != first))
+
+    invoices = spark.read.parquet(str(marts / "fct_invoices")).localCheckpoint()
+    one = invoices.where(F.col("customer_id").isNotNull()).agg(F.min("invoice_id")).first()[0]
+    unattributed = invoices.where(F.col("customer_id").isNull()).count() + 1
+    without_customer = F.when(F.col("invoice_id") == one, F.lit(None))
+    _replace_spark_table(
+        marts / "fct_invoices",
+        invoices.withColumn("customer_id", without_customer.otherwise(F.col("customer_id"))),
+    )
+
+    frames = SparkFrames(spark, settings.spark_warehouse)
+    docs = warehouse.parent / "broken_quality_docs"
+    dim_customers_suite = suite_by_name("marts_dim_customers__errors")
+    return (
+        run_suite(frames, dim_customers_suite, docs),
+        run_suite(frames, dim_customers_suite, docs, sample_limit=20),
+        run_suite(frames, suite_by_name("marts_fct_invoices__warnings"), docs),
+        unattributed,
+    )

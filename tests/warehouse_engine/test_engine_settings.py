@@ -66,3 +66,31 @@ def test_cdp_spark_build_needs_a_duckdb_run_first(tmp_path, monkeypatch, capsys)
     code = cdp(["spark-build", "--warehouse", str(tmp_path / "none.duckdb")])
     assert code == 1
     assert "run `cdp run` on DuckDB first" in capsys.readouterr().err
+
+
+def test_the_quality_steps_spark_session_is_configured_as_dbt_sparks_profile(tmp_path):
+    """The quality step may open the run's Spark session before dbt does; dbt-spark then
+    gets that session (`getOrCreate`), so it must carry the profile's parameters."""
+    import re
+
+    import yaml
+
+    from warehouse_engine.spark_session import spark_session_parameters
+
+    settings = EngineSettings.from_environment(
+        {"CDP_ENGINE": "spark", "CDP_SPARK_SHUFFLE_PARTITIONS": "3"},
+        duckdb_warehouse=tmp_path / "w.duckdb",
+    )
+    env = settings.dbt_environment({})
+    profile = Path(__file__).resolve().parents[2] / "dbt_project" / "profiles.yml"
+    spark_output = yaml.safe_load(profile.read_text())["cdp"]["outputs"]["spark"]
+
+    def rendered(value) -> str:
+        return re.sub(
+            r"\{\{\s*env_var\('([A-Z_]+)',\s*'([^']*)'\)\s*\}\}",
+            lambda m: env.get(m.group(1), m.group(2)),
+            str(value),
+        )
+
+    from_profile = {k: rendered(v) for k, v in spark_output["server_side_parameters"].items()}
+    assert spark_session_parameters(settings) == from_profile
