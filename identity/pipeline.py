@@ -44,6 +44,7 @@ from identity.overrides import (
 from identity.persistence import (
     SCHEMA,
     TABLE_COLUMNS,
+    TablePatch,
     read_previous_state,
     write_identity_tables,
 )
@@ -65,7 +66,13 @@ from identity.provenance import previous_links as previous_links_of
 from identity.records import build_identity_records_table
 from identity.shared_values import MATCH_RECORDS_TABLE, detect_shared_values
 from identity.stable_ids import assign_customer_ids
-from identity.survivorship import ASSIGNED_TABLE, GOLDEN_TABLE, create_golden_table
+from identity.survivorship import (
+    ASSIGNED_TABLE,
+    CHANGED_CUSTOMERS_TABLE,
+    CHANGED_RECORDS_TABLE,
+    GOLDEN_TABLE,
+    create_golden_table,
+)
 
 __all__ = ["SCHEMA", "TABLE_COLUMNS", "ResolutionSummary", "resolve_identities"]
 
@@ -92,6 +99,10 @@ class ResolutionSummary:
     # CPU seconds (all threads) per stage this module times, and of link_records as a whole:
     # on a busy machine wall seconds say more about the neighbours than about the engine.
     cpu_seconds: dict[str, float] = field(default_factory=dict)
+    # golden records built this run (a nightly run rebuilds only changed customers') and
+    # rows written per identity table (only changed rows of the keyed tables)
+    golden_recomputed: int = 0
+    rows_written: dict[str, int] = field(default_factory=dict)
 
     def to_metadata(self) -> dict[str, Any]:
         """Plain values (ints, floats, str, markdown) for Dagster asset metadata."""
@@ -101,6 +112,13 @@ class ResolutionSummary:
         return {
             "identity_mode": self.mode,
             "records_reclustered": self.records_reclustered,
+            "golden_recomputed": self.golden_recomputed,
+            "rows_written": "\n".join(
+                ["| table | rows written |", "|---|---|"]
+                + [f"| {k} | {v:,} |" for k, v in self.rows_written.items()]
+            )
+            if self.rows_written
+            else "none",
             "model_trained_at": self.model_trained_at,
             "records_in": self.records_in,
             "customers_out": self.customers_out,
@@ -255,7 +273,7 @@ def resolve_identities(
         f"join {MATCH_RECORDS_TABLE} m using (rid) join {RESOLVED_TABLE} c using (rid) "
         f"join {FINGERPRINT_TABLE} f using (rid)"
     )
-    create_golden_table(con, run_ts)
+    golden_recomputed = create_golden_table(con, run_ts, only_changed=within is not None)
     merges = assignment.merges.assign(merged_at=run_ts)
     splits = assignment.splits.assign(split_at=run_ts)
     refused = refused_merge_rows(
@@ -268,14 +286,34 @@ def resolve_identities(
     match_evidence = match_evidence_sql(
         con, MATCH_RECORDS_TABLE, linkage.evidence, linkage.prior_weight, within
     )
+    identity_records: str | TablePatch = (
+        f"select * exclude (rid) from {ASSIGNED_TABLE} order by rid"
+    )
+    golden: str | TablePatch = f"select * from {GOLDEN_TABLE}"
+    if golden_recomputed is not None:
+        # a nightly run knows which records and customers changed: only their rows are
+        # deleted and written again
+        identity_records = TablePatch(
+            full=identity_records,
+            delete_where=f"p.record_key in (select record_key from {CHANGED_RECORDS_TABLE})",
+            rows=f"select a.* exclude (rid) from {ASSIGNED_TABLE} a "
+            f"semi join {CHANGED_RECORDS_TABLE} c using (record_key) order by a.rid",
+        )
+        golden = TablePatch(
+            full=golden,
+            delete_where=f"p.customer_id in (select customer_id from {CHANGED_CUSTOMERS_TABLE}) "
+            f"or p.customer_id not in (select customer_id from {GOLDEN_TABLE})",
+            rows=f"select g.* from {GOLDEN_TABLE} g "
+            f"semi join {CHANGED_CUSTOMERS_TABLE} c using (customer_id) order by g.customer_id",
+        )
     stage_done("survivorship")
 
-    write_identity_tables(
+    rows_written = write_identity_tables(
         con,
         {
-            "identity_records": f"select * exclude (rid) from {ASSIGNED_TABLE} order by rid",
+            "identity_records": identity_records,
             "customer_map": customer_map_sql(con, MATCH_RECORDS_TABLE, run_ts),
-            "golden_customers": f"select * from {GOLDEN_TABLE}",
+            "golden_customers": golden,
             "id_registry": registry_sql(con, MATCH_RECORDS_TABLE, run_ts),
             "refused_merges": refused,
             "match_evidence": match_evidence,
@@ -299,6 +337,8 @@ def resolve_identities(
     for table in (
         ASSIGNED_TABLE,
         GOLDEN_TABLE,
+        CHANGED_RECORDS_TABLE,
+        CHANGED_CUSTOMERS_TABLE,
         RECORDS_TABLE,
         MATCH_RECORDS_TABLE,
         FINGERPRINT_TABLE,
@@ -345,4 +385,8 @@ def resolve_identities(
         mode="incremental" if incremental else "full",
         records_reclustered=int(within.sum()) if within is not None else len(records),
         model_trained_at=str(trained_at),
+        golden_recomputed=len(set(customer_ids))
+        if golden_recomputed is None
+        else golden_recomputed,
+        rows_written=rows_written,
     )
