@@ -32,7 +32,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from identity.blocking import block_candidate_pairs
+from identity.blocking import block_candidate_pairs, create_block_tables, drop_block_tables
 from identity.classify import FellegiSunterModel
 from identity.compare import compare_pairs, term_frequency_table
 from identity.config import IdentityConfig
@@ -167,13 +167,14 @@ def create_fingerprints(
     con: duckdb.DuckDBPyConnection, match_table: str, config: IdentityConfig | None = None
 ) -> None:
     """`_identity_fingerprints(rid, match_fingerprint)`: a hash of everything matching reads
-    from a record (its matching copy, shared values qualified), to tell a changed record.
+    from a record (its matching copy, shared values qualified), to tell a changed record
+    (not its source fingerprint, which also moves with survivorship-only columns).
     A column the config matches on is hashed even when it is normally display-only."""
     matched = config_columns(config) if config is not None else set()
     columns = [
         row[0]
         for row in con.sql(f"describe {match_table}").fetchall()
-        if row[0] not in ("rid", "shared_values")
+        if row[0] not in ("rid", "shared_values", "source_fingerprint")
         and (row[0] not in SURVIVORSHIP_ONLY_COLUMNS or row[0] in matched)
     ]
     hashed = ", ".join(f"coalesce(cast({c} as varchar), '\u2205')" for c in columns)
@@ -213,6 +214,40 @@ def affected_records(
     in_set = np.zeros(n, dtype=bool)
     customers_done: set[str] = set()
     frontier = seeds
+    create_block_tables(con, match_table, config.blocking_rules)
+    try:
+        _close_over_match_graph(
+            con,
+            match_table,
+            frontier,
+            in_set,
+            customers_done,
+            partners,
+            prev,
+            previous_customer,
+            rule_columns,
+            model,
+            config,
+        )
+    finally:
+        drop_block_tables(con, config.blocking_rules)
+    return in_set
+
+
+def _close_over_match_graph(
+    con: duckdb.DuckDBPyConnection,
+    match_table: str,
+    frontier: np.ndarray,
+    in_set: np.ndarray,
+    customers_done: set[str],
+    partners: dict[str, set[str]],
+    prev: pd.Series,
+    previous_customer: np.ndarray,
+    rule_columns: list[str],
+    model: FellegiSunterModel,
+    config: IdentityConfig,
+) -> None:
+    """Grow `in_set` from `frontier` until nothing new is reached (see the module docstring)."""
     while len(frontier):
         in_set[frontier] = True
         reached = np.concatenate(
@@ -231,7 +266,6 @@ def affected_records(
         whole = np.flatnonzero(prev.isin(grown).to_numpy()) if grown else reached[:0]
         reached = np.unique(np.concatenate([reached, whole]).astype(np.int64))
         frontier = reached[~in_set[reached]]
-    return in_set
 
 
 def _seed_rids(
@@ -296,6 +330,7 @@ def _accepted_neighbours(
             config.max_block_size,
             TOUCHING_PAIRS,
             touching=FRONTIER,
+            blocks_ready=True,
         )
     finally:
         con.unregister(FRONTIER)

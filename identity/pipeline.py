@@ -40,6 +40,7 @@ from identity.overrides import (
     settle_unlink_splits,
     steward_seed_rids,
     synchronise,
+    value_blocks_text,
 )
 from identity.persistence import (
     SCHEMA,
@@ -99,9 +100,11 @@ class ResolutionSummary:
     # CPU seconds (all threads) per stage this module times, and of link_records as a whole:
     # on a busy machine wall seconds say more about the neighbours than about the engine.
     cpu_seconds: dict[str, float] = field(default_factory=dict)
-    # golden records built this run (a nightly run rebuilds only changed customers') and
-    # rows written per identity table (only changed rows of the keyed tables)
+    # records normalised this run (a nightly run only new and changed source rows), golden
+    # records built (only changed customers'), rows written per identity table (only
+    # changed rows)
     golden_recomputed: int = 0
+    records_normalised: int = 0
     rows_written: dict[str, int] = field(default_factory=dict)
 
     def to_metadata(self) -> dict[str, Any]:
@@ -113,6 +116,7 @@ class ResolutionSummary:
             "identity_mode": self.mode,
             "records_reclustered": self.records_reclustered,
             "golden_recomputed": self.golden_recomputed,
+            "records_normalised": self.records_normalised,
             "rows_written": "\n".join(
                 ["| table | rows written |", "|---|---|"]
                 + [f"| {k} | {v:,} |" for k, v in self.rows_written.items()]
@@ -176,8 +180,14 @@ def resolve_identities(
         cpu_seconds[name] = round(time.process_time() - cpu, 3)
         clock, cpu = time.perf_counter(), time.process_time()
 
-    build_identity_records_table(con, config)
     steward_rows = synchronise(con, overrides_file) if overrides_file else read_table(con)
+    # a nightly run normalises only new and changed source rows; a full one all of them
+    records_normalised = build_identity_records_table(
+        con,
+        config,
+        reuse_previous=full_identity is not True,
+        steward_blocks=value_blocks_text(steward_rows),
+    )
     steward_blocked = apply_value_blocks(con, RECORDS_TABLE, steward_rows)
     stage_done("read_and_normalise")
     shared = detect_shared_values(con, RECORDS_TABLE, config)
@@ -389,4 +399,5 @@ def resolve_identities(
         if golden_recomputed is None
         else golden_recomputed,
         rows_written=rows_written,
+        records_normalised=records_normalised,
     )

@@ -207,13 +207,14 @@ def test_incremental_runs_equal_full_runs_with_the_same_model(tmp_path):
     nightly = duckdb.connect(str(tmp_path / "nightly.duckdb"))
     full = duckdb.connect(str(tmp_path / "full.duckdb"))
     full_kept = duckdb.connect(str(tmp_path / "full_kept.duckdb"))
-    modes, reclustered = [], []
+    modes, reclustered, normalised = [], [], []
     for day, state in enumerate(_days()):
         run_at = DAY_1 + timedelta(days=day)
         _load(nightly, state)
         summary = resolve_identities(nightly, GROWING, run_at=run_at)
         modes.append(summary.mode)
         reclustered.append((summary.records_reclustered, summary.records_in))
+        normalised.append(summary.records_normalised)
         if day == 0:
             model = {
                 t: nightly.sql(f"select * from identity.{t}").df()
@@ -242,6 +243,14 @@ def test_incremental_runs_equal_full_runs_with_the_same_model(tmp_path):
     assert modes == ["full", "incremental", "incremental", "incremental"]
     # day 4 changed only survivorship columns: nothing to re-cluster, golden records updated
     assert reclustered[3] == (0, reclustered[2][1]), reclustered
+    # a nightly run normalises only new and changed source rows (day 4: the contacts among
+    # ct_20..ct_24 that exist), the rest comes from last run's identity records; the first
+    # run normalises all
+    edited = _days()[3]["stg_email__contacts"]["contact_id"].isin(
+        [f"ct_{i}" for i in range(20, 25)]
+    )
+    assert normalised[0] == reclustered[0][1] and normalised[3] == edited.sum() > 0, normalised
+    assert all(n < total for n, (_, total) in zip(normalised[1:], reclustered[1:])), normalised
     last_seen = nightly.sql(
         "select max(g.last_seen_at) from identity.customer_map m "
         "join identity.golden_customers g using (customer_id) "
