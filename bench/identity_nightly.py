@@ -162,6 +162,7 @@ def main() -> None:
                 "records_changing_customer": summary.records_changing_customer,
                 "stages": summary.seconds,
                 "stages_cpu_seconds": summary.cpu_seconds,
+                "records_normalised": getattr(summary, "records_normalised", None),
                 "golden_recomputed": getattr(summary, "golden_recomputed", None),
                 "rows_written": getattr(summary, "rows_written", None),
                 "partition": _partition(con),

@@ -250,7 +250,9 @@ def test_incremental_runs_equal_full_runs_with_the_same_model(tmp_path):
         [f"ct_{i}" for i in range(20, 25)]
     )
     assert normalised[0] == reclustered[0][1] and normalised[3] == edited.sum() > 0, normalised
-    assert all(n < total for n, (_, total) in zip(normalised[1:], reclustered[1:])), normalised
+    assert all(n < total for n, (_, total) in zip(normalised[1:], reclustered[1:], strict=True)), (
+        normalised
+    )
     last_seen = nightly.sql(
         "select max(g.last_seen_at) from identity.customer_map m "
         "join identity.golden_customers g using (customer_id) "
