@@ -111,7 +111,12 @@ class ResolutionSummary:
         """Plain values (ints, floats, str, markdown) for Dagster asset metadata."""
         rules = "\n".join(f"| {k} | {v:,} |" for k, v in sorted(self.matches_by_rule.items()))
         guards = "\n".join(f"| {k} | {v:,} |" for k, v in sorted(self.refused_by_guard.items()))
-        stages = "\n".join(f"| {k} | {v:.2f} |" for k, v in self.seconds.items())
+        stages = "\n".join(
+            f"| {k} | {v:.2f} | "
+            + (f"{self.cpu_seconds[k]:.2f}" if k in self.cpu_seconds else "")
+            + " |"
+            for k, v in self.seconds.items()
+        )
         return {
             "identity_mode": self.mode,
             "records_reclustered": self.records_reclustered,
@@ -144,7 +149,7 @@ class ResolutionSummary:
             "refused_by_guard": f"| guard | refused merges |\n|---|---|\n{guards}"
             if guards
             else "none",
-            "seconds_by_stage": f"| stage | seconds |\n|---|---|\n{stages}",
+            "seconds_by_stage": f"| stage | seconds | CPU seconds |\n|---|---|---|\n{stages}",
             **{f"steward/{k}": v for k, v in self.steward.items()},
         }
 
