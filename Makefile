@@ -26,15 +26,26 @@ help:  ## list the commands
 
 setup: $(STAMP)  ## create .venv and install the pinned dependencies (idempotent)
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock orchestration/dagster.yaml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e ".[dev]"
-	@mkdir -p $(DAGSTER_HOME) && test -f $(DAGSTER_HOME)/dagster.yaml || cp orchestration/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	@# The instance settings: copied when missing, and brought up to date when the copy is
+	@# unchanged since make setup wrote it (.dagster.yaml.installed); an edited one is kept.
+	@mkdir -p $(DAGSTER_HOME)
+	@if ! test -f $(DAGSTER_HOME)/dagster.yaml || cmp -s $(DAGSTER_HOME)/dagster.yaml $(DAGSTER_HOME)/.dagster.yaml.installed; then \
+		cp orchestration/dagster.yaml $(DAGSTER_HOME)/dagster.yaml; \
+		cp orchestration/dagster.yaml $(DAGSTER_HOME)/.dagster.yaml.installed; \
+	elif ! cmp -s orchestration/dagster.yaml $(DAGSTER_HOME)/dagster.yaml; then \
+		echo "note: $(DAGSTER_HOME)/dagster.yaml differs from orchestration/dagster.yaml and was kept; if you never edited it, copy the new one over (cp orchestration/dagster.yaml $(DAGSTER_HOME)/)"; \
+	fi
+	@# Parse the dbt project once here (dbt_project/target), as a build step, rather than in
+	@# the first run: runs re-parse only what changed since (orchestration/assets/dbt.py).
+	@$(BIN)/python -c "import orchestration.assets.dbt"
 	@touch $(STAMP)
 
 demo: setup  ## generate the demo landing zone (if absent)
-	@test -d $(CDP_LANDING_DIR) || $(BIN)/cdp generate --out $(CDP_LANDING_DIR) --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed $(DEMO_SEED) --erasure-requests 3
+	@test -d $(CDP_LANDING_DIR) || $(BIN)/cdp generate --out $(CDP_LANDING_DIR) --customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed $(DEMO_SEED) --erasure-requests 3 --markers
 
 run: demo  ## set up, generate demo data if absent, run the whole pipeline
 	@$(BIN)/cdp run --landing $(CDP_LANDING_DIR) --warehouse $(CDP_WAREHOUSE)

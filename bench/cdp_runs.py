@@ -81,9 +81,15 @@ def run_cdp(args: list[str], env: dict) -> CdpRun:
 
 
 def generate_landing(
-    landing: Path, customers: int, days: int, seed: int, env: dict, erasure_requests: int = 0
+    landing: Path,
+    customers: int,
+    days: int,
+    seed: int,
+    env: dict,
+    erasure_requests: int = 0,
+    markers: bool = False,
 ) -> CdpRun:
-    """`cdp generate` a landing zone (`make demo` asks for 3 erasure requests too)."""
+    """`cdp generate` a landing zone (`make demo` asks for 3 erasure requests and day markers)."""
     return run_cdp(
         [
             "generate",
@@ -96,6 +102,7 @@ def generate_landing(
             "--seed",
             str(seed),
             *(["--erasure-requests", str(erasure_requests)] if erasure_requests else []),
+            *(["--markers"] if markers else []),
         ],
         env,
     )

@@ -43,6 +43,7 @@ from demo_data.strings import day_number
 from demo_data.writer import (
     DELIVERY_DAY_COLUMN,
     DeliveryStyle,
+    mark_days_complete,
     sort_by_delivery_day,
     write_csv_table,
     write_jsonl_table,
@@ -476,6 +477,13 @@ def add_generate_arguments(parser: argparse.ArgumentParser) -> None:
         help="also file N GDPR erasure requests (privacy/requests) for people found in every "
         "source, listed in erasure_truth.csv (default 0; `make run` files 3)",
     )
+    parser.add_argument(
+        "--markers",
+        action="store_true",
+        help="write a _SUCCESS marker into every day folder once the zone is written, as "
+        "Spark and Hadoop writers do, so a run started right away need not wait for the "
+        "files to settle (`make demo` does; a table with markers then needs one every day)",
+    )
 
 
 def first_delivery_day(days: int, start: date | None = None, end: date | None = None) -> date:
@@ -505,6 +513,8 @@ def generate_from_args(args: argparse.Namespace) -> int:
         from demo_data.privacy_requests import write_erasure_requests
 
         erasures = write_erasure_requests(args.out, args.erasure_requests, args.seed)
+        if getattr(args, "markers", False):
+            mark_days_complete(args.out)
     except (FileExistsError, ValueError) as error:
         print(f"cdp generate: {error}")
         return 2

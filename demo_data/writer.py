@@ -165,3 +165,18 @@ def _string_array_bytes(values: pa.Array) -> pa.Buffer:
         values.offset : values.offset + len(values) + 1
     ]
     return values.buffers()[2].slice(int(offsets[0]), int(offsets[-1] - offsets[0]))
+
+
+SUCCESS_MARKER = "_SUCCESS"
+
+
+def mark_days_complete(out_dir: Path) -> int:
+    """Write a `_SUCCESS` marker into every day folder of every table, as Spark and Hadoop
+    writers do once a day's files are whole (docs/landing-contract.md): the loader then
+    takes the day at once instead of waiting for files younger than CDP_SETTLE_SECONDS.
+    Returns the number of day folders marked."""
+    days = sorted(p for p in Path(out_dir).glob("*/*/dt=*") if p.is_dir())
+    for day in days:
+        (day / SUCCESS_MARKER).touch()
+    return len(days)
+

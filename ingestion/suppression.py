@@ -151,8 +151,12 @@ def hash_sql(salt: str, kind: str, value_sql: str) -> str:
 
 
 def keyed_hash(con: duckdb.DuckDBPyConnection, salt: str, kind: str, value: str) -> str | None:
-    """The keyed hash of one value, computed by the same SQL as at ingestion."""
-    return con.execute(f"SELECT {hash_sql(salt, kind, '?')}", [value]).fetchone()[0]
+    """The keyed hash of one value, computed by the same SQL as at ingestion (the value is
+    bound once and named, since a phone's normal form reads it twice)."""
+    return con.execute(
+        f"SELECT {hash_sql(salt, kind, 'keyed_value')} FROM (SELECT ?::VARCHAR AS keyed_value)",
+        [value],
+    ).fetchone()[0]
 
 
 def row_hashes_sql(table: str, salt: str, record_column: str | None = None) -> str:

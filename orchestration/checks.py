@@ -9,6 +9,7 @@ are reported and the run goes on. The suites and their runner live in `quality/`
 from collections.abc import Iterator
 
 import dagster as dg
+import duckdb
 
 from orchestration.metadata import to_metadata_value
 from orchestration.partitions import partition_dates
@@ -36,17 +37,19 @@ def _check_spec(spec: SuiteSpec) -> dg.AssetCheckSpec:
 
 
 def _suite_result(
-    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, spec: SuiteSpec
+    context: dg.AssetCheckExecutionContext,
+    warehouse: WarehouseResource,
+    con: duckdb.DuckDBPyConnection,
+    spec: SuiteSpec,
 ) -> dg.AssetCheckResult:
     days = partition_dates(context) if spec.partitioned else []
-    with warehouse.connect(context.log) as con:
-        # A backfill's days are validated in one pass; the verdict names failing days.
-        verdict = run_suite(
-            con,
-            spec,
-            warehouse.quality_docs_dir,
-            partition_range=(days[0], days[-1]) if days else None,
-        )
+    # A backfill's days are validated in one pass; the verdict names failing days.
+    verdict = run_suite(
+        con,
+        spec,
+        warehouse.quality_docs_dir,
+        partition_range=(days[0], days[-1]) if days else None,
+    )
     metadata = {}
     for key, value in verdict.to_metadata().items():
         if value is None or value == []:
@@ -89,9 +92,11 @@ def build_schema_checks(schema: str, specs: list[SuiteSpec]) -> dg.AssetChecksDe
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> Iterator[dg.AssetCheckResult]:
         selected = {key.name for key in context.selected_asset_check_keys}
-        for spec in specs:
-            if spec.name in selected:
-                yield _suite_result(context, warehouse, spec)
+        # One connection for the step's suites: opening the warehouse reads its catalog.
+        with warehouse.connect(context.log) as con:
+            for spec in specs:
+                if spec.name in selected:
+                    yield _suite_result(context, warehouse, con, spec)
 
     return _checks
 

@@ -6,7 +6,9 @@ stores, and recompiles every statement because each engine starts with an empty 
 A demo run stores about 1,500 events (each asset check result is one, and the index
 database mirrors the asset ones); that cost the run more CPU seconds than its data work.
 This subclass keeps one engine, with its pooled connection and statement cache, per
-database file of the last few runs, and commits with `synchronous=NORMAL`, which SQLite's
+database file of the last few runs, remembers which of the index's tables exist (stock
+`has_table` opens a new engine and connection for it, ~550 times a demo run: each
+asset event and check evaluation asks whether the asset-check tables exist), and commits with `synchronous=NORMAL`, which SQLite's
 WAL mode (Dagster's choice for these files) keeps corruption-safe: a power cut may lose
 the last events of a run, never the database. Schema, layout and files are Dagster's own,
 so the UI, the daemon and `dagster` commands read them as before.
@@ -39,6 +41,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None):
         self._engines: OrderedDict[str, db.engine.Engine] = OrderedDict()
+        self._tables_present: set[str] = set()
         super().__init__(base_dir or _default_base_dir(), inst_data)
 
     @classmethod
@@ -87,6 +90,16 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 with conn.begin():
                     yield conn
 
+    def has_table(self, table_name: str) -> bool:
+        """Whether the index database has `table_name`; a table once there stays (a
+        migration only adds tables; `wipe` forgets what was seen)."""
+        if table_name in self._tables_present:
+            return True
+        present = super().has_table(table_name)
+        if present:
+            self._tables_present.add(table_name)
+        return present
+
     def _close_all(self) -> None:
         with self._db_lock:
             for engine in self._engines.values():
@@ -94,6 +107,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             self._engines.clear()
 
     def wipe(self) -> None:
+        self._tables_present.clear()
         self._close_all()  # the run databases are deleted: no connection may outlive them
         super().wipe()
 

@@ -174,18 +174,96 @@ def erase_pending_requests(
         return outcomes, everything
     con.execute("BEGIN TRANSACTION")
     try:
+        scope = _candidate_rows(con, salt, requests)
         for request in requests:
-            outcome, needles = _erase_one(con, salt, request, erased_at)
+            outcome, needles = _erase_one(con, salt, request, erased_at, scope)
             outcomes.append(outcome)
             everything.ids |= needles.ids
             everything.emails |= needles.emails
             everything.phones |= needles.phones
             everything.texts |= needles.texts
+        if scope is not None:
+            scope.drop(con)
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
         raise
     return outcomes, everything
+
+
+# ------------------------------------------------------------------ candidate rows
+
+_ROWID = "_cdp_rowid"
+
+
+@dataclass
+class _Scope:
+    """The rows an erasure may touch, per table, copied once before the first request.
+
+    Scanning every text column of every table with the requests' values is the cost of an
+    erasure, and it is the same for one value or for every value of a day's requests. So
+    every table is scanned once with all of them (`_candidate_rows`), and each request then
+    reads and matches only those candidate rows; a table without one is skipped. Each
+    request still sees what the requests before it left, as if it ran alone."""
+
+    # (schema, table) -> temp table with the candidate rows and their rowid in the table
+    candidates: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def relation(self, schema: str, table: str) -> str | None:
+        return self.candidates.get((schema, table))
+
+    def forget_deleted(
+        self, con: duckdb.DuckDBPyConnection, tables: list[tuple[str, ...]] | None = None
+    ) -> None:
+        """Drop candidate rows whose row a statement outside the scope deleted."""
+        for key in tables if tables is not None else list(self.candidates):
+            candidate = self.candidates.get(key)  # type: ignore[arg-type]
+            if candidate is not None:
+                schema, table = key
+                con.execute(
+                    f'DELETE FROM {candidate} WHERE {_ROWID} NOT IN (SELECT rowid FROM "{schema}"."{table}")'
+                )
+
+    def drop(self, con: duckdb.DuckDBPyConnection) -> None:
+        for candidate in self.candidates.values():
+            con.execute(f"DROP TABLE IF EXISTS {candidate}")
+        self.candidates.clear()
+
+
+def _candidate_rows(
+    con: duckdb.DuckDBPyConnection, salt: str, requests: list[ErasureRequest]
+) -> _Scope | None:
+    """Every row any of `requests` could erase or scrub (see `_Scope`).
+
+    The values come from resolving each request before anything is deleted, which finds at
+    least what it finds after an earlier request's deletions; the ids hanging off the raw
+    rows are followed for all of them at once. Customers left without records (orphans)
+    are not known yet: they are erased from every table, outside the scope."""
+    scope = _Scope()
+    union = _Needles()
+    for request in requests:
+        found = _resolve(con, salt, request)
+        for part in (found.needles, found.scrub):
+            union.ids |= part.ids
+            union.emails |= part.emails
+            union.phones |= part.phones
+    if not union:
+        return scope
+    union.ids |= _dependent_ids(con, union)
+    for number, ((schema, table), columns) in enumerate(_all_text_columns(con).items()):
+        condition = _row_condition(columns, union)
+        if not condition:
+            continue
+        candidate = f"_cdp_erasure_candidates_{number}"
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {candidate} AS "
+            f'SELECT rowid AS {_ROWID}, * FROM "{schema}"."{table}" WHERE {condition}'
+        )
+        if con.execute(f"SELECT count(*) FROM {candidate}").fetchone()[0]:
+            scope.candidates[(schema, table)] = candidate
+        else:
+            con.execute(f"DROP TABLE {candidate}")
+    return scope
 
 
 # ------------------------------------------------------------------------ resolution
@@ -268,41 +346,51 @@ def _record_values(
     return needles
 
 
-def _erase_one(
-    con: duckdb.DuckDBPyConnection, salt: str, request: ErasureRequest, erased_at: datetime
-) -> tuple[ErasureOutcome, _Needles]:
+@dataclass
+class _Resolution:
+    """Who a request is about, read from identity before anything is deleted."""
+
+    email: str | None
+    phone: str | None
+    kind: str
+    identifier_hash: str | None
+    carrying: list[tuple[str, str, str | None]]
+    customers: list[str]
+    erased_customers: list[str]
+    needles: _Needles
+    scrub: _Needles
+    note: str
+
+    @property
+    def ambiguous(self) -> bool:
+        return len(self.customers) > 1
+
+
+def _resolve(con: duckdb.DuckDBPyConnection, salt: str, request: ErasureRequest) -> _Resolution:
+    """The request's identifier, the records carrying it, the customers they belong to and
+    the values that find the person's rows (reads identity only; changes nothing)."""
     email = (request.email or "").strip().lower() or None
     phone = _phone_suffix(request.phone)
-    kind = "email" if email else "phone"
+    kind = "email" if email else ("phone" if phone else "none")
     identifier_hash = (
         keyed_hash(con, salt, "email", email)
         if email
         else (keyed_hash(con, salt, "phone", request.phone) if phone else None)
     )
     if not email and not phone:
-        outcome = ErasureOutcome(
-            request.request_id,
-            "none",
-            None,
-            [],
-            note="the request names no usable email or phone; nothing was erased",
-        )
-        _delete_request_rows(con, request.request_id, outcome)
-        _write_log(con, outcome, erased_at)
-        return outcome, _Needles()
+        note = "the request names no usable email or phone; nothing was erased"
+        return _Resolution(None, None, kind, None, [], [], [], _Needles(), _Needles(), note)
 
     carrying = _carrying_records(con, email, phone)
     customers = sorted({c for _, _, c in carrying if c})
-    shared = _shared_value_hashes(con)
     needles = _Needles()
     if email:
         needles.emails.add(email)
     if phone:
         needles.phones.add(phone)
         needles.texts.add(request.phone.strip())
-    ambiguous = len(customers) > 1
     scrub = _Needles()
-    if ambiguous:
+    if len(customers) > 1:
         # Only the records carrying the value; their other values may be a stranger's, and
         # the strangers' own rows elsewhere (their golden customer, their marts rows) only
         # lose the value itself.
@@ -318,39 +406,82 @@ def _erase_one(
         )
     else:
         erased_customers = customers
+        shared = _shared_value_hashes(con)
         values = _record_values(con, _customer_records(con, customers) or carrying, shared)
         needles.ids |= values.ids
         needles.emails |= values.emails
         needles.phones |= values.phones
         needles.texts |= values.texts
         note = "" if customers else f"no customer carries the {kind}; raw rows matched directly"
+    return _Resolution(
+        email,
+        phone,
+        kind,
+        identifier_hash,
+        carrying,
+        customers,
+        erased_customers,
+        needles,
+        scrub,
+        note,
+    )
+
+
+def _erase_one(
+    con: duckdb.DuckDBPyConnection,
+    salt: str,
+    request: ErasureRequest,
+    erased_at: datetime,
+    scope: _Scope | None = None,
+) -> tuple[ErasureOutcome, _Needles]:
+    found = _resolve(con, salt, request)
+    if found.kind == "none":
+        outcome = ErasureOutcome(request.request_id, "none", None, [], note=found.note)
+        _delete_request_rows(con, request.request_id, outcome)
+        _write_log(con, outcome, erased_at)
+        return outcome, _Needles()
+    email, kind, customers = found.email, found.kind, found.customers
+    needles, scrub, ambiguous = found.needles, found.scrub, found.ambiguous
+    erased_customers, note = found.erased_customers, found.note
 
     # Rows of the raw tables hang other ids off them (invoices, events, anonymous ids).
     raw_needles = _Needles(
         needles.ids, needles.emails | scrub.emails, needles.phones | scrub.phones
     )
-    needles.ids |= _dependent_ids(con, raw_needles, primary_only=ambiguous)
+    needles.ids |= _dependent_ids(con, raw_needles, primary_only=ambiguous, scope=scope)
     raw_needles.ids = needles.ids
     _suppress(
-        con, salt, request.request_id, raw_needles, email, request.phone, erased_at, ambiguous
+        con,
+        salt,
+        request.request_id,
+        raw_needles,
+        email,
+        request.phone,
+        erased_at,
+        ambiguous,
+        scope,
     )
     outcome = ErasureOutcome(
         request.request_id,
         kind,
-        identifier_hash,
+        found.identifier_hash,
         erased_customers,
         ambiguous=ambiguous,
         customers_left=len(customers) if ambiguous else 0,
         note=note,
     )
-    touched = _customers_of_records(con, needles, scrub) | set(customers)
-    outcome.rows_per_table = _delete_everywhere(con, needles, scrub)
+    touched = _customers_of_records(con, needles, scrub, scope) | set(customers)
+    outcome.rows_per_table = _delete_everywhere(con, needles, scrub, scope)
     # A customer left without records (every one of them carried the person's values) was
     # the person's: it goes whole, its golden id with it.
     orphans = _customers_without_records(con, sorted(touched))
     orphans = [c for c in orphans if c not in erased_customers]
     if orphans:
-        for table, n in _delete_everywhere(con, _Needles(ids=set(orphans)), _Needles()).items():
+        # Their ids were not known when the candidate rows were chosen: every table.
+        orphan_rows = _delete_everywhere(con, _Needles(ids=set(orphans)), _Needles(), scope=None)
+        if scope is not None:
+            scope.forget_deleted(con)
+        for table, n in orphan_rows.items():
             outcome.rows_per_table[table] = outcome.rows_per_table.get(table, 0) + n
         outcome.customer_ids = sorted(set(erased_customers) | set(orphans))
         if ambiguous:
@@ -359,6 +490,8 @@ def _erase_one(
     needles.emails |= scrub.emails
     needles.phones |= scrub.phones
     _delete_request_rows(con, request.request_id, outcome)
+    if scope is not None:
+        scope.forget_deleted(con, [tuple(REQUESTS_TABLE.split("."))])
     _write_log(con, outcome, erased_at)
     return outcome, needles
 
@@ -451,7 +584,7 @@ def _row_condition(
 
 
 def _customers_of_records(
-    con: duckdb.DuckDBPyConnection, needles: _Needles, scrub: _Needles
+    con: duckdb.DuckDBPyConnection, needles: _Needles, scrub: _Needles, scope: _Scope | None = None
 ) -> set[str]:
     """Golden customers owning an identity record the erasure is about to delete."""
     columns = _all_text_columns(con).get(("identity", "identity_records"))
@@ -463,10 +596,17 @@ def _customers_of_records(
         condition = " OR ".join(c for c in (condition, extra) if c)
     if not condition:
         return set()
+    relation = (
+        "identity.identity_records"
+        if scope is None
+        else scope.relation("identity", "identity_records")
+    )
+    if relation is None:
+        return set()
     return {
         c
         for (c,) in con.execute(
-            f"SELECT DISTINCT customer_id FROM identity.identity_records WHERE {condition}"
+            f"SELECT DISTINCT customer_id FROM {relation} WHERE {condition}"
         ).fetchall()
         if c
     }
@@ -499,7 +639,10 @@ def _user_ids(
 
 
 def _dependent_ids(
-    con: duckdb.DuckDBPyConnection, needles: _Needles, primary_only: bool = False
+    con: duckdb.DuckDBPyConnection,
+    needles: _Needles,
+    primary_only: bool = False,
+    scope: _Scope | None = None,
 ) -> set[str]:
     """Ids carried by the raw rows that the needles match (two rounds: a contact's events,
     a billing customer's invoices and their subscriptions, a user's anonymous ids). With
@@ -517,11 +660,12 @@ def _dependent_ids(
             if key not in columns:
                 continue
             condition = _row_condition(columns[key], current)
-            if not condition:
+            relation = f"raw.{table}" if scope is None else scope.relation("raw", table)
+            if not condition or relation is None:
                 continue
             selected = ", ".join(id_columns)
             for row in con.execute(
-                f"SELECT DISTINCT {selected} FROM raw.{table} WHERE {condition}"
+                f"SELECT DISTINCT {selected} FROM {relation} WHERE {condition}"
             ).fetchall():
                 new |= {v for v in row if v}
         new -= current.ids
@@ -532,8 +676,51 @@ def _dependent_ids(
     return found
 
 
+def _delete_rows(
+    con: duckdb.DuckDBPyConnection, name: str, candidate: str | None, condition: str
+) -> int:
+    """Delete the rows of table `name` matching `condition`: all of them, or (with the
+    table's candidate rows) those among the candidates, which then forget them too."""
+    if candidate is None:
+        return con.execute(f"DELETE FROM {name} WHERE {condition}").fetchone()[0]
+    rowids = [
+        r
+        for (r,) in con.execute(
+            f"DELETE FROM {candidate} WHERE {condition} RETURNING {_ROWID}"
+        ).fetchall()
+    ]
+    if not rowids:  # most of the day's candidate tables hold nothing of this request
+        return 0
+    return con.execute(
+        f"DELETE FROM {name} WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [rowids]
+    ).fetchone()[0]
+
+
+def _null_column(
+    con: duckdb.DuckDBPyConnection, name: str, candidate: str | None, column: str, condition: str
+) -> int:
+    """Set `column` to NULL where `condition` holds (among the candidates, if given)."""
+    if candidate is None:
+        return con.execute(f"UPDATE {name} SET {column} = NULL WHERE {condition}").fetchone()[0]
+    rowids = [
+        r
+        for (r,) in con.execute(
+            f"UPDATE {candidate} SET {column} = NULL WHERE {condition} RETURNING {_ROWID}"
+        ).fetchall()
+    ]
+    if not rowids:
+        return 0
+    return con.execute(
+        f"UPDATE {name} SET {column} = NULL WHERE rowid IN (SELECT unnest(?::BIGINT[]))",
+        [rowids],
+    ).fetchone()[0]
+
+
 def _delete_everywhere(
-    con: duckdb.DuckDBPyConnection, needles: _Needles, scrub: _Needles
+    con: duckdb.DuckDBPyConnection,
+    needles: _Needles,
+    scrub: _Needles,
+    scope: _Scope | None = None,
 ) -> dict[str, int]:
     """Delete every row carrying a needle; rows carrying a `scrub` value are deleted in raw
     (the source records carrying it) and elsewhere lose just that value (set to NULL, or
@@ -546,20 +733,28 @@ def _delete_everywhere(
             "WHERE database_name = current_database()"
         ).fetchall()
     }
-    for (schema, table), columns in _all_text_columns(con).items():
+    text_columns = _all_text_columns(con)
+    # Shared identifier: outside raw, only the erased records' own rows go; values that
+    # merely mention them (a stranger's `email_source_record`) are scrubbed below.
+    conditions = {
+        (schema, table): _row_condition(columns, needles, exact_ids=bool(scrub) and schema != "raw")
+        for (schema, table), columns in text_columns.items()
+    }
+    for (schema, table), columns in text_columns.items():
         name = f'"{schema}"."{table}"'
+        candidate = None if scope is None else scope.relation(schema, table)
+        if scope is not None and candidate is None:
+            continue  # no row of this table holds any value of the day's requests
+
         deleted = 0
-        # Shared identifier: outside raw, only the erased records' own rows go; values that
-        # merely mention them (a stranger's `email_source_record`) are scrubbed below.
-        condition = _row_condition(columns, needles, exact_ids=bool(scrub) and schema != "raw")
+        condition = conditions[(schema, table)]
         if condition:
-            (deleted,) = con.execute(f"DELETE FROM {name} WHERE {condition}").fetchone()
+            deleted = _delete_rows(con, name, candidate, condition)
         if scrub:
             if schema == "raw":
                 condition = _row_condition(columns, scrub)
                 if condition:
-                    (n,) = con.execute(f"DELETE FROM {name} WHERE {condition}").fetchone()
-                    deleted += n
+                    deleted += _delete_rows(con, name, candidate, condition)
             else:
                 mentioned = _Needles(needles.ids | scrub.ids, scrub.emails, scrub.phones)
                 for column, kind in columns:
@@ -567,12 +762,9 @@ def _delete_everywhere(
                     if not condition:
                         continue
                     if nullable.get((schema, table, column), True):
-                        (n,) = con.execute(
-                            f"UPDATE {name} SET {column} = NULL WHERE {condition}"
-                        ).fetchone()
+                        deleted += _null_column(con, name, candidate, column, condition)
                     else:
-                        (n,) = con.execute(f"DELETE FROM {name} WHERE {condition}").fetchone()
-                    deleted += n
+                        deleted += _delete_rows(con, name, candidate, condition)
         if deleted:
             counts[f"{schema}.{table}"] = int(deleted)
     return counts
@@ -602,6 +794,7 @@ def _suppress(
     phone: str | None,
     at: datetime,
     ambiguous: bool,
+    scope: _Scope | None = None,
 ) -> None:
     """Keyed hashes of every identifier of the rows about to be erased, and of the request's.
 
@@ -617,14 +810,15 @@ def _suppress(
         if ("raw", table) not in columns:
             continue
         condition = _row_condition(columns[("raw", table)], needles)
-        if not condition:
+        relation = f"raw.{table}" if scope is None else scope.relation("raw", table)
+        if not condition or relation is None:
             continue
         for identifier in identifiers:
             if ambiguous and identifier.kind in ("email", "phone"):
                 continue
             for (h,) in con.execute(
                 f"SELECT DISTINCT {hash_sql(salt, identifier.kind, identifier.sql)} "
-                f"FROM raw.{table} WHERE ({condition}) "
+                f"FROM {relation} WHERE ({condition}) "
                 f"AND {normalized_sql(identifier.kind, identifier.sql)} IS NOT NULL"
             ).fetchall():
                 hashes.add((identifier.kind, h))

@@ -123,14 +123,42 @@ def scrub_quality_docs(docs_dir: Path, needles: set[str]) -> int:
     return len(removed)
 
 
+# Host parameters per statement, well under SQLite's limit (999 before 3.32).
+_SQLITE_PARAMETERS_PER_STATEMENT = 900
+
+
+def _mention_conditions(columns: list[str], needles: list[str]) -> list[tuple[str, list[str]]]:
+    """SQL conditions (with their parameters) true where one of `columns` holds one of the
+    lower-cased `needles` in any letter case (ASCII, as `scrub_text_files` compares), in
+    chunks that stay under SQLite's parameter limit."""
+    pairs = [(column, needle) for column in columns for needle in needles]
+    chunks = []
+    for start in range(0, len(pairs), _SQLITE_PARAMETERS_PER_STATEMENT):
+        chunk = pairs[start : start + _SQLITE_PARAMETERS_PER_STATEMENT]
+        condition = " OR ".join(f'instr(lower("{column}"), ?) > 0' for column, _ in chunk)
+        chunks.append((condition, [needle for _, needle in chunk]))
+    return chunks
+
+
 def scrub_sqlite(path: Path, needles: set[str]) -> int:
-    """Replace erased values in every text column of a SQLite file (Dagster's run and event
-    storage), then VACUUM so the old pages are gone. Returns the rows changed."""
-    patterns = sorted({n for n in needles if len(n) >= 4}, key=len, reverse=True)
+    """Replace erased values (in any letter case) in every text column of a SQLite file
+    (Dagster's run and event storage), then VACUUM so the old pages are gone. Returns the
+    rows changed.
+
+    One existence probe per table first: most tables hold none of the values, and a probe
+    costs one scan where an UPDATE per column and value would cost thousands."""
+    patterns = _needle_bytes(needles)
     if not patterns:
         return 0
+    lowered = [p.decode() for p in patterns]
     changed = 0
     con = sqlite3.connect(str(path), timeout=60)
+    con.create_function(
+        "cdp_scrub",
+        1,
+        lambda v: _scrub_text(v.encode(), patterns).decode() if isinstance(v, str) else v,
+        deterministic=True,
+    )
     try:
         tables = [
             r[0]
@@ -142,15 +170,19 @@ def scrub_sqlite(path: Path, needles: set[str]) -> int:
                 for r in con.execute(f'PRAGMA table_info("{table}")').fetchall()
                 if (r[2] or "").upper() in ("TEXT", "VARCHAR", "") or "CHAR" in (r[2] or "").upper()
             ]
+            if not any(
+                con.execute(f'SELECT 1 FROM "{table}" WHERE {condition} LIMIT 1', params).fetchone()
+                for condition, params in _mention_conditions(columns, lowered)
+            ):
+                continue
             for column in columns:
-                for needle in patterns:
-                    for variant in {needle, needle.lower(), needle.upper()}:
-                        cur = con.execute(
-                            f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?) '
-                            f'WHERE instr("{column}", ?) > 0',
-                            [variant, ERASED_MARK, variant],
-                        )
-                        changed += cur.rowcount
+                for condition, params in _mention_conditions([column], lowered):
+                    cur = con.execute(
+                        f'UPDATE "{table}" SET "{column}" = cdp_scrub("{column}") '
+                        f"WHERE {condition}",
+                        params,
+                    )
+                    changed += cur.rowcount
         con.commit()
         if changed:
             con.execute("VACUUM")

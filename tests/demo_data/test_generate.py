@@ -582,3 +582,31 @@ def test_every_csv_table_delivers_every_day_unless_a_day_is_skipped(tmp_path: Pa
     events = {dt_of(p) for p in (tmp_path / "skip" / "email/events").glob("dt=*/part-*")}
     assert events == window - {outage}
     assert skipped.rows_per_table == clean.rows_per_table
+
+
+def test_markers_let_a_run_take_a_just_written_zone_at_once(tmp_path: Path):
+    """`make demo` runs right after `cdp generate --markers`: every day folder carries
+    `_SUCCESS`, so the loader takes the fresh files without the settling wait, which an
+    unmarked zone of the same age gets."""
+    import duckdb
+
+    from ingestion.errors import DeliveryNotReadyError
+    from ingestion.load import load_partition
+
+    args = ["--customers", "40", "--days", "2", "--start", "2026-01-05"]
+    assert main(["--out", str(tmp_path / "marked"), *args, "--markers"]) == 0
+    assert main(["--out", str(tmp_path / "unmarked"), *args]) == 0
+    day_folders = sorted((tmp_path / "marked").glob("*/*/dt=*"))
+    assert day_folders and all((d / "_SUCCESS").is_file() for d in day_folders)
+    assert not list((tmp_path / "unmarked").rglob("_SUCCESS"))
+
+    long_settle = {"settle_seconds": 600.0, "settle_max_wait_seconds": 0.2}
+    with duckdb.connect() as con:
+        loaded = load_partition(
+            con, "email_contacts", date(2026, 1, 5), tmp_path / "marked", **long_settle
+        )
+        assert loaded.rows_loaded > 0
+        with pytest.raises(DeliveryNotReadyError):
+            load_partition(
+                con, "email_contacts", date(2026, 1, 5), tmp_path / "unmarked", **long_settle
+            )

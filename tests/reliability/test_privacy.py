@@ -14,6 +14,7 @@ import re
 import shutil
 import stat
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -406,3 +407,70 @@ def test_cdp_forget_files_a_request_the_loader_takes(tmp_path, capsys):
     warehouse = tmp_path / "none.duckdb"
     assert cdp(["forget", "--customer", "cust_x", "--warehouse", str(warehouse)]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_day_of_requests_erases_what_each_request_erases_on_its_own(
+    reference, tmp_path, monkeypatch
+):
+    """The day's requests share one scan of the warehouse (privacy/erasure.py, `_Scope`);
+    the log, the suppression list and every table end exactly as when each request scans
+    every table itself, across the kinds of request: one person by email and again by
+    phone, another by phone, a shared inbox, an unknown email and an empty request."""
+    import privacy.erasure as erasure
+
+    insert = (
+        "insert into raw.privacy_requests values (?, 'erase', ?, ?, "
+        "timestamp '2026-10-02 09:00', date '2026-10-02', 'manual.csv', 2, now())"
+    )
+    at = datetime(2026, 10, 3, 12, 0)
+    results = {}
+    for scanned in ("once", "per request"):
+        copy = reference.copy_to(tmp_path / scanned.replace(" ", "_"))
+        with duckdb.connect(str(copy)) as con:
+            people = con.execute(
+                "select any_value(lower(trim(email))), any_value(phone_e164) "
+                "from identity.identity_records where email is not null and phone_e164 is not null "
+                "group by customer_id having count(*) > 1 order by 1 limit 2"
+            ).fetchall()
+            (shared,) = con.execute(
+                "select lower(trim(email)) from identity.identity_records where email is not null "
+                "group by 1 having count(distinct customer_id) > 1 order by 1 limit 1"
+            ).fetchone()
+            (first_email, first_phone), (_, second_phone) = people
+            for request_id, email, phone in [
+                ("dsr-1", first_email.upper(), None),
+                ("dsr-2", None, second_phone),
+                ("dsr-3", None, first_phone),
+                ("dsr-4", shared, None),
+                ("dsr-5", "nobody-at-all@example.org", None),
+                ("dsr-6", None, None),
+            ]:
+                con.execute(insert, [request_id, email, phone])
+            if scanned == "per request":
+                monkeypatch.setattr(erasure, "_candidate_rows", lambda *_: None)
+            outcomes, needles = erasure.erase_pending_requests(
+                con, "a-test-salt-of-enough-length", at
+            )
+            monkeypatch.undo()
+            tables = con.execute(
+                "select schema_name, table_name from duckdb_tables() "
+                "where database_name = current_database() order by 1, 2"
+            ).fetchall()
+            results[scanned] = (
+                [(o.request_id, o.customer_ids, o.rows_per_table, o.ambiguous) for o in outcomes],
+                needles.file_values(),
+                {
+                    f"{s}.{t}": con.execute(f'select * from "{s}"."{t}" order by all').fetchall()
+                    for s, t in tables
+                },
+            )
+    once, per_request = results["once"], results["per request"]
+    assert once[0] == per_request[0]
+    by_id = {request_id: (rows, ambiguous) for request_id, _, rows, ambiguous in once[0]}
+    assert by_id["dsr-1"][0] and by_id["dsr-2"][0], "the email and the phone request erased rows"
+    assert by_id["dsr-4"][1], "the shared inbox is ambiguous"
+    assert by_id["dsr-6"][0] == {"raw.privacy_requests": 1}
+    assert once[1] == per_request[1]
+    assert once[2].keys() == per_request[2].keys()
+    for table in once[2]:
+        assert once[2][table] == per_request[2][table], table
