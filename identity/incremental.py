@@ -1,8 +1,8 @@
 """Incremental identity: re-cluster only what the day's records can touch.
 
-A nightly run still normalises every record and detects shared values over all of them
-(both are data-wide statistics), but it neither retrains the match model nor blocks and
-compares every pair. It keeps the model of the last full run (m, u, prior and the
+A nightly run normalises only new and changed source rows (identity/records.py) but still
+detects shared values over all records (a data-wide statistic); it neither retrains the
+match model nor blocks and compares every pair. It keeps the model of the last full run (m, u, prior and the
 term-frequency tables, `identity.model_parameters` / `identity.term_frequencies`) and:
 
 1. seeds: records that are new, whose matching row changed (its fingerprint differs from
@@ -47,7 +47,8 @@ FINGERPRINT_TABLE = "_identity_fingerprints"
 # `source_updated_at` moves every day its visitor is active; were it in the fingerprint,
 # every active visitor's whole customer would be re-clustered each night (3,900 of the
 # 9,950 "new or changed" records of a measured 100,000-people night changed only there).
-# Survivorship still sees every change: golden records are rebuilt from all records.
+# Survivorship still sees every change: a customer holding a record changed in any column
+# gets its golden record rebuilt (identity/survivorship.py).
 SURVIVORSHIP_ONLY_COLUMNS = frozenset(
     {
         "source_created_at",

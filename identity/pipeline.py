@@ -5,8 +5,9 @@ This module only runs the stages in order and times them: read + normalise recor
 (persistence.py, incremental.py), deterministic rules, blocking, comparison, training,
 scoring and guarded clustering (linkage.py), stable ids (stable_ids.py), survivorship
 (survivorship.py) and provenance (provenance.py), write (persistence.py). The previous
-run's tables are read first; the new ones replace them atomically, so a failure leaves the
-previous tables as they were.
+run's tables are read first; this run's changes are written in one transaction (a nightly
+run deletes and inserts only the changed rows), so a failure leaves the previous tables as
+they were.
 """
 
 from __future__ import annotations
