@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.metadata
 from pathlib import Path
 
 import duckdb
@@ -488,10 +489,17 @@ REUSED_SOURCE_TABLE = "_identity_source_reused"
 
 def normaliser_fingerprint(config: IdentityConfig, steward_blocks: str = "") -> str:
     """A hash of everything that decides how a source row is normalised besides the row and
-    its domain's fix: this code and its data, the settings, the stewards' value blocks."""
+    its domain's fix: this code and its data, the libraries it calls, the settings, the
+    stewards' value blocks."""
     digest = hashlib.sha256(repr(sorted(dataclasses.asdict(config).items())).encode())
     for path in _NORMALISER_FILES:
         digest.update(path.read_bytes() if path.exists() else b"")
+    # the libraries that fold text, parse phones and run the SQL can change results too
+    for package in ("duckdb", "phonenumbers", "unidecode"):
+        try:
+            digest.update(f"{package}={importlib.metadata.version(package)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            digest.update(package.encode())
     digest.update(steward_blocks.encode())
     return digest.hexdigest()[:16]
 
