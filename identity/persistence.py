@@ -191,6 +191,10 @@ ROW_KEYS: dict[str, tuple[str, ...]] = {
     "id_registry": ("record_key",),
 }
 _NEW_ROWS = "_identity_write_new"
+# Above this share of changed rows a table is replaced rather than patched: deleting and
+# re-inserting most rows costs more than writing them (the first night after an upgrade
+# that re-stamps every record).
+PATCH_AT_MOST = 0.5
 _CHANGED_ROWS = "_identity_write_changed"
 
 
@@ -215,7 +219,8 @@ def _write_changed_rows(
     """Make `identity.<name>` equal to the SELECT by deleting the rows that changed or went
     (by `ROW_KEYS[name]`) and inserting the changed and new ones: a night rewrites the day's
     rows, not the whole history. Returns the rows written, or None when the table cannot be
-    patched (absent, or its columns differ from the new ones) and must be replaced."""
+    patched (absent, its columns differ from the new ones, or most rows changed) and must
+    be replaced."""
     if name not in ROW_KEYS or not table_exists(con, name):
         return None
     con.execute(f"create or replace temp table {_NEW_ROWS} as select {select} from {relation}")
@@ -228,13 +233,18 @@ def _write_changed_rows(
             f"create or replace temp table {_CHANGED_ROWS} as "
             f"select * from {_NEW_ROWS} except select * from {SCHEMA}.{name}"
         )
+        changed, total = con.sql(
+            f"select (select count(*) from {_CHANGED_ROWS}), (select count(*) from {_NEW_ROWS})"
+        ).fetchall()[0]
+        if changed > total * PATCH_AT_MOST:
+            return None
         con.execute(f"""
             delete from {SCHEMA}.{name} p
             where exists (select 1 from {_CHANGED_ROWS} n where {same_key})
                or not exists (select 1 from {_NEW_ROWS} n where {same_key})
         """)
         con.execute(f"insert into {SCHEMA}.{name} select * from {_CHANGED_ROWS}")
-        return con.sql(f"select count(*) from {_CHANGED_ROWS}").fetchall()[0][0]
+        return changed
     finally:
         con.execute(f"drop table if exists {_NEW_ROWS}")
         con.execute(f"drop table if exists {_CHANGED_ROWS}")

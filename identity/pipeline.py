@@ -44,6 +44,7 @@ from identity.overrides import (
     value_blocks_text,
 )
 from identity.persistence import (
+    PATCH_AT_MOST,
     SCHEMA,
     TABLE_COLUMNS,
     TablePatch,
@@ -306,9 +307,15 @@ def resolve_identities(
         f"select * exclude (rid) from {ASSIGNED_TABLE} order by rid"
     )
     golden: str | TablePatch = f"select * from {GOLDEN_TABLE}"
-    if golden_recomputed is not None:
+    changed_records = (
+        con.sql(f"select count(*) from {CHANGED_RECORDS_TABLE}").fetchall()[0][0]
+        if golden_recomputed is not None
+        else None
+    )
+    if changed_records is not None and changed_records <= len(records) * PATCH_AT_MOST:
         # a nightly run knows which records and customers changed: only their rows are
-        # deleted and written again
+        # deleted and written again (unless most changed, e.g. the first night after an
+        # upgrade re-stamped every record: then replacing the tables is cheaper)
         identity_records = TablePatch(
             full=identity_records,
             delete_where=f"p.record_key in (select record_key from {CHANGED_RECORDS_TABLE})",
