@@ -161,6 +161,10 @@ def main() -> None:
                 "records_reclustered": summary.records_reclustered,
                 "records_changing_customer": summary.records_changing_customer,
                 "stages": summary.seconds,
+                "stages_cpu_seconds": summary.cpu_seconds,
+                "records_normalised": getattr(summary, "records_normalised", None),
+                "golden_recomputed": getattr(summary, "golden_recomputed", None),
+                "rows_written": getattr(summary, "rows_written", None),
                 "partition": _partition(con),
             }
             if args.truth:
@@ -176,7 +180,9 @@ def main() -> None:
                 f"{summary.records_changing_customer:,} changed customer"
             )
             for stage, value in summary.seconds.items():
-                print(f"  {stage:<22} {value:7.2f} s")
+                cpu_value = summary.cpu_seconds.get(stage)
+                cpu_text = f" {cpu_value:7.2f} CPU s" if cpu_value is not None else ""
+                print(f"  {stage:<28} {value:7.2f} s{cpu_text}")
         con.close()
     differ = _changed_customer(runs["nightly"].pop("partition"), runs["full"].pop("partition"))
     result.update(

@@ -1,8 +1,8 @@
 """Incremental identity: re-cluster only what the day's records can touch.
 
-A nightly run still normalises every record and detects shared values over all of them
-(both are data-wide statistics), but it neither retrains the match model nor blocks and
-compares every pair. It keeps the model of the last full run (m, u, prior and the
+A nightly run normalises only new and changed source rows (identity/records.py) but still
+detects shared values over all records (a data-wide statistic); it neither retrains the
+match model nor blocks and compares every pair. It keeps the model of the last full run (m, u, prior and the
 term-frequency tables, `identity.model_parameters` / `identity.term_frequencies`) and:
 
 1. seeds: records that are new, whose matching row changed (its fingerprint differs from
@@ -32,7 +32,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from identity.blocking import block_candidate_pairs
+from identity.blocking import block_candidate_pairs, create_block_tables, drop_block_tables
 from identity.classify import FellegiSunterModel
 from identity.compare import compare_pairs, term_frequency_table
 from identity.config import IdentityConfig
@@ -47,7 +47,8 @@ FINGERPRINT_TABLE = "_identity_fingerprints"
 # `source_updated_at` moves every day its visitor is active; were it in the fingerprint,
 # every active visitor's whole customer would be re-clustered each night (3,900 of the
 # 9,950 "new or changed" records of a measured 100,000-people night changed only there).
-# Survivorship still sees every change: golden records are rebuilt from all records.
+# Survivorship still sees every change: a customer holding a record changed in any column
+# gets its golden record rebuilt (identity/survivorship.py).
 SURVIVORSHIP_ONLY_COLUMNS = frozenset(
     {
         "source_created_at",
@@ -167,13 +168,14 @@ def create_fingerprints(
     con: duckdb.DuckDBPyConnection, match_table: str, config: IdentityConfig | None = None
 ) -> None:
     """`_identity_fingerprints(rid, match_fingerprint)`: a hash of everything matching reads
-    from a record (its matching copy, shared values qualified), to tell a changed record.
+    from a record (its matching copy, shared values qualified), to tell a changed record
+    (not its source fingerprint, which also moves with survivorship-only columns).
     A column the config matches on is hashed even when it is normally display-only."""
     matched = config_columns(config) if config is not None else set()
     columns = [
         row[0]
         for row in con.sql(f"describe {match_table}").fetchall()
-        if row[0] not in ("rid", "shared_values")
+        if row[0] not in ("rid", "shared_values", "source_fingerprint")
         and (row[0] not in SURVIVORSHIP_ONLY_COLUMNS or row[0] in matched)
     ]
     hashed = ", ".join(f"coalesce(cast({c} as varchar), '\u2205')" for c in columns)
@@ -213,6 +215,40 @@ def affected_records(
     in_set = np.zeros(n, dtype=bool)
     customers_done: set[str] = set()
     frontier = seeds
+    create_block_tables(con, match_table, config.blocking_rules)
+    try:
+        _close_over_match_graph(
+            con,
+            match_table,
+            frontier,
+            in_set,
+            customers_done,
+            partners,
+            prev,
+            previous_customer,
+            rule_columns,
+            model,
+            config,
+        )
+    finally:
+        drop_block_tables(con, config.blocking_rules)
+    return in_set
+
+
+def _close_over_match_graph(
+    con: duckdb.DuckDBPyConnection,
+    match_table: str,
+    frontier: np.ndarray,
+    in_set: np.ndarray,
+    customers_done: set[str],
+    partners: dict[str, set[str]],
+    prev: pd.Series,
+    previous_customer: np.ndarray,
+    rule_columns: list[str],
+    model: FellegiSunterModel,
+    config: IdentityConfig,
+) -> None:
+    """Grow `in_set` from `frontier` until nothing new is reached (see the module docstring)."""
     while len(frontier):
         in_set[frontier] = True
         reached = np.concatenate(
@@ -231,7 +267,6 @@ def affected_records(
         whole = np.flatnonzero(prev.isin(grown).to_numpy()) if grown else reached[:0]
         reached = np.unique(np.concatenate([reached, whole]).astype(np.int64))
         frontier = reached[~in_set[reached]]
-    return in_set
 
 
 def _seed_rids(
@@ -296,6 +331,7 @@ def _accepted_neighbours(
             config.max_block_size,
             TOUCHING_PAIRS,
             touching=FRONTIER,
+            blocks_ready=True,
         )
     finally:
         con.unregister(FRONTIER)

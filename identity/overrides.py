@@ -328,6 +328,14 @@ def overrides_for_records(overrides: pd.DataFrame, record_keys: pd.Series) -> St
     )
 
 
+def value_blocks_text(overrides: pd.DataFrame) -> str:
+    """The active value blocks (kind and hash, sorted) as one text: part of the normaliser's
+    fingerprint, so a changed block re-normalises every record (identity/records.py)."""
+    active = active_overrides(overrides)
+    blocks = active.loc[active["kind"] == BLOCK, ["value_kind", "value_sha256"]]
+    return ";".join(sorted(f"{k}:{h}" for k, h in blocks.itertuples(index=False)))
+
+
 def apply_value_blocks(
     con: duckdb.DuckDBPyConnection, records_table: str, overrides: pd.DataFrame
 ) -> int:

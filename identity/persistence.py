@@ -183,18 +183,109 @@ def read_previous_state(con: duckdb.DuckDBPyConnection, records_table: str) -> P
     )
 
 
+# The tables a run rewrites only where they changed, and the columns that name a row.
+ROW_KEYS: dict[str, tuple[str, ...]] = {
+    "identity_records": ("record_key",),
+    "customer_map": ("source_system", "source_record_id"),
+    "golden_customers": ("customer_id",),
+    "id_registry": ("record_key",),
+}
+_NEW_ROWS = "_identity_write_new"
+# Above this share of changed rows a table is replaced rather than patched: deleting and
+# re-inserting most rows costs more than writing them (the first night after an upgrade
+# that re-stamps every record).
+PATCH_AT_MOST = 0.5
+_CHANGED_ROWS = "_identity_write_changed"
+
+
+@dataclass
+class TablePatch:
+    """A table a run knows the changes of: `rows` (a SELECT) replaces the rows `delete_where`
+    (a condition on the table, alias `p`) picks. `full` (a SELECT of the whole table) is
+    written instead when the table is absent or its columns are not the new ones."""
+
+    full: str
+    delete_where: str
+    rows: str
+
+
+def _columns_and_types(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
+    return [(c, t) for c, t, *_ in con.sql(f"describe {relation}").fetchall()]
+
+
+def _write_changed_rows(
+    con: duckdb.DuckDBPyConnection, name: str, select: str, relation: str
+) -> int | None:
+    """Make `identity.<name>` equal to the SELECT by deleting the rows that changed or went
+    (by `ROW_KEYS[name]`) and inserting the changed and new ones: a night rewrites the day's
+    rows, not the whole history. Returns the rows written, or None when the table cannot be
+    patched (absent, its columns differ from the new ones, or most rows changed) and must
+    be replaced."""
+    if name not in ROW_KEYS or not table_exists(con, name):
+        return None
+    con.execute(f"create or replace temp table {_NEW_ROWS} as select {select} from {relation}")
+    try:
+        if _columns_and_types(con, _NEW_ROWS) != _columns_and_types(con, f"{SCHEMA}.{name}"):
+            return None
+        keys = ROW_KEYS[name]
+        same_key = " and ".join(f"n.{k} = p.{k}" for k in keys)
+        con.execute(
+            f"create or replace temp table {_CHANGED_ROWS} as "
+            f"select * from {_NEW_ROWS} except select * from {SCHEMA}.{name}"
+        )
+        changed, total = con.sql(
+            f"select (select count(*) from {_CHANGED_ROWS}), (select count(*) from {_NEW_ROWS})"
+        ).fetchall()[0]
+        if changed > total * PATCH_AT_MOST:
+            return None
+        con.execute(f"""
+            delete from {SCHEMA}.{name} p
+            where exists (select 1 from {_CHANGED_ROWS} n where {same_key})
+               or not exists (select 1 from {_NEW_ROWS} n where {same_key})
+        """)
+        con.execute(f"insert into {SCHEMA}.{name} select * from {_CHANGED_ROWS}")
+        return changed
+    finally:
+        con.execute(f"drop table if exists {_NEW_ROWS}")
+        con.execute(f"drop table if exists {_CHANGED_ROWS}")
+
+
+def _apply_patch(
+    con: duckdb.DuckDBPyConnection, name: str, select: str, patch: TablePatch
+) -> int | None:
+    """Delete the rows the patch names and insert its rows; None when it cannot apply."""
+    if not table_exists(con, name):
+        return None
+    con.execute(
+        f"create or replace temp table {_CHANGED_ROWS} as select {select} from ({patch.rows})"
+    )
+    try:
+        if _columns_and_types(con, _CHANGED_ROWS) != _columns_and_types(con, f"{SCHEMA}.{name}"):
+            return None
+        con.execute(f"delete from {SCHEMA}.{name} p where {patch.delete_where}")
+        con.execute(f"insert into {SCHEMA}.{name} select * from {_CHANGED_ROWS}")
+        return con.sql(f"select count(*) from {_CHANGED_ROWS}").fetchall()[0][0]
+    finally:
+        con.execute(f"drop table if exists {_CHANGED_ROWS}")
+
+
 def write_identity_tables(
     con: duckdb.DuckDBPyConnection,
-    tables: dict[str, pd.DataFrame | str],
+    tables: dict[str, pd.DataFrame | str | TablePatch],
     new_merges: pd.DataFrame,
     new_splits: pd.DataFrame | None = None,
-) -> None:
-    """Replace the identity tables and append to the merge and split logs in one transaction.
-    A table's source is a DataFrame or a SELECT over temp tables (kept in DuckDB)."""
+) -> dict[str, int]:
+    """Write the identity tables and append to the merge and split logs in one transaction.
+    A table's source is a DataFrame, a SELECT over temp tables (kept in DuckDB) or a
+    `TablePatch` (the run knows which rows changed). The tables of `ROW_KEYS` get only their
+    changed rows (found by comparing, deleted and inserted by key); the others, and any
+    whose columns changed, are replaced. Returns the rows written per table."""
+    written: dict[str, int] = {}
     con.execute("begin transaction")
     try:
         con.execute(f"create schema if not exists {SCHEMA}")
-        for name, source in tables.items():
+        for name, given in tables.items():
+            source = given.full if isinstance(given, TablePatch) else given
             if isinstance(source, str):
                 relation = f"({source})"
                 columns = [c for c, *_ in con.sql(f"describe {source}").fetchall()]
@@ -208,9 +299,17 @@ def write_identity_tables(
                 select = ", ".join([f"cast({c} as {t}) as {c}" for c, t in typed.items()] + extras)
             else:
                 select = "*"
-            con.execute(
-                f"create or replace table {SCHEMA}.{name} as select {select} from {relation}"
+            rows = (
+                _apply_patch(con, name, select, given)
+                if isinstance(given, TablePatch)
+                else _write_changed_rows(con, name, select, relation)
             )
+            if rows is None:
+                con.execute(
+                    f"create or replace table {SCHEMA}.{name} as select {select} from {relation}"
+                )
+                rows = con.sql(f"select count(*) from {SCHEMA}.{name}").fetchall()[0][0]
+            written[name] = rows
             if not isinstance(source, str):
                 con.unregister(relation)
         merge_columns = TABLE_COLUMNS["merge_log"]
@@ -241,3 +340,4 @@ def write_identity_tables(
     except BaseException:
         con.execute("rollback")
         raise
+    return written

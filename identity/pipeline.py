@@ -5,8 +5,9 @@ This module only runs the stages in order and times them: read + normalise recor
 (persistence.py, incremental.py), deterministic rules, blocking, comparison, training,
 scoring and guarded clustering (linkage.py), stable ids (stable_ids.py), survivorship
 (survivorship.py) and provenance (provenance.py), write (persistence.py). The previous
-run's tables are read first; the new ones replace them atomically, so a failure leaves the
-previous tables as they were.
+run's tables are read first; this run's changes are written in one transaction (a nightly
+run deletes and inserts only the changed rows), so a failure leaves the previous tables as
+they were.
 """
 
 from __future__ import annotations
@@ -40,10 +41,13 @@ from identity.overrides import (
     settle_unlink_splits,
     steward_seed_rids,
     synchronise,
+    value_blocks_text,
 )
 from identity.persistence import (
+    PATCH_AT_MOST,
     SCHEMA,
     TABLE_COLUMNS,
+    TablePatch,
     read_previous_state,
     write_identity_tables,
 )
@@ -65,7 +69,13 @@ from identity.provenance import previous_links as previous_links_of
 from identity.records import build_identity_records_table
 from identity.shared_values import MATCH_RECORDS_TABLE, detect_shared_values
 from identity.stable_ids import assign_customer_ids
-from identity.survivorship import ASSIGNED_TABLE, GOLDEN_TABLE, create_golden_table
+from identity.survivorship import (
+    ASSIGNED_TABLE,
+    CHANGED_CUSTOMERS_TABLE,
+    CHANGED_RECORDS_TABLE,
+    GOLDEN_TABLE,
+    create_golden_table,
+)
 
 __all__ = ["SCHEMA", "TABLE_COLUMNS", "ResolutionSummary", "resolve_identities"]
 
@@ -92,15 +102,34 @@ class ResolutionSummary:
     # CPU seconds (all threads) per stage this module times, and of link_records as a whole:
     # on a busy machine wall seconds say more about the neighbours than about the engine.
     cpu_seconds: dict[str, float] = field(default_factory=dict)
+    # records normalised this run (a nightly run only new and changed source rows), golden
+    # records built (only changed customers'), rows written per identity table (only
+    # changed rows)
+    golden_recomputed: int = 0
+    records_normalised: int = 0
+    rows_written: dict[str, int] = field(default_factory=dict)
 
     def to_metadata(self) -> dict[str, Any]:
         """Plain values (ints, floats, str, markdown) for Dagster asset metadata."""
         rules = "\n".join(f"| {k} | {v:,} |" for k, v in sorted(self.matches_by_rule.items()))
         guards = "\n".join(f"| {k} | {v:,} |" for k, v in sorted(self.refused_by_guard.items()))
-        stages = "\n".join(f"| {k} | {v:.2f} |" for k, v in self.seconds.items())
+        stages = "\n".join(
+            f"| {k} | {v:.2f} | "
+            + (f"{self.cpu_seconds[k]:.2f}" if k in self.cpu_seconds else "")
+            + " |"
+            for k, v in self.seconds.items()
+        )
         return {
             "identity_mode": self.mode,
             "records_reclustered": self.records_reclustered,
+            "golden_recomputed": self.golden_recomputed,
+            "records_normalised": self.records_normalised,
+            "rows_written": "\n".join(
+                ["| table | rows written |", "|---|---|"]
+                + [f"| {k} | {v:,} |" for k, v in self.rows_written.items()]
+            )
+            if self.rows_written
+            else "none",
             "model_trained_at": self.model_trained_at,
             "records_in": self.records_in,
             "customers_out": self.customers_out,
@@ -122,7 +151,7 @@ class ResolutionSummary:
             "refused_by_guard": f"| guard | refused merges |\n|---|---|\n{guards}"
             if guards
             else "none",
-            "seconds_by_stage": f"| stage | seconds |\n|---|---|\n{stages}",
+            "seconds_by_stage": f"| stage | seconds | CPU seconds |\n|---|---|---|\n{stages}",
             **{f"steward/{k}": v for k, v in self.steward.items()},
         }
 
@@ -158,8 +187,14 @@ def resolve_identities(
         cpu_seconds[name] = round(time.process_time() - cpu, 3)
         clock, cpu = time.perf_counter(), time.process_time()
 
-    build_identity_records_table(con, config)
     steward_rows = synchronise(con, overrides_file) if overrides_file else read_table(con)
+    # a nightly run normalises only new and changed source rows; a full one all of them
+    records_normalised = build_identity_records_table(
+        con,
+        config,
+        reuse_previous=full_identity is not True,
+        steward_blocks=value_blocks_text(steward_rows),
+    )
     steward_blocked = apply_value_blocks(con, RECORDS_TABLE, steward_rows)
     stage_done("read_and_normalise")
     shared = detect_shared_values(con, RECORDS_TABLE, config)
@@ -255,7 +290,7 @@ def resolve_identities(
         f"join {MATCH_RECORDS_TABLE} m using (rid) join {RESOLVED_TABLE} c using (rid) "
         f"join {FINGERPRINT_TABLE} f using (rid)"
     )
-    create_golden_table(con, run_ts)
+    golden_recomputed = create_golden_table(con, run_ts, only_changed=within is not None)
     merges = assignment.merges.assign(merged_at=run_ts)
     splits = assignment.splits.assign(split_at=run_ts)
     refused = refused_merge_rows(
@@ -268,14 +303,40 @@ def resolve_identities(
     match_evidence = match_evidence_sql(
         con, MATCH_RECORDS_TABLE, linkage.evidence, linkage.prior_weight, within
     )
+    identity_records: str | TablePatch = (
+        f"select * exclude (rid) from {ASSIGNED_TABLE} order by rid"
+    )
+    golden: str | TablePatch = f"select * from {GOLDEN_TABLE}"
+    changed_records = (
+        con.sql(f"select count(*) from {CHANGED_RECORDS_TABLE}").fetchall()[0][0]
+        if golden_recomputed is not None
+        else None
+    )
+    if changed_records is not None and changed_records <= len(records) * PATCH_AT_MOST:
+        # a nightly run knows which records and customers changed: only their rows are
+        # deleted and written again (unless most changed, e.g. the first night after an
+        # upgrade re-stamped every record: then replacing the tables is cheaper)
+        identity_records = TablePatch(
+            full=identity_records,
+            delete_where=f"p.record_key in (select record_key from {CHANGED_RECORDS_TABLE})",
+            rows=f"select a.* exclude (rid) from {ASSIGNED_TABLE} a "
+            f"semi join {CHANGED_RECORDS_TABLE} c using (record_key) order by a.rid",
+        )
+        golden = TablePatch(
+            full=golden,
+            delete_where=f"p.customer_id in (select customer_id from {CHANGED_CUSTOMERS_TABLE}) "
+            f"or p.customer_id not in (select customer_id from {GOLDEN_TABLE})",
+            rows=f"select g.* from {GOLDEN_TABLE} g "
+            f"semi join {CHANGED_CUSTOMERS_TABLE} c using (customer_id) order by g.customer_id",
+        )
     stage_done("survivorship")
 
-    write_identity_tables(
+    rows_written = write_identity_tables(
         con,
         {
-            "identity_records": f"select * exclude (rid) from {ASSIGNED_TABLE} order by rid",
+            "identity_records": identity_records,
             "customer_map": customer_map_sql(con, MATCH_RECORDS_TABLE, run_ts),
-            "golden_customers": f"select * from {GOLDEN_TABLE}",
+            "golden_customers": golden,
             "id_registry": registry_sql(con, MATCH_RECORDS_TABLE, run_ts),
             "refused_merges": refused,
             "match_evidence": match_evidence,
@@ -299,6 +360,8 @@ def resolve_identities(
     for table in (
         ASSIGNED_TABLE,
         GOLDEN_TABLE,
+        CHANGED_RECORDS_TABLE,
+        CHANGED_CUSTOMERS_TABLE,
         RECORDS_TABLE,
         MATCH_RECORDS_TABLE,
         FINGERPRINT_TABLE,
@@ -345,4 +408,9 @@ def resolve_identities(
         mode="incremental" if incremental else "full",
         records_reclustered=int(within.sum()) if within is not None else len(records),
         model_trained_at=str(trained_at),
+        golden_recomputed=len(set(customer_ids))
+        if golden_recomputed is None
+        else golden_recomputed,
+        rows_written=rows_written,
+        records_normalised=records_normalised,
     )

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order
 
-from identity.persistence import SCHEMA, TABLE_COLUMNS, table_exists
+from identity.persistence import SCHEMA, TABLE_COLUMNS, TablePatch, table_exists
 
 CUSTOMER_CREATED_TABLE = "_identity_customer_created"
 EVIDENCE_TABLE = "_identity_evidence"
@@ -217,10 +217,11 @@ def match_evidence_sql(
     evidence: pd.DataFrame,
     prior_weight: float,
     within: np.ndarray | None,
-) -> str:
+) -> str | TablePatch:
     """SELECT of the match evidence (per-comparison log2 Bayes factors of every accepted
     probabilistic pair), from `_identity_evidence`; an incremental run (`within`: the records
-    it re-clustered) keeps last run's rows between records it left alone."""
+    it re-clustered) keeps last run's rows between records it left alone, as a patch: only
+    the rows touching a re-clustered or vanished record are deleted and written again."""
     frame = pd.DataFrame(
         {
             "rid_l": evidence["rid_l"].to_numpy(dtype=np.int64),
@@ -260,13 +261,18 @@ def match_evidence_sql(
         )
     finally:
         con.unregister("_identity_untouched_frame")
-    return f"""
-        {current}
-        union all
-        select p.* from {SCHEMA}.match_evidence p
-        semi join {UNTOUCHED_TABLE} a on a.record_key = p.record_a
-        semi join {UNTOUCHED_TABLE} b on b.record_key = p.record_b
-    """
+    return TablePatch(
+        full=f"""
+            {current}
+            union all
+            select p.* from {SCHEMA}.match_evidence p
+            semi join {UNTOUCHED_TABLE} a on a.record_key = p.record_a
+            semi join {UNTOUCHED_TABLE} b on b.record_key = p.record_b
+        """,
+        delete_where=f"p.record_a not in (select record_key from {UNTOUCHED_TABLE}) "
+        f"or p.record_b not in (select record_key from {UNTOUCHED_TABLE})",
+        rows=current,
+    )
 
 
 def refused_merge_rows(

@@ -13,6 +13,13 @@ phones outside the plain North-American shapes, and text with letters that
 `strip_accents` cannot fold (ß, Ø, non-Latin scripts) - Unidecode transliterates those.
 The SQL and Python paths give the same results (tests/identity/test_identity_normalize.py).
 
+A nightly run normalises only what changed: every source row gets a `source_fingerprint`
+(a hash of its un-normalised values, of the misspelt-domain fix its email domain gets -
+the one data-wide input of normalisation - and of the normaliser itself: this code, the
+source SQL, the nickname list, the settings and the stewards' value blocks). A row whose
+fingerprint equals last run's `identity.identity_records` row is taken from there as it
+is; only new and changed rows go through the SQL and Python above.
+
 Customer-experience sources join when their staging models exist: support-ticket
 requesters (one record per ticket with a usable email or phone) and NPS respondents (one
 per response with a usable email); see source_records_support.sql and
@@ -21,6 +28,9 @@ source_records_survey.sql.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import importlib.metadata
 from pathlib import Path
 
 import duckdb
@@ -163,7 +173,9 @@ def _title_if_shouting_sql(expr: str) -> str:
     return f"_identity_title_if_shouting({expr})"
 
 
-def _python_lookups(con: duckdb.DuckDBPyConnection, config: IdentityConfig) -> None:
+def _python_lookups(
+    con: duckdb.DuckDBPyConnection, config: IdentityConfig, domain_fixes_ready: bool = False
+) -> None:
     """The few distinct values that need Python, as small lookup tables joined in SQL."""
     folds = con.sql(
         " union ".join(
@@ -225,7 +237,8 @@ def _python_lookups(con: duckdb.DuckDBPyConnection, config: IdentityConfig) -> N
 
     con.execute(TITLE_CASE_MACRO)
     con.execute(TITLE_IF_SHOUTING_MACRO)
-    _create_domain_fixes(con)
+    if not domain_fixes_ready:
+        _create_domain_fixes(con)
 
 
 def _create_domain_fixes(con: duckdb.DuckDBPyConnection) -> None:
@@ -263,10 +276,13 @@ def _create_domain_fixes(con: duckdb.DuckDBPyConnection) -> None:
     """)
 
 
-def normalize_records_sql(con: duckdb.DuckDBPyConnection, config: IdentityConfig) -> str:
+def normalize_records_sql(
+    con: duckdb.DuckDBPyConnection, config: IdentityConfig, domain_fixes_ready: bool = False
+) -> str:
     """Create `_identity_records` (normalised, with `rid` = position in record_key order)
-    from `_identity_source_records`; returns the table name."""
-    _python_lookups(con, config)
+    from `_identity_source_records`; returns the table name. `domain_fixes_ready`: the
+    misspelt-domain table was made from all records (the source table holds only some)."""
+    _python_lookups(con, config, domain_fixes_ready)
     nicknames = _sql_map(nickname_table())
     streets = _sql_map(_STREET_ABBREVIATIONS)
     plus_tag = _sql_list(_PLUS_TAG_DOMAINS)
@@ -442,18 +458,136 @@ def normalize_records_sql(con: duckdb.DuckDBPyConnection, config: IdentityConfig
                      then 'phone:' || phone_junk_digits end,
                 case when first_blocked then 'first_name:' || first_any end,
                 case when last_blocked then 'last_name:' || last_any end,
-                case when user_blocked then 'user_id:' || user_id end), '') as blocked_values
+                case when user_blocked then 'user_id:' || user_id end), '') as blocked_values,
+            {"source_fingerprint" if "source_fingerprint" in _source_columns(con) else "null::varchar as source_fingerprint"}
         from flagged
         order by rid
     """)
-    for table in ("_identity_fold", "_identity_phone", "_identity_phone_input"):
+    for table in (
+        "_identity_fold",
+        "_identity_phone",
+        "_identity_phone_input",
+        "_identity_domain_fix",
+    ):
         con.execute(f"drop table if exists {table}")
     return RECORDS_TABLE
 
 
-def build_identity_records_table(con: duckdb.DuckDBPyConnection, config: IdentityConfig) -> int:
-    """Read the staging models into the temp table `_identity_records`; returns its row count."""
+def _source_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    return [c for c, *_ in con.sql(f"describe {SOURCE_TABLE}").fetchall()]
+
+
+_NORMALISER_FILES = (
+    Path(__file__),
+    Path(__file__).with_name("normalize.py"),
+    SOURCE_RECORDS_SQL,
+    *EXPERIENCE_RECORDS_SQL.values(),
+    Path(__file__).with_name("data") / "nicknames.csv",
+)
+REUSED_SOURCE_TABLE = "_identity_source_reused"
+
+
+def normaliser_fingerprint(config: IdentityConfig, steward_blocks: str = "") -> str:
+    """A hash of everything that decides how a source row is normalised besides the row and
+    its domain's fix: this code and its data, the libraries it calls, the settings, the
+    stewards' value blocks."""
+    digest = hashlib.sha256(repr(sorted(dataclasses.asdict(config).items())).encode())
+    for path in _NORMALISER_FILES:
+        digest.update(path.read_bytes() if path.exists() else b"")
+    # the libraries that fold text, parse phones and run the SQL can change results too
+    for package in ("duckdb", "phonenumbers", "unidecode"):
+        try:
+            digest.update(f"{package}={importlib.metadata.version(package)}".encode())
+        except importlib.metadata.PackageNotFoundError:
+            digest.update(package.encode())
+    digest.update(steward_blocks.encode())
+    return digest.hexdigest()[:16]
+
+
+def _add_source_fingerprints(con: duckdb.DuckDBPyConnection, salt: str) -> None:
+    """`source_fingerprint` on every source row (needs `_identity_domain_fix` from all rows)."""
+    columns = [c for c in _source_columns(con) if c != "source_fingerprint"]
+    hashed = ", ".join(f"coalesce(cast(s.{c} as varchar), '\u2205')" for c in columns)
+    con.execute(f"""
+        create or replace temp table {SOURCE_TABLE} as
+        select s.*, md5(concat_ws('\u241f', '{salt}', {hashed},
+                                  coalesce(fix.canonical, '\u2205'))) as source_fingerprint
+        from {SOURCE_TABLE} s
+        left join _identity_domain_fix fix on fix.domain = lower(split_part(trim(s.email), '@', 2))
+    """)
+
+
+def _previous_columns(con: duckdb.DuckDBPyConnection) -> set[str]:
+    found = con.execute(
+        "select column_name from information_schema.columns "
+        "where table_schema = 'identity' and table_name = 'identity_records'"
+    ).fetchall()
+    return {c for (c,) in found}
+
+
+def _previous_has_fingerprints(con: duckdb.DuckDBPyConnection) -> bool:
+    return "source_fingerprint" in _previous_columns(con)
+
+
+def _reusable_previous(con: duckdb.DuckDBPyConnection) -> list[str] | None:
+    """The columns of `_identity_records` last run's identity records can give, or None when
+    they cannot be reused (a column of this version is missing there)."""
+    previous = _previous_columns(con)
+    needed = [c for c, *_ in con.sql(f"describe {RECORDS_TABLE}").fetchall() if c != "rid"]
+    return needed if set(needed) <= previous else None
+
+
+def build_identity_records_table(
+    con: duckdb.DuckDBPyConnection,
+    config: IdentityConfig,
+    reuse_previous: bool = False,
+    steward_blocks: str = "",
+) -> int:
+    """Read the staging models into the temp table `_identity_records`; returns how many
+    records were normalised this run. `reuse_previous` (a nightly run): rows whose source
+    fingerprint is last run's come from `identity.identity_records` instead (never a row a
+    steward's block touched: blocks are applied to the records afterwards). `steward_blocks`:
+    the active value blocks, as text, part of every fingerprint."""
     create_source_table(con)
-    normalize_records_sql(con, config)
+    _create_domain_fixes(con)
+    _add_source_fingerprints(con, normaliser_fingerprint(config, steward_blocks))
+    reused = 0
+    if reuse_previous and _previous_has_fingerprints(con):
+        con.execute(f"""
+            create or replace temp table {REUSED_SOURCE_TABLE} as
+            select s.source_system || ':' || s.source_record_id as record_key
+            from {SOURCE_TABLE} s
+            join identity.identity_records p
+              on p.record_key = s.source_system || ':' || s.source_record_id
+             and p.source_fingerprint = s.source_fingerprint
+            where coalesce(p.blocked_values, '') not like '%steward %'
+        """)
+        con.execute(f"""
+            create or replace temp table {SOURCE_TABLE} as
+            select s.* from {SOURCE_TABLE} s
+            anti join {REUSED_SOURCE_TABLE} r
+              on r.record_key = s.source_system || ':' || s.source_record_id
+        """)
+        reused = con.sql(f"select count(*) from {REUSED_SOURCE_TABLE}").fetchall()[0][0]
+    normalize_records_sql(con, config, domain_fixes_ready=True)
+    normalised = con.sql(f"select count(*) from {RECORDS_TABLE}").fetchall()[0][0]
+    columns = _reusable_previous(con) if reused else None
+    if reused and columns is None:
+        # last run's identity records lack a column this version makes: normalise all
+        return build_identity_records_table(con, config, False, steward_blocks)
+    if reused and columns is not None:
+        listed = ", ".join(columns)
+        con.execute(f"""
+            create or replace temp table {RECORDS_TABLE} as
+            select (row_number() over (order by record_key) - 1)::integer as rid, {listed}
+            from (
+                select {listed} from {RECORDS_TABLE}
+                union all
+                select {", ".join(f"p.{c}" for c in columns)} from identity.identity_records p
+                semi join {REUSED_SOURCE_TABLE} r using (record_key)
+            )
+            order by rid
+        """)
     con.execute(f"drop table if exists {SOURCE_TABLE}")
-    return con.sql(f"select count(*) from {RECORDS_TABLE}").fetchall()[0][0]
+    con.execute(f"drop table if exists {REUSED_SOURCE_TABLE}")
+    return normalised

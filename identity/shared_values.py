@@ -233,6 +233,11 @@ def first_name_groups(names, by_last_name: bool = False) -> list[int]:
     split a value already known to be shared: on a person's own address the same first name
     with two surnames is a surname change, not two people."""
     names = list(names) if isinstance(names, list | np.ndarray) else []
+    if not by_last_name and names and len({name["f"] for name in names}) == 1:
+        if names[0]["f"] is not None:
+            # one first name on every pair (most values seen by several records): one
+            # person, whatever the surnames - the pairwise comparison below would say so
+            return [0] * len(names)
     named = [i for i, name in enumerate(names) if name["f"] is not None]
     parent = {i: i for i in named}
 

@@ -28,26 +28,103 @@ GOLDEN_TABLE = "_identity_golden"
 GOLDEN_CUSTOMERS_SQL = Path(__file__).with_name("golden_customers.sql")
 
 
-def create_golden_table(con: duckdb.DuckDBPyConnection, run_ts: pd.Timestamp) -> None:
+CHANGED_CUSTOMERS_TABLE = "_identity_golden_changed"
+# record keys whose identity record is new, changed or gone since last run
+CHANGED_RECORDS_TABLE = "_identity_records_changed"
+_CHANGED_ASSIGNED_TABLE = "_identity_assigned_changed"
+
+
+def previous_records_comparable(con: duckdb.DuckDBPyConnection) -> bool:
+    """Can this run's records be compared row by row with last run's
+    `identity.identity_records` (both exist, with the same columns)? Else everything counts
+    as changed."""
+    if not table_exists(con, "identity_records") or not table_exists(con, "golden_customers"):
+        return False
+    now = [c for c, *_ in con.sql(f"describe {ASSIGNED_TABLE}").fetchall() if c != "rid"]
+    before = [c for c, *_ in con.sql(f"describe {SCHEMA}.identity_records").fetchall()]
+    return sorted(now) == sorted(before)
+
+
+def create_changed_customers_table(con: duckdb.DuckDBPyConnection) -> int:
+    """`_identity_records_changed(record_key)`: the records that are new, differ in any
+    column (their customer id included) from last run's identity record, or are gone.
+    `_identity_golden_changed(customer_id)`: the customers whose golden record may differ
+    from last run's - those holding a record that is new or differs in any column (its
+    customer id included) from last run's identity record, those that lost a record (it
+    left or vanished), and any without a golden row last run. A golden record is a function
+    of its customer's records alone (golden_customers.sql ranks within a customer), so every
+    other customer's golden record is last run's. Returns how many customers changed."""
+    columns = [c for c, *_ in con.sql(f"describe {SCHEMA}.identity_records").fetchall()]
+    differs = " or ".join(f"a.{c} is distinct from p.{c}" for c in columns if c != "record_key")
+    con.execute(f"""
+        create or replace temp table {CHANGED_RECORDS_TABLE} as
+        select coalesce(a.record_key, p.record_key) as record_key,
+               a.customer_id as now_id, p.customer_id as was_id
+        from {ASSIGNED_TABLE} a
+        full join {SCHEMA}.identity_records p on p.record_key = a.record_key
+        where a.record_key is null or p.record_key is null or {differs}
+    """)
+    con.execute(f"""
+        create or replace temp table {CHANGED_CUSTOMERS_TABLE} as
+        with diff as (select * from {CHANGED_RECORDS_TABLE})
+        select now_id as customer_id from diff where now_id is not null
+        union
+        select was_id from diff where was_id is not null
+        union
+        select distinct a.customer_id from {ASSIGNED_TABLE} a
+        anti join {SCHEMA}.golden_customers g on g.customer_id = a.customer_id
+    """)
+    return con.sql(f"select count(*) from {CHANGED_CUSTOMERS_TABLE}").fetchall()[0][0]
+
+
+def create_golden_table(
+    con: duckdb.DuckDBPyConnection, run_ts: pd.Timestamp, only_changed: bool = False
+) -> int | None:
     """`_identity_golden`: golden_customers.sql over `_identity_assigned`, plus created_at
     (when the id was first minted: `_identity_customer_created`) and updated_at (kept from
-    last run when no value of the golden record changed, else the run time)."""
+    last run when no value of the golden record changed, else the run time).
+
+    `only_changed` (a nightly run): golden_customers.sql runs over the records of the
+    customers `create_changed_customers_table` names (its tables stay for the write, which
+    rewrites only those rows); every other customer keeps last run's row. Returns how many
+    golden records were recomputed (None: all of them)."""
     value_columns = [
         c for c in TABLE_COLUMNS["golden_customers"] if c not in ("created_at", "updated_at")
     ]
     run_literal = f"timestamp '{run_ts.isoformat(sep=' ')}'"
+    source, kept, recomputed = ASSIGNED_TABLE, "", None
+    if only_changed and previous_records_comparable(con):
+        recomputed = create_changed_customers_table(con)
+        con.execute(
+            f"create or replace temp table {_CHANGED_ASSIGNED_TABLE} as select a.* "
+            f"from {ASSIGNED_TABLE} a semi join {CHANGED_CUSTOMERS_TABLE} c using (customer_id)"
+        )
+        source = _CHANGED_ASSIGNED_TABLE
+        columns = ", ".join(TABLE_COLUMNS["golden_customers"])
+        kept = f"""
+            union all by name
+            select {columns} from {SCHEMA}.golden_customers p
+            semi join (select distinct customer_id from {ASSIGNED_TABLE}) a using (customer_id)
+            anti join {CHANGED_CUSTOMERS_TABLE} c using (customer_id)
+        """
     if table_exists(con, "golden_customers"):
         unchanged = " and ".join(f"g.{c} is not distinct from p.{c}" for c in value_columns)
         updated = f"case when p.customer_id is not null and {unchanged} then p.updated_at else {run_literal} end"
         previous_join = f"left join {SCHEMA}.golden_customers p on p.customer_id = g.customer_id"
     else:
         updated, previous_join = run_literal, ""
+    golden_sql = GOLDEN_CUSTOMERS_SQL.read_text(encoding="utf-8").replace(ASSIGNED_TABLE, source)
     con.execute(f"""
         create or replace temp table {GOLDEN_TABLE} as
-        select g.*, coalesce(c.created_at::timestamp, {run_literal}) as created_at,
-               {updated} as updated_at
-        from ({GOLDEN_CUSTOMERS_SQL.read_text(encoding="utf-8")}) g
-        left join _identity_customer_created c on c.customer_id = g.customer_id
-        {previous_join}
-        order by g.customer_id
+        select * from (
+            select g.*, coalesce(c.created_at::timestamp, {run_literal}) as created_at,
+                   {updated} as updated_at
+            from ({golden_sql}) g
+            left join _identity_customer_created c on c.customer_id = g.customer_id
+            {previous_join}
+            {kept}
+        )
+        order by customer_id
     """)
+    con.execute(f"drop table if exists {_CHANGED_ASSIGNED_TABLE}")
+    return recomputed

@@ -102,3 +102,16 @@ def test_street_abbreviations_and_postcodes_are_standardised():
     assert normalize_street("5 North Oak Avenue #4") == "5 n oak ave apt 4"
     assert normalize_postcode("sw1a 1aa", "GB") == "SW1A1AA"
     assert normalize_postcode("94105-1234", "US") == "94105"
+
+
+def test_the_normaliser_fingerprint_moves_with_settings_and_steward_blocks():
+    """A nightly run reuses last run's normalised records only under the same normaliser:
+    a changed setting or value block must re-normalise everything."""
+    from identity.config import IdentityConfig
+    from identity.records import normaliser_fingerprint
+
+    base = normaliser_fingerprint(IdentityConfig())
+    assert normaliser_fingerprint(IdentityConfig()) == base
+    assert normaliser_fingerprint(IdentityConfig(), "email:ab12") != base
+    changed = IdentityConfig().with_overrides(default_phone_region="GB")
+    assert normaliser_fingerprint(changed) != base

@@ -231,3 +231,19 @@ def test_a_mailbox_that_names_someone_else_is_a_family_inbox(staging, warehouse,
         "select value_masked, reason from identity.shared_values"
     ).fetchone()
     assert masked.startswith("e***@") and "names another person" in reason
+
+
+def test_one_first_name_is_one_person_unless_surnames_split_a_shared_value():
+    """The shortcut for values whose records all carry one first name (no pairwise
+    comparison) gives what the comparison gives: one person; split by surname it is not."""
+    names = [
+        {"f": "william", "l": "thirro"},
+        {"f": "william", "l": None},
+        {"f": "william", "l": "fealdi"},
+    ]
+    assert first_name_groups(names) == [0, 0, 0]
+    two_surnames = [names[0], names[2]]
+    assert first_name_groups(two_surnames) == [0, 0]
+    assert first_name_groups(two_surnames, by_last_name=True) == [1, 0]
+    # a nameless record is not covered by the shortcut: it joins by surname
+    assert first_name_groups([*names, {"f": None, "l": "fealdi"}]) == [0, 0, 0, 0]
