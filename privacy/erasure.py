@@ -104,6 +104,13 @@ class _Needles:
     def __bool__(self) -> bool:
         return bool(self.ids or self.emails or self.phones)
 
+    def absorb(self, other: _Needles) -> None:
+        """Add every value of `other` to these."""
+        self.ids |= other.ids
+        self.emails |= other.emails
+        self.phones |= other.phones
+        self.texts |= other.texts
+
     def file_values(self) -> set[str]:
         """What a file written by the pipeline must not contain after the erasure."""
         return (
@@ -178,10 +185,7 @@ def erase_pending_requests(
         for request in requests:
             outcome, needles = _erase_one(con, salt, request, erased_at, scope)
             outcomes.append(outcome)
-            everything.ids |= needles.ids
-            everything.emails |= needles.emails
-            everything.phones |= needles.phones
-            everything.texts |= needles.texts
+            everything.absorb(needles)
         if scope is not None:
             scope.drop(con)
         con.execute("COMMIT")
@@ -243,10 +247,8 @@ def _candidate_rows(
     union = _Needles()
     for request in requests:
         found = _resolve(con, salt, request)
-        for part in (found.needles, found.scrub):
-            union.ids |= part.ids
-            union.emails |= part.emails
-            union.phones |= part.phones
+        union.absorb(found.needles)
+        union.absorb(found.scrub)
     if not union:
         return scope
     union.ids |= _dependent_ids(con, union)
@@ -676,43 +678,28 @@ def _dependent_ids(
     return found
 
 
-def _delete_rows(
-    con: duckdb.DuckDBPyConnection, name: str, candidate: str | None, condition: str
+def _change_rows(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    candidate: str | None,
+    condition: str,
+    change: str = "DELETE FROM {}",
 ) -> int:
-    """Delete the rows of table `name` matching `condition`: all of them, or (with the
-    table's candidate rows) those among the candidates, which then forget them too."""
+    """Apply `change` (`DELETE FROM {}`, or `UPDATE {} SET col = NULL`) to the rows of table
+    `name` matching `condition`: all of them, or (with the table's candidate rows) those
+    among the candidates, which are changed the same way first. Returns the rows changed."""
     if candidate is None:
-        return con.execute(f"DELETE FROM {name} WHERE {condition}").fetchone()[0]
+        return con.execute(f"{change.replace('{}', name, 1)} WHERE {condition}").fetchone()[0]
     rowids = [
         r
         for (r,) in con.execute(
-            f"DELETE FROM {candidate} WHERE {condition} RETURNING {_ROWID}"
+            f"{change.replace('{}', candidate, 1)} WHERE {condition} RETURNING {_ROWID}"
         ).fetchall()
     ]
     if not rowids:  # most of the day's candidate tables hold nothing of this request
         return 0
     return con.execute(
-        f"DELETE FROM {name} WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [rowids]
-    ).fetchone()[0]
-
-
-def _null_column(
-    con: duckdb.DuckDBPyConnection, name: str, candidate: str | None, column: str, condition: str
-) -> int:
-    """Set `column` to NULL where `condition` holds (among the candidates, if given)."""
-    if candidate is None:
-        return con.execute(f"UPDATE {name} SET {column} = NULL WHERE {condition}").fetchone()[0]
-    rowids = [
-        r
-        for (r,) in con.execute(
-            f"UPDATE {candidate} SET {column} = NULL WHERE {condition} RETURNING {_ROWID}"
-        ).fetchall()
-    ]
-    if not rowids:
-        return 0
-    return con.execute(
-        f"UPDATE {name} SET {column} = NULL WHERE rowid IN (SELECT unnest(?::BIGINT[]))",
-        [rowids],
+        f"{change.replace('{}', name, 1)} WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [rowids]
     ).fetchone()[0]
 
 
@@ -749,12 +736,12 @@ def _delete_everywhere(
         deleted = 0
         condition = conditions[(schema, table)]
         if condition:
-            deleted = _delete_rows(con, name, candidate, condition)
+            deleted = _change_rows(con, name, candidate, condition)
         if scrub:
             if schema == "raw":
                 condition = _row_condition(columns, scrub)
                 if condition:
-                    deleted += _delete_rows(con, name, candidate, condition)
+                    deleted += _change_rows(con, name, candidate, condition)
             else:
                 mentioned = _Needles(needles.ids | scrub.ids, scrub.emails, scrub.phones)
                 for column, kind in columns:
@@ -762,9 +749,11 @@ def _delete_everywhere(
                     if not condition:
                         continue
                     if nullable.get((schema, table, column), True):
-                        deleted += _null_column(con, name, candidate, column, condition)
+                        deleted += _change_rows(
+                            con, name, candidate, condition, f"UPDATE {{}} SET {column} = NULL"
+                        )
                     else:
-                        deleted += _delete_rows(con, name, candidate, condition)
+                        deleted += _change_rows(con, name, candidate, condition)
         if deleted:
             counts[f"{schema}.{table}"] = int(deleted)
     return counts
