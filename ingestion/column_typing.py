@@ -31,8 +31,11 @@ _TRUE_WORDS = ("true", "t", "1", "yes", "y")
 _FALSE_WORDS = ("false", "f", "0", "no", "n")
 
 
-def typed_select(spec: RawTable, source: str) -> str:
+def typed_select(spec: RawTable, source: str, carry: tuple[str, ...] = ()) -> str:
     """Typed values, the first offending column and every problem, from the s_<col> text.
+
+    `carry` names columns of `source` passed through unchanged and put first (the Spark
+    reader carries the file a row came from); none by default.
 
     A cheap boolean per column decides whether a row is bad; the reason sentences are only
     built for bad rows. `record` (the raw line) is kept only for rejected rows too: good
@@ -49,27 +52,28 @@ def typed_select(spec: RawTable, source: str) -> str:
     first_column = " ".join(f"WHEN {condition} THEN '{name}'" for name, condition, _ in checks)
     column_names = ", ".join(c.name for c in spec.columns)
     raw_names = ", ".join(f"s_{c.name}" for c in spec.columns)
+    kept = "".join(f"{name}, " for name in carry)
     return f"""
     , typed AS (
-        SELECT ln, record, odd_quotes, structure_error, {raw_names},
+        SELECT {kept}ln, record, odd_quotes, structure_error, {raw_names},
                {typed}
         FROM {source}
     ),
     verdict AS (
-        SELECT ln, record, odd_quotes, {column_names},
+        SELECT {kept}ln, record, odd_quotes, {column_names},
                structure_error IS NULL AND ({any_bad}) AS bad_value
         , structure_error, {raw_names}
         FROM typed
     ),
     judged AS (
-        SELECT ln, record, odd_quotes, {column_names},
+        SELECT {kept}ln, record, odd_quotes, {column_names},
                CASE WHEN bad_value THEN CASE {first_column} END END AS reject_column,
                CASE WHEN structure_error IS NOT NULL THEN structure_error
                     WHEN bad_value THEN concat_ws('; ', {reasons}) || '. {_FIX_VALUE}'
                END AS reject_reason
         FROM verdict
     )
-    SELECT ln, {column_names}, reject_column, reject_reason, odd_quotes,
+    SELECT {kept}ln, {column_names}, reject_column, reject_reason, odd_quotes,
            CASE WHEN reject_reason IS NOT NULL THEN left(record, {RAW_RECORD_MAX_CHARS}) END
                AS record
     FROM judged
@@ -221,7 +225,7 @@ def _column_label(spec: RawTable, column: Column) -> str:
     return f"field '{column.source_name}' (column {column.name})"
 
 
-def spark_typed_select(spec: RawTable, staged_text: str) -> str:
+def spark_typed_select(spec: RawTable, staged_text: str, carry: tuple[str, ...] = ()) -> str:
     """The same typing and reject rules as `typed_select`, as one Spark SQL query over a
     relation of staged text (`ln, record, odd_quotes, structure_error, s_<col>...`).
 
@@ -231,7 +235,9 @@ def spark_typed_select(spec: RawTable, staged_text: str) -> str:
     """
     import sqlglot
 
-    duckdb_sql = f"WITH counted AS (SELECT * FROM {staged_text})\n{typed_select(spec, 'counted')}"
+    duckdb_sql = (
+        f"WITH counted AS (SELECT * FROM {staged_text})\n{typed_select(spec, 'counted', carry)}"
+    )
     tree = sqlglot.parse_one(duckdb_sql, read="duckdb")
     return tree.transform(_spark_meaning).sql(dialect="spark")
 
@@ -242,8 +248,11 @@ def _spark_meaning(node):
     - `regexp_full_match(v, p)`: Spark's RLIKE finds a match anywhere, so the pattern is
       anchored at both ends (`\\z`: the very end, also before a trailing newline).
     - `timezone('UTC', try_cast(v AS TIMESTAMPTZ))`: an instant (offset applied) as naive
-      UTC. Spark's `try_cast(v AS TIMESTAMP)` applies the offset in the session time zone
-      (UTC, set by the caller) and `TIMESTAMP_NTZ` drops the zone, keeping UTC's clock.
+      UTC. Spark's `try_cast(v AS TIMESTAMP_LTZ)` applies the offset in the session time
+      zone (UTC, set by the caller) and `TIMESTAMP_NTZ` drops the zone, keeping UTC's
+      clock. (LTZ named: a session with `spark.sql.timestampType=TIMESTAMP_NTZ`, as the
+      pipeline's, reads a plain TIMESTAMP as NTZ and would ignore the offset; found by
+      tests/ingestion/test_spark_reading.py.)
     - `try_cast(v AS BIGINT)`: DuckDB reads '12.0' as 12 (the rule admits `.0`), Spark
       gives NULL; through DECIMAL(38, 1) first, Spark gives 12 too (found by
       bench/spark_typing.py).
@@ -274,5 +283,11 @@ def _spark_meaning(node):
         and len(node.expressions) == 2
         and node.expressions[0].name.upper() == "UTC"
     ):
-        return exp.Cast(this=node.expressions[1], to=exp.DataType.build("TIMESTAMP_NTZ"))
+        instant = node.expressions[1]
+        if isinstance(instant, exp.TryCast | exp.Cast):
+            # TIMESTAMP_LTZ, not TIMESTAMP: under spark.sql.timestampType=TIMESTAMP_NTZ
+            # (the pipeline's session) a plain TIMESTAMP would drop the offset unapplied.
+            instant = instant.copy()
+            instant.set("to", exp.DataType.build("TIMESTAMPLTZ"))
+        return exp.Cast(this=instant, to=exp.DataType.build("TIMESTAMP_NTZ"))
     return node

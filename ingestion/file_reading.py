@@ -21,8 +21,11 @@ from ingestion.load_session import first_error_line, relative_path, sql_literal
 from ingestion.record_parsing import (
     CsvHeader,
     csv_parse_sql,
+    csv_staged_ctes,
     group_multiline_records,
     jsonl_parse_sql,
+    jsonl_staged_ctes,
+    staged_select,
 )
 from ingestion.suppression import suppress_parsed_rows
 
@@ -147,14 +150,55 @@ def parse_file(
     scratch: Path,
     warnings: list[str],
 ) -> ParsedFile:
-    """Parse one landing file into the temp table `_ingest_parsed_<index>`.
+    """Parse one landing file into the temp table `_ingest_parsed_<index>`, typed.
+
+    `read_records` splits the file into records; the typing and reject rules
+    (`typed_select`) run in the same statement. Then rows about erased people are
+    dropped (suppression) and, before the temp table counts, the file's line accounting
+    is checked against the physical line count of its bytes (`check_line_accounting`).
+    """
+    parsed = read_records(
+        con, spec, dt, landing_dir, path, scan, header, index, scratch, warnings, typed=True
+    )
+    if parsed.parsed_table is None or scan.encoding_problem:
+        return parsed
+    # Rows about erased people never reach raw or rejects (ingestion/suppression.py).
+    parsed.rows_suppressed = suppress_parsed_rows(con, spec.name, parsed.parsed_table)
+    n_loaded, n_rejected = con.execute(
+        f"SELECT count(*) FILTER (WHERE reject_reason IS NULL), "
+        f"count(*) FILTER (WHERE reject_reason IS NOT NULL) FROM {parsed.parsed_table}"
+    ).fetchone()
+    parsed.rows_loaded, parsed.rows_rejected = int(n_loaded), int(n_rejected)
+    check_line_accounting(spec, dt, parsed)
+    return parsed
+
+
+def read_records(
+    con: duckdb.DuckDBPyConnection,
+    spec: RawTable,
+    dt: date,
+    landing_dir: Path,
+    path: Path,
+    scan: FileScan,
+    header: CsvHeader | None,
+    index: int,
+    scratch: Path,
+    warnings: list[str],
+    typed: bool,
+) -> ParsedFile:
+    """Split one landing file into records in the temp table `_ingest_parsed_<index>`.
+
+    With `typed`, the table holds typed columns and reject_column/reject_reason (DuckDB's
+    loader); without, the staged text the typing reads (`ln, record, odd_quotes,
+    structure_error, s_<column>`), which the Spark reader types on Spark
+    (ingestion/spark_reading.py). Either way the ParsedFile carries the line counts
+    (records, header, blank, continuation lines); the loaded/rejected counts are the
+    caller's, after typing.
 
     The lines are materialised first: numbering lines (WITH ORDINALITY) is a serial step,
     and parsing from a table instead of from the reader lets DuckDB use every thread.
     CSV files whose lines have an odd number of quotes are parsed a second time, with
     the lines grouped into records (rare: quoted line breaks and broken quoting).
-    Before the temp table counts, the file's line accounting is checked against the
-    physical line count of its bytes (`_check_line_accounting`).
     """
     source_file = relative_path(landing_dir, path)
     if scan.physical_lines == 0:
@@ -162,7 +206,7 @@ def parse_file(
     parsed_table = f"_ingest_parsed_{index}"
     header_lines = 1 if spec.file_format == "csv" else 0
     if scan.encoding_problem:
-        return _reject_every_line(con, spec, source_file, scan, parsed_table, warnings)
+        return _reject_every_line(con, spec, source_file, scan, parsed_table, warnings, typed)
     if not scan.has_text:  # only spaces and line breaks: no header, no records
         return ParsedFile(
             source_file, None, 0, lines_in_file=scan.physical_lines, blank_lines=scan.physical_lines
@@ -208,14 +252,14 @@ def parse_file(
             f"SELECT ln, line AS record, read_error FROM {lines_table} "
             f"WHERE ln >= {first_data_line} AND (line IS NOT NULL OR read_error IS NOT NULL)"
         )
-        parse_sql = _parse_sql(spec, header, records_sql)
+        parse_sql = _parse_sql(spec, header, records_sql, typed)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {parsed_table} AS {parse_sql}")
         continuation_lines = 0
         if spec.file_format == "csv" and _has_odd_quotes(con, parsed_table):
             assert header is not None
             blank_lines = group_multiline_records(con, lines_table, header.n_fields)
             records_sql = "SELECT ln, record, read_error FROM _ingest_records"
-            parse_sql = _parse_sql(spec, header, records_sql)
+            parse_sql = _parse_sql(spec, header, records_sql, typed)
             con.execute(f"CREATE OR REPLACE TEMP TABLE {parsed_table} AS {parse_sql}")
             (n_records, continuation_lines) = con.execute(
                 "SELECT count(*), coalesce(sum(n_lines - 1), 0) FROM _ingest_records"
@@ -230,29 +274,18 @@ def parse_file(
     finally:
         con.execute(f"DROP TABLE IF EXISTS {lines_table}")
         con.execute("DROP TABLE IF EXISTS _ingest_records")
-    # Rows about erased people never reach raw or rejects (ingestion/suppression.py).
-    n_suppressed = suppress_parsed_rows(con, spec.name, parsed_table)
-    n_loaded, n_rejected = con.execute(
-        f"SELECT count(*) FILTER (WHERE reject_reason IS NULL), "
-        f"count(*) FILTER (WHERE reject_reason IS NOT NULL) FROM {parsed_table}"
-    ).fetchone()
-    parsed = ParsedFile(
+    return ParsedFile(
         source_file,
         parsed_table,
         rows_read=int(n_records),
-        rows_loaded=int(n_loaded),
-        rows_rejected=int(n_rejected),
         lines_in_file=scan.physical_lines,
         header_lines=header_lines,
         blank_lines=int(blank_lines),
         continuation_lines=int(continuation_lines),
-        rows_suppressed=n_suppressed,
     )
-    _check_line_accounting(spec, dt, parsed)
-    return parsed
 
 
-def _check_line_accounting(spec: RawTable, dt: date, parsed: ParsedFile) -> None:
+def check_line_accounting(spec: RawTable, dt: date, parsed: ParsedFile) -> None:
     """Every physical line is the header, blank, a continuation or exactly one record."""
     accounted = (
         parsed.header_lines + parsed.blank_lines + parsed.continuation_lines + parsed.rows_read
@@ -282,20 +315,31 @@ def _reject_every_line(
     scan: FileScan,
     parsed_table: str,
     warnings: list[str],
+    typed: bool = True,
 ) -> ParsedFile:
-    """A file in an encoding the contract excludes (UTF-16): each data line is a reject."""
+    """A file in an encoding the contract excludes (UTF-16): each data line is a reject.
+
+    Staged (not `typed`), each line is a structure error with that reason, which the
+    typing turns into the same reject."""
     assert scan.encoding_problem
     header_lines = 1 if spec.file_format == "csv" else 0
     first, last = header_lines + 1, scan.physical_lines
-    typed_nulls = ", ".join(f"CAST(NULL AS {c.type}) AS {c.name}" for c in spec.columns)
+    reason = sql_literal(scan.encoding_problem)
+    if typed:
+        typed_nulls = ", ".join(f"CAST(NULL AS {c.type}) AS {c.name}" for c in spec.columns)
+        columns = (
+            f"{typed_nulls}, CAST(NULL AS VARCHAR) AS reject_column, {reason} AS reject_reason, "
+            "false AS odd_quotes, CAST(NULL AS VARCHAR) AS record"
+        )
+    else:
+        text_nulls = ", ".join(f"CAST(NULL AS VARCHAR) AS s_{c.name}" for c in spec.columns)
+        columns = (
+            f"CAST(NULL AS VARCHAR) AS record, false AS odd_quotes, {reason} AS structure_error, "
+            f"{text_nulls}"
+        )
     con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {parsed_table} AS
-        SELECT range AS ln, {typed_nulls}, CAST(NULL AS VARCHAR) AS reject_column,
-               {sql_literal(scan.encoding_problem)} AS reject_reason, false AS odd_quotes,
-               CAST(NULL AS VARCHAR) AS record
-        FROM range({first}, {last + 1})
-        """
+        f"CREATE OR REPLACE TEMP TABLE {parsed_table} AS "
+        f"SELECT range AS ln, {columns} FROM range({first}, {last + 1})"
     )
     n = max(0, last - first + 1)
     warnings.append(f"{source_file}: {scan.encoding_problem}; its {n:,} data line(s) were rejected")
@@ -334,10 +378,16 @@ def _has_odd_quotes(con: duckdb.DuckDBPyConnection, parsed_table: str) -> bool:
     return bool(odd)
 
 
-def _parse_sql(spec: RawTable, header: CsvHeader | None, records_sql: str) -> str:
+def _parse_sql(
+    spec: RawTable, header: CsvHeader | None, records_sql: str, typed: bool = True
+) -> str:
     if spec.file_format == "csv":
         assert header is not None
+        if not typed:
+            return staged_select(spec, csv_staged_ctes(spec, header, records_sql))
         return csv_parse_sql(spec, header, records_sql)
+    if not typed:
+        return staged_select(spec, jsonl_staged_ctes(spec, records_sql))
     return jsonl_parse_sql(spec, records_sql)
 
 

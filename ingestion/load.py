@@ -64,6 +64,7 @@ import tempfile
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -80,6 +81,7 @@ from ingestion.contract import (
 from ingestion.delivery import (
     DEFAULT_SETTLE_MAX_WAIT_SECONDS,
     DEFAULT_SETTLE_SECONDS,
+    DayDelivery,
     SettlingTimeout,
     SkippedEntry,
     discover_day,
@@ -198,58 +200,10 @@ def load_partition(
     spec = _table_spec(table)
     landing_dir = Path(landing_dir)
     loaded_at_utc = as_utc_naive(loaded_at or datetime.now(UTC))
-    warnings: list[str] = []
-
-    folder = partition_dir(landing_dir, spec.name, dt)
-    try:
-        day = discover_day(folder, spec.file_suffixes)
-    except OSError as exc:
-        raise PartitionLoadError(
-            spec.name,
-            dt,
-            None,
-            f"{relative_path(landing_dir, folder)}: the day folder cannot be listed "
-            f"({exc.strerror or exc}); nothing was loaded for {spec.name} dt={dt.isoformat()}, "
-            "which keeps its previous contents. Fix its permissions and re-run the day.",
-        ) from None
-    skipped = [_skipped_stats(landing_dir, entry) for entry in day.skipped]
-    for entry in skipped:
-        warnings.append(f"{entry.source_file}: {entry.note}")
-    if day.exists and not day.has_marker and table_uses_markers(folder.parent):
-        message = (
-            f"{relative_path(landing_dir, folder)} has no _SUCCESS marker although other days of "
-            f"{spec.landing_path} have one: the delivery is not complete yet, so "
-            f"{spec.name} dt={dt.isoformat()} was not loaded and keeps its previous contents. "
-            "Re-run the day once the source has written its marker."
-        )
-        warnings.append(message)
-        log.warning(message)
-        return PartitionLoadResult(
-            table=spec.name,
-            dt=dt,
-            files=[],
-            rows_loaded=0,
-            rows_rejected=0,
-            warnings=warnings,
-            elapsed_s=round(time.perf_counter() - started, 3),
-            status="incomplete",
-        )
-
-    # A day whose source wrote its `_SUCCESS` marker is complete by the writer's word; the
-    # settling wait is only the fallback for sources that write no marker.
-    waited = _wait_for_settled_files(
-        spec,
-        dt,
-        landing_dir,
-        [] if day.has_marker else day.files,
-        settle_seconds,
-        settle_max_wait_seconds,
-    )
-    if waited >= 1:
-        warnings.append(
-            f"{spec.name} dt={dt.isoformat()}: waited {waited:.0f} s for recently modified "
-            "files to settle"
-        )
+    plan = plan_day(spec, dt, landing_dir, settle_seconds, settle_max_wait_seconds, started)
+    if plan.incomplete is not None:
+        return plan.incomplete
+    day, skipped, warnings, waited = plan.day, plan.skipped, plan.warnings, plan.waited
     scans = {}
     for path in day.files:
         scans[path] = scan_file(path, relative_path(landing_dir, path), spec.name, dt)
@@ -304,6 +258,89 @@ def load_partition(
         result.elapsed_s,
     )
     return result
+
+
+@dataclass
+class DayPlan:
+    """What a day's delivery is, decided before any file is read (both engines' loaders).
+
+    `incomplete` is the day's result when it must not be read (no `_SUCCESS` marker yet);
+    otherwise `day.files` are the data files, `skipped` the audited other entries.
+    """
+
+    day: DayDelivery
+    skipped: list[FileLoadStats]
+    warnings: list[str]
+    waited: float
+    incomplete: PartitionLoadResult | None = None
+
+
+def plan_day(
+    spec: RawTable,
+    dt: date,
+    landing_dir: Path,
+    settle_seconds: float | None,
+    settle_max_wait_seconds: float | None,
+    started: float,
+) -> DayPlan:
+    """List the day folder, check its marker, wait for its files to settle.
+
+    Raises `PartitionLoadError` when the folder cannot be listed and
+    `DeliveryNotReadyError` when files keep changing.
+    """
+    warnings: list[str] = []
+    folder = partition_dir(landing_dir, spec.name, dt)
+    try:
+        day = discover_day(folder, spec.file_suffixes)
+    except OSError as exc:
+        raise PartitionLoadError(
+            spec.name,
+            dt,
+            None,
+            f"{relative_path(landing_dir, folder)}: the day folder cannot be listed "
+            f"({exc.strerror or exc}); nothing was loaded for {spec.name} dt={dt.isoformat()}, "
+            "which keeps its previous contents. Fix its permissions and re-run the day.",
+        ) from None
+    skipped = [_skipped_stats(landing_dir, entry) for entry in day.skipped]
+    for entry in skipped:
+        warnings.append(f"{entry.source_file}: {entry.note}")
+    if day.exists and not day.has_marker and table_uses_markers(folder.parent):
+        message = (
+            f"{relative_path(landing_dir, folder)} has no _SUCCESS marker although other days of "
+            f"{spec.landing_path} have one: the delivery is not complete yet, so "
+            f"{spec.name} dt={dt.isoformat()} was not loaded and keeps its previous contents. "
+            "Re-run the day once the source has written its marker."
+        )
+        warnings.append(message)
+        log.warning(message)
+        incomplete = PartitionLoadResult(
+            table=spec.name,
+            dt=dt,
+            files=[],
+            rows_loaded=0,
+            rows_rejected=0,
+            warnings=warnings,
+            elapsed_s=round(time.perf_counter() - started, 3),
+            status="incomplete",
+        )
+        return DayPlan(day, skipped, warnings, 0.0, incomplete)
+
+    # A day whose source wrote its `_SUCCESS` marker is complete by the writer's word; the
+    # settling wait is only the fallback for sources that write no marker.
+    waited = _wait_for_settled_files(
+        spec,
+        dt,
+        landing_dir,
+        [] if day.has_marker else day.files,
+        settle_seconds,
+        settle_max_wait_seconds,
+    )
+    if waited >= 1:
+        warnings.append(
+            f"{spec.name} dt={dt.isoformat()}: waited {waited:.0f} s for recently modified "
+            "files to settle"
+        )
+    return DayPlan(day, skipped, warnings, waited)
 
 
 def load_partitions(

@@ -122,6 +122,14 @@ def group_multiline_records(con: duckdb.DuckDBPyConnection, lines_table: str, n_
 
 def csv_parse_sql(spec: RawTable, header: CsvHeader, records_sql: str) -> str:
     """SELECT producing one row per record: typed columns plus reject_column/reject_reason."""
+    return csv_staged_ctes(spec, header, records_sql) + typed_select(spec, "counted")
+
+
+def csv_staged_ctes(spec: RawTable, header: CsvHeader, records_sql: str) -> str:
+    """The CTEs up to `counted`: one row per record as text, split into contract fields
+    (`ln, record, odd_quotes, structure_error, s_<column>`), before any typing.
+    DuckDB's loader appends `typed_select`; the Spark reader (ingestion/spark_reading.py)
+    stops here and types on Spark with `spark_typed_select`."""
     n = header.n_fields
     unquote = (
         "lambda f: CASE WHEN starts_with(f, '\"') THEN replace(f[2:-2], '\"\"', '\"') ELSE f END"
@@ -173,12 +181,16 @@ def csv_parse_sql(spec: RawTable, header: CsvHeader, records_sql: str) -> str:
                {raw_values}
         FROM split
     )
-    {typed_select(spec, "counted")}
     """
 
 
 def jsonl_parse_sql(spec: RawTable, records_sql: str) -> str:
-    """SELECT typing Segment-spec JSON lines: one row per non-blank line.
+    """SELECT typing Segment-spec JSON lines: one row per non-blank line."""
+    return jsonl_staged_ctes(spec, records_sql) + typed_select(spec, "counted")
+
+
+def jsonl_staged_ctes(spec: RawTable, records_sql: str) -> str:
+    """The CTEs up to `counted` for JSON lines: each line's contract fields as text.
 
     Each line is parsed once, by `json_transform` into a struct shaped like the contract
     (nested fields such as context.page.url included). Only lines that come out without
@@ -218,8 +230,17 @@ def jsonl_parse_sql(spec: RawTable, records_sql: str) -> str:
                {raw_values}
         FROM transformed
     )
-    {typed_select(spec, "counted")}
     """
+
+
+def staged_select(spec: RawTable, staged_ctes: str) -> str:
+    """The staged text itself (no typing): what `csv_staged_ctes`/`jsonl_staged_ctes`
+    produce, JSON fields as their text."""
+    fields = ", ".join(
+        f"CAST(s_{c.name} AS VARCHAR) AS s_{c.name}" if c.type == "JSON" else f"s_{c.name}"
+        for c in spec.columns
+    )
+    return f"{staged_ctes} SELECT ln, record, odd_quotes, structure_error, {fields} FROM counted"
 
 
 def _json_struct(spec: RawTable) -> str:
