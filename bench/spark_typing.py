@@ -14,7 +14,11 @@ The staged text is every field of every delivered line of a generated zone with 
 JSON reader cannot split are skipped: splitting is the reader's job, not the rules'), plus edge values put into every column
 (blank, padded, decimals, offsets, words, out-of-domain values). What it does NOT cover:
 the reader before the typing (splitting CSV lines, quotes, multi-line records, JSON
-parsing, line accounting, the partition commit) still runs on DuckDB only.
+parsing, line accounting, the partition commit): `bench/spark_ingest.py` and
+tests/ingestion/test_spark_reading.py compare the whole Spark reader
+(ingestion/spark_reading.py) with DuckDB's loader. This session leaves
+spark.sql.timestampType at its default; the pipeline's session sets TIMESTAMP_NTZ, which
+only the reader's test covers.
 
 Prints the figures and writes bench/results/spark_typing.json.
 """

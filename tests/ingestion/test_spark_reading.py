@@ -1,0 +1,237 @@
+"""Ingestion on Spark yields exactly what DuckDB's loader yields (issue 15, item 2).
+
+A generated `--bad` zone plus hand-made hard files (a multi-line quoted record next to an
+unterminated quote, classic-Mac line endings with a NUL line, a UTF-16 file, a file
+missing a contract column, rows about an erased person) is loaded by
+`ingestion.load.load_partitions` into DuckDB and by
+`ingestion.spark_reading.load_partitions_on_spark` on one local[2] Spark session; the raw
+rows, the rejects (reason, file, line, column, raw line) and the audit counts must be
+equal value for value, and a day that fails must fail with the same message.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingestion.contract import RAW_TABLES
+from ingestion.errors import PartitionLoadError, ShrinkRefusedError
+from ingestion.load import load_partitions
+from ingestion.spark_reading import day_dir, load_partitions_on_spark
+from ingestion.suppression import (
+    SUPPRESSION_TABLE,
+    ensure_suppression_table,
+    keyed_hash,
+)
+from tests.reliability.test_spark_equivalence import require_java
+from warehouse_engine.ingest_equivalence import compare_raw
+
+pytestmark = pytest.mark.slow
+
+DAY_1, DAY_2 = date(2026, 10, 13), date(2026, 10, 14)
+LOADED_AT = datetime(2026, 10, 15, 3, 0, 0)
+SALT = "spark-reading-test-salt-0123456789"
+
+
+def _write(zone: Path, table: str, dt: date, name: str, data: bytes) -> None:
+    folder = zone / RAW_TABLES[table].landing_path / f"dt={dt.isoformat()}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+
+
+def _hard_files(zone: Path) -> None:
+    survey_header = (
+        '"response_id","survey_id","respondent_email","score","comment","submitted_at"\n'
+    )
+    _write(
+        zone,
+        "survey_responses",
+        DAY_2,
+        "part-9001.csv",
+        (
+            survey_header
+            + 'r-9001,s1,a@example.com,9,"great,\nreally ""great""",2026-10-14T08:00:00+02:00\n'
+            + 'r-9002,s1,b@example.com,3,"never closed,2026-10-14T09:00:00Z\n'
+            + "\n"
+            + "r-9003,s1,c@example.com,ten,fine,2026-10-14 10:00:00\n"
+            + 'r-9004,s1,d@example.com,10,"two\n\nblank-split lines",2026-10-14 11:00:00\n'
+        ).encode(),
+    )
+    ticket_header = (
+        "ticket_id,requester_email,requester_name,requester_phone,subject,status,priority,"
+        "channel,created_at,updated_at,first_responded_at,solved_at,satisfaction"
+    )
+    ticket = "t-{n},x{n}@example.com,X,,Hi,open,low,web,2026-10-14 08:00:00,2026-10-14 08:00:00,,,"
+    _write(
+        zone,
+        "support_tickets",
+        DAY_2,
+        "part-9003.csv",
+        "\r".join(
+            [ticket_header, ticket.format(n=1), ticket.format(n=2) + "\x00", ticket.format(n=3)]
+        ).encode()
+        + b"\r",
+    )
+    contacts = (
+        "contact_id,email,first_name,last_name,phone,city,country,subscribed,created_at,updated_at\n"
+        "c-9,u@example.com,U,V,,,,true,2026-10-14 08:00:00,2026-10-14 08:00:00\n"
+    )
+    _write(zone, "email_contacts", DAY_2, "part-9005.csv", contacts.encode("utf-16"))
+    # A contract column missing from the header fails the whole day, on both engines.
+    _write(
+        zone,
+        "billing_invoices",
+        DAY_1,
+        "part-9004.csv",
+        b"invoice_id,customer_id\ninv-1,cus-1\n",
+    )
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    """Both engines' output for the same zone: (DuckDB connection, raw root, outcomes)."""
+    require_java()
+    work = tmp_path_factory.mktemp("spark-reading")
+    zone = work / "landing"
+    subprocess.run(
+        [
+            str(Path(sys.executable).with_name("cdp")),
+            "generate",
+            "--out",
+            str(zone),
+            "--customers",
+            "40",
+            "--days",
+            "2",
+            "--seed",
+            "3",
+            "--bad",
+            "--erasure-requests",
+            "1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    _hard_files(zone)
+    patch = pytest.MonkeyPatch()
+    patch.setenv("CDP_PRIVACY_SALT", SALT)
+    con = duckdb.connect(str(work / "warehouse.duckdb"))
+    # Erased earlier: the person behind the first contact of day 1 (email and contact id).
+    first = (zone / "email/contacts/dt=2026-10-13/part-0000.csv").read_text().splitlines()[1]
+    contact_id, email = (v.strip('"') for v in first.split(",")[:2])
+    ensure_suppression_table(con)
+    hashes = [
+        keyed_hash(con, SALT, "email", email),
+        keyed_hash(con, SALT, "contact_id", contact_id),
+    ]
+    for h in hashes:
+        con.execute(
+            f"INSERT INTO {SUPPRESSION_TABLE} VALUES (?, 'email', 'req-1', TIMESTAMP '2026-10-12')",
+            [h],
+        )
+
+    from warehouse_engine.sql_engines import local_spark_session
+
+    spark = local_spark_session("local[2]", 2, "cdp-spark-reading-test")
+    raw_root = work / "spark_raw"
+    outcomes = {}
+    for table in RAW_TABLES:
+        for engine in ("duckdb", "spark"):
+            try:
+                if engine == "duckdb":
+                    load_partitions(
+                        con, table, [DAY_1, DAY_2], zone, loaded_at=LOADED_AT, settle_seconds=0
+                    )
+                else:
+                    load_partitions_on_spark(
+                        spark,
+                        table,
+                        [DAY_1, DAY_2],
+                        zone,
+                        raw_root,
+                        loaded_at=LOADED_AT,
+                        settle_seconds=0,
+                        suppressed_hashes=hashes,
+                    )
+                outcomes[table, engine] = None
+            except PartitionLoadError as exc:
+                outcomes[table, engine] = exc
+    yield con, raw_root, outcomes, spark, zone, hashes
+    spark.stop()
+    con.close()
+    patch.undo()
+
+
+def test_spark_reader_yields_duckdb_raw_rows_rejects_and_audit(loaded):
+    con, raw_root, outcomes, *_ = loaded
+    comparisons = compare_raw(con, raw_root)
+    differing = [
+        (c.relation, c.duckdb_rows, c.spark_rows, c.examples) for c in comparisons if not c.same
+    ]
+    assert differing == []
+
+    # The zone exercises what the reader does (else equality would prove little).
+    def duck(sql: str) -> int:
+        return con.execute(sql).fetchone()[0]
+
+    assert duck("SELECT count(DISTINCT reason) FROM raw.rejects") >= 10
+    assert duck("SELECT sum(rows_suppressed) FROM raw.load_audit") >= 1
+    assert duck("SELECT sum(continuation_lines) FROM raw.load_audit") >= 3
+    assert duck("SELECT count(*) FROM raw.rejects WHERE reason LIKE '%UTF-16%'") == 1
+    assert duck("SELECT count(*) FROM raw.rejects WHERE reason LIKE '%NUL byte%'") >= 2
+    assert duck("SELECT count(*) FROM raw.rejects WHERE reason LIKE '%unterminated%'") >= 2
+    assert duck("SELECT count(*) FROM raw.rejects WHERE reason LIKE '%UTF-8%'") >= 1
+    assert duck("SELECT count(*) FROM raw.survey_responses WHERE response_id = 'r-9001'") == 1
+
+
+def test_a_failing_day_fails_with_the_same_message_and_the_other_day_commits(loaded):
+    con, raw_root, outcomes, *_ = loaded
+    on_duckdb, on_spark = (
+        outcomes["billing_invoices", "duckdb"],
+        outcomes["billing_invoices", "spark"],
+    )
+    assert on_duckdb is not None and on_spark is not None
+    assert (on_spark.dt, on_spark.source_file, on_spark.column_name) == (
+        on_duckdb.dt,
+        on_duckdb.source_file,
+        on_duckdb.column_name,
+    )
+    assert on_spark.message == on_duckdb.message
+    assert [r.dt for r in on_spark.completed] == [DAY_2]
+    assert not day_dir(raw_root, "billing_invoices", DAY_1).exists()
+    assert day_dir(raw_root, "billing_invoices", DAY_2).is_dir()
+    assert {k: v for k, v in outcomes.items() if v is not None} == {
+        ("billing_invoices", "duckdb"): on_duckdb,
+        ("billing_invoices", "spark"): on_spark,
+    }
+
+
+def test_a_reload_that_would_shrink_a_day_is_refused_and_keeps_the_day(loaded):
+    con, raw_root, outcomes, spark, zone, hashes = loaded
+    folder = day_dir(raw_root, "survey_responses", DAY_2)
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    extra = zone / "surveys/responses/dt=2026-10-14/part-9001.csv"
+    kept = extra.read_bytes()
+    extra.unlink()
+    try:
+        with pytest.raises(ShrinkRefusedError) as refused:
+            load_partitions_on_spark(
+                spark,
+                "survey_responses",
+                [DAY_2],
+                zone,
+                raw_root,
+                loaded_at=LOADED_AT,
+                settle_seconds=0,
+                suppressed_hashes=hashes,
+            )
+        assert "--allow-shrink" in refused.value.message
+        assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
+        assert [p.name for p in folder.parent.iterdir() if p.name.startswith(".")] == []
+    finally:
+        extra.write_bytes(kept)
