@@ -163,7 +163,9 @@ def load_partitions_on_spark(
                 plan.warnings.extend(file_outcomes[t.index].read_warnings)
             ok_days.append(dt)
         if any(t.dt in ok_days for t in tasks):
-            typed = _typed_rows(spark, spec, read.staged, suppressed_hashes)
+            typed, view = _typed_rows(spark, spec, read.staged, suppressed_hashes)
+            read.cached.append(typed)  # unpersisted with the staged text, below
+            read.views.append(view)
             counts = _counts_per_file(typed)
         else:
             counts = {}
@@ -223,13 +225,18 @@ def _require_utc(spark: Any) -> None:
 
 @dataclass
 class _Read:
-    staged: Any  # DataFrame of kind='row' rows, checkpointed
+    spark: Any
+    staged: Any  # DataFrame of kind='row' rows, persisted
     outcomes: dict[int, _FileOutcome]
     cached: list[Any]
+    views: list[str] = field(default_factory=list)
 
     def release(self) -> None:
+        """Drop what Spark keeps of the load (the records hold personal data)."""
         for frame in self.cached:
             frame.unpersist()
+        for view in self.views:
+            self.spark.catalog.dropTempView(view)
 
 
 def _staged_schema(spec: RawTable) -> Any:
@@ -251,7 +258,7 @@ def _read_files(spark: Any, spec: RawTable, landing_dir: Path, tasks: list[_File
     """Run `read_file_task` on every file, one Spark task per file; collect the per-file
     outcomes and keep the records (staged text) checkpointed for the typing."""
     if not tasks:
-        return _Read(staged=None, outcomes={}, cached=[])
+        return _Read(spark, staged=None, outcomes={}, cached=[])
     schema = _staged_schema(spec)
     shipped = [(t.index, t.dt.isoformat(), t.path) for t in tasks]
     landing = str(landing_dir)
@@ -281,7 +288,7 @@ def _read_files(spark: Any, spec: RawTable, landing_dir: Path, tasks: list[_File
             "loader bug, nothing was written"
         )
     staged = frame.where("kind = 'row'")
-    return _Read(staged=staged, outcomes=outcomes, cached=[frame])
+    return _Read(spark, staged=staged, outcomes=outcomes, cached=[frame])
 
 
 def read_file_task(table: str, landing_dir: str, index: int, dt_iso: str, path_text: str):
@@ -410,14 +417,18 @@ def _first_error(
 # --------------------------------------------------------------- typing, on Spark
 
 
-def _typed_rows(spark: Any, spec: RawTable, staged: Any, suppressed_hashes: Iterable[str]) -> Any:
-    """The typing and reject rules on Spark, then suppression; checkpointed."""
+def _typed_rows(
+    spark: Any, spec: RawTable, staged: Any, suppressed_hashes: Iterable[str]
+) -> tuple[Any, str]:
+    """The typing and reject rules on Spark, then suppression; persisted. Returns the
+    frame and the temp view it reads (dropped when the load is done: on Spark Connect a
+    frame's plan names the view until it runs)."""
     view = f"_cdp_staged_{spec.name}_{uuid.uuid4().hex[:8]}"
     staged.createOrReplaceTempView(view)
     typed = spark.sql(spark_typed_select(spec, view, carry=("file_index",)))
     hashes = sorted(set(suppressed_hashes))
     typed = typed.withColumn("_suppressed", _suppressed_column(spark, spec, typed, hashes))
-    return typed.persist()
+    return typed.persist(), view
 
 
 def _suppressed_column(spark: Any, spec: RawTable, typed: Any, hashes: list[str]) -> Any:
