@@ -23,8 +23,10 @@ What stays on the driver, and why:
   their edges come to the driver for `cluster_records`. Components are independent and a
   component within every limit can break none while it is built, so this is exactly the
   full union-find's result.
-Not on this path yet: steward overrides, last run's links (hysteresis), incremental runs
-and the refused-merge / merge / split logs (identity/pipeline.py keeps them on DuckDB).
+Steward overrides: a link is one more edge, taken first; a component holding an unlink
+pair goes to the driver with the guarded ones. In `cdp run` (identity/engine_pipeline.py)
+the pipeline keeps stable ids, the merge / split / refused logs and survivorship on its
+DuckDB step store. Not on this path: last run's links (hysteresis) and incremental runs.
 """
 
 from __future__ import annotations

@@ -87,30 +87,36 @@ def _customer_of(con, key: str) -> str:
     ).fetchall()[0][0]
 
 
-def test_engine_path_keeps_overrides_ids_and_logs_as_the_duckdb_path(tmp_path):
+def steward_nights(tmp_path, engine_for=lambda con, night: DuckDBEngine(con)) -> dict:
+    """The zone through three nights in two warehouses, one on the DuckDB path and one on
+    the engine path (`engine_for(con, night)`: the engine of that night), with a
+    steward's link, unlink and value block recorded after the first night; then the
+    overrides hold on the engine path, and every identity table equals the DuckDB path's.
+    Full resolutions on both (the engine path's only kind)."""
     config = IdentityConfig()
     paths = {"duckdb": tmp_path / "duckdb", "engine": tmp_path / "engine"}
     cons, builders = {}, {}
     for name, folder in paths.items():
-        folder.mkdir()
+        folder.mkdir(parents=True)
         cons[name] = duckdb.connect(str(folder / "warehouse.duckdb"))
         builders[name] = StagingBuilder(cons[name])
         _zone(builders[name])
 
-    def resolve(name: str, run_at: datetime):
+    def resolve(name: str, night: int):
         con = cons[name]
         return resolve_identities(
             con,
             config,
-            run_at=run_at,
+            run_at=(RUN_1, RUN_2, RUN_3)[night - 1],
             overrides_file=paths[name] / "identity_overrides.csv",
             full_identity=True,
-            linkage_engine=DuckDBEngine(con) if name == "engine" else None,
+            linkage_engine=engine_for(con, night) if name == "engine" else None,
+            engine_scratch_dir=paths[name] / "scratch",
         )
 
     try:
-        first = {name: resolve(name, RUN_1) for name in cons}
-        assert first["engine"].linkage_engine == "duckdb" and first["engine"].mode == "full"
+        first = {name: resolve(name, 1) for name in cons}
+        assert first["engine"].mode == "full"
         assert first["engine"].refused_by_guard.get("max_user_ids", 0) >= 1
         for name, con in cons.items():
             # the rules alone: the over-merge and the family mailbox merged, Charles apart
@@ -118,8 +124,8 @@ def test_engine_path_keeps_overrides_ids_and_logs_as_the_duckdb_path(tmp_path):
             assert _customer_of(con, "email:ct_5") != _customer_of(con, "email:ct_6")
             _steward(con, paths[name] / "identity_overrides.csv")
             _night_two(builders[name])
-        second = {name: resolve(name, RUN_2) for name in cons}
-        third = {name: resolve(name, RUN_3) for name in cons}
+        second = {name: resolve(name, 2) for name in cons}
+        third = {name: resolve(name, 3) for name in cons}
 
         engine = cons["engine"]
         ada = _customer_of(engine, "billing:cus_1")
@@ -138,16 +144,22 @@ def test_engine_path_keeps_overrides_ids_and_logs_as_the_duckdb_path(tmp_path):
         assert {"steward_unlink", "max_user_ids"} <= guards
 
         # run for run, the same tables as the DuckDB path
-        for summary in (second, third):
+        for summary in (first, second, third):
             assert summary["engine"].customers_out == summary["duckdb"].customers_out
         for name in COMPARED:
             left, right = _table(cons["duckdb"], name), _table(engine, name)
             assert list(left.columns) == list(right.columns), name
             pd.testing.assert_frame_equal(left, right, obj=name)
         assert len(_table(engine, "merge_log")) >= 1 and len(_table(engine, "split_log")) >= 1
+        return {night: summary["engine"] for night, summary in enumerate((first, second, third), 1)}
     finally:
         for con in cons.values():
             con.close()
+
+
+def test_engine_path_keeps_overrides_ids_and_logs_as_the_duckdb_path(tmp_path):
+    summaries = steward_nights(tmp_path)
+    assert {s.linkage_engine for s in summaries.values()} == {"duckdb"}
 
 
 def test_spanning_trees_keep_the_edges_union_find_keeps():
