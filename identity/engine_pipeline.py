@@ -176,7 +176,10 @@ def link_on_engine(
             np.ones(len(accepted), dtype=bool),
         )
     finally:
-        for table in ENGINE_TABLES:
+        per_comparison = [
+            f"{kind}_{spec.name}" for spec in config.comparisons for kind in ("tf", "contradicted")
+        ]
+        for table in (*ENGINE_TABLES, *per_comparison):
             engine.drop_table(PREFIX + table)
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
