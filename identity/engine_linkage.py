@@ -23,8 +23,10 @@ What stays on the driver, and why:
   their edges come to the driver for `cluster_records`. Components are independent and a
   component within every limit can break none while it is built, so this is exactly the
   full union-find's result.
-Not on this path yet: steward overrides, last run's links (hysteresis), incremental runs
-and the refused-merge / merge / split logs (identity/pipeline.py keeps them on DuckDB).
+Steward overrides: a link is one more edge, taken first; a component holding an unlink
+pair goes to the driver with the guarded ones. In `cdp run` (identity/engine_pipeline.py)
+the pipeline keeps stable ids, the merge / split / refused logs and survivorship on its
+DuckDB step store. Not on this path: last run's links (hysteresis) and incremental runs.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ from identity.linkage import (
     SHARED_MAILBOX_NAME_SIMILARITY,
     fit_model,
 )
+from identity.overrides import STEWARD_LINK, StewardOverrides
 from identity.rules import _rule_sql
 from identity.shared_values import written_other_way_round
 from identity.stable_ids import mint_customer_id
@@ -82,6 +85,9 @@ class EngineLinkage:
     refused: pd.DataFrame  # rid_l, rid_r, rule, weight, guard, detail (cardinality guards)
     component_iterations: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    # the spanning-tree edges union-find kept in the components settled on the driver
+    driver_tree_edges: pd.DataFrame | None = None
+    mailbox_refused: pd.DataFrame | None = None  # rid_l, rid_r: email edges of a shared mailbox
 
     def cluster_of(self, engine) -> np.ndarray:
         """rid -> cluster as an array on the driver (for tests and benches)."""
@@ -479,6 +485,9 @@ def scored_pairs_sql(
                 f"case when {alias}.rid_l is not null then 0 else {level_expr[spec.name]} end"
             )
     named = "coalesce(mn.named_by_mailbox, false)" if with_mailbox_names else "false"
+    # the filled levels and term frequencies stay with the pair: the per-field evidence of
+    # the accepted pairs (`cdp explain`, identity.match_evidence) is read from them
+    kept_columns = [f"level_{name}" for name in level_expr] + [f"tf_{name}" for name in tf_expr]
     filled = ",\n               ".join(
         [f"{expr} as level_{name}" for name, expr in level_expr.items()]
         + [f"{expr} as tf_{name}" for name, expr in tf_expr.items()]
@@ -513,7 +522,7 @@ def scored_pairs_sql(
             {" ".join(joins)}
         ),
         weighed as (
-            select f.rid_l, f.rid_r,
+            select f.*,
                    {_number(model.prior_weight)} + ({" + ".join(weights)}) as weight,
                    {agreeing} as agreeing,
                    {household} as household
@@ -521,7 +530,8 @@ def scored_pairs_sql(
         )
         select rid_l, rid_r, weight, household,
                not isnan(weight) and weight >= {float(config.match_weight_threshold)!r}
-                   and agreeing >= {int(config.min_agreeing_comparisons)} as accepted
+                   and agreeing >= {int(config.min_agreeing_comparisons)} as accepted,
+               {", ".join(kept_columns)}
         from weighed"""
 
 
@@ -562,11 +572,19 @@ def link_records_on_engine(
     records_table: str,
     config: IdentityConfig | None = None,
     training_sample_pairs: int = TRAINING_SAMPLE_PAIRS,
+    overrides: StewardOverrides | None = None,
 ) -> EngineLinkage:
     """Cluster the records of `records_table` (rid = position in record_key order, the
     columns identity/records.py makes) into customers; the result is the engine table
-    `_ie_clusters(rid, cluster)`."""
+    `_ie_clusters(rid, cluster)`.
+
+    `overrides` (identity/overrides.py, in this run's rids): a steward's `link` is one more
+    edge, taken before every other (as `cluster_records` takes it, past the cardinality
+    guards); a component holding both records of an `unlink` goes to the driver with the
+    components that break a cardinality limit, where `cluster_records` never lets the two
+    meet. (A blocked value is already gone from the records: `apply_value_blocks`.)"""
     config = config or IdentityConfig()
+    overrides = overrides if overrides is not None else StewardOverrides.none()
     seconds: dict[str, float] = {}
     rounds: dict[str, int] = {}
     clock = time.perf_counter()
@@ -658,8 +676,18 @@ def link_records_on_engine(
     lap("scoring")
 
     # all accepted edges, components in SQL; the guarded components on the driver
+    engine.register_frame(
+        _t("steward_links"),
+        overrides.must_links[["rid_l", "rid_r"]].astype(np.int32).reset_index(drop=True),
+    )
+    engine.register_frame(
+        _t("steward_unlinks"),
+        overrides.cannot_links[["rid_a", "rid_b"]].astype(np.int32).reset_index(drop=True),
+    )
     engine.create_table(
         _t("edges"),
+        f"select rid_l, rid_r, '{STEWARD_LINK}' as rule, -1 as rule_order, "
+        f"cast(null as double) as weight from {_t('steward_links')} union all "
         f"select rid_l, rid_r, rule, rule_order, cast(null as double) as weight "
         f"from {_t('kept_rule_edges')} union all "
         f"select rid_l, rid_r, '{PROBABILISTIC}' as rule, "
@@ -667,10 +695,12 @@ def link_records_on_engine(
         f"from {_t('scored')} where accepted and not household",
     )
     rounds["clusters"] = connected_components(engine, _t("edges"), _t("components"), records_table)
-    guarded, refused = _apply_cardinality_guards(engine, records_table, config)
+    guarded, refused, driver_tree = _apply_cardinality_guards(
+        engine, records_table, config, overrides
+    )
     lap("clustering")
 
-    for table in ("rule_edges", "mailbox_refused", "pairs", "compared", "edges"):
+    for table in ("rule_edges", "pairs", "compared"):
         engine.drop_table(_t(table))
     return EngineLinkage(
         engine=engine.name,
@@ -685,6 +715,8 @@ def link_records_on_engine(
         refused=refused,
         component_iterations=rounds,
         seconds=seconds,
+        driver_tree_edges=driver_tree,
+        mailbox_refused=refused_mailbox.reset_index(drop=True),
     )
 
 
@@ -693,11 +725,13 @@ def _value(v):
 
 
 def _apply_cardinality_guards(
-    engine, records_table: str, config: IdentityConfig
-) -> tuple[int, pd.DataFrame]:
+    engine, records_table: str, config: IdentityConfig, overrides: StewardOverrides
+) -> tuple[int, pd.DataFrame, pd.DataFrame]:
     """`_ie_clusters` from `_ie_components`: components within every cardinality limit
-    as they are; the others re-clustered on the driver by identity.clusters.cluster_records
-    over their edges in the order of confidence identity/linkage.py uses."""
+    and holding no steward unlink pair as they are; the others re-clustered on the driver
+    by identity.clusters.cluster_records over their edges in the order of confidence
+    identity/linkage.py uses, with the steward's links first and unlinks as a guard.
+    Returns (components settled on the driver, refused merges, the tree edges kept)."""
     limits = cardinality_limits(config)
     breaking = " or ".join(
         f"count(distinct r.{limit.attribute}) > {int(limit.limit)}" for limit in limits
@@ -705,13 +739,20 @@ def _apply_cardinality_guards(
     engine.create_table(
         _t("guarded_components"),
         f"select c.cluster from {_t('components')} c join {records_table} r on r.rid = c.rid "
-        f"group by c.cluster having {breaking}",
+        f"group by c.cluster having {breaking} "
+        # a component holding both records of a steward's unlink: the driver keeps them apart
+        f"union select a.cluster from {_t('steward_unlinks')} u "
+        f"join {_t('components')} a on a.rid = u.rid_a "
+        f"join {_t('components')} b on b.rid = u.rid_b where a.cluster = b.cluster",
     )
     n_guarded = _count(engine, f"select cluster from {_t('guarded_components')}")
     refused = pd.DataFrame(columns=["rid_l", "rid_r", "rule", "weight", "guard", "detail"])
+    tree = pd.DataFrame({"rid_l": [], "rid_r": [], "rule": [], "weight": []}).astype(
+        {"rid_l": np.int64, "rid_r": np.int64, "rule": object, "weight": float}
+    )
     if n_guarded == 0:
         engine.create_table(_t("clusters"), f"select rid, cluster from {_t('components')}")
-        return 0, refused
+        return 0, refused, tree
     members = engine.fetch_frame(f"""
         select r.rid, {", ".join(f"r.{c}" for c in GUARDED_COLUMNS)}
         from {_t("components")} c join {records_table} r on r.rid = c.rid
@@ -720,7 +761,8 @@ def _apply_cardinality_guards(
     edges = engine.fetch_frame(f"""
         select e.rid_l, e.rid_r, e.rule, e.rule_order, e.weight
         from {_t("edges")} e join {_t("components")} c on c.rid = e.rid_l
-        semi join {_t("guarded_components")} g on g.cluster = c.cluster""")
+        semi join {_t("guarded_components")} g on g.cluster = c.cluster
+        where e.rule <> '{STEWARD_LINK}'""")
     rules = edges[edges["rule"] != PROBABILISTIC].sort_values(
         ["rule_order", "rid_l", "rid_r"], kind="stable"
     )
@@ -741,7 +783,9 @@ def _apply_cardinality_guards(
     attributes = ClusterAttributes(
         limits, {c: [_value(v) for v in members[c].tolist()] for c in GUARDED_COLUMNS}
     )
-    clustering = cluster_records(len(rids), local_edges, attributes)
+    clustering = cluster_records(
+        len(rids), local_edges, attributes, _local_overrides(overrides, local)
+    )
     engine.register_frame(
         _t("guarded_clusters"),
         pd.DataFrame(
@@ -757,7 +801,29 @@ def _apply_cardinality_guards(
     if len(refused):
         refused["rid_l"] = rids[refused["rid_l"].to_numpy(dtype=np.int64)]
         refused["rid_r"] = rids[refused["rid_r"].to_numpy(dtype=np.int64)]
-    return n_guarded, refused
+    tree = clustering.tree_edges[["rid_l", "rid_r", "rule", "weight"]].copy()
+    tree["rid_l"] = rids[tree["rid_l"].to_numpy(dtype=np.int64)]
+    tree["rid_r"] = rids[tree["rid_r"].to_numpy(dtype=np.int64)]
+    return n_guarded, refused, tree
+
+
+def _local_overrides(overrides: StewardOverrides, local: pd.Series) -> StewardOverrides:
+    """The steward links and unlinks among the driver's records, in its local positions."""
+
+    def inside(frame: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
+        keep = frame[a].isin(local.index) & frame[b].isin(local.index)
+        return pd.DataFrame(
+            {
+                a: local.loc[frame.loc[keep, a].to_numpy(dtype=np.int64)].to_numpy(),
+                b: local.loc[frame.loc[keep, b].to_numpy(dtype=np.int64)].to_numpy(),
+            }
+        )
+
+    return StewardOverrides(
+        inside(overrides.must_links, "rid_l", "rid_r"),
+        inside(overrides.cannot_links, "rid_a", "rid_b"),
+        overrides.blocked,
+    )
 
 
 # --- stable ids and golden records ----------------------------------------------------------

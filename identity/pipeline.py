@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from identity.config import IdentityConfig
+from identity.engine_pipeline import link_on_engine
 from identity.incremental import (
     FINGERPRINT_TABLE,
     affected_records,
@@ -108,6 +109,9 @@ class ResolutionSummary:
     golden_recomputed: int = 0
     records_normalised: int = 0
     rows_written: dict[str, int] = field(default_factory=dict)
+    # where blocking, comparison, scoring and components ran: "duckdb" (link_records) or
+    # the engine of identity/engine_pipeline.py ("spark"; "duckdb" engine SQL in tests)
+    linkage_engine: str = "duckdb"
 
     def to_metadata(self) -> dict[str, Any]:
         """Plain values (ints, floats, str, markdown) for Dagster asset metadata."""
@@ -121,6 +125,7 @@ class ResolutionSummary:
         )
         return {
             "identity_mode": self.mode,
+            "linkage_engine": self.linkage_engine,
             "records_reclustered": self.records_reclustered,
             "golden_recomputed": self.golden_recomputed,
             "records_normalised": self.records_normalised,
@@ -163,6 +168,8 @@ def resolve_identities(
     overrides_file: Path | None = None,
     full_identity: bool | None = None,
     reuse_model: bool = False,
+    linkage_engine=None,
+    engine_scratch_dir: Path | None = None,
 ) -> ResolutionSummary:
     """Resolve the staging records into golden customers and (re)write the identity.* tables.
 
@@ -172,8 +179,18 @@ def resolve_identities(
     (the nightly default) runs incrementally (identity/incremental.py) when a previous
     state and a model younger than `config.full_identity_every_days` exist, else in full.
     `reuse_model`: a full run that keeps the stored model instead of retraining it (the
-    incremental-equals-full proof compares the two with one model)."""
+    incremental-equals-full proof compares the two with one model).
+    `linkage_engine`: a warehouse_engine.sql_engines engine (the run's Spark session with
+    `CDP_ENGINE=spark`) that links the records instead of `link_records`
+    (identity/engine_pipeline.py): always a full run (model trained, every record
+    re-resolved, last run's links not kept), with steward overrides; stable ids, logs,
+    survivorship and the tables as below. `engine_scratch_dir`: where the records are
+    written as Parquet for an engine other than this connection."""
     config = config or IdentityConfig()
+    if linkage_engine is not None:
+        if reuse_model:
+            raise ValueError("reuse_model is for the DuckDB path; the engine path trains")
+        full_identity = True
     run_ts = pd.Timestamp(run_at or datetime.now(UTC))
     if run_ts.tzinfo is not None:
         run_ts = run_ts.tz_convert("UTC").tz_localize(None)
@@ -222,7 +239,10 @@ def resolve_identities(
     model = frozen.model if frozen is not None and (incremental or reuse_model) else None
     if model is not None:
         restore_term_frequency_tables(con, config)
-    previous_links = previous_links_of(con, MATCH_RECORDS_TABLE)
+    # the engine path re-decides every link (no hysteresis on it yet)
+    previous_links = (
+        None if linkage_engine is not None else previous_links_of(con, MATCH_RECORDS_TABLE)
+    )
     within = fixed_edges = None
     if incremental:
         within = affected_records(
@@ -242,18 +262,29 @@ def resolve_identities(
             & outside[previous_links["rid_r"].to_numpy(dtype=np.int64)]
         ]
     stage_done("previous_state_and_affected")
-    linkage = link_records(
-        con,
-        records,
-        config,
-        records_table_loaded=True,
-        previous_links=previous_links,
-        records_table=MATCH_RECORDS_TABLE,
-        overrides=steward,
-        model=model,
-        within=within,
-        fixed_edges=fixed_edges,
-    )
+    if linkage_engine is not None:
+        linkage = link_on_engine(
+            linkage_engine,
+            con,
+            records,
+            config,
+            MATCH_RECORDS_TABLE,
+            overrides=steward,
+            scratch_dir=engine_scratch_dir,
+        )
+    else:
+        linkage = link_records(
+            con,
+            records,
+            config,
+            records_table_loaded=True,
+            previous_links=previous_links,
+            records_table=MATCH_RECORDS_TABLE,
+            overrides=steward,
+            model=model,
+            within=within,
+            fixed_edges=fixed_edges,
+        )
     cpu_seconds["linkage"] = round(time.process_time() - cpu, 3)
     seconds.update(linkage.seconds)
     clock, cpu = time.perf_counter(), time.process_time()
@@ -413,4 +444,5 @@ def resolve_identities(
         else golden_recomputed,
         rows_written=rows_written,
         records_normalised=records_normalised,
+        linkage_engine=linkage_engine.name if linkage_engine is not None else "duckdb",
     )

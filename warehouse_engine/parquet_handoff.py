@@ -88,6 +88,23 @@ def write_handoff_table(
     return HandedOffTable(schema, table, rows, final)
 
 
+def write_relation_parquet(con: duckdb.DuckDBPyConnection, relation: str, folder: Path) -> int:
+    """Any relation of the connection (a temp table too) to `folder/part-0.parquet`, with
+    the types Spark reads (above); owner-only. Returns the rows written."""
+    con.execute("set TimeZone = 'UTC'")
+    private_dir(folder)
+    columns = ", ".join(
+        f'cast("{name}" as {SPARK_READABLE_TYPES[data_type]}) as "{name}"'
+        if data_type in SPARK_READABLE_TYPES
+        else f'"{name}"'
+        for name, data_type, *_ in con.execute(f"describe {relation}").fetchall()
+    )
+    con.execute(
+        f"copy (select {columns} from {relation}) to '{folder / 'part-0.parquet'}' (format parquet)"
+    )
+    return con.execute(f"select count(*) from {relation}").fetchone()[0]
+
+
 def export_handoff_tables(
     duckdb_file: Path, handoff_root: Path, schemas: tuple[str, ...] = HANDOFF_SCHEMAS
 ) -> list[HandedOffTable]:

@@ -11,6 +11,7 @@ place that writes them for a dbt subprocess, so dbt and Python cannot disagree.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,6 +118,10 @@ class EngineSettings:
         else:
             env["MASTER"] = self.spark_master
             env.pop("SPARK_REMOTE", None)
+            # Python UDF workers (identity's Jaro-Winkler) must run this interpreter, which
+            # has the project's packages: pyspark takes it when the session is created
+            # (by dbt, in-process), else "python3" from PATH
+            env.setdefault("PYSPARK_PYTHON", sys.executable)
         return env
 
     def describe(self) -> str:

@@ -36,6 +36,9 @@ class SqlEngine(Protocol):
 
     def drop_table(self, name: str) -> None: ...
 
+    def register_parquet(self, name: str, folder) -> None:
+        """The Parquet files of `folder` as a table, read once (the folder may then go)."""
+
     def columns(self, name: str) -> list[str]:
         """The column names of a table (no query run)."""
 
@@ -63,6 +66,11 @@ class DuckDBEngine:
 
     def drop_table(self, name: str) -> None:
         self.con.execute(f"drop table if exists {name}")
+
+    def register_parquet(self, name: str, folder) -> None:
+        self.con.execute(
+            f"create or replace temp table {name} as select * from read_parquet('{folder}/*.parquet')"
+        )
 
     def columns(self, name: str) -> list[str]:
         return [row[0] for row in self.con.sql(f"describe {name}").fetchall()]
@@ -137,6 +145,14 @@ class SparkEngine:
         # local data: already materialised, nothing to checkpoint
         self.spark.createDataFrame(frame, schema=_spark_schema(frame)).createOrReplaceTempView(name)
         self._frames.pop(name, None)
+
+    def register_parquet(self, name: str, folder) -> None:
+        frame = self.spark.read.parquet(str(folder)).localCheckpoint(eager=True)
+        frame.createOrReplaceTempView(name)
+        previous = self._frames.pop(name, None)
+        if previous is not None:
+            previous.unpersist()
+        self._frames[name] = frame
 
     def columns(self, name: str) -> list[str]:
         return list(self.spark.table(name).columns)

@@ -81,6 +81,7 @@ def identity_assets(
         if config.config_file
         else IdentityConfig()
     )
+    linkage_engine, scratch = _linkage_engine(context, warehouse)
     with warehouse.connect(context.log) as con:
         summary = resolve_identities(
             con,
@@ -89,6 +90,8 @@ def identity_assets(
             if config.overrides_file
             else default_overrides_file(warehouse.base_file),
             full_identity=True if config.full_identity else None,
+            linkage_engine=linkage_engine,
+            engine_scratch_dir=scratch,
         )
         metadata = summary.to_metadata()
         truth = landing.root / "truth.csv"
@@ -101,7 +104,15 @@ def identity_assets(
             for name in IDENTITY_TABLES
         }
         warehouse.hand_off(con, [f"identity.{name}" for name in IDENTITY_TABLES], context.log)
-    context.log.info(f"Identity resolution {warehouse.where_steps_run()}")
+    if linkage_engine is None:
+        context.log.info(f"Identity resolution {warehouse.where_steps_run()}")
+    else:
+        context.log.info(
+            f"Identity linkage (blocking, comparison, scoring, components) ran on "
+            f"{warehouse.engine.describe()}; normalisation, stable ids, logs and golden "
+            f"records on the local DuckDB step store; identity.* handed to Spark under "
+            f"{warehouse.engine.handoff_root}"
+        )
     context.log.info(
         f"{metadata.get('records_in')} identity records -> {metadata.get('customers_out')} golden customers "
         f"({summary.mode} run: {summary.records_reclustered} records re-clustered)"
@@ -125,6 +136,22 @@ def identity_assets(
                     }
                 )
         yield dg.MaterializeResult(asset_key=["identity", name], metadata=md)
+
+
+def _linkage_engine(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+    """With CDP_ENGINE=spark: the run's Spark session as the engine that links the records
+    (a full resolution every night) and the folder the records cross in; else (None, None)."""
+    settings = warehouse.engine
+    if not settings.is_spark:
+        return None, None
+    from warehouse_engine.spark_session import pipeline_spark_session
+    from warehouse_engine.sql_engines import SparkEngine
+
+    context.log.info(
+        f"Identity links records on {settings.describe()} (full resolution: the incremental "
+        "nightly run is DuckDB-only)"
+    )
+    return SparkEngine(pipeline_spark_session(settings)), settings.spark_warehouse / "scratch"
 
 
 @dg.asset(

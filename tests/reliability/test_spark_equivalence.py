@@ -23,10 +23,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
+import orchestration.assets.identity as identity_asset
 from orchestration.cli import main as cdp
 from quality.runner import run_suite
 from quality.spark_frames import SparkFrames
 from quality.suites import suite_by_name
+from tests.identity.test_engine_pipeline import steward_nights
 from tests.reliability.warehouse_state import raw_counts
 from warehouse_engine.equivalence import (
     differences,
@@ -39,6 +41,7 @@ from warehouse_engine.equivalence import (
 )
 from warehouse_engine.settings import EngineSettings
 from warehouse_engine.spark_session import pipeline_spark_session
+from warehouse_engine.sql_engines import DuckDBEngine, SparkEngine
 
 pytestmark = pytest.mark.slow
 
@@ -75,10 +78,31 @@ def test_cdp_run_on_spark_gives_the_tables_duckdb_gives(reference, tmp_path, mon
     monkeypatch.setenv("CDP_SPARK_SHUFFLE_PARTITIONS", "2")
     warehouse = tmp_path / "wh" / "warehouse.duckdb"
     spark_warehouse = warehouse.parent / "spark_warehouse"
+    # what the identity step's resolve_identities returned (it runs in this process)
+    summaries = []
+    resolve = identity_asset.resolve_identities
+
+    def resolve_and_keep(*args, **kwargs):
+        summaries.append(resolve(*args, **kwargs))
+        return summaries[-1]
+
+    monkeypatch.setattr(identity_asset, "resolve_identities", resolve_and_keep)
 
     try:
         assert cdp(["run", "--landing", str(reference.zone), "--warehouse", str(warehouse)]) == 0
+        # identity linked on Spark, in full, every record re-resolved
+        assert [(s.linkage_engine, s.mode) for s in summaries] == [("spark", "full")]
+        assert summaries[0].candidate_pairs > 0
         _compare_with_the_duckdb_run(reference, warehouse, spark_warehouse)
+        _same_identity_tables(reference.warehouse, warehouse)
+        # steward overrides, stable ids and the logs on Spark: the second of three nights
+        # (the one with the link, unlink, block, a merge and a split) on the run's session
+        spark = pipeline_spark_session(EngineSettings.from_environment(duckdb_warehouse=warehouse))
+        nights = steward_nights(
+            tmp_path / "steward",
+            lambda con, night: SparkEngine(spark) if night == 2 else DuckDBEngine(con),
+        )
+        assert nights[2].linkage_engine == "spark"
         # Last, as it breaks Spark's tables: on the run's Spark session (dbt's, in this
         # process, still up), a broken mart fails its ERROR suite, a NULL customer warns.
         dim_customers, sampled, invoices, unattributed = _checks_on_broken_spark_tables(warehouse)
@@ -138,6 +162,31 @@ def _compare_with_the_duckdb_run(reference, warehouse: Path, spark_warehouse: Pa
     assert _without_engine(spark_checks) == _without_engine(duckdb_checks)
     assert {key.split("_")[0] for key in spark_checks} == {"raw", "identity", "marts"}
     assert len(spark_checks) >= 30
+
+
+def _same_identity_tables(duckdb_file: Path, spark_run_file: Path) -> None:
+    """The Spark run's identity tables (written on its step store from Spark's linkage)
+    against the DuckDB run's: the same customer id for every record (ids are minted from
+    record keys, so they match, not only the partition), reached through the same record
+    and rule, the same golden customers and refused merges."""
+    with duckdb.connect() as con:
+        con.execute(f"attach '{duckdb_file}' as duck (read_only)")
+        con.execute(f"attach '{spark_run_file}' as spark (read_only)")
+        for table, columns in (
+            ("customer_map", "source_system, source_record_id, customer_id, match_rule, "
+             "round(match_weight, 9), matched_record"),
+            ("golden_customers", "* exclude (created_at, updated_at)"),
+            ("refused_merges", "* exclude (refused_at)"),
+            ("id_registry", "record_key, customer_id"),
+        ):  # fmt: skip
+            rows = {
+                side: con.execute(
+                    f"select {columns} from {side}.identity.{table} order by all"
+                ).fetchall()
+                for side in ("duck", "spark")
+            }
+            assert rows["spark"] == rows["duck"], table
+            assert rows["duck"] or table == "refused_merges", table
 
 
 def _without_engine(outcomes: dict[str, dict]) -> dict[str, dict]:
