@@ -5,10 +5,12 @@
 HISTORY is a warehouse after the backfill of days 1..D-1, NIGHT the same warehouse after
 day D (bench/nightly.py --workdir keeps both: <workdir>/history/warehouse/warehouse.duckdb
 and <workdir>/warehouse/warehouse.duckdb). Works on copies: publishes HISTORY's marts
-(masked as the publish step masks them), then NIGHT's over that copy twice from the same
-start - with `bi.duckdb` written whole (as before dev/nightid) and with yesterday's file
-reused (only changed marts replaced) - and prints wall and CPU seconds and what was
-rewritten. Writes bench/results/publish_nightly.json.
+(masked as the publish step masks them), then NIGHT's over them, the way the publish step
+does since dev/nightly: the changed marts written once, as Parquet, and `bi.duckdb` a
+file of views over them (`orchestration/bi_publish.py`). Beside it, from the same start,
+what the layout before wrote on top of that: the changed marts a second time, as tables
+of `bi.duckdb` (`night_tables_copy_before`, the work the views remove). Prints wall and
+CPU seconds, marts rewritten and megabytes written. Writes bench/results/publish_nightly.json.
 """
 
 from __future__ import annotations
@@ -23,43 +25,62 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.bi_publish import build_published_copies
+from orchestration.bi_publish import (
+    _mart_columns,
+    build_published_version,
+    swap_in_published,
+)
 from orchestration.settings import DBT_PROJECT_DIR
 from privacy.publishing import masked_select_list, pii_columns
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SALT = "bench-publish-nightly-salt-0123456789abcdef"
+PLAN = pii_columns(DBT_PROJECT_DIR / "models" / "marts")
 
 
-def _publish(con, root: Path, reuse: bool) -> dict:
-    plan = pii_columns(DBT_PROJECT_DIR / "models" / "marts")
-    target, parquet_dir = root / "bi.duckdb", root / "bi_parquet"
-    staging, parquet_tmp = root / ".bi.tmp", root / ".bi_parquet.tmp"
-    parquet_tmp.mkdir()
+def _select(table: str, columns: list[str]) -> str:
+    return f'select {masked_select_list(table, columns, PLAN, SALT)} from marts."{table}"'
+
+
+def _megabytes(paths) -> float:
+    return round(sum(p.stat().st_size for p in paths) / 2**20, 1)
+
+
+def _publish(con, root: Path) -> dict:
+    target, parquet_link = root / "bi.duckdb", root / "bi_parquet"
+    staging = root / ".bi.tmp"
     clock, cpu = time.perf_counter(), time.process_time()
-    result = build_published_copies(
-        con,
-        target,
-        parquet_dir,
-        staging,
-        parquet_tmp,
-        select_for=lambda table, columns: (
-            f'select {masked_select_list(table, columns, plan, SALT)} from marts."{table}"'
-        ),
-        reuse_duckdb_file=reuse,
-    )
-    os.replace(staging, target)
-    if parquet_dir.exists():
-        shutil.rmtree(parquet_dir)
-    os.replace(parquet_tmp, parquet_dir)
+    plan = build_published_version(con, target, parquet_link, staging, select_for=_select)
+    swap_in_published(plan, target, parquet_link, staging)
     return {
         "wall_seconds": round(time.perf_counter() - clock, 2),
         "cpu_seconds": round(time.process_time() - cpu, 2),
-        "marts": len(result.rows),
-        "rewritten_duckdb": len(result.rewritten_duckdb),
-        "rewritten_parquet": len(result.rewritten_parquet),
-        "duckdb_file_reused": result.reused_duckdb_file,
-        "bi_duckdb_mb": round(target.stat().st_size / 2**20, 1),
+        "marts": len(plan.rows),
+        "rewritten_parquet": len(plan.rewritten_parquet),
+        "parquet_mb_written": _megabytes(
+            plan.version / f"{t}.parquet" for t in plan.rewritten_parquet
+        ),
+        "bi_duckdb_mb": round(target.stat().st_size / 2**20, 2),
+        "_rewritten": plan.rewritten_parquet,
+    }
+
+
+def _tables_copy(con, root: Path, tables: list[str]) -> dict:
+    """The second copy the layout before wrote: the changed marts as bi.duckdb tables."""
+    target = root / "bi_tables.duckdb"
+    clock, cpu = time.perf_counter(), time.process_time()
+    con.execute(f"attach '{target}' as published")
+    con.execute("create schema published.marts")
+    for table in tables:
+        con.execute(
+            f'create table published.marts."{table}" as {_select(table, _mart_columns(con, table))}'
+        )
+    con.execute("detach published")
+    return {
+        "wall_seconds": round(time.perf_counter() - clock, 2),
+        "cpu_seconds": round(time.process_time() - cpu, 2),
+        "tables": len(tables),
+        "mb_written": round(target.stat().st_size / 2**20, 1),
     }
 
 
@@ -73,18 +94,19 @@ def main() -> None:
         scratch = Path(scratch)
         for name, source in (("history", args.history), ("night", args.night)):
             shutil.copyfile(source, scratch / f"{name}.duckdb")
-        yesterday = scratch / "yesterday"
-        yesterday.mkdir()
+        root = scratch / "published"
+        root.mkdir()
         with duckdb.connect(str(scratch / "history.duckdb")) as con:
             con.execute("SET threads = 2")
-            report["history_publish"] = _publish(con, yesterday, reuse=False)
-        for mode, reuse in (("night_written_whole", False), ("night_reusing_yesterday", True)):
-            root = scratch / mode
-            shutil.copytree(yesterday, root)
-            with duckdb.connect(str(scratch / "night.duckdb")) as con:
-                con.execute("SET threads = 2")
-                report[mode] = _publish(con, root, reuse)
-            print(mode, report[mode])
+            report["history_publish"] = _publish(con, root)
+            report["history_publish"].pop("_rewritten")
+        with duckdb.connect(str(scratch / "night.duckdb")) as con:
+            con.execute("SET threads = 2")
+            night = _publish(con, root)
+            rewritten = night.pop("_rewritten")
+            report["night"] = night
+            report["night_tables_copy_before"] = _tables_copy(con, scratch, rewritten)
+        print(json.dumps(report, indent=2))
     report["load_average_1m_at_end"] = round(os.getloadavg()[0], 2)
     out = RESULTS / "publish_nightly.json"
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -499,6 +499,7 @@ def publish_leftovers(warehouse: Path) -> list[Path]:
         *folder.glob(".bi.duckdb.*.tmp.wal"),
         *folder.glob(".bi_parquet.*.tmp"),
         *folder.glob(".bi_parquet.*.old"),
+        *folder.glob("bi_parquet_versions/*.tmp"),
     ]
     tmp = folder / ".duckdb_tmp"
     if tmp.is_dir():

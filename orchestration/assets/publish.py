@@ -1,4 +1,5 @@
-"""Publish the marts for BI tools: a read-only DuckDB file and Parquet, swapped atomically.
+"""Publish the marts for BI tools: Parquet and a read-only DuckDB file of views over it,
+swapped atomically.
 
 BI tools never open the warehouse the nightly run writes: DuckDB has one writer per
 file, and a reader there would block the run or see a half-built mart. They open
@@ -20,11 +21,10 @@ import duckdb
 from ingestion.suppression import PrivacyKeyError, privacy_salt
 from orchestration.assets.dbt import mart_keys
 from orchestration.assets.privacy import ERASURE_ASSET
-from orchestration.bi_publish import build_published_copies
+from orchestration.bi_publish import build_published_version, swap_in_published, versions_dir
 from orchestration.file_modes import (
     PRIVATE_FILE,
     FileModeError,
-    make_private_dir,
     set_published_modes,
 )
 from orchestration.resources import WarehouseResource
@@ -87,8 +87,8 @@ def _segment_sizes_markdown(con) -> str:
     kinds={"duckdb", "parquet"},
     owners=["team:analytics-engineering"],
     description=(
-        "Read-only copy of every `marts.*` table for BI tools (`bi.duckdb` and "
-        "`bi_parquet/`), swapped in atomically at the end of a successful run; then the "
+        "Read-only copy of every `marts.*` table for BI tools (`bi_parquet/` and "
+        "`bi.duckdb`, views over those files), swapped in atomically at the end of a successful run; then the "
         "overview page (`overview/index.html`, charts of the marts) is rebuilt from it."
     ),
 )
@@ -102,8 +102,6 @@ def published_marts(
     with warehouse.holding_run_lock(context.log):
         staging_file = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
         parquet_dir = warehouse.published_parquet_dir
-        parquet_tmp = parquet_dir.with_name(f".{parquet_dir.name}.{uuid.uuid4().hex}.tmp")
-        make_private_dir(parquet_tmp)
         contacts_target = target.with_name(CONTACTS_FILE_NAME)
         contacts_file = (
             target.with_name(f".{CONTACTS_FILE_NAME}.{uuid.uuid4().hex}.tmp")
@@ -115,22 +113,22 @@ def published_marts(
             salt = privacy_salt(create=True)
         except PrivacyKeyError as exc:
             raise dg.Failure(description=f"Cannot hash the BI file's PII columns: {exc}") from None
+        publish = None
+        removed_versions: list[str] | None = None
         try:
             with warehouse.connect(context.log) as con:
-                # PII masked per the marts' yml (meta pii); only the marts whose published
-                # content changed are rewritten, in both copies; bi.duckdb is built from
-                # scratch after an erasure (orchestration/bi_publish.py).
-                publish = build_published_copies(
+                # PII masked per the marts' yml (meta pii); the marts are written once, as
+                # Parquet (only those whose published content changed), and bi.duckdb is
+                # views over them (orchestration/bi_publish.py).
+                publish = build_published_version(
                     con,
                     target,
                     parquet_dir,
                     staging_file,
-                    parquet_tmp,
                     select_for=lambda table, columns: (
                         f"select {masked_select_list(table, columns, plan, salt)} "
                         f'from marts."{table}"'
                     ),
-                    reuse_duckdb_file=True,
                 )
                 rows = publish.rows
                 if contacts_file is not None:  # clear values, opt-in, always written whole
@@ -146,7 +144,7 @@ def published_marts(
                 segments_md = _segment_sizes_markdown(con)
             # Private, or readable by CDP_BI_GROUP, before they become visible under their names.
             set_published_modes(staging_file)
-            set_published_modes(parquet_tmp)
+            set_published_modes(versions_dir(parquet_dir))
             if contacts_file is not None:
                 try:
                     set_contacts_mode(contacts_file)
@@ -156,12 +154,7 @@ def published_marts(
             # this run's copy), then the BI files. A kill in between leaves complete BI files of
             # the previous run, which the next run replaces.
             committed = warehouse.commit_run()
-            os.replace(staging_file, target)
-            old = parquet_dir.with_name(f".{parquet_dir.name}.{uuid.uuid4().hex}.old")
-            if parquet_dir.exists():
-                os.replace(parquet_dir, old)
-            os.replace(parquet_tmp, parquet_dir)
-            shutil.rmtree(old, ignore_errors=True)
+            removed_versions = swap_in_published(publish, target, parquet_dir, staging_file)
             # Opted out (or never in): no stale contact data may outlive an erasure.
             if contacts_file is not None:
                 os.replace(contacts_file, contacts_target)
@@ -171,7 +164,8 @@ def published_marts(
             staging_file.unlink(missing_ok=True)
             if contacts_file is not None:
                 contacts_file.unlink(missing_ok=True)
-            shutil.rmtree(parquet_tmp, ignore_errors=True)
+            if removed_versions is None and publish is not None and publish.version:
+                shutil.rmtree(publish.version, ignore_errors=True)  # never swapped in
     # The overview page reads the marts just published (aggregates only, no personal data).
     with duckdb.connect(str(target), read_only=True) as published:
         overview = write_overview(published, warehouse.overview_dir)
@@ -203,10 +197,8 @@ def published_marts(
             "tables": dg.MetadataValue.md(table_md),
             "marts_rewritten": dg.MetadataValue.int(len(publish.rewritten_parquet)),
             "marts_unchanged": dg.MetadataValue.int(len(rows) - len(publish.rewritten_parquet)),
-            "duckdb_copy_reused": dg.MetadataValue.bool(publish.reused_duckdb_file),
-            "duckdb_written_whole_because": dg.MetadataValue.text(
-                publish.fresh_duckdb_reason or "not written whole"
-            ),
+            "parquet_version": dg.MetadataValue.path(str(publish.version)),
+            "versions_removed": dg.MetadataValue.int(len(removed_versions)),
             "segment_sizes": dg.MetadataValue.md(segments_md),
             "connect": dg.MetadataValue.md(
                 f"```\nduckdb -readonly {target}\n```\nSQLAlchemy: `duckdb:///{target}?access_mode=read_only`"

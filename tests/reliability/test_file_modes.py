@@ -56,8 +56,10 @@ def test_a_bi_group_can_read_the_published_files_and_nothing_else(tmp_path, monk
     modes = _modes(folder)
     assert modes["."] == 0o710, "the group may open files by name, not list the folder"
     assert modes["bi.duckdb"] == 0o640
-    assert modes["bi_parquet"] == 0o750
-    assert modes["bi_parquet/dim_customers.parquet"] == 0o640
+    # bi_parquet is a link to the current version folder (stat follows it)
+    version = (folder / "bi_parquet").resolve().relative_to(folder)
+    assert modes["bi_parquet"] == modes["bi_parquet_versions"] == modes[str(version)] == 0o750
+    assert modes[f"{version}/dim_customers.parquet"] == 0o640
     assert modes["warehouse.duckdb"] == 0o600
     assert all(mode & 0o007 == 0 for mode in modes.values()), modes
     assert (folder / "bi.duckdb").stat().st_gid == grp.getgrnam(group).gr_gid

@@ -38,13 +38,13 @@ RUN_HISTORY_MARTS = {"model_performance"}
 
 def mart_counts(database: Path) -> dict[str, int]:
     """`table` -> rows, for every table in the `marts` schema of `database` (but the
-    run-history marts)."""
+    run-history marts); in `bi.duckdb` the marts are views over the published Parquet."""
     with duckdb.connect(str(database), read_only=True) as con:
         tables = [
             r[0]
             for r in con.execute(
                 "select table_name from information_schema.tables where table_schema = 'marts' "
-                "and table_type = 'BASE TABLE' order by 1"
+                "and table_type in ('BASE TABLE', 'VIEW') order by 1"
             ).fetchall()
         ]
         return {
@@ -63,6 +63,7 @@ def leftovers(warehouse: Path) -> list[str]:
         else []
     )
     found += [str(p.relative_to(folder)) for p in folder.glob(".bi*")]
+    found += [str(p.relative_to(folder)) for p in folder.glob("bi_parquet_versions/*.tmp")]
     found += [str(p.relative_to(folder)) for p in folder.glob("*.wal")]
     tmp = folder / ".duckdb_tmp"
     if tmp.exists():
