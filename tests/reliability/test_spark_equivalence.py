@@ -46,8 +46,7 @@ from warehouse_engine.settings import EngineSettings
 from warehouse_engine.spark_session import pipeline_spark_session
 from warehouse_engine.sql_engines import DuckDBEngine, SparkEngine
 
-# One worker runs every Spark test, so they share one JVM (started once, warmed once).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("spark")]
+pytestmark = pytest.mark.slow
 
 
 def require_java() -> None:
