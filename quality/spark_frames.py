@@ -52,10 +52,10 @@ class SparkFrames:
 
     Tables of `locations` are read from the path given there (`raw.*`, from the days
     Spark loaded: a glob over day folders), other tables of `handoff_schemas` from their
-    hand-off folder, every other table from the folder Spark's warehouse keeps it in (a table with no data file at all,
-    which Spark does not write, falls back to the session's catalog). Each table is read
-    as a temp view once per instance: make one per quality step, so a step sees the files
-    as they are when it starts.
+    hand-off folder, every other table from the folder Spark's warehouse keeps it in (a
+    table with no data file at all, which Spark does not write, falls back to the
+    session's catalog). Each table is read as a temp view once per instance: make one per
+    quality step, so a step sees the files as they are when it starts.
     """
 
     spark: Any  # pyspark.sql.SparkSession
