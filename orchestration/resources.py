@@ -492,6 +492,3 @@ class WarehouseResource(dg.ConfigurableResource):
             if not self._transactional:
                 self._after_direct_write()
 
-
-def warehouse_from_env() -> WarehouseResource:
-    return WarehouseResource(path=os.environ["CDP_WAREHOUSE"])
