@@ -53,13 +53,13 @@ def fresh_dagster_home(folder: Path) -> Path:
     return folder
 
 
-def run_cdp(args: list[str], env: dict) -> CdpRun:
-    """Run `cdp <args>` to its end; exit with its last output when it fails."""
+def run_cdp(args: list[str], env: dict, cwd: Path = REPO) -> CdpRun:
+    """Run `cdp <args>` (in `cwd`) to its end; exit with its last output when it fails."""
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     with tempfile.TemporaryFile(mode="w+") as log:
         process = subprocess.Popen(
-            [str(CDP), *args], env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT
+            [str(CDP), *args], env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT
         )
         # wait4's usage covers the process and the children it reaped (dbt's processes).
         _, status, usage = os.wait4(process.pid, 0)

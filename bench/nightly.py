@@ -67,6 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cdp-nightly-"))
     workdir.mkdir(parents=True, exist_ok=True)
     landing = args.landing or workdir / "landing"
+    if args.history and not args.landing:
+        # the night must read the zone the history was built from, not a fresh one
+        recorded = args.history / "landing.txt"
+        if not recorded.exists():
+            raise SystemExit(f"{recorded} is missing: pass --landing <the history's zone>")
+        landing = Path(recorded.read_text().strip())
+        args.landing = landing
     warehouse = workdir / "warehouse" / "warehouse.duckdb"
     dagster_home = cdp_runs.fresh_dagster_home(workdir / "dagster_home")
     env = {
@@ -92,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(folder, ignore_errors=True)
         shutil.copytree(args.history / "warehouse", warehouse.parent)
         shutil.copytree(args.history / "dagster_home", dagster_home)
+        # the copy's dirty pages reach the disk now, not inside the timed night
+        os.sync()
         backfill = cdp_runs.CdpRun(**json.loads((args.history / "backfill.json").read_text()))
     else:
         backfill = cdp_runs.run_cdp(
@@ -102,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             shutil.copytree(warehouse.parent, kept / "warehouse")
             shutil.copytree(dagster_home, kept / "dagster_home")
             (kept / "backfill.json").write_text(json.dumps(dataclasses.asdict(backfill)))
+            (kept / "landing.txt").write_text(f"{landing.resolve()}\n")
+            os.sync()
     nightly = cdp_runs.run_cdp(["run", "--date", last.isoformat()], env)
     report.update(
         history=f"{first} .. {history_end}",

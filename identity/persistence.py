@@ -102,7 +102,7 @@ class PreviousState:
 
     customer_of_record: pd.Series  # customer id per rid, None for a record new to the run
     first_assigned_at: np.ndarray  # datetime64 per rid, NaT for a new record
-    customer_created_at: dict[str, pd.Timestamp]
+    customer_created_at: dict  # customer_id -> datetime.datetime (or pd.Timestamp)
     known_ids: set[str]
     refused: pd.DataFrame
     identity_record_columns: set[str]
@@ -121,6 +121,14 @@ def read_previous(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
     if table_exists(con, table):
         return con.sql(f"select * from {SCHEMA}.{table}").df()
     return pd.DataFrame({c: pd.Series(dtype=object) for c in TABLE_COLUMNS[table]})
+
+
+def _created_at_by_id(frame: pd.DataFrame) -> dict:
+    """customer_id -> created_at (datetime.datetime, microseconds: the column's precision).
+    Through numpy's datetime64 rather than pandas' Timestamps: a night reads ~100,000 of
+    them and boxing each as a Timestamp cost more than the rest of the read."""
+    instants = frame["created_at"].to_numpy(dtype="datetime64[us]").tolist()
+    return dict(zip(frame["customer_id"].tolist(), instants, strict=True))
 
 
 def read_previous_state(con: duckdb.DuckDBPyConnection, records_table: str) -> PreviousState:
@@ -151,15 +159,13 @@ def read_previous_state(con: duckdb.DuckDBPyConnection, records_table: str) -> P
         )
         registry_created = pd.DataFrame({"customer_id": [], "created_at": []})
         known = set()
-    created: dict[str, pd.Timestamp] = dict(
-        zip(registry_created["customer_id"], registry_created["created_at"], strict=True)
-    )
+    created = _created_at_by_id(registry_created)
     if table_exists(con, "golden_customers"):
         golden = con.sql(
             f"select customer_id, created_at from {SCHEMA}.golden_customers "
             "where customer_id is not null and created_at is not null"
         ).df()
-        created.update(zip(golden["customer_id"], golden["created_at"], strict=True))
+        created.update(_created_at_by_id(golden))
     if table_exists(con, "merge_log"):
         known |= {
             c

@@ -329,8 +329,9 @@ def resolve_identities(
     )
     if within is not None:
         # customers left alone keep the refusals and evidence recorded when last resolved
-        untouched = set(keys[~within])
-        refused = pd.concat([refused, rows_between(previous.refused, untouched)], ignore_index=True)
+        refused = pd.concat(
+            [refused, rows_between(previous.refused, keys, ~within)], ignore_index=True
+        )
     match_evidence = match_evidence_sql(
         con, MATCH_RECORDS_TABLE, linkage.evidence, linkage.prior_weight, within
     )

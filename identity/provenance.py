@@ -366,8 +366,17 @@ def _timestamp_literal(ts: pd.Timestamp) -> str:
     return f"timestamp '{ts.isoformat(sep=' ')}'"
 
 
-def rows_between(frame: pd.DataFrame, keys: set[str]) -> pd.DataFrame:
-    """Rows of a previous table whose record_a and record_b are both among `keys`."""
+def rows_between(frame: pd.DataFrame, keys: pd.Series, among: np.ndarray) -> pd.DataFrame:
+    """Rows of a previous table whose record_a and record_b are both among the records
+    `keys[among]` (`among`: a boolean mask over `keys`). The frame's few keys are looked up
+    in `keys`, rather than every chosen key hashed into a set (a night's untouched records
+    are nearly all of them)."""
     if frame.empty or not {"record_a", "record_b"} <= set(frame.columns):
         return frame.iloc[0:0]
-    return frame[frame["record_a"].isin(keys) & frame["record_b"].isin(keys)]
+    index = pd.Index(keys)
+    chosen = np.append(np.asarray(among, dtype=bool), False)  # position -1: not a record
+
+    def within(column: str) -> np.ndarray:
+        return chosen[index.get_indexer(frame[column])]
+
+    return frame[within("record_a") & within("record_b")]

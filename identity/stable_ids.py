@@ -105,7 +105,13 @@ def assign_customer_ids(
 
     retired = winners[~winners["previous_id"].isin(survivor_of_cluster.to_numpy())]
     merges = _merge_log_rows(frame, retired, id_of_cluster, tree_edges)
-    customer_of_record = frame["cluster"].map(id_of_cluster)
+    # every cluster has its id; labels are rids, so an array indexed by label maps them
+    # (a dict map of every record costs several times more)
+    id_by_label = np.empty(len(frame), dtype=object)
+    id_by_label[np.fromiter(id_of_cluster.keys(), dtype=np.int64, count=len(id_of_cluster))] = list(
+        id_of_cluster.values()
+    )
+    customer_of_record = pd.Series(id_by_label[frame["cluster"].to_numpy(dtype=np.int64)])
     return IdAssignment(
         customer_of_record,
         merges,

@@ -254,25 +254,41 @@ def _execute_pipeline(args, run_id: str, tags: dict, kwargs: dict, started: floa
     # Everything the run prints (Dagster's event log, dbt's output, library warnings) goes
     # to the log file; the terminal gets one line per stage (and everything with -v).
     with console:
-        import dagster as dg
+        # Only in the `cdp` process itself: a caller's objects (a test session's) and its
+        # collector are not ours to pin or pause.
+        pinned = getattr(args, "console_script", False)
+        if pinned:
+            # Loading the code location creates a few million objects that live until the
+            # process ends, and next to no garbage: the collections it would trigger (six
+            # full ones in a demo run, each walking everything loaded so far, ~1.5 CPU s)
+            # find nothing to free. The collector resumes once it is loaded and frozen.
+            gc.disable()
+        try:
+            import dagster as dg
 
-        from orchestration.definitions import defs
+            from orchestration.definitions import defs
 
-        job = defs.resolve_job_def("cdp_pipeline")
-        console.set_plan(step_plan(defs))
-        instance = (
-            dg.DagsterInstance.get()
-            if os.environ.get("DAGSTER_HOME")
-            else dg.DagsterInstance.ephemeral()
-        )
-        instance.add_event_listener(run_id, console.on_event)
-        if getattr(args, "console_script", False):
-            # The code location just loaded (Dagster, dbt, GX, pandas, scikit-learn: a few
-            # million objects) lives until the process ends; without this, every full
-            # collection during the run walks all of it again (~10 of them in a demo run,
-            # several CPU seconds). Only in the `cdp` process itself: a caller's objects
-            # (a test session's) are not ours to pin.
-            gc.freeze()
+            job = defs.resolve_job_def("cdp_pipeline")
+            console.set_plan(step_plan(defs))
+            instance = (
+                dg.DagsterInstance.get()
+                if os.environ.get("DAGSTER_HOME")
+                else dg.DagsterInstance.ephemeral()
+            )
+            instance.add_event_listener(run_id, console.on_event)
+        finally:
+            if pinned:
+                # The code location just loaded (Dagster, dbt, GX, pandas: a few million
+                # objects) lives until the process ends; without this, every full
+                # collection during the run walks all of it again (~10 of them in a demo
+                # run, several CPU seconds).
+                gc.freeze()
+                # A young generation of 10,000 objects rather than 700: most of what a
+                # step allocates (events, dbt's and GX's per-node objects) dies before it
+                # is collected then, instead of being promoted and walked again by the
+                # older generations' collections (~2x fewer GC CPU seconds in a demo run).
+                gc.set_threshold(10_000, 10, 10)
+                gc.enable()
         run_config = {"loggers": {"console": {"config": {"log_level": "DEBUG"}}}}
         if args.allow_shrink:
             from orchestration.assets.ingestion import allow_shrink_run_config
@@ -491,14 +507,18 @@ def cmd_spark_build(args: argparse.Namespace) -> int:
     return 0 if build.succeeded else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The `cdp` parser; given the `command` about to be parsed, `generate`'s arguments are
+    added only for it (they come from the demo-data generator, which a `cdp run` would
+    otherwise import for nothing: ~0.3 CPU s of its start-up)."""
     parser = argparse.ArgumentParser(prog="cdp", description="Customer data platform pipeline")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    from demo_data.generate import add_generate_arguments
-
     gen = sub.add_parser("generate", help="write a demo landing zone (and truth.csv)")
-    add_generate_arguments(gen)
+    if command in (None, "generate"):
+        from demo_data.generate import add_generate_arguments
+
+        add_generate_arguments(gen)
     gen.set_defaults(func=cmd_generate)
 
     where = argparse.ArgumentParser(add_help=False)
@@ -629,7 +649,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None, *, console_script: bool = False) -> int:
-    args = build_parser().parse_args(argv)
+    given = sys.argv[1:] if argv is None else argv
+    args = build_parser(given[0] if given else None).parse_args(argv)
     args.console_script = console_script
     if getattr(args, "date", None) and (
         getattr(args, "date_from", None) or getattr(args, "date_to", None)

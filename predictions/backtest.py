@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.metrics import brier_score_loss, roc_auc_score
+
+# scikit-learn's metrics are imported by the functions that use them (see classifiers.py).
 
 
 def auc(y: np.ndarray, score: np.ndarray) -> float | None:
@@ -14,6 +15,8 @@ def auc(y: np.ndarray, score: np.ndarray) -> float | None:
     y = np.asarray(y, bool)
     if y.all() or not y.any():
         return None
+    from sklearn.metrics import roc_auc_score
+
     return float(roc_auc_score(y, np.nan_to_num(np.asarray(score, float), nan=-np.inf)))
 
 
@@ -31,6 +34,8 @@ def brier(y: np.ndarray, probability: np.ndarray) -> float | None:
     y = np.asarray(y, bool)
     if len(y) == 0:
         return None
+    from sklearn.metrics import brier_score_loss
+
     return float(brier_score_loss(y, np.clip(np.asarray(probability, float), 0, 1)))
 
 

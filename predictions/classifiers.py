@@ -23,15 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from threadpoolctl import threadpool_limits
 
 from predictions.features import CHURN_FEATURES, LEAD_FEATURES, naive_engagement_count
+
+# scikit-learn is imported where a model is built or compared, not with this module: the
+# demo's short history trains none, and a `cdp run` then skips its import (~0.3-0.7 CPU
+# s). A pickled model imports it when it is loaded.
 
 RANDOM_STATE = 13
 # Below this many positives or negatives in the training rows a model is not fitted.
@@ -76,6 +74,10 @@ def signed_log1p(x: np.ndarray) -> np.ndarray:
 
 
 def _logistic(c: float = 0.1) -> object:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
     return make_pipeline(
         FunctionTransformer(signed_log1p),
         StandardScaler(),
@@ -84,6 +86,9 @@ def _logistic(c: float = 0.1) -> object:
 
 
 def _boosting(y: np.ndarray) -> object:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
     boosting = HistGradientBoostingClassifier(
         max_depth=3,
         learning_rate=0.05,
@@ -143,6 +148,8 @@ def _choose_and_fit(
 ):
     """Pick the candidate with the better AUC on the newest training snapshot (fitted on
     the older ones), then refit it on every training row."""
+    from sklearn.metrics import roc_auc_score
+
     y = examples[label].to_numpy(bool)
     _check_classes(y, name)
     columns = {kind: CANDIDATE_COLUMNS.get(kind, list(features)) for kind in kinds}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import uuid
 from pathlib import Path
@@ -55,25 +56,21 @@ def _needle_bytes(needles: set[str]) -> list[bytes]:
     return sorted({n.lower().encode() for n in needles if len(n) >= 4}, key=len, reverse=True)
 
 
+def _needle_pattern(needles: list[bytes]) -> re.Pattern[bytes]:
+    """One regular expression for the lower-cased `needles`, in any ASCII letter case (as
+    `bytes.lower` compares). Alternatives are tried in order, longest first: at each
+    position the longest needle that starts there wins, scanning left to right."""
+    return re.compile(b"|".join(re.escape(n) for n in needles), re.IGNORECASE)
+
+
 def _contains(data: bytes, needles: list[bytes]) -> bool:
     lowered = data.lower()
     return any(n in lowered for n in needles)
 
 
-def _scrub_text(data: bytes, needles: list[bytes]) -> bytes:
+def _scrub_text(data: bytes, pattern: re.Pattern[bytes]) -> bytes:
     """Every occurrence (case-insensitive) replaced by ERASED_MARK."""
-    lowered = data.lower()
-    out = bytearray()
-    i = 0
-    while i < len(data):
-        hit = next((n for n in needles if lowered.startswith(n, i)), None)
-        if hit is None:
-            out.append(data[i])
-            i += 1
-        else:
-            out += ERASED_MARK.encode()
-            i += len(hit)
-    return bytes(out)
+    return pattern.sub(ERASED_MARK.encode(), data)
 
 
 def scrub_text_files(folder: Path, needles: set[str], delete: bool = False) -> list[Path]:
@@ -84,6 +81,7 @@ def scrub_text_files(folder: Path, needles: set[str], delete: bool = False) -> l
     changed: list[Path] = []
     if not patterns or not folder.is_dir():
         return changed
+    pattern = _needle_pattern(patterns)
     for path in folder.rglob("*"):
         if not path.is_file() or path.is_symlink() or path.suffix.lower() not in _TEXT_SUFFIXES:
             continue
@@ -97,7 +95,7 @@ def scrub_text_files(folder: Path, needles: set[str], delete: bool = False) -> l
             path.unlink()
         else:
             tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.scrub")
-            tmp.write_bytes(_scrub_text(data, patterns))
+            tmp.write_bytes(_scrub_text(data, pattern))
             os.chmod(tmp, path.stat().st_mode & 0o777)
             os.replace(tmp, path)
         changed.append(path)
@@ -123,40 +121,31 @@ def scrub_quality_docs(docs_dir: Path, needles: set[str]) -> int:
     return len(removed)
 
 
-# Host parameters per statement, well under SQLite's limit (999 before 3.32).
-_SQLITE_PARAMETERS_PER_STATEMENT = 900
-
-
-def _mention_conditions(columns: list[str], needles: list[str]) -> list[tuple[str, list[str]]]:
-    """SQL conditions (with their parameters) true where one of `columns` holds one of the
-    lower-cased `needles` in any letter case (ASCII, as `scrub_text_files` compares), in
-    chunks that stay under SQLite's parameter limit."""
-    pairs = [(column, needle) for column in columns for needle in needles]
-    chunks = []
-    for start in range(0, len(pairs), _SQLITE_PARAMETERS_PER_STATEMENT):
-        chunk = pairs[start : start + _SQLITE_PARAMETERS_PER_STATEMENT]
-        condition = " OR ".join(f'instr(lower("{column}"), ?) > 0' for column, _ in chunk)
-        chunks.append((condition, [needle for _, needle in chunk]))
-    return chunks
-
-
 def scrub_sqlite(path: Path, needles: set[str]) -> int:
-    """Replace erased values (in any letter case) in every text column of a SQLite file
-    (Dagster's run and event storage), then VACUUM so the old pages are gone. Returns the
-    rows changed.
+    """Replace erased values (in any ASCII letter case, as `scrub_text_files` compares) in
+    every text column of a SQLite file (Dagster's run and event storage), then VACUUM so
+    the old pages are gone. Returns the rows changed.
 
-    One existence probe per table first: most tables hold none of the values, and a probe
-    costs one scan where an UPDATE per column and value would cost thousands."""
+    One existence probe per table first: most tables hold none of the values. The probe
+    and the UPDATEs lower-case each value once and search it for every needle
+    (`cdp_mentions`), rather than lower-casing it once per needle in SQL."""
     patterns = _needle_bytes(needles)
     if not patterns:
         return 0
-    lowered = [p.decode() for p in patterns]
+    pattern = _needle_pattern(patterns)
+
+    def mentions(value) -> bool:
+        if isinstance(value, str):
+            return _contains(value.encode(), patterns)
+        return isinstance(value, bytes) and _contains(value, patterns)
+
     changed = 0
     con = sqlite3.connect(str(path), timeout=60)
+    con.create_function("cdp_mentions", 1, mentions, deterministic=True)
     con.create_function(
         "cdp_scrub",
         1,
-        lambda v: _scrub_text(v.encode(), patterns).decode() if isinstance(v, str) else v,
+        lambda v: _scrub_text(v.encode(), pattern).decode() if isinstance(v, str) else v,
         deterministic=True,
     )
     try:
@@ -170,19 +159,17 @@ def scrub_sqlite(path: Path, needles: set[str]) -> int:
                 for r in con.execute(f'PRAGMA table_info("{table}")').fetchall()
                 if (r[2] or "").upper() in ("TEXT", "VARCHAR", "") or "CHAR" in (r[2] or "").upper()
             ]
-            if not any(
-                con.execute(f'SELECT 1 FROM "{table}" WHERE {condition} LIMIT 1', params).fetchone()
-                for condition, params in _mention_conditions(columns, lowered)
-            ):
+            if not columns:
+                continue
+            probe = " OR ".join(f'cdp_mentions("{column}")' for column in columns)
+            if not con.execute(f'SELECT 1 FROM "{table}" WHERE {probe} LIMIT 1').fetchone():
                 continue
             for column in columns:
-                for condition, params in _mention_conditions([column], lowered):
-                    cur = con.execute(
-                        f'UPDATE "{table}" SET "{column}" = cdp_scrub("{column}") '
-                        f"WHERE {condition}",
-                        params,
-                    )
-                    changed += cur.rowcount
+                cur = con.execute(
+                    f'UPDATE "{table}" SET "{column}" = cdp_scrub("{column}") '
+                    f'WHERE cdp_mentions("{column}")'
+                )
+                changed += cur.rowcount
         con.commit()
         if changed:
             con.execute("VACUUM")
