@@ -55,6 +55,19 @@ TABLES = (
 )
 
 
+def _load_on_spark(spark, table: str, days: list[date], zone: Path, raw_root: Path, hashes):
+    return load_partitions_on_spark(
+        spark,
+        table,
+        days,
+        zone,
+        raw_root,
+        loaded_at=LOADED_AT,
+        settle_seconds=0,
+        suppressed_hashes=hashes,
+    )
+
+
 def _write(zone: Path, table: str, dt: date, name: str, data: bytes) -> None:
     folder = zone / RAW_TABLES[table].landing_path / f"dt={dt.isoformat()}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -174,16 +187,7 @@ def loaded(tmp_path_factory):
                         con, table, [DAY_1, DAY_2], zone, loaded_at=LOADED_AT, settle_seconds=0
                     )
                 else:
-                    load_partitions_on_spark(
-                        spark,
-                        table,
-                        [DAY_1, DAY_2],
-                        zone,
-                        raw_root,
-                        loaded_at=LOADED_AT,
-                        settle_seconds=0,
-                        suppressed_hashes=hashes,
-                    )
+                    _load_on_spark(spark, table, [DAY_1, DAY_2], zone, raw_root, hashes)
                 outcomes[table, engine] = None
             except PartitionLoadError as exc:
                 outcomes[table, engine] = exc
@@ -246,16 +250,7 @@ def test_a_reload_that_would_shrink_a_day_is_refused_and_keeps_the_day(loaded):
     extra.unlink()
     try:
         with pytest.raises(ShrinkRefusedError) as refused:
-            load_partitions_on_spark(
-                spark,
-                "survey_responses",
-                [DAY_2],
-                zone,
-                raw_root,
-                loaded_at=LOADED_AT,
-                settle_seconds=0,
-                suppressed_hashes=hashes,
-            )
+            _load_on_spark(spark, "survey_responses", [DAY_2], zone, raw_root, hashes)
         assert "--allow-shrink" in refused.value.message
         assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
         assert [p.name for p in folder.parent.iterdir() if p.name.startswith(".")] == []
@@ -276,16 +271,7 @@ def test_days_rewritten_after_an_erasure_are_read_by_spark_next_to_days_it_wrote
     assert rewrite_days_from_step_store(con, raw_root) == sum(
         len(committed_days(raw_root, t)) for t in TABLES
     )
-    load_partitions_on_spark(
-        spark,
-        "email_contacts",
-        [DAY_2],
-        zone,
-        raw_root,
-        loaded_at=LOADED_AT,
-        settle_seconds=0,
-        suppressed_hashes=hashes,
-    )
+    _load_on_spark(spark, "email_contacts", [DAY_2], zone, raw_root, hashes)
     on_spark = spark.read.parquet(raw_rows_path(raw_root, "email_contacts"))
     (in_store,) = con.execute("SELECT count(*) FROM raw.email_contacts").fetchone()
     assert on_spark.count() == in_store
