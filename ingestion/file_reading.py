@@ -17,6 +17,7 @@ import duckdb
 from ingestion.contract import RawTable
 from ingestion.delivery import FileScan, LineProblem, write_clean_copy
 from ingestion.errors import PartitionLoadError
+from ingestion.load_results import FileLoadStats
 from ingestion.load_session import first_error_line, relative_path, sql_literal
 from ingestion.record_parsing import (
     CsvHeader,
@@ -44,6 +45,20 @@ class ParsedFile:
     blank_lines: int = 0
     continuation_lines: int = 0
     rows_suppressed: int = 0
+
+    def stats(self) -> FileLoadStats:
+        """The file's `raw.load_audit` counts (what either engine's commit reports)."""
+        return FileLoadStats(
+            self.source_file,
+            rows_read=self.rows_read,
+            rows_loaded=self.rows_loaded,
+            rows_rejected=self.rows_rejected,
+            lines_in_file=self.lines_in_file,
+            header_lines=self.header_lines,
+            blank_lines=self.blank_lines,
+            continuation_lines=self.continuation_lines,
+            rows_suppressed=self.rows_suppressed,
+        )
 
 
 def check_header(

@@ -105,6 +105,8 @@ __all__ = [
     "load_partition",
     "load_partitions",
     "partition_dir",
+    "plan_day",
+    "table_spec",
 ]
 
 
@@ -170,7 +172,7 @@ def configure_connection(
 
 def partition_dir(landing_dir: Path, table: str, dt: date) -> Path:
     """`<landing>/<source>/<entity>/dt=YYYY-MM-DD` for a raw table."""
-    return Path(landing_dir) / _table_spec(table).landing_path / f"dt={dt.isoformat()}"
+    return Path(landing_dir) / table_spec(table).landing_path / f"dt={dt.isoformat()}"
 
 
 def load_partition(
@@ -197,7 +199,7 @@ def load_partition(
     The connection must not be inside an open transaction.
     """
     started = time.perf_counter()
-    spec = _table_spec(table)
+    spec = table_spec(table)
     landing_dir = Path(landing_dir)
     loaded_at_utc = as_utc_naive(loaded_at or datetime.now(UTC))
     plan = plan_day(spec, dt, landing_dir, settle_seconds, settle_max_wait_seconds, started)
@@ -450,7 +452,9 @@ def _skipped_stats(landing_dir: Path, entry: SkippedEntry) -> FileLoadStats:
     return FileLoadStats(relative_path(landing_dir, entry.path), 0, 0, 0, note=entry.note)
 
 
-def _table_spec(table: str) -> RawTable:
+def table_spec(table: str) -> RawTable:
+    """The contract of raw table `table`; `UnknownTableError` (listing the known tables)
+    for any other name. Both engines' loaders start from it."""
     try:
         return RAW_TABLES[table]
     except KeyError:

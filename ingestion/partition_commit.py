@@ -51,20 +51,7 @@ def replace_partition(
         f"FROM {item.parsed_table} WHERE reject_reason IS NOT NULL"
         for item in with_rows
     )
-    stats = [
-        FileLoadStats(
-            item.source_file,
-            rows_read=item.rows_read,
-            rows_loaded=item.rows_loaded,
-            rows_rejected=item.rows_rejected,
-            lines_in_file=item.lines_in_file,
-            header_lines=item.header_lines,
-            blank_lines=item.blank_lines,
-            continuation_lines=item.continuation_lines,
-            rows_suppressed=item.rows_suppressed,
-        )
-        for item in parsed
-    ]
+    stats = [item.stats() for item in parsed]
     for s in stats:
         if s.rows_read != s.rows_loaded + s.rows_rejected + s.rows_suppressed:
             raise RuntimeError(
@@ -81,7 +68,7 @@ def replace_partition(
             f"AND dt = {dt_sql})"
         ).fetchone()
         if rows_now < rows_before and not allow_shrink:
-            raise _shrink_refused(spec, dt, rows_before, rows_now, len(stats))
+            raise shrink_refused_error(spec, dt, rows_before, rows_now, len(stats))
         con.execute(f"DELETE FROM {spec.qualified_name} WHERE _dt = {dt_sql}")
         for name in (REJECTS_TABLE, LOAD_AUDIT_TABLE):
             con.execute(f"DELETE FROM {name} WHERE source_table = {table_sql} AND dt = {dt_sql}")
@@ -108,24 +95,7 @@ def replace_partition(
             con.executemany(
                 f"INSERT INTO {LOAD_AUDIT_TABLE} ({', '.join(names)}) "
                 f"VALUES ({', '.join('?' for _ in names)})",
-                [
-                    [
-                        spec.name,
-                        dt,
-                        s.source_file,
-                        s.rows_read,
-                        s.rows_loaded,
-                        s.rows_rejected,
-                        loaded_at,
-                        s.lines_in_file,
-                        s.header_lines,
-                        s.blank_lines,
-                        s.continuation_lines,
-                        s.note,
-                        s.rows_suppressed,
-                    ]
-                    for s in audit
-                ],
+                audit_rows(spec, dt, audit, loaded_at),
             )
         con.execute("COMMIT")
     except BaseException:
@@ -134,9 +104,37 @@ def replace_partition(
     return stats + skipped
 
 
-def _shrink_refused(
+def audit_rows(
+    spec: RawTable, dt: date, stats: list[FileLoadStats], loaded_at: datetime
+) -> list[list]:
+    """The day's `raw.load_audit` rows, one per file or skipped entry, in the order of
+    `LOAD_AUDIT_COLUMNS` (DuckDB inserts them; Spark's commit writes them as Parquet)."""
+    return [
+        [
+            spec.name,
+            dt,
+            s.source_file,
+            s.rows_read,
+            s.rows_loaded,
+            s.rows_rejected,
+            loaded_at,
+            s.lines_in_file,
+            s.header_lines,
+            s.blank_lines,
+            s.continuation_lines,
+            s.note,
+            s.rows_suppressed,
+        ]
+        for s in stats
+    ]
+
+
+def shrink_refused_error(
     spec: RawTable, dt: date, rows_before: int, rows_now: int, n_files: int
 ) -> ShrinkRefusedError:
+    """The refusal of a re-load that would shrink a day: the day holds `rows_before`
+    records (loaded + rejected) and its landing folder now yields `rows_now` in `n_files`
+    files. Both engines' loaders raise it before replacing anything."""
     what = (
         "no data file at all (an empty, missing or unmounted landing folder?)"
         if n_files == 0

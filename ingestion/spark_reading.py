@@ -50,9 +50,10 @@ from ingestion.column_typing import spark_typed_select
 from ingestion.contract import LOAD_AUDIT_COLUMNS, RawTable
 from ingestion.errors import PartitionLoadError
 from ingestion.file_reading import ParsedFile, check_header, check_line_accounting, read_records
-from ingestion.load import _table_spec, plan_day
+from ingestion.load import plan_day, table_spec
 from ingestion.load_results import FileLoadStats, PartitionLoadResult
 from ingestion.load_session import as_utc_naive, relative_path
+from ingestion.partition_commit import audit_rows, shrink_refused_error
 
 #: The Parquet sub-folders of one committed day.
 ROWS, REJECTS, AUDIT = "rows", "rejects", "load_audit"
@@ -121,7 +122,7 @@ def load_partitions_on_spark(
     The session's time zone must be UTC (the pipeline's session is).
     """
     started = time.perf_counter()
-    spec = _table_spec(table)
+    spec = table_spec(table)
     landing_dir = Path(landing_dir)
     raw_root = Path(raw_root)
     loaded_at_utc = as_utc_naive(loaded_at or datetime.now(UTC))
@@ -304,7 +305,7 @@ def read_file_task(table: str, landing_dir: str, index: int, dt_iso: str, path_t
     from ingestion.delivery import scan_file
     from ingestion.load_session import loader_session
 
-    spec = _table_spec(table)
+    spec = table_spec(table)
     dt = date.fromisoformat(dt_iso)
     landing = Path(landing_dir)
     path = Path(path_text)
@@ -511,19 +512,7 @@ def _checked_stats(
         )
         if counted:
             check_line_accounting(spec, dt, parsed)
-        stats.append(
-            FileLoadStats(
-                parsed.source_file,
-                rows_read=parsed.rows_read,
-                rows_loaded=parsed.rows_loaded,
-                rows_rejected=parsed.rows_rejected,
-                lines_in_file=parsed.lines_in_file,
-                header_lines=parsed.header_lines,
-                blank_lines=parsed.blank_lines,
-                continuation_lines=parsed.continuation_lines,
-                rows_suppressed=parsed.rows_suppressed,
-            )
-        )
+        stats.append(parsed.stats())
     return stats
 
 
@@ -538,8 +527,6 @@ def _refuse_shrink(
     spec: RawTable, dt: date, raw_root: Path, stats: list[FileLoadStats], allow_shrink: bool
 ) -> None:
     """The committed day's records (loaded + rejected, from its audit) against the new."""
-    from ingestion.partition_commit import _shrink_refused
-
     audit = day_dir(raw_root, spec.name, dt) / AUDIT
     if allow_shrink or not audit.is_dir():
         return
@@ -551,7 +538,22 @@ def _refuse_shrink(
     )
     now = sum(s.rows_read for s in stats)
     if now < before:
-        raise _shrink_refused(spec, dt, before, now, len(stats))
+        raise shrink_refused_error(spec, dt, before, now, len(stats))
+
+
+def replace_day_folder(raw_root: Path, table: str, dt: date, staging: Path) -> None:
+    """Rename `staging`, a day folder written whole (`rows/`, `rejects/`, `load_audit/`),
+    over `<raw_root>/<table>/dt=<day>/`: the old day is moved aside first and removed
+    after, so a reader sees the old day or the new one, never a mix. `staging` must sit
+    in the table's folder (one file system, a hidden name)."""
+    final = day_dir(raw_root, table, dt)
+    aside = None
+    if final.exists():
+        aside = final.with_name(f".{final.name}.replaced-{uuid.uuid4().hex[:8]}")
+        os.rename(final, aside)
+    os.rename(staging, final)
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 class _DayWriter:
@@ -629,14 +631,7 @@ class _DayWriter:
                 else:  # no row of this kind this day: an empty file keeps the schema
                     _write_empty(staging / folder, schema)
             _write_audit(self.spec, dt, audit, self.loaded_at, staging / AUDIT)
-            final = day_dir(self.raw_root, self.spec.name, dt)
-            aside = None
-            if final.exists():
-                aside = self.table_dir / f".dt={day}.replaced-{uuid.uuid4().hex[:8]}"
-                os.rename(final, aside)
-            os.rename(staging, final)
-            if aside is not None:
-                shutil.rmtree(aside, ignore_errors=True)
+            replace_day_folder(self.raw_root, self.spec.name, dt, staging)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
@@ -694,40 +689,30 @@ def _write_audit(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    types = {
-        "VARCHAR": pa.string(),
-        "DATE": pa.date32(),
-        "BIGINT": pa.int64(),
-        "TIMESTAMP": pa.timestamp("us"),
-    }
-    values = {
-        "source_table": [spec.name] * len(stats),
-        "dt": [dt] * len(stats),
-        "source_file": [s.source_file for s in stats],
-        "rows_read": [s.rows_read for s in stats],
-        "rows_loaded": [s.rows_loaded for s in stats],
-        "rows_rejected": [s.rows_rejected for s in stats],
-        "loaded_at": [loaded_at] * len(stats),
-        "lines_in_file": [s.lines_in_file for s in stats],
-        "header_lines": [s.header_lines for s in stats],
-        "blank_lines": [s.blank_lines for s in stats],
-        "continuation_lines": [s.continuation_lines for s in stats],
-        "note": [s.note for s in stats],
-        "rows_suppressed": [s.rows_suppressed for s in stats],
-    }
-    arrays = [pa.array(values[n], type=types[ddl.split()[0]]) for n, ddl in LOAD_AUDIT_COLUMNS]
+    schema = _arrow_schema([(n, ddl.split()[0]) for n, ddl in LOAD_AUDIT_COLUMNS])
+    columns = list(zip(*audit_rows(spec, dt, stats, loaded_at), strict=True)) or [
+        () for _ in LOAD_AUDIT_COLUMNS
+    ]
     target.mkdir(parents=True)
     pq.write_table(
-        pa.Table.from_arrays(arrays, names=[n for n, _ in LOAD_AUDIT_COLUMNS]),
+        pa.Table.from_arrays(
+            [pa.array(list(v), type=f.type) for v, f in zip(columns, schema, strict=True)],
+            schema=schema,
+        ),
         target / "part-0.parquet",
     )
 
 
 __all__ = [
+    "AUDIT",
+    "REJECTS",
+    "ROWS",
+    "day_dir",
     "load_audit_path",
     "load_partitions_on_spark",
     "raw_rows_path",
     "read_file_task",
     "rejects_path",
+    "replace_day_folder",
     "spark_row_suppressed_sql",
 ]

@@ -182,6 +182,19 @@ def ensure_suppression_table(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def suppression_hashes(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every keyed hash on the suppression list (none if there is no list): what a loader
+    that cannot join the list in SQL (Spark's, ingestion/spark_reading.py) is given."""
+    if not has_suppression_list(con):
+        return []
+    return [
+        h
+        for (h,) in con.execute(
+            f"SELECT DISTINCT identifier_hash FROM {SUPPRESSION_TABLE}"
+        ).fetchall()
+    ]
+
+
 def has_suppression_list(con: duckdb.DuckDBPyConnection) -> bool:
     (exists,) = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ? "

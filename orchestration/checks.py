@@ -47,7 +47,11 @@ def _spark_frames(context: dg.AssetCheckExecutionContext, warehouse: WarehouseRe
 
     settings = warehouse.engine
     context.log.info(f"Quality suites computed by {settings.describe()}; GX validates them here")
-    return SparkFrames(pipeline_spark_session(settings), settings.spark_warehouse)
+    return SparkFrames(
+        pipeline_spark_session(settings),
+        settings.spark_warehouse,
+        locations=warehouse.spark_source_locations(),
+    )
 
 
 def _partition_range(context: dg.AssetCheckExecutionContext, spec: SuiteSpec):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -300,6 +301,15 @@ class WarehouseResource(dg.ConfigurableResource):
             f"{self.engine.handoff_root}"
         )
 
+    def spark_source_locations(self) -> dict[str, str]:
+        """On Spark, the `schema.table`s Spark reads somewhere else than its hand-off
+        folder: `raw.*`, from the days Spark loaded (ingestion/spark_days.py)."""
+        if not self.engine.is_spark:
+            return {}
+        from ingestion.spark_days import raw_relation_locations
+
+        return raw_relation_locations(self.engine.raw_root)
+
     def hand_off(self, con: duckdb.DuckDBPyConnection, relations, log=None) -> int:
         """On Spark, write `schema.table`s a Python step wrote to Spark's hand-off folders
         (dbt registers them as external tables); on DuckDB nothing to do. Returns rows."""
@@ -392,7 +402,13 @@ class WarehouseResource(dg.ConfigurableResource):
         Derby metastore admits one process) and the engine's variables are all it needs."""
         settings = self.engine
         env = settings.dbt_environment()
-        env["CDP_SPARK_HANDOFF_TABLES"] = ",".join(handed_off_relations(settings.handoff_root))
+        locations = self.spark_source_locations()
+        env["CDP_SPARK_HANDOFF_TABLES"] = ",".join(
+            sorted(set(handed_off_relations(settings.handoff_root)) | set(locations))
+        )
+        # dbt registers these over Spark's own folders instead of the hand-off
+        # (dbt_project/macros/spark_engine.sql, register_handoff_tables)
+        env["CDP_SPARK_SOURCE_LOCATIONS"] = json.dumps(locations)
         with self.holding_run_lock(log):
             previous = {
                 name: os.environ.get(name) for name in set(env) | {"MASTER", "SPARK_REMOTE"}

@@ -22,7 +22,7 @@ derived columns' counts stay exact on both).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,17 +50,19 @@ class SparkFrameError(RuntimeError):
 class SparkFrames:
     """Builds suite frames on a Spark session from the tables under `spark_warehouse`.
 
-    Tables of `handoff_schemas` are read from their hand-off folder, every other table
-    from the folder Spark's warehouse keeps it in (a table with no data file at all,
-    which Spark does not write, falls back to the session's catalog). Each table is read
-    as a temp view once per instance: make one per quality step, so a step sees the files
-    as they are when it starts.
+    Tables of `locations` are read from the path given there (`raw.*`, from the days
+    Spark loaded: a glob over day folders), other tables of `handoff_schemas` from their
+    hand-off folder, every other table from the folder Spark's warehouse keeps it in (a
+    table with no data file at all, which Spark does not write, falls back to the
+    session's catalog). Each table is read as a temp view once per instance: make one per
+    quality step, so a step sees the files as they are when it starts.
     """
 
     spark: Any  # pyspark.sql.SparkSession
     spark_warehouse: Path
     handoff_schemas: tuple[str, ...] = HANDOFF_SCHEMAS
     engine: str = "spark"
+    locations: Mapping[str, str] = field(default_factory=dict)
     _views: dict[str, str] = field(default_factory=dict)
     _prefetched: dict[tuple[str, int], Future] = field(default_factory=dict)
 
@@ -96,7 +98,9 @@ class SparkFrames:
             return found
         view = f"{VIEW_PREFIX}__{relation.replace('.', '__')}"
         folder = self.table_folder(relation)
-        if _has_data_files(folder):
+        if relation in self.locations:
+            frame = self.spark.read.parquet(self.locations[relation])
+        elif _has_data_files(folder):
             frame = self.spark.read.parquet(str(folder))
         elif folder.is_dir() and relation.split(".", 1)[0] not in self.handoff_schemas:
             frame = self.spark.table(relation)  # built empty: the catalog has its columns

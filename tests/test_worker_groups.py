@@ -22,6 +22,10 @@ def test_files_sharing_an_expensive_fixture_share_a_worker_group():
     assert worker_group("tests/reliability/test_privacy.py") == "reliability reference run"
     assert worker_group("tests/dbt/test_dbt_build.py") == "built dbt warehouse"
     assert worker_group("tests/predictions/test_prediction_assets.py") == "predictions warehouse"
+    # The Spark reader's test joins the Spark equivalence test's group: one JVM for both.
+    assert worker_group("tests/ingestion/test_spark_reading.py") == worker_group(
+        "tests/reliability/test_spark_equivalence.py"
+    )
     # A file without one is a group of its own (its module fixtures are built once).
     assert worker_group("tests/reliability/test_alerts.py") == "reliability/test_alerts.py"
     assert worker_group("tests/orchestration/test_pipeline.py") == "orchestration/test_pipeline.py"

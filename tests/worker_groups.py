@@ -30,6 +30,13 @@ SHARED_FIXTURES = {
     "scored": "predictions warehouse",
 }
 
+# Files that join a group although they ask for none of its fixtures. Spark: pyspark keeps
+# its JVM between sessions, so the Spark tests share one JVM (its start and warm-up paid
+# once) when they run in one worker process; the equivalence test and identity on both
+# engines are in the reference run's group already. Together the reading test and the
+# equivalence test took 388.7 CPU s, apart 493.7 (bench/results/spark_tests-after.json).
+JOINED_FILES = {"ingestion/test_spark_reading.py": "reliability reference run"}
+
 # Groups by measured wall time, longest first (the rest follow in file order). Seconds in
 # one run on a shared, loaded machine (load 12-19): 1,648, 735, 297, 294, 152, 93, 65, 55;
 # the Spark equivalence test has joined the reference run's group since.
@@ -65,6 +72,12 @@ def worker_group(test_path: str | Path) -> str:
     """The group of a test file (a path relative to the repository, or absolute)."""
     path = Path(test_path)
     path = path if path.is_absolute() else TESTS.parent / path
+    try:
+        joined = JOINED_FILES.get(path.resolve().relative_to(TESTS).as_posix())
+    except ValueError:
+        joined = None
+    if joined is not None:
+        return joined
     for fixture in sorted(_requested_fixtures(path) & SHARED_FIXTURES.keys()):
         return SHARED_FIXTURES[fixture]
     try:

@@ -52,15 +52,25 @@ def _compare(relation: str, names: list[str], duck: list[tuple], spark: list[tup
     return TableComparison(relation, len(duck), len(spark), differing, examples)
 
 
+#: The columns that say when a load ran: they differ between two runs of the same zone.
+LOAD_TIME_COLUMNS = ("_loaded_at", "rejected_at", "loaded_at")
+
+
 def compare_raw(
-    con: duckdb.DuckDBPyConnection, raw_root: Path, tables: list[str] | None = None
+    con: duckdb.DuckDBPyConnection,
+    raw_root: Path,
+    tables: list[str] | None = None,
+    ignore_load_times: bool = False,
 ) -> list[TableComparison]:
-    """Each raw table, its rejects and its audit rows: DuckDB's against Spark's."""
+    """Each raw table, its rejects and its audit rows: DuckDB's (`raw.*` of `con`) against
+    Spark's (the days under `raw_root`). `ignore_load_times` leaves out when each load
+    ran, for two separate runs of one zone."""
     raw_root = Path(raw_root)
+    skip = LOAD_TIME_COLUMNS if ignore_load_times else ()
     results = []
     for name in tables or list(RAW_TABLES):
         spec = RAW_TABLES[name]
-        names = [c.name for c in spec.columns] + [n for n, _ in LINEAGE_COLUMNS]
+        names = [c.name for c in spec.columns] + [n for n, _ in LINEAGE_COLUMNS if n not in skip]
         columns = ", ".join(f"CAST({n} AS VARCHAR)" if _is_json(spec, n) else n for n in names)
         order = "_source_file, _line_number"
         duck = con.execute(f"SELECT {columns} FROM raw.{name} ORDER BY {order}").fetchall()
@@ -73,7 +83,7 @@ def compare_raw(
             ("raw.rejects", REJECTS_COLUMNS, REJECTS, "source_file, line_number"),
             ("raw.load_audit", LOAD_AUDIT_COLUMNS, AUDIT, "dt, source_file"),
         ):
-            names = [n for n, _ in wanted]
+            names = [n for n, _ in wanted if n not in skip]
             columns = ", ".join(names)
             where = f"WHERE source_table = '{name}'"
             duck = con.execute(

@@ -25,6 +25,9 @@ SPARK_WAREHOUSE_FOLDER = "spark_warehouse"
 # Tables the Python steps hand to Spark (raw.*, identity.*, predictions.*) are Parquet
 # folders under <spark warehouse>/handoff/<schema>/<table>/.
 HANDOFF_FOLDER = "handoff"
+# What Spark loads from the landing zone (ingestion/spark_reading.py): one folder per day,
+# <spark warehouse>/raw/<table>/dt=<day>/{rows,rejects,load_audit}/.
+RAW_FOLDER = "raw"
 
 
 class EngineSettingError(ValueError):
@@ -95,6 +98,11 @@ class EngineSettings:
     @property
     def handoff_root(self) -> Path:
         return self.spark_warehouse / HANDOFF_FOLDER
+
+    @property
+    def raw_root(self) -> Path:
+        """Where `CDP_ENGINE=spark cdp run` commits the days Spark loaded."""
+        return self.spark_warehouse / RAW_FOLDER
 
     def dbt_environment(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """The environment of a dbt subprocess that builds on this engine: `base` (default

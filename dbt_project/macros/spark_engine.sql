@@ -11,12 +11,16 @@
     Within `CDP_ENGINE=spark cdp run`, a step may run before some Python step has written
     its tables (the first run's source tests come before identity exists): the run sets
     CDP_SPARK_HANDOFF_TABLES to the `schema.table` folders present, and only those are
-    registered (a model reading another fails on its missing table, naming it). -#}
+    registered (a model reading another fails on its missing table, naming it).
+    CDP_SPARK_SOURCE_LOCATIONS (JSON, `schema.table` -> path) names the sources Spark reads
+    from somewhere else: in that run, `raw.*` from the days Spark loaded itself
+    (`<spark warehouse>/raw/<table>/dt=*/rows`, a glob; ingestion/spark_days.py). -#}
 {% macro register_handoff_tables() -%}
     {%- if execute and target.type == 'spark' -%}
         {%- set handoff_root = env_var('CDP_SPARK_WAREHOUSE', '../data/spark_warehouse') ~ '/handoff' -%}
         {%- set present = env_var('CDP_SPARK_HANDOFF_TABLES', '') -%}
         {%- set only = present.split(',') if present else none -%}
+        {%- set locations = fromjson(env_var('CDP_SPARK_SOURCE_LOCATIONS', '{}')) -%}
         {%- set schemas = [] -%}
         {%- for source in graph.sources.values() | sort(attribute='unique_id')
             if only is none or (source.schema ~ '.' ~ source.identifier) in only -%}
@@ -24,7 +28,8 @@
                 {%- do schemas.append(source.schema) -%}
                 {%- do run_query('create database if not exists ' ~ source.schema) -%}
             {%- endif -%}
-            {%- set folder = handoff_root ~ '/' ~ source.schema ~ '/' ~ source.identifier -%}
+            {%- set folder = locations.get(source.schema ~ '.' ~ source.identifier)
+                or handoff_root ~ '/' ~ source.schema ~ '/' ~ source.identifier -%}
             {%- do run_query('drop table if exists ' ~ source.schema ~ '.' ~ source.identifier) -%}
             {%- do run_query("create table " ~ source.schema ~ "." ~ source.identifier ~ " using parquet location '" ~ folder ~ "'") -%}
         {%- endfor -%}

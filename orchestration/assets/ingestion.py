@@ -1,7 +1,8 @@
 """Raw ingestion assets: one per source table, partitioned by landing day.
 
 Each asset asks `ingestion.load` to replace its days in `raw.<table>` and reports what
-landed. How a file is read, typed and rejected lives in `ingestion/`, not here.
+landed; with `CDP_ENGINE=spark`, `ingestion.spark_days` loads them on the run's Spark
+session instead. How a file is read, typed and rejected lives in `ingestion/`, not here.
 """
 
 from datetime import timedelta
@@ -12,6 +13,7 @@ from pydantic import Field
 from ingestion.contract import RAW_TABLES, RawTable
 from ingestion.errors import DeliveryNotReadyError, PartitionLoadError
 from ingestion.load import ensure_raw_schema, load_partitions
+from ingestion.spark_days import load_partitions_through_spark
 from orchestration.partitions import daily_partitions, partition_dates
 from orchestration.resources import LandingZoneResource, WarehouseResource
 
@@ -118,6 +120,13 @@ def _failure(exc: PartitionLoadError) -> dg.Failure:
     )
 
 
+def _spark_session(warehouse: WarehouseResource):
+    """The run's one Spark session (dbt's, the quality frames', identity's)."""
+    from warehouse_engine.spark_session import pipeline_spark_session
+
+    return pipeline_spark_session(warehouse.engine)
+
+
 def build_raw_asset(spec: RawTable) -> dg.AssetsDefinition:
     @dg.asset(
         key=["raw", spec.name],
@@ -157,19 +166,35 @@ def build_raw_asset(spec: RawTable) -> dg.AssetsDefinition:
         warehouse: WarehouseResource,
         landing: LandingZoneResource,
     ):
+        on_spark = warehouse.engine.is_spark
+        spark = _spark_session(warehouse) if on_spark else None
         with warehouse.connect(context.log) as con:
             ensure_raw_schema(con)
             try:
-                # A backfill loads two days at a time (one per core); each day is still
-                # its own atomic, idempotent load.
-                results = load_partitions(
-                    con,
-                    spec.name,
-                    partition_dates(context),
-                    landing.root,
-                    max_workers=2,
-                    allow_shrink=config.allow_shrink,
-                )
+                if on_spark:
+                    # Spark reads, types and commits the days under its raw root (dbt and
+                    # the quality frames read them there); each committed day is copied
+                    # into the step store for the Python steps.
+                    results = load_partitions_through_spark(
+                        con,
+                        spark,
+                        spec.name,
+                        partition_dates(context),
+                        landing.root,
+                        warehouse.engine.raw_root,
+                        allow_shrink=config.allow_shrink,
+                    )
+                else:
+                    # A backfill loads two days at a time (one per core); each day is
+                    # still its own atomic, idempotent load.
+                    results = load_partitions(
+                        con,
+                        spec.name,
+                        partition_dates(context),
+                        landing.root,
+                        max_workers=2,
+                        allow_shrink=config.allow_shrink,
+                    )
             except PartitionLoadError as exc:
                 for error in [exc, *exc.others]:
                     context.log.error(str(error))
@@ -178,13 +203,14 @@ def build_raw_asset(spec: RawTable) -> dg.AssetsDefinition:
                 for warning in result.warnings:
                     context.log.warning(warning)
             table_rows = con.execute(f"select count(*) from raw.{spec.name}").fetchone()[0]
-            # On Spark, dbt reads raw.* from the hand-off; the quarantine goes along so both
-            # engines hold the same rejects, and the load audit for the reject-rate suites
-            # Spark computes (quality/spark_frames.py).
-            warehouse.hand_off(
-                con, [f"raw.{spec.name}", "raw.rejects", "raw.load_audit"], context.log
+        if on_spark:
+            context.log.info(
+                f"raw.{spec.name}: read, typed and committed by {warehouse.engine.describe()} "
+                f"under {warehouse.engine.raw_root / spec.name}; the days copied into the "
+                "local step store for the Python steps"
             )
-        context.log.info(f"raw.{spec.name}: the loader {warehouse.where_steps_run()}")
+        else:
+            context.log.info(f"raw.{spec.name}: the loader {warehouse.where_steps_run()}")
         loaded = sum(r.rows_loaded for r in results)
         rejected = sum(r.rows_rejected for r in results)
         suppressed = sum(r.rows_suppressed for r in results)

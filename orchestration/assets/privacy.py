@@ -7,10 +7,12 @@ leaves the request pending for the next run).
 """
 
 import os
+import shutil
 from pathlib import Path
 
 import dagster as dg
 
+from ingestion.spark_days import raw_relation_locations, rewrite_days_from_step_store
 from ingestion.suppression import PrivacyKeyError, privacy_salt
 from orchestration.assets.dbt import mart_keys
 from orchestration.resources import WarehouseResource
@@ -34,11 +36,20 @@ SPARK_BUILT_SCHEMAS = ("staging", "intermediate", "marts")
 
 
 def _erase_on_spark(con, warehouse: WarehouseResource, log) -> int:
-    """The erasure ran in the local step store; Spark still holds the person in the tables
-    handed to it and in every table dbt built there. Both are rewritten from the erased
-    copies (the hand-off whole, each built table's data files replaced)."""
+    """The erasure ran in the local step store; Spark still holds the person in the raw
+    days it loaded, the tables handed to it and every table dbt built there. All are
+    rewritten from the erased copies (each raw day by one rename, the hand-off whole,
+    each built table's data files replaced)."""
     settings = warehouse.engine
-    handed = hand_off_schemas(con, settings.handoff_root)
+    raw_days = 0
+    if raw_relation_locations(settings.raw_root):
+        # raw.* is what Spark loaded (ingestion/spark_days.py): its day folders are
+        # rewritten, and a hand-off copy of raw an earlier version wrote is removed.
+        raw_days = rewrite_days_from_step_store(con, settings.raw_root)
+        shutil.rmtree(settings.handoff_root / "raw", ignore_errors=True)
+        handed = hand_off_schemas(con, settings.handoff_root, ("identity", "predictions"))
+    else:
+        handed = hand_off_schemas(con, settings.handoff_root)
     in_store = {
         f"{schema}.{table}"
         for schema, table in con.execute(
@@ -53,10 +64,11 @@ def _erase_on_spark(con, warehouse: WarehouseResource, log) -> int:
     ]
     rewritten = write_back_spark_tables(con, settings.spark_warehouse, built)
     log.info(
-        f"Erasure carried to Spark: {len(handed)} hand-off tables and {len(rewritten)} tables "
-        "dbt built there rewritten from the erased step store"
+        f"Erasure carried to Spark: {raw_days} raw day(s) Spark loaded, {len(handed)} "
+        f"hand-off tables and {len(rewritten)} tables dbt built there rewritten from the "
+        "erased step store"
     )
-    return len(handed) + len(rewritten)
+    return raw_days + len(handed) + len(rewritten)
 
 
 @dg.asset(

@@ -7,6 +7,10 @@ missing a contract column, rows about an erased person) is loaded by
 `ingestion.spark_reading.load_partitions_on_spark` on one local[2] Spark session; the raw
 rows, the rejects (reason, file, line, column, raw line) and the audit counts must be
 equal value for value, and a day that fails must fail with the same message.
+
+Only the tables the hard files and the zone's rejects are in (`TABLES`): every table of a
+clean zone is read by Spark inside `CDP_ENGINE=spark cdp run` and compared the same way
+in tests/reliability/test_spark_equivalence.py. Each table costs a few Spark jobs.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import pytest
 from ingestion.contract import RAW_TABLES
 from ingestion.errors import PartitionLoadError, ShrinkRefusedError
 from ingestion.load import load_partitions
-from ingestion.spark_reading import day_dir, load_partitions_on_spark
+from ingestion.spark_days import committed_days, rewrite_days_from_step_store
+from ingestion.spark_reading import day_dir, load_partitions_on_spark, raw_rows_path
 from ingestion.suppression import (
     SUPPRESSION_TABLE,
     ensure_suppression_table,
@@ -30,12 +35,37 @@ from ingestion.suppression import (
 )
 from tests.reliability.test_spark_equivalence import require_java
 from warehouse_engine.ingest_equivalence import compare_raw
+from warehouse_engine.settings import EngineSettings
+from warehouse_engine.spark_session import pipeline_spark_session
 
 pytestmark = pytest.mark.slow
 
 DAY_1, DAY_2 = date(2026, 10, 13), date(2026, 10, 14)
 LOADED_AT = datetime(2026, 10, 15, 3, 0, 0)
 SALT = "spark-reading-test-salt-0123456789"
+# The hard files' tables, email_events for the zone's most varied CSV rejects and
+# web_events for JSON lines' (the --bad zone's other tables have no reject).
+TABLES = (
+    "billing_invoices",
+    "email_contacts",
+    "email_events",
+    "support_tickets",
+    "survey_responses",
+    "web_events",
+)
+
+
+def _load_on_spark(spark, table: str, days: list[date], zone: Path, raw_root: Path, hashes):
+    return load_partitions_on_spark(
+        spark,
+        table,
+        days,
+        zone,
+        raw_root,
+        loaded_at=LOADED_AT,
+        settle_seconds=0,
+        suppressed_hashes=hashes,
+    )
 
 
 def _write(zone: Path, table: str, dt: date, name: str, data: bytes) -> None:
@@ -135,12 +165,21 @@ def loaded(tmp_path_factory):
             [h],
         )
 
-    from warehouse_engine.sql_engines import local_spark_session
-
-    spark = local_spark_session("local[2]", 2, "cdp-spark-reading-test")
+    # The session `CDP_ENGINE=spark cdp run` loads on (dbt-spark's, Hive metastore
+    # included), with its Derby files under this test's folder.
+    settings = EngineSettings.from_environment(
+        {
+            "CDP_ENGINE": "spark",
+            "CDP_SPARK_MASTER": "local[2]",
+            "CDP_SPARK_SHUFFLE_PARTITIONS": "2",
+            "CDP_SPARK_WAREHOUSE": str(work / "spark_warehouse"),
+        },
+        duckdb_warehouse=work / "warehouse.duckdb",
+    )
+    spark = pipeline_spark_session(settings)
     raw_root = work / "spark_raw"
     outcomes = {}
-    for table in RAW_TABLES:
+    for table in TABLES:
         for engine in ("duckdb", "spark"):
             try:
                 if engine == "duckdb":
@@ -148,16 +187,7 @@ def loaded(tmp_path_factory):
                         con, table, [DAY_1, DAY_2], zone, loaded_at=LOADED_AT, settle_seconds=0
                     )
                 else:
-                    load_partitions_on_spark(
-                        spark,
-                        table,
-                        [DAY_1, DAY_2],
-                        zone,
-                        raw_root,
-                        loaded_at=LOADED_AT,
-                        settle_seconds=0,
-                        suppressed_hashes=hashes,
-                    )
+                    _load_on_spark(spark, table, [DAY_1, DAY_2], zone, raw_root, hashes)
                 outcomes[table, engine] = None
             except PartitionLoadError as exc:
                 outcomes[table, engine] = exc
@@ -169,7 +199,7 @@ def loaded(tmp_path_factory):
 
 def test_spark_reader_yields_duckdb_raw_rows_rejects_and_audit(loaded):
     con, raw_root, outcomes, *_ = loaded
-    comparisons = compare_raw(con, raw_root)
+    comparisons = compare_raw(con, raw_root, list(TABLES))
     differing = [
         (c.relation, c.duckdb_rows, c.spark_rows, c.examples) for c in comparisons if not c.same
     ]
@@ -220,18 +250,29 @@ def test_a_reload_that_would_shrink_a_day_is_refused_and_keeps_the_day(loaded):
     extra.unlink()
     try:
         with pytest.raises(ShrinkRefusedError) as refused:
-            load_partitions_on_spark(
-                spark,
-                "survey_responses",
-                [DAY_2],
-                zone,
-                raw_root,
-                loaded_at=LOADED_AT,
-                settle_seconds=0,
-                suppressed_hashes=hashes,
-            )
+            _load_on_spark(spark, "survey_responses", [DAY_2], zone, raw_root, hashes)
         assert "--allow-shrink" in refused.value.message
         assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
         assert [p.name for p in folder.parent.iterdir() if p.name.startswith(".")] == []
     finally:
         extra.write_bytes(kept)
+
+
+def test_days_rewritten_after_an_erasure_are_read_by_spark_next_to_days_it_wrote(loaded):
+    """An erasure rewrites Spark's day folders from the step store (DuckDB writes them);
+    a later Spark load of another day puts Spark's files next to them, and Spark reads the
+    table through its glob as one (the same types from both writers)."""
+    con, raw_root, outcomes, spark, zone, hashes = loaded
+    con.execute(
+        "DELETE FROM raw.email_contacts WHERE _dt = ? AND contact_id = "
+        "(SELECT min(contact_id) FROM raw.email_contacts WHERE _dt = ?)",
+        [DAY_1, DAY_1],
+    )
+    assert rewrite_days_from_step_store(con, raw_root) == sum(
+        len(committed_days(raw_root, t)) for t in TABLES
+    )
+    _load_on_spark(spark, "email_contacts", [DAY_2], zone, raw_root, hashes)
+    on_spark = spark.read.parquet(raw_rows_path(raw_root, "email_contacts"))
+    (in_store,) = con.execute("SELECT count(*) FROM raw.email_contacts").fetchone()
+    assert on_spark.count() == in_store
+    assert [c for c in compare_raw(con, raw_root, list(TABLES)) if not c.same] == []
