@@ -84,8 +84,15 @@ def reconciliation_rows(con) -> list[tuple]:
 
 
 def _short(path: Path) -> str:
+    """`path` relative to the working directory when it lies under it, else as given.
+
+    Only its folders are resolved, not the path itself: `bi_parquet` is a link that every
+    publish moves to the new version, and the link is what a BI tool must be pointed at;
+    the version folder it resolves to today is deleted by a later publish.
+    """
+    absolute = Path(os.path.abspath(path))
     try:
-        return str(path.resolve().relative_to(Path.cwd()))
+        return str((absolute.parent.resolve() / absolute.name).relative_to(Path.cwd()))
     except ValueError:
         return str(path)
 
