@@ -238,23 +238,14 @@ def load_partition(
                 if item.parsed_table:
                     con.execute(f"DROP TABLE IF EXISTS {item.parsed_table}")
 
-    data = [s for s in stats if s.note is None]
-    result = PartitionLoadResult(
-        table=spec.name,
-        dt=dt,
-        files=stats,
-        rows_loaded=sum(s.rows_loaded for s in data),
-        rows_rejected=sum(s.rows_rejected for s in data),
-        rows_suppressed=sum(s.rows_suppressed for s in data),
-        warnings=warnings,
-        elapsed_s=round(time.perf_counter() - started, 3),
-        settle_wait_s=round(waited, 3),
+    result = PartitionLoadResult.of_files(
+        spec.name, dt, stats, warnings, time.perf_counter() - started, waited
     )
     log.info(
         "loaded %s dt=%s: %d files, %d rows loaded, %d rejected in %.2fs",
         spec.name,
         dt,
-        len(data),
+        len(result.data_files),
         result.rows_loaded,
         result.rows_rejected,
         result.elapsed_s,
@@ -378,7 +369,7 @@ def load_partitions(
                 outcomes.append(load_partition(con, table, dt, landing_dir, loaded_at, **options))
             except PartitionLoadError as exc:
                 outcomes.append(exc)
-        return _results_or_first_error(outcomes)
+        return results_or_first_error(outcomes)
     ensure_raw_schema(con)
 
     def load_on_own_cursor(dt: date) -> PartitionLoadResult:
@@ -394,12 +385,14 @@ def load_partitions(
         if error is not None and not isinstance(error, PartitionLoadError):
             raise error
         outcomes.append(error if error is not None else future.result())
-    return _results_or_first_error(outcomes)
+    return results_or_first_error(outcomes)
 
 
-def _results_or_first_error(
+def results_or_first_error(
     outcomes: list[PartitionLoadResult | PartitionLoadError],
 ) -> list[PartitionLoadResult]:
+    """The days' results, or the first day's error carrying the other errors and the days
+    that did load (both loaders report a multi-day load this way)."""
     errors = [o for o in outcomes if isinstance(o, PartitionLoadError)]
     if errors:
         first = errors[0]

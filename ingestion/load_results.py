@@ -48,6 +48,31 @@ class PartitionLoadResult:
     settle_wait_s: float = 0.0
     rows_suppressed: int = 0
 
+    @classmethod
+    def of_files(
+        cls,
+        table: str,
+        dt: date,
+        files: list[FileLoadStats],
+        warnings: list[str],
+        elapsed_s: float,
+        settle_wait_s: float,
+    ) -> PartitionLoadResult:
+        """A loaded day, its row counts summed over the files that were read (DuckDB's
+        loader and Spark's report a day the same way)."""
+        data = [f for f in files if f.note is None]
+        return cls(
+            table=table,
+            dt=dt,
+            files=files,
+            rows_loaded=sum(f.rows_loaded for f in data),
+            rows_rejected=sum(f.rows_rejected for f in data),
+            rows_suppressed=sum(f.rows_suppressed for f in data),
+            warnings=warnings,
+            elapsed_s=round(elapsed_s, 3),
+            settle_wait_s=round(settle_wait_s, 3),
+        )
+
     @property
     def rows_read(self) -> int:
         return sum(f.rows_read for f in self.files)

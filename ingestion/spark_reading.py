@@ -50,7 +50,7 @@ from ingestion.column_typing import spark_typed_select
 from ingestion.contract import LOAD_AUDIT_COLUMNS, RawTable
 from ingestion.errors import PartitionLoadError
 from ingestion.file_reading import ParsedFile, check_header, check_line_accounting, read_records
-from ingestion.load import plan_day, table_spec
+from ingestion.load import plan_day, results_or_first_error, table_spec
 from ingestion.load_results import FileLoadStats, PartitionLoadResult
 from ingestion.load_session import as_utc_naive, relative_path
 from ingestion.partition_commit import audit_rows, shrink_refused_error
@@ -186,30 +186,18 @@ def load_partitions_on_spark(
                 for dt, stats in checked.items():
                     plan = plans[dt]
                     writer.commit(dt, stats + plan.skipped)
-                    files = stats + plan.skipped
-                    data = [s for s in files if s.note is None]
-                    outcomes[dt] = PartitionLoadResult(
-                        table=spec.name,
-                        dt=dt,
-                        files=files,
-                        rows_loaded=sum(s.rows_loaded for s in data),
-                        rows_rejected=sum(s.rows_rejected for s in data),
-                        rows_suppressed=sum(s.rows_suppressed for s in data),
-                        warnings=plan.warnings,
-                        elapsed_s=round(time.perf_counter() - started, 3),
-                        settle_wait_s=round(plan.waited, 3),
+                    outcomes[dt] = PartitionLoadResult.of_files(
+                        spec.name,
+                        dt,
+                        stats + plan.skipped,
+                        plan.warnings,
+                        time.perf_counter() - started,
+                        plan.waited,
                     )
     finally:
         read.release()
 
-    ordered = [outcomes[dt] for dt in days]
-    errors = [o for o in ordered if isinstance(o, PartitionLoadError)]
-    if errors:
-        first = errors[0]
-        first.others = errors[1:]
-        first.completed = [o for o in ordered if isinstance(o, PartitionLoadResult)]
-        raise first
-    return ordered  # type: ignore[return-value]
+    return results_or_first_error([outcomes[dt] for dt in days])
 
 
 def _require_utc(spark: Any) -> None:
