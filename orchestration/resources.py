@@ -507,4 +507,3 @@ class WarehouseResource(dg.ConfigurableResource):
                 con.close()
             if not self._transactional:
                 self._after_direct_write()
-
