@@ -88,8 +88,10 @@ def generate_landing(
     env: dict,
     erasure_requests: int = 0,
     markers: bool = False,
+    bad: bool = False,
 ) -> CdpRun:
-    """`cdp generate` a landing zone (`make demo` asks for 3 erasure requests and day markers)."""
+    """`cdp generate` a landing zone (`make demo` asks for 3 erasure requests and day markers;
+    `bad` adds the generator's malformed files and rows)."""
     return run_cdp(
         [
             "generate",
@@ -103,6 +105,7 @@ def generate_landing(
             str(seed),
             *(["--erasure-requests", str(erasure_requests)] if erasure_requests else []),
             *(["--markers"] if markers else []),
+            *(["--bad"] if bad else []),
         ],
         env,
     )

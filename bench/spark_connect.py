@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))
 
 import duckdb  # noqa: E402
 
+from bench import cdp_runs  # noqa: E402
 from bench.identity_engines import _process_tree_usage  # noqa: E402
 from ingestion.contract import RAW_TABLES  # noqa: E402
 from ingestion.errors import PartitionLoadError  # noqa: E402
@@ -120,13 +121,9 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="spark-connect-"))
     zone = work / "landing"
-    subprocess.run(
-        [str(Path(sys.executable).with_name("cdp")), "generate", "--out", str(zone),
-         "--customers", str(args.customers), "--days", str(args.days), "--seed",
-         str(args.seed), "--bad"],
-        check=True,
-        capture_output=True,
-    )  # fmt: skip
+    cdp_runs.generate_landing(
+        zone, args.customers, args.days, args.seed, dict(os.environ), bad=True
+    )
     days = sorted({date.fromisoformat(p.name[3:]) for p in zone.glob("*/*/dt=*")})
     load_start = os.getloadavg()[0]
 

@@ -29,7 +29,6 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -41,6 +40,7 @@ sys.path.insert(0, str(REPO))
 
 import duckdb  # noqa: E402
 
+from bench import cdp_runs  # noqa: E402
 from ingestion.column_typing import spark_typed_select, typed_select  # noqa: E402
 from ingestion.contract import RAW_TABLES, RawTable  # noqa: E402
 
@@ -154,24 +154,8 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="spark-typing-"))
     zone = work / "landing"
-    subprocess.run(
-        [
-            str(Path(sys.executable).with_name("cdp")),
-            "generate",
-            "--out",
-            str(zone),
-            "--customers",
-            str(args.customers),
-            "--days",
-            str(args.days),
-            "--seed",
-            str(args.seed),
-            "--bad",
-            "--erasure-requests",
-            "3",
-        ],
-        check=True,
-        capture_output=True,
+    cdp_runs.generate_landing(
+        zone, args.customers, args.days, args.seed, dict(os.environ), erasure_requests=3, bad=True
     )
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")
