@@ -111,7 +111,9 @@ def assign_customer_ids(
     id_by_label[np.fromiter(id_of_cluster.keys(), dtype=np.int64, count=len(id_of_cluster))] = list(
         id_of_cluster.values()
     )
-    customer_of_record = pd.Series(id_by_label[frame["cluster"].to_numpy(dtype=np.int64)])
+    customer_of_record = pd.Series(
+        id_by_label[frame["cluster"].to_numpy(dtype=np.int64)], index=frame.index
+    )
     return IdAssignment(
         customer_of_record,
         merges,
