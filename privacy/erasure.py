@@ -179,11 +179,12 @@ def erase_pending_requests(
     if not requests:
         return outcomes, everything
     con.execute("BEGIN TRANSACTION")
-    _TEXT_COLUMNS[id(con)] = _read_text_columns(con)
     try:
-        scope = _candidate_rows(con, salt, requests)
+        # Read once: the erasure deletes and updates rows, and creates temp tables only.
+        columns = _text_columns(con)
+        scope = _candidate_rows(con, columns, salt, requests)
         for request in requests:
-            outcome, needles = _erase_one(con, salt, request, erased_at, scope)
+            outcome, needles = _erase_one(con, columns, salt, request, erased_at, scope)
             outcomes.append(outcome)
             everything.absorb(needles)
         if scope is not None:
@@ -192,8 +193,6 @@ def erase_pending_requests(
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    finally:
-        _TEXT_COLUMNS.pop(id(con), None)
     return outcomes, everything
 
 
@@ -237,7 +236,10 @@ class _Scope:
 
 
 def _candidate_rows(
-    con: duckdb.DuckDBPyConnection, salt: str, requests: list[ErasureRequest]
+    con: duckdb.DuckDBPyConnection,
+    text_columns: TextColumns,
+    salt: str,
+    requests: list[ErasureRequest],
 ) -> _Scope | None:
     """Every row any of `requests` could erase or scrub (see `_Scope`).
 
@@ -253,8 +255,8 @@ def _candidate_rows(
         union.absorb(found.scrub)
     if not union:
         return scope
-    union.ids |= _dependent_ids(con, union)
-    for number, ((schema, table), columns) in enumerate(_all_text_columns(con).items()):
+    union.ids |= _dependent_ids(con, text_columns, union)
+    for number, ((schema, table), columns) in enumerate(text_columns.items()):
         condition = _row_condition(columns, union)
         if not condition:
             continue
@@ -433,6 +435,7 @@ def _resolve(con: duckdb.DuckDBPyConnection, salt: str, request: ErasureRequest)
 
 def _erase_one(
     con: duckdb.DuckDBPyConnection,
+    text_columns: TextColumns,
     salt: str,
     request: ErasureRequest,
     erased_at: datetime,
@@ -452,10 +455,13 @@ def _erase_one(
     raw_needles = _Needles(
         needles.ids, needles.emails | scrub.emails, needles.phones | scrub.phones
     )
-    needles.ids |= _dependent_ids(con, raw_needles, primary_only=ambiguous, scope=scope)
+    needles.ids |= _dependent_ids(
+        con, text_columns, raw_needles, primary_only=ambiguous, scope=scope
+    )
     raw_needles.ids = needles.ids
     _suppress(
         con,
+        text_columns,
         salt,
         request.request_id,
         raw_needles,
@@ -474,15 +480,17 @@ def _erase_one(
         customers_left=len(customers) if ambiguous else 0,
         note=note,
     )
-    touched = _customers_of_records(con, needles, scrub, scope) | set(customers)
-    outcome.rows_per_table = _delete_everywhere(con, needles, scrub, scope)
+    touched = _customers_of_records(con, text_columns, needles, scrub, scope) | set(customers)
+    outcome.rows_per_table = _delete_everywhere(con, text_columns, needles, scrub, scope)
     # A customer left without records (every one of them carried the person's values) was
     # the person's: it goes whole, its golden id with it.
     orphans = _customers_without_records(con, sorted(touched))
     orphans = [c for c in orphans if c not in erased_customers]
     if orphans:
         # Their ids were not known when the candidate rows were chosen: every table.
-        orphan_rows = _delete_everywhere(con, _Needles(ids=set(orphans)), _Needles(), scope=None)
+        orphan_rows = _delete_everywhere(
+            con, text_columns, _Needles(ids=set(orphans)), _Needles(), scope=None
+        )
         if scope is not None:
             scope.forget_deleted(con)
         for table, n in orphan_rows.items():
@@ -567,23 +575,11 @@ def _group_columns(con, rows) -> dict[tuple[str, str], list[tuple[str, str]]]:
     return grouped
 
 
-# id(connection) -> its text columns, while `erase_pending_requests` runs on it (the
-# erasure deletes and updates rows; it creates no table but temporary ones, not listed).
-_TEXT_COLUMNS: dict[int, dict[tuple[str, str], list[tuple[str, str]]]] = {}
+# (schema, table) -> its text columns, (quoted name, type): what an erasure searches.
+TextColumns = dict[tuple[str, str], list[tuple[str, str]]]
 
 
-def _all_text_columns(
-    con: duckdb.DuckDBPyConnection,
-) -> dict[tuple[str, str], list[tuple[str, str]]]:
-    cached = _TEXT_COLUMNS.get(id(con))
-    if cached is not None:
-        return cached
-    return _read_text_columns(con)
-
-
-def _read_text_columns(
-    con: duckdb.DuckDBPyConnection,
-) -> dict[tuple[str, str], list[tuple[str, str]]]:
+def _text_columns(con: duckdb.DuckDBPyConnection) -> TextColumns:
     rows = con.execute(
         "SELECT schema_name, table_name, column_name, data_type FROM duckdb_columns() "
         "WHERE database_name = current_database() AND NOT internal "
@@ -630,10 +626,14 @@ def _row_condition(
 
 
 def _customers_of_records(
-    con: duckdb.DuckDBPyConnection, needles: _Needles, scrub: _Needles, scope: _Scope | None = None
+    con: duckdb.DuckDBPyConnection,
+    text_columns: TextColumns,
+    needles: _Needles,
+    scrub: _Needles,
+    scope: _Scope | None = None,
 ) -> set[str]:
     """Golden customers owning an identity record the erasure is about to delete."""
-    columns = _all_text_columns(con).get(("identity", "identity_records"))
+    columns = text_columns.get(("identity", "identity_records"))
     if not columns:
         return set()
     condition = _row_condition(columns, needles, exact_ids=bool(scrub))
@@ -686,6 +686,7 @@ def _user_ids(
 
 def _dependent_ids(
     con: duckdb.DuckDBPyConnection,
+    columns: TextColumns,
     needles: _Needles,
     primary_only: bool = False,
     scope: _Scope | None = None,
@@ -695,7 +696,6 @@ def _dependent_ids(
     `primary_only` (a shared identifier), one round of the rows' own ids only: links to
     other records (a user id, a billing customer) may lead to a stranger."""
     found: set[str] = set()
-    columns = _all_text_columns(con)
     current = _Needles(set(needles.ids), set(needles.emails), set(needles.phones))
     for _ in range(1 if primary_only else 2):
         new: set[str] = set()
@@ -749,6 +749,7 @@ def _change_rows(
 
 def _delete_everywhere(
     con: duckdb.DuckDBPyConnection,
+    text_columns: TextColumns,
     needles: _Needles,
     scrub: _Needles,
     scope: _Scope | None = None,
@@ -764,7 +765,6 @@ def _delete_everywhere(
             "WHERE database_name = current_database()"
         ).fetchall()
     }
-    text_columns = _all_text_columns(con)
     # Shared identifier: outside raw, only the erased records' own rows go; values that
     # merely mention them (a stranger's `email_source_record`) are scrubbed below.
     conditions = {
@@ -820,6 +820,7 @@ def _delete_request_rows(
 
 def _suppress(
     con: duckdb.DuckDBPyConnection,
+    columns: TextColumns,
     salt: str,
     request_id: str,
     needles: _Needles,
@@ -838,7 +839,6 @@ def _suppress(
         hashes.add(("email", keyed_hash(con, salt, "email", email)))
     if phone:
         hashes.add(("phone", keyed_hash(con, salt, "phone", phone)))
-    columns = _all_text_columns(con)
     for table, identifiers in IDENTIFIER_COLUMNS.items():
         if ("raw", table) not in columns:
             continue
