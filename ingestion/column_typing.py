@@ -27,6 +27,23 @@ _EXPECTED = {
 
 _TRUE_WORDS = ("true", "t", "1", "yes", "y")
 
+# The timestamp texts the loader types, on both engines: ISO-8601 (RFC 3339) extended
+# form, a date with an optional time of day (a 'T' or a space between, minutes with or
+# without seconds, any fraction) and an optional offset (Z, +hh, +hhmm, +hh:mm, or ' UTC'
+# as BigQuery's exports write it). The cast
+# alone is not the rule: DuckDB and Spark each read texts the other refuses or reads
+# differently ('24:00:00', '08:00Z', '+05:30' after a space, 'CET', '2026-10', a leading
+# '+'), found by bench/spark_pipeline.py --hostile; outside this grammar a value is
+# rejected on both. Bracket classes, no backslash: the same text in both SQL dialects.
+_ISO_DATE = "[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"
+_ISO_HOURS_MINUTES = "(?:[01]?[0-9]|2[0-3]):[0-5][0-9]"
+_ISO_OFFSET = "(?:Z| UTC|[+-][0-9]{2}(?::?[0-9]{2})?)"
+TIMESTAMP_PATTERN = (
+    f"{_ISO_DATE}(?:[T ]{_ISO_HOURS_MINUTES}(?::[0-5][0-9](?:[.][0-9]+)?)?{_ISO_OFFSET}?)?"
+)
+# Hours and minutes without seconds: ':00' is put in (Spark's cast needs the seconds).
+_WITHOUT_SECONDS = f"({_ISO_DATE}[T ]{_ISO_HOURS_MINUTES})({_ISO_OFFSET}?)"
+
 
 _FALSE_WORDS = ("false", "f", "0", "no", "n")
 
@@ -125,7 +142,15 @@ def _typed_expr(column: Column) -> str:
     if column.type == "VARCHAR":
         return f"lower({t})"
     if column.type == "TIMESTAMP":
-        return f"timezone('UTC', TRY_CAST({t} AS TIMESTAMPTZ))"
+        text = (
+            f"CASE WHEN regexp_full_match({t}, {sql_literal(_WITHOUT_SECONDS)}) "
+            f"THEN regexp_extract({t}, {sql_literal('^' + _WITHOUT_SECONDS)}, 1) || ':00' || "
+            f"regexp_extract({t}, {sql_literal('^' + _WITHOUT_SECONDS)}, 2) ELSE {t} END"
+        )
+        return (
+            f"CASE WHEN regexp_full_match({t}, {sql_literal(TIMESTAMP_PATTERN)}) "
+            f"THEN timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ)) END"
+        )
     if column.type == "BOOLEAN":
         true_words = ", ".join(f"'{w}'" for w in _TRUE_WORDS)
         false_words = ", ".join(f"'{w}'" for w in _FALSE_WORDS)
@@ -283,7 +308,9 @@ def _spark_meaning(node):
         and len(node.expressions) == 2
         and node.expressions[0].name.upper() == "UTC"
     ):
-        instant = node.expressions[1]
+        # A node returned here is not walked again: what it holds (the text a timestamp
+        # rule rewrites, with its own full-match patterns) is rendered for Spark first.
+        instant = node.expressions[1].copy().transform(_spark_meaning)
         if isinstance(instant, exp.TryCast | exp.Cast):
             # TIMESTAMP_LTZ, not TIMESTAMP: under spark.sql.timestampType=TIMESTAMP_NTZ
             # (the pipeline's session) a plain TIMESTAMP would drop the offset unapplied.
