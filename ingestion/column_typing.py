@@ -278,12 +278,25 @@ def _spark_meaning(node):
       clock. (LTZ named: a session with `spark.sql.timestampType=TIMESTAMP_NTZ`, as the
       pipeline's, reads a plain TIMESTAMP as NTZ and would ignore the offset; found by
       tests/ingestion/test_spark_reading.py.)
+    - `lower(v)`: Java's lowers a word-final 'Σ' to 'ς' and 'İ' to 'i' plus a combining
+      dot (DuckDB: 'σ', 'i'); both are replaced first (found probing the engines with the
+      Greek and Turkish emails bench/hostile_zone.py delivers).
     - `try_cast(v AS BIGINT)`: DuckDB reads '12.0' as 12 (the rule admits `.0`), Spark
       gives NULL; through DECIMAL(38, 1) first, Spark gives 12 too (found by
       bench/spark_typing.py).
     """
     from sqlglot import exp
 
+    if isinstance(node, exp.Lower):
+        # Java's lower() is not DuckDB's for two letters (the word-final capital sigma, the
+        # dotted capital I): both mapped first, as dbt's spark__lower_text does.
+        text = node.this.copy().transform(_spark_meaning)
+        for capital, small in (("İ", "i"), ("Σ", "σ")):
+            text = exp.Anonymous(
+                this="replace",
+                expressions=[text, exp.Literal.string(capital), exp.Literal.string(small)],
+            )
+        return exp.Lower(this=text)
     if (
         isinstance(node, exp.TryCast)
         and node.to.this == exp.DataType.Type.BIGINT

@@ -2,7 +2,10 @@
 
 A generated `--bad` zone plus hand-made hard files (a multi-line quoted record next to an
 unterminated quote, classic-Mac line endings with a NUL line, a UTF-16 file, a file
-missing a contract column, rows about an erased person) is loaded by
+missing a contract column, rows about an erased person, another exporter's habits: a BOM,
+CRLF, reversed columns with an extra one, a Latin-1 line, a line delivered again the next
+day, timestamps the engines' casts read differently, reordered JSON keys, CSV in a
+`.jsonl`) is loaded by
 `ingestion.load.load_partitions` into DuckDB and by
 `ingestion.spark_reading.load_partitions_on_spark` on one local[2] Spark session; the raw
 rows, the rejects (reason, file, line, column, raw line) and the audit counts must be
@@ -112,6 +115,70 @@ def _hard_files(zone: Path) -> None:
         "c-9,u@example.com,U,V,,,,true,2026-10-14 08:00:00,2026-10-14 08:00:00\n"
     )
     _write(zone, "email_contacts", DAY_2, "part-9005.csv", contacts.encode("utf-16"))
+    # Another producer's timestamps: texts one engine's cast reads and the other's refuses
+    # or reads differently (24:00, no seconds, a space before the offset, CET, '2026-10'),
+    # typed by the one rule (TIMESTAMP_PATTERN in ingestion/column_typing.py).
+    stamps = [
+        "2026-10-13T08:00Z",
+        "2026-10-13 08:30 UTC",
+        "2026-10-13T08:00:00 +05:30",
+        "2026-10-13T24:00:00Z",
+        "2026-10-13T08:00:00CET",
+        "+2026-10-13T08:00:00Z",
+        "2026-10",
+    ]
+    _write(
+        zone,
+        "survey_responses",
+        DAY_1,
+        "part-9006.csv",
+        (
+            survey_header
+            + "".join(f"r-91{n},s1,e@example.com,7,ok,{t}\n" for n, t in enumerate(stamps))
+        ).encode(),
+    )
+    # Another exporter's contacts: a BOM, CRLF, the columns reversed with an extra one, an
+    # address over two quoted lines, yes/N/1 for booleans, a Latin-1 line; its first line
+    # delivered again the next day.
+    names = [
+        "contact_id", "email", "first_name", "last_name", "phone", "city", "country",
+        "subscribed", "created_at", "updated_at",
+    ]  # fmt: skip
+    values = [
+        ["c-91", "v@example.com", "V", "W", "", '"Main St\r\nrear"', "fr", "yes"],
+        ["c-92", "w@example.com", "W", "X", "", "Lyon", "fr", "N"],
+        ["c-93", "x@example.com", "X", "Y", "", "Nice", "fr", " 1 "],
+    ]
+    stamp = "2026-10-13 08:00:00"
+
+    def reversed_line(row: list[str]) -> str:
+        return ",".join(reversed([*row, stamp, stamp])) + ',"note, extra"\r\n'
+
+    header = ",".join(reversed(names)) + ",crm_note\r\n"
+    lines = [reversed_line(row) for row in values]
+    latin = reversed_line(["c-94", "y@example.com", "Jürgen", "Müller", "", "Köln", "de", "no"])
+    _write(
+        zone,
+        "email_contacts",
+        DAY_1,
+        "part-9007.csv",
+        b"\xef\xbb\xbf" + "".join([header, *lines]).encode() + latin.encode("latin-1"),
+    )
+    _write(zone, "email_contacts", DAY_2, "part-9008.csv", (header + lines[0]).encode())
+    # JSON lines with keys reordered, an extra key, escapes and CRLF; a .jsonl holding CSV.
+    event = (
+        '{"x_extra":{"note":"caf\\u00e9"},"receivedAt":"2026-10-14T08:00:01Z",'
+        '"timestamp":"2026-10-14T08:00Z","anonymousId":"a-1","type":"page",'
+        '"messageId":"m-9101"}\r\n'
+    )
+    _write(zone, "web_events", DAY_2, "part-9009.jsonl", event.encode())
+    _write(
+        zone,
+        "web_events",
+        DAY_2,
+        "part-9010.jsonl",
+        b"messageId,type,timestamp\nm-1,page,2026-10-14T08:00:00Z\n",
+    )
     # A contract column missing from the header fails the whole day, on both engines.
     _write(
         zone,
@@ -217,6 +284,18 @@ def test_spark_reader_yields_duckdb_raw_rows_rejects_and_audit(loaded):
     assert duck("SELECT count(*) FROM raw.rejects WHERE reason LIKE '%unterminated%'") >= 2
     assert duck("SELECT count(*) FROM raw.rejects WHERE reason LIKE '%UTF-8%'") >= 1
     assert duck("SELECT count(*) FROM raw.survey_responses WHERE response_id = 'r-9001'") == 1
+    # The timestamp rule: no seconds and ' UTC' load, the texts one engine's cast reads
+    # differently are rejected (on both: compared above).
+    assert duck(
+        "SELECT list(response_id ORDER BY response_id) FROM raw.survey_responses "
+        "WHERE response_id LIKE 'r-91%'"
+    ) == ["r-910", "r-911"]
+    assert duck("SELECT count(*) FROM raw.rejects WHERE raw_record LIKE 'r-91%'") == 5
+    assert (
+        duck("SELECT count(*) FROM raw.email_contacts WHERE contact_id IN ('c-91', 'c-92', 'c-93')")
+        == 4
+    )  # c-91 on both days
+    assert duck("SELECT count(*) FROM raw.web_events WHERE message_id = 'm-9101'") == 1
 
 
 def test_a_failing_day_fails_with_the_same_message_and_the_other_day_commits(loaded):
@@ -276,3 +355,29 @@ def test_days_rewritten_after_an_erasure_are_read_by_spark_next_to_days_it_wrote
     (in_store,) = con.execute("SELECT count(*) FROM raw.email_contacts").fetchone()
     assert on_spark.count() == in_store
     assert [c for c in compare_raw(con, raw_root, list(TABLES)) if not c.same] == []
+
+
+def test_lower_case_on_spark_is_duckdbs(loaded):
+    """Java's lower() lowers a word-final capital sigma to 'ς' and a dotted capital I to 'i'
+    plus a combining dot, DuckDB's to 'σ' and 'i': dbt's `lower_text` on Spark (staging's
+    emails) and ingestion's typing on Spark map both first, and lower as DuckDB does."""
+    import jinja2
+    import sqlglot
+
+    from ingestion.column_typing import _spark_meaning
+
+    con, _, _, spark, *_ = loaded
+    values = ["ΑΝΝΑ.ΣΑΣ@EXAMPLE.GR", "İPEK@EXAMPLE.COM.TR", "STRASSE ẞ", "ÀÉÎ Ωmega"]
+    macros = (Path(__file__).parents[2] / "dbt_project/macros/text_cleaning.sql").read_text()
+    dbt_lower = jinja2.Environment().from_string(macros + "{{ spark__lower_text('v') }}")
+    typing_lower = sqlglot.parse_one("lower(v)", read="duckdb").transform(_spark_meaning)
+    rows = ", ".join("('" + v + "')" for v in values)
+    on_spark = spark.sql(
+        f"SELECT v, {dbt_lower.render().strip()}, {typing_lower.sql(dialect='spark')}, lower(v) "
+        f"FROM VALUES {rows} AS t(v)"
+    ).collect()
+    on_duckdb = {v: con.execute("SELECT lower(?)", [v]).fetchone()[0] for v in values}
+    assert [(r[0], r[1], r[2]) for r in on_spark] == [
+        (v, on_duckdb[v], on_duckdb[v]) for v in values
+    ]
+    assert any(r[3] != on_duckdb[r[0]] for r in on_spark)  # Spark's own lower() differs

@@ -16,8 +16,8 @@ versions as (
         {{ clean_text('requester_phone') }} as requester_phone,
         {{ clean_text('subject') }} as subject,
         lower(trim(status)) as status,
-        lower({{ clean_text('priority') }}) as priority,
-        lower({{ clean_text('channel') }}) as channel,
+        {{ lower_text(clean_text('priority')) }} as priority,
+        {{ lower_text(clean_text('channel')) }} as channel,
         case
             when lower(trim(satisfaction)) in ('good', 'bad') then lower(trim(satisfaction))
         end as satisfaction,
