@@ -98,3 +98,27 @@ def compare_raw(
 
 def _is_json(spec, name: str) -> bool:
     return any(c.name == name and c.type == "JSON" for c in spec.columns)
+
+
+def raw_rows_holding(raw_root: Path, values: list[str], skip: tuple[str, ...] = ()) -> int:
+    """Rows of Spark's committed raw days (rows and rejects, every table but `skip`) whose
+    text, lower-cased, contains one of `values` (lower-case): after an erasure, none may
+    hold the person's email or phone. The values are never printed."""
+    if not values:
+        return 0
+    found = 0
+    with duckdb.connect() as con:
+        for table in RAW_TABLES:
+            if table in skip:
+                continue
+            for folder in (ROWS, REJECTS):
+                pattern = str(Path(raw_root) / table / "dt=*" / folder / "*.parquet")
+                if not glob.glob(pattern):
+                    continue
+                (n,) = con.execute(
+                    f"SELECT count(*) FROM read_parquet('{pattern}', hive_partitioning = false) t "
+                    "WHERE list_bool_or([contains(lower(CAST(t AS VARCHAR)), v) FOR v IN ?])",
+                    [list(values)],
+                ).fetchone()
+                found += n
+    return found

@@ -12,7 +12,8 @@ staging/intermediate/mart table Spark built (rows, NULLs per column, sum of ever
 column, revenue included), the partition of source records into customers (up to id
 labels), the published BI copy's tables and columns, and the GX suites' outcomes (which
 passed, failed or warned, each expectation's unexpected count), whose frames Spark
-computed on the Spark run. Then, on the same Spark session, a mart broken on Spark fails
+computed on the Spark run. An erasure request read by Spark afterwards and carried out by
+the run's erasure step leaves no row of the person in Spark's raw day folders. Then, on the same Spark session, a mart broken on Spark fails
 its ERROR suite and an invoice without a customer warns.
 """
 
@@ -20,13 +21,19 @@ from __future__ import annotations
 
 import os
 import shutil
+from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 
 import orchestration.assets.identity as identity_asset
+from ingestion.contract import RAW_TABLES
+from ingestion.spark_days import load_partitions_through_spark
+from orchestration.assets.privacy import privacy_erasure
 from orchestration.cli import main as cdp
+from orchestration.resources import WarehouseResource
 from quality.runner import run_suite
 from quality.spark_frames import SparkFrames
 from quality.suites import suite_by_name
@@ -41,7 +48,7 @@ from warehouse_engine.equivalence import (
     rejects_per_table,
     spark_fingerprints,
 )
-from warehouse_engine.ingest_equivalence import compare_raw
+from warehouse_engine.ingest_equivalence import compare_raw, raw_rows_holding
 from warehouse_engine.settings import EngineSettings
 from warehouse_engine.spark_session import pipeline_spark_session
 from warehouse_engine.sql_engines import DuckDBEngine, SparkEngine
@@ -106,6 +113,8 @@ def test_cdp_run_on_spark_gives_the_tables_duckdb_gives(reference, tmp_path, mon
             lambda con, night: SparkEngine(spark) if night == 2 else DuckDBEngine(con),
         )
         assert nights[2].linkage_engine == "spark"
+        # An erasure request reaches Spark's raw day folders.
+        _erasure_rewrites_sparks_raw_days(spark, reference.days[-1], warehouse, tmp_path)
         # Last, as it breaks Spark's tables: on the run's Spark session (dbt's, in this
         # process, still up), a broken mart fails its ERROR suite, a NULL customer warns.
         dim_customers, sampled, invoices, unattributed = _checks_on_broken_spark_tables(warehouse)
@@ -169,6 +178,38 @@ def _compare_with_the_duckdb_run(reference, warehouse: Path, spark_warehouse: Pa
     assert _without_engine(spark_checks) == _without_engine(duckdb_checks)
     assert {key.split("_")[0] for key in spark_checks} == {"raw", "identity", "marts"}
     assert len(spark_checks) >= 30
+
+
+def _erasure_rewrites_sparks_raw_days(spark, day: str, warehouse: Path, tmp_path: Path) -> None:
+    """An erasure request delivered after the run, read by Spark as any delivery, then
+    carried out by the step `cdp run` runs after the marts (`privacy_erasure`, on the
+    run's warehouse and Spark session, not a second whole run): the person's email was in
+    Spark's raw day folders (rows or rejects) and is in none afterwards."""
+    settings = EngineSettings.from_environment(duckdb_warehouse=warehouse)
+    raw_root = settings.raw_root
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        (email,) = con.execute(
+            "select min(lower(email)) from raw.email_contacts where email like '%@%'"
+        ).fetchone()
+    assert raw_rows_holding(raw_root, [email], skip=("privacy_requests",)) > 0
+    zone = tmp_path / "requests"
+    folder = zone / RAW_TABLES["privacy_requests"].landing_path / f"dt={day}"
+    folder.mkdir(parents=True)
+    (folder / "part-0000.csv").write_text(
+        f"request_id,request_type,email,phone,received_at\nreq-spark-1,erase,{email},,{day}T09:00:00Z\n"
+    )
+    with duckdb.connect(str(warehouse)) as con:
+        load_partitions_through_spark(
+            con, spark, "privacy_requests", [date.fromisoformat(day)], zone, raw_root,
+            settle_seconds=0,
+        )  # fmt: skip
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CDP_PRIVACY_SALT", "spark-equivalence-test-salt-0123456789")
+        result = dg.materialize(
+            [privacy_erasure], resources={"warehouse": WarehouseResource(path=str(warehouse))}
+        )
+    assert result.success
+    assert raw_rows_holding(raw_root, [email], skip=("privacy_requests",)) == 0
 
 
 def _same_identity_tables(duckdb_file: Path, spark_run_file: Path) -> None:
