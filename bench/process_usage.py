@@ -1,7 +1,8 @@
 """What a process tree used: CPU seconds and peak memory, from /proc and getrusage.
 
 For the benches that start processes they do not wait for (a JVM, a Spark Connect
-server); `cdp_runs.run_cdp` takes a waited-for child's usage from wait4 instead.
+server); `cdp_runs.run_cdp` takes a waited-for child's usage from wait4 instead, and
+samples the JVMs under it over the run (a snapshot at the end would miss them).
 """
 
 from __future__ import annotations
