@@ -1,6 +1,14 @@
 """The whole pipeline on DuckDB and on Spark: same results, and what Spark costs (issue 15).
 
     nice .venv/bin/python bench/spark_pipeline.py         # 150 customers, 3 days, 1 erasure
+    nice .venv/bin/python bench/spark_pipeline.py --hostile --redeliver --customers 300 --seed 5
+    nice .venv/bin/python bench/spark_pipeline.py --zone PATH   # your own zone (a copy is run)
+
+`--hostile`: a `--bad --skipped-day` zone with 2 erasure requests, edited as other
+producers write (bench/hostile_zone.py); `--redeliver`: then a loaded day is delivered
+again, changed, and each engine runs again (with --full-identity: Spark resolves in full
+every run). Also compared: every raw row, reject and audit row, and that no row of Spark's
+raw days holds an erased person's email or phone.
 
 1. `cdp generate` a zone, with one erasure request so the erasure's rewrite of Spark's
    files is exercised too.
@@ -13,7 +21,8 @@
    partition of source records into customers, the published tables and columns, and
    the GX suites' outcomes (passed / failed / warned, unexpected counts; on Spark the
    frames are Spark's).
-Prints the figures and writes bench/results/spark_pipeline.json. The 2 cores are shared:
+Prints the figures and writes bench/results/spark_pipeline.json (-hostile.json with
+--hostile). CPU seconds are the cdp process's plus, apart, its JVM's. The 2 cores are shared:
 the load average around each run is recorded, and wall seconds follow it.
 """
 
