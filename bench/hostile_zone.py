@@ -181,8 +181,9 @@ def make_hostile(zone: Path) -> list[str]:
 
 
 def redeliver(zone: Path) -> list[str]:
-    """Deliver the second day again: invoices with changed values and one more row, and
-    one more contacts file; returns the edits."""
+    """Deliver the second day folder again (after `make_hostile`, the first generated
+    day): invoices with changed values and one more row, and one more contacts file;
+    returns the edits."""
     EDITS.clear()
     day = _days(zone)[1]
     path = _first_file(zone, "billing/invoices", day)
