@@ -163,6 +163,7 @@ def main() -> int:
         action="store_true",
         help="then deliver a loaded day again, changed, and compare a second run of each",
     )
+    parser.add_argument("--out", type=Path, help="the results file (default: by zone kind)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="cdp-spark-pipeline-"))
@@ -247,9 +248,9 @@ def main() -> int:
     result["ok"] = ok
 
     suffix = "-hostile" if args.hostile else ""
-    out = REPO / "bench" / "results" / f"spark_pipeline{suffix}.json"
+    out = args.out or REPO / "bench" / "results" / f"spark_pipeline{suffix}.json"
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(f"wrote {out.relative_to(REPO)}")
+    print(f"wrote {out}")
     if ok:
         shutil.rmtree(work, ignore_errors=True)
     else:
