@@ -301,9 +301,13 @@ def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     )
 
 
-def evaluate_against_truth(con: duckdb.DuckDBPyConnection, truth_csv: Path) -> EvaluationReport:
+def evaluate_against_truth(
+    con: duckdb.DuckDBPyConnection, truth_csv: Path, evidence_ceiling: bool = True
+) -> EvaluationReport:
     """Compare identity.customer_map in the warehouse with truth.csv; the evidence ceiling
-    comes from identity.identity_records when the warehouse has it."""
+    comes from identity.identity_records when the warehouse has it (and `evidence_ceiling`:
+    it depends on the records alone, not on how they were resolved, and costs as much as
+    the rest of the evaluation)."""
     if not _has_table(con, "identity", "customer_map"):
         raise LookupError(
             "the warehouse has no identity.customer_map yet; run identity resolution first"
@@ -312,7 +316,7 @@ def evaluate_against_truth(con: duckdb.DuckDBPyConnection, truth_csv: Path) -> E
         "select source_system, source_record_id, customer_id from identity.customer_map"
     ).df()
     evidence = None
-    if _has_table(con, "identity", "identity_records"):
+    if evidence_ceiling and _has_table(con, "identity", "identity_records"):
         present = {
             r[0]
             for r in con.execute(

@@ -67,7 +67,7 @@ from identity.provenance import (
     rows_between,
 )
 from identity.provenance import previous_links as previous_links_of
-from identity.records import build_identity_records_table
+from identity.records import FRESH_RECORDS_TABLE, build_identity_records_table
 from identity.shared_values import MATCH_RECORDS_TABLE, detect_shared_values
 from identity.stable_ids import assign_customer_ids
 from identity.survivorship import (
@@ -75,10 +75,20 @@ from identity.survivorship import (
     CHANGED_CUSTOMERS_TABLE,
     CHANGED_RECORDS_TABLE,
     GOLDEN_TABLE,
+    add_kept_golden_rows,
     create_golden_table,
 )
 
 __all__ = ["SCHEMA", "TABLE_COLUMNS", "ResolutionSummary", "resolve_identities"]
+
+
+def _table_exists(con: duckdb.DuckDBPyConnection, temp_table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_tables() where temporary and table_name = ?",
+            [temp_table],
+        ).fetchall()[0][0]
+    )
 
 
 @dataclass
@@ -214,7 +224,13 @@ def resolve_identities(
     )
     steward_blocked = apply_value_blocks(con, RECORDS_TABLE, steward_rows)
     stage_done("read_and_normalise")
-    shared = detect_shared_values(con, RECORDS_TABLE, config)
+    # a nightly run re-examines only the values the day's records touch
+    shared = detect_shared_values(
+        con,
+        RECORDS_TABLE,
+        config,
+        fresh_records=FRESH_RECORDS_TABLE if _table_exists(con, FRESH_RECORDS_TABLE) else None,
+    )
     # Only the columns Python needs (keys, guard attributes, audit flags): the rest of the
     # record stays in DuckDB.
     records = con.sql(
@@ -338,7 +354,7 @@ def resolve_identities(
     identity_records: str | TablePatch = (
         f"select * exclude (rid) from {ASSIGNED_TABLE} order by rid"
     )
-    golden: str | TablePatch = f"select * from {GOLDEN_TABLE}"
+    golden: str | TablePatch = f"select * from {GOLDEN_TABLE} order by customer_id"
     changed_records = (
         con.sql(f"select count(*) from {CHANGED_RECORDS_TABLE}").fetchall()[0][0]
         if golden_recomputed is not None
@@ -354,13 +370,19 @@ def resolve_identities(
             rows=f"select a.* exclude (rid) from {ASSIGNED_TABLE} a "
             f"semi join {CHANGED_RECORDS_TABLE} c using (record_key) order by a.rid",
         )
+        # `_identity_golden` holds only the changed customers' rows; a customer that is
+        # gone held a record that left or vanished, so it is among them (the second
+        # condition guards against a previous table that held rows of no record)
         golden = TablePatch(
             full=golden,
             delete_where=f"p.customer_id in (select customer_id from {CHANGED_CUSTOMERS_TABLE}) "
-            f"or p.customer_id not in (select customer_id from {GOLDEN_TABLE})",
-            rows=f"select g.* from {GOLDEN_TABLE} g "
-            f"semi join {CHANGED_CUSTOMERS_TABLE} c using (customer_id) order by g.customer_id",
+            f"or p.customer_id not in (select customer_id from {ASSIGNED_TABLE})",
+            rows=f"select g.* from {GOLDEN_TABLE} g order by g.customer_id",
         )
+    elif golden_recomputed is not None:
+        # most records changed: the whole table is written, last run's rows of unchanged
+        # customers included
+        add_kept_golden_rows(con)
     stage_done("survivorship")
 
     rows_written = write_identity_tables(
@@ -401,6 +423,7 @@ def resolve_identities(
         CUSTOMER_CREATED_TABLE,
         EVIDENCE_TABLE,
         UNTOUCHED_TABLE,
+        FRESH_RECORDS_TABLE,
     ):
         con.execute(f"drop table if exists {table}")
     stage_done("write")
