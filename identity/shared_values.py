@@ -133,7 +133,6 @@ def _statistics_sql(
 GUEST_TABLE = "_identity_mailbox_guests"
 CANDIDATE_TABLE = "_identity_shared_candidates"
 _PREVIOUS_RECORDS = "identity.identity_records"
-_PREVIOUS_SHARED = "identity.shared_values"
 
 
 def _previous_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
@@ -155,13 +154,12 @@ def _create_candidates(
     run recomputes. A value's statistics are a function of the records carrying it, so
     they can differ from last run's only for a value a record normalised this run carries
     now or carried last run, or one a vanished record carried; every other value keeps
-    last run's verdict, and of those only last run's shared values (found by their hash in
-    `identity.shared_values`) are needed again, for their name groups. Returns False (all
-    values are computed) when last run's tables cannot say this."""
+    last run's verdict, and of those only last run's shared values are needed again (for
+    their name groups): the values of last run's records that carried a shared value
+    (`identity_records.shared_values`). Returns False (all values are computed) when last
+    run's records cannot say this."""
     needed = {c for i in SHARED_IDENTIFIERS for c in (i.column, "address_postal_code")}
-    if not (needed | {"record_key"}) <= _previous_columns(con, _PREVIOUS_RECORDS):
-        return False
-    if not {"identifier", "value_hash"} <= _previous_columns(con, _PREVIOUS_SHARED):
+    if not (needed | {"record_key", "shared_values"}) <= _previous_columns(con, _PREVIOUS_RECORDS):
         return False
     columns = _columns(con, records_table)
     parts = []
@@ -173,11 +171,9 @@ def _create_candidates(
             f"select '{identifier.name}' as identifier, {now} as value from {records_table} r "
             f"semi join {fresh_records} f using (record_key)",
             f"select '{identifier.name}', {before} from {_PREVIOUS_RECORDS} p "
-            f"where p.record_key in (select record_key from {fresh_records}) "
+            f"where p.shared_values is not null "
+            f"or p.record_key in (select record_key from {fresh_records}) "
             f"or p.record_key not in (select record_key from {records_table})",
-            f"select '{identifier.name}', v.value from (select distinct {now} as value "
-            f"from {records_table} r) v semi join {_PREVIOUS_SHARED} s "
-            f"on s.identifier = '{identifier.name}' and s.value_hash = md5(v.value)",
         ]
     con.execute(
         f"create or replace temp table {CANDIDATE_TABLE} as "
