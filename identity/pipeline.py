@@ -67,7 +67,7 @@ from identity.provenance import (
     rows_between,
 )
 from identity.provenance import previous_links as previous_links_of
-from identity.records import FRESH_RECORDS_TABLE, build_identity_records_table
+from identity.records import build_identity_records_table
 from identity.shared_values import MATCH_RECORDS_TABLE, detect_shared_values
 from identity.stable_ids import assign_customer_ids
 from identity.survivorship import (
@@ -80,15 +80,6 @@ from identity.survivorship import (
 )
 
 __all__ = ["SCHEMA", "TABLE_COLUMNS", "ResolutionSummary", "resolve_identities"]
-
-
-def _table_exists(con: duckdb.DuckDBPyConnection, temp_table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from duckdb_tables() where temporary and table_name = ?",
-            [temp_table],
-        ).fetchall()[0][0]
-    )
 
 
 @dataclass
@@ -226,10 +217,7 @@ def resolve_identities(
     stage_done("read_and_normalise")
     # a nightly run re-examines only the values the day's records touch
     shared = detect_shared_values(
-        con,
-        RECORDS_TABLE,
-        config,
-        fresh_records=FRESH_RECORDS_TABLE if _table_exists(con, FRESH_RECORDS_TABLE) else None,
+        con, RECORDS_TABLE, config, changed_only=full_identity is not True
     )
     # Only the columns Python needs (keys, guard attributes, audit flags): the rest of the
     # record stays in DuckDB.
@@ -423,7 +411,6 @@ def resolve_identities(
         CUSTOMER_CREATED_TABLE,
         EVIDENCE_TABLE,
         UNTOUCHED_TABLE,
-        FRESH_RECORDS_TABLE,
     ):
         con.execute(f"drop table if exists {table}")
     stage_done("write")

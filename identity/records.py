@@ -485,9 +485,6 @@ _NORMALISER_FILES = (
     Path(__file__).with_name("data") / "nicknames.csv",
 )
 REUSED_SOURCE_TABLE = "_identity_source_reused"
-# record keys normalised this run when the others were taken from last run (a nightly
-# run); absent after a run that normalised every record
-FRESH_RECORDS_TABLE = "_identity_records_fresh"
 
 
 def normaliser_fingerprint(config: IdentityConfig, steward_blocks: str = "") -> str:
@@ -549,14 +546,12 @@ def build_identity_records_table(
     """Read the staging models into the temp table `_identity_records`; returns how many
     records were normalised this run. `reuse_previous` (a nightly run): rows whose source
     fingerprint is last run's come from `identity.identity_records` instead (never a row a
-    steward's block touched: blocks are applied to the records afterwards), and the keys of
-    the records normalised this run are left in `_identity_records_fresh`. `steward_blocks`:
+    steward's block touched: blocks are applied to the records afterwards). `steward_blocks`:
     the active value blocks, as text, part of every fingerprint."""
     create_source_table(con)
     _create_domain_fixes(con)
     _add_source_fingerprints(con, normaliser_fingerprint(config, steward_blocks))
     reused = 0
-    con.execute(f"drop table if exists {FRESH_RECORDS_TABLE}")
     if reuse_previous and _previous_has_fingerprints(con):
         con.execute(f"""
             create or replace temp table {REUSED_SOURCE_TABLE} as
@@ -581,9 +576,6 @@ def build_identity_records_table(
         # last run's identity records lack a column this version makes: normalise all
         return build_identity_records_table(con, config, False, steward_blocks)
     if reused and columns is not None:
-        con.execute(
-            f"create temp table {FRESH_RECORDS_TABLE} as select record_key from {RECORDS_TABLE}"
-        )
         listed = ", ".join(columns)
         con.execute(f"""
             create or replace temp table {RECORDS_TABLE} as

@@ -132,6 +132,7 @@ def _statistics_sql(
 
 GUEST_TABLE = "_identity_mailbox_guests"
 CANDIDATE_TABLE = "_identity_shared_candidates"
+CHANGED_RECORDS = "_identity_shared_changed_records"
 _PREVIOUS_RECORDS = "identity.identity_records"
 
 
@@ -148,20 +149,30 @@ def _previous_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
 
 
 def _create_candidates(
-    con: duckdb.DuckDBPyConnection, records_table: str, fresh_records: str
+    con: duckdb.DuckDBPyConnection, records_table: str, columns: set[str]
 ) -> bool:
     """`_identity_shared_candidates(identifier, value)`: the values whose statistics a nightly
     run recomputes. A value's statistics are a function of the records carrying it, so
-    they can differ from last run's only for a value a record normalised this run carries
-    now or carried last run, or one a vanished record carried; every other value keeps
-    last run's verdict, and of those only last run's shared values are needed again (for
-    their name groups): the values of last run's records that carried a shared value
-    (`identity_records.shared_values`). Returns False (all values are computed) when last
-    run's records cannot say this."""
+    they can differ from last run's only for a value that a record new or changed since
+    last run carries now or carried then, or that a vanished record carried. A record is
+    unchanged when its source fingerprint is last run's (identity/records.py: the same
+    source row through the same normaliser and value blocks gives the same record). Every
+    other value keeps last run's verdict; of those only last run's shared values are
+    needed again (for their name groups): the values of last run's records that carried a
+    shared value (`identity_records.shared_values`). Returns False (every value is
+    examined) when last run's records cannot say this."""
     needed = {c for i in SHARED_IDENTIFIERS for c in (i.column, "address_postal_code")}
-    if not (needed | {"record_key", "shared_values"}) <= _previous_columns(con, _PREVIOUS_RECORDS):
+    previous = _previous_columns(con, _PREVIOUS_RECORDS)
+    if not needed | {"record_key", "shared_values", "source_fingerprint"} <= previous:
         return False
-    columns = _columns(con, records_table)
+    if "source_fingerprint" not in columns:
+        return False
+    con.execute(f"""
+        create or replace temp table {CHANGED_RECORDS} as
+        select r.record_key from {records_table} r
+        anti join {_PREVIOUS_RECORDS} p
+          on p.record_key = r.record_key and p.source_fingerprint = r.source_fingerprint
+    """)
     parts = []
     for identifier in SHARED_IDENTIFIERS:
         if identifier.column not in columns:
@@ -169,10 +180,10 @@ def _create_candidates(
         now, before = identifier.value_sql.format(t="r."), identifier.value_sql.format(t="p.")
         parts += [
             f"select '{identifier.name}' as identifier, {now} as value from {records_table} r "
-            f"semi join {fresh_records} f using (record_key)",
+            f"semi join {CHANGED_RECORDS} f using (record_key)",
             f"select '{identifier.name}', {before} from {_PREVIOUS_RECORDS} p "
             f"where p.shared_values is not null "
-            f"or p.record_key in (select record_key from {fresh_records}) "
+            f"or p.record_key in (select record_key from {CHANGED_RECORDS}) "
             f"or p.record_key not in (select record_key from {records_table})",
         ]
     con.execute(
@@ -180,6 +191,7 @@ def _create_candidates(
         f"select distinct identifier, value from ({' union all '.join(parts)}) "
         "where value is not null"
     )
+    con.execute(f"drop table {CHANGED_RECORDS}")
     return True
 
 
@@ -354,7 +366,7 @@ def detect_shared_values(
     con: duckdb.DuckDBPyConnection,
     records_table: str,
     config: IdentityConfig,
-    fresh_records: str | None = None,
+    changed_only: bool = False,
 ) -> pd.DataFrame:
     """Create `_identity_match_records` and `_identity_shared_values` (one row per shared
     value, with the statistics that gave it away). Returns the shared values (masked and
@@ -365,10 +377,9 @@ def detect_shared_values(
     the records of one person on a family inbox still share a key, different people's do
     not, and a record without a name cannot be told apart, so the value links it to no one.
 
-    `fresh_records` (a nightly run): a table of the record keys normalised this run (the
-    others are last run's rows as they were); only the values they touch, and last run's
-    shared values, are examined again (`_create_candidates`): the same result at the
-    cost of the day's values, not of every value in the history."""
+    `changed_only` (a nightly run): only the values that records new or changed since last
+    run touch, and last run's shared values, are examined again (`_create_candidates`):
+    the same result at the cost of the day's values, not of every value in the history."""
     limits = {
         "email": config.max_emails_per_customer,
         "phone": config.max_phones_per_customer,
@@ -383,9 +394,9 @@ def detect_shared_values(
     }
     columns = _columns(con, records_table)
     candidates = (
-        fresh_records is not None
+        changed_only
         and config.detect_shared_values
-        and _create_candidates(con, records_table, fresh_records)
+        and _create_candidates(con, records_table, columns)
     )
     frames, group_frames = [], []
     for identifier in SHARED_IDENTIFIERS:
