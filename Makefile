@@ -15,6 +15,9 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 # One pytest worker per core of the 2-core machines CI runs on; 0 runs the suite serially.
 TEST_WORKERS ?= 2
 
+# The project's importable packages (pyproject.toml's [tool.setuptools.packages.find]).
+PACKAGES := demo_data warehouse_engine ingestion identity quality predictions privacy overview orchestration
+
 DEMO_CUSTOMERS ?= 2000
 DEMO_DAYS ?= 14
 DEMO_SEED ?= 7
@@ -42,6 +45,9 @@ $(STAMP): pyproject.toml requirements.lock orchestration/dagster.yaml
 	@# Parse the dbt project once here (dbt_project/target), as a build step, rather than in
 	@# the first run: runs re-parse only what changed since (orchestration/assets/dbt.py).
 	@$(BIN)/python -c "import orchestration.assets.dbt"
+	@# Bytecode for the project's own packages: where PYTHONDONTWRITEBYTECODE is set (as in
+	@# many CI and container images) every `cdp` process would otherwise compile them again.
+	@$(BIN)/python -m compileall -q -j 0 $(PACKAGES)
 	@touch $(STAMP)
 
 demo: setup  ## generate the demo landing zone (if absent)

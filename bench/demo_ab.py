@@ -4,10 +4,10 @@
 
 On a shared machine a run's wall seconds follow the load, and a figure measured an hour
 ago is no baseline. This bench generates the demo landing zone once (as `make demo`: 3
-erasure requests, day markers), exports REF's tree (`git archive`) and parses its dbt
-project as `make setup` does, then alternates first runs of `cdp run`, REF's and this
-tree's (the same virtualenv; REF's code first on PYTHONPATH), each with a fresh copy of
-the zone, a fresh Dagster instance and a fresh warehouse. Prints each run's wall and CPU
+erasure requests, day markers), exports REF's tree (`git archive`), parses its dbt
+project and compiles its bytecode as `make setup` does, then alternates first runs of
+`cdp run`, REF's and this tree's (the same virtualenv; REF's code first on PYTHONPATH),
+each with a fresh copy of the zone, a fresh Dagster instance and a fresh warehouse. Prints each run's wall and CPU
 seconds (the run and its dbt), the load average and the erasure step's seconds, and the
 mean CPU seconds per side; writes bench/results/demo_ab.json.
 """
@@ -44,6 +44,9 @@ def export_tree(ref: str, folder: Path) -> Path:
     subprocess.run(
         [sys.executable, "-c", "import orchestration.assets.dbt"], cwd=folder, env=env, check=True
     )
+    # Bytecode as `make setup` writes it for this tree (where PYTHONDONTWRITEBYTECODE is set,
+    # a tree without it would compile its modules in every run).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", str(folder)], check=True)
     return folder
 
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -38,10 +37,11 @@ import duckdb  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from bench.process_usage import own_usage, process_tree_usage  # noqa: E402
+
 RESULTS_DIR = REPO / "bench" / "results"
 THREADS = 2
 RECORDS_PARQUET = "identity_records.parquet"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 def prepare(work_dir: Path, customers: int, days: int, seed: int) -> dict:
@@ -63,42 +63,6 @@ def prepare(work_dir: Path, customers: int, days: int, seed: int) -> dict:
             )
         steps["records"] = con.sql(f"select count(*) from {RECORDS_TABLE}").fetchall()[0][0]
     return steps
-
-
-def _process_tree_usage(root_pid: int) -> tuple[float, float]:
-    """(CPU seconds, GB of summed peak RSS) of `root_pid` and its descendants, from /proc
-    (reaped children's CPU is in their parent's cutime/cstime)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-                parents[int(entry.name)] = int(stat[1])
-            except (OSError, IndexError):
-                continue
-    tree, frontier = {root_pid}, [root_pid]
-    while frontier:
-        pid = frontier.pop()
-        for child, parent in parents.items():
-            if parent == pid and child not in tree:
-                tree.add(child)
-                frontier.append(child)
-    cpu, peak_kb = 0.0, 0
-    for pid in tree:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            cpu += sum(int(v) for v in stat[11:15]) / CLK_TCK
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peak_kb += int(line.split()[1])
-        except OSError:
-            continue
-    return cpu, peak_kb / 1024 / 1024
-
-
-def _own_usage() -> tuple[float, float]:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024 / 1024
 
 
 def run_child(kind: str, work_dir: Path, master: str, partitions: int) -> dict:
@@ -158,12 +122,12 @@ def run_child(kind: str, work_dir: Path, master: str, partitions: int) -> dict:
         )
         if kind == "spark":
             jvm_pid = int(spark.sparkContext._jvm.ProcessHandle.current().pid())
-            jvm_cpu, jvm_gb = _process_tree_usage(jvm_pid)
+            jvm_cpu, jvm_gb = process_tree_usage(jvm_pid)
             result["jvm_and_udf_workers"] = {
                 "cpu_seconds": round(jvm_cpu, 1),
                 "peak_gb": round(jvm_gb, 2),
             }
-    cpu, peak = _own_usage()
+    cpu, peak = own_usage()
     result["python_cpu_seconds"] = round(cpu, 1)
     result["python_peak_gb"] = round(peak, 2)
     extra = result.get("jvm_and_udf_workers", {})

@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 import duckdb  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from bench.identity_engines import _own_usage, _process_tree_usage  # noqa: E402
+from bench.process_usage import own_usage, process_tree_usage  # noqa: E402
 
 RESULTS_DIR = REPO / "bench" / "results"
 THREADS = 2
@@ -106,12 +106,12 @@ def run_child(kind: str, work_dir: Path, master: str, partitions: int) -> dict:
         )
     con.close()
     result["nights"] = nights
-    cpu, peak = _own_usage()
+    cpu, peak = own_usage()
     result["python_cpu_seconds"] = round(cpu, 1)
     result["python_peak_gb"] = round(peak, 2)
     if spark is not None:
         jvm_pid = int(spark.sparkContext._jvm.ProcessHandle.current().pid())
-        jvm_cpu, jvm_gb = _process_tree_usage(jvm_pid)
+        jvm_cpu, jvm_gb = process_tree_usage(jvm_pid)
         result["jvm_and_udf_workers"] = {
             "cpu_seconds": round(jvm_cpu, 1),
             "peak_gb": round(jvm_gb, 2),

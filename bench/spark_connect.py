@@ -45,7 +45,7 @@ sys.path.insert(0, str(REPO))
 import duckdb  # noqa: E402
 
 from bench import cdp_runs  # noqa: E402
-from bench.identity_engines import _process_tree_usage  # noqa: E402
+from bench.process_usage import process_tree_usage  # noqa: E402
 from ingestion.contract import RAW_TABLES  # noqa: E402
 from ingestion.errors import PartitionLoadError  # noqa: E402
 from ingestion.load import load_partitions  # noqa: E402
@@ -151,7 +151,7 @@ def main() -> int:
         spark = pipeline_spark_session(settings)
         is_connect = type(spark).__module__.startswith("pyspark.sql.connect")
         session_s = time.perf_counter() - t0
-        server_cpu0, _ = _process_tree_usage(server.pid)
+        server_cpu0, _ = process_tree_usage(server.pid)
         cpu0, t1 = _own_cpu(), time.perf_counter()
         raw_root = work / "spark_raw"
         per_table = {}
@@ -165,7 +165,7 @@ def main() -> int:
                 failed["spark_connect"][table] = f"{exc.source_file}: day {exc.dt}"
             per_table[table] = round(time.perf_counter() - started, 1)
         load_s = time.perf_counter() - t1
-        server_cpu1, server_gb = _process_tree_usage(server.pid)
+        server_cpu1, server_gb = process_tree_usage(server.pid)
         load_cpu = (server_cpu1 - server_cpu0) + (_own_cpu() - cpu0)
 
         comparisons = compare_raw(con, raw_root)
@@ -175,7 +175,7 @@ def main() -> int:
         cpu0, t1 = _own_cpu(), time.perf_counter()
         quality = _raw_suites_on_both(spark, con, raw_root, work)
         quality_s = time.perf_counter() - t1
-        server_cpu2, server_gb = _process_tree_usage(server.pid)
+        server_cpu2, server_gb = process_tree_usage(server.pid)
         quality_cpu = (server_cpu2 - server_cpu1) + (_own_cpu() - cpu0)
         spark.stop()
         result = {

@@ -33,7 +33,7 @@ sys.path.insert(0, str(REPO))
 import duckdb  # noqa: E402
 
 from bench import cdp_runs  # noqa: E402
-from bench.identity_engines import _process_tree_usage  # noqa: E402
+from bench.process_usage import process_tree_usage  # noqa: E402
 from ingestion.contract import RAW_TABLES  # noqa: E402
 from ingestion.errors import PartitionLoadError  # noqa: E402
 from ingestion.load import configure_connection, load_partitions  # noqa: E402
@@ -85,7 +85,7 @@ def main() -> int:
     spark.sparkContext.setLogLevel("ERROR")
     session_seconds = time.perf_counter() - t0
     jvm_pid = int(spark.sparkContext._jvm.ProcessHandle.current().pid())
-    jvm0, _ = _process_tree_usage(jvm_pid)
+    jvm0, _ = process_tree_usage(jvm_pid)
     cpu0, t0 = _own_cpu(), time.perf_counter()
     per_table = {}
     for table in RAW_TABLES:
@@ -98,7 +98,7 @@ def main() -> int:
             failed["spark"][table] = f"{exc.source_file}: day {exc.dt}"
         per_table[table] = round(time.perf_counter() - started, 1)
     spark_wall = time.perf_counter() - t0
-    jvm1, jvm_gb = _process_tree_usage(jvm_pid)
+    jvm1, jvm_gb = process_tree_usage(jvm_pid)
     spark_run = {
         "seconds": spark_wall,
         "cpu_seconds": (jvm1 - jvm0) + (_own_cpu() - cpu0),

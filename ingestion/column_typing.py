@@ -40,25 +40,16 @@ def typed_select(spec: RawTable, source: str, carry: tuple[str, ...] = ()) -> st
     A cheap boolean per column decides whether a row is bad; the reason sentences are only
     built for bad rows. `record` (the raw line) is kept only for rejected rows too: good
     rows never need it, and copying every line would double the bytes a load moves.
+    DuckDB's loader runs the same rules in two statements (`flagged_select`, then
+    `reject_reasons_update` only when a row needs a reason); Spark runs this one.
     """
-    typed = ",\n".join(f"{_typed_expr(c)} AS {c.name}" for c in spec.columns)
-    rules = _row_rules(spec)
-    checks = [(c.name, _is_bad_expr(c), _problem_expr(spec, c)) for c in spec.columns]
-    checks += [(name, condition, reason) for name, (condition, reason) in rules.items()]
+    checks = _checks(spec)
     any_bad = " OR ".join(f"({condition})" for _, condition, _ in checks)
-    reasons = ", ".join(
-        f"CASE WHEN {condition} THEN {reason} END" for _, condition, reason in checks
-    )
-    first_column = " ".join(f"WHEN {condition} THEN '{name}'" for name, condition, _ in checks)
     column_names = ", ".join(c.name for c in spec.columns)
     raw_names = ", ".join(f"s_{c.name}" for c in spec.columns)
     kept = "".join(f"{name}, " for name in carry)
     return f"""
-    , typed AS (
-        SELECT {kept}ln, record, odd_quotes, structure_error, {raw_names},
-               {typed}
-        FROM {source}
-    ),
+    {_typed_cte(spec, source, kept)},
     verdict AS (
         SELECT {kept}ln, record, odd_quotes, {column_names},
                structure_error IS NULL AND ({any_bad}) AS bad_value
@@ -67,10 +58,8 @@ def typed_select(spec: RawTable, source: str, carry: tuple[str, ...] = ()) -> st
     ),
     judged AS (
         SELECT {kept}ln, record, odd_quotes, {column_names},
-               CASE WHEN bad_value THEN CASE {first_column} END END AS reject_column,
-               CASE WHEN structure_error IS NOT NULL THEN structure_error
-                    WHEN bad_value THEN concat_ws('; ', {reasons}) || '. {_FIX_VALUE}'
-               END AS reject_reason
+               {_reject_column_sql(checks, "bad_value")} AS reject_column,
+               {_reject_reason_sql(checks, "bad_value")} AS reject_reason
         FROM verdict
     )
     SELECT {kept}ln, {column_names}, reject_column, reject_reason, odd_quotes,
@@ -78,6 +67,82 @@ def typed_select(spec: RawTable, source: str, carry: tuple[str, ...] = ()) -> st
                AS record
     FROM judged
     """
+
+
+def flagged_select(spec: RawTable, source: str) -> str:
+    """`typed_select`'s rows with the reasons left out: DuckDB's loader, first statement.
+
+    Each row gets its typed values and `needs_reason` (a structure error or a bad value);
+    reject_column and reject_reason are NULL, and the delivered text (`record`,
+    `structure_error`, `s_<col>`) is kept only for the rows that need a reason.
+    `reject_reasons_update` then fills in the reasons of those rows, which a clean file
+    has none of. The reason sentences are half of the typing SQL and DuckDB plans a
+    statement in time proportional to its expressions (~15 ms of ~30 ms per file on the
+    demo machine, 126 files a demo run), so a clean file never pays for them.
+    """
+    checks = _checks(spec)
+    any_bad = " OR ".join(f"({condition})" for _, condition, _ in checks)
+    column_names = ", ".join(c.name for c in spec.columns)
+    kept_text = ", ".join(
+        f"CASE WHEN needs_reason THEN {name} END AS {name}"
+        for name in ("structure_error", *(f"s_{c.name}" for c in spec.columns))
+    )
+    return f"""
+    {_typed_cte(spec, source, "")},
+    flagged AS (
+        SELECT *, structure_error IS NOT NULL OR {any_bad} AS needs_reason FROM typed
+    )
+    SELECT ln, {column_names}, CAST(NULL AS VARCHAR) AS reject_column,
+           CAST(NULL AS VARCHAR) AS reject_reason, odd_quotes,
+           CASE WHEN needs_reason THEN left(record, {RAW_RECORD_MAX_CHARS}) END AS record,
+           needs_reason, {kept_text}
+    FROM flagged
+    """
+
+
+def reject_reasons_update(spec: RawTable, table: str) -> str:
+    """Fill in reject_column and reject_reason of the rows `flagged_select` marked, as
+    `typed_select` computes them (the same expressions)."""
+    checks = _checks(spec)
+    # Among the rows that need a reason, a bad value is one without a structure error.
+    bad_value = "structure_error IS NULL"
+    return (
+        f"UPDATE {table} SET reject_column = {_reject_column_sql(checks, bad_value)}, "
+        f"reject_reason = {_reject_reason_sql(checks, bad_value)} WHERE needs_reason"
+    )
+
+
+def _typed_cte(spec: RawTable, source: str, kept: str) -> str:
+    typed = ",\n".join(f"{_typed_expr(c)} AS {c.name}" for c in spec.columns)
+    raw_names = ", ".join(f"s_{c.name}" for c in spec.columns)
+    return f"""
+    , typed AS (
+        SELECT {kept}ln, record, odd_quotes, structure_error, {raw_names},
+               {typed}
+        FROM {source}
+    )"""
+
+
+def _checks(spec: RawTable) -> list[tuple[str, str, str]]:
+    """(column, SQL true when the value makes the row bad, SQL of its problem sentence)."""
+    checks = [(c.name, _is_bad_expr(c), _problem_expr(spec, c)) for c in spec.columns]
+    checks += [(name, condition, reason) for name, (condition, reason) in _row_rules(spec).items()]
+    return checks
+
+
+def _reject_column_sql(checks: list[tuple[str, str, str]], bad_value: str) -> str:
+    first_column = " ".join(f"WHEN {condition} THEN '{name}'" for name, condition, _ in checks)
+    return f"CASE WHEN {bad_value} THEN CASE {first_column} END END"
+
+
+def _reject_reason_sql(checks: list[tuple[str, str, str]], bad_value: str) -> str:
+    reasons = ", ".join(
+        f"CASE WHEN {condition} THEN {reason} END" for _, condition, reason in checks
+    )
+    return (
+        f"CASE WHEN structure_error IS NOT NULL THEN structure_error "
+        f"WHEN {bad_value} THEN concat_ws('; ', {reasons}) || '. {_FIX_VALUE}' END"
+    )
 
 
 def _is_bad_expr(column: Column) -> str:

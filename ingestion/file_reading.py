@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from ingestion.column_typing import reject_reasons_update
 from ingestion.contract import RawTable
 from ingestion.delivery import FileScan, LineProblem, write_clean_copy
 from ingestion.errors import PartitionLoadError
@@ -168,7 +169,8 @@ def parse_file(
     """Parse one landing file into the temp table `_ingest_parsed_<index>`, typed.
 
     `read_records` splits the file into records; the typing and reject rules
-    (`typed_select`) run in the same statement. Then rows about erased people are
+    (`flagged_select`, then `reject_reasons_update` for the rows that need a reason)
+    run next. Then rows about erased people are
     dropped (suppression) and, before the temp table counts, the file's line accounting
     is checked against the physical line count of its bytes (`check_line_accounting`).
     """
@@ -270,12 +272,14 @@ def read_records(
         parse_sql = _parse_sql(spec, header, records_sql, typed)
         con.execute(f"CREATE OR REPLACE TEMP TABLE {parsed_table} AS {parse_sql}")
         continuation_lines = 0
-        if spec.file_format == "csv" and _has_odd_quotes(con, parsed_table):
+        odd_quotes, needs_reasons = _row_flags(con, parsed_table, typed)
+        if spec.file_format == "csv" and odd_quotes:
             assert header is not None
             blank_lines = group_multiline_records(con, lines_table, header.n_fields)
             records_sql = "SELECT ln, record, read_error FROM _ingest_records"
             parse_sql = _parse_sql(spec, header, records_sql, typed)
             con.execute(f"CREATE OR REPLACE TEMP TABLE {parsed_table} AS {parse_sql}")
+            needs_reasons = _row_flags(con, parsed_table, typed)[1]
             (n_records, continuation_lines) = con.execute(
                 "SELECT count(*), coalesce(sum(n_lines - 1), 0) FROM _ingest_records"
             ).fetchone()
@@ -286,6 +290,8 @@ def read_records(
                 f"count(*) FILTER (WHERE line IS NULL AND read_error IS NULL) "
                 f"FROM {lines_table} WHERE ln >= {first_data_line}"
             ).fetchone()
+        if needs_reasons:
+            con.execute(reject_reasons_update(spec, parsed_table))
     finally:
         con.execute(f"DROP TABLE IF EXISTS {lines_table}")
         con.execute("DROP TABLE IF EXISTS _ingest_records")
@@ -386,11 +392,13 @@ def _mark_problem_lines(
     con.execute("DROP TABLE _ingest_problems")
 
 
-def _has_odd_quotes(con: duckdb.DuckDBPyConnection, parsed_table: str) -> bool:
-    (odd,) = con.execute(
-        f"SELECT coalesce(bool_or(odd_quotes), false) FROM {parsed_table}"
+def _row_flags(con: duckdb.DuckDBPyConnection, parsed_table: str, typed: bool) -> tuple[bool, bool]:
+    """Whether any record has an odd number of quotes, and (typed) any needs a reject reason."""
+    needs_reason = "coalesce(bool_or(needs_reason), false)" if typed else "false"
+    odd, needs = con.execute(
+        f"SELECT coalesce(bool_or(odd_quotes), false), {needs_reason} FROM {parsed_table}"
     ).fetchone()
-    return bool(odd)
+    return bool(odd), bool(needs)
 
 
 def _parse_sql(

@@ -140,12 +140,10 @@ def ensure_raw_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 def _add_new_audit_columns(con: duckdb.DuckDBPyConnection) -> None:
     """Bring a warehouse written before the line counts existed up to LOAD_AUDIT_COLUMNS."""
+    # The table's own description, not duckdb_columns(): that lists every column of every
+    # table in the warehouse first, and this runs for every day a load writes.
     present = {
-        name
-        for (name,) in con.execute(
-            "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?",
-            [RAW_SCHEMA, "load_audit"],
-        ).fetchall()
+        column[0] for column in con.execute(f"SELECT * FROM {LOAD_AUDIT_TABLE} LIMIT 0").description
     }
     for name, ddl in LOAD_AUDIT_COLUMNS:
         if name not in present:

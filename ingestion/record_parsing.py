@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from ingestion.column_typing import typed_select
+from ingestion.column_typing import flagged_select
 from ingestion.contract import Column, RawTable
 from ingestion.load_session import sql_literal
 
@@ -121,14 +121,15 @@ def group_multiline_records(con: duckdb.DuckDBPyConnection, lines_table: str, n_
 
 
 def csv_parse_sql(spec: RawTable, header: CsvHeader, records_sql: str) -> str:
-    """SELECT producing one row per record: typed columns plus reject_column/reject_reason."""
-    return csv_staged_ctes(spec, header, records_sql) + typed_select(spec, "counted")
+    """SELECT producing one row per record: typed columns, reject_column/reject_reason
+    (filled in by `reject_reasons_update` for the rows with `needs_reason`)."""
+    return csv_staged_ctes(spec, header, records_sql) + flagged_select(spec, "counted")
 
 
 def csv_staged_ctes(spec: RawTable, header: CsvHeader, records_sql: str) -> str:
     """The CTEs up to `counted`: one row per record as text, split into contract fields
     (`ln, record, odd_quotes, structure_error, s_<column>`), before any typing.
-    DuckDB's loader appends `typed_select`; the Spark reader (ingestion/spark_reading.py)
+    DuckDB's loader appends `flagged_select`; the Spark reader (ingestion/spark_reading.py)
     stops here and types on Spark with `spark_typed_select`."""
     n = header.n_fields
     unquote = (
@@ -185,8 +186,8 @@ def csv_staged_ctes(spec: RawTable, header: CsvHeader, records_sql: str) -> str:
 
 
 def jsonl_parse_sql(spec: RawTable, records_sql: str) -> str:
-    """SELECT typing Segment-spec JSON lines: one row per non-blank line."""
-    return jsonl_staged_ctes(spec, records_sql) + typed_select(spec, "counted")
+    """SELECT typing Segment-spec JSON lines: one row per non-blank line (as `csv_parse_sql`)."""
+    return jsonl_staged_ctes(spec, records_sql) + flagged_select(spec, "counted")
 
 
 def jsonl_staged_ctes(spec: RawTable, records_sql: str) -> str:
