@@ -184,7 +184,7 @@ def _create_candidates(
             f"select '{identifier.name}', {before} from {_PREVIOUS_RECORDS} p "
             f"where p.shared_values is not null "
             f"or p.record_key in (select record_key from {CHANGED_RECORDS}) "
-            f"or p.record_key not in (select record_key from {records_table})",
+            f"or not exists (select 1 from {records_table} c where c.record_key = p.record_key)",
         ]
     con.execute(
         f"create or replace temp table {CANDIDATE_TABLE} as "
