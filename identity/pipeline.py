@@ -75,6 +75,7 @@ from identity.survivorship import (
     CHANGED_CUSTOMERS_TABLE,
     CHANGED_RECORDS_TABLE,
     GOLDEN_TABLE,
+    add_kept_golden_rows,
     create_golden_table,
 )
 
@@ -214,7 +215,10 @@ def resolve_identities(
     )
     steward_blocked = apply_value_blocks(con, RECORDS_TABLE, steward_rows)
     stage_done("read_and_normalise")
-    shared = detect_shared_values(con, RECORDS_TABLE, config)
+    # a nightly run re-examines only the values the day's records touch
+    shared = detect_shared_values(
+        con, RECORDS_TABLE, config, changed_only=full_identity is not True
+    )
     # Only the columns Python needs (keys, guard attributes, audit flags): the rest of the
     # record stays in DuckDB.
     records = con.sql(
@@ -338,7 +342,7 @@ def resolve_identities(
     identity_records: str | TablePatch = (
         f"select * exclude (rid) from {ASSIGNED_TABLE} order by rid"
     )
-    golden: str | TablePatch = f"select * from {GOLDEN_TABLE}"
+    golden: str | TablePatch = f"select * from {GOLDEN_TABLE} order by customer_id"
     changed_records = (
         con.sql(f"select count(*) from {CHANGED_RECORDS_TABLE}").fetchall()[0][0]
         if golden_recomputed is not None
@@ -354,13 +358,19 @@ def resolve_identities(
             rows=f"select a.* exclude (rid) from {ASSIGNED_TABLE} a "
             f"semi join {CHANGED_RECORDS_TABLE} c using (record_key) order by a.rid",
         )
+        # `_identity_golden` holds only the changed customers' rows; a customer that is
+        # gone held a record that left or vanished, so it is among them (the second
+        # condition guards against a previous table that held rows of no record)
         golden = TablePatch(
             full=golden,
             delete_where=f"p.customer_id in (select customer_id from {CHANGED_CUSTOMERS_TABLE}) "
-            f"or p.customer_id not in (select customer_id from {GOLDEN_TABLE})",
-            rows=f"select g.* from {GOLDEN_TABLE} g "
-            f"semi join {CHANGED_CUSTOMERS_TABLE} c using (customer_id) order by g.customer_id",
+            f"or p.customer_id not in (select customer_id from {ASSIGNED_TABLE})",
+            rows=f"select g.* from {GOLDEN_TABLE} g order by g.customer_id",
         )
+    elif golden_recomputed is not None:
+        # most records changed: the whole table is written, last run's rows of unchanged
+        # customers included
+        add_kept_golden_rows(con)
     stage_done("survivorship")
 
     rows_written = write_identity_tables(

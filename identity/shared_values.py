@@ -83,11 +83,22 @@ def _mask_sql(identifier: str, value: str) -> str:
 
 
 def _statistics_sql(
-    records_table: str, identifier: SharedIdentifier, limits: dict[str, int], guests: bool = False
+    records_table: str,
+    identifier: SharedIdentifier,
+    limits: dict[str, int],
+    guests: bool = False,
+    candidates: bool = False,
 ) -> str:
     """Per value carried by 2+ records: the counts that can show sharing. Only values that
     could be shared come back (several name pairs, or too many of another identifier): most
-    values are one person's and never leave DuckDB."""
+    values are one person's and never leave DuckDB. `candidates`: only the values of
+    `_identity_shared_candidates` (a nightly run's, see `_create_candidates`)."""
+    among = (
+        f" semi join (select value from {CANDIDATE_TABLE} "
+        f"where identifier = '{identifier.name}') k using (value)"
+        if candidates
+        else ""
+    )
     address = (
         "case when address_line1 is not null then address_line1 || ' ' || "
         "coalesce(address_postal_code, '') end"
@@ -110,7 +121,7 @@ def _statistics_sql(
                count(distinct address) as n_addresses,
                list(distinct struct_pack(f := first_name_key, l := last_name))
                    filter (where first_name_key is not null or last_name is not null) as names
-        from carriers where value is not null
+        from carriers{among} where value is not null
         group by value
         having count(*) >= 2 and (
             n_name_pairs >= 2{f" or value in (select value from {GUEST_TABLE})" if guests else ""}
@@ -120,6 +131,70 @@ def _statistics_sql(
 
 
 GUEST_TABLE = "_identity_mailbox_guests"
+CANDIDATE_TABLE = "_identity_shared_candidates"
+CHANGED_RECORDS = "_identity_shared_changed_records"
+_PREVIOUS_RECORDS = "identity.identity_records"
+
+
+def _previous_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    schema, name = table.split(".")
+    return {
+        c
+        for (c,) in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = ? and table_name = ?",
+            [schema, name],
+        ).fetchall()
+    }
+
+
+def _create_candidates(
+    con: duckdb.DuckDBPyConnection, records_table: str, columns: set[str]
+) -> bool:
+    """`_identity_shared_candidates(identifier, value)`: the values whose statistics a nightly
+    run recomputes. A value's statistics are a function of the records carrying it, so
+    they can differ from last run's only for a value that a record new or changed since
+    last run carries now or carried then, or that a vanished record carried. A record is
+    unchanged when its source fingerprint is last run's (identity/records.py: the same
+    source row through the same normaliser and value blocks gives the same record). Every
+    other value keeps last run's verdict; of those only last run's shared values are
+    needed again (for their name groups): the values of last run's records that carried a
+    shared value (`identity_records.shared_values`). Returns False (every value is
+    examined) when last run's records cannot say this."""
+    needed = {c for i in SHARED_IDENTIFIERS for c in (i.column, "address_postal_code")}
+    previous = _previous_columns(con, _PREVIOUS_RECORDS)
+    if not needed | {"record_key", "shared_values", "source_fingerprint"} <= previous:
+        return False
+    if "source_fingerprint" not in columns:
+        return False
+    con.execute(f"""
+        create or replace temp table {CHANGED_RECORDS} as
+        select r.record_key from {records_table} r
+        anti join {_PREVIOUS_RECORDS} p
+          on p.record_key = r.record_key and p.source_fingerprint = r.source_fingerprint
+    """)
+    parts = []
+    for identifier in SHARED_IDENTIFIERS:
+        if identifier.column not in columns:
+            continue
+        now, before = identifier.value_sql.format(t="r."), identifier.value_sql.format(t="p.")
+        parts += [
+            f"select '{identifier.name}' as identifier, {now} as value from {records_table} r "
+            f"semi join {CHANGED_RECORDS} f using (record_key)",
+            f"select '{identifier.name}', {before} from {_PREVIOUS_RECORDS} p "
+            f"where p.shared_values is not null "
+            f"or p.record_key in (select record_key from {CHANGED_RECORDS}) "
+            f"or not exists (select 1 from {records_table} c where c.record_key = p.record_key)",
+        ]
+    con.execute(
+        f"create or replace temp table {CANDIDATE_TABLE} as "
+        f"select distinct identifier, value from ({' union all '.join(parts)}) "
+        "where value is not null"
+    )
+    con.execute(f"drop table {CHANGED_RECORDS}")
+    return True
+
+
 GUEST_REASON = "its mailbox names another person than the one using it"
 
 
@@ -288,7 +363,10 @@ def count_first_name_groups(names) -> int:
 
 
 def detect_shared_values(
-    con: duckdb.DuckDBPyConnection, records_table: str, config: IdentityConfig
+    con: duckdb.DuckDBPyConnection,
+    records_table: str,
+    config: IdentityConfig,
+    changed_only: bool = False,
 ) -> pd.DataFrame:
     """Create `_identity_match_records` and `_identity_shared_values` (one row per shared
     value, with the statistics that gave it away). Returns the shared values (masked and
@@ -297,7 +375,11 @@ def detect_shared_values(
     In the matching copy a shared value is qualified by the first-name group of the record
     carrying it (`value#0`, `value#1`, ...) and removed from records without a first name:
     the records of one person on a family inbox still share a key, different people's do
-    not, and a record without a name cannot be told apart, so the value links it to no one."""
+    not, and a record without a name cannot be told apart, so the value links it to no one.
+
+    `changed_only` (a nightly run): only the values that records new or changed since last
+    run touch, and last run's shared values, are examined again (`_create_candidates`):
+    the same result at the cost of the day's values, not of every value in the history."""
     limits = {
         "email": config.max_emails_per_customer,
         "phone": config.max_phones_per_customer,
@@ -311,6 +393,11 @@ def detect_shared_values(
         "address": config.shared_address_min_first_names,
     }
     columns = _columns(con, records_table)
+    candidates = (
+        changed_only
+        and config.detect_shared_values
+        and _create_candidates(con, records_table, columns)
+    )
     frames, group_frames = [], []
     for identifier in SHARED_IDENTIFIERS:
         if identifier.column not in columns or not config.detect_shared_values:
@@ -321,7 +408,9 @@ def detect_shared_values(
             con.register(GUEST_TABLE, pd.DataFrame({"value": sorted(guests)}, dtype=object))
         try:
             stats = con.sql(
-                _statistics_sql(records_table, identifier, limits, guests=bool(guests))
+                _statistics_sql(
+                    records_table, identifier, limits, guests=bool(guests), candidates=candidates
+                )
             ).df()
         finally:
             if guests:
@@ -430,6 +519,7 @@ def detect_shared_values(
         con.unregister("_identity_name_group_frame")
     _create_match_records(con, records_table, columns)
     con.execute(f"drop table if exists {NAME_GROUP_TABLE}")
+    con.execute(f"drop table if exists {CANDIDATE_TABLE}")
     return con.sql(
         f"select {', '.join(SHARED_COLUMNS)} from {SHARED_TABLE} order by identifier, n_records desc"
     ).df()

@@ -42,7 +42,11 @@ def previous_records_comparable(con: duckdb.DuckDBPyConnection) -> bool:
         return False
     now = [c for c, *_ in con.sql(f"describe {ASSIGNED_TABLE}").fetchall() if c != "rid"]
     before = [c for c, *_ in con.sql(f"describe {SCHEMA}.identity_records").fetchall()]
-    return sorted(now) == sorted(before)
+    # last run's golden rows are patched in place: they must have this version's columns
+    golden = [(c, t) for c, t, *_ in con.sql(f"describe {SCHEMA}.golden_customers").fetchall()]
+    return sorted(now) == sorted(before) and golden == list(
+        TABLE_COLUMNS["golden_customers"].items()
+    )
 
 
 def create_changed_customers_table(con: duckdb.DuckDBPyConnection) -> int:
@@ -85,14 +89,16 @@ def create_golden_table(
     last run when no value of the golden record changed, else the run time).
 
     `only_changed` (a nightly run): golden_customers.sql runs over the records of the
-    customers `create_changed_customers_table` names (its tables stay for the write, which
-    rewrites only those rows); every other customer keeps last run's row. Returns how many
-    golden records were recomputed (None: all of them)."""
+    customers `create_changed_customers_table` names, and `_identity_golden` holds only
+    their rows (its tables stay for the write, which deletes and inserts only those rows;
+    `add_kept_golden_rows` adds every other customer's row, last run's, when the whole
+    table must be written instead). Returns how many golden records were recomputed
+    (None: all of them, and `_identity_golden` is the whole table)."""
     value_columns = [
         c for c in TABLE_COLUMNS["golden_customers"] if c not in ("created_at", "updated_at")
     ]
     run_literal = f"timestamp '{run_ts.isoformat(sep=' ')}'"
-    source, kept, recomputed = ASSIGNED_TABLE, "", None
+    source, recomputed = ASSIGNED_TABLE, None
     if only_changed and previous_records_comparable(con):
         recomputed = create_changed_customers_table(con)
         con.execute(
@@ -100,13 +106,6 @@ def create_golden_table(
             f"from {ASSIGNED_TABLE} a semi join {CHANGED_CUSTOMERS_TABLE} c using (customer_id)"
         )
         source = _CHANGED_ASSIGNED_TABLE
-        columns = ", ".join(TABLE_COLUMNS["golden_customers"])
-        kept = f"""
-            union all by name
-            select {columns} from {SCHEMA}.golden_customers p
-            semi join (select distinct customer_id from {ASSIGNED_TABLE}) a using (customer_id)
-            anti join {CHANGED_CUSTOMERS_TABLE} c using (customer_id)
-        """
     if table_exists(con, "golden_customers"):
         unchanged = " and ".join(f"g.{c} is not distinct from p.{c}" for c in value_columns)
         updated = f"case when p.customer_id is not null and {unchanged} then p.updated_at else {run_literal} end"
@@ -122,9 +121,20 @@ def create_golden_table(
             from ({golden_sql}) g
             left join _identity_customer_created c on c.customer_id = g.customer_id
             {previous_join}
-            {kept}
         )
         order by customer_id
     """)
     con.execute(f"drop table if exists {_CHANGED_ASSIGNED_TABLE}")
     return recomputed
+
+
+def add_kept_golden_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """After `create_golden_table(only_changed=True)`: add to `_identity_golden` last run's
+    row of every customer that is still there and did not change, so it is the whole table."""
+    columns = ", ".join(TABLE_COLUMNS["golden_customers"])
+    con.execute(f"""
+        insert into {GOLDEN_TABLE} ({columns})
+        select {columns} from {SCHEMA}.golden_customers p
+        semi join (select distinct customer_id from {ASSIGNED_TABLE}) a using (customer_id)
+        anti join {CHANGED_CUSTOMERS_TABLE} c using (customer_id)
+    """)

@@ -103,3 +103,19 @@ def test_config_loads_yaml_and_toml_and_names_bad_keys(tmp_path):
         load_identity_config(bad)
     with pytest.raises(IdentityConfigError, match="household_guard_comparison"):
         IdentityConfig(household_guard_comparison="shoe_size")
+
+
+def test_truth_file_reads_the_same_through_duckdb_and_line_by_line(tmp_path, monkeypatch):
+    from identity import evaluate
+
+    truth = tmp_path / "truth.csv"
+    truth.write_text(
+        'source_system,source_record_id,person_id\nemail,ct_1,p1\nweb,"anon,2",p1\n'
+        'billing,"cus ""3""",p2\n'
+    )
+    assert evaluate._read_truth_plain(truth) is not None  # the DuckDB path takes it
+    fast = evaluate.read_truth(truth)
+    monkeypatch.setattr(evaluate, "_read_truth_plain", lambda path: None)
+    slow = evaluate.read_truth(truth)
+    pd.testing.assert_frame_equal(fast.reset_index(drop=True), slow)
+    assert fast["source_record_id"].tolist() == ["ct_1", "anon,2", 'cus "3"']
