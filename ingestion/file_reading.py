@@ -168,11 +168,11 @@ def parse_file(
 ) -> ParsedFile:
     """Parse one landing file into the temp table `_ingest_parsed_<index>`, typed.
 
-    `read_records` splits the file into records; the typing and reject rules
-    (`flagged_select`, then `reject_reasons_update` for the rows that need a reason)
-    run next. Then rows about erased people are
-    dropped (suppression) and, before the temp table counts, the file's line accounting
-    is checked against the physical line count of its bytes (`check_line_accounting`).
+    `read_records` splits the file into records and types them (`flagged_select`; the
+    reject reasons by `reject_reasons_update`, only for a file with rows that need one).
+    Then rows about erased people are dropped (suppression) and, before the temp table
+    counts, the file's line accounting is checked against the physical line count of its
+    bytes (`check_line_accounting`).
     """
     parsed = read_records(
         con, spec, dt, landing_dir, path, scan, header, index, scratch, warnings, typed=True
