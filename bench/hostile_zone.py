@@ -33,6 +33,8 @@ import json
 from datetime import date, timedelta
 from pathlib import Path
 
+from orchestration.cli import landing_days
+
 EDITS: list[str] = []
 
 
@@ -44,10 +46,6 @@ def _read(path: Path) -> bytes:
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(gzip.compress(data, mtime=0) if path.name.endswith(".gz") else data)
-
-
-def _days(zone: Path) -> list[date]:
-    return sorted({date.fromisoformat(p.name[3:]) for p in zone.glob("*/*/dt=*")})
 
 
 def _first_file(zone: Path, table_path: str, day: date, suffix: str = ".csv") -> Path:
@@ -86,7 +84,7 @@ def _note(zone: Path, path: Path, what: str) -> None:
 def make_hostile(zone: Path) -> list[str]:
     """Apply the edits of the module docstring to a generated zone; returns them."""
     EDITS.clear()
-    days = _days(zone)
+    days = landing_days(zone)
     first, second, last = days[0], days[1], days[-1]
 
     # BOM and CRLF; a quoted address over two lines.
@@ -185,7 +183,7 @@ def redeliver(zone: Path) -> list[str]:
     day): invoices with changed values and one more row, and one more contacts file;
     returns the edits."""
     EDITS.clear()
-    day = _days(zone)[1]
+    day = landing_days(zone)[1]
     path = _first_file(zone, "billing/invoices", day)
     header, rows = _csv_rows(_read(path))
     for row in rows[:3]:

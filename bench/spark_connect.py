@@ -36,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,6 +50,7 @@ from ingestion.contract import RAW_TABLES  # noqa: E402
 from ingestion.errors import PartitionLoadError  # noqa: E402
 from ingestion.load import load_partitions  # noqa: E402
 from ingestion.spark_reading import load_partitions_on_spark  # noqa: E402
+from orchestration.cli import landing_days  # noqa: E402
 from warehouse_engine.ingest_equivalence import compare_raw  # noqa: E402
 
 LOADED_AT = datetime(2026, 10, 15, 3, 0, 0)
@@ -124,7 +125,7 @@ def main() -> int:
     cdp_runs.generate_landing(
         zone, args.customers, args.days, args.seed, dict(os.environ), bad=True
     )
-    days = sorted({date.fromisoformat(p.name[3:]) for p in zone.glob("*/*/dt=*")})
+    days = landing_days(zone)
     load_start = os.getloadavg()[0]
 
     con = duckdb.connect(str(work / "warehouse.duckdb"))
