@@ -155,16 +155,6 @@ def _read_truth_plain(truth_csv: Path) -> pd.DataFrame | None:
     """The truth file through DuckDB, or None when it is not plainly well-formed."""
     con = duckdb.connect()
     try:
-        columns = [
-            c
-            for (c, *_) in con.execute(
-                "describe select * from read_csv(?, header = true, all_varchar = true, "
-                "delim = ',', quote = '\"', escape = '\"', strict_mode = true)",
-                [str(truth_csv)],
-            ).fetchall()
-        ]
-        if tuple(columns) != TRUTH_COLUMNS:
-            return None
         frame = con.execute(
             "select * from read_csv(?, header = true, all_varchar = true, delim = ',', "
             "quote = '\"', escape = '\"', strict_mode = true)",
@@ -174,6 +164,8 @@ def _read_truth_plain(truth_csv: Path) -> pd.DataFrame | None:
         return None
     finally:
         con.close()
+    if tuple(frame.columns) != TRUTH_COLUMNS:
+        return None
     values = frame[list(TRUTH_COLUMNS)]
     if values.isna().any().any() or (values.apply(lambda c: c.str.strip()) == "").any().any():
         return None
