@@ -153,6 +153,9 @@ def read_truth(truth_csv: Path) -> pd.DataFrame:
 
 def _read_truth_plain(truth_csv: Path) -> pd.DataFrame | None:
     """The truth file through DuckDB, or None when it is not plainly well-formed."""
+    if any(c in str(truth_csv) for c in "*?["):
+        # read_csv expands these as a glob: it would read other files, or none.
+        return None
     con = duckdb.connect()
     try:
         frame = con.execute(

@@ -119,3 +119,16 @@ def test_truth_file_reads_the_same_through_duckdb_and_line_by_line(tmp_path, mon
     slow = evaluate.read_truth(truth)
     pd.testing.assert_frame_equal(fast.reset_index(drop=True), slow)
     assert fast["source_record_id"].tolist() == ["ct_1", "anon,2", 'cus "3"']
+
+
+def test_truth_file_in_a_folder_named_like_a_glob_is_read_itself(tmp_path):
+    from identity.evaluate import read_truth
+
+    # DuckDB's read_csv expands '*', '?' and '[...]' in a path: "zone[1]" would match the
+    # folder "zone1" and read another zone's truth.
+    header = "source_system,source_record_id,person_id\n"
+    for folder, person in (("zone[1]", "p_own"), ("zone1", "p_other")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "truth.csv").write_text(f"{header}email,ct_1,{person}\n")
+    truth = read_truth(tmp_path / "zone[1]" / "truth.csv")
+    assert truth["person_id"].tolist() == ["p_own"]
