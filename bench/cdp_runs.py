@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.process_usage import jvm_processes, own_cpu_seconds
+
 REPO = Path(__file__).resolve().parent.parent
 CDP = Path(sys.executable).with_name("cdp")
 
@@ -49,42 +51,6 @@ class CdpRun:
         return None
 
 
-def _jvm_processes(root: int) -> list[int]:
-    """Every JVM under `root` and the processes under those (Spark's Python workers),
-    from /proc: processes `root` never reaps, so its rusage never counts them."""
-    children: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                stat = Path(entry.path, "stat").read_text()
-            except OSError:
-                continue
-            children.setdefault(int(stat[stat.rindex(")") + 2 :].split()[1]), []).append(
-                int(entry.name)
-            )
-    found, stack = [], [(pid, False) for pid in children.get(root, [])]
-    while stack:
-        pid, under_jvm = stack.pop()
-        try:
-            under_jvm = under_jvm or Path(f"/proc/{pid}/comm").read_text().strip() == "java"
-        except OSError:
-            continue
-        if under_jvm:
-            found.append(pid)
-        stack.extend((child, under_jvm) for child in children.get(pid, []))
-    return found
-
-
-def _own_cpu_seconds(pid: int) -> float | None:
-    """utime + stime of `pid` alone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    values = stat[stat.rindex(")") + 2 :].split()
-    return (int(values[11]) + int(values[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def fresh_dagster_home(folder: Path) -> Path:
     """A Dagster instance of the bench's own, configured as `make setup` configures one."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -107,8 +73,8 @@ def run_cdp(args: list[str], env: dict, cwd: Path = REPO) -> CdpRun:
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
             if pid:
                 break
-            for each in _jvm_processes(process.pid):
-                cpu = _own_cpu_seconds(each)
+            for each in jvm_processes(process.pid):
+                cpu = own_cpu_seconds(each)
                 if cpu is not None:
                     seen[each] = max(seen.get(each, 0.0), cpu)
             time.sleep(0.5)
