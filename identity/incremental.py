@@ -42,6 +42,13 @@ SCHEMA = "identity"
 FRONTIER = "_identity_frontier"
 TOUCHING_PAIRS = "_identity_touching_pairs"
 FINGERPRINT_TABLE = "_identity_fingerprints"
+# records new since last run or whose source or matching row changed (rid, customer_id,
+# match_changed), made when the seeds are found; without source fingerprints, only the
+# new and match-changed ones
+NEW_OR_CHANGED_TABLE = "_identity_new_or_changed"
+# last run's identity records that are gone from this run (record_key, source_system,
+# source_record_id, customer_id), made when the seeds are found
+GONE_TABLE = "_identity_gone"
 # Columns of the matching copy that only survivorship and display read: no rule, blocking
 # rule, comparison, guard or shared-value statistic looks at them. A web identity's
 # `source_updated_at` moves every day its visitor is active; were it in the fingerprint,
@@ -273,17 +280,37 @@ def _seed_rids(
     con: duckdb.DuckDBPyConnection, records: pd.DataFrame, previous_customer: np.ndarray
 ) -> np.ndarray:
     """New records, changed records, and every record of a customer that lost or changed one."""
-    changed = con.sql(f"""
-        select f.rid, p.customer_id
+    # with the records whose matching row changed, those whose source row changed (their
+    # source fingerprint: normalised this run, the others' columns are last run's)
+    source_changed = (
+        "or p.source_fingerprint is distinct from k.source_fingerprint"
+        if {"source_fingerprint"} <= _table_columns(con, "identity_records")
+        and "source_fingerprint"
+        in {c for c, *_ in con.sql("describe _identity_match_records").fetchall()}
+        else ""
+    )
+    con.execute(f"""
+        create or replace temp table {NEW_OR_CHANGED_TABLE} as
+        select f.rid, p.customer_id,
+               p.record_key is null
+               or p.match_fingerprint is distinct from f.match_fingerprint as match_changed
         from {FINGERPRINT_TABLE} f
-        join (select rid, record_key from _identity_match_records) k using (rid)
+        join (select rid, record_key, {"source_fingerprint" if source_changed else "null as source_fingerprint"}
+              from _identity_match_records) k using (rid)
         left join {SCHEMA}.identity_records p on p.record_key = k.record_key
         where p.record_key is null or p.match_fingerprint is distinct from f.match_fingerprint
-    """).df()
-    gone = con.sql(f"""
-        select distinct p.customer_id from {SCHEMA}.identity_records p
+              {source_changed}
+    """)
+    changed = con.sql(
+        f"select rid, customer_id from {NEW_OR_CHANGED_TABLE} where match_changed"
+    ).df()
+    con.execute(f"""
+        create or replace temp table {GONE_TABLE} as
+        select p.record_key, p.source_system, p.source_record_id, p.customer_id
+        from {SCHEMA}.identity_records p
         anti join _identity_match_records k on k.record_key = p.record_key
-    """).df()
+    """)
+    gone = con.sql(f"select distinct customer_id from {GONE_TABLE}").df()
     touched = set(changed["customer_id"].dropna()) | set(gone["customer_id"].dropna())
     of_touched = np.flatnonzero(pd.Series(previous_customer, dtype=object).isin(touched))
     return np.unique(np.concatenate([changed["rid"].to_numpy(dtype=np.int64), of_touched]))

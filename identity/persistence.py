@@ -215,6 +215,19 @@ class TablePatch:
     rows: str
 
 
+@dataclass
+class ScopedRows:
+    """A table of `ROW_KEYS` whose rows can differ from last run's only for the records of
+    `scope` (a table with the key columns; a nightly run's `_identity_maybe_changed`):
+    `rows` (a SELECT of the new rows of those records) is compared with last run's rows of
+    them, and only the rows that changed or went are deleted and written. `full` (a SELECT
+    of the whole table) is written instead when the table cannot be patched."""
+
+    full: str
+    rows: str
+    scope: str
+
+
 def _columns_and_types(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str]]:
     return [(c, t) for c, t, *_ in con.sql(f"describe {relation}").fetchall()]
 
@@ -256,6 +269,43 @@ def _write_changed_rows(
         con.execute(f"drop table if exists {_CHANGED_ROWS}")
 
 
+def _write_scoped_rows(
+    con: duckdb.DuckDBPyConnection, name: str, select: str, scoped: ScopedRows
+) -> int | None:
+    """`_write_changed_rows` over the scope's records only (the table's other rows are
+    known to be last run's); None when the table must be replaced."""
+    if name not in ROW_KEYS or not table_exists(con, name):
+        return None
+    con.execute(f"create or replace temp table {_NEW_ROWS} as select {select} from ({scoped.rows})")
+    try:
+        if _columns_and_types(con, _NEW_ROWS) != _columns_and_types(con, f"{SCHEMA}.{name}"):
+            return None
+        keys = ROW_KEYS[name]
+        same_key = " and ".join(f"n.{k} = p.{k}" for k in keys)
+        in_scope = " and ".join(f"s.{k} = p.{k}" for k in keys)
+        con.execute(
+            f"create or replace temp table {_CHANGED_ROWS} as "
+            f"select * from {_NEW_ROWS} except "
+            f"select p.* from {SCHEMA}.{name} p semi join {scoped.scope} s on {in_scope}"
+        )
+        changed, total = con.sql(
+            f"select (select count(*) from {_CHANGED_ROWS}), (select count(*) from {SCHEMA}.{name})"
+        ).fetchall()[0]
+        if changed > total * PATCH_AT_MOST:
+            return None
+        con.execute(f"""
+            delete from {SCHEMA}.{name} p
+            where exists (select 1 from {_CHANGED_ROWS} n where {same_key})
+               or (exists (select 1 from {scoped.scope} s where {in_scope})
+                   and not exists (select 1 from {_NEW_ROWS} n where {same_key}))
+        """)
+        con.execute(f"insert into {SCHEMA}.{name} select * from {_CHANGED_ROWS}")
+        return changed
+    finally:
+        con.execute(f"drop table if exists {_NEW_ROWS}")
+        con.execute(f"drop table if exists {_CHANGED_ROWS}")
+
+
 def _apply_patch(
     con: duckdb.DuckDBPyConnection, name: str, select: str, patch: TablePatch
 ) -> int | None:
@@ -277,13 +327,14 @@ def _apply_patch(
 
 def write_identity_tables(
     con: duckdb.DuckDBPyConnection,
-    tables: dict[str, pd.DataFrame | str | TablePatch],
+    tables: dict[str, pd.DataFrame | str | TablePatch | ScopedRows],
     new_merges: pd.DataFrame,
     new_splits: pd.DataFrame | None = None,
 ) -> dict[str, int]:
     """Write the identity tables and append to the merge and split logs in one transaction.
     A table's source is a DataFrame, a SELECT over temp tables (kept in DuckDB) or a
-    `TablePatch` (the run knows which rows changed). The tables of `ROW_KEYS` get only their
+    `TablePatch` (the run knows which rows changed) or `ScopedRows` (it knows which rows may
+    have). The tables of `ROW_KEYS` get only their
     changed rows (found by comparing, deleted and inserted by key); the others, and any
     whose columns changed, are replaced. Returns the rows written per table."""
     written: dict[str, int] = {}
@@ -291,7 +342,7 @@ def write_identity_tables(
     try:
         con.execute(f"create schema if not exists {SCHEMA}")
         for name, given in tables.items():
-            source = given.full if isinstance(given, TablePatch) else given
+            source = given.full if isinstance(given, TablePatch | ScopedRows) else given
             if isinstance(source, str):
                 relation = f"({source})"
                 columns = [c for c, *_ in con.sql(f"describe {source}").fetchall()]
@@ -305,11 +356,12 @@ def write_identity_tables(
                 select = ", ".join([f"cast({c} as {t}) as {c}" for c, t in typed.items()] + extras)
             else:
                 select = "*"
-            rows = (
-                _apply_patch(con, name, select, given)
-                if isinstance(given, TablePatch)
-                else _write_changed_rows(con, name, select, relation)
-            )
+            if isinstance(given, TablePatch):
+                rows = _apply_patch(con, name, select, given)
+            elif isinstance(given, ScopedRows):
+                rows = _write_scoped_rows(con, name, select, given)
+            else:
+                rows = _write_changed_rows(con, name, select, relation)
             if rows is None:
                 con.execute(
                     f"create or replace table {SCHEMA}.{name} as select {select} from {relation}"

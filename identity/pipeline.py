@@ -27,6 +27,8 @@ from identity.config import IdentityConfig
 from identity.engine_pipeline import link_on_engine
 from identity.incremental import (
     FINGERPRINT_TABLE,
+    GONE_TABLE,
+    NEW_OR_CHANGED_TABLE,
     affected_records,
     config_fingerprint,
     create_fingerprints,
@@ -48,6 +50,7 @@ from identity.persistence import (
     PATCH_AT_MOST,
     SCHEMA,
     TABLE_COLUMNS,
+    ScopedRows,
     TablePatch,
     read_previous_state,
     write_identity_tables,
@@ -75,8 +78,11 @@ from identity.survivorship import (
     CHANGED_CUSTOMERS_TABLE,
     CHANGED_RECORDS_TABLE,
     GOLDEN_TABLE,
+    MAYBE_CHANGED_TABLE,
+    add_changed_customers_records,
     add_kept_golden_rows,
     create_golden_table,
+    create_maybe_changed_table,
 )
 
 __all__ = ["SCHEMA", "TABLE_COLUMNS", "ResolutionSummary", "resolve_identities"]
@@ -325,7 +331,27 @@ def resolve_identities(
         f"join {MATCH_RECORDS_TABLE} m using (rid) join {RESOLVED_TABLE} c using (rid) "
         f"join {FINGERPRINT_TABLE} f using (rid)"
     )
-    golden_recomputed = create_golden_table(con, run_ts, only_changed=within is not None)
+    scoped = within is not None and create_maybe_changed_table(
+        con, np.flatnonzero(within | (previous_ids.to_numpy() != customer_ids))
+    )
+    golden_recomputed = create_golden_table(
+        con, run_ts, only_changed=within is not None, scoped=scoped
+    )
+    customer_map: str | ScopedRows = customer_map_sql(con, MATCH_RECORDS_TABLE, run_ts)
+    registry: str | ScopedRows = registry_sql(con, MATCH_RECORDS_TABLE, run_ts)
+    if scoped and golden_recomputed is not None:
+        # only the rows of records that may have changed are compared and rewritten
+        add_changed_customers_records(con)
+        customer_map = ScopedRows(
+            full=customer_map,
+            rows=customer_map_sql(con, MATCH_RECORDS_TABLE, run_ts, only=MAYBE_CHANGED_TABLE),
+            scope=MAYBE_CHANGED_TABLE,
+        )
+        registry = ScopedRows(
+            full=registry,
+            rows=registry_sql(con, MATCH_RECORDS_TABLE, run_ts, only=MAYBE_CHANGED_TABLE),
+            scope=MAYBE_CHANGED_TABLE,
+        )
     merges = assignment.merges.assign(merged_at=run_ts)
     splits = assignment.splits.assign(split_at=run_ts)
     refused = refused_merge_rows(
@@ -377,9 +403,9 @@ def resolve_identities(
         con,
         {
             "identity_records": identity_records,
-            "customer_map": customer_map_sql(con, MATCH_RECORDS_TABLE, run_ts),
+            "customer_map": customer_map,
             "golden_customers": golden,
-            "id_registry": registry_sql(con, MATCH_RECORDS_TABLE, run_ts),
+            "id_registry": registry,
             "refused_merges": refused,
             "match_evidence": match_evidence,
             "shared_values": shared.assign(resolved_at=run_ts),
@@ -411,6 +437,9 @@ def resolve_identities(
         CUSTOMER_CREATED_TABLE,
         EVIDENCE_TABLE,
         UNTOUCHED_TABLE,
+        MAYBE_CHANGED_TABLE,
+        NEW_OR_CHANGED_TABLE,
+        GONE_TABLE,
     ):
         con.execute(f"drop table if exists {table}")
     stage_done("write")

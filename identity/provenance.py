@@ -65,12 +65,20 @@ def create_resolved_table(
         con.unregister("_identity_resolved_frame")
 
 
+def _only(column: str, only: str | None) -> str:
+    return f"where {column} in (select record_key from {only})" if only else ""
+
+
 def customer_map_sql(
-    con: duckdb.DuckDBPyConnection, records_table: str, run_ts: pd.Timestamp
+    con: duckdb.DuckDBPyConnection,
+    records_table: str,
+    run_ts: pd.Timestamp,
+    only: str | None = None,
 ) -> str:
     """SELECT of the customer map: how each record joined its customer (the walk of the
     spanning tree from the cluster's anchor, the record assigned longest ago, then the
-    smallest key). updated_at is last run's when nothing else in the row changed."""
+    smallest key). updated_at is last run's when nothing else in the row changed. `only`:
+    a table of record keys; just their rows."""
     run = _timestamp_literal(run_ts)
     compared = ("customer_id", "match_rule", "match_weight", "matched_record")
     if table_exists(con, "customer_map"):
@@ -90,6 +98,7 @@ def customer_map_sql(
             from {records_table} r
             join {RESOLVED_TABLE} x using (rid)
             left join {records_table} m on m.rid = x.matched_rid
+            {_only("r.record_key", only)}
         )
         select c.source_system, c.source_record_id, c.customer_id, c.match_rule, c.match_weight,
                c.matched_record, c.first_assigned_at, {updated} as updated_at
@@ -157,10 +166,16 @@ def walk_spanning_trees(
     return match_rule, match_weight, matched
 
 
-def registry_sql(con: duckdb.DuckDBPyConnection, records_table: str, run_ts: pd.Timestamp) -> str:
+def registry_sql(
+    con: duckdb.DuckDBPyConnection,
+    records_table: str,
+    run_ts: pd.Timestamp,
+    only: str | None = None,
+) -> str:
     """SELECT of the id registry: record -> customer for every record ever seen (records
     gone from staging keep their row). updated_at moves only when the customer changed;
-    customer_created_at comes from `_identity_customer_created`."""
+    customer_created_at comes from `_identity_customer_created`. `only`: a table of record
+    keys; just their rows."""
     run = _timestamp_literal(run_ts)
     current = f"""
         select r.record_key, r.source_system, r.source_record_id, x.customer_id,
@@ -170,6 +185,7 @@ def registry_sql(con: duckdb.DuckDBPyConnection, records_table: str, run_ts: pd.
         join {RESOLVED_TABLE} x using (rid)
         left join {CUSTOMER_CREATED_TABLE} cc on cc.customer_id = x.customer_id
         {{previous_join}}
+        {_only("r.record_key", only)}
     """
     if not table_exists(con, "id_registry"):
         return current.format(first=run, updated=run, previous_join="") + " order by record_key"
@@ -186,6 +202,7 @@ def registry_sql(con: duckdb.DuckDBPyConnection, records_table: str, run_ts: pd.
                p.first_assigned_at, p.updated_at, p.customer_created_at
         from {SCHEMA}.id_registry p
         anti join {records_table} r on r.record_key = p.record_key
+        {_only("p.record_key", only)}
         order by record_key
     """
 

@@ -19,8 +19,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
+from identity.incremental import GONE_TABLE, NEW_OR_CHANGED_TABLE
 from identity.persistence import SCHEMA, TABLE_COLUMNS, table_exists
 
 ASSIGNED_TABLE = "_identity_assigned"  # identity records + customer_id, read by the SQL
@@ -32,6 +34,61 @@ CHANGED_CUSTOMERS_TABLE = "_identity_golden_changed"
 # record keys whose identity record is new, changed or gone since last run
 CHANGED_RECORDS_TABLE = "_identity_records_changed"
 _CHANGED_ASSIGNED_TABLE = "_identity_assigned_changed"
+# a nightly run's records whose rows may differ from last run's (record_key, source_system,
+# source_record_id): see create_maybe_changed_table
+MAYBE_CHANGED_TABLE = "_identity_maybe_changed"
+
+
+def create_maybe_changed_table(con: duckdb.DuckDBPyConnection, rids: np.ndarray) -> bool:
+    """`_identity_maybe_changed`: on a nightly run, the only records whose identity record,
+    customer map or registry row can differ from last run's - `rids` (those re-clustered
+    and those whose customer id changed), those normalised this run (every other record's
+    normalised columns were copied from last run's row), those a steward's block touched,
+    and those gone since. A record outside them has last run's normalised columns, its
+    matching copy unchanged (else its match fingerprint moved and it was re-clustered, so
+    its shared values too), its customer id and its customer's spanning tree: its rows are
+    last run's. Returns False (no table) when the records were not reused from last run."""
+    if not (
+        table_exists_temp(con, NEW_OR_CHANGED_TABLE)
+        and table_exists_temp(con, GONE_TABLE)
+        and "source_fingerprint"
+        in {c for c, *_ in con.sql(f"describe {ASSIGNED_TABLE}").fetchall()}
+    ):
+        return False
+    con.register("_identity_maybe_changed_rids", pd.DataFrame({"rid": rids.astype(np.int32)}))
+    try:
+        con.execute(f"""
+            create or replace temp table {MAYBE_CHANGED_TABLE} as
+            select record_key, source_system, source_record_id from {ASSIGNED_TABLE} a
+            where a.rid in (select rid from _identity_maybe_changed_rids)
+               or a.rid in (select rid from {NEW_OR_CHANGED_TABLE})
+               or coalesce(a.blocked_values, '') like '%steward %'
+            union
+            select record_key, source_system, source_record_id from {GONE_TABLE}
+        """)
+    finally:
+        con.unregister("_identity_maybe_changed_rids")
+    return True
+
+
+def add_changed_customers_records(con: duckdb.DuckDBPyConnection) -> None:
+    """After `create_golden_table`: add to `_identity_maybe_changed` every record of a
+    customer whose golden record was recomputed (a customer-wide value, such as when its id
+    was created, may show in all its records' rows)."""
+    con.execute(f"""
+        insert into {MAYBE_CHANGED_TABLE}
+        select a.record_key, a.source_system, a.source_record_id from {ASSIGNED_TABLE} a
+        semi join {CHANGED_CUSTOMERS_TABLE} c using (customer_id)
+        anti join {MAYBE_CHANGED_TABLE} m using (record_key)
+    """)
+
+
+def table_exists_temp(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_tables() where temporary and table_name = ?", [table]
+        ).fetchall()[0][0]
+    )
 
 
 def previous_records_comparable(con: duckdb.DuckDBPyConnection) -> bool:
@@ -49,7 +106,7 @@ def previous_records_comparable(con: duckdb.DuckDBPyConnection) -> bool:
     )
 
 
-def create_changed_customers_table(con: duckdb.DuckDBPyConnection) -> int:
+def create_changed_customers_table(con: duckdb.DuckDBPyConnection, scoped: bool = False) -> int:
     """`_identity_records_changed(record_key)`: the records that are new, differ in any
     column (their customer id included) from last run's identity record, or are gone.
     `_identity_golden_changed(customer_id)`: the customers whose golden record may differ
@@ -57,15 +114,20 @@ def create_changed_customers_table(con: duckdb.DuckDBPyConnection) -> int:
     customer id included) from last run's identity record, those that lost a record (it
     left or vanished), and any without a golden row last run. A golden record is a function
     of its customer's records alone (golden_customers.sql ranks within a customer), so every
-    other customer's golden record is last run's. Returns how many customers changed."""
+    other customer's golden record is last run's. Returns how many customers changed.
+    `scoped`: only the records of `_identity_maybe_changed` are compared (a nightly run)."""
     columns = [c for c, *_ in con.sql(f"describe {SCHEMA}.identity_records").fetchall()]
     differs = " or ".join(f"a.{c} is distinct from p.{c}" for c in columns if c != "record_key")
+    now, before = ASSIGNED_TABLE, f"{SCHEMA}.identity_records"
+    if scoped:
+        now = f"(select * from {now} semi join {MAYBE_CHANGED_TABLE} using (record_key))"
+        before = f"(select * from {before} semi join {MAYBE_CHANGED_TABLE} using (record_key))"
     con.execute(f"""
         create or replace temp table {CHANGED_RECORDS_TABLE} as
         select coalesce(a.record_key, p.record_key) as record_key,
                a.customer_id as now_id, p.customer_id as was_id
-        from {ASSIGNED_TABLE} a
-        full join {SCHEMA}.identity_records p on p.record_key = a.record_key
+        from {now} a
+        full join {before} p on p.record_key = a.record_key
         where a.record_key is null or p.record_key is null or {differs}
     """)
     con.execute(f"""
@@ -82,7 +144,10 @@ def create_changed_customers_table(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def create_golden_table(
-    con: duckdb.DuckDBPyConnection, run_ts: pd.Timestamp, only_changed: bool = False
+    con: duckdb.DuckDBPyConnection,
+    run_ts: pd.Timestamp,
+    only_changed: bool = False,
+    scoped: bool = False,
 ) -> int | None:
     """`_identity_golden`: golden_customers.sql over `_identity_assigned`, plus created_at
     (when the id was first minted: `_identity_customer_created`) and updated_at (kept from
@@ -92,7 +157,7 @@ def create_golden_table(
     customers `create_changed_customers_table` names, and `_identity_golden` holds only
     their rows (its tables stay for the write, which deletes and inserts only those rows;
     `add_kept_golden_rows` adds every other customer's row, last run's, when the whole
-    table must be written instead). Returns how many golden records were recomputed
+    table must be written instead; `scoped`: see create_changed_customers_table). Returns how many golden records were recomputed
     (None: all of them, and `_identity_golden` is the whole table)."""
     value_columns = [
         c for c in TABLE_COLUMNS["golden_customers"] if c not in ("created_at", "updated_at")
@@ -100,7 +165,7 @@ def create_golden_table(
     run_literal = f"timestamp '{run_ts.isoformat(sep=' ')}'"
     source, recomputed = ASSIGNED_TABLE, None
     if only_changed and previous_records_comparable(con):
-        recomputed = create_changed_customers_table(con)
+        recomputed = create_changed_customers_table(con, scoped=scoped)
         con.execute(
             f"create or replace temp table {_CHANGED_ASSIGNED_TABLE} as select a.* "
             f"from {ASSIGNED_TABLE} a semi join {CHANGED_CUSTOMERS_TABLE} c using (customer_id)"
