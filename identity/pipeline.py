@@ -308,6 +308,7 @@ def resolve_identities(
         previous.known_ids,
         linkage.clustering.tree_edges,
         run_ts,
+        within=within,
     )
     if len(steward.cannot_links):
         assignment = settle_unlink_splits(

@@ -54,8 +54,14 @@ def assign_customer_ids(
     known_ids: set[str],
     tree_edges: pd.DataFrame,
     run_at: pd.Timestamp,
+    within: np.ndarray | None = None,
 ) -> IdAssignment:
-    """Give every cluster its customer id; `previous_ids[rid]` is the record's id last run (or None)."""
+    """Give every cluster its customer id; `previous_ids[rid]` is the record's id last run (or None).
+    `within` (a nightly run, identity/incremental.py): the mask of the records re-clustered.
+    They are whole previous customers and whole clusters, and every other cluster is one
+    previous customer's records linked by its previous spanning tree: it claims that id
+    alone and keeps it, so only the re-clustered records' claims are weighed (the same
+    ids, merges and splits as weighing all of them)."""
     frame = pd.DataFrame(
         {
             "record_key": record_keys.to_numpy(),
@@ -63,13 +69,14 @@ def assign_customer_ids(
             "previous_id": previous_ids.to_numpy(),
         }
     )
+    weighed = frame if within is None else frame[within]
     # Clusters are labelled by their smallest rid and records are sorted by key, so the
     # label's own key is the cluster's smallest key.
     keys = frame["record_key"].to_numpy()
-    smallest_key = {int(c): keys[c] for c in np.unique(cluster_of)}
+    smallest_key = {int(c): keys[c] for c in np.unique(weighed["cluster"].to_numpy())}
 
     claims = (
-        frame.dropna(subset=["previous_id"])
+        weighed.dropna(subset=["previous_id"])
         .groupby(["previous_id", "cluster"], sort=False)
         # rows are in record_key order, so a group's first key is its smallest (and "first"
         # runs in Cython where "min" of strings falls back to Python per group)
@@ -111,9 +118,12 @@ def assign_customer_ids(
     id_by_label[np.fromiter(id_of_cluster.keys(), dtype=np.int64, count=len(id_of_cluster))] = list(
         id_of_cluster.values()
     )
-    customer_of_record = pd.Series(
-        id_by_label[frame["cluster"].to_numpy(dtype=np.int64)], index=frame.index
-    )
+    if within is None:
+        assigned = id_by_label[frame["cluster"].to_numpy(dtype=np.int64)]
+    else:
+        assigned = frame["previous_id"].to_numpy(dtype=object, copy=True)
+        assigned[within] = id_by_label[weighed["cluster"].to_numpy(dtype=np.int64)]
+    customer_of_record = pd.Series(assigned, index=frame.index)
     return IdAssignment(
         customer_of_record,
         merges,
