@@ -43,8 +43,8 @@ FRONTIER = "_identity_frontier"
 TOUCHING_PAIRS = "_identity_touching_pairs"
 FINGERPRINT_TABLE = "_identity_fingerprints"
 # records new since last run or whose source or matching row changed (rid, customer_id,
-# match_changed), made when the seeds are found; without source fingerprints, only the
-# new and match-changed ones
+# match_changed), made when the seeds are found (not when last run's records have no
+# source fingerprints)
 NEW_OR_CHANGED_TABLE = "_identity_new_or_changed"
 # last run's identity records that are gone from this run (record_key, source_system,
 # source_record_id, customer_id), made when the seeds are found
@@ -304,6 +304,9 @@ def _seed_rids(
     changed = con.sql(
         f"select rid, customer_id from {NEW_OR_CHANGED_TABLE} where match_changed"
     ).df()
+    if not source_changed:
+        # records whose source changed are not known: no table, so nothing relies on it
+        con.execute(f"drop table {NEW_OR_CHANGED_TABLE}")
     con.execute(f"""
         create or replace temp table {GONE_TABLE} as
         select p.record_key, p.source_system, p.source_record_id, p.customer_id

@@ -81,6 +81,7 @@ from identity.survivorship import (
     MAYBE_CHANGED_TABLE,
     add_changed_customers_records,
     add_kept_golden_rows,
+    create_assigned_table,
     create_golden_table,
     create_maybe_changed_table,
 )
@@ -326,15 +327,11 @@ def resolve_identities(
         linkage.clustering.tree_edges,
     )
     create_customer_created_table(con, assignment.customer_created_at)
-    con.execute(
-        f"create or replace temp table {ASSIGNED_TABLE} as "
-        f"select r.*, m.shared_values, c.customer_id, f.match_fingerprint from {RECORDS_TABLE} r "
-        f"join {MATCH_RECORDS_TABLE} m using (rid) join {RESOLVED_TABLE} c using (rid) "
-        f"join {FINGERPRINT_TABLE} f using (rid)"
-    )
     scoped = within is not None and create_maybe_changed_table(
         con, np.flatnonzero(within | (previous_ids.to_numpy() != customer_ids))
     )
+    # a nightly run holds (and compares) only the records that may have changed
+    all_assigned = create_assigned_table(con, scoped=scoped)
     golden_recomputed = create_golden_table(
         con, run_ts, only_changed=within is not None, scoped=scoped
     )
@@ -367,7 +364,7 @@ def resolve_identities(
         con, MATCH_RECORDS_TABLE, linkage.evidence, linkage.prior_weight, within
     )
     identity_records: str | TablePatch = (
-        f"select * exclude (rid) from {ASSIGNED_TABLE} order by rid"
+        f"select * exclude (rid) from ({all_assigned}) order by rid"
     )
     golden: str | TablePatch = f"select * from {GOLDEN_TABLE} order by customer_id"
     changed_records = (
@@ -391,7 +388,7 @@ def resolve_identities(
         golden = TablePatch(
             full=golden,
             delete_where=f"p.customer_id in (select customer_id from {CHANGED_CUSTOMERS_TABLE}) "
-            f"or p.customer_id not in (select customer_id from {ASSIGNED_TABLE})",
+            f"or p.customer_id not in (select customer_id from {RESOLVED_TABLE})",
             rows=f"select g.* from {GOLDEN_TABLE} g order by g.customer_id",
         )
     elif golden_recomputed is not None:

@@ -22,8 +22,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from identity.incremental import GONE_TABLE, NEW_OR_CHANGED_TABLE
+from identity.incremental import FINGERPRINT_TABLE, GONE_TABLE, NEW_OR_CHANGED_TABLE
 from identity.persistence import SCHEMA, TABLE_COLUMNS, table_exists
+from identity.provenance import RESOLVED_TABLE
+from identity.records import RECORDS_TABLE
+from identity.shared_values import MATCH_RECORDS_TABLE
 
 ASSIGNED_TABLE = "_identity_assigned"  # identity records + customer_id, read by the SQL
 GOLDEN_TABLE = "_identity_golden"
@@ -40,35 +43,51 @@ MAYBE_CHANGED_TABLE = "_identity_maybe_changed"
 
 
 def create_maybe_changed_table(con: duckdb.DuckDBPyConnection, rids: np.ndarray) -> bool:
-    """`_identity_maybe_changed`: on a nightly run, the only records whose identity record,
-    customer map or registry row can differ from last run's - `rids` (those re-clustered
-    and those whose customer id changed), those normalised this run (every other record's
+    """`_identity_maybe_changed(rid, record_key, source_system, source_record_id)`: on a
+    nightly run, the only records whose identity record, customer map or registry row can
+    differ from last run's - `rids` (those re-clustered and those whose customer id
+    changed), those whose source row changed (normalised this run: every other record's
     normalised columns were copied from last run's row), those a steward's block touched,
-    and those gone since. A record outside them has last run's normalised columns, its
-    matching copy unchanged (else its match fingerprint moved and it was re-clustered, so
-    its shared values too), its customer id and its customer's spanning tree: its rows are
-    last run's. Returns False (no table) when the records were not reused from last run."""
-    if not (
-        table_exists_temp(con, NEW_OR_CHANGED_TABLE)
-        and table_exists_temp(con, GONE_TABLE)
-        and "source_fingerprint"
-        in {c for c, *_ in con.sql(f"describe {ASSIGNED_TABLE}").fetchall()}
-    ):
+    and those gone since (rid null). A record outside them has last run's normalised
+    columns, its matching copy unchanged (else its match fingerprint moved and it was
+    re-clustered, so its shared values too), its customer id and its customer's spanning
+    tree: its rows are last run's. Returns False (no table) when the records whose source
+    changed are not known."""
+    if not (table_exists_temp(con, NEW_OR_CHANGED_TABLE) and table_exists_temp(con, GONE_TABLE)):
         return False
     con.register("_identity_maybe_changed_rids", pd.DataFrame({"rid": rids.astype(np.int32)}))
     try:
         con.execute(f"""
             create or replace temp table {MAYBE_CHANGED_TABLE} as
-            select record_key, source_system, source_record_id from {ASSIGNED_TABLE} a
+            select rid, record_key, source_system, source_record_id from {MATCH_RECORDS_TABLE} a
             where a.rid in (select rid from _identity_maybe_changed_rids)
                or a.rid in (select rid from {NEW_OR_CHANGED_TABLE})
                or coalesce(a.blocked_values, '') like '%steward %'
-            union
-            select record_key, source_system, source_record_id from {GONE_TABLE}
+            union all
+            select null::integer, record_key, source_system, source_record_id from {GONE_TABLE}
         """)
     finally:
         con.unregister("_identity_maybe_changed_rids")
     return True
+
+
+def _assigned_sql(rids: str | None = None) -> str:
+    """SELECT of the identity records with their customer id (the records whose rid
+    `rids`, a SELECT of rids, gives; None: all)."""
+    return (
+        f"select r.*, m.shared_values, c.customer_id, f.match_fingerprint from {RECORDS_TABLE} r "
+        f"join {MATCH_RECORDS_TABLE} m using (rid) join {RESOLVED_TABLE} c using (rid) "
+        f"join {FINGERPRINT_TABLE} f using (rid)" + (f" where r.rid in ({rids})" if rids else "")
+    )
+
+
+def create_assigned_table(con: duckdb.DuckDBPyConnection, scoped: bool = False) -> str:
+    """`_identity_assigned`: the identity records with their customer ids, all of them, or
+    with `scoped` only those of `_identity_maybe_changed` (create_golden_table adds the
+    other records of the customers that changed). Returns the SELECT of all of them."""
+    rids = f"select rid from {MAYBE_CHANGED_TABLE} where rid is not null" if scoped else None
+    con.execute(f"create or replace temp table {ASSIGNED_TABLE} as {_assigned_sql(rids)}")
+    return _assigned_sql()
 
 
 def add_changed_customers_records(con: duckdb.DuckDBPyConnection) -> None:
@@ -77,7 +96,7 @@ def add_changed_customers_records(con: duckdb.DuckDBPyConnection) -> None:
     was created, may show in all its records' rows)."""
     con.execute(f"""
         insert into {MAYBE_CHANGED_TABLE}
-        select a.record_key, a.source_system, a.source_record_id from {ASSIGNED_TABLE} a
+        select a.rid, a.record_key, a.source_system, a.source_record_id from {ASSIGNED_TABLE} a
         semi join {CHANGED_CUSTOMERS_TABLE} c using (customer_id)
         anti join {MAYBE_CHANGED_TABLE} m using (record_key)
     """)
@@ -137,7 +156,7 @@ def create_changed_customers_table(con: duckdb.DuckDBPyConnection, scoped: bool 
         union
         select was_id from diff where was_id is not null
         union
-        select distinct a.customer_id from {ASSIGNED_TABLE} a
+        select distinct a.customer_id from {RESOLVED_TABLE} a
         anti join {SCHEMA}.golden_customers g on g.customer_id = a.customer_id
     """)
     return con.sql(f"select count(*) from {CHANGED_CUSTOMERS_TABLE}").fetchall()[0][0]
@@ -166,6 +185,16 @@ def create_golden_table(
     source, recomputed = ASSIGNED_TABLE, None
     if only_changed and previous_records_comparable(con):
         recomputed = create_changed_customers_table(con, scoped=scoped)
+        if scoped:
+            # golden_customers.sql reads every record of a changed customer
+            con.execute(
+                f"insert into {ASSIGNED_TABLE} "
+                + _assigned_sql(
+                    f"select rid from {RESOLVED_TABLE} semi join {CHANGED_CUSTOMERS_TABLE} "
+                    f"using (customer_id) where rid not in "
+                    f"(select rid from {MAYBE_CHANGED_TABLE} where rid is not null)"
+                )
+            )
         con.execute(
             f"create or replace temp table {_CHANGED_ASSIGNED_TABLE} as select a.* "
             f"from {ASSIGNED_TABLE} a semi join {CHANGED_CUSTOMERS_TABLE} c using (customer_id)"
@@ -200,6 +229,6 @@ def add_kept_golden_rows(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"""
         insert into {GOLDEN_TABLE} ({columns})
         select {columns} from {SCHEMA}.golden_customers p
-        semi join (select distinct customer_id from {ASSIGNED_TABLE}) a using (customer_id)
+        semi join (select distinct customer_id from {RESOLVED_TABLE}) a using (customer_id)
         anti join {CHANGED_CUSTOMERS_TABLE} c using (customer_id)
     """)
