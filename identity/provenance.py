@@ -84,8 +84,14 @@ def customer_map_sql(
     if table_exists(con, "customer_map"):
         unchanged = " and ".join(f"c.{col} is not distinct from p.{col}" for col in compared)
         updated = f"case when p.source_system is not null and {unchanged} then p.updated_at else {run} end"
+        previous = f"{SCHEMA}.customer_map"
+        if only:
+            previous = (
+                f"(select p.* from {previous} p semi join {only} o "
+                "on o.source_system = p.source_system and o.source_record_id = p.source_record_id)"
+            )
         previous_join = (
-            f"left join {SCHEMA}.customer_map p "
+            f"left join {previous} p "
             "on p.source_system = c.source_system and p.source_record_id = c.source_record_id"
         )
     else:
@@ -189,12 +195,15 @@ def registry_sql(
     """
     if not table_exists(con, "id_registry"):
         return current.format(first=run, updated=run, previous_join="") + " order by record_key"
+    previous = f"{SCHEMA}.id_registry"
+    if only:
+        previous = f"(select p.* from {previous} p semi join {only} o using (record_key))"
     return f"""
         {
         current.format(
             first=f"coalesce(p.first_assigned_at, {run})",
             updated=f"case when p.customer_id = x.customer_id then coalesce(p.updated_at, {run}) else {run} end",
-            previous_join=f"left join {SCHEMA}.id_registry p on p.record_key = r.record_key",
+            previous_join=f"left join {previous} p on p.record_key = r.record_key",
         )
     }
         union all
