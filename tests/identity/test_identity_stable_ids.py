@@ -3,10 +3,12 @@
 from datetime import datetime
 
 import duckdb
+import numpy as np
+import pandas as pd
 import pytest
 
 from identity.pipeline import resolve_identities
-from identity.stable_ids import mint_customer_id
+from identity.stable_ids import assign_customer_ids, mint_customer_id
 
 RUN_1, RUN_2, RUN_3 = datetime(2026, 1, 1, 2), datetime(2026, 1, 2, 2), datetime(2026, 1, 3, 2)
 
@@ -153,3 +155,37 @@ def test_only_rows_that_changed_take_the_new_run_time(staging, warehouse, custom
     golden = by_record("select customer_id, updated_at from identity.golden_customers")
     assert golden[customer_of("email:ct_9")] == RUN_1
     assert golden[customer_of("billing:cus_1")] == RUN_3
+
+
+def test_weighing_only_the_reclustered_records_gives_the_same_ids():
+    """A nightly run passes `within`: clusters outside it are previous customers on their
+    previous trees and keep their ids; ids, merges, splits and new ids are as when every
+    record's claim is weighed."""
+    keys = pd.Series([f"k{i:02d}" for i in range(10)])
+    # rid:     0     1     2     3     4     5     6     7     8     9
+    previous = [*"ABCA", "D", "B", "D", "D", None, "E"]
+    clusters = np.array([0, 1, 1, 0, 4, 1, 6, 6, 8, 9])  # labelled by their smallest rid
+    within = np.array([False, True, True, False, True, True, True, True, True, False])
+    edges = pd.DataFrame(
+        {
+            "rid_l": [0, 1, 1, 6],
+            "rid_r": [3, 2, 5, 7],
+            "rule": ["email", "email", "phone", "email"],
+            "weight": [np.nan] * 4,
+        }
+    )
+    created = {c: datetime(2025, 1, i + 1) for i, c in enumerate("EDCBA")}  # C before B
+    args = (keys, clusters, pd.Series(previous, dtype=object), created, set("ABCDE"), edges)
+    full = assign_customer_ids(*args, RUN_1)
+    nightly = assign_customer_ids(*args, RUN_1, within=within)
+    assert list(nightly.customer_of_record) == list(full.customer_of_record)
+    # B merges into the older C; D keeps its larger part (6, 7), rid 4 and the new rid 8
+    # get new ids
+    assert list(full.customer_of_record[[0, 1, 2, 3, 5, 6, 7, 9]]) == [*"ACCACDDE"]
+    assert set(full.customer_of_record[[4, 8]]) == full.new_customer_ids
+    pd.testing.assert_frame_equal(nightly.merges, full.merges)
+    pd.testing.assert_frame_equal(nightly.splits, full.splits)
+    assert list(full.merges["retired_customer_id"]) == ["B"]
+    assert list(full.splits["original_customer_id"]) == ["D"]
+    assert nightly.new_customer_ids == full.new_customer_ids and len(full.new_customer_ids) == 2
+    assert nightly.customer_created_at == full.customer_created_at
