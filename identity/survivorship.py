@@ -176,8 +176,10 @@ def create_golden_table(
     customers `create_changed_customers_table` names, and `_identity_golden` holds only
     their rows (its tables stay for the write, which deletes and inserts only those rows;
     `add_kept_golden_rows` adds every other customer's row, last run's, when the whole
-    table must be written instead; `scoped`: see create_changed_customers_table). Returns how many golden records were recomputed
-    (None: all of them, and `_identity_golden` is the whole table)."""
+    table must be written instead). `scoped`: `_identity_assigned` holds only the records
+    of `_identity_maybe_changed` (create_assigned_table); those of the changed customers
+    are added, or all records when last run's cannot be compared. Returns how many golden
+    records were recomputed (None: all of them, and `_identity_golden` is the whole table)."""
     value_columns = [
         c for c in TABLE_COLUMNS["golden_customers"] if c not in ("created_at", "updated_at")
     ]
@@ -200,6 +202,10 @@ def create_golden_table(
             f"from {ASSIGNED_TABLE} a semi join {CHANGED_CUSTOMERS_TABLE} c using (customer_id)"
         )
         source = _CHANGED_ASSIGNED_TABLE
+    elif scoped:
+        # last run's records cannot be compared with these (e.g. a column was added): the
+        # golden records are built from every record
+        create_assigned_table(con)
     if table_exists(con, "golden_customers"):
         unchanged = " and ".join(f"g.{c} is not distinct from p.{c}" for c in value_columns)
         updated = f"case when p.customer_id is not null and {unchanged} then p.updated_at else {run_literal} end"

@@ -299,3 +299,39 @@ def test_full_identity_retrains_and_a_stale_model_forces_a_full_run(tmp_path):
     assert resolve_identities(con, run_at=DAY_1 + timedelta(days=9)).mode == "full"
     assert resolve_identities(con, run_at=DAY_1 + timedelta(days=10)).mode == "incremental"
     con.close()
+
+
+def test_a_nightly_after_an_upgrade_that_adds_a_record_column_builds_every_golden_record(
+    tmp_path,
+):
+    """Last run's identity records lack a column this version makes: every record is
+    normalised again and cannot be compared with last run's, so the nightly builds the
+    golden records from all records, not only from those that may have changed."""
+    days = _days()
+    nightly = duckdb.connect(str(tmp_path / "nightly.duckdb"))
+    _load(nightly, days[0])
+    resolve_identities(nightly, GROWING, run_at=DAY_1)
+    model = {
+        t: nightly.sql(f"select * from identity.{t}").df()
+        for t in ("model_parameters", "term_frequencies")
+    }
+    nightly.execute("alter table identity.identity_records drop column display_city")
+    _load(nightly, days[1])
+    summary = resolve_identities(nightly, GROWING, run_at=DAY_1 + timedelta(days=1))
+    assert summary.mode == "incremental" and summary.records_normalised == summary.records_in
+    full = duckdb.connect(str(tmp_path / "full.duckdb"))
+    full.execute("create schema identity")
+    for table, frame in model.items():
+        full.register("_model", frame)
+        full.execute(f"create table identity.{table} as select * from _model")
+        full.unregister("_model")
+    _load(full, days[1])
+    resolve_identities(
+        full, GROWING, run_at=DAY_1 + timedelta(days=1), full_identity=True, reuse_model=True
+    )
+    assert _partition(nightly) == _partition(full)
+    assert _golden(nightly) == _golden(full)
+    assert nightly.sql(
+        "select count(*) = (select count(distinct customer_id) from identity.customer_map) "
+        "from identity.golden_customers"
+    ).fetchall() == [(True,)]
