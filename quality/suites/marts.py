@@ -104,6 +104,7 @@ MARTS_SUITES: list[SuiteSpec] = [
         ),
         key_columns=("customer_id",),
         exact_columns=("_consistency_problem",),
+        changed_column="updated_at",
     ),
     SuiteSpec(
         name="marts_customer_identity_map__errors",
@@ -120,6 +121,7 @@ MARTS_SUITES: list[SuiteSpec] = [
         ),
         key_columns=("source_system", "source_record_id"),
         exact_columns=("_consistency_problem",),
+        changed_column="updated_at",
     ),
 ]
 
