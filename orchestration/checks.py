@@ -5,6 +5,10 @@ schema (`quality_raw`, `quality_identity`, ...). ERROR suites are
 blocking: when one fails, nothing downstream of its asset runs in that run. WARN suites
 are reported and the run goes on. The suites and their runner live in `quality/`.
 
+A nightly run (one day, no `--full-identity` / `--full-refresh`) asks the whole-table
+suites to validate the rows the run rewrote (`run_suite(changed_only=True)`; the runner
+decides per suite whether that is possible); a backfill range validates whole tables.
+
 On `CDP_ENGINE=spark` the frames are computed by Spark from Spark's tables
 (`quality.spark_frames.SparkFrames`, on the run's one Spark session); GX validates them
 as on DuckDB.

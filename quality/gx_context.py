@@ -3,7 +3,8 @@
 The suites are defined in Python (quality/suites/), so GX's stores for suites,
 validation definitions and checkpoints are kept in memory and rebuilt from code; only
 what must outlive the process is on disk: validation results (JSON, for tools and for
-history) and the HTML site (quality/docs_site.py). Building a context and registering a
+history), the HTML site (quality/docs_site.py) and, per suite validated by change, the
+newest row time its last passing validation covered (`validated_versions.json`). Building a context and registering a
 suite costs tens of milliseconds, so both are cached: a Dagster step that runs ten checks
 pays for them once, and a suite is registered once per process, never per validation.
 """

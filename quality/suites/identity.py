@@ -121,7 +121,7 @@ SELECT
     p.n_phones AS _distinct_phones,
     -- Only used to keep every problem row when a big table is sampled.
     CASE WHEN g.customer_id IS NULL OR p.customer_id IS NULL
-           OR count(*) OVER (PARTITION BY g.customer_id) > 1 AND g.customer_id IS NOT NULL
+           OR (g.customer_id IS NOT NULL AND count(*) OVER (PARTITION BY g.customer_id) > 1)
            OR p.n_user_ids > {MAX_USER_IDS_PER_CUSTOMER} OR p.n_emails > {MAX_EMAILS_PER_CUSTOMER}
            OR p.n_phones > {MAX_PHONES_PER_CUSTOMER} THEN 'problem' END AS _golden_problem
 FROM identity.golden_customers AS g
