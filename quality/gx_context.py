@@ -103,6 +103,11 @@ class QualityContext:
         self.gx: EphemeralDataContext = gx.get_context(
             mode="ephemeral", project_config=_context_config(store_dir)
         )
+        # GX documents an ephemeral context's project config as "not saved", yet dumps it
+        # to YAML (into an in-memory store nothing reads) after every asset and batch
+        # definition added: 49 dumps of a growing config for the 33 suites, two thirds of
+        # registering them. Our config lives in `_context_config`, so skip the dumps.
+        self.gx._save_project_config = _config_lives_in_memory
         self._data_source = self.gx.data_sources.add_pandas(DATA_SOURCE_NAME)
         self._registered: dict[str, RegisteredSuite] = {}
         self._lock_path = docs_dir / ".quality.lock"
@@ -207,6 +212,10 @@ class QualityContext:
                 yield
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+def _config_lives_in_memory() -> None:
+    """Nothing to save: the context's config is rebuilt from code in every process."""
 
 
 def quality_context(docs_dir: Path) -> QualityContext:
