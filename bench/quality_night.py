@@ -11,7 +11,8 @@ raw suites on the night's partition, identity and mart suites on the rows the ni
 (`changed_only=True`, when the code has it) or on the whole table (before it). With
 --seed-from-history the identity and mart suites are first validated on the history
 warehouse (what the backfill run's checks record), so the night has a watermark to scope by.
-Reports process CPU seconds per suite and per step; writes bench/results/quality_night.json
+Reports process CPU seconds per suite and per step (every suite registered with GX before
+the clock starts, as in a step process that already ran one); writes bench/results/quality_night.json
 (or --out).
 """
 
@@ -32,6 +33,7 @@ sys.path.insert(0, str(REPO))
 
 import duckdb  # noqa: E402
 
+from quality.gx_context import quality_context  # noqa: E402
 from quality.runner import run_suite  # noqa: E402
 from quality.suites import SUITES  # noqa: E402
 
@@ -92,10 +94,21 @@ def main() -> int:
 
     con = duckdb.connect(str(work / "warehouse.duckdb"))
     day = _night_day(con)
-    # Warm the process (imports, GX context) as the Dagster step process already is.
+    # Warm the process (imports, GX context) as the Dagster step process already is, and
+    # register every suite before the clock starts on both sides (the seeding registers
+    # some): registration is once per process, timed on its own.
     run_suite(con, steps["quality_marts"][-1], work / "warm_docs")
+    context = quality_context(docs)
+    cpu = time.process_time()
+    for spec in SUITES:
+        context.registered(spec)
+    registration = round(time.process_time() - cpu, 3)
     profiler = cProfile.Profile() if args.profile else None
-    results: dict = {"night": day.isoformat(), "changed_scope_supported": supports_changed}
+    results: dict = {
+        "night": day.isoformat(),
+        "changed_scope_supported": supports_changed,
+        "registration_cpu_seconds": registration,
+    }
     total = 0.0
     if profiler:
         profiler.enable()
@@ -114,7 +127,9 @@ def main() -> int:
         profiler.disable()
         profiler.dump_stats(args.profile)
     results["quality_cpu_seconds"] = round(total, 3)
-    print(f"quality steps: {total:.2f} CPU s")
+    print(
+        f"quality steps: {total:.2f} CPU s (registering the suites not yet registered: {registration:.2f})"
+    )
     con.close()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
