@@ -89,10 +89,13 @@ class DuckDBFrames:
         """Why this run must validate `spec` whole although it asked for the change."""
         if not spec.whole_scope_sql:
             return None
+        cursor = self.con.cursor()
         try:
-            rewritten = self.con.cursor().execute(spec.whole_scope_sql).fetchone()[0]
+            rewritten = cursor.execute(spec.whole_scope_sql).fetchone()[0]
         except duckdb.Error as exc:
             return f"could not tell whether {spec.table} was rewritten whole ({type(exc).__name__})"
+        finally:
+            cursor.close()
         return f"{spec.table} was rewritten whole (a full run)" if rewritten else None
 
     def explain_error(self, spec: SuiteSpec, exc: BaseException) -> str | None:

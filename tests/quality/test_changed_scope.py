@@ -167,6 +167,12 @@ def test_nightly_scope_catches_a_bad_changed_row(validated_night_1, docs_dir):
     assert quality_context(docs_dir).validated_version(
         "identity_customer_map__links"
     ) == datetime.fromisoformat(NIGHT_2)
+    # A night that rewrote nothing and breaks nothing validates no row, and passes.
+    quiet = run_suite(
+        con, suite_by_name("identity_customer_map__links"), docs_dir, changed_only=True
+    )
+    assert quiet.success and quiet.rows_evaluated == 0
+    assert quiet.changed_since == datetime.fromisoformat(NIGHT_2)
 
 
 def test_table_level_violations_among_unchanged_rows_are_still_caught(validated_night_1, docs_dir):
