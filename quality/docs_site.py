@@ -17,6 +17,7 @@ server-side table rebuilt from a small JSON-lines manifest.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -25,6 +26,7 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
+from great_expectations import __version__ as gx_version
 from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
 from great_expectations.core.run_identifier import RunIdentifier
 from great_expectations.render.renderer import (
@@ -37,6 +39,8 @@ from jinja2 import ChoiceLoader, DictLoader, Environment, select_autoescape
 #: The index lists at most this many recent validations; the manifest keeps twice as many.
 INDEX_VALIDATION_LIMIT = 500
 MANIFEST_NAME = "validations_index.jsonl"
+#: Fingerprint of the suite each expectation-suite page was rendered from.
+SUITE_PAGES_NAME = "suite_pages.json"
 
 OFFLINE_STYLES = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
@@ -223,6 +227,7 @@ class DataDocsSite:
     def __init__(self, docs_dir: Path, store_dir: Path) -> None:
         self.docs_dir = docs_dir
         self.manifest_path = store_dir / MANIFEST_NAME
+        self.suite_pages_path = store_dir / SUITE_PAGES_NAME
         self._suite_pages_written: set[str] = set()
 
     def validation_page_path(
@@ -238,12 +243,22 @@ class DataDocsSite:
         return self.docs_dir.joinpath("expectations", *suite_name.split(".")).with_suffix(".html")
 
     def write_suite_page(self, suite: ExpectationSuite) -> Path:
-        """Render a suite's page once per process (suites are defined in code)."""
+        """Render a suite's page when its definition changed (suites are defined in code).
+
+        Checked once per process: the page on disk is kept when the fingerprint recorded
+        with it (the suite's expectations, the GX version and these templates) is the
+        suite's, so a nightly run does not re-render every suite's page."""
         path = self.suite_page_path(suite.name)
-        if suite.name not in self._suite_pages_written or not path.exists():
+        if suite.name in self._suite_pages_written and path.exists():
+            return path
+        fingerprint = _suite_fingerprint(suite)
+        recorded = _read_json(self.suite_pages_path)
+        if recorded.get(suite.name) != fingerprint or not path.exists():
             document = ExpectationSuitePageRenderer().render(suite)
             _write_atomically(path, _page_view().render(document, show_how_to_buttons=False))
-            self._suite_pages_written.add(suite.name)
+            recorded[suite.name] = fingerprint
+            _write_atomically(self.suite_pages_path, json.dumps(recorded, indent=1, sort_keys=True))
+        self._suite_pages_written.add(suite.name)
         return path
 
     def write_validation_page(self, result: ExpectationSuiteValidationResult, path: Path) -> Path:
@@ -290,6 +305,32 @@ class DataDocsSite:
 
     def relative(self, path: Path) -> str:
         return path.relative_to(self.docs_dir).as_posix()
+
+
+def _suite_fingerprint(suite: ExpectationSuite) -> str:
+    """What a suite page is rendered from, without the ids GX assigns in each process."""
+    expectations = []
+    for expectation in suite.expectations:
+        config = expectation.configuration.to_json_dict()
+        config.pop("id", None)
+        expectations.append(config)
+    content = {
+        "name": suite.name,
+        "meta": suite.meta,
+        "expectations": expectations,
+        "gx": gx_version,
+        "templates": OFFLINE_TEMPLATES,
+    }
+    text = json.dumps(content, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def run_time_label(run_id: RunIdentifier) -> str:

@@ -3,7 +3,8 @@
 The suites are defined in Python (quality/suites/), so GX's stores for suites,
 validation definitions and checkpoints are kept in memory and rebuilt from code; only
 what must outlive the process is on disk: validation results (JSON, for tools and for
-history) and the HTML site (quality/docs_site.py). Building a context and registering a
+history), the HTML site (quality/docs_site.py) and, per suite validated by change, the
+newest row time its last passing validation covered (`validated_versions.json`). Building a context and registering a
 suite costs tens of milliseconds, so both are cached: a Dagster step that runs ten checks
 pays for them once, and a suite is registered once per process, never per validation.
 """
@@ -17,20 +18,28 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from threading import RLock
+from typing import Any
+
+import pandas as pd
 
 # GX reports usage analytics over the network unless told otherwise; the pipeline must
 # run offline and never phone home. Must be set before great_expectations is imported.
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 import great_expectations as gx  # noqa: E402
+from great_expectations.constants import DATAFRAME_REPLACEMENT_STR  # noqa: E402
+from great_expectations.core import ExpectationSuiteValidationResult  # noqa: E402
 from great_expectations.core.batch_definition import BatchDefinition  # noqa: E402
+from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
 from great_expectations.data_context import EphemeralDataContext  # noqa: E402
 from great_expectations.data_context.types.base import (  # noqa: E402
     DataContextConfig,
     ProgressBarsConfig,
 )
+from great_expectations.validator.v1_validator import Validator  # noqa: E402
 
 from quality.docs_site import DataDocsSite  # noqa: E402
 from quality.spec import SuiteSpec  # noqa: E402
@@ -41,6 +50,8 @@ DATA_SOURCE_NAME = "cdp_warehouse_frames"
 DEFAULT_RESULTS_KEPT_PER_SUITE = 30
 #: GX's persisted state lives inside the docs directory so one folder holds all of it.
 STORE_DIRNAME = "_gx_store"
+#: Per suite validated by change: the newest row time its last passing validation covered.
+VALIDATED_VERSIONS_NAME = "validated_versions.json"
 
 _contexts: dict[Path, QualityContext] = {}
 _contexts_lock = RLock()
@@ -92,6 +103,11 @@ class QualityContext:
         self.gx: EphemeralDataContext = gx.get_context(
             mode="ephemeral", project_config=_context_config(store_dir)
         )
+        # GX documents an ephemeral context's project config as "not saved", yet dumps it
+        # to YAML (into an in-memory store nothing reads) after every asset and batch
+        # definition added: 49 dumps of a growing config for the 33 suites, two thirds of
+        # registering them. Our config lives in `_context_config`, so skip the dumps.
+        self.gx._save_project_config = _config_lives_in_memory
         self._data_source = self.gx.data_sources.add_pandas(DATA_SOURCE_NAME)
         self._registered: dict[str, RegisteredSuite] = {}
         self._lock_path = docs_dir / ".quality.lock"
@@ -113,6 +129,53 @@ class QualityContext:
         )
         found = self._registered[spec.name] = RegisteredSuite(suite, batch_definition, validation)
         return found
+
+    def validate(
+        self,
+        registered: RegisteredSuite,
+        frame: pd.DataFrame,
+        result_format: dict[str, Any],
+        run_id: RunIdentifier,
+    ) -> ExpectationSuiteValidationResult:
+        """What `registered.validation.run(...)` returns, without its per-run overhead.
+
+        `ValidationDefinition.run` first compares the suite and the definition with the
+        stores (serialising both) and afterwards adds the result to the in-memory results
+        store (serialising it again, and keeping every result of the process alive). The
+        suites are defined in code and registered once, and `store_result` writes the
+        (masked) result itself, so both are skipped; the result's meta is the same."""
+        validator = Validator(
+            batch_definition=registered.batch_definition,
+            batch_parameters={"dataframe": frame},
+            result_format=result_format,
+        )
+        result = validator.validate_expectation_suite(registered.suite)
+        result.meta["validation_id"] = registered.validation.id
+        result.meta["checkpoint_id"] = None
+        result.meta["run_id"] = run_id
+        result.meta["validation_time"] = run_id.run_time
+        result.meta["batch_parameters"] = {"dataframe": DATAFRAME_REPLACEMENT_STR}
+        return result
+
+    def validated_version(self, suite_name: str) -> datetime | None:
+        """The newest row time the suite's last passing validation covered (None: none yet)."""
+        value = _read_json(self.store_dir / VALIDATED_VERSIONS_NAME).get(suite_name)
+        try:
+            return datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            return None  # unreadable: validate whole, which records a fresh one
+
+    def record_validated_version(self, suite_name: str, version: datetime) -> None:
+        """Remember `version` for `suite_name` (call inside `exclusive()`)."""
+        path = self.store_dir / VALIDATED_VERSIONS_NAME
+        versions = _read_json(path)
+        versions[suite_name] = version.isoformat()
+        text = json.dumps(versions, indent=2, sort_keys=True)
+        with tempfile.NamedTemporaryFile(
+            "w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8"
+        ) as handle:
+            handle.write(text)
+        os.replace(handle.name, path)
 
     def store_result(self, suite_name: str, run_id, batch_id: str, validation_result) -> Path:
         """Write one (already masked) validation result as JSON, then prune the suite's history.
@@ -151,6 +214,10 @@ class QualityContext:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
+def _config_lives_in_memory() -> None:
+    """Nothing to save: the context's config is rebuilt from code in every process."""
+
+
 def quality_context(docs_dir: Path) -> QualityContext:
     """The cached context for `docs_dir` (created on first use in this process)."""
     key = Path(docs_dir).resolve()
@@ -173,6 +240,14 @@ def results_kept_per_suite() -> int:
     if kept < 1:
         raise ValueError(f"CDP_GX_STORE_KEEP={raw!r} must be at least 1")
     return kept
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _prune_results(suite_dir: Path, keep: int) -> None:

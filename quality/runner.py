@@ -61,15 +61,42 @@ class FrameSource(Protocol):
 
 @dataclass
 class DuckDBFrames:
-    """Frames computed by DuckDB on one connection (the warehouse file or a step store)."""
+    """Frames computed by DuckDB on one connection (the warehouse file or a step store).
+
+    Also validates by change (`run_suite(changed_only=True)`): `load_changed` keeps the
+    rows rewritten since a time plus every flagged row, and `version` is the newest
+    `changed_column` value of the last frame loaded (the table's state it validated)."""
 
     con: duckdb.DuckDBPyConnection
     engine: str = "duckdb"
+    version: datetime | None = None
 
     def load(
         self, spec: SuiteSpec, scope: PartitionRange | None, sample_limit: int
     ) -> tuple[pd.DataFrame, int, bool]:
-        return _load_frame(self.con, spec, scope, sample_limit)
+        frame, rows, sampled, self.version = _load_frame(self.con, spec, scope, sample_limit)
+        return frame, rows, sampled
+
+    def load_changed(
+        self, spec: SuiteSpec, since: datetime, sample_limit: int
+    ) -> tuple[pd.DataFrame, int, bool]:
+        frame, rows, sampled, self.version = _load_frame(
+            self.con, spec, None, sample_limit, changed_since=since
+        )
+        return frame, rows, sampled
+
+    def whole_scope_reason(self, spec: SuiteSpec) -> str | None:
+        """Why this run must validate `spec` whole although it asked for the change."""
+        if not spec.whole_scope_sql:
+            return None
+        cursor = self.con.cursor()
+        try:
+            rewritten = cursor.execute(spec.whole_scope_sql).fetchone()[0]
+        except duckdb.Error as exc:
+            return f"could not tell whether {spec.table} was rewritten whole ({type(exc).__name__})"
+        finally:
+            cursor.close()
+        return f"{spec.table} was rewritten whole (a full run)" if rewritten else None
 
     def explain_error(self, spec: SuiteSpec, exc: BaseException) -> str | None:
         return _explain_sql_error(spec, exc) if isinstance(exc, duckdb.Error) else None
@@ -110,6 +137,9 @@ class SuiteVerdict:
     failed_partitions: list[date] = field(default_factory=list)
     rows_in_scope: int = 0
     sampled: bool = False
+    #: Set when a nightly run validated by change: the rows rewritten after this time
+    #: (plus every row an exact whole-table SQL rule flagged) of `rows_in_scope` rows.
+    changed_since: datetime | None = None
     error: str | None = None
     duration_seconds: float = 0.0
     #: The engine that computed the frame GX validated (duckdb or spark).
@@ -124,8 +154,8 @@ class SuiteVerdict:
 
     @property
     def scope(self) -> str:
-        """`dt=2026-10-01`, `dt=2026-10-01..2026-10-14` or `whole_table`."""
-        return scope_label(self.partition_range)
+        """`dt=2026-10-01`, `dt=2026-10-01..2026-10-14`, `whole_table` or `changed_since=...`."""
+        return scope_label(self.partition_range, self.changed_since)
 
     @property
     def failed(self) -> list[ExpectationOutcome]:
@@ -136,7 +166,7 @@ class SuiteVerdict:
         return sum(r.unexpected_count or 0 for r in self.failed)
 
     def summary(self) -> str:
-        scope = f" {self.scope}" if self.partition_range else ""
+        scope = f" {self.scope}" if self.partition_range or self.changed_since else ""
         if self.error:
             return f"{self.suite} on {self.table}{scope}: could not validate: {self.error}"
         state = (
@@ -186,6 +216,7 @@ class SuiteVerdict:
             "rows_evaluated": self.rows_evaluated,
             "rows_in_scope": self.rows_in_scope,
             "sampled": self.sampled,
+            "changed_since": self.changed_since.isoformat() if self.changed_since else None,
             "expectations_evaluated": len(self.results),
             "expectations_failed": len(self.failed),
             "unexpected_count": self.unexpected_count,
@@ -218,6 +249,7 @@ class SuiteVerdict:
         data["failed_partitions"] = [d.isoformat() for d in self.failed_partitions]
         data["partition_dt"] = self.partition_dt.isoformat() if self.partition_dt else None
         data["scope"] = self.scope
+        data["changed_since"] = self.changed_since.isoformat() if self.changed_since else None
         return data
 
 
@@ -229,6 +261,7 @@ def run_suite(
     *,
     partition_range: PartitionRange | None = None,
     sample_limit: int = DEFAULT_SAMPLE_LIMIT,
+    changed_only: bool = False,
 ) -> SuiteVerdict:
     """Validate `spec` on its table and render the result into Data Docs.
 
@@ -236,15 +269,27 @@ def run_suite(
     `partition_range=(first, last)` in a single pass, or the whole table when neither is
     given. Whole-table suites ignore both. `source` computes the frame: a DuckDB
     connection, or a `FrameSource` such as `quality.spark_frames.SparkFrames`.
+
+    `changed_only` (a nightly run): a whole-table suite with a `changed_column` validates
+    the rows rewritten since its last passing validation plus every row its exact
+    whole-table SQL columns flag, so its verdict is the whole table's for those rules and
+    the day's change for the row-level ones. It validates the whole table instead when no
+    passing validation is recorded yet, when the table was rewritten whole
+    (`whole_scope_sql`), or when the engine cannot scope by change (Spark).
     """
     frames = DuckDBFrames(source) if isinstance(source, duckdb.DuckDBPyConnection) else source
     started = time.perf_counter()
     docs_dir = Path(docs_dir)
     scope = validation_scope(spec, partition_dt, partition_range)
     index_path = docs_dir / "index.html"
+    context = quality_context(docs_dir)
+    changed_since = _changed_since(frames, spec, context) if changed_only else None
 
     try:
-        frame, rows_in_scope, sampled = frames.load(spec, scope, sample_limit)
+        if changed_since is not None:
+            frame, rows_in_scope, sampled = frames.load_changed(spec, changed_since, sample_limit)
+        else:
+            frame, rows_in_scope, sampled = frames.load(spec, scope, sample_limit)
     except Exception as exc:
         explained = frames.explain_error(spec, exc)
         if explained is None:
@@ -258,24 +303,25 @@ def run_suite(
             results=[],
             docs_path=index_path,
             partition_range=scope,
+            changed_since=changed_since,
             error=explained,
             duration_seconds=time.perf_counter() - started,
             engine=frames.engine,
         )
 
-    context = quality_context(docs_dir)
-    run_id = RunIdentifier(run_name=scope_label(scope), run_time=datetime.now(UTC))
+    label = scope_label(scope, changed_since)
+    run_id = RunIdentifier(run_name=label, run_time=datetime.now(UTC))
     with context.in_process():
         registered = context.registered(spec)
-        validation_result = registered.validation.run(
-            batch_parameters={"dataframe": frame},
-            result_format=_result_format(spec, frame),
-            run_id=run_id,
-        )
+        validation_result = context.validate(registered, frame, _result_format(spec, frame), run_id)
         # Before anything shows, stores or reduces the failing values: masked everywhere.
         mask_validation_result(validation_result)
-        # Stored with the result: which engine computed the frame GX validated.
+        # Stored with the result: which engine computed the frame GX validated, and which
+        # rows of the table it held (also shown on the page, with the batch parameters).
         validation_result.meta["frame_computed_by"] = frames.engine
+        validation_result.meta["batch_parameters"]["validation_scope"] = _scope_description(
+            label, changed_since, len(frame), rows_in_scope, sampled
+        )
         results = [_outcome(r) for r in validation_result.results]
         failed_partitions = (
             []
@@ -285,6 +331,7 @@ def run_suite(
 
     site = context.site
     page = site.validation_page_path(spec.name, run_id, validation_result.batch_id)
+    version = getattr(frames, "version", None) if spec.changed_column else None
     with context.exclusive():
         context.store_result(spec.name, run_id, validation_result.batch_id, validation_result)
         suite_page = site.write_suite_page(registered.suite)
@@ -294,7 +341,7 @@ def run_suite(
                 suite=spec.name,
                 table=spec.table,
                 severity=spec.severity,
-                scope=scope_label(scope),
+                scope=label,
                 success=bool(validation_result.success),
                 run_time=run_time_label(run_id),
                 page=site.relative(page),
@@ -302,6 +349,11 @@ def run_suite(
                 failed_partitions=[d.isoformat() for d in failed_partitions],
             )
         )
+        if validation_result.success and version is not None:
+            # Every row rewritten up to `version` has now passed: the next nightly check
+            # validates what is rewritten after it. A failure keeps the older mark, so the
+            # failing rows are validated again until they are fixed.
+            context.record_validated_version(spec.name, version)
 
     return SuiteVerdict(
         suite=spec.name,
@@ -315,9 +367,45 @@ def run_suite(
         failed_partitions=failed_partitions,
         rows_in_scope=rows_in_scope,
         sampled=sampled,
+        changed_since=changed_since,
         duration_seconds=time.perf_counter() - started,
         engine=frames.engine,
     )
+
+
+def _changed_since(frames: Any, spec: SuiteSpec, context: Any) -> datetime | None:
+    """The time after which rewritten rows are validated, or None: validate whole (and why)."""
+    if spec.partitioned or not spec.changed_column:
+        return None
+    if not hasattr(frames, "load_changed"):
+        log.info(
+            "%s: %s frames cannot be scoped by change; validating whole", spec.name, frames.engine
+        )
+        return None
+    since = context.validated_version(spec.name)
+    if since is None:
+        log.info("%s: no passing validation recorded yet; validating the whole table", spec.name)
+        return None
+    reason = frames.whole_scope_reason(spec)
+    if reason is not None:
+        log.info("%s: %s; validating the whole table", spec.name, reason)
+        return None
+    return since
+
+
+def _scope_description(
+    label: str, changed_since: datetime | None, rows: int, rows_in_scope: int, sampled: bool
+) -> str:
+    """What the Data Docs page says about the rows validated."""
+    if changed_since is not None:
+        text = (
+            f"{rows} of {rows_in_scope} rows: those rewritten after {changed_since.isoformat()} "
+            "(the last passing validation) and every row the suite's exact whole-table SQL "
+            "columns flag"
+        )
+    else:
+        text = f"{rows} of {rows_in_scope} rows in scope {label}"
+    return text + (" (sampled: every flagged row kept)" if sampled else "")
 
 
 def validation_scope(
@@ -420,26 +508,48 @@ def _load_frame(
     spec: SuiteSpec,
     scope: PartitionRange | None,
     sample_limit: int,
-) -> tuple[pd.DataFrame, int, bool]:
-    """The frame to validate, the number of rows in scope, and whether it was sampled."""
+    changed_since: datetime | None = None,
+) -> tuple[pd.DataFrame, int, bool, datetime | None]:
+    """The frame to validate, the number of rows in scope, whether it was sampled, and the
+    newest `changed_column` value of the scope (None without one).
+
+    With `changed_since`, the frame is still computed over the whole table (so the exact
+    columns are), then only its flagged rows and the rows rewritten after that time (or
+    with no time) are fetched."""
     frame_sql = spec.render_frame_sql(scope)
     # A cursor keeps our queries off any transaction or result the caller holds open, and
-    # its temp table (computed once, then counted and fetched) dies with it.
+    # its temp tables (computed once, then counted and fetched) die with it.
     cursor = con.cursor()
     try:
         cursor.execute(f"CREATE TEMP TABLE {FRAME_TABLE} AS {frame_sql}")
-        rows_in_scope = cursor.execute(f"SELECT count(*) FROM {FRAME_TABLE}").fetchone()[0]
-        if rows_in_scope <= sample_limit:
-            return cursor.execute(f"SELECT * FROM {FRAME_TABLE}").df(), rows_in_scope, False
-        # Keep every row an exact SQL rule flagged, fill the rest with a reproducible sample.
+        if spec.changed_column:
+            rows_in_scope, version = cursor.execute(
+                f"SELECT count(*), max({spec.changed_column}) FROM {FRAME_TABLE}"
+            ).fetchone()
+        else:
+            rows_in_scope = cursor.execute(f"SELECT count(*) FROM {FRAME_TABLE}").fetchone()[0]
+            version = None
         flagged = " OR ".join(f"{c} IS NOT NULL" for c in spec.exact_columns) or "FALSE"
+        source, rows = FRAME_TABLE, rows_in_scope
+        if changed_since is not None:
+            source = f"{FRAME_TABLE}_changed"
+            column = spec.changed_column
+            cursor.execute(
+                f"CREATE TEMP TABLE {source} AS SELECT * FROM {FRAME_TABLE} "
+                f"WHERE ({flagged}) OR {column} IS NULL OR {column} > ?",
+                [changed_since],
+            )
+            rows = cursor.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
+        if rows <= sample_limit:
+            return cursor.execute(f"SELECT * FROM {source}").df(), rows_in_scope, False, version
+        # Keep every row an exact SQL rule flagged, fill the rest with a reproducible sample.
         sampled_sql = f"""
-            SELECT * FROM {FRAME_TABLE} WHERE {flagged}
+            SELECT * FROM {source} WHERE {flagged}
             UNION ALL
-            SELECT * FROM (SELECT * FROM {FRAME_TABLE} WHERE NOT ({flagged}))
+            SELECT * FROM (SELECT * FROM {source} WHERE NOT ({flagged}))
                 USING SAMPLE reservoir({int(sample_limit)} ROWS) REPEATABLE ({SAMPLE_SEED})
         """
-        return cursor.execute(sampled_sql).df(), rows_in_scope, True
+        return cursor.execute(sampled_sql).df(), rows_in_scope, True, version
     finally:
         cursor.close()
 

@@ -33,8 +33,14 @@ EARLIEST_PLAUSIBLE_TIMESTAMP = datetime(2000, 1, 1)
 FUTURE_TIMESTAMP_DAYS_AFTER_DELIVERY = 2
 
 
-def scope_label(partition_range: PartitionRange | None) -> str:
-    """How a validation scope is named in run names, Data Docs and metadata."""
+def scope_label(
+    partition_range: PartitionRange | None, changed_since: datetime | None = None
+) -> str:
+    """How a validation scope is named in run names, Data Docs and metadata: `whole_table`,
+    `dt=<day>`, `dt=<first>..<last>`, or `changed_since=<time>` (the rows rewritten after
+    that time plus every row an exact whole-table SQL rule flagged)."""
+    if changed_since is not None:
+        return f"changed_since={changed_since.strftime('%Y%m%dT%H%M%S.%f')}"
     if partition_range is None:
         return "whole_table"
     first, last = partition_range
@@ -57,6 +63,15 @@ class SuiteSpec:
     `exact_columns` are derived columns computed by SQL over the whole scope; when the
     runner has to sample a big scope it still keeps every row where one of them is
     non-NULL, so their unexpected counts and examples stay exact.
+
+    `changed_column` (whole-table suites only) is a frame column holding when the row was
+    last rewritten (the identity step's `updated_at`, which moves only when a row's values
+    change). With it, a nightly run may validate only the rows rewritten since the suite's
+    last passing validation plus every row an exact column flagged over the whole table
+    (`run_suite(changed_only=True)`); the suite's table-level guarantees (uniqueness,
+    coverage, reconciliation) must then be exact columns too. `whole_scope_sql`, when
+    given, is a DuckDB query returning one boolean: true means the table was rewritten as
+    a whole (a full identity resolution) and the run validates it whole.
     """
 
     name: str
@@ -68,11 +83,18 @@ class SuiteSpec:
     frame_sql: str | None = field(default=None, repr=False)
     key_columns: tuple[str, ...] = ()
     exact_columns: tuple[str, ...] = ()
+    changed_column: str | None = None
+    whole_scope_sql: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.severity not in ("ERROR", "WARN"):
             raise ValueError(
                 f"suite {self.name!r}: severity must be 'ERROR' or 'WARN', got {self.severity!r}"
+            )
+        if self.changed_column and (self.partitioned or not self.exact_columns):
+            raise ValueError(
+                f"suite {self.name!r}: changed_column is for whole-table suites whose "
+                "table-level rules are exact_columns"
             )
 
     @property

@@ -33,10 +33,21 @@ BLOCKED_PHONE_REGEX = r"^\+?[0-9]{0,3}(0{7,}|1{7,}|2{7,}|3{7,}|4{7,}|5{7,}|6{7,}
 BLOCKED_USER_ID_REGEX = r"^\s*(|null|undefined|none|0|anonymous)\s*$"
 
 BLOCKED_LINK_COLUMN = "_blocked_link_value"
+DUPLICATE_KEY_COLUMN = "_duplicate_key"
+#: When a map or golden row was last rewritten: the identity step moves `updated_at` only
+#: when one of the row's values changed, so a nightly check validates the rows rewritten
+#: since its last passing validation (plus every row an exact whole-table rule flags).
+CHANGED_COLUMN = "_changed_at"
+#: A full resolution (the model trained by the run that wrote the tables) re-resolves every
+#: record: its checks validate the whole tables, as a full run always did.
+_FULL_RESOLUTION_SQL = (
+    "SELECT coalesce(max(trained_at) = max(resolved_at), TRUE) FROM identity.model_parameters"
+)
 
 _MAPPING_COVERAGE_SQL = """
 WITH mapped AS (
-    SELECT source_system, source_record_id, count(*) AS times_mapped
+    SELECT source_system, source_record_id, count(*) AS times_mapped,
+           max(updated_at) AS changed_at
     FROM identity.customer_map
     GROUP BY source_system, source_record_id
 )
@@ -45,6 +56,7 @@ SELECT
     coalesce(r.source_record_id, m.source_record_id) AS source_record_id,
     coalesce(m.times_mapped, 0) AS _times_mapped,
     r.source_record_id IS NOT NULL AS _is_identity_record,
+    m.changed_at AS _changed_at,
     -- Only used to keep every problem row when a big table is sampled.
     CASE WHEN coalesce(m.times_mapped, 0) <> 1 OR r.source_record_id IS NULL THEN 'problem' END
         AS _mapping_problem
@@ -77,7 +89,10 @@ SELECT
              THEN 'phone:' || a_phone END,
         CASE WHEN a_user = b_user AND regexp_matches(lower(a_user), '{BLOCKED_USER_ID_REGEX}')
              THEN 'user_id:' || a_user END
-    ) AS {BLOCKED_LINK_COLUMN}
+    ) AS {BLOCKED_LINK_COLUMN},
+    -- Exact over the whole table, so a nightly scope still sees both rows of a duplicate.
+    CASE WHEN count(*) OVER (PARTITION BY source_system, source_record_id) > 1
+         THEN 'duplicate' END AS {DUPLICATE_KEY_COLUMN}
 FROM links
 """
 
@@ -99,12 +114,14 @@ SELECT
     coalesce(g.customer_id, p.customer_id) AS customer_id,
     g.email, g.phone,
     g.customer_id IS NOT NULL AS _in_golden_customers,
+    g.updated_at AS _changed_at,
     coalesce(p.n_records, 0) AS _mapped_records,
     p.n_user_ids AS _distinct_user_ids,
     p.n_emails AS _distinct_emails,
     p.n_phones AS _distinct_phones,
     -- Only used to keep every problem row when a big table is sampled.
     CASE WHEN g.customer_id IS NULL OR p.customer_id IS NULL
+           OR (g.customer_id IS NOT NULL AND count(*) OVER (PARTITION BY g.customer_id) > 1)
            OR p.n_user_ids > {MAX_USER_IDS_PER_CUSTOMER} OR p.n_emails > {MAX_EMAILS_PER_CUSTOMER}
            OR p.n_phones > {MAX_PHONES_PER_CUSTOMER} THEN 'problem' END AS _golden_problem
 FROM identity.golden_customers AS g
@@ -189,6 +206,8 @@ IDENTITY_SUITES: list[SuiteSpec] = [
         frame_sql=_MAPPING_COVERAGE_SQL,
         key_columns=("source_system", "source_record_id"),
         exact_columns=("_mapping_problem",),
+        changed_column=CHANGED_COLUMN,
+        whole_scope_sql=_FULL_RESOLUTION_SQL,
     ),
     SuiteSpec(
         name="identity_customer_map__links",
@@ -199,7 +218,9 @@ IDENTITY_SUITES: list[SuiteSpec] = [
         expectations=_link_expectations,
         frame_sql=_LINKS_SQL,
         key_columns=("source_system", "source_record_id", "matched_record"),
-        exact_columns=(BLOCKED_LINK_COLUMN,),
+        exact_columns=(BLOCKED_LINK_COLUMN, DUPLICATE_KEY_COLUMN),
+        changed_column="updated_at",
+        whole_scope_sql=_FULL_RESOLUTION_SQL,
     ),
     SuiteSpec(
         name="identity_golden_customers__errors",
@@ -211,5 +232,7 @@ IDENTITY_SUITES: list[SuiteSpec] = [
         frame_sql=_GOLDEN_SQL,
         key_columns=("customer_id",),
         exact_columns=("_golden_problem",),
+        changed_column=CHANGED_COLUMN,
+        whole_scope_sql=_FULL_RESOLUTION_SQL,
     ),
 ]

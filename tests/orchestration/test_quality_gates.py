@@ -35,14 +35,17 @@ def _rewrite_csv(path: Path, change) -> None:
     edit_delivered_csv(path, edit)
 
 
-def _run_job(landing: Path, warehouse: Path, day: str, monkeypatch):
+def _run_job(landing: Path, warehouse: Path, day: str, monkeypatch, run_config=None):
     monkeypatch.setenv("CDP_LANDING_DIR", str(landing))
     monkeypatch.setenv("CDP_WAREHOUSE", str(warehouse))
     from orchestration.definitions import defs
 
     job = defs.resolve_job_def("cdp_pipeline")
     return job.execute_in_process(
-        partition_key=day, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+        partition_key=day,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        run_config=run_config,
     )
 
 
@@ -126,3 +129,42 @@ def test_warn_check_failure_is_reported_and_the_run_continues(zone, tmp_path, mo
     assert "marts/customer_360" in _materialized(result)
     with duckdb.connect(str(warehouse.parent / "bi.duckdb"), read_only=True) as bi:
         assert bi.execute("select count(*) from marts.customer_360").fetchone()[0] > 0
+
+
+def test_a_nightly_run_validates_identity_and_marts_by_change(zone, tmp_path, monkeypatch):
+    day = sorted(p.name[3:] for p in (zone / "email" / "contacts").glob("dt=*"))[0]
+    warehouse = tmp_path / "wh" / "warehouse.duckdb"
+
+    def scopes(result) -> dict[str, str]:
+        return {
+            c.check_name: c.metadata["scope"].value
+            for c in _check_evaluations(result)
+            if c.asset_key.to_user_string().startswith(("identity/", "marts/"))
+            and "scope" in c.metadata
+        }
+
+    first = _run_job(zone, warehouse, day, monkeypatch)
+    assert first.success
+    # Nothing validated before: the whole tables, which records what the checks covered.
+    assert set(scopes(first).values()) == {"whole_table"}
+
+    night = _run_job(zone, warehouse, day, monkeypatch)
+    assert night.success
+    by_change = scopes(night)
+    for name in (
+        "identity_customer_map__links",
+        "identity_golden_customers__errors",
+        "marts_dim_customers__errors",
+    ):
+        assert by_change[name].startswith("changed_since="), by_change
+    assert by_change["marts_nps_by_segment__reconciliation"] == "whole_table"
+
+    full = _run_job(
+        zone,
+        warehouse,
+        day,
+        monkeypatch,
+        run_config={"ops": {"resolve_identities": {"config": {"full_identity": True}}}},
+    )
+    assert full.success
+    assert set(scopes(full).values()) == {"whole_table"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -115,3 +116,30 @@ def test_index_renders_in_headless_chromium(validated_docs, artifacts_dir):
             assert remote_requests == []
         finally:
             browser.close()
+
+
+def test_a_suite_page_is_rendered_again_only_when_its_suite_changed(tmp_path):
+    """Suites are defined in code: a new process keeps a page rendered from the same suite
+    (no re-render every night) and renders it again when an expectation changed."""
+    import great_expectations.expectations as gxe
+
+    from quality.docs_site import DataDocsSite
+
+    spec = suite_by_name("marts_fct_invoices__warnings")
+    docs, store = tmp_path / "docs", tmp_path / "docs" / "_gx_store"
+    page = DataDocsSite(docs, store).write_suite_page(spec.build())
+    page.write_text("rendered by an earlier process")
+
+    # Another process (a new site object), the same suite: the page stays as it is.
+    assert DataDocsSite(docs, store).write_suite_page(spec.build()) == page
+    assert page.read_text() == "rendered by an earlier process"
+
+    changed = replace(
+        spec,
+        expectations=lambda: [
+            *spec.expectations(),
+            gxe.ExpectColumnValuesToNotBeNull(column="invoice_id"),
+        ],
+    )
+    DataDocsSite(docs, store).write_suite_page(changed.build())
+    assert "invoice_id" in page.read_text()

@@ -51,6 +51,12 @@ def identity_warehouse():
         ('g1', 'ada@x.io', '+447700900001'), ('g2', 'test@test.com', NULL),
         ('g3', 'eve@x.io', NULL), ('g4', 'eve@x.io', '07700 900001')"""
     )
+    # When the identity step last rewrote each row (docs/data-model.md).
+    for table in ("customer_map", "golden_customers"):
+        con.execute(
+            f"ALTER TABLE identity.{table} ADD COLUMN updated_at TIMESTAMP "
+            "DEFAULT TIMESTAMP '2026-10-01 02:00:00'"
+        )
     yield con
     con.close()
 
