@@ -4,7 +4,9 @@
         unique_key='visitor_id',
         incremental_strategy='replace_keys',
         removed_when_null='message_id',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        record_replaced_keys_in='web_sessions_visitors_to_regroup',
+        pre_hook="{{ open_replaced_keys_record('web_sessions_visitors_to_regroup', 'visitor_id') }}"
     )
 }}
 -- Web events cut into sessions per visitor (browser): a session ends after
@@ -17,7 +19,8 @@
 -- merge or split, a new billing user_id), and replaces all of that visitor's rows
 -- (`replace_keys` on visitor_id; a visitor with no event left returns one row with a NULL
 -- message_id, which removes it). Finding them is one hash join of the stitched events
--- with this table; the sort and windows run on the changed visitors' events only.
+-- with this table; the sort and windows run on the changed visitors' events only. The
+-- visitors it replaced are recorded for fct_web_sessions (keys_to_regroup).
 with stitched as (
 
     -- only what sessions and per-customer web metrics use: window operators carry every
