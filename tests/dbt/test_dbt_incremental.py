@@ -12,6 +12,11 @@ SCHEMAS = ("staging", "intermediate", "marts")
 # the visitors int_web__events_sessionised replaced since fct_web_sessions last grouped them
 # (macros/incremental_delivery.sql, keys_to_regroup)
 REGROUP_RECORD = "dbt_incremental.web_sessions_visitors_to_regroup"
+# the mappings the sessionised model last stitched with (macros/web_stitching.sql)
+STITCHING_SNAPSHOTS = (
+    "dbt_incremental.web_stitching_user_customers",
+    "dbt_incremental.web_stitching_identities",
+)
 
 
 def _table_contents_differences(incremental, full_rebuild) -> dict[str, tuple[int, int]]:
@@ -221,12 +226,13 @@ def test_sessions_regroup_every_visitor_after_the_sessionised_model_was_rebuilt_
     copy_of_built_warehouse,
 ):
     """A full rebuild of int_web__events_sessionised alone (here after late data) records
-    "every visitor": the next incremental run re-groups all sessions, though the
-    sessionised model itself then finds nothing to replace."""
+    "every visitor": the next incremental run re-groups all sessions, also those of a
+    browser (a_anon) nothing else touches that night. That night the stitching snapshots
+    are missing (a warehouse built before them): the sessionised model falls back to
+    comparing every stitched event and still finds the merged and split browsers."""
     incremental = copy_of_built_warehouse("incremental")
     full_rebuild = copy_of_built_warehouse("full_rebuild")
-    for warehouse in (incremental, full_rebuild):
-        execute_fixture(warehouse, "late_data")
+    execute_fixture(incremental, "late_data")
     assert_dbt_succeeded(
         run_dbt(
             incremental,
@@ -238,12 +244,28 @@ def test_sessions_regroup_every_visitor_after_the_sessionised_model_was_rebuilt_
         )
     )
     assert _visitors_to_regroup(incremental) == [None]
+    con = duckdb.connect(str(incremental))
+    try:
+        for snapshot in STITCHING_SNAPSHOTS:
+            con.execute(f"drop table {snapshot}")
+    finally:
+        con.close()
+    execute_fixture(incremental, "people_changed")
     assert_dbt_succeeded(run_dbt(incremental, incremental.parent, "run"))
     assert _visitors_to_regroup(incremental) == []
-    assert_dbt_succeeded(run_dbt(full_rebuild, full_rebuild.parent, "run", "--full-refresh"))
+    compiled = (
+        incremental.parent / "target" / "compiled" / "cdp" / "models" / "intermediate"
+    ) / "int_web__events_sessionised.sql"
+    assert "changed_events as" in compiled.read_text()  # the fallback comparison ran
 
+    execute_fixture(full_rebuild, "late_data", "people_changed")
+    assert_dbt_succeeded(run_dbt(full_rebuild, full_rebuild.parent, "run", "--full-refresh"))
     assert _table_contents_differences(incremental, full_rebuild) == {}
     assert _query_results(
         incremental,
-        {"ada_sessions": "select count(*) from marts.fct_web_sessions where visitor_id = 'a_ada'"},
-    ) == {"ada_sessions": 1}
+        {
+            "anon_sessions": "select count(*) from marts.fct_web_sessions where visitor_id = 'a_anon'",
+            "eve_customers": "select string_agg(distinct customer_id) from marts.fct_web_sessions where visitor_id = 'a_eve'",
+            "snapshots": "select count(*) from information_schema.tables where table_schema = 'dbt_incremental' and table_name like 'web_stitching_%'",
+        },
+    ) == {"anon_sessions": 2, "eve_customers": "gc_bob", "snapshots": 2}

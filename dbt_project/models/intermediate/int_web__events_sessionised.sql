@@ -6,21 +6,35 @@
         removed_when_null='message_id',
         on_schema_change='fail',
         record_replaced_keys_in='web_sessions_visitors_to_regroup',
-        pre_hook="{{ open_replaced_keys_record('web_sessions_visitors_to_regroup', 'visitor_id') }}"
+        pre_hook="{{ open_replaced_keys_record('web_sessions_visitors_to_regroup', 'visitor_id') }}",
+        post_hook="{{ snapshot_web_stitching_inputs() }}"
     )
 }}
+-- depends_on: {{ ref('stg_web__events') }}, {{ ref('int_web__user_customers') }}, {{ ref('stg_identity__customer_map') }}
 -- Web events cut into sessions per visitor (browser): a session ends after
 -- `session_inactivity_minutes` (30) without an event; an event exactly 30 minutes after the
 -- previous one continues the session. Events of one timestamp are ordered by message_id.
 -- Incremental per visitor: a visitor's sessions depend on that visitor's events and the
 -- customer each was stitched to, nothing else. A run re-sessionises every visitor one of
--- whose events is new, gone, re-kept from another delivery, reloaded (its delivery or
--- load time differs from the row held here) or stitched to another customer (an identity
--- merge or split, a new billing user_id), and replaces all of that visitor's rows
--- (`replace_keys` on visitor_id; a visitor with no event left returns one row with a NULL
--- message_id, which removes it). Finding them is one hash join of the stitched events
--- with this table; the sort and windows run on the changed visitors' events only. The
--- visitors it replaced are recorded for fct_web_sessions (keys_to_regroup).
+-- whose events is new, gone, re-kept from another delivery, reloaded or stitched to
+-- another customer (an identity merge or split, a new billing user_id), and replaces all
+-- of that visitor's rows (`replace_keys` on visitor_id; a visitor with no event left
+-- returns one row with a NULL message_id, which removes it). The visitors it replaced are
+-- recorded for fct_web_sessions (keys_to_regroup).
+-- Finding them costs the day, not the history (macros/web_stitching.sql):
+--   * events: the web events a changed delivery partition can affect, found as
+--     stg_web__events finds them (keys_affected_by_redelivery against the delivery and
+--     load time of the rows held here), with the visitor they belong to now and the one
+--     held here;
+--   * stitching: an event's customer is a function of its own userId, its visitor's
+--     identity-engine mapping and the userId its anonymousId last identified with (one of
+--     that visitor's own events). So the customer of an event whose visitor has no changed
+--     event changes only if the mapping of a userId it carries or of its visitor changed:
+--     each run keeps the mappings it stitched with (post-hook snapshot_web_stitching_inputs,
+--     dbt_incremental.web_stitching_*), the next one compares them with today's.
+-- Without those snapshots (a warehouse built before them) a run compares every stitched
+-- event with this table instead, which finds the same visitors.
+{%- set stitching_snapshot = web_stitching_snapshot_relation('user_customers') if is_incremental() else none %}
 with stitched as (
 
     -- only what sessions and per-customer web metrics use: window operators carry every
@@ -46,7 +60,39 @@ with stitched as (
 
 ),
 
-{% if is_incremental() %}
+{% if is_incremental() and stitching_snapshot is not none %}
+redelivered_events as (
+
+    {{ keys_affected_by_redelivery(source('web', 'events'), 'message_id') }}
+
+),
+
+restitched_users as (
+
+    {{ web_stitching_changes('user_customers', 'user_id', ref('int_web__user_customers')) }}
+
+),
+
+restitched_records as (
+
+    {{ web_stitching_changes('identities', 'source_record_id', web_stitching_identities()) }}
+
+),
+
+changed_visitors as (
+
+    select {{ web_visitor_id('anonymous_id', 'user_id') }} as visitor_id
+    from {{ ref('stg_web__events') }}
+    where message_id in (select message_id from redelivered_events)
+        or user_id in (select user_id from restitched_users)
+        or coalesce(anonymous_id, user_id) in (select source_record_id from restitched_records)
+    union
+    select visitor_id
+    from {{ this }}
+    where message_id in (select message_id from redelivered_events)
+
+),
+{% elif is_incremental() %}
 changed_events as (
 
     select

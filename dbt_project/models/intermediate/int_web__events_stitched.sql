@@ -47,7 +47,7 @@ stitched as (
 
     select
         events.*,
-        coalesce(events.anonymous_id, {{ dbt.concat(["'user:'", "events.user_id"]) }}) as visitor_id,
+        {{ web_visitor_id('events.anonymous_id', 'events.user_id') }} as visitor_id,
         coalesce(
             own_user.customer_id, engine_mapped.customer_id, device_user.customer_id
         ) as customer_id,
