@@ -48,14 +48,24 @@ def _write(path: Path, data: bytes) -> None:
     path.write_bytes(gzip.compress(data, mtime=0) if path.name.endswith(".gz") else data)
 
 
-def _first_file(zone: Path, table_path: str, day: date, suffix: str = ".csv") -> Path:
+def _first_file(
+    zone: Path, table_path: str, day: date, suffix: str = ".csv", min_rows: int = 1
+) -> Path:
+    """The day's first non-empty `suffix` file holding more than `min_rows` lines (the edit
+    that asks changes that many rows of one file, header aside)."""
     folder = zone / table_path / f"dt={day.isoformat()}"
     files = sorted(
         p
         for p in folder.iterdir()
         if p.name.endswith((suffix, suffix + ".gz")) and p.stat().st_size
     )
-    return files[0]
+    for path in files:
+        if _read(path).count(b"\n") > min_rows:
+            return path
+    raise SystemExit(
+        f"{folder}: no {suffix} file with {min_rows} rows to edit: generate a larger zone "
+        "(more --customers or fewer --days) for the hostile edits"
+    )
 
 
 def _csv_rows(data: bytes) -> tuple[list[str], list[list[str]]]:
@@ -88,14 +98,14 @@ def make_hostile(zone: Path) -> list[str]:
     first, second, last = days[0], days[1], days[-1]
 
     # BOM and CRLF; a quoted address over two lines.
-    path = _first_file(zone, "billing/customers", first)
+    path = _first_file(zone, "billing/customers", first, min_rows=2)
     header, rows = _csv_rows(_read(path))
     rows[1][header.index("address_line1")] = "12 Elm Street\nApartment 4, rear"
     _write(path, b"\xef\xbb\xbf" + _csv_bytes(header, rows, "\r\n"))
     _note(zone, path, "BOM, CRLF, a quoted address over two lines")
 
     # Another column order, an extra column with quoted commas; a Latin-1 line.
-    path = _first_file(zone, "billing/customers", last)
+    path = _first_file(zone, "billing/customers", last, min_rows=3)
     header, rows = _csv_rows(_read(path))
     order = list(reversed(range(len(header))))
     new_header = [header[i] for i in order] + ["crm_note"]

@@ -46,15 +46,10 @@ def main() -> None:
     con = duckdb.connect(args.warehouse, read_only=True)
     con.execute("SET threads = 2")
     result: dict = {"warehouse": args.warehouse, "load_average_1m_at_start": os.getloadavg()[0]}
-    plain = evaluate._read_truth_plain
     wall, cpu, frame = _best(args.repeat, lambda: evaluate.read_truth(truth))
     result["truth_rows"] = len(frame)
     result["read_truth_duckdb"] = {"seconds": wall, "cpu_seconds": cpu}
-    evaluate._read_truth_plain = lambda path: None  # the line-by-line reader alone
-    try:
-        wall, cpu, _ = _best(args.repeat, lambda: evaluate.read_truth(truth))
-    finally:
-        evaluate._read_truth_plain = plain
+    wall, cpu, _ = _best(args.repeat, lambda: evaluate.read_truth(truth, through_duckdb=False))
     result["read_truth_line_by_line"] = {"seconds": wall, "cpu_seconds": cpu}
     for name, ceiling in (("with_ceiling", True), ("without_ceiling", False)):
         wall, cpu, report = _best(

@@ -68,8 +68,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(port: int, work: Path) -> subprocess.Popen:
-    """The Connect server from pyspark's wheel, in the foreground of a child process."""
+def start_server(port: int, work: Path, warehouse: Path | None = None) -> subprocess.Popen:
+    """The Connect server from pyspark's wheel, in the foreground of a child process; its
+    tables go to `warehouse` (default: `work/spark_warehouse`, where the pipeline's settings
+    look for a DuckDB warehouse in `work`: a server must write where the pipeline reads)."""
     import pyspark
 
     home = Path(pyspark.__file__).parent
@@ -87,7 +89,7 @@ def start_server(port: int, work: Path) -> subprocess.Popen:
             "--conf", "spark.sql.timestampType=TIMESTAMP_NTZ",
             "--conf", "spark.sql.shuffle.partitions=2",
             "--conf", "spark.ui.enabled=false",
-            "--conf", f"spark.sql.warehouse.dir={work / 'server_warehouse'}",
+            "--conf", f"spark.sql.warehouse.dir={warehouse or work / 'spark_warehouse'}",
             "--conf", f"spark.driver.extraJavaOptions=-Dderby.system.home={work}",
             "spark-internal",
         ],

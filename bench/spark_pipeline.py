@@ -3,6 +3,7 @@
     nice .venv/bin/python bench/spark_pipeline.py         # 150 customers, 3 days, 1 erasure
     nice .venv/bin/python bench/spark_pipeline.py --hostile --redeliver --customers 300 --seed 5
     nice .venv/bin/python bench/spark_pipeline.py --zone PATH   # your own zone (a copy is run)
+    nice .venv/bin/python bench/spark_pipeline.py --connect     # Spark through Spark Connect
 
 `--hostile`: a `--bad --skipped-day` zone with 2 erasure requests, edited as other
 producers write (bench/hostile_zone.py); `--redeliver`: then a loaded day is delivered
@@ -21,8 +22,13 @@ raw days holds an erased person's email or phone.
    partition of source records into customers, the published tables and columns, and
    the GX suites' outcomes (passed / failed / warned, unexpected counts; on Spark the
    frames are Spark's).
+`--connect`: the Spark run goes through a Spark Connect server (pyspark's own, started
+from its wheel as in bench/spark_connect.py, `local[2]`, writing its tables to the
+folder the pipeline reads) with `CDP_SPARK_REMOTE=sc://...`, as a cluster would be used:
+ingestion's file tasks, dbt-spark, identity's SQL and the quality frames all run in the
+server; the server's CPU seconds are reported apart (it is not a child of `cdp run`).
 Prints the figures and writes bench/results/spark_pipeline.json (-hostile.json with
---hostile). CPU seconds are the cdp process's plus, apart, its JVM's. The 2 cores are shared:
+--hostile, -connect.json with --connect). CPU seconds are the cdp process's plus, apart, its JVM's. The 2 cores are shared:
 the load average around each run is recorded, and wall seconds follow it.
 """
 
@@ -44,6 +50,8 @@ sys.path.insert(0, str(REPO))
 
 from bench.cdp_runs import fresh_dagster_home, generate_landing, run_cdp, step_seconds  # noqa: E402
 from bench.hostile_zone import make_hostile, redeliver  # noqa: E402
+from bench.process_usage import process_tree_usage  # noqa: E402
+from bench.spark_connect import _free_port, start_server, wait_for_port  # noqa: E402
 from warehouse_engine.equivalence import (  # noqa: E402
     differences,
     duckdb_fingerprints,
@@ -163,6 +171,11 @@ def main() -> int:
         action="store_true",
         help="then deliver a loaded day again, changed, and compare a second run of each",
     )
+    parser.add_argument(
+        "--connect",
+        action="store_true",
+        help="run the Spark side through a local Spark Connect server (CDP_SPARK_REMOTE)",
+    )
     parser.add_argument("--out", type=Path, help="the results file (default: by zone kind)")
     args = parser.parse_args()
 
@@ -198,56 +211,84 @@ def main() -> int:
         result["hand_edits"] = make_hostile(landing)
     erased = _erased_values(landing)
 
+    server = None
+    if args.connect:
+        port = _free_port()
+        (work / "connect").mkdir()
+        server = start_server(port, work / "connect", work / "spark" / "spark_warehouse")
+        result["connect_server_listening_seconds"] = round(wait_for_port(port, server), 1)
+        result["remote"] = f"sc://127.0.0.1:{port}"
+
     rounds = [("first", None)]
     if args.redeliver:
         rounds.append(("redelivered", redeliver))
     homes = {e: fresh_dagster_home(work / f"dagster_{e}") for e in ("duckdb", "spark")}
     ok = True
-    for name, change in rounds:
-        if change is not None:
-            result[name + "_edits"] = change(landing)
-        warehouses = {}
-        runs = result[name] = {}
-        for engine in ("duckdb", "spark"):
-            home = homes[engine]
-            env = {**base_env, "CDP_ENGINE": engine, "DAGSTER_HOME": str(home)}
-            if engine == "spark":
-                env.update(CDP_SPARK_MASTER=args.master, CDP_SPARK_SHUFFLE_PARTITIONS="2")
-            warehouse = work / engine / "warehouse.duckdb"
-            # A second run on DuckDB resolves identity incrementally with the model kept
-            # from the first; on Spark identity is resolved in full every run (docs/spark.md):
-            # both in full, or their match weights differ by design.
-            again = ["--full-identity"] if change is not None else []
-            run = run_cdp(
-                ["run", "--landing", str(landing), "--warehouse", str(warehouse), *again], env
-            )
-            steps = step_seconds(home, run.run_id) if run.run_id else {}
-            warehouses[engine] = warehouse
-            runs[engine] = {
-                "wall_seconds": run.wall_seconds,
-                "cpu_seconds": run.cpu_seconds,
-                "jvm_cpu_seconds": run.jvm_cpu_seconds,
-                "peak_rss_mb": run.peak_rss_mb,
-                "load_average": [run.load_before, run.load_after],
-                "slowest_steps": dict(sorted(steps.items(), key=lambda kv: -kv[1])[:8]),
-                "quality_steps": {
-                    k: v for k, v in sorted(steps.items()) if k.startswith("quality_")
-                },
-            }
+    try:
+        for name, change in rounds:
+            if change is not None:
+                result[name + "_edits"] = change(landing)
+            warehouses = {}
+            runs = result[name] = {}
+            for engine in ("duckdb", "spark"):
+                home = homes[engine]
+                env = {**base_env, "CDP_ENGINE": engine, "DAGSTER_HOME": str(home)}
+                if engine == "spark":
+                    env.update(CDP_SPARK_MASTER=args.master, CDP_SPARK_SHUFFLE_PARTITIONS="2")
+                    if server is not None:
+                        env["CDP_SPARK_REMOTE"] = result["remote"]
+                        server_cpu_before, _ = process_tree_usage(server.pid)
+                warehouse = work / engine / "warehouse.duckdb"
+                # A second run on DuckDB resolves identity incrementally with the model kept
+                # from the first; on Spark identity is resolved in full every run (docs/spark.md):
+                # both in full, or their match weights differ by design.
+                again = ["--full-identity"] if change is not None else []
+                run = run_cdp(
+                    ["run", "--landing", str(landing), "--warehouse", str(warehouse), *again], env
+                )
+                steps = step_seconds(home, run.run_id) if run.run_id else {}
+                if engine == "spark" and server is not None:
+                    server_cpu = process_tree_usage(server.pid)[0] - server_cpu_before
+                warehouses[engine] = warehouse
+                runs[engine] = {
+                    "wall_seconds": run.wall_seconds,
+                    "cpu_seconds": run.cpu_seconds,
+                    "jvm_cpu_seconds": run.jvm_cpu_seconds,
+                    "peak_rss_mb": run.peak_rss_mb,
+                    "load_average": [run.load_before, run.load_after],
+                    "slowest_steps": dict(sorted(steps.items(), key=lambda kv: -kv[1])[:8]),
+                    "quality_steps": {
+                        k: v for k, v in sorted(steps.items()) if k.startswith("quality_")
+                    },
+                }
+                if engine == "spark" and server is not None:
+                    runs[engine]["connect_server_cpu_seconds"] = round(server_cpu, 1)
+                print(
+                    f"{name} {engine}: cdp run {run.wall_seconds:.1f}s wall, {run.cpu_seconds:.1f}s "
+                    f"CPU + {run.jvm_cpu_seconds:.1f}s JVM"
+                    + (
+                        f" + {runs[engine]['connect_server_cpu_seconds']:.1f}s Connect server"
+                        if "connect_server_cpu_seconds" in runs[engine]
+                        else ""
+                    )
+                    + f" (load {run.load_before}-{run.load_after})"
+                )
+            runs.update(_comparison(warehouses["duckdb"], warehouses["spark"]))
+            spark_raw = warehouses["spark"].parent / "spark_warehouse" / "raw"
+            left = raw_rows_holding(spark_raw, erased, skip=("privacy_requests",))
+            runs["erased_values"] = len(erased)
+            runs["spark_raw_rows_holding_an_erased_value"] = left
             print(
-                f"{name} {engine}: cdp run {run.wall_seconds:.1f}s wall, {run.cpu_seconds:.1f}s "
-                f"CPU + {run.jvm_cpu_seconds:.1f}s JVM (load {run.load_before}-{run.load_after})"
+                f"{len(erased)} erased values; rows of Spark's raw days still holding one: {left}"
             )
-        runs.update(_comparison(warehouses["duckdb"], warehouses["spark"]))
-        spark_raw = warehouses["spark"].parent / "spark_warehouse" / "raw"
-        left = raw_rows_holding(spark_raw, erased, skip=("privacy_requests",))
-        runs["erased_values"] = len(erased)
-        runs["spark_raw_rows_holding_an_erased_value"] = left
-        print(f"{len(erased)} erased values; rows of Spark's raw days still holding one: {left}")
-        ok = ok and runs["ok"] and left == 0
+            ok = ok and runs["ok"] and left == 0
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=60)
     result["ok"] = ok
 
-    suffix = "-hostile" if args.hostile else ""
+    suffix = ("-hostile" if args.hostile else "") + ("-connect" if args.connect else "")
     out = args.out or REPO / "bench" / "results" / f"spark_pipeline{suffix}.json"
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print(f"wrote {out}")

@@ -122,15 +122,16 @@ class EvaluationReport:
         return "\n".join(lines)
 
 
-def read_truth(truth_csv: Path) -> pd.DataFrame:
+def read_truth(truth_csv: Path, *, through_duckdb: bool = True) -> pd.DataFrame:
     """The truth file, checked: header and no empty values (errors name the line).
 
     Read by DuckDB's CSV reader when the file is plainly well-formed (exactly the three
     columns, no empty value): a truth file has a row per record of the history, and the
-    identity step reads it every night. Anything else goes through the line-by-line reader
-    below, whose errors name the line."""
+    identity step reads it every night. Anything else, or everything with
+    `through_duckdb=False`, goes through the line-by-line reader below, whose errors name
+    the line."""
     truth_csv = Path(truth_csv)
-    fast = _read_truth_plain(truth_csv)
+    fast = _read_truth_plain(truth_csv) if through_duckdb else None
     if fast is not None:
         return fast
     with truth_csv.open(newline="", encoding="utf-8") as f:

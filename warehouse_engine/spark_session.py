@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
-from warehouse_engine.settings import EngineSettings
+from warehouse_engine.settings import EngineSettingError, EngineSettings
 
 
 def spark_session_parameters(settings: EngineSettings) -> dict[str, str]:
@@ -46,9 +47,50 @@ def pipeline_spark_session(settings: EngineSettings) -> Any:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     builder = SparkSession.builder
     if settings.spark_remote:
-        builder = builder.remote(settings.spark_remote)
-    else:
-        builder = builder.master(settings.spark_master).enableHiveSupport()
-        for name, value in spark_session_parameters(settings).items():
-            builder = builder.config(name, value)
+        spark = builder.remote(settings.spark_remote).getOrCreate()
+        configure_remote_session(spark, settings)
+        return spark
+    builder = builder.master(settings.spark_master).enableHiveSupport()
+    for name, value in spark_session_parameters(settings).items():
+        builder = builder.config(name, value)
     return builder.getOrCreate()
+
+
+# What a Spark Connect client may set on its own session; the rest of
+# `spark_session_parameters` is the server's (static) configuration.
+REMOTE_SESSION_PARAMETERS = (
+    "spark.sql.session.timeZone",
+    "spark.sql.timestampType",
+    "spark.sql.shuffle.partitions",
+)
+
+
+def configure_remote_session(spark: Any, settings: EngineSettings) -> None:
+    """A Connect session gets the pipeline's runtime settings (UTC, naive timestamps, the
+    shuffle partitions), and must write its tables where the pipeline reads them: the
+    steps that stay local (identity's bookkeeping, erasure, publishing) read and write
+    Spark's tables as files under CDP_SPARK_WAREHOUSE, so the server's warehouse folder
+    has to be that folder, seen at the same path. Checked here, at the run's first Spark
+    step, rather than found missing after dbt built its first table."""
+    wanted = spark_session_parameters(settings)
+    for name in REMOTE_SESSION_PARAMETERS:
+        spark.conf.set(name, wanted[name])
+    served = str(spark.conf.get("spark.sql.warehouse.dir"))
+    if local_path_of(served) != settings.spark_warehouse:
+        raise EngineSettingError(
+            f"the Spark Connect server at {settings.spark_remote} writes its tables to "
+            f"{served} (its spark.sql.warehouse.dir), but this pipeline reads them from "
+            f"{settings.spark_warehouse}; set CDP_SPARK_WAREHOUSE to the server's folder (a "
+            "path this machine sees at the same place), or start the server with "
+            f"--conf spark.sql.warehouse.dir={settings.spark_warehouse} (docs/spark.md)"
+        )
+
+
+def local_path_of(location: str) -> Path | None:
+    """`file:/x`, `file:///x` or `/x` as a resolved local path; None for any other scheme
+    (hdfs:, s3a:, dbfs:), which this machine cannot read as files."""
+    if location.startswith("file:"):
+        location = "/" + location[len("file:") :].lstrip("/")
+    elif "://" in location or not location.startswith("/"):
+        return None
+    return Path(location).resolve()

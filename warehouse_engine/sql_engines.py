@@ -136,7 +136,11 @@ class SparkEngine:
         previous = self._frames.pop(name, None)
         if previous is not None:
             previous.unpersist()
-        self._frames[name] = frame
+        if materialize:
+            # Only checkpointed frames hold data to release. A plain view's frame is its
+            # SQL text: through Spark Connect, unpersisting it re-analyses that text, which
+            # fails once a view it reads has been dropped.
+            self._frames[name] = frame
 
     def fetch_frame(self, select_sql: str) -> pd.DataFrame:
         return self.spark.sql(to_spark_sql(select_sql)).toPandas()

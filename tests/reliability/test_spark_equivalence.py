@@ -19,6 +19,7 @@ its ERROR suite and an invoice without a customer warns.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 from datetime import date
@@ -49,8 +50,8 @@ from warehouse_engine.equivalence import (
     spark_fingerprints,
 )
 from warehouse_engine.ingest_equivalence import compare_raw, raw_rows_holding
-from warehouse_engine.settings import EngineSettings
-from warehouse_engine.spark_session import pipeline_spark_session
+from warehouse_engine.settings import EngineSettingError, EngineSettings
+from warehouse_engine.spark_session import configure_remote_session, pipeline_spark_session
 from warehouse_engine.sql_engines import DuckDBEngine, SparkEngine
 
 pytestmark = pytest.mark.slow
@@ -108,6 +109,7 @@ def test_cdp_run_on_spark_gives_the_tables_duckdb_gives(reference, tmp_path, mon
         # steward overrides, stable ids and the logs on Spark: the second of three nights
         # (the one with the link, unlink, block, a merge and a split) on the run's session
         spark = pipeline_spark_session(EngineSettings.from_environment(duckdb_warehouse=warehouse))
+        _connect_session_folder_check(spark, warehouse, tmp_path)
         nights = steward_nights(
             tmp_path / "steward",
             lambda con, night: SparkEngine(spark) if night == 2 else DuckDBEngine(con),
@@ -210,6 +212,21 @@ def _erasure_rewrites_sparks_raw_days(spark, day: str, warehouse: Path, tmp_path
         )
     assert result.success
     assert raw_rows_holding(raw_root, [email], skip=("privacy_requests",)) == 0
+
+
+def _connect_session_folder_check(spark, warehouse: Path, tmp_path: Path) -> None:
+    """What a Spark Connect session is checked for before a run uses it, on this session
+    (the same conf API): the pipeline's runtime settings are set, a server writing tables
+    where the pipeline reads them passes, one writing elsewhere is refused by name."""
+    settings = EngineSettings.from_environment(duckdb_warehouse=warehouse)
+    configure_remote_session(spark, settings)
+    assert spark.conf.get("spark.sql.session.timeZone") == "UTC"
+    elsewhere = dataclasses.replace(
+        settings, spark_warehouse=tmp_path / "elsewhere", spark_remote="sc://cluster:15002"
+    )
+    with pytest.raises(EngineSettingError, match="CDP_SPARK_WAREHOUSE") as refused:
+        configure_remote_session(spark, elsewhere)
+    assert str(settings.spark_warehouse) in str(refused.value)
 
 
 def _same_identity_tables(duckdb_file: Path, spark_run_file: Path) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from orchestration.cli import main as cdp
 from warehouse_engine.settings import EngineSettingError, EngineSettings
+from warehouse_engine.spark_session import local_path_of
 
 
 def test_duckdb_is_the_default_and_the_spark_warehouse_sits_next_to_the_duckdb_file(tmp_path):
@@ -94,3 +95,20 @@ def test_the_quality_steps_spark_session_is_configured_as_dbt_sparks_profile(tmp
 
     from_profile = {k: rendered(v) for k, v in spark_output["server_side_parameters"].items()}
     assert spark_session_parameters(settings) == from_profile
+
+
+@pytest.mark.parametrize(
+    "location, path",
+    [
+        ("file:/srv/spark", Path("/srv/spark")),
+        ("file:///srv/spark", Path("/srv/spark")),
+        ("/srv/spark/", Path("/srv/spark")),
+        ("hdfs://namenode/warehouse", None),
+        ("s3a://bucket/warehouse", None),
+        ("spark-warehouse", None),
+    ],
+)
+def test_a_connect_servers_warehouse_folder_is_read_as_a_local_path_or_not_at_all(location, path):
+    # A folder this machine cannot read as files is refused before a run uses the server
+    # (warehouse_engine/spark_session.py, configure_remote_session).
+    assert local_path_of(location) == path
