@@ -68,6 +68,7 @@
     {%- set source = arg_dict['temp_relation'] -%}
     {%- set unique_key = arg_dict['unique_key'] -%}
     {%- set removal_marker = config.require('removed_when_null') -%}
+    {%- set record = config.get('record_replaced_keys_in') -%}
     {%- set columns_csv = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
     delete from {{ target }}
     where {{ unique_key }} in (select {{ unique_key }} from {{ source }});
@@ -76,6 +77,71 @@
     select {{ columns_csv }}
     from {{ source }}
     where {{ removal_marker }} is not null
+    {%- if record %};
+
+    insert into {{ replaced_keys_record(record) }} ({{ unique_key }})
+    select distinct {{ unique_key }}
+    from {{ source }}
+    {%- endif %}
+{%- endmacro %}
+
+{#- A record of the keys an incremental model replaced, for a model downstream that groups
+    that model's rows by the same key (fct_web_sessions groups int_web__events_sessionised
+    by visitor_id): the downstream model re-groups only the recorded keys and clears the
+    record in the same transaction as its own update. So the record holds exactly the keys
+    replaced since the downstream model last ran, however many runs that spans (a run
+    that stops between the two models leaves them for the next one).
+
+      - the upstream model's pre-hook `open_replaced_keys_record` creates the record; when
+        the model is built whole (first build, --full-refresh) it sets it to one NULL key,
+        meaning every key;
+      - its `replace_keys` run adds the keys it replaced (config `record_replaced_keys_in`);
+      - the downstream model's incremental run reads `keys_to_regroup`, and its post-hook
+        `close_replaced_keys_record` empties the record (also after a full build of it).
+
+    The record is `dbt_incremental.<name>`, a table outside the dbt-built schemas (it is run
+    state, not a model; an empty table after every complete run). Without a record (a
+    warehouse built before it existed) the downstream model re-groups every key. On Spark
+    both models are tables rebuilt whole and there is no record. -#}
+{% macro replaced_keys_record(name) -%}
+    dbt_incremental.{{ name }}
+{%- endmacro %}
+
+{% macro _create_replaced_keys_record(name, key) -%}
+    create schema if not exists dbt_incremental;
+    create table if not exists {{ replaced_keys_record(name) }} ({{ key }} {{ dbt.type_string() }})
+{%- endmacro %}
+
+{% macro open_replaced_keys_record(name, key) -%}
+    {%- if target.type != 'spark' -%}
+        {{ _create_replaced_keys_record(name, key) }}
+        {%- if not is_incremental() %};
+        delete from {{ replaced_keys_record(name) }};
+        insert into {{ replaced_keys_record(name) }} ({{ key }}) values (null)
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro keys_to_regroup(name, key, upstream) -%}
+    {%- set record = adapter.get_relation(database=this.database, schema='dbt_incremental', identifier=name) if execute else none -%}
+    {%- if record is none -%}
+    select {{ key }} from {{ upstream }}
+    union
+    select {{ key }} from {{ this }}
+    {%- else -%}
+    select {{ key }} from {{ record }} where {{ key }} is not null
+    union
+    select {{ key }} from {{ upstream }} where exists (select 1 from {{ record }} where {{ key }} is null)
+    union
+    select {{ key }} from {{ this }} where exists (select 1 from {{ record }} where {{ key }} is null)
+    {%- endif -%}
+{%- endmacro %}
+
+{% macro close_replaced_keys_record(name, key) -%}
+    {%- if target.type != 'spark' -%}
+        {{ _create_replaced_keys_record(name, key) }};
+        delete from {{ replaced_keys_record(name) }}
+    {%- endif -%}
 {%- endmacro %}
 
 {#- True when two values differ, a NULL against a value counting as a difference (the

@@ -36,8 +36,8 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The incremental models (six staging models and int_web__events_sessionised) delete and
-    re-insert the keys a redelivery or an identity change touches
+{#- The incremental models (six staging models, int_web__events_sessionised and
+    fct_web_sessions) delete and re-insert the keys a redelivery or an identity change touches
     (incremental_strategy='replace_keys', incremental_delivery.sql). Spark's Parquet tables
     cannot delete rows, and dbt-spark accepts no custom strategy, so on Spark they are
     rebuilt whole (the result a full rebuild gives, which the incremental run equals). -#}

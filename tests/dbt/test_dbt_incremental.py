@@ -9,6 +9,14 @@ import duckdb
 from tests.dbt.dbt_harness import assert_dbt_succeeded, execute_fixture, run_dbt
 
 SCHEMAS = ("staging", "intermediate", "marts")
+# the visitors int_web__events_sessionised replaced since fct_web_sessions last grouped them
+# (macros/incremental_delivery.sql, keys_to_regroup)
+REGROUP_RECORD = "dbt_incremental.web_sessions_visitors_to_regroup"
+# the mappings the sessionised model last stitched with (macros/web_stitching.sql)
+STITCHING_SNAPSHOTS = (
+    "dbt_incremental.web_stitching_user_customers",
+    "dbt_incremental.web_stitching_identities",
+)
 
 
 def _table_contents_differences(incremental, full_rebuild) -> dict[str, tuple[int, int]]:
@@ -60,7 +68,19 @@ def _incremental_and_full_rebuild(copy_of_built_warehouse, *fixtures: str):
         execute_fixture(warehouse, *fixtures)
     assert_dbt_succeeded(run_dbt(incremental, incremental.parent, "run"))
     assert_dbt_succeeded(run_dbt(full_rebuild, full_rebuild.parent, "run", "--full-refresh"))
+    # fct_web_sessions consumed what int_web__events_sessionised recorded, in both
+    assert _visitors_to_regroup(incremental) == _visitors_to_regroup(full_rebuild) == []
     return incremental, full_rebuild
+
+
+def _visitors_to_regroup(warehouse) -> list[str | None]:
+    """The record fct_web_sessions re-groups from, sorted (NULL, "every visitor", first)."""
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows = con.execute(f"select visitor_id from {REGROUP_RECORD}").fetchall()
+    finally:
+        con.close()
+    return sorted((row[0] for row in rows), key=lambda v: (v is not None, v or ""))
 
 
 def _query_results(warehouse, queries: dict[str, str]) -> dict[str, object]:
@@ -159,3 +179,93 @@ def test_incremental_run_after_reloaded_partitions_and_changed_people_equals_ful
         # the split: her anonymous views follow the browser, her signed-in session stays hers
         "ada_browser_sessions": "gc_ada_web,gc_ada",
     }
+
+
+def test_sessions_regroup_what_the_sessionised_model_replaced_over_several_runs(
+    copy_of_built_warehouse,
+):
+    """fct_web_sessions re-groups only the visitors int_web__events_sessionised replaced
+    since it last ran, however many runs that spans: a run that stops after the
+    sessionised model (here one that selects it alone) leaves its visitors recorded, the
+    next run adds its own and the sessions mart catches up on all of them."""
+    incremental = copy_of_built_warehouse("incremental")
+    full_rebuild = copy_of_built_warehouse("full_rebuild")
+    assert _visitors_to_regroup(incremental) == []  # the build consumed the first record
+
+    execute_fixture(incremental, "late_data")
+    assert_dbt_succeeded(
+        run_dbt(incremental, incremental.parent, "run", "--select", "+int_web__events_sessionised")
+    )
+    # the three browsers with late or re-delivered events, and only they, are recorded
+    assert _visitors_to_regroup(incremental) == ["a_ada", "a_anon", "a_eve"]
+    execute_fixture(incremental, "people_changed")
+    assert_dbt_succeeded(run_dbt(incremental, incremental.parent, "run"))
+    assert _visitors_to_regroup(incremental) == []
+
+    execute_fixture(full_rebuild, "late_data", "people_changed")
+    assert_dbt_succeeded(run_dbt(full_rebuild, full_rebuild.parent, "run", "--full-refresh"))
+    assert _table_contents_differences(incremental, full_rebuild) == {}
+    # both nights reached the sessions: the late 09:55 view bridges Ada's two sessions on
+    # her browser, which the split then gives to gc_ada_web; Eve's browser joins gc_bob
+    assert _query_results(
+        incremental,
+        {
+            "ada_browser": "select string_agg(customer_id || ':' || n_events, ',' order by started_at) from marts.fct_web_sessions where visitor_id = 'a_ada'",
+            "eve_customers": "select string_agg(distinct customer_id) from marts.fct_web_sessions where visitor_id = 'a_eve'",
+        },
+    ) == _query_results(
+        full_rebuild,
+        {
+            "ada_browser": "select string_agg(customer_id || ':' || n_events, ',' order by started_at) from marts.fct_web_sessions where visitor_id = 'a_ada'",
+            "eve_customers": "select string_agg(distinct customer_id) from marts.fct_web_sessions where visitor_id = 'a_eve'",
+        },
+    )
+
+
+def test_sessions_regroup_every_visitor_after_the_sessionised_model_was_rebuilt_whole(
+    copy_of_built_warehouse,
+):
+    """A full rebuild of int_web__events_sessionised alone (here after late data) records
+    "every visitor": the next incremental run re-groups all sessions, also those of a
+    browser (a_anon) nothing else touches that night. That night the stitching snapshots
+    are missing (a warehouse built before them): the sessionised model falls back to
+    comparing every stitched event and still finds the merged and split browsers."""
+    incremental = copy_of_built_warehouse("incremental")
+    full_rebuild = copy_of_built_warehouse("full_rebuild")
+    execute_fixture(incremental, "late_data")
+    assert_dbt_succeeded(
+        run_dbt(
+            incremental,
+            incremental.parent,
+            "run",
+            "--select",
+            "+int_web__events_sessionised",
+            "--full-refresh",
+        )
+    )
+    assert _visitors_to_regroup(incremental) == [None]
+    con = duckdb.connect(str(incremental))
+    try:
+        for snapshot in STITCHING_SNAPSHOTS:
+            con.execute(f"drop table {snapshot}")
+    finally:
+        con.close()
+    execute_fixture(incremental, "people_changed")
+    assert_dbt_succeeded(run_dbt(incremental, incremental.parent, "run"))
+    assert _visitors_to_regroup(incremental) == []
+    compiled = (
+        incremental.parent / "target" / "compiled" / "cdp" / "models" / "intermediate"
+    ) / "int_web__events_sessionised.sql"
+    assert "changed_events as" in compiled.read_text()  # the fallback comparison ran
+
+    execute_fixture(full_rebuild, "late_data", "people_changed")
+    assert_dbt_succeeded(run_dbt(full_rebuild, full_rebuild.parent, "run", "--full-refresh"))
+    assert _table_contents_differences(incremental, full_rebuild) == {}
+    assert _query_results(
+        incremental,
+        {
+            "anon_sessions": "select count(*) from marts.fct_web_sessions where visitor_id = 'a_anon'",
+            "eve_customers": "select string_agg(distinct customer_id) from marts.fct_web_sessions where visitor_id = 'a_eve'",
+            "snapshots": "select count(*) from information_schema.tables where table_schema = 'dbt_incremental' and table_name like 'web_stitching_%'",
+        },
+    ) == {"anon_sessions": 2, "eve_customers": "gc_bob", "snapshots": 2}

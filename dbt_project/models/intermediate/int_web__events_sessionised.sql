@@ -4,21 +4,101 @@
         unique_key='visitor_id',
         incremental_strategy='replace_keys',
         removed_when_null='message_id',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        record_replaced_keys_in='web_sessions_visitors_to_regroup',
+        pre_hook="{{ open_replaced_keys_record('web_sessions_visitors_to_regroup', 'visitor_id') }}",
+        post_hook="{{ snapshot_web_stitching_inputs() }}"
     )
 }}
+-- depends_on: {{ ref('stg_web__events') }}, {{ ref('int_web__user_customers') }}, {{ ref('stg_identity__customer_map') }}
 -- Web events cut into sessions per visitor (browser): a session ends after
 -- `session_inactivity_minutes` (30) without an event; an event exactly 30 minutes after the
 -- previous one continues the session. Events of one timestamp are ordered by message_id.
 -- Incremental per visitor: a visitor's sessions depend on that visitor's events and the
 -- customer each was stitched to, nothing else. A run re-sessionises every visitor one of
--- whose events is new, gone, re-kept from another delivery, reloaded (its delivery or
--- load time differs from the row held here) or stitched to another customer (an identity
--- merge or split, a new billing user_id), and replaces all of that visitor's rows
--- (`replace_keys` on visitor_id; a visitor with no event left returns one row with a NULL
--- message_id, which removes it). Finding them is one hash join of the stitched events
--- with this table; the sort and windows run on the changed visitors' events only.
-with stitched as (
+-- whose events is new, gone, re-kept from another delivery, reloaded or stitched to
+-- another customer (an identity merge or split, a new billing user_id), and replaces all
+-- of that visitor's rows (`replace_keys` on visitor_id; a visitor with no event left
+-- returns one row with a NULL message_id, which removes it). The visitors it replaced are
+-- recorded for fct_web_sessions (keys_to_regroup).
+-- Finding and stitching them reads no other event in full (macros/web_stitching.sql):
+--   * events: the event ids, delivery and load times of stg_web__events against the ones
+--     held here (narrow columns) find every event new, gone, re-kept or reloaded, with the
+--     visitor it belongs to now and the one held here;
+--   * stitching: an event's customer is a function of its own userId, its visitor's
+--     identity-engine mapping and the userId its anonymousId last identified with (one of
+--     that visitor's own events). So the customer of an event whose visitor has no changed
+--     event changes only if the mapping of a userId it carries or of its visitor changed:
+--     each run keeps the mappings it stitched with (post-hook snapshot_web_stitching_inputs,
+--     dbt_incremental.web_stitching_*), the next one compares them with today's;
+--   * only the found visitors' events are stitched (stitch_web_events, the SQL of
+--     int_web__events_stitched), sorted and windowed.
+-- Without those snapshots (a warehouse built before them) a run stitches every event and
+-- compares it with this table instead, which finds the same visitors.
+{%- set stitching_snapshot = web_stitching_snapshot_relation('user_customers') if is_incremental() else none %}
+with
+{% if is_incremental() and stitching_snapshot is not none %}
+changed_events as (
+
+    -- an event new, gone, re-kept from another delivery or reloaded: the kept row of an
+    -- event is named by its delivery and load time (narrow columns: no stitching here)
+    select
+        {{ web_visitor_id('today.anonymous_id', 'today.user_id') }} as current_visitor_id,
+        held.visitor_id as held_visitor_id
+    from {{ ref('stg_web__events') }} as today
+    full outer join {{ this }} as held
+        on held.message_id = today.message_id
+    where held.message_id is null
+        or today.message_id is null
+        or {{ web_visitor_id('today.anonymous_id', 'today.user_id') }} <> held.visitor_id
+        or today.delivered_dt <> held.delivered_dt
+        or today.loaded_at <> held.loaded_at
+
+),
+
+restitched_users as (
+
+    {{ web_stitching_changes('user_customers', 'user_id', ref('int_web__user_customers')) }}
+
+),
+
+restitched_records as (
+
+    {{ web_stitching_changes('identities', 'source_record_id', web_stitching_identities()) }}
+
+),
+
+changed_visitors as (
+
+    select current_visitor_id as visitor_id from changed_events where current_visitor_id is not null
+    union
+    select held_visitor_id as visitor_id from changed_events where held_visitor_id is not null
+    union
+    -- an event whose customer may have moved with a mapping (see above)
+    select {{ web_visitor_id('anonymous_id', 'user_id') }} as visitor_id
+    from {{ ref('stg_web__events') }}
+    where user_id in (select user_id from restitched_users)
+        or coalesce(anonymous_id, user_id) in (select source_record_id from restitched_records)
+
+),
+
+changed_visitor_events as (
+
+    -- all the events of each changed visitor, so stitching them alone is exact
+    select *
+    from {{ ref('stg_web__events') }}
+    where {{ web_visitor_id('anonymous_id', 'user_id') }} in (select visitor_id from changed_visitors)
+
+),
+
+changed_visitors_stitched as (
+
+    {{ stitch_web_events('changed_visitor_events') }}
+
+),
+{% endif %}
+
+stitched as (
 
     -- only what sessions and per-customer web metrics use: window operators carry every
     -- column through their sort, and web events are the largest table
@@ -39,11 +119,15 @@ with stitched as (
         occurred_at,
         delivered_dt,
         loaded_at
+    {% if is_incremental() and stitching_snapshot is not none %}
+    from changed_visitors_stitched
+    {% else %}
     from {{ ref('int_web__events_stitched') }}
+    {% endif %}
 
 ),
 
-{% if is_incremental() %}
+{% if is_incremental() and stitching_snapshot is none %}
 changed_events as (
 
     select

@@ -1,10 +1,36 @@
+{{
+    config(
+        materialized=delivery_incremental_materialization(),
+        unique_key='visitor_id',
+        incremental_strategy='replace_keys',
+        removed_when_null='session_number',
+        on_schema_change='fail',
+        post_hook="{{ close_replaced_keys_record('web_sessions_visitors_to_regroup', 'visitor_id') }}"
+    )
+}}
 -- One row per web session: a visitor's (browser's) run of events with no gap longer than
 -- 30 minutes, attributed to the golden customer the visitor was stitched to, including
--- the anonymous sessions before they identified (int_web__events_stitched). Sessions are
--- grouped from int_web__events_sessionised, which re-sessionises changed visitors only.
-with events as (
+-- the anonymous sessions before they identified (int_web__events_stitched).
+-- Incremental per visitor, like int_web__events_sessionised, whose rows it groups: a run
+-- re-groups only the visitors that model replaced since this one last ran (the record
+-- `keys_to_regroup` reads, macros/incremental_delivery.sql) and swaps all of their
+-- sessions (`replace_keys` on visitor_id; a visitor with no event left returns one row
+-- with a NULL session_number, which removes it).
+with
+{% if is_incremental() %}
+changed_visitors as (
+
+    {{ keys_to_regroup('web_sessions_visitors_to_regroup', 'visitor_id', ref('int_web__events_sessionised')) }}
+
+),
+{% endif %}
+
+events as (
 
     select * from {{ ref('int_web__events_sessionised') }}
+    {% if is_incremental() %}
+    where visitor_id in (select visitor_id from changed_visitors)
+    {% endif %}
 
 ),
 
@@ -40,7 +66,7 @@ sessions as (
 
 select
     {{ dbt.hash(dbt.concat(['sessions.visitor_id', "'|'", dbt.cast('sessions.started_at', dbt.type_string())])) }} as session_id,
-    sessions.visitor_id,
+    {% if is_incremental() %}changed_visitors.visitor_id{% else %}sessions.visitor_id{% endif %},
     sessions.anonymous_id,
     sessions.customer_id,
     cast(sessions.session_number as {{ dbt.type_bigint() }}) as session_number,
@@ -62,4 +88,10 @@ select
     sessions.has_signed_up = 1 as has_signed_up,
     cast(sessions.n_orders as {{ dbt.type_bigint() }}) as n_orders,
     cast(sessions.order_revenue as {{ type_double() }}) as order_revenue
+{% if is_incremental() %}
+from changed_visitors
+left join sessions
+    on sessions.visitor_id = changed_visitors.visitor_id
+{% else %}
 from sessions
+{% endif %}
