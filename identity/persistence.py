@@ -233,13 +233,19 @@ def _columns_and_types(con: duckdb.DuckDBPyConnection, relation: str) -> list[tu
 
 
 def _write_changed_rows(
-    con: duckdb.DuckDBPyConnection, name: str, select: str, relation: str
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    select: str,
+    relation: str,
+    scope: str | None = None,
 ) -> int | None:
     """Make `identity.<name>` equal to the SELECT by deleting the rows that changed or went
     (by `ROW_KEYS[name]`) and inserting the changed and new ones: a night rewrites the day's
-    rows, not the whole history. Returns the rows written, or None when the table cannot be
-    patched (absent, its columns differ from the new ones, or most rows changed) and must
-    be replaced."""
+    rows, not the whole history. With `scope` (a table of key values, `ScopedRows`),
+    `relation` holds the new rows of those keys only, the table's other rows being known to
+    be last run's: only the scope's previous rows are compared, and only they may go.
+    Returns the rows written, or None when the table cannot be patched (absent, its columns
+    differ from the new ones, or most rows changed) and must be replaced."""
     if name not in ROW_KEYS or not table_exists(con, name):
         return None
     con.execute(f"create or replace temp table {_NEW_ROWS} as select {select} from {relation}")
@@ -248,56 +254,28 @@ def _write_changed_rows(
             return None
         keys = ROW_KEYS[name]
         same_key = " and ".join(f"n.{k} = p.{k}" for k in keys)
+        if scope is None:
+            previous = f"select * from {SCHEMA}.{name}"
+            may_go = "true"
+            rows_after = f"select count(*) from {_NEW_ROWS}"
+        else:
+            in_scope = " and ".join(f"s.{k} = p.{k}" for k in keys)
+            previous = f"select p.* from {SCHEMA}.{name} p semi join {scope} s on {in_scope}"
+            may_go = f"exists (select 1 from {scope} s where {in_scope})"
+            rows_after = f"select count(*) from {SCHEMA}.{name}"
         con.execute(
             f"create or replace temp table {_CHANGED_ROWS} as "
-            f"select * from {_NEW_ROWS} except select * from {SCHEMA}.{name}"
+            f"select * from {_NEW_ROWS} except {previous}"
         )
         changed, total = con.sql(
-            f"select (select count(*) from {_CHANGED_ROWS}), (select count(*) from {_NEW_ROWS})"
+            f"select (select count(*) from {_CHANGED_ROWS}), ({rows_after})"
         ).fetchall()[0]
         if changed > total * PATCH_AT_MOST:
             return None
         con.execute(f"""
             delete from {SCHEMA}.{name} p
             where exists (select 1 from {_CHANGED_ROWS} n where {same_key})
-               or not exists (select 1 from {_NEW_ROWS} n where {same_key})
-        """)
-        con.execute(f"insert into {SCHEMA}.{name} select * from {_CHANGED_ROWS}")
-        return changed
-    finally:
-        con.execute(f"drop table if exists {_NEW_ROWS}")
-        con.execute(f"drop table if exists {_CHANGED_ROWS}")
-
-
-def _write_scoped_rows(
-    con: duckdb.DuckDBPyConnection, name: str, select: str, scoped: ScopedRows
-) -> int | None:
-    """`_write_changed_rows` over the scope's records only (the table's other rows are
-    known to be last run's); None when the table must be replaced."""
-    if name not in ROW_KEYS or not table_exists(con, name):
-        return None
-    con.execute(f"create or replace temp table {_NEW_ROWS} as select {select} from ({scoped.rows})")
-    try:
-        if _columns_and_types(con, _NEW_ROWS) != _columns_and_types(con, f"{SCHEMA}.{name}"):
-            return None
-        keys = ROW_KEYS[name]
-        same_key = " and ".join(f"n.{k} = p.{k}" for k in keys)
-        in_scope = " and ".join(f"s.{k} = p.{k}" for k in keys)
-        con.execute(
-            f"create or replace temp table {_CHANGED_ROWS} as "
-            f"select * from {_NEW_ROWS} except "
-            f"select p.* from {SCHEMA}.{name} p semi join {scoped.scope} s on {in_scope}"
-        )
-        changed, total = con.sql(
-            f"select (select count(*) from {_CHANGED_ROWS}), (select count(*) from {SCHEMA}.{name})"
-        ).fetchall()[0]
-        if changed > total * PATCH_AT_MOST:
-            return None
-        con.execute(f"""
-            delete from {SCHEMA}.{name} p
-            where exists (select 1 from {_CHANGED_ROWS} n where {same_key})
-               or (exists (select 1 from {scoped.scope} s where {in_scope})
-                   and not exists (select 1 from {_NEW_ROWS} n where {same_key}))
+               or ({may_go} and not exists (select 1 from {_NEW_ROWS} n where {same_key}))
         """)
         con.execute(f"insert into {SCHEMA}.{name} select * from {_CHANGED_ROWS}")
         return changed
@@ -359,7 +337,7 @@ def write_identity_tables(
             if isinstance(given, TablePatch):
                 rows = _apply_patch(con, name, select, given)
             elif isinstance(given, ScopedRows):
-                rows = _write_scoped_rows(con, name, select, given)
+                rows = _write_changed_rows(con, name, select, f"({given.rows})", given.scope)
             else:
                 rows = _write_changed_rows(con, name, select, relation)
             if rows is None:
