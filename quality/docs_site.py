@@ -252,18 +252,18 @@ class DataDocsSite:
         if suite.name in self._suite_pages_written and path.exists():
             return path
         fingerprint = _suite_fingerprint(suite)
-        recorded = _read_json(self.suite_pages_path)
+        recorded = read_json_object(self.suite_pages_path)
         if recorded.get(suite.name) != fingerprint or not path.exists():
             document = ExpectationSuitePageRenderer().render(suite)
-            _write_atomically(path, _page_view().render(document, show_how_to_buttons=False))
+            write_atomically(path, _page_view().render(document, show_how_to_buttons=False))
             recorded[suite.name] = fingerprint
-            _write_atomically(self.suite_pages_path, json.dumps(recorded, indent=1, sort_keys=True))
+            write_atomically(self.suite_pages_path, json.dumps(recorded, indent=1, sort_keys=True))
         self._suite_pages_written.add(suite.name)
         return path
 
     def write_validation_page(self, result: ExpectationSuiteValidationResult, path: Path) -> Path:
         document = ValidationResultsPageRenderer().render(result)
-        _write_atomically(path, _page_view().render(document, show_how_to_buttons=False))
+        write_atomically(path, _page_view().render(document, show_how_to_buttons=False))
         return path
 
     def record_and_write_index(self, entry: IndexEntry) -> Path:
@@ -272,7 +272,7 @@ class DataDocsSite:
         entries.append(entry)
         if len(entries) > 2 * INDEX_VALIDATION_LIMIT:
             entries = entries[-INDEX_VALIDATION_LIMIT:]
-            _write_atomically(
+            write_atomically(
                 self.manifest_path, "".join(json.dumps(asdict(e)) + "\n" for e in entries)
             )
         else:
@@ -301,7 +301,7 @@ class DataDocsSite:
             failed=sum(not e.success for e in validations),
             suites=suites,
         )
-        return _write_atomically(self.docs_dir / "index.html", html)
+        return write_atomically(self.docs_dir / "index.html", html)
 
     def relative(self, path: Path) -> str:
         return path.relative_to(self.docs_dir).as_posix()
@@ -325,7 +325,8 @@ def _suite_fingerprint(suite: ExpectationSuite) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _read_json(path: Path) -> dict:
+def read_json_object(path: Path) -> dict:
+    """A JSON object file's contents; {} when it is missing, unreadable or not an object."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -338,8 +339,8 @@ def run_time_label(run_id: RunIdentifier) -> str:
     return run_time.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _write_atomically(path: Path, text: str) -> Path:
-    """Readers (a browser, another step process) never see a half-written page."""
+def write_atomically(path: Path, text: str) -> Path:
+    """Readers (a browser, another step process) never see a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

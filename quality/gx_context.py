@@ -14,7 +14,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from great_expectations.data_context.types.base import (  # noqa: E402
 )
 from great_expectations.validator.v1_validator import Validator  # noqa: E402
 
-from quality.docs_site import DataDocsSite  # noqa: E402
+from quality.docs_site import DataDocsSite, read_json_object, write_atomically  # noqa: E402
 from quality.spec import SuiteSpec  # noqa: E402
 
 DATA_SOURCE_NAME = "cdp_warehouse_frames"
@@ -159,7 +158,7 @@ class QualityContext:
 
     def validated_version(self, suite_name: str) -> datetime | None:
         """The newest row time the suite's last passing validation covered (None: none yet)."""
-        value = _read_json(self.store_dir / VALIDATED_VERSIONS_NAME).get(suite_name)
+        value = read_json_object(self.store_dir / VALIDATED_VERSIONS_NAME).get(suite_name)
         try:
             return datetime.fromisoformat(value) if isinstance(value, str) else None
         except ValueError:
@@ -168,14 +167,9 @@ class QualityContext:
     def record_validated_version(self, suite_name: str, version: datetime) -> None:
         """Remember `version` for `suite_name` (call inside `exclusive()`)."""
         path = self.store_dir / VALIDATED_VERSIONS_NAME
-        versions = _read_json(path)
+        versions = read_json_object(path)
         versions[suite_name] = version.isoformat()
-        text = json.dumps(versions, indent=2, sort_keys=True)
-        with tempfile.NamedTemporaryFile(
-            "w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8"
-        ) as handle:
-            handle.write(text)
-        os.replace(handle.name, path)
+        write_atomically(path, json.dumps(versions, indent=2, sort_keys=True))
 
     def store_result(self, suite_name: str, run_id, batch_id: str, validation_result) -> Path:
         """Write one (already masked) validation result as JSON, then prune the suite's history.
@@ -187,13 +181,7 @@ class QualityContext:
         run_name, run_time = run_id.to_tuple()
         suite_dir = self.store_dir.joinpath("validations", *suite_name.split("."))
         path = suite_dir / run_name / run_time / f"{batch_id}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(validation_result.to_json_dict(), indent=2, default=str)
-        with tempfile.NamedTemporaryFile(
-            "w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8"
-        ) as handle:
-            handle.write(text)
-        os.replace(handle.name, path)
+        write_atomically(path, json.dumps(validation_result.to_json_dict(), indent=2, default=str))
         _prune_results(suite_dir, results_kept_per_suite())
         return path
 
@@ -240,14 +228,6 @@ def results_kept_per_suite() -> int:
     if kept < 1:
         raise ValueError(f"CDP_GX_STORE_KEEP={raw!r} must be at least 1")
     return kept
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def _prune_results(suite_dir: Path, keep: int) -> None:
