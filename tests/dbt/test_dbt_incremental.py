@@ -63,14 +63,21 @@ def _incremental_and_full_rebuild(copy_of_built_warehouse, *fixtures: str):
     """Two copies of the built warehouse after `fixtures` changed raw (and identity.*): one
     updated by an incremental `dbt run`, one rebuilt with `--full-refresh`."""
     incremental = copy_of_built_warehouse("incremental")
-    full_rebuild = copy_of_built_warehouse("full_rebuild")
-    for warehouse in (incremental, full_rebuild):
-        execute_fixture(warehouse, *fixtures)
+    execute_fixture(incremental, *fixtures)
     assert_dbt_succeeded(run_dbt(incremental, incremental.parent, "run"))
-    assert_dbt_succeeded(run_dbt(full_rebuild, full_rebuild.parent, "run", "--full-refresh"))
+    full_rebuild = _full_rebuild(copy_of_built_warehouse, *fixtures)
     # fct_web_sessions consumed what int_web__events_sessionised recorded, in both
     assert _visitors_to_regroup(incremental) == _visitors_to_regroup(full_rebuild) == []
     return incremental, full_rebuild
+
+
+def _full_rebuild(copy_of_built_warehouse, *fixtures: str):
+    """A copy of the built warehouse after `fixtures`, rebuilt with `--full-refresh`: what
+    an incremental run after the same fixtures must equal."""
+    full_rebuild = copy_of_built_warehouse("full_rebuild")
+    execute_fixture(full_rebuild, *fixtures)
+    assert_dbt_succeeded(run_dbt(full_rebuild, full_rebuild.parent, "run", "--full-refresh"))
+    return full_rebuild
 
 
 def _visitors_to_regroup(warehouse) -> list[str | None]:
@@ -189,7 +196,6 @@ def test_sessions_regroup_what_the_sessionised_model_replaced_over_several_runs(
     sessionised model (here one that selects it alone) leaves its visitors recorded, the
     next run adds its own and the sessions mart catches up on all of them."""
     incremental = copy_of_built_warehouse("incremental")
-    full_rebuild = copy_of_built_warehouse("full_rebuild")
     assert _visitors_to_regroup(incremental) == []  # the build consumed the first record
 
     execute_fixture(incremental, "late_data")
@@ -202,24 +208,15 @@ def test_sessions_regroup_what_the_sessionised_model_replaced_over_several_runs(
     assert_dbt_succeeded(run_dbt(incremental, incremental.parent, "run"))
     assert _visitors_to_regroup(incremental) == []
 
-    execute_fixture(full_rebuild, "late_data", "people_changed")
-    assert_dbt_succeeded(run_dbt(full_rebuild, full_rebuild.parent, "run", "--full-refresh"))
+    full_rebuild = _full_rebuild(copy_of_built_warehouse, "late_data", "people_changed")
     assert _table_contents_differences(incremental, full_rebuild) == {}
     # both nights reached the sessions: the late 09:55 view bridges Ada's two sessions on
     # her browser, which the split then gives to gc_ada_web; Eve's browser joins gc_bob
-    assert _query_results(
-        incremental,
-        {
-            "ada_browser": "select string_agg(customer_id || ':' || n_events, ',' order by started_at) from marts.fct_web_sessions where visitor_id = 'a_ada'",
-            "eve_customers": "select string_agg(distinct customer_id) from marts.fct_web_sessions where visitor_id = 'a_eve'",
-        },
-    ) == _query_results(
-        full_rebuild,
-        {
-            "ada_browser": "select string_agg(customer_id || ':' || n_events, ',' order by started_at) from marts.fct_web_sessions where visitor_id = 'a_ada'",
-            "eve_customers": "select string_agg(distinct customer_id) from marts.fct_web_sessions where visitor_id = 'a_eve'",
-        },
-    )
+    sessions = {
+        "ada_browser": "select string_agg(customer_id || ':' || n_events, ',' order by started_at) from marts.fct_web_sessions where visitor_id = 'a_ada'",
+        "eve_customers": "select string_agg(distinct customer_id) from marts.fct_web_sessions where visitor_id = 'a_eve'",
+    }
+    assert _query_results(incremental, sessions) == _query_results(full_rebuild, sessions)
 
 
 def test_sessions_regroup_every_visitor_after_the_sessionised_model_was_rebuilt_whole(
@@ -231,7 +228,6 @@ def test_sessions_regroup_every_visitor_after_the_sessionised_model_was_rebuilt_
     are missing (a warehouse built before them): the sessionised model falls back to
     comparing every stitched event and still finds the merged and split browsers."""
     incremental = copy_of_built_warehouse("incremental")
-    full_rebuild = copy_of_built_warehouse("full_rebuild")
     execute_fixture(incremental, "late_data")
     assert_dbt_succeeded(
         run_dbt(
@@ -258,8 +254,7 @@ def test_sessions_regroup_every_visitor_after_the_sessionised_model_was_rebuilt_
     ) / "int_web__events_sessionised.sql"
     assert "changed_events as" in compiled.read_text()  # the fallback comparison ran
 
-    execute_fixture(full_rebuild, "late_data", "people_changed")
-    assert_dbt_succeeded(run_dbt(full_rebuild, full_rebuild.parent, "run", "--full-refresh"))
+    full_rebuild = _full_rebuild(copy_of_built_warehouse, "late_data", "people_changed")
     assert _table_contents_differences(incremental, full_rebuild) == {}
     assert _query_results(
         incremental,
