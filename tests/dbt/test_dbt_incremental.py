@@ -305,11 +305,16 @@ def test_monthly_mrr_follows_changed_subscriptions_merges_and_the_as_of_date(
         },
     ) == {"ada": 3000, "dee": 0, "b_3": 4643, "b_12": 2500, "b_9_rows": 0}
 
+    # only the as-of date and the MRR are rebuilt from here on, on both sides (the rest of
+    # the two warehouses is equal, as just compared): the suite's time
+    mrr = ("--select", "int_as_of_date", "int_billing__customer_mrr_monthly")
     for as_of_date, b_6_october in (("2026-10-25", 0), ("2026-10-18", 2000), ("2026-11-03", 0)):
         as_of = f"{{as_of_date: '{as_of_date}'}}"
-        assert_dbt_succeeded(run_dbt(incremental, incremental.parent, "run", "--vars", as_of))
+        assert_dbt_succeeded(run_dbt(incremental, incremental.parent, "run", *mrr, "--vars", as_of))
         assert_dbt_succeeded(
-            run_dbt(full_rebuild, full_rebuild.parent, "run", "--full-refresh", "--vars", as_of)
+            run_dbt(
+                full_rebuild, full_rebuild.parent, "run", *mrr, "--full-refresh", "--vars", as_of
+            )
         )
         assert _table_contents_differences(incremental, full_rebuild) == {}, as_of_date
         # the scheduled cancellation counts from 2026-10-20 on
