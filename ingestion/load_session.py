@@ -23,11 +23,17 @@ def loader_session(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
     to the physical line order; it is database-wide (DuckDB's default is on), so it is only
     switched on, with a warning, never switched back off under a concurrent load.
     """
-    (saved_zone,) = con.execute("SELECT current_setting('TimeZone')").fetchone()
-    (keeps_order,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+    # One statement reads both; a zone already UTC is neither set nor restored (a day's
+    # load runs some thirty small statements, each ~0.5 ms of fixed cost).
+    saved_zone, keeps_order = con.execute(
+        "SELECT current_setting('TimeZone'), current_setting('preserve_insertion_order')"
+    ).fetchone()
     if not keeps_order:
         log.warning("preserve_insertion_order was off; the loader needs it and turned it on")
         con.execute("SET preserve_insertion_order = true")
+    if saved_zone in ("UTC", "Etc/UTC"):  # the same zone under two names
+        yield
+        return
     con.execute("SET TimeZone = 'UTC'")
     try:
         yield
