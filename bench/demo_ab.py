@@ -66,6 +66,7 @@ def first_run(tree: Path, landing: Path, work: Path) -> dict:
         "cpu_seconds": run.cpu_seconds,
         "load_average_1m_before": run.load_before,
         "erasure_step_seconds": steps.get("privacy__erasure"),
+        "step_seconds": steps,
     }
 
 
