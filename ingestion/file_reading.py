@@ -19,7 +19,12 @@ from ingestion.contract import RawTable
 from ingestion.delivery import FileScan, LineProblem, write_clean_copy
 from ingestion.errors import PartitionLoadError
 from ingestion.load_results import FileLoadStats
-from ingestion.load_session import first_error_line, relative_path, sql_literal
+from ingestion.load_session import (
+    first_error_line,
+    parsed_statement,
+    relative_path,
+    sql_literal,
+)
 from ingestion.record_parsing import (
     CsvHeader,
     csv_parse_sql,
@@ -270,7 +275,9 @@ def read_records(
             f"WHERE ln >= {first_data_line} AND (line IS NOT NULL OR read_error IS NOT NULL)"
         )
         parse_sql = _parse_sql(spec, header, records_sql, typed)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {parsed_table} AS {parse_sql}")
+        con.execute(
+            parsed_statement(con, f"CREATE OR REPLACE TEMP TABLE {parsed_table} AS {parse_sql}")
+        )
         continuation_lines = 0
         odd_quotes, needs_reasons = _row_flags(con, parsed_table, typed)
         if spec.file_format == "csv" and odd_quotes:
