@@ -699,6 +699,7 @@ def _dependent_ids(
     `primary_only` (a shared identifier), one round of the rows' own ids only: links to
     other records (a user id, a billing customer) may lead to a stranger."""
     found: set[str] = set()
+    seen = set(needles.ids)
     current = _Needles(set(needles.ids), set(needles.emails), set(needles.phones))
     for _ in range(1 if primary_only else 2):
         new: set[str] = set()
@@ -717,11 +718,14 @@ def _dependent_ids(
                 f"SELECT DISTINCT {selected} FROM {relation} WHERE {condition}"
             ).fetchall():
                 new |= {v for v in row if v}
-        new -= current.ids
+        new -= seen
         if not new:
             break
         found |= new
-        current.ids |= new
+        seen |= new
+        # The rows the values so far match gave their ids in this round: the next round
+        # needs to search for the new ids only (no emails, no phone scans of raw records).
+        current = _Needles(ids=new)
     return found
 
 
