@@ -261,11 +261,11 @@ def _candidate_rows(
         if not condition:
             continue
         candidate = f"_cdp_erasure_candidates_{number}"
-        con.execute(
+        (copied,) = con.execute(  # CREATE TABLE AS returns the rows it wrote
             f"CREATE OR REPLACE TEMP TABLE {candidate} AS "
             f'SELECT rowid AS {_ROWID}, * FROM "{schema}"."{table}" WHERE {condition}'
-        )
-        if con.execute(f"SELECT count(*) FROM {candidate}").fetchone()[0]:
+        ).fetchone()
+        if copied:
             scope.candidates[(schema, table)] = candidate
         else:
             con.execute(f"DROP TABLE {candidate}")
