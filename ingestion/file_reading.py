@@ -170,6 +170,7 @@ def parse_file(
     index: int,
     scratch: Path,
     warnings: list[str],
+    suppression_listed: bool | None = None,
 ) -> ParsedFile:
     """Parse one landing file into the temp table `_ingest_parsed_<index>`, typed.
 
@@ -185,7 +186,9 @@ def parse_file(
     if parsed.parsed_table is None or scan.encoding_problem:
         return parsed
     # Rows about erased people never reach raw or rejects (ingestion/suppression.py).
-    parsed.rows_suppressed = suppress_parsed_rows(con, spec.name, parsed.parsed_table)
+    parsed.rows_suppressed = suppress_parsed_rows(
+        con, spec.name, parsed.parsed_table, suppression_listed
+    )
     n_loaded, n_rejected = con.execute(
         f"SELECT count(*) FILTER (WHERE reject_reason IS NULL), "
         f"count(*) FILTER (WHERE reject_reason IS NOT NULL) FROM {parsed.parsed_table}"
