@@ -558,6 +558,14 @@ def _sql_regex(values: set[str]) -> str:
     return _regex_alternatives(values).replace("'", "''")
 
 
+def _email_regex(emails: set[str]) -> str:
+    """The lower-case emails as a pattern for `(?i:...)`, matching every text whose DuckDB
+    `lower()` holds one: RE2's case folding agrees with `lower()` on every letter but 'İ'
+    (lower-cased to 'i', not folded to it), which is added to each 'i'. (Escaping leaves
+    letters as they are, so no 'i' is part of an escape.)"""
+    return _sql_regex(emails).replace("i", "[iİ]")
+
+
 def _group_columns(con, rows) -> dict[tuple[str, str], list[tuple[str, str]]]:
     base = {
         (s, t)
@@ -619,7 +627,7 @@ def _row_condition(
         if ids and not exact_ids:
             alternatives.append(f"(^|{_ID_BOUNDARY})({_sql_regex(ids)})({_ID_BOUNDARY}|$)")
         if needles.emails:
-            alternatives.append(f"(?i:{_sql_regex(needles.emails)})")
+            alternatives.append(f"(?i:{_email_regex(needles.emails)})")
         parts.append(f"regexp_matches({text}, '{'|'.join(alternatives)}')")
     rest = _Needles(ids=ids if exact_ids else set(), phones=needles.phones)
     parts += [c for name, kind in columns if (c := _match_condition(name, kind, rest, exact_ids))]
