@@ -264,3 +264,60 @@ def test_sessions_regroup_every_visitor_after_the_sessionised_model_was_rebuilt_
             "snapshots": "select count(*) from information_schema.tables where table_schema = 'dbt_incremental' and table_name like 'web_stitching_%'",
         },
     ) == {"anon_sessions": 2, "eve_customers": "gc_bob", "snapshots": 2}
+
+
+def _mrr(warehouse, customer_id: str, month: str) -> int | None:
+    """A customer's MRR (US cents) at the end of `month` (YYYY-MM-01), None without a row."""
+    return _query_results(
+        warehouse,
+        {
+            "mrr": "select max(mrr_usd_cents) from intermediate.int_billing__customer_mrr_monthly "
+            f"where customer_id = '{customer_id}' and month_start = date '{month}'"
+        },
+    )["mrr"]
+
+
+def test_monthly_mrr_follows_changed_subscriptions_merges_and_the_as_of_date(
+    copy_of_built_warehouse,
+):
+    """int_billing__customer_mrr_monthly recomputes only the customers whose inputs moved:
+    versions gone with a reloaded day, new and changed versions, a billing customer merged
+    into another golden customer; then the as-of date moving within its month (a scheduled
+    cancellation it passes, with no version changing), back, and into the next month. After
+    each run the whole warehouse equals a full rebuild with the same as-of date."""
+    incremental, full_rebuild = _incremental_and_full_rebuild(
+        copy_of_built_warehouse, "subscriptions_changed"
+    )
+    assert _table_contents_differences(incremental, full_rebuild) == {}
+    # ... and the night really changed the MRR (the comparison above is not vacuous)
+    assert _query_results(
+        incremental,
+        {
+            # her 2500 downgrade vanished with its day
+            "ada": "select mrr_usd_cents from intermediate.int_billing__customer_mrr_monthly where customer_id = 'gc_ada' and month_start = date '2026-10-01'",
+            # canceled on 2026-10-13
+            "dee": "select mrr_usd_cents from intermediate.int_billing__customer_mrr_monthly where customer_id = 'gc_dee' and month_start = date '2026-10-01'",
+            # 2500 usd + 2000 eur at 1.0713
+            "b_3": "select mrr_usd_cents from intermediate.int_billing__customer_mrr_monthly where customer_id = 'gc_b_3' and month_start = date '2026-10-01'",
+            # cus_b_9's 1500 joined gc_b_12's past_due 1000; gc_b_9 has no row left
+            "b_12": "select mrr_usd_cents from intermediate.int_billing__customer_mrr_monthly where customer_id = 'gc_b_12' and month_start = date '2026-10-01'",
+            "b_9_rows": "select count(*) from intermediate.int_billing__customer_mrr_monthly where customer_id = 'gc_b_9'",
+        },
+    ) == {"ada": 3000, "dee": 0, "b_3": 4643, "b_12": 2500, "b_9_rows": 0}
+
+    # only the as-of date and the MRR are rebuilt from here on, on both sides (the rest of
+    # the two warehouses is equal, as just compared): the suite's time
+    mrr = ("--select", "int_as_of_date", "int_billing__customer_mrr_monthly")
+    for as_of_date, b_6_october in (("2026-10-25", 0), ("2026-10-18", 2000), ("2026-11-03", 0)):
+        as_of = f"{{as_of_date: '{as_of_date}'}}"
+        assert_dbt_succeeded(run_dbt(incremental, incremental.parent, "run", *mrr, "--vars", as_of))
+        assert_dbt_succeeded(
+            run_dbt(
+                full_rebuild, full_rebuild.parent, "run", *mrr, "--full-refresh", "--vars", as_of
+            )
+        )
+        assert _table_contents_differences(incremental, full_rebuild) == {}, as_of_date
+        # the scheduled cancellation counts from 2026-10-20 on
+        assert _mrr(incremental, "gc_b_6", "2026-10-01") == b_6_october, as_of_date
+    assert _mrr(incremental, "gc_b_6", "2026-11-01") == 0
+    assert _mrr(incremental, "gc_b_12", "2026-11-01") == 2500

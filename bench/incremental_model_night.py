@@ -1,0 +1,146 @@
+"""One night of one incremental model alone: its incremental SELECT against a whole rebuild.
+
+    nice .venv/bin/python bench/incremental_model_night.py MODEL NIGHT.duckdb PREVIOUS.duckdb [--repeat 3]
+
+MODEL is `int_billing__customer_mrr_monthly` or `dim_customers`. NIGHT is a warehouse after a
+night that rebuilt the model whole (e.g. main's `bench/nightly.py --workdir`), PREVIOUS the
+warehouse of the night before, with the model's snapshots if it keeps any
+(`dbt_incremental.mrr_monthly_*`, which this branch's build leaves). On a copy of NIGHT whose
+model table and snapshots are PREVIOUS's (so: the state the night's model step started
+from), this compiles the model both ways with dbt, times each SELECT (CPU seconds of the
+process, so DuckDB's threads too) and writing its result into the file (the rebuild as a
+new table, the incremental one as `replace_keys` applies it; each with a checkpoint), and
+checks the table equals NIGHT's rebuilt one, every column. Writes
+bench/results/incremental_model_night.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+REPO = Path(__file__).resolve().parent.parent
+DBT = Path(sys.executable).with_name("dbt")
+# model -> (schema, its key, the removal marker, its snapshots in dbt_incremental)
+MODELS = {
+    "int_billing__customer_mrr_monthly": (
+        "intermediate",
+        "customer_id",
+        "month_start",
+        ("mrr_monthly_versions", "mrr_monthly_billing_identities", "mrr_monthly_as_of"),
+    ),
+    "dim_customers": ("marts", "customer_id", "n_source_records", ()),
+}
+
+
+def _compiled(model: str, warehouse: Path, target: Path, *flags: str) -> str:
+    env = {**os.environ, "CDP_WAREHOUSE": str(warehouse)}
+    schema = MODELS[model][0]
+    subprocess.run(
+        [str(DBT), "compile", "--select", model, "--target-path", str(target), *flags],
+        cwd=REPO / "dbt_project",
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return (target / "compiled" / "cdp" / "models" / schema / f"{model}.sql").read_text()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("model", choices=sorted(MODELS))
+    parser.add_argument("night", type=Path)
+    parser.add_argument("previous", type=Path)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    schema, key, marker, snapshots = MODELS[args.model]
+    table = f"{schema}.{args.model}"
+    scratch = Path(tempfile.mkdtemp(prefix="mrr-night-", dir=args.night.parent))
+    try:
+        warehouse = scratch / "warehouse.duckdb"  # the stem names the dbt database
+        shutil.copyfile(args.night, warehouse)
+        con = duckdb.connect(str(warehouse))
+        con.execute(f"attach '{args.previous}' as previous (read_only)")
+        con.execute(f"create table main.rebuilt as select * from {table}")
+        con.execute(f"create or replace table {table} as select * from previous.{table}")
+        con.execute("create schema if not exists dbt_incremental")
+        for name in snapshots:
+            con.execute(
+                f"create or replace table dbt_incremental.{name} as "
+                f"select * from previous.dbt_incremental.{name}"
+            )
+        con.execute("detach previous")
+        con.close()
+        queries = {
+            "incremental": _compiled(args.model, warehouse, scratch / "incremental"),
+            "rebuild": _compiled(args.model, warehouse, scratch / "rebuild", "--full-refresh"),
+        }
+        con = duckdb.connect(str(warehouse))
+        seconds: dict[str, list[list[float]]] = {name: [] for name in queries}
+        for _ in range(args.repeat):
+            for name, sql in queries.items():
+                wall, cpu = time.perf_counter(), time.process_time()
+                con.execute(f"create or replace temp table out_{name} as {sql}")
+                seconds[name].append(
+                    [round(time.perf_counter() - wall, 3), round(time.process_time() - cpu, 3)]
+                )
+        found = con.execute(
+            f"select count(distinct {key}), count(*) from out_incremental"
+        ).fetchone()
+        customers = con.execute(f"select count(distinct {key}) from out_rebuild").fetchone()
+        # writing each into the file: the rebuild's table, the incremental's swap of keys
+        wall, cpu = time.perf_counter(), time.process_time()
+        con.execute("create table main.written as select * from out_rebuild")
+        con.execute("checkpoint")
+        seconds["rebuild_write"] = [
+            [round(time.perf_counter() - wall, 3), round(time.process_time() - cpu, 3)]
+        ]
+        wall, cpu = time.perf_counter(), time.process_time()
+        con.execute(f"delete from {table} where {key} in (select {key} from out_incremental)")
+        con.execute(f"insert into {table} select * from out_incremental where {marker} is not null")
+        con.execute("checkpoint")
+        seconds["incremental_write"] = [
+            [round(time.perf_counter() - wall, 3), round(time.process_time() - cpu, 3)]
+        ]
+        differences = [
+            con.execute(f"select count(*) from ({left} except all {right})").fetchone()[0]
+            for left, right in (
+                (f"select * from {table}", "select * from main.rebuilt"),
+                ("select * from main.rebuilt", f"select * from {table}"),
+            )
+        ]
+        rows = con.execute("select count(*) from main.rebuilt").fetchone()[0]
+        con.close()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    result = {
+        "model": args.model,
+        "night": str(args.night),
+        "previous": str(args.previous),
+        "rows": rows,
+        "keys": customers[0],
+        "keys_recomputed": found[0],
+        "rows_returned": found[1],
+        "select_wall_cpu_seconds": seconds,
+        "rows_differing_from_rebuild": differences,
+        "load_average": list(os.getloadavg()),
+    }
+    print(json.dumps(result, indent=2))
+    (REPO / "bench" / "results" / "incremental_model_night.json").write_text(
+        json.dumps(result, indent=2) + "\n"
+    )
+    if differences != [0, 0]:
+        raise SystemExit(f"incremental != rebuild: {differences} rows differ")
+
+
+if __name__ == "__main__":
+    main()
