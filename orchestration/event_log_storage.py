@@ -8,7 +8,10 @@ database mirrors the asset ones); that cost the run more CPU seconds than its da
 This subclass keeps one engine, with its pooled connection and statement cache, per
 database file of the last few runs, remembers which of the index's tables exist (stock
 `has_table` opens a new engine and connection for it, ~550 times a demo run: each
-asset event and check evaluation asks whether the asset-check tables exist), and commits with `synchronous=NORMAL`, which SQLite's
+asset event and check evaluation asks whether the asset-check tables exist), which of
+its columns and data migrations are there (stock Dagster reflects the asset_keys table
+and queries the migrations table for every asset event and every read of a step's input
+data versions), and commits with `synchronous=NORMAL`, which SQLite's
 WAL mode (Dagster's choice for these files) keeps corruption-safe: a power cut may lose
 the last events of a run, never the database. Schema, layout and files are Dagster's own,
 so the UI, the daemon and `dagster` commands read them as before.
@@ -55,7 +58,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def __init__(self, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None):
         self._engines: OrderedDict[str, db.engine.Engine] = OrderedDict()
         self._tables_present: set[str] = set()
-        self._asset_key_index_cols = False
+        self._asset_key_cols: set[str] = set()
+        self._secondary_indexes: set[str] = set()
         # The open transaction of each database while this thread stores an event or a batch.
         self._session = threading.local()
         os.environ.setdefault(EVENT_BATCH_SIZE_ENV, str(EVENT_BATCH_SIZE))
@@ -154,12 +158,26 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             for event in events:
                 super().store_event(event)
 
-    def _has_asset_key_index_cols_on_connection(self, conn: db.engine.Connection) -> bool:
-        """Whether the index has the asset-key columns of Dagster's 0.15 migration; stock
-        Dagster reflects the table's columns for every asset event. Columns once there stay."""
-        if not self._asset_key_index_cols:
-            self._asset_key_index_cols = super()._has_asset_key_index_cols_on_connection(conn)
-        return self._asset_key_index_cols
+    def _has_asset_key_col_on_connection(self, conn: db.engine.Connection, column: str) -> bool:
+        """Whether the index's asset_keys table has `column`; stock Dagster reflects the
+        table's columns for every asset event and asset-record read. Columns once there stay."""
+        if column not in self._asset_key_cols:
+            if not super()._has_asset_key_col_on_connection(conn, column):
+                return False
+            self._asset_key_cols.add(column)
+        return True
+
+    def has_asset_key_col(self, column_name: str) -> bool:
+        return column_name in self._asset_key_cols or super().has_asset_key_col(column_name)
+
+    def has_secondary_index(self, name: str) -> bool:
+        """Whether a data migration of the index is done (asked for every asset-record read,
+        e.g. each step's input data versions); a migration once done stays done."""
+        if name not in self._secondary_indexes:
+            if not super().has_secondary_index(name):
+                return False
+            self._secondary_indexes.add(name)
+        return True
 
     def has_table(self, table_name: str) -> bool:
         """Whether the index database has `table_name`; a table once there stays (a
@@ -179,7 +197,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def wipe(self) -> None:
         self._tables_present.clear()
-        self._asset_key_index_cols = False
+        self._asset_key_cols.clear()
+        self._secondary_indexes.clear()
         self._close_all()  # the run databases are deleted: no connection may outlive them
         super().wipe()
 

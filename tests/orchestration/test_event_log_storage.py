@@ -14,6 +14,8 @@ import pytest
 import sqlalchemy
 from dagster._core.events import AssetMaterializationPlannedData, DagsterEventType
 from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.event_log import SqlEventLogStorage, SqliteEventLogStorage
+from dagster._core.storage.event_log.migration import ASSET_KEY_INDEX_COLS
 from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
 
 from orchestration.event_log_storage import (
@@ -166,3 +168,34 @@ def test_a_failing_batch_stores_none_of_its_events(tmp_path: Path):
         assert dg.AssetKey("c") in storage.all_asset_keys()
     finally:
         storage.dispose()
+
+
+def test_migration_markers_answer_like_dagsters_and_are_read_once(tmp_path: Path, monkeypatch):
+    storage = PooledSqliteEventLogStorage(base_dir=str(tmp_path / "runs"))
+    stock = SqliteEventLogStorage(base_dir=str(tmp_path / "runs"))
+    try:
+        questions = [
+            ("has_secondary_index", ASSET_KEY_INDEX_COLS),
+            ("has_secondary_index", "no_such_migration"),
+            ("has_asset_key_col", "last_materialization_timestamp"),
+            ("has_asset_key_col", "cached_status_data"),
+            ("has_asset_key_col", "no_such_column"),
+        ]
+        answers = [getattr(storage, method)(arg) for method, arg in questions]
+        assert answers == [getattr(stock, method)(arg) for method, arg in questions]
+        assert answers == [True, False, True, True, False]
+
+        # What was once there is not looked up again; what was not is asked each time.
+        def looked_up(*_args, **_kwargs):
+            raise AssertionError("went to the database again")
+
+        monkeypatch.setattr(SqlEventLogStorage, "has_secondary_index", looked_up)
+        monkeypatch.setattr(SqlEventLogStorage, "_has_asset_key_col_on_connection", looked_up)
+        assert storage.has_secondary_index(ASSET_KEY_INDEX_COLS)
+        assert storage.has_asset_key_col("cached_status_data")
+        assert storage.can_read_asset_status_cache()
+        with pytest.raises(AssertionError, match="again"):
+            storage.has_asset_key_col("no_such_column")
+    finally:
+        storage.dispose()
+        stock.dispose()
