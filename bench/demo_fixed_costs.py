@@ -77,6 +77,7 @@ def _child(tree: Path, landing: Path, warehouse: Path, out: Path) -> int:
     figures["process_cpu_s"] = round(time.process_time(), 3)
     figures["event_handling_cpu_s"] = round(figures["event_handling_cpu_s"], 3)
     figures["exit_code"] = code
+    figures["pyspark_imported"] = "pyspark" in sys.modules
     out.write_text(json.dumps(figures, indent=2) + "\n")
     return code
 
