@@ -110,20 +110,19 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
             yield conn
             return
         with self._db_lock:
-            engine = self._engine(shard)
-            if shard not in self._initialized_dbs:
-                self._initdb(engine)
-                self._initialized_dbs.add(shard)
-            with engine.connect() as conn:
+            with self._initialized_engine(shard).connect() as conn:
                 with conn.begin():
                     yield conn
 
-    def _begin(self, shard: str) -> db.engine.Connection:
+    def _initialized_engine(self, shard: str) -> db.engine.Engine:
         engine = self._engine(shard)
         if shard not in self._initialized_dbs:
             self._initdb(engine)
             self._initialized_dbs.add(shard)
-        conn = engine.connect()
+        return engine
+
+    def _begin(self, shard: str) -> db.engine.Connection:
+        conn = self._initialized_engine(shard).connect()
         conn.begin()
         return conn
 
