@@ -9,7 +9,7 @@ project and compiles its bytecode as `make setup` does, then alternates first ru
 `cdp run`, REF's and this tree's (the same virtualenv; REF's code first on PYTHONPATH),
 each with a fresh copy of the zone, a fresh Dagster instance and a fresh warehouse. Prints each run's wall and CPU
 seconds (the run and its dbt), the load average and the erasure step's seconds, and the
-mean CPU seconds per side; writes bench/results/demo_ab.json.
+mean CPU seconds per side; writes bench/results/demo_ab.json (with every step's seconds).
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def first_run(tree: Path, landing: Path, work: Path) -> dict:
         "cpu_seconds": run.cpu_seconds,
         "load_average_1m_before": run.load_before,
         "erasure_step_seconds": steps.get("privacy__erasure"),
+        "step_seconds": steps,
     }
 
 

@@ -20,7 +20,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from identity.compare import compare_pairs, level_columns
+from identity.compare import level_counts
 from identity.config import ComparisonSpec
 
 MIN_LABELS_TO_FIX_M = 200
@@ -102,7 +102,13 @@ def _level_distribution(
         levels[present].astype(np.int64),
         weights=None if weights is None else weights[present],
         minlength=n_levels,
-    )[:n_levels].astype(float)
+    )[:n_levels]
+    return _smoothed(counts, n_levels, prior)
+
+
+def _smoothed(counts: np.ndarray, n_levels: int, prior: np.ndarray | None) -> np.ndarray:
+    """`counts` per level as probabilities, smoothed towards `prior` (`_level_distribution`)."""
+    counts = counts.astype(float)
     counts += PRIOR_PAIRS * (prior if prior is not None else np.full(n_levels, 1.0 / n_levels))
     return counts / counts.sum()
 
@@ -132,12 +138,12 @@ def estimate_u(
     random_pairs = pd.DataFrame({"rid_l": left[keep], "rid_r": right[keep]})
     con.register("_identity_random_pairs", random_pairs)
     try:
-        levels = compare_pairs(con, records_table, "_identity_random_pairs", comparisons)
+        counts = level_counts(con, records_table, "_identity_random_pairs", comparisons)
     finally:
         con.unregister("_identity_random_pairs")
     return [
-        _level_distribution(levels[column].to_numpy(), spec.n_levels, prior=_default_u(spec))
-        for spec, column in zip(comparisons, level_columns(comparisons), strict=True)
+        _smoothed(n, spec.n_levels, prior=_default_u(spec))
+        for spec, n in zip(comparisons, counts, strict=True)
     ]
 
 

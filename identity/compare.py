@@ -90,6 +90,37 @@ def compare_pairs(
     return frame
 
 
+def level_counts(
+    con: duckdb.DuckDBPyConnection,
+    records_table: str,
+    pairs_relation: str,
+    comparisons: tuple[ComparisonSpec, ...],
+) -> list[np.ndarray]:
+    """Per comparison, how many pairs have each level (index = level; missing, -1, left
+    out): the histograms of `compare_pairs`' level columns, counted in SQL.
+
+    For the half a million random pairs u is estimated from, this saves sorting them and
+    copying every pair's levels into a DataFrame only to count them."""
+    histograms = ", ".join(
+        f"histogram(cast({level_sql(spec)} as tinyint)) filter (where "
+        f"l.{spec.column} is not null and r.{spec.column} is not null)"
+        for spec in comparisons
+    )
+    (row,) = con.execute(f"""
+        select {histograms}
+        from {pairs_relation} p
+        join {records_table} l on l.rid = p.rid_l
+        join {records_table} r on r.rid = p.rid_r
+    """).fetchall()
+    counts = []
+    for spec, histogram in zip(comparisons, row, strict=True):
+        levels = np.zeros(spec.n_levels, dtype=np.int64)
+        for level, n in (histogram or {}).items():
+            levels[int(level)] = n
+        counts.append(levels)
+    return counts
+
+
 def tf_column(spec: ComparisonSpec) -> str:
     return f"tf_{spec.name}"
 

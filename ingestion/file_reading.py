@@ -19,7 +19,12 @@ from ingestion.contract import RawTable
 from ingestion.delivery import FileScan, LineProblem, write_clean_copy
 from ingestion.errors import PartitionLoadError
 from ingestion.load_results import FileLoadStats
-from ingestion.load_session import first_error_line, relative_path, sql_literal
+from ingestion.load_session import (
+    first_error_line,
+    parsed_statement,
+    relative_path,
+    sql_literal,
+)
 from ingestion.record_parsing import (
     CsvHeader,
     csv_parse_sql,
@@ -165,6 +170,7 @@ def parse_file(
     index: int,
     scratch: Path,
     warnings: list[str],
+    suppression_listed: bool | None = None,
 ) -> ParsedFile:
     """Parse one landing file into the temp table `_ingest_parsed_<index>`, typed.
 
@@ -180,7 +186,9 @@ def parse_file(
     if parsed.parsed_table is None or scan.encoding_problem:
         return parsed
     # Rows about erased people never reach raw or rejects (ingestion/suppression.py).
-    parsed.rows_suppressed = suppress_parsed_rows(con, spec.name, parsed.parsed_table)
+    parsed.rows_suppressed = suppress_parsed_rows(
+        con, spec.name, parsed.parsed_table, suppression_listed
+    )
     n_loaded, n_rejected = con.execute(
         f"SELECT count(*) FILTER (WHERE reject_reason IS NULL), "
         f"count(*) FILTER (WHERE reject_reason IS NOT NULL) FROM {parsed.parsed_table}"
@@ -270,9 +278,19 @@ def read_records(
             f"WHERE ln >= {first_data_line} AND (line IS NOT NULL OR read_error IS NOT NULL)"
         )
         parse_sql = _parse_sql(spec, header, records_sql, typed)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {parsed_table} AS {parse_sql}")
+        con.execute(
+            parsed_statement(con, f"CREATE OR REPLACE TEMP TABLE {parsed_table} AS {parse_sql}")
+        )
         continuation_lines = 0
-        odd_quotes, needs_reasons = _row_flags(con, parsed_table, typed)
+        # Counted on the input side, so the load audit checks the parse, not itself; in
+        # the statement that reads the flags (a CSV with odd quotes counts its records).
+        odd_quotes, needs_reasons, n_records, blank_lines = con.execute(
+            f"SELECT * FROM ({_row_flags_sql(parsed_table, typed)}), ("
+            f"SELECT count(*) FILTER (WHERE line IS NOT NULL OR read_error IS NOT NULL), "
+            f"count(*) FILTER (WHERE line IS NULL AND read_error IS NULL) "
+            f"FROM {lines_table} WHERE ln >= {first_data_line})"
+        ).fetchone()
+        odd_quotes, needs_reasons = bool(odd_quotes), bool(needs_reasons)
         if spec.file_format == "csv" and odd_quotes:
             assert header is not None
             blank_lines = group_multiline_records(con, lines_table, header.n_fields)
@@ -282,13 +300,6 @@ def read_records(
             needs_reasons = _row_flags(con, parsed_table, typed)[1]
             (n_records, continuation_lines) = con.execute(
                 "SELECT count(*), coalesce(sum(n_lines - 1), 0) FROM _ingest_records"
-            ).fetchone()
-        else:
-            # Counted on the input side, so the load audit checks the parse, not itself.
-            (n_records, blank_lines) = con.execute(
-                f"SELECT count(*) FILTER (WHERE line IS NOT NULL OR read_error IS NOT NULL), "
-                f"count(*) FILTER (WHERE line IS NULL AND read_error IS NULL) "
-                f"FROM {lines_table} WHERE ln >= {first_data_line}"
             ).fetchone()
         if needs_reasons:
             con.execute(reject_reasons_update(spec, parsed_table))
@@ -392,12 +403,14 @@ def _mark_problem_lines(
     con.execute("DROP TABLE _ingest_problems")
 
 
-def _row_flags(con: duckdb.DuckDBPyConnection, parsed_table: str, typed: bool) -> tuple[bool, bool]:
+def _row_flags_sql(parsed_table: str, typed: bool) -> str:
     """Whether any record has an odd number of quotes, and (typed) any needs a reject reason."""
     needs_reason = "coalesce(bool_or(needs_reason), false)" if typed else "false"
-    odd, needs = con.execute(
-        f"SELECT coalesce(bool_or(odd_quotes), false), {needs_reason} FROM {parsed_table}"
-    ).fetchone()
+    return f"SELECT coalesce(bool_or(odd_quotes), false), {needs_reason} FROM {parsed_table}"
+
+
+def _row_flags(con: duckdb.DuckDBPyConnection, parsed_table: str, typed: bool) -> tuple[bool, bool]:
+    odd, needs = con.execute(_row_flags_sql(parsed_table, typed)).fetchone()
     return bool(odd), bool(needs)
 
 

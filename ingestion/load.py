@@ -95,6 +95,7 @@ from ingestion.file_reading import ParsedFile, check_header, parse_file
 from ingestion.load_results import FileLoadStats, PartitionLoadResult
 from ingestion.load_session import as_utc_naive, loader_session, relative_path, sql_literal
 from ingestion.partition_commit import LOAD_AUDIT_TABLE, replace_partition
+from ingestion.suppression import has_suppression_list
 
 __all__ = [
     "RAW_TABLES",
@@ -182,6 +183,8 @@ def load_partition(
     allow_shrink: bool = False,
     settle_seconds: float | None = None,
     settle_max_wait_seconds: float | None = None,
+    raw_schema_ready: bool = False,
+    suppression_listed: bool | None = None,
 ) -> PartitionLoadResult:
     """Replace partition `dt` of `raw.<table>` with the files in its landing folder.
 
@@ -194,7 +197,9 @@ def load_partition(
     uses `_SUCCESS` markers and has none is left untouched (status `incomplete`).
     `settle_seconds` defaults to $CDP_SETTLE_SECONDS, else 10 s; the wait is bounded by
     `settle_max_wait_seconds` ($CDP_SETTLE_MAX_WAIT_SECONDS, else 300 s).
-    The connection must not be inside an open transaction.
+    The connection must not be inside an open transaction. `raw_schema_ready` and
+    `suppression_listed` are what `load_partitions` found once for all its days: raw's
+    tables exist, and whether there is a suppression list (None: look it up).
     """
     started = time.perf_counter()
     spec = table_spec(table)
@@ -211,7 +216,8 @@ def load_partition(
         path: check_header(spec, dt, landing_dir, path, scans[path], warnings) for path in day.files
     }
 
-    ensure_raw_schema(con)
+    if not raw_schema_ready:
+        ensure_raw_schema(con)
     parsed: list[ParsedFile] = []
     with loader_session(con), tempfile.TemporaryDirectory(prefix="cdp-ingest-") as scratch:
         try:
@@ -228,6 +234,7 @@ def load_partition(
                         index,
                         Path(scratch),
                         warnings,
+                        suppression_listed,
                     )
                 )
             stats = replace_partition(con, spec, dt, parsed, skipped, loaded_at_utc, allow_shrink)
@@ -355,10 +362,14 @@ def load_partitions(
     lists the rest.
     """
     days = sorted(set(dts))
+    # Looked up once for all the days (a catalog query each, per day and per file before).
+    ensure_raw_schema(con)
     options = {
         "allow_shrink": allow_shrink,
         "settle_seconds": settle_seconds,
         "settle_max_wait_seconds": settle_max_wait_seconds,
+        "raw_schema_ready": True,
+        "suppression_listed": has_suppression_list(con),
     }
     if max_workers <= 1 or len(days) <= 1:
         outcomes = []
@@ -368,7 +379,6 @@ def load_partitions(
             except PartitionLoadError as exc:
                 outcomes.append(exc)
         return results_or_first_error(outcomes)
-    ensure_raw_schema(con)
 
     def load_on_own_cursor(dt: date) -> PartitionLoadResult:
         with con.cursor() as cursor:

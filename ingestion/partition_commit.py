@@ -69,9 +69,12 @@ def replace_partition(
         ).fetchone()
         if rows_now < rows_before and not allow_shrink:
             raise shrink_refused_error(spec, dt, rows_before, rows_now, len(stats))
-        con.execute(f"DELETE FROM {spec.qualified_name} WHERE _dt = {dt_sql}")
-        for name in (REJECTS_TABLE, LOAD_AUDIT_TABLE):
-            con.execute(f"DELETE FROM {name} WHERE source_table = {table_sql} AND dt = {dt_sql}")
+        day = f"source_table = {table_sql} AND dt = {dt_sql}"
+        if rows_before:  # counted in this transaction: a first load has nothing to delete
+            con.execute(f"DELETE FROM {spec.qualified_name} WHERE _dt = {dt_sql}")
+            con.execute(f"DELETE FROM {REJECTS_TABLE} WHERE {day}")
+        # Audit rows exist without rows or rejects, too (a day of empty or skipped files).
+        con.execute(f"DELETE FROM {LOAD_AUDIT_TABLE} WHERE {day}")
         loaded = rejected = 0
         if with_rows:
             loaded = fetched_count(

@@ -206,10 +206,15 @@ def has_suppression_list(con: duckdb.DuckDBPyConnection) -> bool:
     return con.execute(f"SELECT count(*) > 0 FROM {SUPPRESSION_TABLE}").fetchone()[0]
 
 
-def suppress_parsed_rows(con: duckdb.DuckDBPyConnection, table: str, parsed_table: str) -> int:
+def suppress_parsed_rows(
+    con: duckdb.DuckDBPyConnection, table: str, parsed_table: str, listed: bool | None = None
+) -> int:
     """Delete from a parsed file's temp table every row about a suppressed person; return
-    how many. Loaded and rejected rows alike: a rejected raw line is personal data too."""
-    if table in NEVER_SUPPRESSED or not has_suppression_list(con):
+    how many. Loaded and rejected rows alike: a rejected raw line is personal data too.
+    `listed`: whether there is a suppression list, when the caller knows (None: look)."""
+    if table in NEVER_SUPPRESSED:
+        return 0
+    if not (has_suppression_list(con) if listed is None else listed):
         return 0
     salt = privacy_salt()
     matched = f"_suppressed_{parsed_table}"

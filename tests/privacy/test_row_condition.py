@@ -43,3 +43,25 @@ def test_no_needles_no_condition():
     columns = [('"a"', "VARCHAR")]
     assert _row_condition(columns, _Needles()) is None
     assert _row_condition([], _Needles(ids={"cus_1234"})) is None
+
+
+def test_emails_match_in_any_letter_case_as_lower_would_fold_them():
+    needles = _Needles(emails={"iris.kaya@example.com"})
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (row INTEGER, a VARCHAR)")
+    texts = [
+        "IRIS.KAYA@EXAMPLE.COM",
+        "İRİS.KAYA@EXAMPLE.COM",
+        "x iris.kaya@example.com y",
+        "iris.kaya@example.org",
+    ]
+    con.executemany("INSERT INTO t VALUES (?, ?)", list(enumerate(texts)))
+    condition = _row_condition([('"a"', "VARCHAR")], needles)
+    selected = {r for (r,) in con.execute(f"SELECT row FROM t WHERE {condition}").fetchall()}
+    # DuckDB's lower() turns 'İ' into 'i': the rows the lower-cased comparison selected.
+    assert selected == {
+        r
+        for r, text in enumerate(texts)
+        if "iris.kaya@example.com" in con.execute("SELECT lower(?)", [text]).fetchall()[0][0]
+    }
+    assert selected == {0, 1, 2}

@@ -46,3 +46,21 @@ def test_a_database_without_the_values_is_left_alone(tmp_path: Path):
     before = db.read_bytes()
     assert scrub_sqlite(db, {"nobody@example.com"}) == 0
     assert db.read_bytes() == before
+
+
+def test_a_value_in_a_later_probe_chunk_is_found(tmp_path: Path, monkeypatch):
+    import privacy.storage as storage
+
+    monkeypatch.setattr(storage, "_PROBE_CHUNK_BYTES", 64)  # a chunk of a few values
+    db = tmp_path / "events.db"
+    _database(db, tables=2, columns=3)
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE t0 SET c2 = 'to Jane.Doe@Example.com' WHERE id = 49")
+        con.execute("UPDATE t1 SET c0 = 'JANE.DOE@EXAMPLE.COM' WHERE id = 30")
+
+    assert scrub_sqlite(db, {"jane.doe@example.com"}) == 2
+    with sqlite3.connect(db) as con:
+        dump = "\n".join(
+            str(r) for t in range(2) for r in con.execute(f"SELECT * FROM t{t}").fetchall()
+        )
+    assert "jane.doe" not in dump.lower()
