@@ -26,15 +26,19 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
-from great_expectations import __version__ as gx_version
-from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
-from great_expectations.core.run_identifier import RunIdentifier
-from great_expectations.render.renderer import (
+from quality.gx_import import import_great_expectations
+
+import_great_expectations()  # before any other GX import (quality/gx_import.py)
+
+from great_expectations import __version__ as gx_version  # noqa: E402
+from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult  # noqa: E402
+from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
+from great_expectations.render.renderer import (  # noqa: E402
     ExpectationSuitePageRenderer,
     ValidationResultsPageRenderer,
 )
-from great_expectations.render.view import DefaultJinjaPageView
-from jinja2 import ChoiceLoader, DictLoader, Environment, select_autoescape
+from great_expectations.render.view import DefaultJinjaPageView  # noqa: E402
+from jinja2 import ChoiceLoader, DictLoader, Environment, select_autoescape  # noqa: E402
 
 #: The index lists at most this many recent validations; the manifest keeps twice as many.
 INDEX_VALIDATION_LIMIT = 500

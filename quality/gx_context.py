@@ -24,9 +24,10 @@ from typing import Any
 
 import pandas as pd
 
-# GX reports usage analytics over the network unless told otherwise; the pipeline must
-# run offline and never phone home. Must be set before great_expectations is imported.
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+from quality.gx_import import import_great_expectations
+
+# Offline (no usage analytics) and without GX's Spark engine (quality/gx_import.py).
+import_great_expectations()
 
 import great_expectations as gx  # noqa: E402
 from great_expectations.constants import DATAFRAME_REPLACEMENT_STR  # noqa: E402

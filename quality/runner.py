@@ -24,12 +24,17 @@ from typing import Any, Protocol
 import duckdb
 import numpy as np
 import pandas as pd
-from great_expectations.core.run_identifier import RunIdentifier
 
-from quality.docs_site import IndexEntry, run_time_label
-from quality.gx_context import RegisteredSuite, quality_context
-from quality.masking import mask_validation_result
-from quality.spec import PartitionRange, SuiteSpec, scope_label
+from quality.gx_import import import_great_expectations
+
+import_great_expectations()  # before any other GX import (quality/gx_import.py)
+
+from great_expectations.core.run_identifier import RunIdentifier  # noqa: E402
+
+from quality.docs_site import IndexEntry, run_time_label  # noqa: E402
+from quality.gx_context import RegisteredSuite, quality_context  # noqa: E402
+from quality.masking import mask_validation_result  # noqa: E402
+from quality.spec import PartitionRange, SuiteSpec, scope_label  # noqa: E402
 
 log = logging.getLogger(__name__)
 

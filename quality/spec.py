@@ -14,8 +14,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
 
-import great_expectations as gx
-from great_expectations.expectations import Expectation
+from quality.gx_import import import_great_expectations
+
+import_great_expectations()  # before any other GX import (quality/gx_import.py)
+
+import great_expectations as gx  # noqa: E402
+from great_expectations.expectations import Expectation  # noqa: E402
 
 Severity = Literal["ERROR", "WARN"]
 
