@@ -56,11 +56,23 @@ def _needle_bytes(needles: set[str]) -> list[bytes]:
     return sorted({n.lower().encode() for n in needles if len(n) >= 4}, key=len, reverse=True)
 
 
+# A needle counts where it stands as a value of its own, not inside a longer token: a
+# short numeric id (a ticket's `010008`) also turns up inside timestamps
+# (`12:52:59.010008`) and other numbers, and replacing it there would not erase anyone but
+# would corrupt the number and the JSON around it (Dagster's event log then fails to read
+# the run). Before a needle: no letter, digit or dot, unless a text escape (`\n`, `\t`,
+# `\r`: a value on a new line of a JSON string); after it: no letter or digit.
+_TOKEN_START = rb"(?:(?<![0-9A-Za-z.])|(?<=\\[nrt]))"
+_TOKEN_END = rb"(?![0-9A-Za-z])"
+
+
 def _needle_pattern(needles: list[bytes]) -> re.Pattern[bytes]:
-    """One regular expression for the lower-cased `needles`, in any ASCII letter case (as
-    `bytes.lower` compares). Alternatives are tried in order, longest first: at each
-    position the longest needle that starts there wins, scanning left to right."""
-    return re.compile(b"|".join(re.escape(n) for n in needles), re.IGNORECASE)
+    """One regular expression for the lower-cased `needles` as tokens of their own, in any
+    ASCII letter case (as `bytes.lower` compares). Alternatives are tried in order, longest
+    first: at each position the longest needle that starts there wins, scanning left to
+    right."""
+    alternatives = b"|".join(re.escape(n) for n in needles)
+    return re.compile(_TOKEN_START + b"(?:" + alternatives + b")" + _TOKEN_END, re.IGNORECASE)
 
 
 def _contains(data: bytes, needles: list[bytes]) -> bool:
@@ -68,9 +80,46 @@ def _contains(data: bytes, needles: list[bytes]) -> bool:
     return any(n in lowered for n in needles)
 
 
-def _scrub_text(data: bytes, pattern: re.Pattern[bytes]) -> bytes:
-    """Every occurrence (case-insensitive) replaced by ERASED_MARK."""
+def _scrub_text(data: bytes, pattern: re.Pattern[bytes], is_json: bool = False) -> bytes:
+    """Every occurrence (case-insensitive, as a token of its own) replaced by ERASED_MARK.
+
+    JSON (`is_json`, or a value that starts like a JSON object or array and parses as one)
+    is scrubbed inside its strings and keys only, and written back as JSON: its numbers
+    and structure stay valid whatever the needles look like (an id `11071` and a count
+    `11071` are the same digits). Text that does not parse is scrubbed as text."""
+    if is_json or data.lstrip()[:1] in (b"{", b"["):
+        try:
+            document = json.loads(data)
+        except ValueError:
+            pass
+        else:
+            scrubbed = _scrub_json(document, pattern)
+            if scrubbed == document:
+                return data
+            return json.dumps(scrubbed).encode()
     return pattern.sub(ERASED_MARK.encode(), data)
+
+
+def _scrub_json(value, pattern: re.Pattern[bytes]):
+    if isinstance(value, str):
+        return pattern.sub(ERASED_MARK.encode(), value.encode()).decode()
+    if isinstance(value, list):
+        return [_scrub_json(item, pattern) for item in value]
+    if isinstance(value, dict):
+        return {_scrub_json(k, pattern): _scrub_json(v, pattern) for k, v in value.items()}
+    return value
+
+
+def _scrub_file(path: Path, data: bytes, pattern: re.Pattern[bytes]) -> bytes:
+    """`data` (the contents of `path`) without the needles: a `.json` file as JSON, a
+    `.jsonl` file as JSON line by line, any other as text."""
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        return _scrub_text(data, pattern, is_json=True)
+    if suffix == ".jsonl":
+        lines = data.split(b"\n")  # the last is b"" when the file ends with a newline
+        return b"\n".join(_scrub_text(line, pattern) if line.strip() else line for line in lines)
+    return _scrub_text(data, pattern)
 
 
 def scrub_text_files(folder: Path, needles: set[str], delete: bool = False) -> list[Path]:
@@ -91,11 +140,14 @@ def scrub_text_files(folder: Path, needles: set[str], delete: bool = False) -> l
             continue
         if not _contains(data, patterns):
             continue
+        scrubbed = _scrub_file(path, data, pattern)
+        if scrubbed == data:  # the values only inside longer tokens (numbers, other ids)
+            continue
         if delete:
             path.unlink()
         else:
             tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.scrub")
-            tmp.write_bytes(_scrub_text(data, pattern))
+            tmp.write_bytes(scrubbed)
             os.chmod(tmp, path.stat().st_mode & 0o777)
             os.replace(tmp, path)
         changed.append(path)
@@ -164,9 +216,10 @@ def scrub_sqlite(path: Path, needles: set[str]) -> int:
             for column in columns:
                 if not _column_mentions(con, table, column, patterns):
                     continue
+                # A value whose needles all sit inside longer tokens is left as it is.
                 cur = con.execute(
                     f'UPDATE "{table}" SET "{column}" = cdp_scrub("{column}") '
-                    f'WHERE cdp_mentions("{column}")'
+                    f'WHERE cdp_mentions("{column}") AND cdp_scrub("{column}") IS NOT "{column}"'
                 )
                 changed += cur.rowcount
         con.commit()

@@ -64,3 +64,59 @@ def test_a_value_in_a_later_probe_chunk_is_found(tmp_path: Path, monkeypatch):
             str(r) for t in range(2) for r in con.execute(f"SELECT * FROM t{t}").fetchall()
         )
     assert "jane.doe" not in dump.lower()
+
+
+def test_json_stays_valid_when_an_erased_id_has_the_digits_of_its_numbers(tmp_path: Path):
+    # Dagster's event log keeps each event as JSON with float timestamps and counts; a
+    # ticket id `011071` or `11071` also appears as digits inside them. Only the values
+    # of the person are replaced, in strings, and every event still parses.
+    import json
+
+    events = [
+        {"timestamp": 1764876543.011071, "rows": 11071, "message": "ticket 011071 erased"},
+        {"timestamp": 1764876544.5, "message": "requester\njane.doe@example.com"},
+        {"timestamp": 1764876545.11071, "rows": 3, "message": "nothing of hers"},
+    ]
+    db = tmp_path / "events.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE event_logs (id INTEGER, event TEXT)")
+        con.executemany(
+            "INSERT INTO event_logs VALUES (?, ?)",
+            [(i, json.dumps(e)) for i, e in enumerate(events)],
+        )
+
+    assert scrub_sqlite(db, {"011071", "11071", "jane.doe@example.com"}) == 2
+    with sqlite3.connect(db) as con:
+        stored = [json.loads(v) for (v,) in con.execute("SELECT event FROM event_logs ORDER BY id")]
+    assert stored[0] == {**events[0], "message": f"ticket {ERASED_MARK} erased"}
+    assert stored[1]["message"] == f"requester\n{ERASED_MARK}"
+    assert stored[2] == events[2]  # its digits are inside a number: the row is not rewritten
+
+
+def test_text_files_are_scrubbed_as_json_jsonl_or_text_by_their_suffix(tmp_path: Path):
+    import json
+
+    from privacy.storage import scrub_text_files
+
+    (tmp_path / "run_results.json").write_text(
+        json.dumps(
+            {"elapsed": 2.011071, "results": [{"id": "T-1", "note": "Jane.Doe@Example.com"}]}
+        )
+    )
+    (tmp_path / "events.jsonl").write_text(
+        json.dumps({"n": 11071}) + "\n" + json.dumps({"who": "jane.doe@example.com"}) + "\n"
+    )
+    (tmp_path / "dbt.log").write_text("12:00:01.011071 ticket 011071 by jane.doe@example.com\n")
+    (tmp_path / "untouched.json").write_text(json.dumps({"elapsed": 11071.011071}))
+    before = (tmp_path / "untouched.json").read_bytes()
+
+    changed = scrub_text_files(tmp_path, {"011071", "11071", "jane.doe@example.com"})
+
+    assert sorted(p.name for p in changed) == ["dbt.log", "events.jsonl", "run_results.json"]
+    results = json.loads((tmp_path / "run_results.json").read_text())
+    assert results == {"elapsed": 2.011071, "results": [{"id": "T-1", "note": ERASED_MARK}]}
+    lines = (tmp_path / "events.jsonl").read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [{"n": 11071}, {"who": ERASED_MARK}]
+    log = (tmp_path / "dbt.log").read_text()
+    assert log == f"12:00:01.011071 ticket {ERASED_MARK} by {ERASED_MARK}\n"
+    assert (tmp_path / "untouched.json").read_bytes() == before
