@@ -107,6 +107,18 @@
     dbt_incremental.{{ name }}
 {%- endmacro %}
 
+{#- The schema of the incremental models' run state (`dbt_incremental.*`: the replaced-keys
+    records, the web stitching and monthly MRR snapshots), created by `on-run-start`, before
+    any model runs. dbt runs two models at once; on a fresh warehouse two post-hooks
+    creating it in concurrent transactions failed one model with DuckDB's "Catalog
+    write-write conflict on create" (a retry of the whole step hid it). The models' own
+    `create schema if not exists` are then no-ops. -#}
+{% macro create_run_state_schema() -%}
+    {%- if target.type != 'spark' -%}
+    create schema if not exists dbt_incremental
+    {%- endif -%}
+{%- endmacro %}
+
 {% macro _create_replaced_keys_record(name, key) -%}
     create schema if not exists dbt_incremental;
     create table if not exists {{ replaced_keys_record(name) }} ({{ key }} {{ dbt.type_string() }})
