@@ -98,6 +98,8 @@ class StageProgress:
     skipped: int = 0
     busy_s: float = 0.0
     step_started: dict = field(default_factory=dict)
+    # Check counts when each step's current attempt began: a retried attempt's are dropped.
+    attempt_marks: dict = field(default_factory=dict)
     printed: bool = False
     current: str = ""
 
@@ -267,12 +269,33 @@ class RunConsole:
         kind = event.event_type_value
         if stage is None:
             return
-        if kind == "STEP_START":
+        if kind in ("STEP_START", "STEP_RESTARTED"):
             self._flush_stages(until=STAGES.index(stage.name))
             if stage.started is None:
                 stage.started = now
             stage.step_started[entry.step_key] = now
             stage.current = entry.step_key
+            stage.attempt_marks[entry.step_key] = (
+                stage.checks_passed,
+                len(stage.checks_warned),
+                len(stage.checks_failed),
+            )
+        elif kind == "STEP_UP_FOR_RETRY":
+            # The step runs again (its retry policy): what this attempt checked is evaluated
+            # again by the next, and the retry is news, not something to pass over.
+            passed, warned, failed = stage.attempt_marks.get(
+                entry.step_key,
+                (stage.checks_passed, len(stage.checks_warned), len(stage.checks_failed)),
+            )
+            stage.checks_passed = passed
+            del stage.checks_warned[warned:]
+            del stage.checks_failed[failed:]
+            began = stage.step_started.pop(entry.step_key, None)
+            if began is not None:
+                stage.busy_s += now - began
+            self.warnings.append(
+                f"{stage.name}: step {entry.step_key} failed and ran again (its error is in the full log)"
+            )
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED"):
             stage.steps_done += 1
             stage.finished = now
