@@ -10,6 +10,7 @@ event storage, dbt's logs) are searched for the erased values and rewritten with
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -180,7 +181,8 @@ def scrub_sqlite(path: Path, needles: set[str]) -> int:
 
     One existence probe per column first (`_column_mentions`): most columns hold none of
     the values. The UPDATEs, of the columns that do, lower-case each value once and search
-    it for every needle (`cdp_mentions`), rather than lower-casing it once per needle in SQL."""
+    it for every needle (`cdp_mentions`), rather than lower-casing it once per needle in SQL,
+    and rewrite only the values `cdp_scrub` changes."""
     patterns = _needle_bytes(needles)
     if not patterns:
         return 0
@@ -191,15 +193,16 @@ def scrub_sqlite(path: Path, needles: set[str]) -> int:
             return _contains(value.encode(), patterns)
         return isinstance(value, bytes) and _contains(value, patterns)
 
+    # The UPDATE below asks for a row's scrubbed value in its WHERE and again in its SET,
+    # one call after the other: the second is answered from the first.
+    @functools.lru_cache(maxsize=1)
+    def scrubbed(value):
+        return _scrub_text(value.encode(), pattern).decode() if isinstance(value, str) else value
+
     changed = 0
     con = sqlite3.connect(str(path), timeout=60)
     con.create_function("cdp_mentions", 1, mentions, deterministic=True)
-    con.create_function(
-        "cdp_scrub",
-        1,
-        lambda v: _scrub_text(v.encode(), pattern).decode() if isinstance(v, str) else v,
-        deterministic=True,
-    )
+    con.create_function("cdp_scrub", 1, scrubbed, deterministic=True)
     try:
         tables = [
             r[0]
