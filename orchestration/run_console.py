@@ -116,6 +116,31 @@ class StageProgress:
     def events(self) -> int:
         return self.assets + self.checks_passed + len(self.checks_failed) + len(self.checks_warned)
 
+    def begin_attempt(self, step_key: str, now: float) -> None:
+        """A step of this stage starts (or starts again after a failed attempt)."""
+        if self.started is None:
+            self.started = now
+        self.step_started[step_key] = now
+        self.current = step_key
+        self.attempt_marks[step_key] = (
+            self.checks_passed,
+            len(self.checks_warned),
+            len(self.checks_failed),
+        )
+
+    def end_attempt(self, step_key: str, now: float, checks_kept: bool = True) -> None:
+        """A step's attempt ended; without `checks_kept` (it is retried) its checks are
+        dropped, as the next attempt evaluates them again."""
+        began = self.step_started.pop(step_key, None)
+        if began is not None:
+            self.busy_s += now - began
+        mark = self.attempt_marks.pop(step_key, None)
+        if not checks_kept and mark is not None:
+            passed, warned, failed = mark
+            self.checks_passed = passed
+            del self.checks_warned[warned:]
+            del self.checks_failed[failed:]
+
     def seconds(self, now: float) -> float:
         """Time spent in this stage's steps (other stages' steps may run in between)."""
         return self.busy_s + sum(now - t for t in self.step_started.values())
@@ -271,37 +296,18 @@ class RunConsole:
             return
         if kind in ("STEP_START", "STEP_RESTARTED"):
             self._flush_stages(until=STAGES.index(stage.name))
-            if stage.started is None:
-                stage.started = now
-            stage.step_started[entry.step_key] = now
-            stage.current = entry.step_key
-            stage.attempt_marks[entry.step_key] = (
-                stage.checks_passed,
-                len(stage.checks_warned),
-                len(stage.checks_failed),
-            )
+            stage.begin_attempt(entry.step_key, now)
         elif kind == "STEP_UP_FOR_RETRY":
             # The step runs again (its retry policy): what this attempt checked is evaluated
             # again by the next, and the retry is news, not something to pass over.
-            passed, warned, failed = stage.attempt_marks.get(
-                entry.step_key,
-                (stage.checks_passed, len(stage.checks_warned), len(stage.checks_failed)),
-            )
-            stage.checks_passed = passed
-            del stage.checks_warned[warned:]
-            del stage.checks_failed[failed:]
-            began = stage.step_started.pop(entry.step_key, None)
-            if began is not None:
-                stage.busy_s += now - began
+            stage.end_attempt(entry.step_key, now, checks_kept=False)
             self.warnings.append(
                 f"{stage.name}: step {entry.step_key} failed and ran again (its error is in the full log)"
             )
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED"):
             stage.steps_done += 1
             stage.finished = now
-            began = stage.step_started.pop(entry.step_key, None)
-            if began is not None:
-                stage.busy_s += now - began
+            stage.end_attempt(entry.step_key, now)
             if kind == "STEP_FAILURE":
                 stage.failed = True
             if kind == "STEP_SKIPPED":
