@@ -111,8 +111,8 @@
     records, the web stitching and monthly MRR snapshots), created by `on-run-start`, before
     any model runs. dbt runs two models at once; on a fresh warehouse two post-hooks
     creating it in concurrent transactions failed one model with DuckDB's "Catalog
-    write-write conflict on create" (a retry of the whole step hid it). The models' own
-    `create schema if not exists` are then no-ops. -#}
+    write-write conflict on create" (a retry of the whole step hid it). The models write
+    their run state into it and create no schema themselves. -#}
 {% macro create_run_state_schema() -%}
     {%- if target.type != 'spark' -%}
     create schema if not exists dbt_incremental
@@ -120,7 +120,6 @@
 {%- endmacro %}
 
 {% macro _create_replaced_keys_record(name, key) -%}
-    create schema if not exists dbt_incremental;
     create table if not exists {{ replaced_keys_record(name) }} ({{ key }} {{ dbt.type_string() }})
 {%- endmacro %}
 

@@ -61,7 +61,6 @@
 
 {% macro snapshot_mrr_monthly_inputs() -%}
     {%- if target.type != 'spark' -%}
-    create schema if not exists dbt_incremental;
     create or replace table dbt_incremental.mrr_monthly_versions as
     select * from {{ mrr_subscription_versions() }} as versions;
     create or replace table dbt_incremental.mrr_monthly_billing_identities as

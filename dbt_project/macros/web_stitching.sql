@@ -37,7 +37,6 @@
 
 {% macro snapshot_web_stitching_inputs() -%}
     {%- if target.type != 'spark' -%}
-    create schema if not exists dbt_incremental;
     create or replace table dbt_incremental.web_stitching_user_customers as
     select user_id, customer_id from {{ ref('int_web__user_customers') }};
     create or replace table dbt_incremental.web_stitching_identities as
