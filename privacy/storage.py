@@ -176,8 +176,12 @@ def scrub_quality_docs(docs_dir: Path, needles: set[str]) -> int:
 
 def scrub_sqlite(path: Path, needles: set[str]) -> int:
     """Replace erased values (in any ASCII letter case, as `scrub_text_files` compares) in
-    every text column of a SQLite file (Dagster's run and event storage), then VACUUM so
-    the old pages are gone. Returns the rows changed.
+    every text or BLOB value of a SQLite file (Dagster's run and event storage), then VACUUM
+    so the old pages are gone. Returns the values changed.
+
+    Every column is searched, whatever type it declares: SQLite stores a value with the
+    type it was given, so a column declared INTEGER or JSON may hold text, and a TEXT
+    column may hold a BLOB (bytes are scrubbed as bytes and stay a BLOB).
 
     One existence probe per column first (`_column_mentions`): most columns hold none of
     the values. The UPDATEs, of the columns that do, lower-case each value once and search
@@ -197,7 +201,11 @@ def scrub_sqlite(path: Path, needles: set[str]) -> int:
     # one call after the other: the second is answered from the first.
     @functools.lru_cache(maxsize=1)
     def scrubbed(value):
-        return _scrub_text(value.encode(), pattern).decode() if isinstance(value, str) else value
+        if isinstance(value, str):
+            return _scrub_text(value.encode(), pattern).decode()
+        if isinstance(value, bytes):
+            return _scrub_text(value, pattern)
+        return value
 
     changed = 0
     con = sqlite3.connect(str(path), timeout=60)
@@ -209,13 +217,7 @@ def scrub_sqlite(path: Path, needles: set[str]) -> int:
             for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
         ]
         for table in tables:
-            columns = [
-                r[1]
-                for r in con.execute(f'PRAGMA table_info("{table}")').fetchall()
-                if (r[2] or "").upper() in ("TEXT", "VARCHAR", "") or "CHAR" in (r[2] or "").upper()
-            ]
-            if not columns:
-                continue
+            columns = [r[1] for r in con.execute(f'PRAGMA table_info("{table}")').fetchall()]
             for column in columns:
                 if not _column_mentions(con, table, column, patterns):
                     continue

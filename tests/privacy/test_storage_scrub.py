@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -38,6 +39,32 @@ def test_every_case_variant_in_any_text_column_is_replaced_and_nothing_else(tmp_
     assert "jane.doe" not in dump.lower() and "900123" not in dump
     assert dump.count(ERASED_MARK) == 3
     assert "row 7 col 4" in dump and "row 49 col 5" in dump  # the rest is untouched
+
+
+def test_blobs_and_text_in_columns_of_other_declared_types_are_scrubbed(tmp_path: Path):
+    # SQLite keeps a value's own type: bytes in a TEXT column, text in an INTEGER column.
+    db = tmp_path / "events.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE events (id INTEGER, body TEXT, extra INTEGER, raw BLOB)")
+        con.execute(
+            "INSERT INTO events VALUES (1, ?, 'jane.doe@example.com', ?)",
+            (b'{"email": "Jane.Doe@Example.com", "n": 3}', b"contact jane.doe@example.com"),
+        )
+        con.execute("INSERT INTO events VALUES (2, 'nothing here', 42, x'00ff')")
+
+    assert scrub_sqlite(db, {"jane.doe@example.com"}) == 3  # values, in one row
+
+    with sqlite3.connect(db) as con:
+        row = con.execute(
+            "SELECT body, typeof(body), extra, raw, typeof(raw) FROM events WHERE id = 1"
+        ).fetchone()
+        other = con.execute("SELECT body, extra, raw FROM events WHERE id = 2").fetchone()
+    body, body_type, extra, raw, raw_type = row
+    assert (body_type, raw_type) == ("blob", "blob")
+    assert json.loads(body) == {"email": ERASED_MARK, "n": 3}  # still JSON, still bytes
+    assert extra == ERASED_MARK
+    assert raw == f"contact {ERASED_MARK}".encode()
+    assert other == ("nothing here", 42, b"\x00\xff")
 
 
 def test_a_database_without_the_values_is_left_alone(tmp_path: Path):
