@@ -246,6 +246,20 @@ def connected_components(engine, edges_table: str, out_table: str, records_table
 # --- the driver's part of training ------------------------------------------------------
 
 
+def training_sample_filter(candidate_pairs: int, training_sample_pairs: int) -> str:
+    """The WHERE clause that keeps a fixed ~`training_sample_pairs` of the candidate pairs
+    (none when they are fewer): a hash of the pair's record ids, the same on every engine.
+    The ids are INTEGER columns; the arithmetic is BIGINT, or a record id above ~53,000
+    overflows (DuckDB and Spark's ANSI mode raise, a non-ANSI Spark would wrap)."""
+    if candidate_pairs <= training_sample_pairs:
+        return ""
+    keep = max(1, int(1000 * training_sample_pairs / candidate_pairs))
+    return (
+        "where (cast(rid_l as bigint) * 2654435761 + cast(rid_r as bigint) * 40503) % 1000"
+        f" < {keep}"
+    )
+
+
 def _fit_model(
     engine,
     records_table: str,
@@ -262,10 +276,7 @@ def _fit_model(
     comparisons = config.comparisons
     levels = level_columns(comparisons)
     flags = [f"rule_{k}" for k in range(len(config.blocking_rules))]
-    sample = ""
-    if candidate_pairs > training_sample_pairs:
-        keep = max(1, int(1000 * training_sample_pairs / candidate_pairs))
-        sample = f"where (rid_l * 2654435761 + rid_r * 40503) % 1000 < {keep}"
+    sample = training_sample_filter(candidate_pairs, training_sample_pairs)
     training = engine.fetch_frame(
         f"select {', '.join(levels + flags)} from {_t('compared')} {sample} order by rid_l, rid_r"
     )

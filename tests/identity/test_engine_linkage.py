@@ -19,6 +19,7 @@ from identity.engine_linkage import (
     assign_customer_ids_on_engine,
     connected_components,
     link_records_on_engine,
+    training_sample_filter,
 )
 from identity.linkage import link_records
 from identity.records import build_identity_records_table
@@ -123,3 +124,24 @@ def test_duckdb_sql_becomes_spark_sql_with_row_values_as_structs():
     assert "MATERIALIZED" not in spark
     assert "MIN_BY(u, STRUCT(s <> 'billing'" in spark
     assert "REGEXP_REPLACE(x, '[^a-z]', '')" in spark and "IN (1, 2)" in spark
+
+
+def test_the_training_sample_of_a_large_zone_keeps_pairs_of_high_record_ids():
+    # Above 2M candidate pairs (~400,000 people) training keeps a hashed sample of them; the
+    # record ids are INTEGER, and at 1,000,000 people `rid * 40503` overflowed INT32.
+    pairs = pd.DataFrame(
+        {
+            "rid_l": np.arange(2_150_000, 2_200_000, 10, dtype=np.int32),
+            "rid_r": np.arange(2_150_001, 2_200_001, 10, dtype=np.int32),
+        }
+    )
+    con = duckdb.connect()
+    con.register("compared", pairs)
+    where = training_sample_filter(candidate_pairs=40_000_000, training_sample_pairs=2_000_000)
+
+    kept = con.execute(f"select count(*) from compared {where}").fetchone()[0]
+
+    assert 0.03 < kept / len(pairs) < 0.07  # ~ 2M / 40M of the pairs
+    assert training_sample_filter(candidate_pairs=500_000, training_sample_pairs=2_000_000) == ""
+    # Spark evaluates the same BIGINT arithmetic (no overflow, no wrapping)
+    assert "CAST(rid_r AS BIGINT)" in to_spark_sql(f"select * from compared {where}")
