@@ -24,6 +24,11 @@ STITCHING_SNAPSHOTS = (
 EVENTS_TO_REJOIN = ("dbt_incremental.email_events_to_rejoin", "event_id")
 EMAIL_CUSTOMERS_TO_REGROUP = ("dbt_incremental.email_metrics_customers_to_regroup", "customer_id")
 EMAIL_IDENTITIES_SNAPSHOT = "dbt_incremental.email_events_identities"
+# the invoices stg_billing__invoices replaced since int_billing__invoices last re-joined
+# them, and those int_billing__invoices replaced since fct_invoices last re-read them
+# (macros/billing_invoices.sql)
+INVOICES_TO_REJOIN = ("dbt_incremental.invoices_to_rejoin", "invoice_id")
+INVOICES_TO_REGROUP = ("dbt_incremental.fct_invoices_to_regroup", "invoice_id")
 
 
 def _table_contents_differences(incremental, full_rebuild) -> dict[str, tuple[int, int]]:
@@ -76,19 +81,33 @@ def _incremental_and_full_rebuild(copy_of_built_warehouse, *fixtures: str):
     # fct_web_sessions consumed what int_web__events_sessionised recorded, in both; so did
     # fct_email_events and int_customer__email_metrics
     assert _visitors_to_regroup(incremental) == _visitors_to_regroup(full_rebuild) == []
-    for record in (EVENTS_TO_REJOIN, EMAIL_CUSTOMERS_TO_REGROUP):
+    for record in (
+        EVENTS_TO_REJOIN,
+        EMAIL_CUSTOMERS_TO_REGROUP,
+        INVOICES_TO_REJOIN,
+        INVOICES_TO_REGROUP,
+    ):
         assert _recorded(incremental, record) == _recorded(full_rebuild, record) == []
-    # ... and the incremental run was one: the email models compiled their incremental SQL
+    # ... and the incremental run was one: the email and invoice models compiled their
+    # incremental SQL
     assert _compiled_incrementally(incremental)
     return incremental, full_rebuild
 
 
 def _compiled_incrementally(warehouse) -> bool:
-    """Whether the last dbt run in `warehouse`'s folder ran the email models incrementally."""
+    """Whether the last dbt run in `warehouse`'s folder ran the email and invoice models
+    incrementally."""
     compiled = warehouse.parent / "target" / "compiled" / "cdp" / "models"
     fct = (compiled / "marts" / "fct_email_events.sql").read_text()
     metrics = (compiled / "intermediate" / "int_customer__email_metrics.sql").read_text()
-    return "changed_events as" in fct and "changed_customers as" in metrics
+    invoices = (compiled / "intermediate" / "int_billing__invoices.sql").read_text()
+    fct_invoices = (compiled / "marts" / "fct_invoices.sql").read_text()
+    return (
+        "changed_events as" in fct
+        and "changed_customers as" in metrics
+        and "changed_invoices as" in invoices
+        and "changed_invoices as" in fct_invoices
+    )
 
 
 def _recorded(warehouse, record: tuple[str, str]) -> list[str | None]:
@@ -359,9 +378,18 @@ def test_monthly_mrr_follows_changed_subscriptions_merges_and_the_as_of_date(
             "b_3": "select mrr_usd_cents from intermediate.int_billing__customer_mrr_monthly where customer_id = 'gc_b_3' and month_start = date '2026-10-01'",
             # cus_b_9's 1500 joined gc_b_12's past_due 1000; gc_b_9 has no row left
             "b_12": "select mrr_usd_cents from intermediate.int_billing__customer_mrr_monthly where customer_id = 'gc_b_12' and month_start = date '2026-10-01'",
+            # the merge moved cus_b_9's invoices too
+            "b_9_invoices": "select string_agg(distinct customer_id) from marts.fct_invoices where billing_customer_id = 'cus_b_9'",
             "b_9_rows": "select count(*) from intermediate.int_billing__customer_mrr_monthly where customer_id = 'gc_b_9'",
         },
-    ) == {"ada": 3000, "dee": 0, "b_3": 4643, "b_12": 2500, "b_9_rows": 0}
+    ) == {
+        "ada": 3000,
+        "dee": 0,
+        "b_3": 4643,
+        "b_12": 2500,
+        "b_9_rows": 0,
+        "b_9_invoices": "gc_b_12",
+    }
 
     # only the as-of date and the MRR are rebuilt from here on, on both sides (the rest of
     # the two warehouses is equal, as just compared): the suite's time
@@ -459,3 +487,38 @@ def test_email_marts_redo_everything_after_a_whole_rebuild_upstream(copy_of_buil
 
     full_rebuild = _full_rebuild(copy_of_built_warehouse, "late_data", "people_changed")
     assert _table_contents_differences(incremental, full_rebuild) == {}
+
+
+def test_invoices_follow_recorded_invoices_and_changed_fx_rates(copy_of_built_warehouse):
+    """int_billing__invoices re-joins the invoices stg_billing__invoices replaced since it
+    last ran (over several runs), and the invoices of a currency whose rate changed with no
+    invoice changing; fct_invoices re-reads what int_billing__invoices replaced. After the
+    night the whole warehouse equals a full rebuild."""
+    incremental = copy_of_built_warehouse("incremental")
+    execute_fixture(incremental, "late_data")
+    assert_dbt_succeeded(
+        run_dbt(incremental, incremental.parent, "run", "--select", "stg_billing__invoices")
+    )
+    rejoin = _recorded(incremental, INVOICES_TO_REJOIN)
+    # the re-sent refund and the new invoice (and the newest delivery's invoices)
+    assert {"in_ada_3", "in_bob_1"} <= set(rejoin)
+    assert_dbt_succeeded(
+        run_dbt(incremental, incremental.parent, "run", "--select", "int_billing__invoices")
+    )
+    assert _recorded(incremental, INVOICES_TO_REJOIN) == []
+    assert _recorded(incremental, INVOICES_TO_REGROUP) == rejoin
+    execute_fixture(incremental, "fx_rate_changed")
+    assert_dbt_succeeded(run_dbt(incremental, incremental.parent, "run"))
+    for record in (INVOICES_TO_REJOIN, INVOICES_TO_REGROUP):
+        assert _recorded(incremental, record) == []
+    assert _compiled_incrementally(incremental)
+
+    full_rebuild = _full_rebuild(copy_of_built_warehouse, "late_data", "fx_rate_changed")
+    assert _table_contents_differences(incremental, full_rebuild) == {}
+    assert _query_results(
+        incremental,
+        {
+            "in_bob_1": "select customer_id from marts.fct_invoices where invoice_id = 'in_bob_1'",
+            "eur_usd_cents": "select net_revenue_usd_cents from marts.fct_invoices where invoice_id = 'in_dee_eur'",
+        },
+    ) == {"in_bob_1": "gc_dee", "eur_usd_cents": 5500}
