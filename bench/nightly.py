@@ -13,7 +13,8 @@
    customers), seconds per Dagster step of both runs (from the run's event log in a
    private DAGSTER_HOME), peak RSS of each `cdp run` process, and the load average (the
    2 cores are shared: a busy machine inflates every figure).
-Writes bench/results/nightly.json (nightly-<customers>.json for other sizes).
+Writes bench/results/nightly.json (nightly-<customers>.json for other sizes, with -<days>d
+for a zone of other than 14 days).
 
 At 1,000,000 customers and a year of history (the issue's "<= 5 minutes" figure) the same
 script runs with `--customers 1000000 --days 365`; it needs ~60 GB of landing files and
@@ -138,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
                 report[f"{name}_step_seconds"] = f"unavailable: {exc}"
     report["nightly_dbt_marts_model_seconds"] = slowest_dbt_models(warehouse)
     results = REPO / "bench" / "results"
-    name = "nightly.json" if args.customers == 100_000 else f"nightly-{args.customers}.json"
+    name = "nightly" if args.customers == 100_000 else f"nightly-{args.customers}"
+    if len(days) != 14:  # the 14-day zone is the reference; other histories keep their own
+        name += f"-{len(days)}d"
+    name += ".json"
     (results / name).write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
     if not args.workdir:

@@ -15,6 +15,7 @@ as on DuckDB.
 """
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import duckdb
@@ -22,8 +23,10 @@ import duckdb
 from orchestration.metadata import to_metadata_value
 from orchestration.partitions import partition_dates
 from orchestration.resources import WarehouseResource
-from quality.runner import DEFAULT_SAMPLE_LIMIT, FrameSource, run_suite, validation_scope
 from quality.suites import SUITES, SuiteSpec
+
+if TYPE_CHECKING:
+    from quality.runner import FrameSource
 
 
 def asset_key_for_table(table: str) -> dg.AssetKey:
@@ -80,10 +83,12 @@ def is_nightly_run(context: dg.AssetCheckExecutionContext) -> bool:
 def _suite_result(
     context: dg.AssetCheckExecutionContext,
     warehouse: WarehouseResource,
-    source: duckdb.DuckDBPyConnection | FrameSource,
+    source: "duckdb.DuckDBPyConnection | FrameSource",
     spec: SuiteSpec,
     changed_only: bool = False,
 ) -> dg.AssetCheckResult:
+    from quality.runner import run_suite  # imports GX: the first suite validated pays for it
+
     verdict = run_suite(
         source,
         spec,
@@ -134,6 +139,8 @@ def build_schema_checks(schema: str, specs: list[SuiteSpec]) -> dg.AssetChecksDe
     ) -> Iterator[dg.AssetCheckResult]:
         selected = {key.name for key in context.selected_asset_check_keys}
         if warehouse.engine.is_spark:
+            from quality.runner import DEFAULT_SAMPLE_LIMIT, validation_scope
+
             frames = _spark_frames(context, warehouse)
             chosen = [spec for spec in specs if spec.name in selected]
             # Spark computes the next frames while GX validates the first ones.

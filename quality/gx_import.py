@@ -6,7 +6,9 @@ are always validated on pandas frames, also on `CDP_ENGINE=spark` (quality.spark
 computes them in Spark and hands GX pandas), so GX is imported as on a machine without
 pyspark: pyspark is hidden while GX loads, and importable as usual afterwards.
 
-The modules of this package that use GX import it through here first.
+The modules of this package that use GX import it through here first. The suites' catalogue
+(`quality.suites`) names GX classes through `lazy_gx_module`, so declaring the checks (the
+Dagster code location, `cdp run`'s start) does not import GX; validating the first suite does.
 """
 
 from __future__ import annotations
@@ -33,3 +35,16 @@ def import_great_expectations() -> ModuleType:
     finally:
         if sys.modules.get(_HIDDEN, False) is None:
             del sys.modules[_HIDDEN]
+
+
+class _LazyModule(ModuleType):
+    """A stand-in for a GX module whose first attribute access imports it (as above)."""
+
+    def __getattr__(self, attribute: str):
+        import_great_expectations()
+        return getattr(importlib.import_module(self.__name__), attribute)
+
+
+def lazy_gx_module(name: str) -> ModuleType:
+    """`name` (a `great_expectations` module), imported when an attribute is first read."""
+    return sys.modules.get(name) or _LazyModule(name)

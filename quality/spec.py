@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from quality.gx_import import import_great_expectations
 
-import_great_expectations()  # before any other GX import (quality/gx_import.py)
-
-import great_expectations as gx  # noqa: E402
-from great_expectations.expectations import Expectation  # noqa: E402
+if TYPE_CHECKING:  # GX is imported when a suite is built (`SuiteSpec.build`), not before
+    import great_expectations as gx
+    from great_expectations.expectations import Expectation
 
 Severity = Literal["ERROR", "WARN"]
 
@@ -108,6 +107,7 @@ class SuiteSpec:
 
     def build(self) -> gx.ExpectationSuite:
         """A fresh GX suite object (not yet registered with any context)."""
+        gx = import_great_expectations()
         return gx.ExpectationSuite(
             name=self.name,
             expectations=list(self.expectations()),

@@ -8,11 +8,15 @@ independent second opinion on the matcher, not a copy of its configuration.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import great_expectations.expectations as gxe
-from great_expectations.expectations import Expectation
-
+from quality.gx_import import lazy_gx_module
 from quality.spec import SuiteSpec
+
+if TYPE_CHECKING:
+    from great_expectations.expectations import Expectation
+
+gxe = lazy_gx_module("great_expectations.expectations")
 
 SOURCE_SYSTEMS = ("email", "billing", "web", "support", "survey")
 MATCH_RULES = ("singleton", "email_key", "user_id", "anonymous_stitch", "probabilistic")

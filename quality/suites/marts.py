@@ -20,11 +20,15 @@ with a message naming it, which is what a contract check should do.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import great_expectations.expectations as gxe
-from great_expectations.expectations import Expectation
-
+from quality.gx_import import lazy_gx_module
 from quality.spec import SuiteSpec
+
+if TYPE_CHECKING:
+    from great_expectations.expectations import Expectation
+
+gxe = lazy_gx_module("great_expectations.expectations")
 
 
 def _same_keys_sql(mart: str, source: str, keys: Sequence[str], compare: str | None = None) -> str:

@@ -14,9 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
-
-import great_expectations.expectations as gxe
-from great_expectations.expectations import Expectation
+from typing import TYPE_CHECKING
 
 from ingestion.contract import (
     CSAT_RATINGS,
@@ -28,13 +26,18 @@ from ingestion.contract import (
     TICKET_STATUSES,
     WEB_EVENT_TYPES,
 )
-from quality.expectations import ExpectTableColumnsToHaveDtypes
+from quality.gx_import import lazy_gx_module
 from quality.spec import (
     EARLIEST_PLAUSIBLE_TIMESTAMP,
     FUTURE_TIMESTAMP_DAYS_AFTER_DELIVERY,
     RAW_LINEAGE_COLUMNS,
     SuiteSpec,
 )
+
+if TYPE_CHECKING:
+    from great_expectations.expectations import Expectation
+
+gxe = lazy_gx_module("great_expectations.expectations")
 
 #: pandas dtypes DuckDB hands back for each warehouse type (nullable variants included).
 PANDAS_DTYPES_BY_KIND: dict[str, list[str]] = {
@@ -380,6 +383,8 @@ LEFT JOIN conflicting
 
 
 def _error_expectations(rules: RawTableRules) -> Sequence[Expectation]:
+    from quality.expectations import ExpectTableColumnsToHaveDtypes  # a GX class: GX loads
+
     expectations: list[Expectation] = [
         gxe.ExpectTableColumnsToMatchSet(
             column_set=[*rules.columns, *RAW_LINEAGE_COLUMNS],
@@ -437,6 +442,12 @@ def _error_expectations(rules: RawTableRules) -> Sequence[Expectation]:
         )
     )
     return expectations
+
+
+def _has_warnings(rules: RawTableRules) -> bool:
+    """Whether `_warn_expectations` has anything to check (decided without building GX
+    objects, so that declaring the suites does not import GX)."""
+    return bool(rules.emails or rules.countries or rules.expected_values or rules.ordered_pairs)
 
 
 def _warn_expectations(rules: RawTableRules) -> Sequence[Expectation]:
@@ -557,7 +568,7 @@ def _suites_for(rules: RawTableRules) -> list[SuiteSpec]:
             exact_columns=(CONFLICT_COLUMN, IMPLAUSIBLE_TIMESTAMP_COLUMN),
         ),
     ]
-    if _warn_expectations(rules):
+    if _has_warnings(rules):
         suites.append(
             SuiteSpec(
                 name=f"{rules.suite_prefix}__warnings",
