@@ -2,14 +2,14 @@
 
     nice .venv/bin/python bench/incremental_model_night.py MODEL NIGHT.duckdb PREVIOUS.duckdb [--repeat 3]
 
-MODEL is `int_billing__customer_mrr_monthly`, `dim_customers`, `fct_email_events` or
-`int_customer__email_metrics`. NIGHT is a warehouse after a night that rebuilt the model
+MODEL is `int_billing__customer_mrr_monthly`, `dim_customers`, `fct_email_events`,
+`int_customer__email_metrics`, `int_billing__invoices` or `fct_invoices`. NIGHT is a warehouse after a night that rebuilt the model
 whole (e.g. main's `bench/nightly.py --workdir`), PREVIOUS the warehouse of the night
 before, with the model's snapshots if it keeps any (`dbt_incremental.mrr_monthly_*`,
-`email_events_identities`, which this branch's build leaves). On a copy of NIGHT whose
+`email_events_identities`, `invoices_*`, which this branch's build leaves). On a copy of NIGHT whose
 model table and snapshots are PREVIOUS's (so: the state the night's model step started
 from), and whose replaced-keys record holds what the model upstream replaced that night
-(for the email models, derived from the two warehouses: `RECORDS`), this compiles the model both ways with dbt, times each SELECT (CPU seconds of the
+(for the email and invoice models, derived from the two warehouses: `RECORDS`), this compiles the model both ways with dbt, times each SELECT (CPU seconds of the
 process, so DuckDB's threads too) and writing its result into the file (the rebuild as a
 new table, the incremental one as `replace_keys` applies it; each with a checkpoint), and
 checks the table equals NIGHT's rebuilt one, every column. Writes
@@ -43,6 +43,13 @@ MODELS = {
     "dim_customers": ("marts", "customer_id", "n_source_records", ()),
     "fct_email_events": ("marts", "event_id", "delivered_dt", ("email_events_identities",)),
     "int_customer__email_metrics": ("intermediate", "customer_id", "n_email_contacts", ()),
+    "int_billing__invoices": (
+        "intermediate",
+        "invoice_id",
+        "status",
+        ("invoices_billing_identities", "invoices_fx_rates"),
+    ),
+    "fct_invoices": ("marts", "invoice_id", "status", ()),
 }
 # The events stg_email__events replaced in the night (a bench night reloads nothing: the
 # newest partition PREVIOUS holds and the night's new one, macros/incremental_delivery.sql)
@@ -79,6 +86,40 @@ _EMAIL_CUSTOMERS_REPLACED = f"""
     select customer_id from marts.fct_email_events
     where event_id in (select event_id from replaced) and customer_id is not null
 """
+# The invoices stg_billing__invoices replaced in the night, and those int_billing__invoices
+# replaced: those and the invoices of billing customers remapped or currencies re-rated
+# since PREVIOUS (macros/billing_invoices.sql)
+_INVOICES_REJOINED = """
+    select invoice_id from staging.stg_billing__invoices
+    where delivered_dt >= (select max(delivered_dt) from previous.staging.stg_billing__invoices)
+    union
+    select invoice_id from previous.staging.stg_billing__invoices
+    where delivered_dt >= (select max(delivered_dt) from previous.staging.stg_billing__invoices)
+"""
+_INVOICES_REPLACED = f"""
+    {_INVOICES_REJOINED}
+    union
+    select invoice_id from previous.intermediate.int_billing__invoices
+    where billing_customer_id in (
+        select coalesce(today.source_record_id, held.source_record_id)
+        from (
+            select source_record_id, customer_id
+            from staging.stg_identity__customer_map where source_system = 'billing'
+        ) as today
+        full outer join previous.dbt_incremental.invoices_billing_identities as held
+            on held.source_record_id = today.source_record_id
+        where today.source_record_id is null or held.source_record_id is null
+            or today.customer_id is distinct from held.customer_id
+    )
+        or currency in (
+            select coalesce(today.currency, held.currency)
+            from staging.fx_rates_to_usd as today
+            full outer join previous.dbt_incremental.invoices_fx_rates as held
+                on held.currency = today.currency
+            where today.currency is null or held.currency is null
+                or today.usd_per_unit <> held.usd_per_unit
+        )
+"""
 # model -> the replaced-keys records (dbt_incremental.<name>, key) its run reads, and the
 # keys they hold at the start of its step (SQL over NIGHT, PREVIOUS attached as `previous`)
 RECORDS = {
@@ -93,6 +134,11 @@ RECORDS = {
     "int_customer__email_metrics": (
         ("email_metrics_customers_to_regroup", "customer_id", _EMAIL_CUSTOMERS_REPLACED),
     ),
+    "int_billing__invoices": (
+        ("invoices_to_rejoin", "invoice_id", _INVOICES_REJOINED),
+        ("fct_invoices_to_regroup", "invoice_id", "select null as invoice_id where false"),
+    ),
+    "fct_invoices": (("fct_invoices_to_regroup", "invoice_id", _INVOICES_REPLACED),),
 }
 
 
