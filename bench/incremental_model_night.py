@@ -2,12 +2,14 @@
 
     nice .venv/bin/python bench/incremental_model_night.py MODEL NIGHT.duckdb PREVIOUS.duckdb [--repeat 3]
 
-MODEL is `int_billing__customer_mrr_monthly` or `dim_customers`. NIGHT is a warehouse after a
-night that rebuilt the model whole (e.g. main's `bench/nightly.py --workdir`), PREVIOUS the
-warehouse of the night before, with the model's snapshots if it keeps any
-(`dbt_incremental.mrr_monthly_*`, which this branch's build leaves). On a copy of NIGHT whose
+MODEL is `int_billing__customer_mrr_monthly`, `dim_customers`, `fct_email_events`,
+`int_customer__email_metrics`, `int_billing__invoices` or `fct_invoices`. NIGHT is a warehouse after a night that rebuilt the model
+whole (e.g. main's `bench/nightly.py --workdir`), PREVIOUS the warehouse of the night
+before, with the model's snapshots if it keeps any (`dbt_incremental.mrr_monthly_*`,
+`email_events_identities`, `invoices_*`, which this branch's build leaves). On a copy of NIGHT whose
 model table and snapshots are PREVIOUS's (so: the state the night's model step started
-from), this compiles the model both ways with dbt, times each SELECT (CPU seconds of the
+from), and whose replaced-keys record holds what the model upstream replaced that night
+(for the email and invoice models, derived from the two warehouses: `RECORDS`), this compiles the model both ways with dbt, times each SELECT (CPU seconds of the
 process, so DuckDB's threads too) and writing its result into the file (the rebuild as a
 new table, the incremental one as `replace_keys` applies it; each with a checkpoint), and
 checks the table equals NIGHT's rebuilt one, every column. Writes
@@ -39,6 +41,104 @@ MODELS = {
         ("mrr_monthly_versions", "mrr_monthly_billing_identities", "mrr_monthly_as_of"),
     ),
     "dim_customers": ("marts", "customer_id", "n_source_records", ()),
+    "fct_email_events": ("marts", "event_id", "delivered_dt", ("email_events_identities",)),
+    "int_customer__email_metrics": ("intermediate", "customer_id", "n_email_contacts", ()),
+    "int_billing__invoices": (
+        "intermediate",
+        "invoice_id",
+        "status",
+        ("invoices_billing_identities", "invoices_fx_rates"),
+    ),
+    "fct_invoices": ("marts", "invoice_id", "status", ()),
+}
+# The events stg_email__events replaced in the night (a bench night reloads nothing: the
+# newest partition PREVIOUS holds and the night's new one, macros/incremental_delivery.sql)
+_EMAIL_EVENTS_REJOINED = """
+    select event_id from staging.stg_email__events
+    where delivered_dt >= (select max(delivered_dt) from previous.staging.stg_email__events)
+    union
+    select event_id from previous.staging.stg_email__events
+    where delivered_dt >= (select max(delivered_dt) from previous.staging.stg_email__events)
+"""
+# ... and the customers of the fct_email_events rows the night replaced: those events and
+# the events of every contact remapped since PREVIOUS (macros/email_events.sql), old and new
+_EMAIL_CUSTOMERS_REPLACED = f"""
+    with remapped as (
+        select coalesce(today.contact_id, held.contact_id) as contact_id
+        from (
+            select source_record_id as contact_id, customer_id
+            from staging.stg_identity__customer_map where source_system = 'email'
+        ) as today
+        full outer join previous.dbt_incremental.email_events_identities as held
+            on held.contact_id = today.contact_id
+        where today.contact_id is null or held.contact_id is null
+            or today.customer_id is distinct from held.customer_id
+    ),
+    replaced as (
+        {_EMAIL_EVENTS_REJOINED}
+        union
+        select event_id from previous.marts.fct_email_events
+        where contact_id in (select contact_id from remapped)
+    )
+    select customer_id from previous.marts.fct_email_events
+    where event_id in (select event_id from replaced) and customer_id is not null
+    union
+    select customer_id from marts.fct_email_events
+    where event_id in (select event_id from replaced) and customer_id is not null
+"""
+# The invoices stg_billing__invoices replaced in the night, and those int_billing__invoices
+# replaced: those and the invoices of billing customers remapped or currencies re-rated
+# since PREVIOUS (macros/billing_invoices.sql)
+_INVOICES_REJOINED = """
+    select invoice_id from staging.stg_billing__invoices
+    where delivered_dt >= (select max(delivered_dt) from previous.staging.stg_billing__invoices)
+    union
+    select invoice_id from previous.staging.stg_billing__invoices
+    where delivered_dt >= (select max(delivered_dt) from previous.staging.stg_billing__invoices)
+"""
+_INVOICES_REPLACED = f"""
+    {_INVOICES_REJOINED}
+    union
+    select invoice_id from previous.intermediate.int_billing__invoices
+    where billing_customer_id in (
+        select coalesce(today.source_record_id, held.source_record_id)
+        from (
+            select source_record_id, customer_id
+            from staging.stg_identity__customer_map where source_system = 'billing'
+        ) as today
+        full outer join previous.dbt_incremental.invoices_billing_identities as held
+            on held.source_record_id = today.source_record_id
+        where today.source_record_id is null or held.source_record_id is null
+            or today.customer_id is distinct from held.customer_id
+    )
+        or currency in (
+            select coalesce(today.currency, held.currency)
+            from staging.fx_rates_to_usd as today
+            full outer join previous.dbt_incremental.invoices_fx_rates as held
+                on held.currency = today.currency
+            where today.currency is null or held.currency is null
+                or today.usd_per_unit <> held.usd_per_unit
+        )
+"""
+# model -> the replaced-keys records (dbt_incremental.<name>, key) its run reads, and the
+# keys they hold at the start of its step (SQL over NIGHT, PREVIOUS attached as `previous`)
+RECORDS = {
+    "fct_email_events": (
+        ("email_events_to_rejoin", "event_id", _EMAIL_EVENTS_REJOINED),
+        (
+            "email_metrics_customers_to_regroup",
+            "customer_id",
+            "select null as customer_id where false",
+        ),
+    ),
+    "int_customer__email_metrics": (
+        ("email_metrics_customers_to_regroup", "customer_id", _EMAIL_CUSTOMERS_REPLACED),
+    ),
+    "int_billing__invoices": (
+        ("invoices_to_rejoin", "invoice_id", _INVOICES_REJOINED),
+        ("fct_invoices_to_regroup", "invoice_id", "select null as invoice_id where false"),
+    ),
+    "fct_invoices": (("fct_invoices_to_regroup", "invoice_id", _INVOICES_REPLACED),),
 }
 
 
@@ -77,6 +177,11 @@ def main() -> None:
             con.execute(
                 f"create or replace table dbt_incremental.{name} as "
                 f"select * from previous.dbt_incremental.{name}"
+            )
+        for name, record_key, keys in RECORDS.get(args.model, ()):
+            con.execute(
+                f"create or replace table dbt_incremental.{name} as "
+                f"select cast({record_key} as varchar) as {record_key} from ({keys}) as k"
             )
         con.execute("detach previous")
         con.close()

@@ -62,14 +62,26 @@
 {#- Custom incremental strategy (config incremental_strategy='replace_keys'): delete every
     `unique_key` the model returned, then insert the returned rows except removals, i.e.
     rows whose `removed_when_null` column is NULL. dbt's delete+insert cannot remove a key
-    the model no longer returns, which is what a partition reloaded with fewer rows needs. -#}
+    the model no longer returns, which is what a partition reloaded with fewer rows needs.
+    With `record_replaced_keys_in` it records the keys it replaced (below); with
+    `record_replaced_column` too, it records that column's values instead, of the rows it
+    deletes and of the rows it inserts (fct_email_events records the customers whose events
+    it replaced, old and new, for the per-customer email metrics; NULLs are not recorded). -#}
 {% macro get_incremental_replace_keys_sql(arg_dict) -%}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set source = arg_dict['temp_relation'] -%}
     {%- set unique_key = arg_dict['unique_key'] -%}
     {%- set removal_marker = config.require('removed_when_null') -%}
     {%- set record = config.get('record_replaced_keys_in') -%}
+    {%- set record_column = config.get('record_replaced_column') -%}
     {%- set columns_csv = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {%- if record and record_column %}
+    insert into {{ replaced_keys_record(record) }} ({{ record_column }})
+    select distinct {{ record_column }}
+    from {{ target }}
+    where {{ unique_key }} in (select {{ unique_key }} from {{ source }})
+        and {{ record_column }} is not null;
+    {% endif -%}
     delete from {{ target }}
     where {{ unique_key }} in (select {{ unique_key }} from {{ source }});
 
@@ -77,7 +89,14 @@
     select {{ columns_csv }}
     from {{ source }}
     where {{ removal_marker }} is not null
-    {%- if record %};
+    {%- if record and record_column %};
+
+    insert into {{ replaced_keys_record(record) }} ({{ record_column }})
+    select distinct {{ record_column }}
+    from {{ source }}
+    where {{ removal_marker }} is not null
+        and {{ record_column }} is not null
+    {%- elif record %};
 
     insert into {{ replaced_keys_record(record) }} ({{ unique_key }})
     select distinct {{ unique_key }}

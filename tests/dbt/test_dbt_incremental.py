@@ -17,6 +17,18 @@ STITCHING_SNAPSHOTS = (
     "dbt_incremental.web_stitching_user_customers",
     "dbt_incremental.web_stitching_identities",
 )
+# the email events stg_email__events replaced since fct_email_events last re-joined them,
+# and the customers whose rows fct_email_events replaced since int_customer__email_metrics
+# last re-aggregated them; the email mapping fct_email_events last joined with
+# (macros/email_events.sql)
+EVENTS_TO_REJOIN = ("dbt_incremental.email_events_to_rejoin", "event_id")
+EMAIL_CUSTOMERS_TO_REGROUP = ("dbt_incremental.email_metrics_customers_to_regroup", "customer_id")
+EMAIL_IDENTITIES_SNAPSHOT = "dbt_incremental.email_events_identities"
+# the invoices stg_billing__invoices replaced since int_billing__invoices last re-joined
+# them, and those int_billing__invoices replaced since fct_invoices last re-read them
+# (macros/billing_invoices.sql)
+INVOICES_TO_REJOIN = ("dbt_incremental.invoices_to_rejoin", "invoice_id")
+INVOICES_TO_REGROUP = ("dbt_incremental.fct_invoices_to_regroup", "invoice_id")
 
 
 def _table_contents_differences(incremental, full_rebuild) -> dict[str, tuple[int, int]]:
@@ -66,9 +78,49 @@ def _incremental_and_full_rebuild(copy_of_built_warehouse, *fixtures: str):
     execute_fixture(incremental, *fixtures)
     assert_dbt_succeeded(run_dbt(incremental, incremental.parent, "run"))
     full_rebuild = _full_rebuild(copy_of_built_warehouse, *fixtures)
-    # fct_web_sessions consumed what int_web__events_sessionised recorded, in both
+    # fct_web_sessions consumed what int_web__events_sessionised recorded, in both; so did
+    # fct_email_events and int_customer__email_metrics
     assert _visitors_to_regroup(incremental) == _visitors_to_regroup(full_rebuild) == []
+    for record in (
+        EVENTS_TO_REJOIN,
+        EMAIL_CUSTOMERS_TO_REGROUP,
+        INVOICES_TO_REJOIN,
+        INVOICES_TO_REGROUP,
+    ):
+        assert _recorded(incremental, record) == _recorded(full_rebuild, record) == []
+    # ... and the incremental run was one: the email and invoice models compiled their
+    # incremental SQL
+    assert _compiled_incrementally(incremental)
     return incremental, full_rebuild
+
+
+def _compiled_incrementally(warehouse) -> bool:
+    """Whether the last dbt run in `warehouse`'s folder ran the email and invoice models
+    incrementally."""
+    compiled = warehouse.parent / "target" / "compiled" / "cdp" / "models"
+    fct = (compiled / "marts" / "fct_email_events.sql").read_text()
+    metrics = (compiled / "intermediate" / "int_customer__email_metrics.sql").read_text()
+    invoices = (compiled / "intermediate" / "int_billing__invoices.sql").read_text()
+    fct_invoices = (compiled / "marts" / "fct_invoices.sql").read_text()
+    return (
+        "changed_events as" in fct
+        and "changed_customers as" in metrics
+        and "changed_invoices as" in invoices
+        and "changed_invoices as" in fct_invoices
+    )
+
+
+def _recorded(warehouse, record: tuple[str, str]) -> list[str | None]:
+    """A replaced-keys record's distinct keys, sorted (NULL, "every key", first): a key can
+    be recorded twice (fct_email_events records the customer of the row it deletes and of
+    the one it inserts)."""
+    table, key = record
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        rows = con.execute(f"select distinct {key} from {table}").fetchall()
+    finally:
+        con.close()
+    return sorted((row[0] for row in rows), key=lambda v: (v is not None, v or ""))
 
 
 def _full_rebuild(copy_of_built_warehouse, *fixtures: str):
@@ -113,6 +165,8 @@ def test_incremental_run_after_late_data_equals_full_rebuild(copy_of_built_wareh
             "ee_8_delivered": "select strftime(delivered_dt, '%Y-%m-%d') from staging.stg_email__events where event_id = 'ee_8'",
             "in_ada_3_net": "select net_revenue_cents from marts.fct_invoices where invoice_id = 'in_ada_3'",
             "w_1_copies": "select count(*) from staging.stg_web__events where message_id = 'w_1'",
+            "eve_opened": "select campaigns_opened from intermediate.int_customer__email_metrics where customer_id = 'gc_eve'",
+            "late_open_customer": "select customer_id from marts.fct_email_events where event_id = 'ee_late_1'",
         },
     ) == {
         # the late 09:55 page view bridges her two sessions
@@ -124,6 +178,9 @@ def test_incremental_run_after_late_data_equals_full_rebuild(copy_of_built_wareh
         "in_ada_3_net": 2000,
         # the re-delivery did not duplicate the event
         "w_1_copies": 1,
+        # Eve's late open reached her email metrics (her consent did not change)
+        "eve_opened": 1,
+        "late_open_customer": "gc_eve",
     }
 
 
@@ -160,6 +217,14 @@ def test_incremental_run_after_reloaded_partitions_and_changed_people_equals_ful
             "bob_web_sessions": "select n_web_sessions from marts.customer_360 where customer_id = 'gc_bob'",
             "eve_in_360": "select count(*) from marts.customer_360 where customer_id = 'gc_eve'",
             "ada_browser_sessions": "select string_agg(customer_id, ',' order by started_at) from marts.fct_web_sessions where visitor_id = 'a_ada'",
+            "eve_email_metrics": "select count(*) from intermediate.int_customer__email_metrics where customer_id = 'gc_eve'",
+            "bob_email_contacts": "select n_email_contacts from intermediate.int_customer__email_metrics where customer_id = 'gc_bob'",
+            "bob_bounces": "select n_bounces from intermediate.int_customer__email_metrics where customer_id = 'gc_bob'",
+            "b_3_opened": "select campaigns_opened from intermediate.int_customer__email_metrics where customer_id = 'gc_b_3'",
+            "b_4_email_events": "select string_agg(distinct customer_id) from marts.fct_email_events where contact_id = 'ec_b_4'",
+            "b_4_email_metrics": "select count(*) from intermediate.int_customer__email_metrics where customer_id = 'gc_b_4'",
+            "b_4_mail_clicked": "select campaigns_clicked from intermediate.int_customer__email_metrics where customer_id = 'gc_b_4_mail'",
+            "b_7_subscribed": "select is_email_subscribed from intermediate.int_customer__email_metrics where customer_id = 'gc_b_7'",
         },
     ) == {
         # a changed row of a reloaded partition replaces the old one
@@ -185,6 +250,18 @@ def test_incremental_run_after_reloaded_partitions_and_changed_people_equals_ful
         "eve_in_360": 0,
         # the split: her anonymous views follow the browser, her signed-in session stays hers
         "ada_browser_sessions": "gc_ada_web,gc_ada",
+        # the merge in the email metrics: gc_eve's row is gone, her contact and bounce are Bob's
+        "eve_email_metrics": 0,
+        "bob_email_contacts": 2,
+        "bob_bounces": 1,
+        # its one open vanished with its day, re-delivered empty
+        "b_3_opened": 0,
+        # the email split: the contact's events and metrics follow it to the new customer
+        "b_4_email_events": "gc_b_4_mail",
+        "b_4_email_metrics": 0,
+        "b_4_mail_clicked": 1,
+        # unsubscribed, with no email event changed
+        "b_7_subscribed": False,
     }
 
 
@@ -301,9 +378,18 @@ def test_monthly_mrr_follows_changed_subscriptions_merges_and_the_as_of_date(
             "b_3": "select mrr_usd_cents from intermediate.int_billing__customer_mrr_monthly where customer_id = 'gc_b_3' and month_start = date '2026-10-01'",
             # cus_b_9's 1500 joined gc_b_12's past_due 1000; gc_b_9 has no row left
             "b_12": "select mrr_usd_cents from intermediate.int_billing__customer_mrr_monthly where customer_id = 'gc_b_12' and month_start = date '2026-10-01'",
+            # the merge moved cus_b_9's invoices too
+            "b_9_invoices": "select string_agg(distinct customer_id) from marts.fct_invoices where billing_customer_id = 'cus_b_9'",
             "b_9_rows": "select count(*) from intermediate.int_billing__customer_mrr_monthly where customer_id = 'gc_b_9'",
         },
-    ) == {"ada": 3000, "dee": 0, "b_3": 4643, "b_12": 2500, "b_9_rows": 0}
+    ) == {
+        "ada": 3000,
+        "dee": 0,
+        "b_3": 4643,
+        "b_12": 2500,
+        "b_9_rows": 0,
+        "b_9_invoices": "gc_b_12",
+    }
 
     # only the as-of date and the MRR are rebuilt from here on, on both sides (the rest of
     # the two warehouses is equal, as just compared): the suite's time
@@ -321,3 +407,118 @@ def test_monthly_mrr_follows_changed_subscriptions_merges_and_the_as_of_date(
         assert _mrr(incremental, "gc_b_6", "2026-10-01") == b_6_october, as_of_date
     assert _mrr(incremental, "gc_b_6", "2026-11-01") == 0
     assert _mrr(incremental, "gc_b_12", "2026-11-01") == 2500
+
+
+def test_email_marts_catch_up_on_what_was_recorded_over_several_runs(copy_of_built_warehouse):
+    """fct_email_events re-joins only the events stg_email__events replaced since it last
+    ran, and int_customer__email_metrics re-aggregates only the customers whose rows
+    fct_email_events replaced since it last ran, however many runs that spans: runs that
+    stop after staging, then after fct_email_events, leave their keys recorded and the next
+    night catches up. That night the email mapping snapshot is missing (a warehouse built
+    before it): fct_email_events re-joins every event once, and still finds the merge."""
+    incremental = copy_of_built_warehouse("incremental")
+    assert _recorded(incremental, EVENTS_TO_REJOIN) == []
+    execute_fixture(incremental, "late_data")
+    assert_dbt_succeeded(
+        run_dbt(incremental, incremental.parent, "run", "--select", "stg_email__events")
+    )
+    # the events of the reprocessed deliveries (new 10-15, backfilled 09-11, newest 10-08)
+    assert _recorded(incremental, EVENTS_TO_REJOIN) == [
+        "ee_10", "ee_11", "ee_12", "ee_4", "ee_5", "ee_8", "ee_9", "ee_late_1",
+    ]  # fmt: skip
+    assert_dbt_succeeded(
+        run_dbt(incremental, incremental.parent, "run", "--select", "fct_email_events")
+    )
+    assert _recorded(incremental, EVENTS_TO_REJOIN) == []
+    assert _recorded(incremental, EMAIL_CUSTOMERS_TO_REGROUP) == ["gc_ada", "gc_bob", "gc_eve"]
+
+    con = duckdb.connect(str(incremental))
+    try:
+        con.execute(f"drop table {EMAIL_IDENTITIES_SNAPSHOT}")
+    finally:
+        con.close()
+    execute_fixture(incremental, "people_changed")
+    assert_dbt_succeeded(run_dbt(incremental, incremental.parent, "run"))
+    for record in (EVENTS_TO_REJOIN, EMAIL_CUSTOMERS_TO_REGROUP):
+        assert _recorded(incremental, record) == []
+    compiled = incremental.parent / "target" / "compiled" / "cdp" / "models" / "marts"
+    fct = (compiled / "fct_email_events.sql").read_text()
+    assert "changed_events as" in fct and EMAIL_IDENTITIES_SNAPSHOT not in fct
+
+    full_rebuild = _full_rebuild(copy_of_built_warehouse, "late_data", "people_changed")
+    assert _table_contents_differences(incremental, full_rebuild) == {}
+    assert _query_results(
+        incremental,
+        {
+            "eve_events": "select string_agg(distinct customer_id) from marts.fct_email_events where contact_id = 'ec_eve'",
+            "eve_opened": "select campaigns_opened from intermediate.int_customer__email_metrics where customer_id = 'gc_bob'",
+            "snapshot": f"select count(*) from {EMAIL_IDENTITIES_SNAPSHOT} where contact_id = 'ec_eve' and customer_id = 'gc_bob'",
+        },
+    ) == {"eve_events": "gc_bob", "eve_opened": 1, "snapshot": 1}
+
+
+def test_email_marts_redo_everything_after_a_whole_rebuild_upstream(copy_of_built_warehouse):
+    """A whole rebuild of stg_email__events alone records "every event": the next
+    fct_email_events run re-joins them all; a whole rebuild of fct_email_events alone
+    records "every customer": the next int_customer__email_metrics run re-aggregates them
+    all. Either way the night after equals a full rebuild."""
+    incremental = copy_of_built_warehouse("incremental")
+    execute_fixture(incremental, "late_data")
+    for selection in (("stg_email__events", "--full-refresh"), ("fct_email_events",)):
+        assert_dbt_succeeded(
+            run_dbt(incremental, incremental.parent, "run", "--select", *selection)
+        )
+        if selection[-1] == "--full-refresh":
+            assert _recorded(incremental, EVENTS_TO_REJOIN) == [None]
+    assert _recorded(incremental, EVENTS_TO_REJOIN) == []
+    # every customer with an email event was replaced
+    assert len(_recorded(incremental, EMAIL_CUSTOMERS_TO_REGROUP)) == 43
+    assert_dbt_succeeded(
+        run_dbt(
+            incremental, incremental.parent, "run", "--select", "fct_email_events", "--full-refresh"
+        )
+    )
+    assert _recorded(incremental, EMAIL_CUSTOMERS_TO_REGROUP) == [None]
+    execute_fixture(incremental, "people_changed")
+    assert_dbt_succeeded(run_dbt(incremental, incremental.parent, "run"))
+    for record in (EVENTS_TO_REJOIN, EMAIL_CUSTOMERS_TO_REGROUP):
+        assert _recorded(incremental, record) == []
+    assert _compiled_incrementally(incremental)
+
+    full_rebuild = _full_rebuild(copy_of_built_warehouse, "late_data", "people_changed")
+    assert _table_contents_differences(incremental, full_rebuild) == {}
+
+
+def test_invoices_follow_recorded_invoices_and_changed_fx_rates(copy_of_built_warehouse):
+    """int_billing__invoices re-joins the invoices stg_billing__invoices replaced since it
+    last ran (over several runs), and the invoices of a currency whose rate changed with no
+    invoice changing; fct_invoices re-reads what int_billing__invoices replaced. After the
+    night the whole warehouse equals a full rebuild."""
+    incremental = copy_of_built_warehouse("incremental")
+    execute_fixture(incremental, "late_data")
+    assert_dbt_succeeded(
+        run_dbt(incremental, incremental.parent, "run", "--select", "stg_billing__invoices")
+    )
+    rejoin = _recorded(incremental, INVOICES_TO_REJOIN)
+    # the re-sent refund and the new invoice (and the newest delivery's invoices)
+    assert {"in_ada_3", "in_bob_1"} <= set(rejoin)
+    assert_dbt_succeeded(
+        run_dbt(incremental, incremental.parent, "run", "--select", "int_billing__invoices")
+    )
+    assert _recorded(incremental, INVOICES_TO_REJOIN) == []
+    assert _recorded(incremental, INVOICES_TO_REGROUP) == rejoin
+    execute_fixture(incremental, "fx_rate_changed")
+    assert_dbt_succeeded(run_dbt(incremental, incremental.parent, "run"))
+    for record in (INVOICES_TO_REJOIN, INVOICES_TO_REGROUP):
+        assert _recorded(incremental, record) == []
+    assert _compiled_incrementally(incremental)
+
+    full_rebuild = _full_rebuild(copy_of_built_warehouse, "late_data", "fx_rate_changed")
+    assert _table_contents_differences(incremental, full_rebuild) == {}
+    assert _query_results(
+        incremental,
+        {
+            "in_bob_1": "select customer_id from marts.fct_invoices where invoice_id = 'in_bob_1'",
+            "eur_usd_cents": "select net_revenue_usd_cents from marts.fct_invoices where invoice_id = 'in_dee_eur'",
+        },
+    ) == {"in_bob_1": "gc_dee", "eur_usd_cents": 5500}

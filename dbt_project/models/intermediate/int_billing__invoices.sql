@@ -1,12 +1,59 @@
+{{
+    config(
+        materialized=delivery_incremental_materialization(),
+        unique_key='invoice_id',
+        incremental_strategy='replace_keys',
+        removed_when_null='status',
+        on_schema_change='fail',
+        record_replaced_keys_in='fct_invoices_to_regroup',
+        pre_hook="{{ open_replaced_keys_record('fct_invoices_to_regroup', 'invoice_id') }}",
+        post_hook=[
+            "{{ close_replaced_keys_record('invoices_to_rejoin', 'invoice_id') }}",
+            "{{ snapshot_invoices_inputs() }}",
+        ]
+    )
+}}
 -- Invoices with the golden customer of their billing customer and the revenue they count
 -- for: net revenue = amount paid minus amount refunded, for paid invoices only (open,
 -- draft, void and uncollectible invoices bring no revenue). An invoice whose billing
 -- customer the identity engine does not know keeps customer_id NULL but still counts.
 -- Amounts stay in the invoice's currency; the *_usd_cents columns convert them with the
 -- static rates of seeds/fx_rates_to_usd.csv, for totals across currencies.
-with invoices as (
+-- Incremental per invoice (macros/billing_invoices.sql): an invoice's row is a function of
+-- its stg_billing__invoices row, its currency's rate and its billing customer's golden
+-- customer. A run re-joins the invoices stg_billing__invoices replaced since this model
+-- last ran (the record `keys_to_regroup` reads) and the held invoices of billing customers
+-- remapped (an identity merge, split or new match) or of currencies whose rate changed
+-- since (today's mapping and rates against the ones the last run joined with), and swaps
+-- them (`replace_keys` on invoice_id; an invoice gone returns a NULL status, which removes
+-- it). It records the invoices it replaced for fct_invoices. On Spark: a table rebuilt whole.
+{%- set snapshot = invoices_snapshot_relation() if is_incremental() else none %}
+with
+{% if is_incremental() %}
+changed_invoices as (
+
+    {{ keys_to_regroup('invoices_to_rejoin', 'invoice_id', ref('stg_billing__invoices')) }}
+    union
+    select invoice_id
+    from {{ this }}
+    {% if snapshot is not none %}
+    where billing_customer_id in (
+        {{ remapped_billing_customers() }}
+    )
+        or currency in (
+            {{ changed_fx_currencies() }}
+        )
+    {% endif %}
+
+),
+{% endif %}
+
+invoices as (
 
     select * from {{ ref('stg_billing__invoices') }}
+    {% if is_incremental() %}
+    where invoice_id in (select invoice_id from changed_invoices)
+    {% endif %}
 
 ),
 
@@ -33,14 +80,12 @@ net_revenue as (
 
 billing_identities as (
 
-    select source_record_id, customer_id
-    from {{ ref('stg_identity__customer_map') }}
-    where source_system = 'billing'
+    select source_record_id, customer_id from {{ invoice_billing_identities() }} as identities
 
 )
 
 select
-    invoices.invoice_id,
+    {% if is_incremental() %}changed_invoices.invoice_id{% else %}invoices.invoice_id{% endif %},
     invoices.customer_id as billing_customer_id,
     billing_identities.customer_id,
     invoices.subscription_id,
@@ -61,7 +106,14 @@ select
     invoices.paid_at,
     -- when the revenue was earned: payment time, else (paid without a paid_at) the last update
     case when invoices.status = 'paid' then coalesce(invoices.paid_at, invoices.updated_at) end as purchased_at
+{% if is_incremental() %}
+from changed_invoices
+-- NULL status: the invoice is gone from staging, the strategy removes it
+left join net_revenue as invoices
+    on invoices.invoice_id = changed_invoices.invoice_id
+{% else %}
 from net_revenue as invoices
+{% endif %}
 left join fx_rates
     on fx_rates.currency = invoices.currency
 left join billing_identities

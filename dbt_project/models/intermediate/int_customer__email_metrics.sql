@@ -1,10 +1,29 @@
+{%- set consent_columns = ['n_email_contacts', 'is_email_subscribed', 'is_email_marketable'] -%}
+{{
+    config(
+        materialized=delivery_incremental_materialization(),
+        unique_key='customer_id',
+        incremental_strategy='replace_keys',
+        removed_when_null='n_email_contacts',
+        on_schema_change='fail',
+        post_hook="{{ close_replaced_keys_record('email_metrics_customers_to_regroup', 'customer_id') }}"
+    )
+}}
 -- Email consent and engagement per golden customer (customers with an ESP contact).
 -- Opens and clicks count campaigns, not events: three opens of one newsletter are one.
+-- Engagement groups fct_email_events (an event's customer is its contact's, as joined there).
+-- Incremental per golden customer: a customer's row is a function of the consent of their
+-- contacts (int_email__contact_status, one row per contact) and of their rows in
+-- fct_email_events. A run re-aggregates the customers whose events fct_email_events
+-- replaced since this model last ran (the customers of the rows it deleted and inserted:
+-- the record `keys_to_regroup` reads, macros/email_events.sql) and those whose consent,
+-- computed for every customer from the contacts alone (no event read), differs from the
+-- row held, is new or is gone; it swaps their rows (`replace_keys` on customer_id; a
+-- customer gone returns one row with a NULL n_email_contacts, which removes it).
+-- On Spark it is a table rebuilt whole.
 with email_identities as (
 
-    select source_record_id as contact_id, customer_id
-    from {{ ref('stg_identity__customer_map') }}
-    where source_system = 'email'
+    select contact_id, customer_id from {{ email_identities() }} as identities
 
 ),
 
@@ -21,23 +40,42 @@ consent as (
     group by email_identities.customer_id
 
 ),
+{% if is_incremental() %}
+changed_customers as (
+
+    {{ keys_to_regroup('email_metrics_customers_to_regroup', 'customer_id', ref('fct_email_events')) }}
+    union
+    select coalesce(today.customer_id, held.customer_id) as customer_id
+    from consent as today
+    full outer join {{ this }} as held
+        on held.customer_id = today.customer_id
+    where today.customer_id is null
+        or held.customer_id is null
+        {%- for column in consent_columns %}
+        or {{ values_differ('today.' ~ column, 'held.' ~ column) }}
+        {%- endfor %}
+
+),
+{% endif %}
 
 engagement as (
 
     select
-        email_identities.customer_id,
-        cast(count(distinct case when events.event_type = 'delivered' then events.campaign_id end) as {{ dbt.type_bigint() }}) as campaigns_delivered,
-        cast(count(distinct case when events.event_type = 'open' then events.campaign_id end) as {{ dbt.type_bigint() }}) as campaigns_opened,
-        cast(count(distinct case when events.event_type = 'click' then events.campaign_id end) as {{ dbt.type_bigint() }}) as campaigns_clicked,
-        cast(sum(case when events.event_type = 'bounce' then 1 else 0 end) as {{ dbt.type_bigint() }}) as n_bounces,
-        cast(sum(case when events.event_type = 'unsubscribe' then 1 else 0 end) as {{ dbt.type_bigint() }}) as n_unsubscribes,
-        cast(sum(case when events.event_type = 'spam_complaint' then 1 else 0 end) as {{ dbt.type_bigint() }}) as n_spam_complaints,
-        max(case when events.event_type = 'open' then events.occurred_at end) as last_email_open_at,
-        max(case when events.event_type = 'click' then events.occurred_at end) as last_email_click_at
-    from {{ ref('stg_email__events') }} as events
-    inner join email_identities
-        on email_identities.contact_id = events.contact_id
-    group by email_identities.customer_id
+        customer_id,
+        cast(count(distinct case when event_type = 'delivered' then campaign_id end) as {{ dbt.type_bigint() }}) as campaigns_delivered,
+        cast(count(distinct case when event_type = 'open' then campaign_id end) as {{ dbt.type_bigint() }}) as campaigns_opened,
+        cast(count(distinct case when event_type = 'click' then campaign_id end) as {{ dbt.type_bigint() }}) as campaigns_clicked,
+        cast(sum(case when event_type = 'bounce' then 1 else 0 end) as {{ dbt.type_bigint() }}) as n_bounces,
+        cast(sum(case when event_type = 'unsubscribe' then 1 else 0 end) as {{ dbt.type_bigint() }}) as n_unsubscribes,
+        cast(sum(case when event_type = 'spam_complaint' then 1 else 0 end) as {{ dbt.type_bigint() }}) as n_spam_complaints,
+        max(case when event_type = 'open' then occurred_at end) as last_email_open_at,
+        max(case when event_type = 'click' then occurred_at end) as last_email_click_at
+    from {{ ref('fct_email_events') }}
+    where customer_id is not null
+    {% if is_incremental() %}
+        and customer_id in (select customer_id from changed_customers)
+    {% endif %}
+    group by customer_id
 
 )
 
@@ -57,3 +95,25 @@ select
 from consent
 left join engagement
     on engagement.customer_id = consent.customer_id
+{% if is_incremental() %}
+where consent.customer_id in (select customer_id from changed_customers)
+union all
+-- a customer with no ESP contact left (merged away, split off, erased): one NULL row
+-- removes theirs
+select
+    customer_id,
+    null as n_email_contacts,
+    null as is_email_subscribed,
+    null as is_email_marketable,
+    null as campaigns_delivered,
+    null as campaigns_opened,
+    null as campaigns_clicked,
+    null as n_bounces,
+    null as n_unsubscribes,
+    null as n_spam_complaints,
+    null as last_email_open_at,
+    null as last_email_click_at
+from changed_customers
+where customer_id is not null
+    and customer_id not in (select customer_id from consent)
+{% endif %}

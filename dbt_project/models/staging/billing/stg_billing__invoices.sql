@@ -4,12 +4,15 @@
         unique_key='invoice_id',
         incremental_strategy='replace_keys',
         removed_when_null='delivered_dt',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        record_replaced_keys_in='invoices_to_rejoin',
+        pre_hook="{{ open_replaced_keys_record('invoices_to_rejoin', 'invoice_id') }}"
     )
 }}
 -- One row per invoice: invoices are re-sent when their status changes, so the latest
--- version wins (updated_at, then later delivery). Rebuilt in full on every run: a re-sent
--- invoice can change any older invoice, and latest-wins over all versions is cheap.
+-- version wins (updated_at, then later delivery). Incremental
+-- (macros/incremental_delivery.sql); it records the invoice ids it replaced for
+-- int_billing__invoices (macros/billing_invoices.sql).
 with
 {% if is_incremental() %}
 affected_keys as (

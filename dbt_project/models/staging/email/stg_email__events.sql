@@ -4,12 +4,15 @@
         unique_key='event_id',
         incremental_strategy='replace_keys',
         removed_when_null='delivered_dt',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        record_replaced_keys_in='email_events_to_rejoin',
+        pre_hook="{{ open_replaced_keys_record('email_events_to_rejoin', 'event_id') }}"
     )
 }}
 -- One row per email event: the first delivery of each event_id (at-least-once source).
 -- Incremental: rebuilds only the events a new, reloaded or emptied delivery partition can
 -- change (macros/incremental_delivery.sql); tests/dbt proves the result equals a full rebuild.
+-- It records the event ids it replaced for fct_email_events (macros/email_events.sql).
 with
 {% if is_incremental() %}
 affected_events as (

@@ -1,0 +1,58 @@
+{#- The incremental int_billing__invoices and fct_invoices (their headers say why each is
+    exact):
+
+      - stg_billing__invoices records the invoice ids its `replace_keys` runs replaced in
+        dbt_incremental.invoices_to_rejoin (one NULL, "every invoice", after a whole build);
+        int_billing__invoices re-joins those invoices and empties the record;
+      - dbt_incremental.invoices_billing_identities and invoices_fx_rates: the billing mapping
+        (billing customer -> golden customer) and the FX rates int_billing__invoices last
+        joined with, written by its post-hook in its transaction;
+      - int_billing__invoices' `replace_keys` records the invoices it replaced in
+        dbt_incremental.fct_invoices_to_regroup (one NULL after a whole build of it), which
+        fct_invoices re-reads and empties.
+
+    Run state, outside the built schemas; on Spark (tables rebuilt whole) there is none. -#}
+
+{% macro invoice_billing_identities() -%}
+    (select source_record_id, customer_id from {{ ref('stg_identity__customer_map') }} where source_system = 'billing')
+{%- endmacro %}
+
+{% macro invoices_snapshot_relation() -%}
+    {%- if not execute or target.type == 'spark' -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(adapter.get_relation(database=this.database, schema='dbt_incremental', identifier='invoices_fx_rates')) }}
+{%- endmacro %}
+
+{#- Billing customers mapped, unmapped or mapped to another golden customer since the
+    snapshot. -#}
+{% macro remapped_billing_customers() -%}
+    select coalesce(today.source_record_id, joined_with.source_record_id) as billing_customer_id
+    from {{ invoice_billing_identities() }} as today
+    full outer join dbt_incremental.invoices_billing_identities as joined_with
+        on joined_with.source_record_id = today.source_record_id
+    where today.source_record_id is null
+        or joined_with.source_record_id is null
+        or {{ values_differ('today.customer_id', 'joined_with.customer_id') }}
+{%- endmacro %}
+
+{#- Currencies whose rate row was added, removed or changed since the snapshot. -#}
+{% macro changed_fx_currencies() -%}
+    select coalesce(today.currency, joined_with.currency) as currency
+    from {{ ref('fx_rates_to_usd') }} as today
+    full outer join dbt_incremental.invoices_fx_rates as joined_with
+        on joined_with.currency = today.currency
+    where today.currency is null
+        or joined_with.currency is null
+        or {{ values_differ('today.usd_per_unit', 'joined_with.usd_per_unit') }}
+        or {{ values_differ('today.minor_unit_decimals', 'joined_with.minor_unit_decimals') }}
+{%- endmacro %}
+
+{% macro snapshot_invoices_inputs() -%}
+    {%- if target.type != 'spark' -%}
+    create or replace table dbt_incremental.invoices_billing_identities as
+    select source_record_id, customer_id from {{ invoice_billing_identities() }} as identities;
+    create or replace table dbt_incremental.invoices_fx_rates as
+    select currency, usd_per_unit, minor_unit_decimals from {{ ref('fx_rates_to_usd') }}
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,47 @@
+{#- The incremental fct_email_events and int_customer__email_metrics (their headers say why
+    each is exact):
+
+      - stg_email__events records the event ids its `replace_keys` runs replaced in
+        dbt_incremental.email_events_to_rejoin (`keys_to_regroup`; one NULL, "every event",
+        after a whole build of it); fct_email_events re-joins those events with the identity
+        map and empties the record in its own transaction;
+      - dbt_incremental.email_events_identities: the email mapping (contact -> golden
+        customer) fct_email_events last joined with, written by its post-hook in its
+        transaction: the next run re-joins the events of every contact mapped, unmapped or
+        remapped since (an identity merge, split or new match) and nothing else;
+      - fct_email_events' `replace_keys` records the customers of the rows it deleted and
+        inserted in dbt_incremental.email_metrics_customers_to_regroup (one NULL after a
+        whole build of it), which int_customer__email_metrics re-aggregates and empties.
+
+    Run state, outside the built schemas; on Spark (where the models are tables rebuilt
+    whole) there is none. -#}
+
+{% macro email_identities() -%}
+    (select source_record_id as contact_id, customer_id from {{ ref('stg_identity__customer_map') }} where source_system = 'email')
+{%- endmacro %}
+
+{% macro email_identities_snapshot_relation() -%}
+    {%- if not execute or target.type == 'spark' -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(adapter.get_relation(database=this.database, schema='dbt_incremental', identifier='email_events_identities')) }}
+{%- endmacro %}
+
+{#- The contacts whose golden customer differs between the snapshot and today: mapped,
+    unmapped or mapped to another customer. -#}
+{% macro remapped_email_contacts() -%}
+    select coalesce(today.contact_id, joined_with.contact_id) as contact_id
+    from {{ email_identities() }} as today
+    full outer join dbt_incremental.email_events_identities as joined_with
+        on joined_with.contact_id = today.contact_id
+    where today.contact_id is null
+        or joined_with.contact_id is null
+        or {{ values_differ('today.customer_id', 'joined_with.customer_id') }}
+{%- endmacro %}
+
+{% macro snapshot_email_events_identities() -%}
+    {%- if target.type != 'spark' -%}
+    create or replace table dbt_incremental.email_events_identities as
+    select contact_id, customer_id from {{ email_identities() }} as identities
+    {%- endif -%}
+{%- endmacro %}
