@@ -27,25 +27,14 @@
 {#- Billing customers mapped, unmapped or mapped to another golden customer since the
     snapshot. -#}
 {% macro remapped_billing_customers() -%}
-    select coalesce(today.source_record_id, joined_with.source_record_id) as billing_customer_id
-    from {{ invoice_billing_identities() }} as today
-    full outer join dbt_incremental.invoices_billing_identities as joined_with
-        on joined_with.source_record_id = today.source_record_id
-    where today.source_record_id is null
-        or joined_with.source_record_id is null
-        or {{ values_differ('today.customer_id', 'joined_with.customer_id') }}
+    {{ keys_changed_since(invoice_billing_identities(), 'dbt_incremental.invoices_billing_identities',
+                          'source_record_id', ['customer_id'], as_name='billing_customer_id') }}
 {%- endmacro %}
 
 {#- Currencies whose rate row was added, removed or changed since the snapshot. -#}
 {% macro changed_fx_currencies() -%}
-    select coalesce(today.currency, joined_with.currency) as currency
-    from {{ ref('fx_rates_to_usd') }} as today
-    full outer join dbt_incremental.invoices_fx_rates as joined_with
-        on joined_with.currency = today.currency
-    where today.currency is null
-        or joined_with.currency is null
-        or {{ values_differ('today.usd_per_unit', 'joined_with.usd_per_unit') }}
-        or {{ values_differ('today.minor_unit_decimals', 'joined_with.minor_unit_decimals') }}
+    {{ keys_changed_since(ref('fx_rates_to_usd'), 'dbt_incremental.invoices_fx_rates',
+                          'currency', ['usd_per_unit', 'minor_unit_decimals']) }}
 {%- endmacro %}
 
 {% macro snapshot_invoices_inputs() -%}

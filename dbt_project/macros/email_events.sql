@@ -30,13 +30,8 @@
 {#- The contacts whose golden customer differs between the snapshot and today: mapped,
     unmapped or mapped to another customer. -#}
 {% macro remapped_email_contacts() -%}
-    select coalesce(today.contact_id, joined_with.contact_id) as contact_id
-    from {{ email_identities() }} as today
-    full outer join dbt_incremental.email_events_identities as joined_with
-        on joined_with.contact_id = today.contact_id
-    where today.contact_id is null
-        or joined_with.contact_id is null
-        or {{ values_differ('today.customer_id', 'joined_with.customer_id') }}
+    {{ keys_changed_since(email_identities(), 'dbt_incremental.email_events_identities',
+                          'contact_id', ['customer_id']) }}
 {%- endmacro %}
 
 {% macro snapshot_email_events_identities() -%}

@@ -174,6 +174,21 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The keys of `today` added, removed or with another value in any of `columns` since
+    `snapshot` (a table the model's post-hook wrote from the same select), as one column
+    named `as_name` (default: the key). -#}
+{% macro keys_changed_since(today, snapshot, key, columns, as_name=none) -%}
+    select coalesce(today.{{ key }}, joined_with.{{ key }}) as {{ as_name or key }}
+    from {{ today }} as today
+    full outer join {{ snapshot }} as joined_with
+        on joined_with.{{ key }} = today.{{ key }}
+    where today.{{ key }} is null
+        or joined_with.{{ key }} is null
+        {%- for column in columns %}
+        or {{ values_differ('today.' ~ column, 'joined_with.' ~ column) }}
+        {%- endfor %}
+{%- endmacro %}
+
 {#- True when two values differ, a NULL against a value counting as a difference (the
     portable spelling of `is distinct from`): how incremental models tell a changed
     customer_id, which an identity merge, split or new match can set or clear. -#}
