@@ -34,7 +34,7 @@ from predictions.pipeline import (
     save_models,
     snapshot_grid,
 )
-from predictions.snapshot import History, build_snapshot, loaded_history
+from predictions.snapshot import History, build_snapshot, loaded_history, rows_known_at_cutoff
 
 T = date(2026, 3, 10)
 LINEAGE = {"_source_file": "f.csv", "_line_number": 2, "_loaded_at": datetime(2026, 3, 20)}
@@ -214,3 +214,47 @@ def test_generator_plants_engagement_that_lowers_churn_and_brings_buyers_back():
     )
     purchases = np.bincount(buyers, minlength=len(people))
     assert purchases[engaged].mean() > 1.3 * purchases[~engaged].mean()
+
+
+@pytest.mark.parametrize("happened_at", [None, "occurred_at"])
+def test_rows_known_at_cutoff_keeps_the_row_a_rank_over_every_row_would(happened_at):
+    # Only keys known more than once (and NULL keys) are ranked; the rest pass as they are.
+    con = duckdb.connect()
+    con.execute(
+        "create table params as select date '2026-03-02' as as_of_date, "
+        "timestamp '2026-03-03' as cutoff"
+    )
+    rows = [  # key, value, _dt, _source_file, _line_number, dated
+        ("single", "only", "2026-03-01", "a.csv", 1, "2026-03-01 10:00"),
+        ("twice", "first delivery", "2026-03-01", "a.csv", 2, "2026-03-01 11:00"),
+        ("twice", "later delivery", "2026-03-02", "b.csv", 1, "2026-03-01 12:00"),
+        ("same day", "line 3", "2026-03-02", "b.csv", 3, "2026-03-02 09:00"),
+        ("same day", "line 2", "2026-03-02", "b.csv", 2, "2026-03-02 09:00"),
+        ("too late", "after the as-of day", "2026-03-04", "c.csv", 1, "2026-03-01 09:00"),
+        (None, "no key 1", "2026-03-01", "a.csv", 5, "2026-03-01 08:00"),
+        (None, "no key 2", "2026-03-02", "b.csv", 9, "2026-03-02 08:00"),
+    ]
+    dated = happened_at or "updated_at"
+    con.execute(
+        f"create table events (id varchar, value varchar, _dt date, _source_file varchar, "
+        f"_line_number integer, {dated} timestamp)"
+    )
+    con.executemany("insert into events values (?, ?, ?, ?, ?, ?)", rows)
+    order = (
+        "_dt, _source_file, _line_number"
+        if happened_at
+        else "updated_at desc, _dt desc, _source_file desc, _line_number desc"
+    )
+    reference = con.execute(
+        f"select id, value from (select *, row_number() over (partition by id order by {order}) "
+        f"as r from events, params where _dt <= as_of_date and {dated} < cutoff) where r = 1 "
+        "order by id nulls first"
+    ).fetchall()
+
+    known = con.execute(
+        f"select id, value from {rows_known_at_cutoff('events', 'id', happened_at)} as t "
+        "order by id nulls first"
+    ).fetchall()
+
+    assert known == reference
+    assert len(known) == 4  # single, twice, same day, and one row for the NULL key
