@@ -51,15 +51,22 @@ MODELS = {
     ),
     "fct_invoices": ("marts", "invoice_id", "status", ()),
 }
+
+
 # The events stg_email__events replaced in the night (a bench night reloads nothing: the
 # newest partition PREVIOUS holds and the night's new one, macros/incremental_delivery.sql)
-_EMAIL_EVENTS_REJOINED = """
-    select event_id from staging.stg_email__events
-    where delivered_dt >= (select max(delivered_dt) from previous.staging.stg_email__events)
+def _replaced_by_staging(model: str, key: str) -> str:
+    """The keys the incremental staging `model` replaced in the night: those of the newest
+    partition PREVIOUS holds and after, before and after the night."""
+    newest = f"(select max(delivered_dt) from previous.staging.{model})"
+    return f"""
+    select {key} from staging.{model} where delivered_dt >= {newest}
     union
-    select event_id from previous.staging.stg_email__events
-    where delivered_dt >= (select max(delivered_dt) from previous.staging.stg_email__events)
+    select {key} from previous.staging.{model} where delivered_dt >= {newest}
 """
+
+
+_EMAIL_EVENTS_REJOINED = _replaced_by_staging("stg_email__events", "event_id")
 # ... and the customers of the fct_email_events rows the night replaced: those events and
 # the events of every contact remapped since PREVIOUS (macros/email_events.sql), old and new
 _EMAIL_CUSTOMERS_REPLACED = f"""
@@ -89,13 +96,7 @@ _EMAIL_CUSTOMERS_REPLACED = f"""
 # The invoices stg_billing__invoices replaced in the night, and those int_billing__invoices
 # replaced: those and the invoices of billing customers remapped or currencies re-rated
 # since PREVIOUS (macros/billing_invoices.sql)
-_INVOICES_REJOINED = """
-    select invoice_id from staging.stg_billing__invoices
-    where delivered_dt >= (select max(delivered_dt) from previous.staging.stg_billing__invoices)
-    union
-    select invoice_id from previous.staging.stg_billing__invoices
-    where delivered_dt >= (select max(delivered_dt) from previous.staging.stg_billing__invoices)
-"""
+_INVOICES_REJOINED = _replaced_by_staging("stg_billing__invoices", "invoice_id")
 _INVOICES_REPLACED = f"""
     {_INVOICES_REJOINED}
     union

@@ -16,18 +16,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.append(str(REPO))  # after PYTHONPATH: a --tree's own predictions package comes first
 
-
-def _cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+from bench.process_usage import own_usage  # noqa: E402
 
 
 def time_snapshot(warehouse: Path) -> dict:
@@ -42,14 +39,14 @@ def time_snapshot(warehouse: Path) -> dict:
         if history is None:
             raise SystemExit(f"{warehouse} holds no loaded landing days: run `cdp run` first")
         sql = snapshot_sql(history.last_day, DEFAULT_FX_RATES)
-        started, cpu = time.perf_counter(), _cpu()
+        started, cpu = time.perf_counter(), own_usage()[0]
         rows = len(con.execute(sql).df())
         return {
             "as_of": history.last_day.isoformat(),
             "history_days": history.days,
             "customers": rows,
             "wall_seconds": round(time.perf_counter() - started, 2),
-            "cpu_seconds": round(_cpu() - cpu, 2),
+            "cpu_seconds": round(own_usage()[0] - cpu, 2),
         }
 
 
