@@ -112,8 +112,9 @@
     that stops between the two models leaves them for the next one).
 
       - the upstream model's pre-hook `open_replaced_keys_record` creates the record; when
-        the model is built whole (first build, --full-refresh) it sets it to one NULL key,
-        meaning every key;
+        the model is built whole (first build, --full-refresh), or the record did not exist
+        yet (a warehouse upgraded to it, whose earlier runs recorded nothing), it sets it to
+        one NULL key, meaning every key;
       - its `replace_keys` run adds the keys it replaced (config `record_replaced_keys_in`);
       - the downstream model's incremental run reads `keys_to_regroup`, and its post-hook
         `close_replaced_keys_record` empties the record (also after a full build of it).
@@ -144,8 +145,9 @@
 
 {% macro open_replaced_keys_record(name, key) -%}
     {%- if target.type != 'spark' -%}
+        {%- set existing = adapter.get_relation(database=this.database, schema='dbt_incremental', identifier=name) if execute else none -%}
         {{ _create_replaced_keys_record(name, key) }}
-        {%- if not is_incremental() %};
+        {%- if not is_incremental() or existing is none %};
         delete from {{ replaced_keys_record(name) }};
         insert into {{ replaced_keys_record(name) }} ({{ key }}) values (null)
         {%- endif -%}

@@ -17,6 +17,8 @@ STITCHING_SNAPSHOTS = (
     "dbt_incremental.web_stitching_user_customers",
     "dbt_incremental.web_stitching_identities",
 )
+# the web events stg_web__events replaced since int_web__events_sessionised last checked them
+WEB_EVENTS_TO_RESESSIONISE = ("dbt_incremental.web_events_to_resessionise", "message_id")
 # the email events stg_email__events replaced since fct_email_events last re-joined them,
 # and the customers whose rows fct_email_events replaced since int_customer__email_metrics
 # last re-aggregated them; the email mapping fct_email_events last joined with
@@ -82,6 +84,7 @@ def _incremental_and_full_rebuild(copy_of_built_warehouse, *fixtures: str):
     # fct_email_events and int_customer__email_metrics
     assert _visitors_to_regroup(incremental) == _visitors_to_regroup(full_rebuild) == []
     for record in (
+        WEB_EVENTS_TO_RESESSIONISE,
         EVENTS_TO_REJOIN,
         EMAIL_CUSTOMERS_TO_REGROUP,
         INVOICES_TO_REJOIN,
@@ -294,6 +297,46 @@ def test_sessions_regroup_what_the_sessionised_model_replaced_over_several_runs(
         "eve_customers": "select string_agg(distinct customer_id) from marts.fct_web_sessions where visitor_id = 'a_eve'",
     }
     assert _query_results(incremental, sessions) == _query_results(full_rebuild, sessions)
+
+
+def test_sessionised_events_check_only_what_staging_replaced(copy_of_built_warehouse):
+    """int_web__events_sessionised checks only the events stg_web__events replaced since it
+    last ran (a run that stops after staging leaves them recorded), and re-sessionises only
+    the visitors among them with a real change: staging also re-keeps its newest day's
+    events, unchanged, every night. A warehouse without the record yet (built before it)
+    records "every event" once, which finds no change where there is none."""
+    incremental = copy_of_built_warehouse("incremental")
+    con = duckdb.connect(str(incremental))
+    try:
+        con.execute(f"drop table {WEB_EVENTS_TO_RESESSIONISE[0]}")
+    finally:
+        con.close()
+    assert_dbt_succeeded(
+        run_dbt(incremental, incremental.parent, "run", "--select", "stg_web__events")
+    )
+    # one NULL, "every event" (with the events this run replaced: its newest day's)
+    assert _recorded(incremental, WEB_EVENTS_TO_RESESSIONISE)[0] is None
+    sessionised_alone = ("run", "--select", "int_web__events_sessionised")
+    assert_dbt_succeeded(run_dbt(incremental, incremental.parent, *sessionised_alone))
+    assert _recorded(incremental, WEB_EVENTS_TO_RESESSIONISE) == []
+    assert _visitors_to_regroup(incremental) == []  # every event checked, none changed
+
+    execute_fixture(incremental, "late_data")
+    assert_dbt_succeeded(
+        run_dbt(incremental, incremental.parent, "run", "--select", "stg_web__events")
+    )
+    recorded = _recorded(incremental, WEB_EVENTS_TO_RESESSIONISE)
+    assert {"w_late_1", "w_late_2", "w_late_3", "w_1"} <= set(recorded)
+    assert None not in recorded
+    assert_dbt_succeeded(run_dbt(incremental, incremental.parent, *sessionised_alone))
+    assert _recorded(incremental, WEB_EVENTS_TO_RESESSIONISE) == []
+    # the three browsers with late or re-delivered events, and only they
+    assert _visitors_to_regroup(incremental) == ["a_ada", "a_anon", "a_eve"]
+
+    execute_fixture(incremental, "people_changed")
+    assert_dbt_succeeded(run_dbt(incremental, incremental.parent, "run"))
+    full_rebuild = _full_rebuild(copy_of_built_warehouse, "late_data", "people_changed")
+    assert _table_contents_differences(incremental, full_rebuild) == {}
 
 
 def test_sessions_regroup_every_visitor_after_the_sessionised_model_was_rebuilt_whole(

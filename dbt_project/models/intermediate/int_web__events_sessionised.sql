@@ -7,7 +7,10 @@
         on_schema_change='fail',
         record_replaced_keys_in='web_sessions_visitors_to_regroup',
         pre_hook="{{ open_replaced_keys_record('web_sessions_visitors_to_regroup', 'visitor_id') }}",
-        post_hook="{{ snapshot_web_stitching_inputs() }}"
+        post_hook=[
+            "{{ close_replaced_keys_record('web_events_to_resessionise', 'message_id') }}",
+            "{{ snapshot_web_stitching_inputs() }}",
+        ]
     )
 }}
 -- depends_on: {{ ref('stg_web__events') }}, {{ ref('int_web__user_customers') }}, {{ ref('stg_identity__customer_map') }}
@@ -22,9 +25,11 @@
 -- returns one row with a NULL message_id, which removes it). The visitors it replaced are
 -- recorded for fct_web_sessions (keys_to_regroup).
 -- Finding and stitching them reads no other event in full (macros/web_stitching.sql):
---   * events: the event ids, delivery and load times of stg_web__events against the ones
---     held here (narrow columns) find every event new, gone, re-kept or reloaded, with the
---     visitor it belongs to now and the one held here;
+--   * events: stg_web__events records the event ids it replaced since this model last ran
+--     (keys_to_regroup; every event after a whole build of it). Their delivery and load
+--     times there against the ones held here find every event new, gone, re-kept or
+--     reloaded, with the visitor it belongs to now and the one held here. Staging also
+--     re-keeps its newest day's events unchanged every night: they are not changes;
 --   * stitching: an event's customer is a function of its own userId, its visitor's
 --     identity-engine mapping and the userId its anonymousId last identified with (one of
 --     that visitor's own events). So the customer of an event whose visitor has no changed
@@ -38,16 +43,24 @@
 {%- set stitching_snapshot = web_stitching_snapshot_relation('user_customers') if is_incremental() else none %}
 with
 {% if is_incremental() and stitching_snapshot is not none %}
+replaced_events as (
+
+    {{ keys_to_regroup('web_events_to_resessionise', 'message_id', ref('stg_web__events')) }}
+
+),
+
 changed_events as (
 
     -- an event new, gone, re-kept from another delivery or reloaded: the kept row of an
-    -- event is named by its delivery and load time (narrow columns: no stitching here)
+    -- event is named by its delivery and load time (no stitching here)
     select
         {{ web_visitor_id('today.anonymous_id', 'today.user_id') }} as current_visitor_id,
         held.visitor_id as held_visitor_id
-    from {{ ref('stg_web__events') }} as today
-    full outer join {{ this }} as held
-        on held.message_id = today.message_id
+    from replaced_events
+    left join {{ ref('stg_web__events') }} as today
+        on today.message_id = replaced_events.message_id
+    left join {{ this }} as held
+        on held.message_id = replaced_events.message_id
     where held.message_id is null
         or today.message_id is null
         or {{ web_visitor_id('today.anonymous_id', 'today.user_id') }} <> held.visitor_id

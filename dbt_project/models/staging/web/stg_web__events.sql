@@ -4,12 +4,15 @@
         unique_key='message_id',
         incremental_strategy='replace_keys',
         removed_when_null='delivered_dt',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        record_replaced_keys_in='web_events_to_resessionise',
+        pre_hook="{{ open_replaced_keys_record('web_events_to_resessionise', 'message_id') }}"
     )
 }}
 -- One row per web event (Segment messageId): first delivery wins (at-least-once source).
 -- Incremental: rebuilds only the events a new, reloaded or emptied delivery partition can
--- change (macros/incremental_delivery.sql). The raw context.userAgent and context.ip are
+-- change (macros/incremental_delivery.sql), and records the event ids it replaced for
+-- int_web__events_sessionised (keys_to_regroup). The raw context.userAgent and context.ip are
 -- not carried: no model uses them, they are the widest columns to write, and an IP
 -- address is personal data best left in raw.
 with
