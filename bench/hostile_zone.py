@@ -126,8 +126,11 @@ def make_hostile(zone: Path) -> list[str]:
     header, rows = _csv_rows(_read(path))
     for row, mrr in zip(rows, ["19.00", "1,900", "1e3", " 1900 ", "1900.5", "+1900"], strict=False):
         row[header.index("mrr_cents")] = mrr
-    stamps = ["2026-10-12 08:00:00.123456789", "2026-10-12T08:00:00+0530", "2026-10-12T08:00Z"]
-    for row, stamp in zip(rows[6:], [*stamps, "10/12/2026", "2026-10-12"], strict=False):
+    # on the file's own delivery day: a later date would be a future timestamp, which the
+    # blocking raw suite rightly refuses (a zone starting before 2026-10-12 hit that)
+    day = first.isoformat()
+    stamps = [f"{day} 08:00:00.123456789", f"{day}T08:00:00+0530", f"{day}T08:00Z"]
+    for row, stamp in zip(rows[6:], [*stamps, first.strftime("%m/%d/%Y"), day], strict=False):
         row[header.index("started_at")] = stamp
     _write(path, _csv_bytes(header, rows))
     _note(zone, path, "mrr_cents and started_at in other producers' formats")
