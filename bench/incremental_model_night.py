@@ -66,20 +66,44 @@ def _replaced_by_staging(model: str, key: str) -> str:
 """
 
 
+def _identity_map(source_system: str, key: str) -> str:
+    """NIGHT's identity map of one source system, the record id named `key` (the models'
+    `identity_map_of`)."""
+    return (
+        f"(select source_record_id as {key}, customer_id from staging.stg_identity__customer_map "
+        f"where source_system = '{source_system}')"
+    )
+
+
+def _changed_since_previous(today: str, snapshot: str, key: str, columns: list[str]) -> str:
+    """The keys of `today` added, removed or with another value in `columns` since PREVIOUS's
+    run-state `snapshot` (the models' `keys_changed_since`)."""
+    differ = " or ".join(f"today.{c} is distinct from held.{c}" for c in columns)
+    return f"""select coalesce(today.{key}, held.{key}) as {key}
+        from {today} as today
+        full outer join previous.dbt_incremental.{snapshot} as held
+            on held.{key} = today.{key}
+        where today.{key} is null or held.{key} is null or {differ}"""
+
+
+_EMAIL_REMAPPED = _changed_since_previous(
+    _identity_map("email", "contact_id"), "email_events_identities", "contact_id", ["customer_id"]
+)
+_BILLING_REMAPPED = _changed_since_previous(
+    _identity_map("billing", "source_record_id"),
+    "invoices_billing_identities",
+    "source_record_id",
+    ["customer_id"],
+)
+_FX_RERATED = _changed_since_previous(
+    "staging.fx_rates_to_usd", "invoices_fx_rates", "currency", ["usd_per_unit"]
+)
 _EMAIL_EVENTS_REJOINED = _replaced_by_staging("stg_email__events", "event_id")
 # ... and the customers of the fct_email_events rows the night replaced: those events and
 # the events of every contact remapped since PREVIOUS (macros/email_events.sql), old and new
 _EMAIL_CUSTOMERS_REPLACED = f"""
     with remapped as (
-        select coalesce(today.contact_id, held.contact_id) as contact_id
-        from (
-            select source_record_id as contact_id, customer_id
-            from staging.stg_identity__customer_map where source_system = 'email'
-        ) as today
-        full outer join previous.dbt_incremental.email_events_identities as held
-            on held.contact_id = today.contact_id
-        where today.contact_id is null or held.contact_id is null
-            or today.customer_id is distinct from held.customer_id
+        {_EMAIL_REMAPPED}
     ),
     replaced as (
         {_EMAIL_EVENTS_REJOINED}
@@ -102,23 +126,10 @@ _INVOICES_REPLACED = f"""
     union
     select invoice_id from previous.intermediate.int_billing__invoices
     where billing_customer_id in (
-        select coalesce(today.source_record_id, held.source_record_id)
-        from (
-            select source_record_id, customer_id
-            from staging.stg_identity__customer_map where source_system = 'billing'
-        ) as today
-        full outer join previous.dbt_incremental.invoices_billing_identities as held
-            on held.source_record_id = today.source_record_id
-        where today.source_record_id is null or held.source_record_id is null
-            or today.customer_id is distinct from held.customer_id
+        {_BILLING_REMAPPED}
     )
         or currency in (
-            select coalesce(today.currency, held.currency)
-            from staging.fx_rates_to_usd as today
-            full outer join previous.dbt_incremental.invoices_fx_rates as held
-                on held.currency = today.currency
-            where today.currency is null or held.currency is null
-                or today.usd_per_unit <> held.usd_per_unit
+            {_FX_RERATED}
         )
 """
 # model -> the replaced-keys records (dbt_incremental.<name>, key) its run reads, and the
