@@ -13,21 +13,10 @@
 
     Run state, outside the built schemas; on Spark (tables rebuilt whole) there is none. -#}
 
-{% macro invoice_billing_identities() -%}
-    (select source_record_id, customer_id from {{ ref('stg_identity__customer_map') }} where source_system = 'billing')
-{%- endmacro %}
-
-{% macro invoices_snapshot_relation() -%}
-    {%- if not execute or target.type == 'spark' -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {{ return(adapter.get_relation(database=this.database, schema='dbt_incremental', identifier='invoices_fx_rates')) }}
-{%- endmacro %}
-
 {#- Billing customers mapped, unmapped or mapped to another golden customer since the
     snapshot. -#}
 {% macro remapped_billing_customers() -%}
-    {{ keys_changed_since(invoice_billing_identities(), 'dbt_incremental.invoices_billing_identities',
+    {{ keys_changed_since(identity_map_of('billing'), 'dbt_incremental.invoices_billing_identities',
                           'source_record_id', ['customer_id'], as_name='billing_customer_id') }}
 {%- endmacro %}
 
@@ -40,7 +29,7 @@
 {% macro snapshot_invoices_inputs() -%}
     {%- if target.type != 'spark' -%}
     create or replace table dbt_incremental.invoices_billing_identities as
-    select source_record_id, customer_id from {{ invoice_billing_identities() }} as identities;
+    select source_record_id, customer_id from {{ identity_map_of('billing') }} as identities;
     create or replace table dbt_incremental.invoices_fx_rates as
     select currency, usd_per_unit, minor_unit_decimals from {{ ref('fx_rates_to_usd') }}
     {%- endif -%}

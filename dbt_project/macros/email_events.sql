@@ -16,27 +16,16 @@
     Run state, outside the built schemas; on Spark (where the models are tables rebuilt
     whole) there is none. -#}
 
-{% macro email_identities() -%}
-    (select source_record_id as contact_id, customer_id from {{ ref('stg_identity__customer_map') }} where source_system = 'email')
-{%- endmacro %}
-
-{% macro email_identities_snapshot_relation() -%}
-    {%- if not execute or target.type == 'spark' -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {{ return(adapter.get_relation(database=this.database, schema='dbt_incremental', identifier='email_events_identities')) }}
-{%- endmacro %}
-
 {#- The contacts whose golden customer differs between the snapshot and today: mapped,
     unmapped or mapped to another customer. -#}
 {% macro remapped_email_contacts() -%}
-    {{ keys_changed_since(email_identities(), 'dbt_incremental.email_events_identities',
+    {{ keys_changed_since(identity_map_of('email', 'contact_id'), 'dbt_incremental.email_events_identities',
                           'contact_id', ['customer_id']) }}
 {%- endmacro %}
 
 {% macro snapshot_email_events_identities() -%}
     {%- if target.type != 'spark' -%}
     create or replace table dbt_incremental.email_events_identities as
-    select contact_id, customer_id from {{ email_identities() }} as identities
+    select contact_id, customer_id from {{ identity_map_of('email', 'contact_id') }} as identities
     {%- endif -%}
 {%- endmacro %}

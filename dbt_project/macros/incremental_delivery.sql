@@ -139,13 +139,29 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- The run-state table `dbt_incremental.<name>`, or none: when it does not exist yet (a
+    warehouse built before it), at parse time, and on Spark (which keeps no run state). -#}
+{% macro run_state_relation(name) -%}
+    {%- if not execute or target.type == 'spark' -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(adapter.get_relation(database=this.database, schema='dbt_incremental', identifier=name)) }}
+{%- endmacro %}
+
+{#- The identity map's records of one source system with their golden customer, the source
+    record id named `key`: what a snapshot of the mapping an incremental model joined with
+    holds. -#}
+{% macro identity_map_of(source_system, key='source_record_id') -%}
+    (select source_record_id{% if key != 'source_record_id' %} as {{ key }}{% endif %}, customer_id from {{ ref('stg_identity__customer_map') }} where source_system = '{{ source_system }}')
+{%- endmacro %}
+
 {% macro _create_replaced_keys_record(name, key) -%}
     create table if not exists {{ replaced_keys_record(name) }} ({{ key }} {{ dbt.type_string() }})
 {%- endmacro %}
 
 {% macro open_replaced_keys_record(name, key) -%}
     {%- if target.type != 'spark' -%}
-        {%- set existing = adapter.get_relation(database=this.database, schema='dbt_incremental', identifier=name) if execute else none -%}
+        {%- set existing = run_state_relation(name) -%}
         {{ _create_replaced_keys_record(name, key) }}
         {%- if not is_incremental() or existing is none %};
         delete from {{ replaced_keys_record(name) }};
@@ -155,7 +171,7 @@
 {%- endmacro %}
 
 {% macro keys_to_regroup(name, key, upstream) -%}
-    {%- set record = adapter.get_relation(database=this.database, schema='dbt_incremental', identifier=name) if execute else none -%}
+    {%- set record = run_state_relation(name) -%}
     {%- if record is none -%}
     select {{ key }} from {{ upstream }}
     union

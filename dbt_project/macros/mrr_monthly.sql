@@ -29,17 +29,6 @@
     )
 {%- endmacro %}
 
-{% macro mrr_billing_identities() -%}
-    (select source_record_id, customer_id from {{ ref('stg_identity__customer_map') }} where source_system = 'billing')
-{%- endmacro %}
-
-{% macro mrr_monthly_snapshot_relation() -%}
-    {%- if not execute or target.type == 'spark' -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {{ return(adapter.get_relation(database=this.database, schema='dbt_incremental', identifier='mrr_monthly_as_of')) }}
-{%- endmacro %}
-
 {#- The billing customers whose versions differ between the snapshot and today: a version
     added, gone or changed in any column the MRR reads (both billing customers when a
     version moved from one to another). -#}
@@ -64,7 +53,7 @@
     create or replace table dbt_incremental.mrr_monthly_versions as
     select * from {{ mrr_subscription_versions() }} as versions;
     create or replace table dbt_incremental.mrr_monthly_billing_identities as
-    select source_record_id, customer_id from {{ mrr_billing_identities() }} as identities;
+    select source_record_id, customer_id from {{ identity_map_of('billing') }} as identities;
     create or replace table dbt_incremental.mrr_monthly_as_of as
     select as_of_date from {{ ref('int_as_of_date') }}
     {%- endif -%}

@@ -12,17 +12,6 @@
     describe what its rows were stitched with. Run state, outside the built schemas; on
     Spark (where the model is a table rebuilt whole) there are none. -#}
 
-{% macro web_stitching_identities() -%}
-    (select source_record_id, customer_id from {{ ref('stg_identity__customer_map') }} where source_system = 'web')
-{%- endmacro %}
-
-{% macro web_stitching_snapshot_relation(name) -%}
-    {%- if not execute or target.type == 'spark' -%}
-        {{ return(none) }}
-    {%- endif -%}
-    {{ return(adapter.get_relation(database=this.database, schema='dbt_incremental', identifier='web_stitching_' ~ name)) }}
-{%- endmacro %}
-
 {#- The keys whose mapping differs between the snapshot and `current`: added, removed or
     mapped to another customer. -#}
 {% macro web_stitching_changes(name, key, current) -%}
@@ -40,7 +29,7 @@
     create or replace table dbt_incremental.web_stitching_user_customers as
     select user_id, customer_id from {{ ref('int_web__user_customers') }};
     create or replace table dbt_incremental.web_stitching_identities as
-    select source_record_id, customer_id from {{ web_stitching_identities() }} as identities
+    select source_record_id, customer_id from {{ identity_map_of('web') }} as identities
     {%- endif -%}
 {%- endmacro %}
 

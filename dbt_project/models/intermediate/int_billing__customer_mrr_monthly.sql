@@ -29,7 +29,7 @@
 -- snapshot, recomputes everyone. `replace_keys` on customer_id swaps all of a found
 -- customer's rows (a customer with no row left returns one with a NULL month_start, which
 -- removes it).
-{%- set snapshot = mrr_monthly_snapshot_relation() if is_incremental() else none %}
+{%- set snapshot = run_state_relation('mrr_monthly_as_of') if is_incremental() else none %}
 with all_versions as (
 
     -- MRR converted once per version, before the versions fan out to months
@@ -39,7 +39,7 @@ with all_versions as (
 
 billing_identities as (
 
-    select source_record_id, customer_id from {{ mrr_billing_identities() }} as identities
+    select source_record_id, customer_id from {{ identity_map_of('billing') }} as identities
 
 ),
 

@@ -27,7 +27,7 @@
 -- since (today's mapping and rates against the ones the last run joined with), and swaps
 -- them (`replace_keys` on invoice_id; an invoice gone returns a NULL status, which removes
 -- it). It records the invoices it replaced for fct_invoices. On Spark: a table rebuilt whole.
-{%- set snapshot = invoices_snapshot_relation() if is_incremental() else none %}
+{%- set snapshot = run_state_relation('invoices_fx_rates') if is_incremental() else none %}
 with
 {% if is_incremental() %}
 changed_invoices as (
@@ -80,7 +80,7 @@ net_revenue as (
 
 billing_identities as (
 
-    select source_record_id, customer_id from {{ invoice_billing_identities() }} as identities
+    select source_record_id, customer_id from {{ identity_map_of('billing') }} as identities
 
 )
 

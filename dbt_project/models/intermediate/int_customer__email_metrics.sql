@@ -23,7 +23,7 @@
 -- On Spark it is a table rebuilt whole.
 with email_identities as (
 
-    select contact_id, customer_id from {{ email_identities() }} as identities
+    select contact_id, customer_id from {{ identity_map_of('email', 'contact_id') }} as identities
 
 ),
 

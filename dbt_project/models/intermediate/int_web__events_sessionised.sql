@@ -40,7 +40,7 @@
 --     int_web__events_stitched), sorted and windowed.
 -- Without those snapshots (a warehouse built before them) a run stitches every event and
 -- compares it with this table instead, which finds the same visitors.
-{%- set stitching_snapshot = web_stitching_snapshot_relation('user_customers') if is_incremental() else none %}
+{%- set stitching_snapshot = run_state_relation('web_stitching_user_customers') if is_incremental() else none %}
 with
 {% if is_incremental() and stitching_snapshot is not none %}
 replaced_events as (
@@ -77,7 +77,7 @@ restitched_users as (
 
 restitched_records as (
 
-    {{ web_stitching_changes('identities', 'source_record_id', web_stitching_identities()) }}
+    {{ web_stitching_changes('identities', 'source_record_id', identity_map_of('web')) }}
 
 ),
 

@@ -24,7 +24,7 @@
 -- swaps them (`replace_keys` on event_id; an event gone returns one row with a NULL
 -- delivered_dt, which removes it). It records the customers of the rows it replaced for
 -- int_customer__email_metrics. On Spark it is a table rebuilt whole.
-{%- set identities_snapshot = email_identities_snapshot_relation() if is_incremental() else none %}
+{%- set identities_snapshot = run_state_relation('email_events_identities') if is_incremental() else none %}
 with
 {% if is_incremental() %}
 changed_events as (
@@ -70,5 +70,5 @@ left join events
 {% else %}
 from events
 {% endif %}
-left join {{ email_identities() }} as email_identities
+left join {{ identity_map_of('email', 'contact_id') }} as email_identities
     on email_identities.contact_id = events.contact_id
