@@ -145,6 +145,16 @@ def _visitors_to_regroup(warehouse) -> list[str | None]:
     return sorted((row[0] for row in rows), key=lambda v: (v is not None, v or ""))
 
 
+def _drop_run_state(warehouse, *tables: str) -> None:
+    """Drop run-state tables (`dbt_incremental.*`), as in a warehouse built before them."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        for table in tables:
+            con.execute(f"drop table {table}")
+    finally:
+        con.close()
+
+
 def _query_results(warehouse, queries: dict[str, str]) -> dict[str, object]:
     """The first value of each query's first row, by name."""
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -306,11 +316,7 @@ def test_sessionised_events_check_only_what_staging_replaced(copy_of_built_wareh
     events, unchanged, every night. A warehouse without the record yet (built before it)
     records "every event" once, which finds no change where there is none."""
     incremental = copy_of_built_warehouse("incremental")
-    con = duckdb.connect(str(incremental))
-    try:
-        con.execute(f"drop table {WEB_EVENTS_TO_RESESSIONISE[0]}")
-    finally:
-        con.close()
+    _drop_run_state(incremental, WEB_EVENTS_TO_RESESSIONISE[0])
     assert_dbt_succeeded(
         run_dbt(incremental, incremental.parent, "run", "--select", "stg_web__events")
     )
@@ -360,12 +366,7 @@ def test_sessions_regroup_every_visitor_after_the_sessionised_model_was_rebuilt_
         )
     )
     assert _visitors_to_regroup(incremental) == [None]
-    con = duckdb.connect(str(incremental))
-    try:
-        for snapshot in STITCHING_SNAPSHOTS:
-            con.execute(f"drop table {snapshot}")
-    finally:
-        con.close()
+    _drop_run_state(incremental, *STITCHING_SNAPSHOTS)
     execute_fixture(incremental, "people_changed")
     assert_dbt_succeeded(run_dbt(incremental, incremental.parent, "run"))
     assert _visitors_to_regroup(incremental) == []
@@ -475,11 +476,7 @@ def test_email_marts_catch_up_on_what_was_recorded_over_several_runs(copy_of_bui
     assert _recorded(incremental, EVENTS_TO_REJOIN) == []
     assert _recorded(incremental, EMAIL_CUSTOMERS_TO_REGROUP) == ["gc_ada", "gc_bob", "gc_eve"]
 
-    con = duckdb.connect(str(incremental))
-    try:
-        con.execute(f"drop table {EMAIL_IDENTITIES_SNAPSHOT}")
-    finally:
-        con.close()
+    _drop_run_state(incremental, EMAIL_IDENTITIES_SNAPSHOT)
     execute_fixture(incremental, "people_changed")
     assert_dbt_succeeded(run_dbt(incremental, incremental.parent, "run"))
     for record in (EVENTS_TO_REJOIN, EMAIL_CUSTOMERS_TO_REGROUP):
