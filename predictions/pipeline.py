@@ -193,12 +193,14 @@ def predict_revenue(
 ) -> pd.DataFrame:
     snap = cache.snapshot(day)
     customers = _customer_index(snap)
-    churn_p = (
-        models.churn.predict(snap[["customer_id", *CHURN_FEATURES]].reset_index(drop=True))
+    # churn is a subscriber's: only their rows are scored (a fifth to a third of everyone)
+    subscribed = snap["is_subscribed"].to_numpy() > 0
+    churn_p = np.full(len(snap), np.nan)
+    churn_p[subscribed] = (
+        models.churn.predict(snap.loc[subscribed, CHURN_FEATURES])
         if models.churn is not None
-        else np.full(len(snap), models.pooled_monthly_churn)
+        else models.pooled_monthly_churn
     )
-    churn_p = np.where(snap["is_subscribed"].to_numpy() > 0, churn_p, np.nan)
     subscription = subscription_revenue(snap["mrr_usd_cents"].to_numpy(), churn_p, months)
     transactional = models.transactional.expected_revenue(
         cache.transactions(day),
@@ -413,8 +415,10 @@ def score_customers(
         else np.full(len(snap), np.nan)
     )
     churn = np.where(paying, churn, np.nan)
-    lead = models.lead.predict(snap) if models.lead is not None else np.full(len(snap), np.nan)
-    lead = np.where(not_paid, lead, np.nan)
+    # the lead score is for people who have not paid yet: only their rows are scored
+    lead = np.full(len(snap), np.nan)
+    if models.lead is not None:
+        lead[not_paid] = models.lead.predict(snap.loc[not_paid, models.lead.features])
     clv = (revenue["subscription"] + revenue["transactional"]).to_numpy()
     out = pd.DataFrame(
         {

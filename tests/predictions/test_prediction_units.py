@@ -26,6 +26,7 @@ from predictions.backtest import (
     worse_than_baseline,
 )
 from predictions.clv import TransactionalModel, calibrate_revenue_weights
+from predictions.next_product import NO_PRODUCT, NextProductModel
 from predictions.pipeline import (
     PredictionSettings,
     TrainedModels,
@@ -258,3 +259,77 @@ def test_rows_known_at_cutoff_keeps_the_row_a_rank_over_every_row_would(happened
 
     assert known == reference
     assert len(known) == 4  # single, twice, same day, and one row for the NULL key
+
+
+def _recommend_by_pandas(model: NextProductModel, owned: pd.DataFrame, customers: pd.Index):
+    """The recommendation spelt out in pandas, row by row of its definition: the oracle."""
+    have = owned.groupby("customer_id")["product"].agg(set)
+    products, scores = [], []
+    for customer in customers:
+        owns = have.get(customer, set())
+        sources = owns or {NO_PRODUCT}
+        rates = model.transitions[
+            model.transitions["from_product"].isin(sources)
+            & ~model.transitions["product"].isin(owns)
+        ]
+        if rates.empty:
+            products.append(None)
+            scores.append(np.nan)
+            continue
+        best = rates.groupby("product")["rate"].max().sort_index()
+        products.append(best.idxmax())  # the first product (by name) of the highest rate
+        scores.append(best.max())
+    return products, scores
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_next_best_product_is_the_unowned_product_with_the_highest_rate(seed):
+    rng = np.random.default_rng(seed)
+    catalogue = [f"p{i}" for i in range(6)]
+    # rates on a coarse grid, so that ties between products are common
+    transitions = pd.DataFrame(
+        [
+            (a, b, float(rng.integers(1, 4)) / 10, 10)
+            for a in [NO_PRODUCT, *catalogue]
+            for b in catalogue
+            if a != b and rng.random() < 0.6
+        ],
+        columns=["from_product", "product", "rate", "owners"],
+    )
+    model = NextProductModel(transitions=transitions, popularity=pd.Series(dtype=float))
+    customers = pd.Index([f"c{i:03d}" for i in range(300)], name="customer_id")
+    owned = pd.DataFrame(
+        [
+            (c, p)
+            for c in customers[:250]  # the last 50 own nothing yet
+            for p in catalogue
+            if rng.random() < 0.3
+        ]
+        # an owner the scoring date does not know: never recommended to
+        + [("gone", "p1")],
+        columns=["customer_id", "product"],
+    )
+
+    result = model.recommend(owned, customers)
+
+    products, scores = _recommend_by_pandas(model, owned, customers)
+    assert list(result.index) == list(customers)
+    assert result["next_best_product"].tolist() == products
+    np.testing.assert_array_equal(result["next_best_product_score"].to_numpy(float), scores)
+    assert result["next_best_product"].notna().sum() > 200
+
+
+def test_next_best_product_with_nobody_owning_anything_or_nobody_to_score():
+    transitions = pd.DataFrame(
+        {"from_product": [NO_PRODUCT, "a"], "product": ["a", "b"], "rate": [0.2, 0.5], "owners": 9}
+    )
+    model = NextProductModel(transitions=transitions, popularity=pd.Series(dtype=float))
+    nobody_owns = pd.DataFrame({"customer_id": pd.Series(dtype=object), "product": []})
+    customers = pd.Index(["x", "y"], name="customer_id")
+
+    first = model.recommend(nobody_owns, customers)
+    assert first["next_best_product"].tolist() == ["a", "a"]
+    assert first["next_best_product_score"].tolist() == [0.2, 0.2]
+
+    empty = model.recommend(nobody_owns, pd.Index([], name="customer_id", dtype=object))
+    assert empty.empty
