@@ -197,7 +197,7 @@ def predict_revenue(
     subscribed = snap["is_subscribed"].to_numpy() > 0
     churn_p = np.full(len(snap), np.nan)
     churn_p[subscribed] = (
-        models.churn.predict(snap.loc[subscribed, CHURN_FEATURES])
+        models.churn.predict(snap.loc[subscribed, models.churn.features])
         if models.churn is not None
         else models.pooled_monthly_churn
     )
