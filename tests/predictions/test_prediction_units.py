@@ -333,3 +333,58 @@ def test_next_best_product_with_nobody_owning_anything_or_nobody_to_score():
 
     empty = model.recommend(nobody_owns, pd.Index([], name="customer_id", dtype=object))
     assert empty.empty
+
+
+def test_email_features_count_distinct_campaigns_across_a_customers_contacts(warehouse):
+    # The snapshot counts one row per customer, campaign and event type; the definition is
+    # distinct campaigns over every event: a campaign reaching two of one customer's
+    # contacts, opened twice, or opened in two windows counts once per figure.
+    con = warehouse
+    con.execute("insert into identity.customer_map values ('email', 'ct_2', 'c1')")
+    _insert(con, "email_contacts", contact_id="ct_2", email="b@example.com",
+            created_at=datetime(2026, 1, 5), updated_at=datetime(2026, 1, 5),
+            _dt=date(2026, 3, 1))  # fmt: skip
+    events = [  # event_id, contact, campaign, type, occurred
+        ("d1", "ct_1", "spring", "delivered", datetime(2026, 3, 1)),
+        ("d2", "ct_2", "spring", "delivered", datetime(2026, 3, 1)),
+        ("o1", "ct_1", "spring", "open", datetime(2026, 1, 20)),  # 31-90 days before
+        ("o2", "ct_2", "spring", "open", datetime(2026, 3, 5)),  # and within 30 days
+        ("o3", "ct_1", "winter", "open", datetime(2026, 1, 2)),  # 31-90 days only
+        ("o4", "ct_1", "winter", "open", datetime(2026, 1, 3)),
+        ("o5", "ct_2", None, "open", datetime(2026, 3, 9)),  # no campaign: engagement only
+        ("c1", "ct_2", "spring", "click", datetime(2026, 2, 1)),
+        ("c2", "ct_1", "spring", "click", datetime(2026, 3, 2)),
+        ("u1", "ct_1", None, "unsubscribe", datetime(2026, 3, 3)),
+    ]
+    for event_id, contact, campaign, kind, occurred in events:
+        _insert(con, "email_events", event_id=event_id, contact_id=contact,
+                campaign_id=campaign, event_type=kind, occurred_at=occurred,
+                _dt=date(2026, 3, 9))  # fmt: skip
+    cutoff = "timestamp '2026-03-11'"
+    reference = con.execute(f"""
+        select
+            count(distinct campaign_id) filter (where event_type = 'delivered'),
+            count(distinct campaign_id) filter (where event_type = 'open'),
+            count(distinct campaign_id) filter (where event_type = 'click'),
+            count(distinct campaign_id) filter (
+                where event_type = 'delivered' and occurred_at >= {cutoff} - interval 30 day),
+            count(distinct campaign_id) filter (
+                where event_type = 'open' and occurred_at >= {cutoff} - interval 30 day),
+            count(distinct campaign_id) filter (
+                where event_type = 'open' and occurred_at >= {cutoff} - interval 90 day
+                    and occurred_at < {cutoff} - interval 30 day),
+            count(distinct campaign_id) filter (
+                where event_type = 'click' and occurred_at >= {cutoff} - interval 30 day),
+            bool_or(event_type in ('unsubscribe', 'spam_complaint')),
+            date_diff('day', max(occurred_at) filter (where event_type in ('open', 'click')),
+                date '2026-03-10')
+        from raw.email_events
+    """).fetchone()
+
+    row = build_snapshot(con, T).set_index("customer_id").loc["c1"]
+
+    columns = ["email_delivered", "email_opened", "email_clicked", "email_delivered_30d",
+               "email_opened_30d", "email_opened_31_90d", "email_clicked_30d",
+               "has_unsubscribed", "days_since_email_engagement"]  # fmt: skip
+    assert tuple(row[c] for c in columns) == reference
+    assert reference == (1, 2, 1, 1, 1, 2, 1, True, 1)
