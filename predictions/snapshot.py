@@ -101,7 +101,7 @@ def rows_known_at_cutoff(table: str, key: str, happened_at: str | None = None) -
     else:
         dated, order = happened_at, "known._dt, known._source_file, known._line_number"
     return f"""(
-        with known_rows as (
+        with known_rows as not materialized (
             select rows.*
             from {table} as rows, params
             where rows._dt <= params.as_of_date and rows.{dated} < params.cutoff
