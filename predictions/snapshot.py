@@ -91,6 +91,10 @@ def rows_known_at_cutoff(table: str, key: str, happened_at: str | None = None) -
     snapshot costs (the web events' ranking was a fifth of a nightly scoring snapshot's
     CPU): only the keys known more than once, and NULL keys (one partition, as a window
     over all rows would rank them), are ranked; the others pass as they are.
+
+    `known_rows` is read twice; DuckDB would materialise it, every column of every row
+    (at 1,000,000 customers the web events' copy was a sixth of the snapshot's operator
+    time), where two scans read only the columns each side needs.
     """
     if happened_at is None:
         dated = "updated_at"
