@@ -54,25 +54,43 @@ class TransactionalModel:
     bgf_params: dict | None = None
     ggf_params: dict | None = None
 
-    @property
-    def bgf(self):
-        if self.bgf_params is None:
-            return None
-        from lifetimes import BetaGeoFitter
+    def expected_purchases(
+        self, t: float, frequency: pd.Series, recency: pd.Series, age: pd.Series
+    ) -> pd.Series:
+        """BG/NBD's expected repeat purchases in the next `t` days (equation 10 of Fader,
+        Hardie and Lee 2005), as `BetaGeoFitter.conditional_expected_number_of_purchases_
+        up_to_time` computes it (tests/predictions compare the two). Written out here, so
+        that scoring needs scipy's hypergeometric function, not `lifetimes` (whose import
+        pulls in scipy.stats and autograd, ~0.6-1.1 s a night); fitting still uses it."""
+        from scipy.special import hyp2f1
 
-        fitter = BetaGeoFitter()
-        fitter.params_ = pd.Series(self.bgf_params)
-        return fitter
+        p = self.bgf_params
+        r, alpha, a, b = p["r"], p["alpha"], p["a"], p["b"]
+        x = frequency
+        _a = r + x
+        _b = b + x
+        _c = a + b + x - 1
+        _z = t / (alpha + age + t)
+        ln_hyp_term = np.log(hyp2f1(_a, _b, _c, _z))
+        # where it overflows, the equivalent form lifetimes falls back to
+        ln_hyp_term_alt = np.log(hyp2f1(_c - _a, _c - _b, _c, _z)) + (_c - _a - _b) * np.log(1 - _z)
+        ln_hyp_term = np.where(np.isinf(ln_hyp_term), ln_hyp_term_alt, ln_hyp_term)
+        first_term = (a + b + x - 1) / (a - 1)
+        second_term = 1 - np.exp(ln_hyp_term + (r + x) * np.log((alpha + age) / (alpha + t + age)))
+        numerator = first_term * second_term
+        denominator = 1 + (x > 0) * (a / (b + x - 1)) * ((alpha + age) / (alpha + recency)) ** (
+            r + x
+        )
+        return numerator / denominator
 
-    @property
-    def ggf(self):
-        if self.ggf_params is None:
-            return None
-        from lifetimes import GammaGammaFitter
-
-        fitter = GammaGammaFitter()
-        fitter.params_ = pd.Series(self.ggf_params)
-        return fitter
+    def expected_order_value(self, frequency: pd.Series, monetary_value: pd.Series) -> pd.Series:
+        """Gamma-Gamma's expected spend per purchase, as `GammaGammaFitter.conditional_
+        expected_average_profit` computes it: the customer's mean repeat spend weighed
+        against the population's by how many repeat purchases back it."""
+        p, q, v = self.ggf_params["p"], self.ggf_params["q"], self.ggf_params["v"]
+        individual_weight = p * frequency / (p * frequency + q - 1)
+        population_mean = v * p / (q - 1)
+        return (1 - individual_weight) * population_mean + individual_weight * monetary_value
 
     def expected_revenue(
         self,
@@ -88,17 +106,17 @@ class TransactionalModel:
         out = pd.Series(0.0, index=customers)
         if summary.empty:
             return out
-        if self.bgf is None:
+        if self.bgf_params is None:
             rate = summary["total_usd_cents"] / max(observed_days, 1)
             projected = rate * days
         else:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")
-                purchases = self.bgf.conditional_expected_number_of_purchases_up_to_time(
+                purchases = self.expected_purchases(
                     days, summary["frequency"], summary["recency"], summary["T"]
                 )
                 if self.ggf_params is not None:
-                    value = self.ggf.conditional_expected_average_profit(
+                    value = self.expected_order_value(
                         summary["frequency"], summary["monetary_value"].clip(lower=1)
                     )
                 else:
@@ -109,24 +127,31 @@ class TransactionalModel:
 
 
 def _rfm_summary(transactions: pd.DataFrame, as_of: date) -> pd.DataFrame:
-    """frequency / recency / T (days) and mean repeat value per customer, lifetimes-style."""
-    if transactions.empty:
-        return pd.DataFrame(
-            columns=["frequency", "recency", "T", "monetary_value", "total_usd_cents"]
-        )
-    from lifetimes.utils import summary_data_from_transaction_data
+    """frequency / recency / T (days) and mean repeat value per customer, lifetimes-style.
 
+    The figures of `lifetimes.utils.summary_data_from_transaction_data(..., freq="D")`
+    (tests/predictions compare the two), computed here: importing `lifetimes` pulls in
+    scipy.stats and autograd (~1.1 s), which a night whose model is the run rate, with no
+    BG/NBD fitted, does not otherwise need.
+    """
+    columns = ["frequency", "recency", "T", "monetary_value", "total_usd_cents"]
+    if transactions.empty:
+        return pd.DataFrame(columns=columns)
     tx = transactions.copy()
     tx["paid_date"] = pd.to_datetime(tx["paid_date"])
     daily = tx.groupby(["customer_id", "paid_date"], as_index=False)["net_usd_cents"].sum()
-    summary = summary_data_from_transaction_data(
-        daily,
-        "customer_id",
-        "paid_date",
-        monetary_value_col="net_usd_cents",
-        observation_period_end=pd.Timestamp(as_of),
-        freq="D",
-    )
+    end = pd.Timestamp(as_of)
+    # a purchase day per row, the customer's first day first (lifetimes' "first" purchase)
+    known = daily[daily["paid_date"] <= end].sort_values(["customer_id", "paid_date"])
+    by_customer = known.groupby("customer_id", sort=True)
+    days = by_customer["paid_date"].agg(["min", "max", "count"])
+    summary = pd.DataFrame(index=days.index)
+    summary["frequency"] = days["count"] - 1
+    summary["recency"] = (days["max"] - days["min"]) / np.timedelta64(1, "D")
+    summary["T"] = (end - days["min"]) / np.timedelta64(1, "D")
+    repeats = known["net_usd_cents"].where(by_customer.cumcount() > 0)
+    summary["monetary_value"] = repeats.groupby(known["customer_id"]).mean().fillna(0)
+    summary = summary.astype(float)
     summary["total_usd_cents"] = daily.groupby("customer_id")["net_usd_cents"].sum()
     return summary
 

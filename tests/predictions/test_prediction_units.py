@@ -388,3 +388,75 @@ def test_email_features_count_distinct_campaigns_across_a_customers_contacts(war
                "has_unsubscribed", "days_since_email_engagement"]  # fmt: skip
     assert tuple(row[c] for c in columns) == reference
     assert reference == (1, 2, 1, 1, 1, 2, 1, True, 1)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_rfm_summary_matches_lifetimes(seed):
+    # predictions.clv computes the BG/NBD inputs itself (importing lifetimes costs a
+    # night ~1 s); lifetimes' own summary is the definition
+    from lifetimes.utils import summary_data_from_transaction_data
+
+    from predictions.clv import _rfm_summary
+
+    rng = np.random.default_rng(seed)
+    rows = 2000
+    transactions = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in rng.integers(0, 300, rows)],
+            "paid_date": [
+                date(2026, 1, 1) + pd.Timedelta(days=int(d)) for d in rng.integers(0, 120, rows)
+            ],  # fmt: skip
+            "net_usd_cents": rng.integers(-500, 50_000, rows).astype(float),
+        }
+    )
+    for as_of in (date(2026, 2, 15), date(2026, 6, 1)):  # purchases after it, and none
+        daily = (
+            transactions.assign(paid_date=pd.to_datetime(transactions["paid_date"]))
+            .groupby(["customer_id", "paid_date"], as_index=False)["net_usd_cents"]
+            .sum()
+        )
+        expected = summary_data_from_transaction_data(
+            daily,
+            "customer_id",
+            "paid_date",
+            monetary_value_col="net_usd_cents",
+            observation_period_end=pd.Timestamp(as_of),
+            freq="D",
+        )
+        expected["total_usd_cents"] = daily.groupby("customer_id")["net_usd_cents"].sum()
+
+        pd.testing.assert_frame_equal(_rfm_summary(transactions, as_of), expected, check_exact=True)
+
+
+@pytest.mark.parametrize(
+    ("bgf_params", "ggf_params"),
+    [
+        # lifetimes' CDNOW example, and a model whose hypergeometric term overflows
+        ({"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}, {"p": 6.25, "q": 3.74, "v": 15.4}),
+        ({"r": 2.5, "alpha": 0.5, "a": 1.5, "b": 40.0}, {"p": 1.2, "q": 1.5, "v": 900.0}),
+    ],
+)
+def test_clv_predictions_match_lifetimes(bgf_params, ggf_params):
+    # scoring computes BG/NBD and Gamma-Gamma's expectations itself (no lifetimes import)
+    from lifetimes import BetaGeoFitter, GammaGammaFitter
+
+    rng = np.random.default_rng(3)
+    frequency = pd.Series(rng.integers(0, 200, 500).astype(float))
+    age = pd.Series(rng.integers(1, 400, 500).astype(float))
+    recency = pd.Series(np.floor(rng.random(500) * age.to_numpy())).where(frequency > 0, 0.0)
+    spend = pd.Series(rng.random(500) * 10_000 + 1)
+    model = TransactionalModel("BG/NBD", None, bgf_params, ggf_params)
+    bgf, ggf = BetaGeoFitter(), GammaGammaFitter()
+    bgf.params_, ggf.params_ = pd.Series(bgf_params), pd.Series(ggf_params)
+
+    with np.errstate(all="ignore"):
+        expected = bgf.conditional_expected_number_of_purchases_up_to_time(
+            360, frequency, recency, age
+        )
+        purchases = model.expected_purchases(360, frequency, recency, age)
+    pd.testing.assert_series_equal(purchases, expected, check_exact=True)
+    pd.testing.assert_series_equal(
+        model.expected_order_value(frequency, spend),
+        ggf.conditional_expected_average_profit(frequency, spend),
+        check_exact=True,
+    )
