@@ -9,6 +9,8 @@
    With --workdir the backfilled warehouse is kept in <workdir>/history; `--history
    <workdir>/history` restores it and times only the night (for before/after figures of
    a change to the nightly path without redoing the backfill).
+   `--again` then runs the same day once more: a night that delivers nothing new (the
+   day's files are reloaded as they were), i.e. what a night costs whatever the day holds.
 4. Reports nightly / backfill (the issue's target: <= 0.15 at 100,000 and 1,000,000
    customers), seconds per Dagster step of both runs (from the run's event log in a
    private DAGSTER_HOME), peak RSS of each `cdp run` process, and the load average (the
@@ -63,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         help="reuse the backfilled warehouse a previous run kept in <workdir>/history "
         "(skips the backfill: times only the night, against that backfill's figures)",
     )
+    parser.add_argument(
+        "--again",
+        action="store_true",
+        help="after the night, run the same day again (nothing new): the night's floor",
+    )
     args = parser.parse_args(argv)
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cdp-nightly-"))
@@ -115,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             (kept / "landing.txt").write_text(f"{landing.resolve()}\n")
             os.sync()
     nightly = cdp_runs.run_cdp(["run", "--date", last.isoformat()], env)
+    again = cdp_runs.run_cdp(["run", "--date", last.isoformat()], env) if args.again else None
     report.update(
         history=f"{first} .. {history_end}",
         night=last.isoformat(),
@@ -130,7 +138,16 @@ def main(argv: list[str] | None = None) -> int:
         load_average_before_after=[round(backfill.load_before, 1), round(nightly.load_after, 1)],
         cpu_count=os.cpu_count(),
     )
-    for name, run in (("backfill", backfill), ("nightly", nightly)):
+    if again is not None:
+        report.update(
+            unchanged_night_seconds=again.wall_seconds,
+            unchanged_night_cpu_seconds=again.cpu_seconds,
+            unchanged_night_over_backfill=round(again.wall_seconds / backfill.wall_seconds, 3),
+        )
+    runs = [("backfill", backfill), ("nightly", nightly)]
+    if again is not None:
+        runs.append(("unchanged_night", again))
+    for name, run in runs:
         run_id = run.run_id
         if run_id:
             try:
