@@ -28,6 +28,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 TRUTH_COLUMNS = ("source_system", "source_record_id", "person_id")
+# What Python's str.strip() removes (str.isspace()): a truth value of only these is empty.
+_PYTHON_WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
 
 
 @dataclass(frozen=True)
@@ -241,19 +243,16 @@ def _ceiling_components(truth: pd.DataFrame, evidence: pd.DataFrame) -> np.ndarr
     return connected_components(graph, directed=False)[1]
 
 
-def evaluate_assignment(
-    truth: pd.DataFrame, customer_map: pd.DataFrame, evidence: pd.DataFrame | None = None
-) -> EvaluationReport:
-    """Metrics for a customer_map frame (source_system, source_record_id, customer_id);
-    with `evidence` (identity_records' normalised columns) also the evidence ceiling."""
-    truth = truth[list(TRUTH_COLUMNS)].reset_index(drop=True)
-    con = duckdb.connect()
-    con.register("truth", truth)
-    con.register("predicted", customer_map[["source_system", "source_record_id", "customer_id"]])
-    row = con.sql("""
+def _pairwise_metrics(
+    con: duckdb.DuckDBPyConnection, truth: str, predicted: str
+) -> tuple[tuple, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The counts of the report and the pairs by source systems (true, predicted, correct),
+    from the relations `truth` (TRUTH_COLUMNS) and `predicted` (source_system,
+    source_record_id, customer_id) of `con`. Its temp tables are dropped afterwards."""
+    row = con.execute(f"""
         with joined as (
             select t.person_id, p.customer_id
-            from truth t left join predicted p using (source_system, source_record_id)
+            from {truth} t left join {predicted} p using (source_system, source_record_id)
         ),
         mapped as (select * from joined where customer_id is not null),
         by_person as (select person_id, count(*) as n from joined group by 1),
@@ -271,39 +270,42 @@ def evaluate_assignment(
             (select count(*) from by_customer),
             (select count(*) from by_person)
     """).fetchall()[0]
-    con.execute("""
-        create temp table cells as
-        select t.source_system, t.person_id, p.customer_id, count(*) as n
-        from truth t left join predicted p using (source_system, source_record_id)
-        group by all
-    """)
-    con.execute(
-        "create temp table per_person as select person_id, source_system, sum(n) as n from cells group by all"
-    )
-    con.execute(
-        "create temp table per_customer as select customer_id, source_system, sum(n) as n "
-        "from cells where customer_id is not null group by all"
-    )
-    con.execute("create temp table per_both as select * from cells where customer_id is not null")
-    true_pairs = _pair_counts(con, "per_person", "person_id")
-    predicted_pairs = _pair_counts(con, "per_customer", "customer_id")
-    correct_pairs = _pair_counts(con, "per_both", "person_id,customer_id")
-    ceiling_total = None
-    ceiling_pairs = None
-    if evidence is not None:
-        components = _ceiling_components(truth, evidence)
-        con.register(
-            "ceiling_cells_frame",
-            pd.DataFrame({"source_system": truth["source_system"], "component": components}),
+    try:
+        con.execute(f"""
+            create or replace temp table _evaluation_cells as
+            select t.source_system, t.person_id, p.customer_id, count(*) as n
+            from {truth} t left join {predicted} p using (source_system, source_record_id)
+            group by all
+        """)
+        con.execute(
+            "create or replace temp table _evaluation_per_person as "
+            "select person_id, source_system, sum(n) as n from _evaluation_cells group by all"
         )
         con.execute(
-            "create temp table ceiling_cells as select component, source_system, count(*) as n "
-            "from ceiling_cells_frame group by all"
+            "create or replace temp table _evaluation_per_customer as "
+            "select customer_id, source_system, sum(n) as n "
+            "from _evaluation_cells where customer_id is not null group by all"
         )
-        ceiling_pairs = _pair_counts(con, "ceiling_cells", "component")
-        ceiling_total = int(ceiling_pairs["pairs"].sum())
-    con.close()
+        con.execute(
+            "create or replace temp table _evaluation_per_both as "
+            "select * from _evaluation_cells where customer_id is not null"
+        )
+        true_pairs = _pair_counts(con, "_evaluation_per_person", "person_id")
+        predicted_pairs = _pair_counts(con, "_evaluation_per_customer", "customer_id")
+        correct_pairs = _pair_counts(con, "_evaluation_per_both", "person_id,customer_id")
+    finally:
+        for table in ("cells", "per_person", "per_customer", "per_both"):
+            con.execute(f"drop table if exists _evaluation_{table}")
+    return row, true_pairs, predicted_pairs, correct_pairs
 
+
+def _report(
+    row: tuple,
+    true_pairs: pd.DataFrame,
+    predicted_pairs: pd.DataFrame,
+    correct_pairs: pd.DataFrame,
+    ceiling_pairs: pd.DataFrame | None = None,
+) -> EvaluationReport:
     def lookup(frame: pd.DataFrame | None, systems: str) -> int | None:
         if frame is None:
             return None
@@ -321,8 +323,72 @@ def evaluate_assignment(
         for systems in sorted(set(true_pairs["systems"]) | set(predicted_pairs["systems"]))
     )
     return EvaluationReport(
-        *(int(v) for v in row), ceiling_pairs=ceiling_total, source_pairs=source_pairs
+        *(int(v) for v in row),
+        ceiling_pairs=int(ceiling_pairs["pairs"].sum()) if ceiling_pairs is not None else None,
+        source_pairs=source_pairs,
     )
+
+
+def evaluate_assignment(
+    truth: pd.DataFrame, customer_map: pd.DataFrame, evidence: pd.DataFrame | None = None
+) -> EvaluationReport:
+    """Metrics for a customer_map frame (source_system, source_record_id, customer_id);
+    with `evidence` (identity_records' normalised columns) also the evidence ceiling."""
+    truth = truth[list(TRUTH_COLUMNS)].reset_index(drop=True)
+    con = duckdb.connect()
+    con.register("truth", truth)
+    con.register("predicted", customer_map[["source_system", "source_record_id", "customer_id"]])
+    metrics = _pairwise_metrics(con, "truth", "predicted")
+    ceiling_pairs = None
+    if evidence is not None:
+        components = _ceiling_components(truth, evidence)
+        con.register(
+            "ceiling_cells_frame",
+            pd.DataFrame({"source_system": truth["source_system"], "component": components}),
+        )
+        con.execute(
+            "create temp table ceiling_cells as select component, source_system, count(*) as n "
+            "from ceiling_cells_frame group by all"
+        )
+        ceiling_pairs = _pair_counts(con, "ceiling_cells", "component")
+    con.close()
+    return _report(*metrics, ceiling_pairs)
+
+
+def _evaluate_in_warehouse(
+    con: duckdb.DuckDBPyConnection, truth_csv: Path
+) -> EvaluationReport | None:
+    """The report without the evidence ceiling, computed where the data is: the truth file
+    read by DuckDB into a temp table of `con` and joined with identity.customer_map there.
+    None when the file is not plainly well-formed (read_truth then names the bad line).
+
+    What a nightly identity step runs: at 2,240,888 records the frames of the other path
+    (the truth file and the customer map into pandas, then into another DuckDB) took most
+    of its 10.3 s."""
+    if any(c in str(truth_csv) for c in "*?["):
+        return None  # read_csv would expand these as a glob
+    try:
+        con.execute(
+            "create or replace temp table _evaluation_truth as select * from read_csv(?, "
+            "header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"', "
+            "strict_mode = true)",
+            [str(truth_csv)],
+        )
+        columns = tuple(r[0] for r in con.execute("describe _evaluation_truth").fetchall())
+        if columns != TRUTH_COLUMNS:
+            return None
+        # empty as Python's str.strip() sees it (read_truth's rule): only its whitespace
+        blank = f"[{_PYTHON_WHITESPACE}]*"
+        empty = " or ".join(f"{c} is null or regexp_full_match({c}, $blank)" for c in TRUTH_COLUMNS)
+        if con.execute(
+            f"select count(*) from _evaluation_truth where {empty}", {"blank": blank}
+        ).fetchone()[0]:
+            return None
+        return _report(*_pairwise_metrics(con, "_evaluation_truth", "identity.customer_map"))
+    except duckdb.Error:
+        return None
+    finally:
+        con.execute("drop table if exists _evaluation_truth")
 
 
 def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -345,6 +411,10 @@ def evaluate_against_truth(
         raise LookupError(
             "the warehouse has no identity.customer_map yet; run identity resolution first"
         )
+    if not evidence_ceiling:
+        in_warehouse = _evaluate_in_warehouse(con, Path(truth_csv))
+        if in_warehouse is not None:
+            return in_warehouse
     customer_map = con.sql(
         "select source_system, source_record_id, customer_id from identity.customer_map"
     ).df()

@@ -1,7 +1,9 @@
 """Evaluation against truth, explain output, and config loading errors."""
 
+import csv
 from datetime import datetime
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -131,3 +133,68 @@ def test_truth_file_in_a_folder_named_like_a_glob_is_read_itself(tmp_path):
         (tmp_path / folder / "truth.csv").write_text(f"{header}email,ct_1,{person}\n")
     truth = read_truth(tmp_path / "zone[1]" / "truth.csv")
     assert truth["person_id"].tolist() == ["p_own"]
+
+
+def _warehouse_with_customer_map(tmp_path, rows):
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    con.execute("create schema identity")
+    con.execute(
+        "create table identity.customer_map "
+        "(source_system varchar, source_record_id varchar, customer_id varchar)"
+    )
+    con.executemany("insert into identity.customer_map values (?, ?, ?)", rows)
+    return con
+
+
+def test_nightly_evaluation_in_the_warehouse_equals_the_frames_one(tmp_path):
+    from identity import evaluate
+
+    # over-merged, under-merged, unmapped and cross-source records, and a quoted id
+    truth_rows = [
+        ("email", "e1", "p1"), ("billing", "b1", "p1"), ("web", "w1", "p1"),
+        ("email", "e2", "p2"), ("billing", "b2", "p2"),
+        ("email", "e3", "p3"), ("web", 'w,"3"', "p3"),
+        ("survey", "s4", "p4"),
+    ]  # fmt: skip
+    mapped = [
+        ("email", "e1", "c1"), ("billing", "b1", "c1"), ("web", "w1", "c9"),
+        ("email", "e2", "c1"), ("billing", "b2", "c2"),
+        ("email", "e3", "c3"), ("web", 'w,"3"', "c3"),
+    ]  # fmt: skip
+    truth = tmp_path / "truth.csv"
+    with truth.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["source_system", "source_record_id", "person_id"])
+        writer.writerows(truth_rows)
+    con = _warehouse_with_customer_map(tmp_path, mapped)
+
+    in_warehouse = evaluate.evaluate_against_truth(con, truth, evidence_ceiling=False)
+    from_frames = evaluate.evaluate_assignment(
+        evaluate.read_truth(truth),
+        pd.DataFrame(mapped, columns=["source_system", "source_record_id", "customer_id"]),
+    )
+
+    assert in_warehouse == from_frames
+    assert evaluate._evaluate_in_warehouse(con, truth) is not None  # the warehouse path ran
+    assert (in_warehouse.truth_records, in_warehouse.mapped_records) == (8, 7)
+    assert (
+        con.execute(
+            "select count(*) from duckdb_tables() where table_name like '_evaluation%'"
+        ).fetchone()[0]
+        == 0
+    )  # its temp tables are gone
+
+
+@pytest.mark.parametrize("blank", ["", "   ", "\t", "\u00a0", "\u3000 "])
+def test_a_blank_truth_value_is_refused_naming_its_line_on_either_path(tmp_path, blank):
+    from identity import evaluate
+
+    truth = tmp_path / "truth.csv"
+    truth.write_text(
+        f'source_system,source_record_id,person_id\nemail,ct_1,p1\nweb,"{blank}",p1\n',
+        encoding="utf-8",
+    )
+    con = _warehouse_with_customer_map(tmp_path, [("email", "ct_1", "c1")])
+    assert evaluate._evaluate_in_warehouse(con, truth) is None  # blank as str.strip() sees it
+    with pytest.raises(ValueError, match="line 3"):
+        evaluate.evaluate_against_truth(con, truth, evidence_ceiling=False)
