@@ -198,3 +198,16 @@ def test_a_blank_truth_value_is_refused_naming_its_line_on_either_path(tmp_path,
     assert evaluate._evaluate_in_warehouse(con, truth) is None  # blank as str.strip() sees it
     with pytest.raises(ValueError, match="line 3"):
         evaluate.evaluate_against_truth(con, truth, evidence_ceiling=False)
+
+
+def test_a_truth_file_duckdb_refuses_leaves_the_warehouse_connection_usable(tmp_path):
+    from identity import evaluate
+
+    truth = tmp_path / "truth.csv"
+    # an unclosed quote: DuckDB's strict reader refuses it, the line-by-line one reads it
+    truth.write_text('source_system,source_record_id,person_id\nemail,"ct_1,p1\n')
+    con = _warehouse_with_customer_map(tmp_path, [("email", "ct_1", "c1")])
+    con.execute("begin")  # even inside the caller's transaction
+    assert evaluate._evaluate_in_warehouse(con, truth) is None
+    assert con.execute("select count(*) from identity.customer_map").fetchone()[0] == 1
+    con.execute("commit")
