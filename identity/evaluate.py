@@ -154,28 +154,41 @@ def read_truth(truth_csv: Path, *, through_duckdb: bool = True) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(TRUTH_COLUMNS))
 
 
-def _read_truth_plain(truth_csv: Path) -> pd.DataFrame | None:
-    """The truth file through DuckDB, or None when it is not plainly well-formed."""
+def _load_plain_truth(con: duckdb.DuckDBPyConnection, truth_csv: Path) -> bool:
+    """Read the truth file with DuckDB's CSV reader into the temp table `_evaluation_truth`
+    of `con`; True when it is plainly well-formed: exactly TRUTH_COLUMNS and no value
+    missing or blank as read_truth's line-by-line reader sees it (Python's str.strip())."""
     if any(c in str(truth_csv) for c in "*?["):
         # read_csv expands these as a glob: it would read other files, or none.
-        return None
+        return False
+    try:
+        con.execute(
+            "create or replace temp table _evaluation_truth as select * from read_csv(?, "
+            "header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"', "
+            "strict_mode = true)",
+            [str(truth_csv)],
+        )
+        columns = tuple(r[0] for r in con.execute("describe _evaluation_truth").fetchall())
+        if columns != TRUTH_COLUMNS:
+            return False
+        empty = " or ".join(f"{c} is null or regexp_full_match({c}, $blank)" for c in TRUTH_COLUMNS)
+        blank = f"[{_PYTHON_WHITESPACE}]*"
+        return not con.execute(
+            f"select count(*) from _evaluation_truth where {empty}", {"blank": blank}
+        ).fetchone()[0]
+    except duckdb.Error:
+        return False
+
+
+def _read_truth_plain(truth_csv: Path) -> pd.DataFrame | None:
+    """The truth file through DuckDB, or None when it is not plainly well-formed."""
     con = duckdb.connect()
     try:
-        frame = con.execute(
-            "select * from read_csv(?, header = true, all_varchar = true, delim = ',', "
-            "quote = '\"', escape = '\"', strict_mode = true)",
-            [str(truth_csv)],
-        ).df()
-    except duckdb.Error:
-        return None
+        if not _load_plain_truth(con, truth_csv):
+            return None
+        return con.execute("select * from _evaluation_truth").df().astype(object)
     finally:
         con.close()
-    if tuple(frame.columns) != TRUTH_COLUMNS:
-        return None
-    values = frame[list(TRUTH_COLUMNS)]
-    if values.isna().any().any() or (values.apply(lambda c: c.str.strip()) == "").any().any():
-        return None
-    return frame.astype(object)
 
 
 # Exact evidence for the ceiling: (name of the key, SQL over identity_records' columns).
@@ -366,25 +379,9 @@ def _evaluate_in_warehouse(
     What a nightly identity step runs: at 2,240,888 records the frames of the other path
     (the truth file and the customer map into pandas, then into another DuckDB) took most
     of its 9.6 s."""
-    if any(c in str(truth_csv) for c in "*?["):
-        return None  # read_csv would expand these as a glob
     cursor = con.cursor()
     try:
-        cursor.execute(
-            "create temp table _evaluation_truth as select * from read_csv(?, "
-            "header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"', "
-            "strict_mode = true)",
-            [str(truth_csv)],
-        )
-        columns = tuple(r[0] for r in cursor.execute("describe _evaluation_truth").fetchall())
-        if columns != TRUTH_COLUMNS:
-            return None
-        # empty as Python's str.strip() sees it (read_truth's rule): only its whitespace
-        blank = f"[{_PYTHON_WHITESPACE}]*"
-        empty = " or ".join(f"{c} is null or regexp_full_match({c}, $blank)" for c in TRUTH_COLUMNS)
-        if cursor.execute(
-            f"select count(*) from _evaluation_truth where {empty}", {"blank": blank}
-        ).fetchone()[0]:
+        if not _load_plain_truth(cursor, truth_csv):
             return None
         return _report(*_pairwise_metrics(cursor, "_evaluation_truth", "identity.customer_map"))
     except duckdb.Error:

@@ -196,6 +196,7 @@ def test_a_blank_truth_value_is_refused_naming_its_line_on_either_path(tmp_path,
     )
     con = _warehouse_with_customer_map(tmp_path, [("email", "ct_1", "c1")])
     assert evaluate._evaluate_in_warehouse(con, truth) is None  # blank as str.strip() sees it
+    assert evaluate._read_truth_plain(truth) is None  # the frames path's reader agrees
     with pytest.raises(ValueError, match="line 3"):
         evaluate.evaluate_against_truth(con, truth, evidence_ceiling=False)
 
