@@ -80,6 +80,7 @@ def time_scoring(warehouse: Path) -> dict:
 
         return wrapper
 
+    pipeline.SnapshotCache.snapshot = timed("snapshot", pipeline.SnapshotCache.snapshot)
     pipeline.predict_revenue = timed("churn_and_clv", pipeline.predict_revenue)
     NextProductModel.recommend = timed("next_best_product", NextProductModel.recommend)
     models = pipeline.load_latest_models(warehouse.parent / "models")
@@ -89,8 +90,6 @@ def time_scoring(warehouse: Path) -> dict:
         models.lead.predict = timed("lead_score", models.lead.predict)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         con.execute("SET TimeZone = 'UTC'")
-        snapshot = pipeline.SnapshotCache.snapshot
-        pipeline.SnapshotCache.snapshot = timed("snapshot", snapshot)
         started, cpu = time.perf_counter(), own_usage()[0]
         scores = pipeline.score_customers(con, models)
         wall, cpu = time.perf_counter() - started, own_usage()[0] - cpu
