@@ -338,10 +338,15 @@ def first_name_groups(names, by_last_name: bool = False) -> list[int]:
     for i in named:
         if names[i]["l"] is not None:
             group_lasts[assigned[i]].add(names[i]["l"])
-    for i, name in enumerate(names):
-        last = name["l"]
-        if name["f"] is not None or last is None:
-            continue
+    # in order of the surname, not of the input: a surname that starts a group of its own
+    # gets the next number and may take in the next one (SQL hands the pairs over in no set
+    # order, and the numbers qualify shared values in the matching copy)
+    surname_only = sorted(
+        (i for i, name in enumerate(names) if name["f"] is None and name["l"] is not None),
+        key=lambda i: names[i]["l"],
+    )
+    for i in surname_only:
+        last = names[i]["l"]
         matches = [
             g
             for g in range(len(roots))
