@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from identity.config import ComparisonSpec
+from warehouse_engine.frames import to_pandas
 
 
 def level_sql(spec: ComparisonSpec, left: str = "l", right: str = "r") -> str:
@@ -77,14 +78,16 @@ def compare_pairs(
                 f"and l.{spec.column} = r.{spec.column}"
             )
             selects.append(f"{alias}.tf::double as {tf_column(spec)}")
-    frame = con.sql(f"""
+    frame = to_pandas(
+        con.sql(f"""
         select p.rid_l, p.rid_r, {", ".join(selects)}
         from {pairs_relation} p
         join {records_table} l on l.rid = p.rid_l
         join {records_table} r on r.rid = p.rid_r
         {" ".join(joins)}
         order by p.rid_l, p.rid_r
-    """).df()
+    """)
+    )
     for spec in comparisons:
         frame[_level_column(spec)] = frame[_level_column(spec)].astype(np.int8)
     return frame

@@ -37,6 +37,7 @@ from identity.classify import FellegiSunterModel
 from identity.compare import compare_pairs, term_frequency_table
 from identity.config import IdentityConfig
 from identity.linkage import fill_names_from_mailboxes, score_candidates
+from warehouse_engine.frames import to_pandas
 
 SCHEMA = "identity"
 FRONTIER = "_identity_frontier"
@@ -301,9 +302,9 @@ def _seed_rids(
         where p.record_key is null or p.match_fingerprint is distinct from f.match_fingerprint
               {source_changed}
     """)
-    changed = con.sql(
-        f"select rid, customer_id from {NEW_OR_CHANGED_TABLE} where match_changed"
-    ).df()
+    changed = to_pandas(
+        con.sql(f"select rid, customer_id from {NEW_OR_CHANGED_TABLE} where match_changed")
+    )
     if not source_changed:
         # records whose source changed are not known: no table, so nothing relies on it
         con.execute(f"drop table {NEW_OR_CHANGED_TABLE}")

@@ -38,6 +38,7 @@ from identity.overrides import StewardOverrides
 from identity.records import RECORDS_TABLE
 from identity.rules import deterministic_edges
 from identity.shared_values import written_other_way_round
+from warehouse_engine.frames import to_pandas
 
 PAIRS_TABLE = "_identity_candidate_pairs"
 PROBABILISTIC = "probabilistic"
@@ -685,7 +686,8 @@ def fill_names_from_mailboxes(
         )
 
     try:
-        found = con.sql(f"""
+        found = to_pandas(
+            con.sql(f"""
             select m.pos,
                    {spelt(last.column, MIN_SPELT_SURNAME, "l", "r")}
                        or {spelt(last.column, MIN_SPELT_SURNAME, "r", "l")} as last_spelt,
@@ -696,7 +698,8 @@ def fill_names_from_mailboxes(
             from {MAILBOX_PAIRS} m
             join {records_table} l on l.rid = m.rid_l
             join {records_table} r on r.rid = m.rid_r
-        """).df()
+        """)
+        )
     finally:
         con.unregister(MAILBOX_PAIRS)
     for spec, column in ((last, "last"), (first, "first")):

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from identity.shared_values import SHARED_COLUMNS
+from warehouse_engine.frames import to_pandas
 
 SCHEMA = "identity"
 
@@ -135,14 +136,18 @@ def read_previous_state(con: duckdb.DuckDBPyConnection, records_table: str) -> P
     """Last run's state, joined to this run's records inside DuckDB: only one row per
     record and one per customer id reach pandas."""
     if table_exists(con, "id_registry"):
-        per_record = con.sql(f"""
+        per_record = to_pandas(
+            con.sql(f"""
             select p.customer_id, p.first_assigned_at from {records_table} r
             left join {SCHEMA}.id_registry p on p.record_key = r.record_key order by r.rid
-        """).df()
-        registry_created = con.sql(f"""
+        """)
+        )
+        registry_created = to_pandas(
+            con.sql(f"""
             select customer_id, min(customer_created_at) as created_at from {SCHEMA}.id_registry
             where customer_id is not null group by customer_id having min(customer_created_at) is not null
-        """).df()
+        """)
+        )
         known = {
             c
             for (c,) in con.sql(
@@ -161,10 +166,12 @@ def read_previous_state(con: duckdb.DuckDBPyConnection, records_table: str) -> P
         known = set()
     created = _created_at_by_id(registry_created)
     if table_exists(con, "golden_customers"):
-        golden = con.sql(
-            f"select customer_id, created_at from {SCHEMA}.golden_customers "
-            "where customer_id is not null and created_at is not null"
-        ).df()
+        golden = to_pandas(
+            con.sql(
+                f"select customer_id, created_at from {SCHEMA}.golden_customers "
+                "where customer_id is not null and created_at is not null"
+            )
+        )
         created.update(_created_at_by_id(golden))
     if table_exists(con, "merge_log"):
         known |= {

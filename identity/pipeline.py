@@ -85,6 +85,7 @@ from identity.survivorship import (
     create_golden_table,
     create_maybe_changed_table,
 )
+from warehouse_engine.frames import to_pandas
 
 __all__ = ["SCHEMA", "TABLE_COLUMNS", "ResolutionSummary", "resolve_identities"]
 
@@ -228,10 +229,12 @@ def resolve_identities(
     )
     # Only the columns Python needs (keys, guard attributes, audit flags): the rest of the
     # record stays in DuckDB.
-    records = con.sql(
-        "select record_key, source_system, source_record_id, user_id, email_key, phone_e164, "
-        f"blocked_values, shared_values from {MATCH_RECORDS_TABLE} order by rid"
-    ).df()
+    records = to_pandas(
+        con.sql(
+            "select record_key, source_system, source_record_id, user_id, email_key, phone_e164, "
+            f"blocked_values, shared_values from {MATCH_RECORDS_TABLE} order by rid"
+        )
+    )
     stage_done("shared_values")
 
     previous = read_previous_state(con, MATCH_RECORDS_TABLE)

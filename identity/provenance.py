@@ -20,6 +20,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import breadth_first_order
 
 from identity.persistence import SCHEMA, TABLE_COLUMNS, TablePatch, table_exists
+from warehouse_engine.frames import to_pandas
 
 CUSTOMER_CREATED_TABLE = "_identity_customer_created"
 EVIDENCE_TABLE = "_identity_evidence"
@@ -366,14 +367,16 @@ def previous_links(con: duckdb.DuckDBPyConnection, records_table: str) -> pd.Dat
                 "weight": pd.Series(dtype=float),
             }
         )
-    links = con.sql(f"""
+    links = to_pandas(
+        con.sql(f"""
         select least(a.rid, b.rid)::bigint as rid_l, greatest(a.rid, b.rid)::bigint as rid_r,
                p.match_rule as rule, p.match_weight as weight
         from {SCHEMA}.customer_map p
         join {records_table} a on a.record_key = p.source_system || ':' || p.source_record_id
         join {records_table} b on b.record_key = p.matched_record
         order by rid_l, rid_r
-    """).df()
+    """)
+    )
     links["weight"] = links["weight"].astype(float)
     return links
 

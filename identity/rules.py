@@ -10,6 +10,7 @@ import duckdb
 import pandas as pd
 
 from identity.config import DeterministicRule
+from warehouse_engine.frames import to_pandas
 
 
 def deterministic_edges(
@@ -18,7 +19,7 @@ def deterministic_edges(
     """Edges (rid_l, rid_r, rule) of every deterministic rule, in the rules' order."""
     frames = []
     for order, rule in enumerate(rules):
-        frames.append(con.sql(_rule_sql(records_table, rule, order)).df())
+        frames.append(to_pandas(con.sql(_rule_sql(records_table, rule, order))))
     if not frames:
         return pd.DataFrame({"rid_l": [], "rid_r": [], "rule": [], "rule_order": []})
     edges = pd.concat(frames, ignore_index=True)
