@@ -6,8 +6,9 @@ does the same ~40 % faster (1,000,000 customers: the identity step's per-record 
 `.df()`'s for some types (a nullable integer becomes float64 there, Int64 here; a date a
 Python date there, a timestamp here; a decimal a Decimal there, a float here), so
 `to_pandas()` takes the Arrow path only for results whose every column is of a type both
-convert alike, restores the nullable integer and boolean dtypes `.df()` gives a column
-with NULLs, and hands every other result to `.df()`. tests/test_frames.py holds it to
+convert alike (a date once cast to a timestamp, as `.df()` gives it), restores the
+nullable integer and boolean dtypes `.df()` gives a column with NULLs, and hands every
+other result to `.df()`. tests/test_frames.py holds it to
 `.df()`'s frame, dtype for dtype and value for value.
 """
 
@@ -15,11 +16,14 @@ from __future__ import annotations
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 # DuckDB types whose Arrow conversion gives `.df()`'s column when the column has no NULL,
 # with the pandas dtype `.df()` gives such a column when it has one (None: the same).
 _ALIKE: dict[str, str | None] = {
     "VARCHAR": None,
+    "JSON": None,  # text in Arrow, as in `.df()`
+    "DATE": None,  # cast to a timestamp first (_CAST)
     "DOUBLE": None,
     "FLOAT": None,
     "TIMESTAMP": None,
@@ -35,6 +39,9 @@ _ALIKE: dict[str, str | None] = {
     "UBIGINT": "UInt64",
 }
 
+# Arrow types a column is cast to before the conversion, to come out as `.df()`'s dtype.
+_CAST: dict[str, pa.DataType] = {"DATE": pa.timestamp("us")}
+
 
 def to_pandas(relation: duckdb.DuckDBPyRelation) -> pd.DataFrame:
     """`relation.df()`, the same frame, through Arrow when every column allows it."""
@@ -43,6 +50,10 @@ def to_pandas(relation: duckdb.DuckDBPyRelation) -> pd.DataFrame:
     if len(set(names)) != len(names) or any(t not in _ALIKE for t in types):
         return relation.df()
     table = relation.to_arrow_table()
+    for position, kind in enumerate(types):
+        if kind in _CAST:
+            cast = table.column(position).cast(_CAST[kind])
+            table = table.set_column(position, table.field(position).with_type(cast.type), cast)
     # `.df()` gives every text value its own string object: so does this (no deduplication)
     result = table.to_pandas(deduplicate_objects=False)
     for position, (name, kind) in enumerate(zip(names, types, strict=True)):
