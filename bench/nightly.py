@@ -91,7 +91,12 @@ def main(argv: list[str] | None = None) -> int:
         "CDP_WAREHOUSE": str(warehouse),
         "CDP_LANDING_DIR": str(landing),
     }
-    report: dict = {"customers": args.customers, "days": args.days, "seed": args.seed}
+    report: dict = (
+        {"customers": args.customers, "days": args.days, "seed": args.seed}
+        if not args.landing
+        # a zone made elsewhere: its size and seed are not this command's to tell
+        else {"landing": str(landing.resolve())}
+    )
     if not args.landing:
         generated = cdp_runs.generate_landing(landing, args.customers, args.days, args.seed, env)
         report["generate_seconds"] = generated.wall_seconds
