@@ -339,8 +339,8 @@ def first_name_groups(names, by_last_name: bool = False) -> list[int]:
         if names[i]["l"] is not None:
             group_lasts[assigned[i]].add(names[i]["l"])
     # in order of the surname, not of the input: a surname that starts a group of its own
-    # gets the next number and may take in the next one (SQL hands the pairs over in no set
-    # order, and the numbers qualify shared values in the matching copy)
+    # gets the next number, and SQL hands the pairs over in no set order (the numbers
+    # qualify shared values in the matching copy, so they must follow the names alone)
     surname_only = sorted(
         (i for i, name in enumerate(names) if name["f"] is None and name["l"] is not None),
         key=lambda i: names[i]["l"],
