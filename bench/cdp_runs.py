@@ -58,6 +58,33 @@ def fresh_dagster_home(folder: Path) -> Path:
     return folder
 
 
+def night_env(dagster_home: Path, warehouse: Path, landing: Path) -> dict:
+    """The environment of a bench's `cdp run` on `warehouse` from `landing` (no settling
+    wait: the zone's files are all there)."""
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(dagster_home),
+        "CDP_SETTLE_SECONDS": "0",
+        "CDP_WAREHOUSE": str(warehouse),
+        "CDP_LANDING_DIR": str(landing),
+    }
+
+
+def history_landing(history: Path) -> Path | None:
+    """The landing zone a history kept by `bench/nightly.py --workdir` was built from
+    (`<history>/landing.txt`), or None when the history does not record it."""
+    recorded = history / "landing.txt"
+    return Path(recorded.read_text().strip()) if recorded.exists() else None
+
+
+def restore_history(history: Path, warehouse_dir: Path, dagster_home: Path) -> None:
+    """Put a kept history's warehouse folder and Dagster home in place of these two."""
+    for folder in (warehouse_dir, dagster_home):
+        shutil.rmtree(folder, ignore_errors=True)
+    shutil.copytree(history / "warehouse", warehouse_dir)
+    shutil.copytree(history / "dagster_home", dagster_home)
+
+
 def run_cdp(args: list[str], env: dict, cwd: Path = REPO) -> CdpRun:
     """Run `cdp <args>` (in `cwd`) to its end; exit with its last output when it fails."""
     load_before = os.getloadavg()[0]

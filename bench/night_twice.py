@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import tempfile
@@ -42,16 +41,9 @@ WINDOW_MARGIN = timedelta(minutes=2)
 def _run_night(history: Path, folder: Path, landing: Path, night: str, first: str) -> dict:
     """Copy the history into `folder` and run the night there; the run's clock window."""
     warehouse = folder / "warehouse" / "warehouse.duckdb"
-    shutil.copytree(history / "warehouse", warehouse.parent)
-    shutil.copytree(history / "dagster_home", folder / "dagster_home")
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(folder / "dagster_home"),
-        "CDP_SETTLE_SECONDS": "0",
-        "CDP_WAREHOUSE": str(warehouse),
-        "CDP_LANDING_DIR": str(landing),
-        "CDP_PARTITIONS_START": first,
-    }
+    cdp_runs.restore_history(history, warehouse.parent, folder / "dagster_home")
+    env = cdp_runs.night_env(folder / "dagster_home", warehouse, landing)
+    env["CDP_PARTITIONS_START"] = first
     started = datetime.now(UTC).replace(tzinfo=None) - WINDOW_MARGIN
     run = cdp_runs.run_cdp(["run", "--date", night], env)
     ended = datetime.now(UTC).replace(tzinfo=None) + WINDOW_MARGIN
@@ -133,13 +125,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, help="keep the two nights here (default: temp)")
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/night_twice.json")
     args = parser.parse_args(argv)
-    landing = Path((args.history / "landing.txt").read_text().strip())
+    landing = cdp_runs.history_landing(args.history)
+    if landing is None:
+        raise SystemExit(f"{args.history} is not a history bench/nightly.py --workdir kept")
     days = sorted({p.name[3:] for p in landing.glob("*/*/dt=*") if p.is_dir()})
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="cdp-night-twice-"))
     runs = []
     for label in ("first", "second"):
         folder = workdir / label
-        shutil.rmtree(folder, ignore_errors=True)
         runs.append(_run_night(args.history, folder, landing, days[-1], days[0]))
         print(f"{label} night {days[-1]}: {runs[-1]['seconds']} s")
     report: dict = {

@@ -77,20 +77,15 @@ def main(argv: list[str] | None = None) -> int:
     landing = args.landing or workdir / "landing"
     if args.history and not args.landing:
         # the night must read the zone the history was built from, not a fresh one
-        recorded = args.history / "landing.txt"
-        if not recorded.exists():
-            raise SystemExit(f"{recorded} is missing: pass --landing <the history's zone>")
-        landing = Path(recorded.read_text().strip())
+        landing = cdp_runs.history_landing(args.history)
+        if landing is None:
+            raise SystemExit(
+                f"{args.history / 'landing.txt'} is missing: pass --landing <the history's zone>"
+            )
         args.landing = landing
     warehouse = workdir / "warehouse" / "warehouse.duckdb"
     dagster_home = cdp_runs.fresh_dagster_home(workdir / "dagster_home")
-    env = {
-        **os.environ,
-        "DAGSTER_HOME": str(dagster_home),
-        "CDP_SETTLE_SECONDS": "0",
-        "CDP_WAREHOUSE": str(warehouse),
-        "CDP_LANDING_DIR": str(landing),
-    }
+    env = cdp_runs.night_env(dagster_home, warehouse, landing)
     report: dict = (
         {"customers": args.customers, "days": args.days, "seed": args.seed}
         if not args.landing
@@ -108,10 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     kept = workdir / "history"
     if args.history:
         # the same backfill, restored: the night is timed on exactly the state it left
-        for folder in (warehouse.parent, dagster_home):
-            shutil.rmtree(folder, ignore_errors=True)
-        shutil.copytree(args.history / "warehouse", warehouse.parent)
-        shutil.copytree(args.history / "dagster_home", dagster_home)
+        cdp_runs.restore_history(args.history, warehouse.parent, dagster_home)
         # the copy's dirty pages reach the disk now, not inside the timed night
         os.sync()
         backfill = cdp_runs.CdpRun(**json.loads((args.history / "backfill.json").read_text()))
