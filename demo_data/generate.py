@@ -50,8 +50,12 @@ from demo_data.writer import (
 )
 
 TRUTH_FILE_NAME = "truth.csv"
-# Web activity is generated in slices of the population to bound memory and use both cores.
+# Web activity is generated in slices of the population to bound memory and use both cores:
+# this many people over two weeks (~200 MB of JSON lines); a longer zone has fewer people
+# per slice, so that a slice's lines stay well under Arrow's 2 GiB limit for one string
+# array (100,000 people over a year were 4.3 GB in one slice).
 WEB_PEOPLE_PER_CHUNK = 125_000
+WEB_CHUNK_DAYS = 14
 DEFAULT_START = date(2026, 10, 1)
 # The last delivery day when neither --start nor --end is given: a fixed date (same
 # arguments, same bytes) in the past, so that a long history (`--days 120`) ends there
@@ -302,6 +306,16 @@ def _single_threaded_worker() -> None:
     pa.set_cpu_count(1)
 
 
+def web_chunk_count(customers: int, days: int) -> int:
+    """Slices of the population whose web activity is generated (and written) apart.
+
+    Zones of up to two weeks keep their slicing (and so their bytes); a longer one is cut
+    into proportionally more slices, each ~WEB_PEOPLE_PER_CHUNK x WEB_CHUNK_DAYS person-days.
+    """
+    people_per_chunk = max(1, WEB_PEOPLE_PER_CHUNK * WEB_CHUNK_DAYS // max(days, WEB_CHUNK_DAYS))
+    return max(1, -(-customers // people_per_chunk))
+
+
 def _worker_count(customers: int) -> int:
     if customers < 50_000 or sys.platform != "linux":
         return 1
@@ -349,7 +363,7 @@ def generate_landing_zone(
         out_dir=out_dir,
         skipped_delivery_day=skipped_delivery_day,
     )
-    n_web_chunks = max(1, -(-customers // WEB_PEOPLE_PER_CHUNK))
+    n_web_chunks = web_chunk_count(customers, days)
     tasks = [("web", c, n_web_chunks) for c in range(n_web_chunks)] + [
         ("email",),
         ("billing",),

@@ -22,6 +22,7 @@ from demo_data.generate import (
     first_delivery_day,
     generate_landing_zone,
     main,
+    web_chunk_count,
 )
 
 START = date(2026, 10, 1)
@@ -276,6 +277,37 @@ def test_same_seed_gives_identical_bytes(tmp_path: Path):
     generate_landing_zone(tmp_path / "c", customers=400, days=4, seed=6, bad=True)
     assert digest(tmp_path / "a") == digest(tmp_path / "b")
     assert digest(tmp_path / "a") != digest(tmp_path / "c")
+
+
+def test_a_long_history_cuts_the_web_events_into_more_slices(tmp_path: Path, monkeypatch):
+    """A year of 100,000 people's web events was one 4.3 GB Arrow string array (over
+    Arrow's 2 GiB limit: `cdp generate` failed); a slice now holds a bounded number of
+    person-days. Zones of up to two weeks keep their slicing, and so their bytes."""
+    assert [web_chunk_count(c, 14) for c in (2_000, 100_000, 1_000_000)] == [1, 1, 8]
+    assert web_chunk_count(100_000, 7) == 1
+    assert web_chunk_count(100_000, 365) == 21
+    for customers, days in ((100_000, 365), (1_000_000, 365), (30_000, 3_650)):
+        person_days_per_slice = customers * days / web_chunk_count(customers, days)
+        assert person_days_per_slice <= 125_000 * 14
+
+    # the same slicing at a size a test can run: 6 slices of 18 people over 30 days
+    monkeypatch.setattr("demo_data.generate.WEB_PEOPLE_PER_CHUNK", 40)
+    assert web_chunk_count(100, 30) == 6
+    generate_landing_zone(tmp_path / "long", customers=100, days=30, seed=2, start=START)
+    events = web_events(tmp_path / "long")
+    parts = {path.name for path, _ in events}
+    assert len(parts) >= 6, "every slice writes its own part files"
+    ids = [event["messageId"] for _, event in events]
+    assert len(ids) > 500
+    # at-least-once delivery repeats some messages, always with the same id and body
+    bodies: dict[str, dict] = {}
+    for _, event in events:
+        assert bodies.setdefault(event["messageId"], event) == event
+    assert len(bodies) > 0.9 * len(ids)
+    with open(tmp_path / "long" / TRUTH_FILE_NAME, newline="") as handle:
+        truth = list(csv.DictReader(handle))
+    keys = [(r["source_system"], r["source_record_id"]) for r in truth]
+    assert len(keys) == len(set(keys)), "records stay unique across slices"
 
 
 def test_truth_covers_exactly_the_identifiable_records(landing: Path):
