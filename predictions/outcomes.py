@@ -24,16 +24,21 @@ import pandas as pd
 
 from predictions.features import add_model_features
 from predictions.snapshot import History, build_snapshot, products_owned
+from predictions.web_state import WEB_FEATURES_FROM_STATE
 
 HORIZON_DAYS = 30
 
 
 @dataclass
 class SnapshotCache:
-    """Snapshots (with model features) and product ownership per date, computed once."""
+    """Snapshots (with model features) and product ownership per date, computed once.
+
+    The snapshot of `web_state_day` reads its web features from the web state
+    (predictions/web_state.py), which the caller refreshed to that date."""
 
     con: duckdb.DuckDBPyConnection
     history: History
+    web_state_day: date | None = None
     _snapshots: dict[date, pd.DataFrame] = field(default_factory=dict)
     _products: dict[date, pd.DataFrame] = field(default_factory=dict)
     _transactions: dict[date, pd.DataFrame] = field(default_factory=dict)
@@ -47,7 +52,14 @@ class SnapshotCache:
         return self._cached(
             self._snapshots,
             day,
-            lambda: add_model_features(build_snapshot(self.con, day), self.history.first_day),
+            lambda: add_model_features(
+                build_snapshot(
+                    self.con,
+                    day,
+                    web_features=WEB_FEATURES_FROM_STATE if day == self.web_state_day else None,
+                ),
+                self.history.first_day,
+            ),
         )
 
     def products(self, day: date) -> pd.DataFrame:

@@ -48,6 +48,7 @@ from predictions.outcomes import (
     realised_revenue,
 )
 from predictions.snapshot import History, loaded_history
+from predictions.web_state import Refresh
 
 MODEL_NAMES = ("churn", "lead_score", "clv", "next_best_product")
 SCHEMA = "predictions"
@@ -397,13 +398,18 @@ def score_customers(
     models: TrainedModels,
     settings: PredictionSettings = PredictionSettings(),
     scoring_date: date | None = None,
+    web_state: Refresh | None = None,
 ) -> pd.DataFrame:
-    """One row per golden customer known at the scoring date with every prediction."""
+    """One row per golden customer known at the scoring date with every prediction.
+
+    With `web_state` (what `predictions.web_state.refresh` returned for the scoring date)
+    the snapshot reads its web features from that state instead of every web event."""
     history = loaded_history(con)
     if history is None:
         raise ValueError("the warehouse holds no loaded landing days yet: run `cdp run` first")
     scoring_date = scoring_date or history.last_day
-    cache = SnapshotCache(con, history)
+    state_day = web_state.as_of if web_state is not None else None
+    cache = SnapshotCache(con, history, web_state_day=state_day)
     snap = cache.snapshot(scoring_date)
     ids = pd.Index(snap["customer_id"])
     revenue = predict_revenue(models, cache, scoring_date, settings.clv_months)

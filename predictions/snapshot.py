@@ -17,6 +17,9 @@ import duckdb
 import pandas as pd
 
 SNAPSHOT_SQL = Path(__file__).with_name("snapshot.sql")
+# The web events' CTEs and features the snapshot places at `{web_features}`.
+WEB_SESSIONS_SQL = Path(__file__).with_name("web_sessions.sql")
+WEB_FEATURES_SQL = Path(__file__).with_name("web_features.sql")
 # The CTEs every point-in-time query starts from: invoices as they stood at the cutoff.
 INVOICE_CTES_SQL = Path(__file__).with_name("point_in_time_invoices.sql")
 DEFAULT_FX_RATES = (
@@ -143,8 +146,11 @@ AS_OF_TABLES = {
 }
 
 
-def point_in_time_sql(template: str, as_of: date, fx_rates: Path = DEFAULT_FX_RATES) -> str:
-    """`template` with `{invoice_ctes}`, the AS_OF_TABLES, `{as_of}` and `{fx_rates}` filled in."""
+def point_in_time_sql(
+    template: str, as_of: date, fx_rates: Path = DEFAULT_FX_RATES, **extra: str
+) -> str:
+    """`template` with `{invoice_ctes}`, the AS_OF_TABLES, `{as_of}` and `{fx_rates}` (and
+    `extra`'s placeholders, as given) filled in."""
     if not isinstance(as_of, date):
         raise TypeError(f"as_of must be a date, got {as_of!r}")
     values = {
@@ -153,11 +159,26 @@ def point_in_time_sql(template: str, as_of: date, fx_rates: Path = DEFAULT_FX_RA
         **AS_OF_TABLES,
     }
     ctes = INVOICE_CTES_SQL.read_text().format(**values)
-    return template.format(invoice_ctes=ctes, **values)
+    return template.format(invoice_ctes=ctes, **values, **extra)
 
 
-def snapshot_sql(as_of: date, fx_rates: Path = DEFAULT_FX_RATES) -> str:
-    return point_in_time_sql(SNAPSHOT_SQL.read_text(), as_of, fx_rates)
+def web_sessions_ctes(known_web_events: str) -> str:
+    """The web_sessions CTE and those it reads, over `known_web_events` (a subquery)."""
+    return WEB_SESSIONS_SQL.read_text().format(known_web_events=known_web_events)
+
+
+def snapshot_sql(
+    as_of: date, fx_rates: Path = DEFAULT_FX_RATES, web_features: str | None = None
+) -> str:
+    """The snapshot query. `web_features` replaces the web_features CTE computed from every
+    web event (predictions/web_state.py passes one that reads the sums it keeps)."""
+    if web_features is None:
+        web_features = (
+            web_sessions_ctes(AS_OF_TABLES["web_events_by_t"])
+            + ",\n\n"
+            + WEB_FEATURES_SQL.read_text()
+        )
+    return point_in_time_sql(SNAPSHOT_SQL.read_text(), as_of, fx_rates, web_features=web_features)
 
 
 def _stays_null(column: str) -> bool:
@@ -170,11 +191,15 @@ def _stays_null(column: str) -> bool:
 
 
 def build_snapshot(
-    con: duckdb.DuckDBPyConnection, as_of: date, fx_rates: Path = DEFAULT_FX_RATES
+    con: duckdb.DuckDBPyConnection,
+    as_of: date,
+    fx_rates: Path = DEFAULT_FX_RATES,
+    web_features: str | None = None,
 ) -> pd.DataFrame:
-    """Features of every golden customer known by the end of `as_of` (UTC)."""
+    """Features of every golden customer known by the end of `as_of` (UTC); `web_features`
+    as in `snapshot_sql`."""
     check_inputs(con)
-    snapshot = con.execute(snapshot_sql(as_of, fx_rates)).df()
+    snapshot = con.execute(snapshot_sql(as_of, fx_rates, web_features)).df()
     for column in snapshot.columns:
         if column in ("customer_id", "as_of_date", "tenure_days") or _stays_null(column):
             continue

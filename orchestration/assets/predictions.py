@@ -35,6 +35,7 @@ from predictions.pipeline import (
     write_scores,
 )
 from predictions.snapshot import loaded_history
+from predictions.web_state import refresh as refresh_web_state
 
 OWNER = "team:data-science"
 GROUP = "predictions"
@@ -172,7 +173,11 @@ def customer_scores(
             metadata.update(_performance_metadata(result))
         elif ensure_performance_recorded(con, models):
             context.log.info(f"Restored the backtest rows of bundle {models.model_version}.")
-        scores = score_customers(con, models)
+        web_state = refresh_web_state(con, history.last_day) if history is not None else None
+        if web_state is not None:
+            context.log.info(f"Web features' state: {web_state.describe()}")
+            metadata["web_state"] = dg.MetadataValue.text(web_state.describe())
+        scores = score_customers(con, models, web_state=web_state)
         rows = write_scores(con, scores)
         warehouse.hand_off(
             con, ["predictions.customer_scores", "predictions.model_performance"], context.log
