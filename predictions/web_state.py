@@ -194,14 +194,21 @@ class Refresh:
         return f"unchanged since its last refresh: {self.state_rows:,} visitor-days"
 
 
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None):
+    """The one value `sql` returns (fetched whole: DuckDB blocks a connection's next query
+    while a result is half read)."""
+    return con.execute(sql, params or []).fetchall()[0][0]
+
+
 def _exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
     schema, name = qualified.split(".")
     return bool(
-        con.execute(
+        _scalar(
+            con,
             "select count(*) from information_schema.tables "
             "where table_schema = ? and table_name = ?",
             [schema, name],
-        ).fetchall()[0][0]
+        )
     )
 
 
@@ -225,16 +232,18 @@ def _why_rebuild(con: duckdb.DuckDBPyConnection, as_of: date) -> tuple[str | Non
         return f"as-of date {as_of} is before the state's {held}", held
     now = _DELIVERIES_SELECT.format(as_of=held.isoformat())
     held_days = f"select _dt, n_rows, last_loaded_at from {STATE_DAYS}"
-    changed = con.execute(
+    changed = _scalar(
+        con,
         f"select (select count(*) from (({now}) except ({held_days}))) "
-        f"+ (select count(*) from (({held_days}) except ({now})))"
-    ).fetchall()[0][0]
+        f"+ (select count(*) from (({held_days}) except ({now})))",
+    )
     if changed:
         return "a delivered day's web events changed (reloaded or erased)", held
-    without_id = con.execute(
-        f"select count(*) from raw.web_events where message_id is null "
-        f"and _dt <= cast('{as_of.isoformat()}' as date)"
-    ).fetchall()[0][0]
+    without_id = _scalar(
+        con,
+        "select count(*) from raw.web_events where message_id is null and _dt <= ?",
+        [as_of],
+    )
     if without_id:
         return "web events without a messageId are loaded", held
     return None, held
@@ -317,7 +326,7 @@ def _affected_visitors(con: duckdb.DuckDBPyConnection, held: date, as_of: date, 
         where coalesce(anonymous_id, 'user:' || user_id) is not null
         """
     )
-    return con.execute("select count(*) from _affected_visitors").fetchall()[0][0]
+    return _scalar(con, "select count(*) from _affected_visitors")
 
 
 def refresh(con: duckdb.DuckDBPyConnection, as_of: date, fx_rates=DEFAULT_FX_RATES) -> Refresh:
@@ -350,7 +359,7 @@ def refresh(con: duckdb.DuckDBPyConnection, as_of: date, fx_rates=DEFAULT_FX_RAT
     except BaseException:
         con.execute("rollback")
         raise
-    rows = con.execute(f"select count(*) from {STATE}").fetchall()[0][0]
+    rows = _scalar(con, f"select count(*) from {STATE}")
     return Refresh(mode=mode, as_of=as_of, visitors=visitors, reason=why or "", state_rows=rows)
 
 
