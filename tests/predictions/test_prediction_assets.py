@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import stat
 
 import dagster as dg
@@ -10,10 +11,12 @@ import pytest
 
 from demo_data.loaded_zone import run_dbt
 from orchestration.assets.predictions import (
+    customer_scores,
     model_performance,
     model_performance_check,
     models_dir,
 )
+from orchestration.resources import WarehouseResource
 
 pytestmark = pytest.mark.slow
 
@@ -56,6 +59,35 @@ def test_training_and_scoring_assets_record_backtests_and_private_models(scored)
             "from predictions.customer_scores"
         ).fetchone()
     assert scored_rows > 1000 and subscribers > 100 and leads > 100
+
+
+def _scoring_metadata(result: dg.ExecuteInProcessResult) -> dict:
+    return next(
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey(["predictions", "customer_scores"])
+    )
+
+
+def test_scoring_keeps_the_web_state_and_says_what_it_did(scored, tmp_path):
+    """The first scoring builds the web features' state from every event; the next one,
+    with nothing new, finds it unchanged. Both say so in the materialization."""
+    _, _, result, work = scored
+    first = _scoring_metadata(result)["web_state"].value
+    assert first.startswith("rebuilt from every web event (no state yet)"), first
+
+    again_dir = tmp_path / "again"
+    shutil.copytree(work, again_dir)
+    resource = WarehouseResource(path=str(again_dir / "warehouse.duckdb"))
+    again = dg.materialize([customer_scores], resources={"warehouse": resource})
+    assert again.success
+    second = _scoring_metadata(again)["web_state"].value
+    assert second.startswith("unchanged since its last refresh"), second
+    with duckdb.connect(str(again_dir / "warehouse.duckdb"), read_only=True) as con:
+        (visitor_days,) = con.execute(
+            "select count(*) from predictions.web_visitor_days"
+        ).fetchone()
+    assert f"{visitor_days:,} visitor-days" in second and visitor_days > 1000
 
 
 def test_baseline_check_follows_the_backtest_and_fails_when_a_model_loses(scored):
