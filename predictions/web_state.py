@@ -23,7 +23,7 @@ cost of a snapshot, once: a delivered day whose rows changed (reloaded, or rows 
 as-of date before the state's, events without a messageId (the snapshot keeps one of those
 in all), or no state yet. `refresh` says which it did and why. The features read from the
 state (WEB_FEATURES_FROM_STATE) equal those read from raw, column for column
-(tests/predictions/test_web_state.py, and `bench/scoring_snapshot.py --web-state`).
+(tests/predictions/test_web_state.py, and `bench/web_state.py` on a built warehouse).
 
 The state holds visitor ids (browser ids, `user:<userId>`) and golden customer ids next to
 the warehouse's other derived tables: an erasure deletes the rows carrying the erased
