@@ -559,8 +559,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     run.add_argument(
         "--full-refresh",
         action="store_true",
-        help="rebuild dbt's incremental models from all of raw (once after an upgrade that "
-        "changes their columns; a nightly run processes only the changed days)",
+        help="rebuild dbt's incremental models and the scoring step's web state from all of "
+        "raw (once after an upgrade that changes their columns; a nightly run processes only "
+        "the changed days)",
     )
     run.add_argument(
         "-v",

@@ -329,10 +329,17 @@ def _affected_visitors(con: duckdb.DuckDBPyConnection, held: date, as_of: date, 
     return _scalar(con, "select count(*) from _affected_visitors")
 
 
-def refresh(con: duckdb.DuckDBPyConnection, as_of: date, fx_rates=DEFAULT_FX_RATES) -> Refresh:
-    """Bring the state to `as_of` (the scoring date: the last day loaded), in one transaction."""
+def refresh(
+    con: duckdb.DuckDBPyConnection,
+    as_of: date,
+    fx_rates=DEFAULT_FX_RATES,
+    rebuild: str | None = None,
+) -> Refresh:
+    """Bring the state to `as_of` (the scoring date: the last day loaded), in one transaction.
+
+    `rebuild` (a reason, e.g. "cdp run --full-refresh") rebuilds it from every event."""
     con.execute(f"create schema if not exists {SCHEMA}")
-    why, held = _why_rebuild(con, as_of)
+    why, held = (rebuild, None) if rebuild else _why_rebuild(con, as_of)
     con.execute("begin transaction")
     try:
         if why is not None:

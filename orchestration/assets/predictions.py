@@ -136,6 +136,15 @@ def model_performance(
     return dg.MaterializeResult(metadata=_performance_metadata(result))
 
 
+def _full_refresh_asked(context: dg.AssetExecutionContext) -> str | None:
+    """`cdp run --full-refresh` rebuilds dbt's incremental models from raw; the scoring
+    step's web state (predictions/web_state.py) is rebuilt with them."""
+    for op_config in (context.run.run_config.get("ops") or {}).values():
+        if ((op_config or {}).get("config") or {}).get("full_refresh"):
+            return "asked for: cdp run --full-refresh"
+    return None
+
+
 @dg.asset(
     key=SCORES_KEY,
     deps=[*UPSTREAM, PERFORMANCE_KEY],
@@ -173,7 +182,11 @@ def customer_scores(
             metadata.update(_performance_metadata(result))
         elif ensure_performance_recorded(con, models):
             context.log.info(f"Restored the backtest rows of bundle {models.model_version}.")
-        web_state = refresh_web_state(con, history.last_day) if history is not None else None
+        web_state = (
+            refresh_web_state(con, history.last_day, rebuild=_full_refresh_asked(context))
+            if history is not None
+            else None
+        )
         if web_state is not None:
             context.log.info(f"Web features' state: {web_state.describe()}")
             metadata["web_state"] = dg.MetadataValue.text(web_state.describe())

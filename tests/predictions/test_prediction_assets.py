@@ -61,6 +61,12 @@ def test_training_and_scoring_assets_record_backtests_and_private_models(scored)
     assert scored_rows > 1000 and subscribers > 100 and leads > 100
 
 
+@dg.asset(config_schema={"full_refresh": dg.Field(bool, default_value=False)})
+def dbt_step() -> None:
+    """A stand-in for the job's dbt steps, whose config carries `cdp run --full-refresh`."""
+    return None
+
+
 def _scoring_metadata(result: dg.ExecuteInProcessResult) -> dict:
     return next(
         e.materialization.metadata
@@ -71,7 +77,8 @@ def _scoring_metadata(result: dg.ExecuteInProcessResult) -> dict:
 
 def test_scoring_keeps_the_web_state_and_says_what_it_did(scored, tmp_path):
     """The first scoring builds the web features' state from every event; the next one,
-    with nothing new, finds it unchanged. Both say so in the materialization."""
+    with nothing new, finds it unchanged; a full refresh rebuilds it. Each says so in the
+    materialization."""
     _, _, result, work = scored
     first = _scoring_metadata(result)["web_state"].value
     assert first.startswith("rebuilt from every web event (no state yet)"), first
@@ -88,6 +95,17 @@ def test_scoring_keeps_the_web_state_and_says_what_it_did(scored, tmp_path):
             "select count(*) from predictions.web_visitor_days"
         ).fetchone()
     assert f"{visitor_days:,} visitor-days" in second and visitor_days > 1000
+
+    # `cdp run --full-refresh` (config full_refresh on the run's dbt steps; here on a
+    # stand-in step, as the scoring step reads any op's) rebuilds it from every event
+    refreshed = dg.materialize(
+        [dbt_step, customer_scores],
+        resources={"warehouse": resource},
+        run_config={"ops": {"dbt_step": {"config": {"full_refresh": True}}}},
+    )
+    assert refreshed.success
+    third = _scoring_metadata(refreshed)["web_state"].value
+    assert third.startswith("rebuilt from every web event (asked for: cdp run --full-refresh)")
 
 
 def test_baseline_check_follows_the_backtest_and_fails_when_a_model_loses(scored):

@@ -136,6 +136,10 @@ def test_a_changed_delivered_day_or_an_earlier_as_of_date_rebuilds_the_state(
         back = refresh(con, days[45])
         assert back.mode == "full" and back.reason.startswith(f"as-of date {days[45]} is before")
         assert_state_gives_the_snapshot(con, days[45])
+        # and when asked (cdp run --full-refresh), whatever the state
+        asked = refresh(con, days[45], rebuild="asked for: cdp run --full-refresh")
+        assert (asked.mode, asked.reason) == ("full", "asked for: cdp run --full-refresh")
+        assert_state_gives_the_snapshot(con, days[45])
 
 
 def test_future_dated_events_and_messages_delivered_by_two_visitors(signal_zone, warehouse):
