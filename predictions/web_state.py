@@ -34,7 +34,7 @@ next refresh rebuilds the state.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 
 import duckdb
 
@@ -249,83 +249,72 @@ def _why_rebuild(con: duckdb.DuckDBPyConnection, as_of: date) -> tuple[str | Non
     return None, held
 
 
-def _record(con: duckdb.DuckDBPyConnection, as_of: date, fx_rates) -> None:
-    """Write what the state now reflects: its date, the deliveries, the keys' customers."""
+def _record(con: duckdb.DuckDBPyConnection, as_of: date) -> None:
+    """Write what the state now reflects: its date, the deliveries, the keys' customers
+    (`_keys_now`, which `refresh` computed)."""
     con.execute(
         f"create or replace table {STATE_DAYS} as "
         + _DELIVERIES_SELECT.format(as_of=as_of.isoformat())
     )
-    con.execute(
-        f"create or replace table {STATE_KEYS} as "
-        + _with_ctes(as_of, "(select * from raw.web_events where false)", _KEYS_SELECT, fx_rates)
-    )
+    con.execute(f"create or replace table {STATE_KEYS} as select * from _keys_now")
     con.execute(
         f"create or replace table {STATE_AS_OF} as select cast(? as date) as as_of_date",
         [as_of],
     )
 
 
+# The visitors whose sums can have moved since the state's night ($held), by the web keys
+# mapped today (`_keys_now`) against those the state recorded.
+_AFFECTED_SELECT = f"""
+-- delivered since the state's night, or now past their timestamp
+arrived as (
+    select rows.message_id, rows.anonymous_id, rows.user_id
+    from raw.web_events as rows, params
+    where (rows._dt > $held and rows._dt <= params.as_of_date)
+        or (rows._dt <= $held
+            and rows.event_timestamp >= cast($held as timestamp) + interval 1 day
+            and rows.event_timestamp < params.cutoff)
+),
+-- every delivery of those messages: which one is first can have changed
+same_messages as (
+    select rows.anonymous_id, rows.user_id
+    from raw.web_events as rows, params
+    where rows._dt <= params.as_of_date
+        and rows.message_id in (select message_id from arrived)
+),
+remapped_keys as (
+    select coalesce(now.kind, held.kind) as kind, coalesce(now.web_key, held.web_key) as web_key
+    from _keys_now as now
+    full outer join {STATE_KEYS} as held
+        on held.kind = now.kind and held.web_key = now.web_key
+    where now.web_key is null or held.web_key is null
+        or now.customer_id is distinct from held.customer_id
+),
+remapped as (
+    select rows.anonymous_id, rows.user_id
+    from raw.web_events as rows, params
+    where rows._dt <= params.as_of_date
+        and (
+            rows.anonymous_id in (select web_key from remapped_keys where kind = 'record')
+            or rows.user_id in (select web_key from remapped_keys)
+        )
+)
+select distinct coalesce(anonymous_id, 'user:' || user_id) as visitor_id
+from (
+    select anonymous_id, user_id from arrived
+    union all
+    select * from same_messages
+    union all
+    select * from remapped
+) as touched
+where coalesce(anonymous_id, 'user:' || user_id) is not null
+"""
+
+
 def _affected_visitors(con: duckdb.DuckDBPyConnection, held: date, as_of: date, fx_rates) -> int:
     """Fill the temp table `_affected_visitors` (visitor_id); returns how many."""
-    held_cutoff = held + timedelta(days=1)
-    keys_now = _with_ctes(
-        as_of, "(select * from raw.web_events where false)", _KEYS_SELECT, fx_rates
-    )
-    con.execute(
-        f"""
-        create or replace temp table _affected_visitors as
-        with params as (
-            select cast('{as_of.isoformat()}' as date) as as_of_date,
-                cast('{as_of.isoformat()}' as timestamp) + interval 1 day as cutoff
-        ),
-        -- delivered since the state's night, or now past their timestamp
-        arrived as (
-            select rows.message_id, rows.anonymous_id, rows.user_id
-            from raw.web_events as rows, params
-            where (rows._dt > cast('{held.isoformat()}' as date)
-                    and rows._dt <= params.as_of_date)
-                or (rows._dt <= cast('{held.isoformat()}' as date)
-                    and rows.event_timestamp >= cast('{held_cutoff.isoformat()}' as timestamp)
-                    and rows.event_timestamp < params.cutoff)
-        ),
-        -- every delivery of those messages: which one is first can have changed
-        same_messages as (
-            select rows.anonymous_id, rows.user_id
-            from raw.web_events as rows, params
-            where rows._dt <= params.as_of_date
-                and rows.message_id in (select message_id from arrived)
-        ),
-        keys_now as ({keys_now}),
-        remapped_keys as (
-            select coalesce(now.kind, held.kind) as kind, coalesce(now.web_key, held.web_key) as web_key
-            from keys_now as now
-            full outer join {STATE_KEYS} as held
-                on held.kind = now.kind and held.web_key = now.web_key
-            where now.web_key is null or held.web_key is null
-                or now.customer_id is distinct from held.customer_id
-        ),
-        remapped as (
-            select rows.anonymous_id, rows.user_id
-            from raw.web_events as rows, params
-            where rows._dt <= params.as_of_date
-                and (
-                    rows.anonymous_id in (
-                        select web_key from remapped_keys where kind = 'record'
-                    )
-                    or rows.user_id in (select web_key from remapped_keys)
-                )
-        )
-        select distinct coalesce(anonymous_id, 'user:' || user_id) as visitor_id
-        from (
-            select anonymous_id, user_id from arrived
-            union all
-            select * from same_messages
-            union all
-            select * from remapped
-        ) as touched
-        where coalesce(anonymous_id, 'user:' || user_id) is not null
-        """
-    )
+    query = point_in_time_sql("with {invoice_ctes},\n" + _AFFECTED_SELECT, as_of, fx_rates)
+    con.execute("create or replace temp table _affected_visitors as " + query, {"held": held})
     return _scalar(con, "select count(*) from _affected_visitors")
 
 
@@ -340,6 +329,13 @@ def refresh(
     `rebuild` (a reason, e.g. "cdp run --full-refresh") rebuilds it from every event."""
     con.execute(f"create schema if not exists {SCHEMA}")
     why, held = (rebuild, None) if rebuild else _why_rebuild(con, as_of)
+    # the web keys' customers as of `as_of`: what a night compares with the state's, and
+    # what the state records
+    no_events = "(select * from raw.web_events where false)"
+    con.execute(
+        "create or replace temp table _keys_now as "
+        + _with_ctes(as_of, no_events, _KEYS_SELECT, fx_rates)
+    )
     con.execute("begin transaction")
     try:
         if why is not None:
@@ -361,11 +357,13 @@ def refresh(
                     + _with_ctes(as_of, _AFFECTED_KNOWN_EVENTS, _VISITOR_DAYS_SELECT, fx_rates)
                 )
             con.execute("drop table if exists _affected_visitors")
-        _record(con, as_of, fx_rates)
+        _record(con, as_of)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
+    finally:
+        con.execute("drop table if exists _keys_now")
     rows = _scalar(con, f"select count(*) from {STATE}")
     return Refresh(mode=mode, as_of=as_of, visitors=visitors, reason=why or "", state_rows=rows)
 
