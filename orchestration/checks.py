@@ -21,7 +21,7 @@ import dagster as dg
 import duckdb
 
 from orchestration.metadata import to_metadata_value
-from orchestration.partitions import partition_dates
+from orchestration.partitions import partition_dates, run_step_flags
 from orchestration.resources import WarehouseResource
 from quality.suites import SUITES, SuiteSpec
 
@@ -73,11 +73,7 @@ def is_nightly_run(context: dg.AssetCheckExecutionContext) -> bool:
     run = context.run
     if "dagster/partition" not in run.tags:
         return False  # a backfill range or an unpartitioned run: validate as a full run
-    for op_config in (run.run_config.get("ops") or {}).values():
-        config = (op_config or {}).get("config") or {}
-        if config.get("full_identity") or config.get("full_refresh"):
-            return False
-    return True
+    return not run_step_flags(run) & {"full_identity", "full_refresh"}
 
 
 def _suite_result(

@@ -25,3 +25,14 @@ def partition_dates(
     key_range = op_context.partition_key_range
     first, last = date.fromisoformat(key_range.start), date.fromisoformat(key_range.end)
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def run_step_flags(run: dg.DagsterRun) -> set[str]:
+    """The config fields set (truthy) on any step of `run`: `full_identity` for
+    `cdp run --full-identity`, `full_refresh` for `--full-refresh`, and so on."""
+    return {
+        name
+        for op_config in (run.run_config.get("ops") or {}).values()
+        for name, value in ((op_config or {}).get("config") or {}).items()
+        if value
+    }

@@ -21,6 +21,7 @@ import dagster as dg
 import duckdb
 
 from orchestration.metadata import to_metadata_value
+from orchestration.partitions import run_step_flags
 from orchestration.resources import WarehouseResource
 from predictions.pipeline import (
     PredictionSettings,
@@ -139,9 +140,8 @@ def model_performance(
 def _full_refresh_asked(context: dg.AssetExecutionContext) -> str | None:
     """`cdp run --full-refresh` rebuilds dbt's incremental models from raw; the scoring
     step's web state (predictions/web_state.py) is rebuilt with them."""
-    for op_config in (context.run.run_config.get("ops") or {}).values():
-        if ((op_config or {}).get("config") or {}).get("full_refresh"):
-            return "asked for: cdp run --full-refresh"
+    if "full_refresh" in run_step_flags(context.run):
+        return "asked for: cdp run --full-refresh"
     return None
 
 
