@@ -13,9 +13,7 @@ Like the rest of `demo_data`, only the CLI, tests and benches import this module
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -28,7 +26,7 @@ from demo_data.habits import habits_from_names
 from identity.pipeline import resolve_identities
 from ingestion.contract import RAW_TABLES
 from ingestion.load import load_partitions
-from warehouse_engine.dbt_cli import DBT_PROJECT_DIR, dbt_command
+from warehouse_engine.dbt_cli import run_on_duckdb
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,13 +52,7 @@ def load_raw(warehouse: Path, zone: Path, days: list[date]) -> None:
 
 def run_dbt(warehouse: Path, work_dir: Path, *args: str) -> str:
     """`dbt <args>` on the repository's project against `warehouse`; its stdout."""
-    completed = subprocess.run(
-        dbt_command(args, work_dir),
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, "CDP_WAREHOUSE": str(warehouse)},
-        capture_output=True,
-        text=True,
-    )
+    completed = run_on_duckdb(warehouse, work_dir, args)
     if completed.returncode != 0:
         raise DbtFailed(
             f"dbt {' '.join(args)} failed on {warehouse}:\n"

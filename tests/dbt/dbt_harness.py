@@ -4,20 +4,18 @@ The tables themselves are not restated here: `raw.*` comes from the contract
 (`ingestion.load.ensure_raw_schema`) and `identity.*` from `identity.persistence.TABLE_COLUMNS`,
 so the dbt project is tested against the tables the loader and the identity engine write.
 
-Each dbt invocation runs in its own process with CDP_WAREHOUSE and its own target/log
+Each dbt invocation runs in its own process (warehouse_engine.dbt_cli.run_on_duckdb) with its own target/log
 paths under tmp, so test runs never touch dbt_project/target or each other.
 """
 
 from __future__ import annotations
 
-import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from warehouse_engine.dbt_cli import DBT_PROJECT_DIR, dbt_command
+from warehouse_engine.dbt_cli import run_on_duckdb
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -32,12 +30,8 @@ class DbtInvocation:
 
 def run_dbt(warehouse: Path, work_dir: Path, *args: str) -> DbtInvocation:
     """Run the project's dbt CLI against `warehouse`; artifacts and logs go under `work_dir`."""
-    command = dbt_command(args, work_dir)
-    env = {**os.environ, "CDP_WAREHOUSE": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    completed = subprocess.run(
-        command, cwd=DBT_PROJECT_DIR, env=env, capture_output=True, text=True
-    )
-    return DbtInvocation(command, completed.returncode, completed.stdout + completed.stderr)
+    completed = run_on_duckdb(warehouse, work_dir, args)
+    return DbtInvocation(completed.args, completed.returncode, completed.stdout + completed.stderr)
 
 
 def assert_dbt_succeeded(invocation: DbtInvocation) -> None:

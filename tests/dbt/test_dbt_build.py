@@ -9,7 +9,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import duckdb
 import pytest
 
-from tests.dbt.dbt_harness import DBT_PROJECT_DIR
+from warehouse_engine.dbt_cli import DBT_PROJECT_DIR
 
 MARTS = [
     "dim_customers",
