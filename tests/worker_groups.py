@@ -25,6 +25,7 @@ SHARED_FIXTURES = {
     "reference": "reliability reference run",
     "built_warehouse": "built dbt warehouse",
     "copy_of_built_warehouse": "built dbt warehouse",
+    "full_rebuild_after": "built dbt warehouse",
     "signal_zone": "predictions warehouse",
     "full_warehouse": "predictions warehouse",
     "scored": "predictions warehouse",

@@ -73,13 +73,14 @@ def _table_contents_differences(incremental, full_rebuild) -> dict[str, tuple[in
     return differences
 
 
-def _incremental_and_full_rebuild(copy_of_built_warehouse, *fixtures: str):
+def _incremental_and_full_rebuild(copy_of_built_warehouse, full_rebuild_after, *fixtures: str):
     """Two copies of the built warehouse after `fixtures` changed raw (and identity.*): one
-    updated by an incremental `dbt run`, one rebuilt with `--full-refresh`."""
+    updated by an incremental `dbt run`, one rebuilt with `--full-refresh` (a private copy
+    of the session's rebuild after the same fixtures: conftest.full_rebuild_after)."""
     incremental = copy_of_built_warehouse("incremental")
     execute_fixture(incremental, *fixtures)
     assert_dbt_succeeded(run_dbt(incremental, incremental.parent, "run"))
-    full_rebuild = _full_rebuild(copy_of_built_warehouse, *fixtures)
+    full_rebuild = full_rebuild_after(*fixtures)
     # fct_web_sessions consumed what int_web__events_sessionised recorded, in both; so did
     # fct_email_events and int_customer__email_metrics
     assert _visitors_to_regroup(incremental) == _visitors_to_regroup(full_rebuild) == []
@@ -126,15 +127,6 @@ def _recorded(warehouse, record: tuple[str, str]) -> list[str | None]:
     return sorted((row[0] for row in rows), key=lambda v: (v is not None, v or ""))
 
 
-def _full_rebuild(copy_of_built_warehouse, *fixtures: str):
-    """A copy of the built warehouse after `fixtures`, rebuilt with `--full-refresh`: what
-    an incremental run after the same fixtures must equal."""
-    full_rebuild = copy_of_built_warehouse("full_rebuild")
-    execute_fixture(full_rebuild, *fixtures)
-    assert_dbt_succeeded(run_dbt(full_rebuild, full_rebuild.parent, "run", "--full-refresh"))
-    return full_rebuild
-
-
 def _visitors_to_regroup(warehouse) -> list[str | None]:
     """The record fct_web_sessions re-groups from, sorted (NULL, "every visitor", first)."""
     con = duckdb.connect(str(warehouse), read_only=True)
@@ -164,8 +156,12 @@ def _query_results(warehouse, queries: dict[str, str]) -> dict[str, object]:
         con.close()
 
 
-def test_incremental_run_after_late_data_equals_full_rebuild(copy_of_built_warehouse):
-    incremental, full_rebuild = _incremental_and_full_rebuild(copy_of_built_warehouse, "late_data")
+def test_incremental_run_after_late_data_equals_full_rebuild(
+    copy_of_built_warehouse, full_rebuild_after
+):
+    incremental, full_rebuild = _incremental_and_full_rebuild(
+        copy_of_built_warehouse, full_rebuild_after, "late_data"
+    )
 
     assert _table_contents_differences(incremental, full_rebuild) == {}
 
@@ -199,13 +195,14 @@ def test_incremental_run_after_late_data_equals_full_rebuild(copy_of_built_wareh
 
 def test_incremental_run_after_reloaded_partitions_and_changed_people_equals_full_rebuild(
     copy_of_built_warehouse,
+    full_rebuild_after,
 ):
     """Re-running a day must give the same result as running it once, also when the day
     comes back with fewer rows, changed rows or none, however old it is; and in the same
     night contacts and billing customers change and identity merges two customers and
     splits a browser off a third (one dbt run for both keeps the suite's time)."""
     incremental, full_rebuild = _incremental_and_full_rebuild(
-        copy_of_built_warehouse, "reloaded_partitions", "people_changed"
+        copy_of_built_warehouse, full_rebuild_after, "reloaded_partitions", "people_changed"
     )
 
     assert _table_contents_differences(incremental, full_rebuild) == {}
@@ -280,6 +277,7 @@ def test_incremental_run_after_reloaded_partitions_and_changed_people_equals_ful
 
 def test_sessions_regroup_what_the_sessionised_model_replaced_over_several_runs(
     copy_of_built_warehouse,
+    full_rebuild_after,
 ):
     """fct_web_sessions re-groups only the visitors int_web__events_sessionised replaced
     since it last ran, however many runs that spans: a run that stops after the
@@ -298,7 +296,7 @@ def test_sessions_regroup_what_the_sessionised_model_replaced_over_several_runs(
     assert_dbt_succeeded(run_dbt(incremental, incremental.parent, "run"))
     assert _visitors_to_regroup(incremental) == []
 
-    full_rebuild = _full_rebuild(copy_of_built_warehouse, "late_data", "people_changed")
+    full_rebuild = full_rebuild_after("late_data", "people_changed")
     assert _table_contents_differences(incremental, full_rebuild) == {}
     # both nights reached the sessions: the late 09:55 view bridges Ada's two sessions on
     # her browser, which the split then gives to gc_ada_web; Eve's browser joins gc_bob
@@ -309,7 +307,9 @@ def test_sessions_regroup_what_the_sessionised_model_replaced_over_several_runs(
     assert _query_results(incremental, sessions) == _query_results(full_rebuild, sessions)
 
 
-def test_sessionised_events_check_only_what_staging_replaced(copy_of_built_warehouse):
+def test_sessionised_events_check_only_what_staging_replaced(
+    copy_of_built_warehouse, full_rebuild_after
+):
     """int_web__events_sessionised checks only the events stg_web__events replaced since it
     last ran (a run that stops after staging leaves them recorded), and re-sessionises only
     the visitors among them with a real change: staging also re-keeps its newest day's
@@ -341,12 +341,13 @@ def test_sessionised_events_check_only_what_staging_replaced(copy_of_built_wareh
 
     execute_fixture(incremental, "people_changed")
     assert_dbt_succeeded(run_dbt(incremental, incremental.parent, "run"))
-    full_rebuild = _full_rebuild(copy_of_built_warehouse, "late_data", "people_changed")
+    full_rebuild = full_rebuild_after("late_data", "people_changed")
     assert _table_contents_differences(incremental, full_rebuild) == {}
 
 
 def test_sessions_regroup_every_visitor_after_the_sessionised_model_was_rebuilt_whole(
     copy_of_built_warehouse,
+    full_rebuild_after,
 ):
     """A full rebuild of int_web__events_sessionised alone (here after late data) records
     "every visitor": the next incremental run re-groups all sessions, also those of a
@@ -375,7 +376,7 @@ def test_sessions_regroup_every_visitor_after_the_sessionised_model_was_rebuilt_
     ) / "int_web__events_sessionised.sql"
     assert "changed_events as" in compiled.read_text()  # the fallback comparison ran
 
-    full_rebuild = _full_rebuild(copy_of_built_warehouse, "late_data", "people_changed")
+    full_rebuild = full_rebuild_after("late_data", "people_changed")
     assert _table_contents_differences(incremental, full_rebuild) == {}
     assert _query_results(
         incremental,
@@ -400,6 +401,7 @@ def _mrr(warehouse, customer_id: str, month: str) -> int | None:
 
 def test_monthly_mrr_follows_changed_subscriptions_merges_and_the_as_of_date(
     copy_of_built_warehouse,
+    full_rebuild_after,
 ):
     """int_billing__customer_mrr_monthly recomputes only the customers whose inputs moved:
     versions gone with a reloaded day, new and changed versions, a billing customer merged
@@ -407,7 +409,7 @@ def test_monthly_mrr_follows_changed_subscriptions_merges_and_the_as_of_date(
     cancellation it passes, with no version changing), back, and into the next month. After
     each run the whole warehouse equals a full rebuild with the same as-of date."""
     incremental, full_rebuild = _incremental_and_full_rebuild(
-        copy_of_built_warehouse, "subscriptions_changed"
+        copy_of_built_warehouse, full_rebuild_after, "subscriptions_changed"
     )
     assert _table_contents_differences(incremental, full_rebuild) == {}
     # ... and the night really changed the MRR (the comparison above is not vacuous)
@@ -453,7 +455,9 @@ def test_monthly_mrr_follows_changed_subscriptions_merges_and_the_as_of_date(
     assert _mrr(incremental, "gc_b_12", "2026-11-01") == 2500
 
 
-def test_email_marts_catch_up_on_what_was_recorded_over_several_runs(copy_of_built_warehouse):
+def test_email_marts_catch_up_on_what_was_recorded_over_several_runs(
+    copy_of_built_warehouse, full_rebuild_after
+):
     """fct_email_events re-joins only the events stg_email__events replaced since it last
     ran, and int_customer__email_metrics re-aggregates only the customers whose rows
     fct_email_events replaced since it last ran, however many runs that spans: runs that
@@ -485,7 +489,7 @@ def test_email_marts_catch_up_on_what_was_recorded_over_several_runs(copy_of_bui
     fct = (compiled / "fct_email_events.sql").read_text()
     assert "changed_events as" in fct and EMAIL_IDENTITIES_SNAPSHOT not in fct
 
-    full_rebuild = _full_rebuild(copy_of_built_warehouse, "late_data", "people_changed")
+    full_rebuild = full_rebuild_after("late_data", "people_changed")
     assert _table_contents_differences(incremental, full_rebuild) == {}
     assert _query_results(
         incremental,
@@ -497,7 +501,9 @@ def test_email_marts_catch_up_on_what_was_recorded_over_several_runs(copy_of_bui
     ) == {"eve_events": "gc_bob", "eve_opened": 1, "snapshot": 1}
 
 
-def test_email_marts_redo_everything_after_a_whole_rebuild_upstream(copy_of_built_warehouse):
+def test_email_marts_redo_everything_after_a_whole_rebuild_upstream(
+    copy_of_built_warehouse, full_rebuild_after
+):
     """A whole rebuild of stg_email__events alone records "every event": the next
     fct_email_events run re-joins them all; a whole rebuild of fct_email_events alone
     records "every customer": the next int_customer__email_metrics run re-aggregates them
@@ -525,11 +531,13 @@ def test_email_marts_redo_everything_after_a_whole_rebuild_upstream(copy_of_buil
         assert _recorded(incremental, record) == []
     assert _compiled_incrementally(incremental)
 
-    full_rebuild = _full_rebuild(copy_of_built_warehouse, "late_data", "people_changed")
+    full_rebuild = full_rebuild_after("late_data", "people_changed")
     assert _table_contents_differences(incremental, full_rebuild) == {}
 
 
-def test_invoices_follow_recorded_invoices_and_changed_fx_rates(copy_of_built_warehouse):
+def test_invoices_follow_recorded_invoices_and_changed_fx_rates(
+    copy_of_built_warehouse, full_rebuild_after
+):
     """int_billing__invoices re-joins the invoices stg_billing__invoices replaced since it
     last ran (over several runs), and the invoices of a currency whose rate changed with no
     invoice changing; fct_invoices re-reads what int_billing__invoices replaced. After the
@@ -553,7 +561,7 @@ def test_invoices_follow_recorded_invoices_and_changed_fx_rates(copy_of_built_wa
         assert _recorded(incremental, record) == []
     assert _compiled_incrementally(incremental)
 
-    full_rebuild = _full_rebuild(copy_of_built_warehouse, "late_data", "fx_rate_changed")
+    full_rebuild = full_rebuild_after("late_data", "fx_rate_changed")
     assert _table_contents_differences(incremental, full_rebuild) == {}
     assert _query_results(
         incremental,
