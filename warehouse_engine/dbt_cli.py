@@ -53,32 +53,51 @@ def run_on_duckdb(
     parsing still re-reads every changed project file, so a state from before an edit to
     the project is a correct start, only a slower one.
     """
-    global _parse_states
     target = work_dir / "target"
-    saved = target / PARTIAL_PARSE_FILE
-    key = _parse_state_key(warehouse.name, args)
-    if _parse_states is None:
-        _parse_states = Path(tempfile.mkdtemp(prefix="cdp-dbt-parse-"))
-        atexit.register(shutil.rmtree, _parse_states, ignore_errors=True)
-    kept = _parse_states / key
-    if kept.exists():
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(kept, saved)
+    kept = start_from_kept_parse(warehouse.name, args, target)
     completed = subprocess.run(
         dbt_command(args, work_dir),
         cwd=warehouse.parent,
         env={
             **(os.environ if env is None else env),
-            "CDP_ENGINE": "duckdb",
-            "CDP_WAREHOUSE": warehouse.name,
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            **duckdb_profile_environment(warehouse),
         },
         capture_output=True,
         text=True,
     )
-    if completed.returncode == 0 and saved.exists() and not kept.exists():
-        shutil.copyfile(saved, kept)
+    if completed.returncode == 0:
+        keep_parse(kept, target)
     return completed
+
+
+def duckdb_profile_environment(warehouse: Path) -> dict[str, str]:
+    """The environment the profile reads: the DuckDB output, naming `warehouse` relative to
+    its folder (dbt runs there), so every warehouse of one name has the same profile."""
+    return {
+        "CDP_ENGINE": "duckdb",
+        "CDP_WAREHOUSE": warehouse.name,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+
+
+def start_from_kept_parse(warehouse_name: str, args: Sequence[str], target: Path) -> Path:
+    """Put the parse state this process kept for `warehouse_name` and `args`' --vars into
+    the target folder `target` (when there is one); the path it is kept at."""
+    global _parse_states
+    if _parse_states is None:
+        _parse_states = Path(tempfile.mkdtemp(prefix="cdp-dbt-parse-"))
+        atexit.register(shutil.rmtree, _parse_states, ignore_errors=True)
+    kept = _parse_states / _parse_state_key(warehouse_name, args)
+    if kept.exists():
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(kept, target / PARTIAL_PARSE_FILE)
+    return kept
+
+
+def keep_parse(kept: Path, target: Path) -> None:
+    """Keep the parse state a successful dbt command left in `target`, if none is kept yet."""
+    if (target / PARTIAL_PARSE_FILE).exists() and not kept.exists():
+        shutil.copyfile(target / PARTIAL_PARSE_FILE, kept)
 
 
 def _parse_state_key(warehouse_name: str, args: Sequence[str]) -> str:

@@ -4,18 +4,24 @@ The tables themselves are not restated here: `raw.*` comes from the contract
 (`ingestion.load.ensure_raw_schema`) and `identity.*` from `identity.persistence.TABLE_COLUMNS`,
 so the dbt project is tested against the tables the loader and the identity engine write.
 
-Each dbt invocation runs in its own process (warehouse_engine.dbt_cli.run_on_duckdb) with its own target/log
-paths under tmp, so test runs never touch dbt_project/target or each other.
+Each dbt invocation runs with its own target/log paths under tmp, so test runs never touch
+dbt_project/target or each other.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
-from warehouse_engine.dbt_cli import run_on_duckdb
+from warehouse_engine.dbt_cli import (
+    dbt_command,
+    duckdb_profile_environment,
+    keep_parse,
+    start_from_kept_parse,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -29,9 +35,48 @@ class DbtInvocation:
 
 
 def run_dbt(warehouse: Path, work_dir: Path, *args: str) -> DbtInvocation:
-    """Run the project's dbt CLI against `warehouse`; artifacts and logs go under `work_dir`."""
-    completed = run_on_duckdb(warehouse, work_dir, args)
-    return DbtInvocation(completed.args, completed.returncode, completed.stdout + completed.stderr)
+    """Run the project's dbt CLI against `warehouse`; artifacts and logs go under `work_dir`.
+
+    Through dbt's programmatic entry point in this process, as the pipeline's dbt steps run
+    (orchestration/dbt_in_process.py): a dbt process of its own per call spent ~3 s of a
+    small run importing dbt again. The profile, the parse state and the closing of the
+    DuckDB file are those of the subprocess path (warehouse_engine.dbt_cli.run_on_duckdb).
+    """
+    from dbt.cli.main import dbtRunner
+
+    from orchestration.dbt_in_process import _DBT_LOCK, _close_duckdb
+
+    command = dbt_command(args, work_dir)
+    target = work_dir / "target"
+    output: list[str] = []
+
+    def keep(event) -> None:
+        if event.info.level != "debug":
+            output.append(event.info.msg)
+
+    environment = duckdb_profile_environment(warehouse)
+    with _DBT_LOCK:
+        kept = start_from_kept_parse(warehouse.name, args, target)
+        previous = {name: os.environ.get(name) for name in environment}
+        folder = os.getcwd()
+        os.environ.update(environment)
+        os.chdir(warehouse.parent)
+        try:
+            result = dbtRunner(callbacks=[keep]).invoke(command[1:])
+        finally:
+            _close_duckdb()
+            os.chdir(folder)
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+    if result.exception is not None:
+        output.append(f"dbt failed: {result.exception!r}")
+    returncode = 0 if result.success else (2 if result.exception is not None else 1)
+    if returncode == 0:
+        keep_parse(kept, target)
+    return DbtInvocation(command, returncode, "\n".join(output))
 
 
 def assert_dbt_succeeded(invocation: DbtInvocation) -> None:
