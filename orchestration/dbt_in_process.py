@@ -31,7 +31,8 @@ from dagster_dbt.asset_utils import (
 from dagster_dbt.dagster_dbt_translator import DagsterDbtTranslator, validate_opt_translator
 from dagster_dbt.dbt_manifest import validate_manifest
 
-PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+from warehouse_engine.dbt_cli import PARTIAL_PARSE_FILE
+
 _DONE = object()
 # One dbt command at a time per process: dbt keeps its flags and adapters in globals.
 _DBT_LOCK = threading.Lock()

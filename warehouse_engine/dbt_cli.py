@@ -1,16 +1,18 @@
-"""The one way this repository's Python starts the dbt CLI on its own project: the Spark
-build, the demo-data loader, the dbt tests and the benches. (Dagster's steps go through
-dagster-dbt's resource instead.)"""
+"""How this repository's Python starts the dbt CLI on its own project outside Dagster: the
+Spark build, the demo-data loader and the benches in a dbt process of their own, the dbt
+tests through dbt's programmatic entry point with the same profile and parse state
+(tests/dbt/dbt_harness.py). Dagster's steps go through dagster-dbt's resource instead."""
 
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
@@ -39,7 +41,7 @@ def dbt_command(args: Sequence[str], work_dir: Path) -> list[str]:
 
 
 def run_on_duckdb(
-    warehouse: Path, work_dir: Path, args: Sequence[str], env: Mapping[str, str] | None = None
+    warehouse: Path, work_dir: Path, args: Sequence[str]
 ) -> subprocess.CompletedProcess:
     """`dbt <args>` in a process of its own against the DuckDB file `warehouse`, artifacts
     and logs under `work_dir`; the completed process, its output captured.
@@ -58,10 +60,7 @@ def run_on_duckdb(
     completed = subprocess.run(
         dbt_command(args, work_dir),
         cwd=warehouse.parent,
-        env={
-            **(os.environ if env is None else env),
-            **duckdb_profile_environment(warehouse),
-        },
+        env={**os.environ, **duckdb_profile_environment(warehouse)},
         capture_output=True,
         text=True,
     )
@@ -103,8 +102,6 @@ def keep_parse(kept: Path, target: Path) -> None:
 def _parse_state_key(warehouse_name: str, args: Sequence[str]) -> str:
     """A file name for what a parse depends on besides the project: the profile (here the
     warehouse's file name) and the `--vars`."""
-    import hashlib
-
     variables = [args[i + 1] for i, arg in enumerate(args[:-1]) if arg == "--vars"]
     digest = hashlib.sha256("\0".join([warehouse_name, *variables]).encode()).hexdigest()
     return f"{digest[:16]}.msgpack"
