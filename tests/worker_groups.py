@@ -49,9 +49,9 @@ JOINED_FILES = {
 # Groups by measured wall time, longest first (the rest follow in file order). Seconds of
 # tests per group in `make test` on a fresh clone at stop 32 (fe231c1, nearly idle
 # machine): Spark 369, reliability reference run 337, test_pipeline 95, the UI 58,
-# predictions warehouse 70, identity accuracy 40, built dbt warehouse 135, customer
-# experience 18, quality gates 71. The order is older than these figures; the two workers
-# ended within a second of each other with it.
+# predictions warehouse 70, identity accuracy 40, built dbt warehouse 135, quality gates
+# 71 (customer experience: 18 in an earlier run). The order is older than these figures;
+# the two workers ended within a second of each other with it.
 LONGEST_FIRST = [
     SPARK,
     "reliability reference run",
