@@ -8,9 +8,9 @@ from pathlib import Path
 
 import dagster as dg
 
-from identity.config import IdentityConfig
+from identity.config import IdentityConfig, IdentityConfigError
 from identity.evaluate import evaluate_against_truth
-from identity.overrides import default_overrides_file
+from identity.overrides import OverrideError, default_overrides_file
 from identity.pipeline import resolve_identities
 from identity.quality_report import (
     identity_quality,
@@ -76,23 +76,31 @@ def identity_assets(
     landing: LandingZoneResource,
 ):
     """Match email, billing and web identities into golden customers with stable ids."""
-    identity_config = (
-        IdentityConfig.from_file(Path(config.config_file))
-        if config.config_file
-        else IdentityConfig()
-    )
+    # A wrong setting or override fails the same way on a retry: the step fails at once,
+    # naming the file and what to fix, instead of waiting for the retry policy's second try.
+    try:
+        identity_config = (
+            IdentityConfig.from_file(Path(config.config_file))
+            if config.config_file
+            else IdentityConfig()
+        )
+    except IdentityConfigError as exc:
+        raise dg.Failure(description=f"Identity settings: {exc}", allow_retries=False) from None
     linkage_engine, scratch = _linkage_engine(context, warehouse)
     with warehouse.connect(context.log) as con:
-        summary = resolve_identities(
-            con,
-            identity_config,
-            overrides_file=Path(config.overrides_file)
-            if config.overrides_file
-            else default_overrides_file(warehouse.base_file),
-            full_identity=True if config.full_identity else None,
-            linkage_engine=linkage_engine,
-            engine_scratch_dir=scratch,
-        )
+        try:
+            summary = resolve_identities(
+                con,
+                identity_config,
+                overrides_file=Path(config.overrides_file)
+                if config.overrides_file
+                else default_overrides_file(warehouse.base_file),
+                full_identity=True if config.full_identity else None,
+                linkage_engine=linkage_engine,
+                engine_scratch_dir=scratch,
+            )
+        except OverrideError as exc:
+            raise dg.Failure(description=f"Steward overrides: {exc}", allow_retries=False) from None
         metadata = summary.to_metadata()
         truth = landing.root / "truth.csv"
         evaluation = None

@@ -80,6 +80,30 @@ def test_missing_config_file_fails_with_its_path(tmp_path, missing):
     assert missing in str(failure.event_specific_data.error)
 
 
+def test_a_wrong_setting_or_override_fails_at_once_without_a_retry(tmp_path):
+    """A retry cannot fix a file: the step fails once, naming the file, line and column,
+    rather than waiting for the retry policy and failing again."""
+    _warehouse_with_two_contacts_on_one_address(tmp_path / "warehouse.duckdb")
+    overrides = tmp_path / "identity_overrides.csv"
+    overrides.write_text(
+        "override_id,kind,record_a,record_b,value_kind,value_sha256,value_masked,author,reason,"
+        "created_at\nov_1,merge,email:ct_1,email:ct_2,,,,steward,same bakery,2026-10-01\n",
+        encoding="utf-8",
+    )
+    settings = tmp_path / "identity.yml"
+    settings.write_text("max_block_size: -1\n", encoding="utf-8")
+    for run_config, named in (
+        ({"overrides_file": str(overrides)}, f"{overrides} line 2, column kind"),
+        ({"config_file": str(settings)}, f"{settings}"),
+    ):
+        result = _materialize(tmp_path, run_config)
+        assert not result.success
+        events = [e.event_type_value for e in result.all_events]
+        assert events.count("STEP_FAILURE") == 1 and "STEP_UP_FOR_RETRY" not in events
+        failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+        assert named in str(failure.event_specific_data.error)
+
+
 def _identity_mode(result: dg.ExecuteInProcessResult) -> str:
     events = result.asset_materializations_for_node("resolve_identities")
     golden = next(m for m in events if m.asset_key == dg.AssetKey(["identity", "golden_customers"]))
