@@ -182,12 +182,11 @@ def customer_scores(
             metadata.update(_performance_metadata(result))
         elif ensure_performance_recorded(con, models):
             context.log.info(f"Restored the backtest rows of bundle {models.model_version}.")
-        web_state = (
-            refresh_web_state(con, history.last_day, rebuild=_full_refresh_asked(context))
-            if history is not None
-            else None
-        )
-        if web_state is not None:
+        web_state = None
+        if history is not None:
+            web_state = refresh_web_state(
+                con, history.last_day, rebuild=_full_refresh_asked(context)
+            )
             context.log.info(f"Web features' state: {web_state.describe()}")
             metadata["web_state"] = dg.MetadataValue.text(web_state.describe())
         scores = score_customers(con, models, web_state=web_state)
