@@ -10,9 +10,11 @@ dbt_project/target or each other.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import duckdb
 
@@ -54,23 +56,16 @@ def run_dbt(warehouse: Path, work_dir: Path, *args: str) -> DbtInvocation:
         if event.info.level != "debug":
             output.append(event.info.msg)
 
-    environment = duckdb_profile_environment(warehouse)
-    with _DBT_LOCK:
+    with (
+        _DBT_LOCK,
+        mock.patch.dict(os.environ, duckdb_profile_environment(warehouse)),
+        contextlib.chdir(warehouse.parent),
+    ):
         kept = start_from_kept_parse(warehouse.name, args, target)
-        previous = {name: os.environ.get(name) for name in environment}
-        folder = os.getcwd()
-        os.environ.update(environment)
-        os.chdir(warehouse.parent)
         try:
             result = dbtRunner(callbacks=[keep]).invoke(command[1:])
         finally:
             _close_duckdb()
-            os.chdir(folder)
-            for name, value in previous.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
     if result.exception is not None:
         output.append(f"dbt failed: {result.exception!r}")
     returncode = 0 if result.success else (2 if result.exception is not None else 1)
