@@ -146,6 +146,93 @@ AFTER_IDENTITY = (
 
 DBT_RETRY = dg.RetryPolicy(max_retries=1, delay=15, backoff=dg.Backoff.EXPONENTIAL)
 
+# What a second attempt can fix: another process holding the DuckDB file, a disk or
+# mount hiccup, memory taken by something else at the time, a Spark session or Spark
+# Connect server that went away. Any other dbt error (a failing test, a SQL, compilation
+# or contract error, an incremental model refusing a schema change) fails the same way
+# again, so the step fails at once instead of waiting out the retry and rebuilding.
+TRANSIENT_DBT_ERRORS = (
+    "could not set lock",
+    "conflicting lock",
+    "io error",
+    "out of memory",
+    "database is locked",
+    "resource temporarily unavailable",
+    "connection refused",
+    "connection reset",
+    "py4jnetworkerror",
+    "status = statuscode.unavailable",
+)
+# dbt statuses of a node that failed (a skipped node only follows an upstream failure).
+_FAILED_STATUSES = {"error", "fail", "runtime error"}
+
+
+@dataclass(frozen=True)
+class DbtStepFailure:
+    """Why a `dbt build` step failed, from its run_results.json: what a person reads in
+    the UI, and whether a retry could help."""
+
+    description: str
+    retriable: bool
+
+
+def _error_kind(message: str) -> str:
+    """The error's class without its text ("Catalog Error", "Compilation Error"): dbt and
+    DuckDB messages can quote a row's values, which are personal data."""
+    for line in (message or "").splitlines():
+        head = line.strip().split(":", 1)[0].strip()
+        if head and len(head) <= 40 and head.replace(" ", "").isalpha():
+            return head
+    return "error"
+
+
+def dbt_step_failure(run_results: Mapping[str, Any] | None, command: str) -> DbtStepFailure:
+    """Explain a failed `dbt build` (`command` names it for the person re-running it).
+
+    Retriable only when every failed node failed in a way a retry can fix
+    (`TRANSIENT_DBT_ERRORS`), or when dbt wrote no results at all (it stopped before
+    running a node: nothing says the cause is in the data or the project)."""
+    failed = [
+        r
+        for r in (run_results or {}).get("results", [])
+        if str(r.get("status", "")).lower() in _FAILED_STATUSES
+    ]
+    if not failed:
+        return DbtStepFailure(
+            f"`{command}` failed before it ran a model or test; its output is in the run log.",
+            retriable=True,
+        )
+    transient = all(
+        any(marker in str(r.get("message") or "").lower() for marker in TRANSIENT_DBT_ERRORS)
+        for r in failed
+    )
+    # models first: a failed model explains the tests and models it skipped
+    failed.sort(key=lambda r: r["unique_id"].startswith(("test.", "unit_test.")))
+    lines = []
+    for r in failed[:12]:
+        kind, _, rest = r["unique_id"].partition(".")
+        name = rest.split(".")[1] if rest.count(".") else rest
+        detail = (
+            f"{r.get('failures')} failing row(s)"
+            if str(r.get("status")).lower() == "fail"
+            else _error_kind(str(r.get("message") or ""))
+        )
+        lines.append(f"  {kind} {name}: {r.get('status')} ({detail})")
+    if len(failed) > 12:
+        lines.append(f"  ... and {len(failed) - 12} more")
+    advice = (
+        "it may pass when retried (another process held the file, or memory or a connection "
+        "was short)"
+        if transient
+        else "a retry would fail the same way, so there is none: dbt's full messages are in "
+        "the run's log (`cdp run` prints its path); fix the data or the model, then run the "
+        "day again"
+    )
+    return DbtStepFailure(
+        f"`{command}` failed on {len(failed)} node(s):\n" + "\n".join(lines) + f"\n{advice}.",
+        retriable=transient,
+    )
+
 
 @dataclass(frozen=True)
 class SourceTest:
@@ -292,8 +379,16 @@ def _run_dbt(
             dbt_build_args(config.full_refresh),
             context=context,
             target_path=warehouse.dbt_target_dir,
+            raise_on_error=False,
         )
         yield from invocation.stream()
+    if not invocation.is_successful():
+        try:
+            run_results = invocation.get_artifact("run_results.json")
+        except (FileNotFoundError, ValueError):
+            run_results = None
+        failure = dbt_step_failure(run_results, f"dbt build ({context.op_def.name})")
+        raise dg.Failure(description=failure.description, allow_retries=failure.retriable)
     if warehouse.engine.is_spark:
         # The Python steps after this one (identity, predictions, erasure, publishing) read
         # what dbt built; on Spark they get a copy of it in the local step store.
