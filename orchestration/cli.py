@@ -281,6 +281,9 @@ def _execute_pipeline(args, run_id: str, tags: dict, kwargs: dict, started: floa
                 else dg.DagsterInstance.ephemeral()
             )
             instance.add_event_listener(run_id, console.on_event)
+            slow_log = stock_event_log_note(instance)
+            if slow_log:
+                console.warnings.append(slow_log)
         finally:
             if pinned:
                 # The code location just loaded (Dagster, dbt, GX, pandas: a few million
@@ -330,6 +333,21 @@ def _execute_pipeline(args, run_id: str, tags: dict, kwargs: dict, started: floa
     finally:
         # Closes the instance's databases (their SQLite write-ahead logs are folded in).
         instance.dispose()
+
+
+def stock_event_log_note(instance) -> str | None:
+    """A note when the instance stores events in Dagster's stock SQLite event log rather
+    than the pooled one orchestration/dagster.yaml configures (a dagster.yaml of the
+    user's own without that block): the run works, but every event costs a new database
+    connection and commit."""
+    from dagster._core.storage.event_log import SqliteEventLogStorage
+
+    if type(instance.event_log_storage) is not SqliteEventLogStorage:
+        return None
+    return (
+        "slow event log: $DAGSTER_HOME/dagster.yaml has no event_log_storage block; "
+        "copy it from orchestration/dagster.yaml for faster runs"
+    )
 
 
 def _read_only_connection():

@@ -199,3 +199,24 @@ def test_migration_markers_answer_like_dagsters_and_are_read_once(tmp_path: Path
     finally:
         storage.dispose()
         stock.dispose()
+
+
+def test_cdp_run_notes_an_instance_on_dagsters_stock_event_log(tmp_path: Path, monkeypatch):
+    """A dagster.yaml of the user's own without the project's event_log_storage block still
+    runs, on the stock log; `cdp run` says so, and says nothing on the project's own."""
+    import shutil
+
+    from orchestration.cli import stock_event_log_note
+
+    own, stock = tmp_path / "own", tmp_path / "stock"
+    own.mkdir()
+    stock.mkdir()
+    shutil.copy(Path(__file__).parents[2] / "orchestration" / "dagster.yaml", own / "dagster.yaml")
+    (stock / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(own))
+    with dg.DagsterInstance.get() as instance:
+        assert stock_event_log_note(instance) is None
+    monkeypatch.setenv("DAGSTER_HOME", str(stock))
+    with dg.DagsterInstance.get() as instance:
+        note = stock_event_log_note(instance)
+        assert note is not None and "orchestration/dagster.yaml" in note and len(note) <= 160
