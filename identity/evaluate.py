@@ -27,6 +27,8 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
+from warehouse_engine.catalog import table_exists
+
 TRUTH_COLUMNS = ("source_system", "source_record_id", "person_id")
 # What Python's str.strip() removes (str.isspace()): a truth value of only these is empty.
 _PYTHON_WHITESPACE = "".join(chr(c) for c in range(0x3001) if chr(c).isspace())
@@ -390,15 +392,6 @@ def _evaluate_in_warehouse(
         cursor.close()
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchall()[0][0]
-    )
-
-
 def evaluate_against_truth(
     con: duckdb.DuckDBPyConnection, truth_csv: Path, evidence_ceiling: bool = True
 ) -> EvaluationReport:
@@ -406,7 +399,7 @@ def evaluate_against_truth(
     comes from identity.identity_records when the warehouse has it (and `evidence_ceiling`:
     it depends on the records alone, not on how they were resolved, and costs as much as
     the rest of the evaluation)."""
-    if not _has_table(con, "identity", "customer_map"):
+    if not table_exists(con, "identity.customer_map"):
         raise LookupError(
             "the warehouse has no identity.customer_map yet; run identity resolution first"
         )
@@ -418,7 +411,7 @@ def evaluate_against_truth(
         "select source_system, source_record_id, customer_id from identity.customer_map"
     ).df()
     evidence = None
-    if evidence_ceiling and _has_table(con, "identity", "identity_records"):
+    if evidence_ceiling and table_exists(con, "identity.identity_records"):
         present = {
             r[0]
             for r in con.execute(

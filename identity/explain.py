@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import duckdb
 
+from warehouse_engine.catalog import table_exists
+
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[tuple]:
     return con.execute(sql, params).fetchall()
@@ -14,12 +16,7 @@ LEVEL_NAMES = {-1: "missing", 0: "disagree"}
 
 def _field_weights(con: duckdb.DuckDBPyConnection, record: str, via: str) -> list[str]:
     """The per-field agreement levels and log2 Bayes factors behind one probabilistic link."""
-    if not _rows(
-        con,
-        "select count(*) from information_schema.tables where table_schema = 'identity' "
-        "and table_name = 'match_evidence'",
-        [],
-    )[0][0]:
+    if not table_exists(con, "identity.match_evidence"):
         return []
     rows = _rows(
         con,
@@ -138,21 +135,10 @@ def explain_customer(con: duckdb.DuckDBPyConnection, customer_id: str) -> str:
     return "\n".join(lines)
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(
-        _rows(
-            con,
-            "select count(*) from information_schema.tables where table_schema = 'identity' "
-            "and table_name = ?",
-            [table],
-        )[0][0]
-    )
-
-
 def explain_model(con: duckdb.DuckDBPyConnection) -> str:
     """The last run's Fellegi-Sunter model: per comparison level, m = P(level | same person),
     u = P(level | different people) and the match weight log2(m/u) it adds to a pair."""
-    if not _table_exists(con, "model_parameters"):
+    if not table_exists(con, "identity.model_parameters"):
         return "identity.model_parameters does not exist yet: run identity resolution first (`cdp run`)."
     rows = _rows(
         con,
@@ -184,7 +170,9 @@ def explain_model(con: duckdb.DuckDBPyConnection) -> str:
 
 def shared_value_lines(con: duckdb.DuckDBPyConnection, customer_id: str) -> list[str]:
     """The customer's values that were judged shared by several people, with why."""
-    if not _table_exists(con, "shared_values") or not _table_exists(con, "identity_records"):
+    if not table_exists(con, "identity.shared_values") or not table_exists(
+        con, "identity.identity_records"
+    ):
         return []
     rows = _rows(
         con,

@@ -46,6 +46,7 @@ import pandas as pd
 from identity.guards import ClusterAttributes
 from identity.normalize import email_match_key, normalize_phone
 from quality.masking import mask_value
+from warehouse_engine.catalog import table_exists
 
 SCHEMA = "identity"
 TABLE = "overrides"
@@ -168,18 +169,8 @@ def _empty() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = ? and table_name = ?",
-            [SCHEMA, TABLE],
-        ).fetchall()[0][0]
-    )
-
-
 def read_table(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    if not _table_exists(con):
+    if not table_exists(con, f"{SCHEMA}.{TABLE}"):
         return _empty()
     return con.sql(f"select {', '.join(COLUMNS)} from {SCHEMA}.{TABLE}").df()
 
@@ -494,11 +485,7 @@ def settle_unlink_splits(
 
 
 def _known_records(con: duckdb.DuckDBPyConnection, keys: list[str]) -> set[str]:
-    exists = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'identity' and table_name = 'id_registry'"
-    ).fetchall()[0][0]
-    if not exists:
+    if not table_exists(con, "identity.id_registry"):
         raise OverrideError(
             "the warehouse has no identity tables yet; run `cdp run` first, then name records "
             "as marts.customer_identity_map does (source_system:source_record_id)"

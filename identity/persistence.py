@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from identity.shared_values import SHARED_COLUMNS
+from warehouse_engine import catalog
 from warehouse_engine.frames import to_pandas
 
 SCHEMA = "identity"
@@ -110,12 +111,8 @@ class PreviousState:
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [SCHEMA, table],
-        ).fetchall()[0][0]
-    )
+    """Is `identity.<table>` in the warehouse?"""
+    return catalog.table_exists(con, f"{SCHEMA}.{table}")
 
 
 def read_previous(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:

@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from identity.persistence import table_exists
 from quality.masking import mask_text, mask_value
 
 SCHEMA = "identity"
@@ -90,16 +91,6 @@ def _cell(value) -> str:
     return str(value).replace("|", "/")
 
 
-def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables "
-            "where table_schema = ? and table_name = ?",
-            [SCHEMA, table],
-        ).fetchall()[0][0]
-    )
-
-
 def _df(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> pd.DataFrame:
     return con.execute(sql, params or []).df()
 
@@ -154,7 +145,7 @@ def _largest(con) -> pd.DataFrame:
         )
     )
     top["identifiers"] = ""
-    if _exists(con, "identity_records"):
+    if table_exists(con, "identity_records"):
         shared = _df(
             con,
             f"""
@@ -187,7 +178,7 @@ def _largest(con) -> pd.DataFrame:
 
 
 def _refused(con) -> tuple[pd.DataFrame, pd.DataFrame]:
-    if not _exists(con, "refused_merges"):
+    if not table_exists(con, "refused_merges"):
         empty = pd.DataFrame(columns=["guard", "pairs"])
         return pd.DataFrame(), empty
     by_guard = _df(
@@ -209,24 +200,24 @@ def _refused(con) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _runs(con) -> pd.DataFrame:
     parts = []
-    if _exists(con, "merge_log"):
+    if table_exists(con, "merge_log"):
         parts.append(
             f"select merged_at as run_at, count(*) as merges, 0 as splits "
             f"from {SCHEMA}.merge_log group by 1"
         )
-    if _exists(con, "split_log"):
+    if table_exists(con, "split_log"):
         parts.append(
             f"select split_at, 0, count(distinct original_customer_id) "
             f"from {SCHEMA}.split_log group by 1"
         )
-    if _exists(con, HISTORY_TABLE):
+    if table_exists(con, HISTORY_TABLE):
         parts.append(f"select run_at, 0, 0 from {SCHEMA}.{HISTORY_TABLE}")
     if not parts:
         return pd.DataFrame(columns=["run_at", "customers", "merges", "splits"])
     customers = (
         f"left join (select run_at, max(customers) as customers from {SCHEMA}.{HISTORY_TABLE} "
         f"group by 1) h using (run_at)"
-        if _exists(con, HISTORY_TABLE)
+        if table_exists(con, HISTORY_TABLE)
         else ""
     )
     frame = _df(
@@ -256,7 +247,7 @@ def _by_rule(con) -> pd.DataFrame:
 
 
 def _overrides(con) -> pd.DataFrame:
-    if not _exists(con, "overrides"):
+    if not table_exists(con, "overrides"):
         return pd.DataFrame(columns=["kind", "n"])
     from identity.overrides import active_overrides, read_table
 
@@ -275,13 +266,13 @@ def record_quality_history(con: duckdb.DuckDBPyConnection, run_at: datetime) -> 
     stamp = f"timestamp '{pd.Timestamp(run_at).isoformat(sep=' ')}'"
 
     def this_run(table: str, column: str, counted: str = "*") -> str:
-        if not _exists(con, table):
+        if not table_exists(con, table):
             return "0"
         return f"(select count({counted}) from {SCHEMA}.{table} where {column} = {stamp})"
 
     overrides = (
         f"(select count(*) from {SCHEMA}.overrides where kind <> 'revoke')"
-        if _exists(con, "overrides")
+        if table_exists(con, "overrides")
         else "0"
     )
     con.execute(
@@ -301,7 +292,7 @@ def record_quality_history(con: duckdb.DuckDBPyConnection, run_at: datetime) -> 
 
 def last_resolution_time(con: duckdb.DuckDBPyConnection) -> datetime | None:
     """When identity was last resolved (the run time stamped on model_parameters)."""
-    if not _exists(con, "model_parameters"):
+    if not table_exists(con, "model_parameters"):
         return None
     value = con.execute(f"select max(resolved_at) from {SCHEMA}.model_parameters").fetchall()[0][0]
     return value
@@ -311,7 +302,7 @@ def identity_quality(
     con: duckdb.DuckDBPyConnection, run_at: datetime | None = None
 ) -> IdentityQuality:
     """Figures of the identity tables as they are now (run after resolve_identities)."""
-    if not _exists(con, "customer_map"):
+    if not table_exists(con, "customer_map"):
         raise ValueError("identity.customer_map does not exist: run identity resolution first")
     run_at = run_at or last_resolution_time(con) or datetime.now()
     totals = con.execute(

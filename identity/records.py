@@ -48,6 +48,7 @@ from identity.normalize import (
     nickname_table,
     normalize_phone,
 )
+from warehouse_engine.catalog import table_exists
 
 STAGING_TABLES = (
     "staging.stg_email__contacts",
@@ -82,27 +83,17 @@ MISSPELT_DOMAIN_MAX_SHARE = 0.05
 _TEXT_COLUMNS = ("email", "first_name", "last_name", "full_name", "address_line1", "address_city")
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, table = qualified.split(".")
-    return bool(
-        con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [schema, table],
-        ).fetchall()[0][0]
-    )
-
-
 def create_source_table(con: duckdb.DuckDBPyConnection) -> None:
     """`_identity_source_records`: the staging records, un-normalised, one row per source
     record (the SQL files above)."""
-    missing = [t for t in STAGING_TABLES if not _table_exists(con, t)]
+    missing = [t for t in STAGING_TABLES if not table_exists(con, t)]
     if missing:
         raise LookupError(
             f"identity resolution reads {', '.join(missing)}, which the warehouse does not "
             "have yet; run the dbt staging models first (`dbt build --select staging`)"
         )
     blocks = [SOURCE_RECORDS_SQL] + [
-        path for table, path in EXPERIENCE_RECORDS_SQL.items() if _table_exists(con, table)
+        path for table, path in EXPERIENCE_RECORDS_SQL.items() if table_exists(con, table)
     ]
     sql = "\nunion all\n".join(path.read_text(encoding="utf-8") for path in blocks)
     con.execute(f"create or replace temp table {SOURCE_TABLE} as {sql}")

@@ -27,6 +27,7 @@ from identity.persistence import SCHEMA, TABLE_COLUMNS, table_exists
 from identity.provenance import RESOLVED_TABLE
 from identity.records import RECORDS_TABLE
 from identity.shared_values import MATCH_RECORDS_TABLE
+from warehouse_engine.catalog import temp_table_exists
 
 ASSIGNED_TABLE = "_identity_assigned"  # identity records + customer_id, read by the SQL
 GOLDEN_TABLE = "_identity_golden"
@@ -53,7 +54,7 @@ def create_maybe_changed_table(con: duckdb.DuckDBPyConnection, rids: np.ndarray)
     re-clustered, so its shared values too), its customer id and its customer's spanning
     tree: its rows are last run's. Returns False (no table) when the records whose source
     changed are not known."""
-    if not (table_exists_temp(con, NEW_OR_CHANGED_TABLE) and table_exists_temp(con, GONE_TABLE)):
+    if not (temp_table_exists(con, NEW_OR_CHANGED_TABLE) and temp_table_exists(con, GONE_TABLE)):
         return False
     con.register("_identity_maybe_changed_rids", pd.DataFrame({"rid": rids.astype(np.int32)}))
     try:
@@ -100,14 +101,6 @@ def add_changed_customers_records(con: duckdb.DuckDBPyConnection) -> None:
         semi join {CHANGED_CUSTOMERS_TABLE} c using (customer_id)
         anti join {MAYBE_CHANGED_TABLE} m using (record_key)
     """)
-
-
-def table_exists_temp(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(
-        con.execute(
-            "select count(*) from duckdb_tables() where temporary and table_name = ?", [table]
-        ).fetchall()[0][0]
-    )
 
 
 def previous_records_comparable(con: duckdb.DuckDBPyConnection) -> bool:

@@ -49,6 +49,7 @@ from predictions.outcomes import (
 )
 from predictions.snapshot import History, loaded_history
 from predictions.web_state import Refresh
+from warehouse_engine.catalog import table_exists
 
 MODEL_NAMES = ("churn", "lead_score", "clv", "next_best_product")
 SCHEMA = "predictions"
@@ -531,12 +532,8 @@ def ensure_performance_recorded(con: duckdb.DuckDBPyConnection, models: TrainedM
     """Write the bundle's backtest rows when the warehouse lacks them; True if it did."""
     if models.performance is None:
         return False
-    exists = con.execute(
-        "select count(*) from information_schema.tables "
-        f"where table_schema = '{SCHEMA}' and table_name = 'model_performance'"
-    ).fetchone()[0]
     if (
-        exists
+        table_exists(con, f"{SCHEMA}.model_performance")
         and con.execute(
             f"select count(*) from {SCHEMA}.model_performance where model_version = ?",
             [models.model_version],

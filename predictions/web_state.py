@@ -44,6 +44,7 @@ from predictions.snapshot import (
     point_in_time_sql,
     web_sessions_ctes,
 )
+from warehouse_engine.catalog import table_exists
 
 SCHEMA = "predictions"
 # (visitor_id, customer_id, day) -> the sums of that visitor's events of that day with that
@@ -200,18 +201,6 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None
     return con.execute(sql, params or []).fetchall()[0][0]
 
 
-def _exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, name = qualified.split(".")
-    return bool(
-        _scalar(
-            con,
-            "select count(*) from information_schema.tables "
-            "where table_schema = ? and table_name = ?",
-            [schema, name],
-        )
-    )
-
-
 def _with_ctes(as_of: date, known_web_events: str, select: str, fx_rates) -> str:
     """`select` after the invoice CTEs and the web_sessions CTEs over `known_web_events`."""
     template = "with {invoice_ctes},\n{web_sessions}\n" + select
@@ -222,7 +211,7 @@ def _with_ctes(as_of: date, known_web_events: str, select: str, fx_rates) -> str
 
 def _why_rebuild(con: duckdb.DuckDBPyConnection, as_of: date) -> tuple[str | None, date | None]:
     """(why the state must be rebuilt, or None; the state's as-of date, if any)."""
-    if not all(_exists(con, table) for table in STATE_TABLES):
+    if not all(table_exists(con, table) for table in STATE_TABLES):
         return "no state yet", None
     rows = con.execute(f"select as_of_date from {STATE_AS_OF}").fetchall()
     if len(rows) != 1:

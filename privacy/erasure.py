@@ -44,6 +44,7 @@ from ingestion.suppression import (
     hash_sql,
     keyed_hash,
 )
+from warehouse_engine.catalog import table_exists
 
 ERASURE_LOG = f"{SUPPRESSION_SCHEMA}.erasure_log"
 REQUESTS_TABLE = "raw.privacy_requests"
@@ -131,20 +132,9 @@ def ensure_privacy_tables(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
-    schema, name = qualified.split(".")
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-            "AND schema_name = ? AND table_name = ?",
-            [schema, name],
-        ).fetchone()[0]
-    )
-
-
 def pending_requests(con: duckdb.DuckDBPyConnection) -> list[ErasureRequest]:
     """Erase requests in raw not yet in the erasure log, oldest first (one per id)."""
-    if not _table_exists(con, REQUESTS_TABLE):
+    if not table_exists(con, REQUESTS_TABLE):
         return []
     ensure_privacy_tables(con)
     rows = con.execute(
@@ -159,7 +149,7 @@ def pending_requests(con: duckdb.DuckDBPyConnection) -> list[ErasureRequest]:
 def purge_processed_requests(con: duckdb.DuckDBPyConnection) -> int:
     """Delete re-delivered rows of requests already carried out (they carry the identifier;
     the log keeps their id). Returns how many rows went."""
-    if not _table_exists(con, REQUESTS_TABLE) or not _table_exists(con, ERASURE_LOG):
+    if not table_exists(con, REQUESTS_TABLE) or not table_exists(con, ERASURE_LOG):
         return 0
     (deleted,) = con.execute(
         f"DELETE FROM {REQUESTS_TABLE} WHERE request_id IN (SELECT request_id FROM {ERASURE_LOG})"
@@ -284,7 +274,7 @@ def _carrying_records(
     con: duckdb.DuckDBPyConnection, email: str | None, phone_suffix: str | None
 ) -> list[tuple[str, str, str | None]]:
     """(source_system, source_record_id, customer_id) of identity records with the value."""
-    if not _table_exists(con, "identity.identity_records"):
+    if not table_exists(con, "identity.identity_records"):
         return []
     conditions, params = [], []
     if email:
@@ -306,7 +296,7 @@ def _carrying_records(
 
 
 def _shared_value_hashes(con: duckdb.DuckDBPyConnection) -> set[str]:
-    if not _table_exists(con, "identity.shared_values"):
+    if not table_exists(con, "identity.shared_values"):
         return set()
     return {h for (h,) in con.execute("SELECT value_hash FROM identity.shared_values").fetchall()}
 
@@ -822,7 +812,7 @@ def _delete_request_rows(
     con: duckdb.DuckDBPyConnection, request_id: str, outcome: ErasureOutcome
 ) -> None:
     """The request itself carries the identifier: only its id stays, in the log."""
-    if not _table_exists(con, REQUESTS_TABLE):
+    if not table_exists(con, REQUESTS_TABLE):
         return
     (deleted,) = con.execute(
         f"DELETE FROM {REQUESTS_TABLE} WHERE request_id = ?", [request_id]
