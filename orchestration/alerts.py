@@ -25,6 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from orchestration.settings import SettingError, flag_setting
 from quality.masking import mask_text
 
 WEBHOOK_ENV = "CDP_ALERT_WEBHOOK"
@@ -79,9 +80,17 @@ def describe_webhook(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}" if parts.netloc else "<invalid webhook URL>"
 
 
+def http_alerts_allowed() -> bool:
+    """CDP_ALERT_ALLOW_HTTP: 1 allows a plain-http webhook; unset or 0 does not."""
+    return flag_setting(ALLOW_HTTP_ENV, on=("1",), off=("0",))
+
+
 def check_webhook(url: str) -> None:
     parts = urlsplit(url)
-    allow_http = os.environ.get(ALLOW_HTTP_ENV, "") == "1"
+    try:
+        allow_http = http_alerts_allowed()
+    except SettingError as exc:
+        raise AlertDeliveryError(str(exc)) from None
     if parts.scheme == "https" or (parts.scheme == "http" and allow_http):
         if parts.netloc:
             return

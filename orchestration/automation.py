@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import os
 import re
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,7 +19,7 @@ from orchestration.alerts import (
 )
 from orchestration.partitions import daily_partitions
 from orchestration.resources import PIPELINE_JOB_NAME
-from orchestration.settings import configured_path
+from orchestration.settings import configured_path, schedule_cron, schedule_timezone
 
 # One job for the schedule, the sensor, backfills from the UI and `cdp run`: a day's
 # partition of every raw table, then everything downstream. The in-process executor runs
@@ -40,11 +39,11 @@ pipeline_job = dg.define_asset_job(
 
 
 def _cron() -> str:
-    return os.environ.get("CDP_SCHEDULE_CRON", "0 2 * * *")
+    return schedule_cron()
 
 
 def _timezone() -> str:
-    return os.environ.get("CDP_SCHEDULE_TIMEZONE", "UTC")
+    return schedule_timezone()
 
 
 @dg.schedule(

@@ -192,12 +192,26 @@ def _engine_settings(args: argparse.Namespace):
         raise CliError(str(exc)) from None
 
 
+def _check_environment() -> None:
+    from orchestration.settings import environment_problems
+
+    problems = environment_problems()
+    if len(problems) == 1:
+        raise CliError(f"{problems[0]}; nothing was run")
+    if problems:
+        raise CliError(
+            f"{len(problems)} settings need fixing before a run (nothing was run):\n"
+            + "\n".join(f"  - {p}" for p in problems)
+        )
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from orchestration.file_modes import apply_private_umask
     from orchestration.run_lock import RunLock, WarehouseBusy, lock_timeout_s
 
     apply_private_umask()
     _set_paths(args)
+    _check_environment()
     engine = _engine_settings(args)
     if engine.is_spark and not engine.spark_remote and not shutil.which("java"):
         raise CliError(

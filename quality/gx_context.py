@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from quality.gx_import import import_great_expectations
+from quality.store_settings import results_kept_per_suite
 
 # Offline (no usage analytics) and without GX's Spark engine (quality/gx_import.py).
 import_great_expectations()
@@ -45,9 +45,6 @@ from quality.docs_site import DataDocsSite, read_json_object, write_atomically  
 from quality.spec import SuiteSpec  # noqa: E402
 
 DATA_SOURCE_NAME = "cdp_warehouse_frames"
-#: Validation results kept per suite in the store (older ones are pruned on write);
-#: $CDP_GX_STORE_KEEP overrides it. Data Docs keep their own, longer, index.
-DEFAULT_RESULTS_KEPT_PER_SUITE = 30
 #: GX's persisted state lives inside the docs directory so one folder holds all of it.
 STORE_DIRNAME = "_gx_store"
 #: Per suite validated by change: the newest row time its last passing validation covered.
@@ -215,20 +212,6 @@ def quality_context(docs_dir: Path) -> QualityContext:
         if context is None:
             context = _contexts[key] = QualityContext(key)
         return context
-
-
-def results_kept_per_suite() -> int:
-    """How many validation results per suite the store keeps ($CDP_GX_STORE_KEEP, >= 1)."""
-    raw = os.environ.get("CDP_GX_STORE_KEEP", "").strip()
-    if not raw:
-        return DEFAULT_RESULTS_KEPT_PER_SUITE
-    try:
-        kept = int(raw)
-    except ValueError:
-        raise ValueError(f"CDP_GX_STORE_KEEP={raw!r} is not a whole number") from None
-    if kept < 1:
-        raise ValueError(f"CDP_GX_STORE_KEEP={raw!r} must be at least 1")
-    return kept
 
 
 def _prune_results(suite_dir: Path, keep: int) -> None:

@@ -14,7 +14,6 @@ module only decides when it runs and what the UI shows.
   baseline beyond the noise (the 95% bootstrap interval of its lift is below zero).
 """
 
-import os
 from pathlib import Path
 
 import dagster as dg
@@ -23,6 +22,7 @@ import duckdb
 from orchestration.metadata import to_metadata_value
 from orchestration.partitions import run_step_flags
 from orchestration.resources import WarehouseResource
+from orchestration.settings import schedule_timezone, training_cron
 from predictions.pipeline import (
     PredictionSettings,
     TrainingResult,
@@ -293,8 +293,8 @@ train_predictions_job = dg.define_asset_job(
 
 @dg.schedule(
     job=train_predictions_job,
-    cron_schedule=os.environ.get("CDP_TRAINING_CRON", "0 4 * * 0"),
-    execution_timezone=os.environ.get("CDP_SCHEDULE_TIMEZONE", "UTC"),
+    cron_schedule=training_cron(),
+    execution_timezone=schedule_timezone(),
     name="weekly_training",
     description="Every week: retrain the prediction models; nightly runs score with the newest bundle.",
     default_status=dg.DefaultScheduleStatus.RUNNING,

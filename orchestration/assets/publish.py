@@ -28,7 +28,7 @@ from orchestration.file_modes import (
     set_published_modes,
 )
 from orchestration.resources import WarehouseResource
-from orchestration.settings import DBT_PROJECT_DIR
+from orchestration.settings import DBT_PROJECT_DIR, flag_setting
 from overview.page import write_overview
 from privacy.publishing import masked_select_list, pii_columns
 
@@ -38,7 +38,7 @@ CONTACTS_FILE_NAME = "bi_contacts.duckdb"
 
 
 def contacts_opted_in() -> bool:
-    return os.environ.get(CONTACTS_ENV, "").strip().lower() in ("1", "true", "yes")
+    return flag_setting(CONTACTS_ENV)
 
 
 def set_contacts_mode(path) -> None:
