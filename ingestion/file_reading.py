@@ -67,6 +67,16 @@ class ParsedFile:
         )
 
 
+def _other_separator(header: str, contract_names: list[str]) -> str | None:
+    """'semicolons', 'tabs' or 'pipes' when the header names contract columns once split
+    on that character (a spreadsheet's regional CSV export), else None."""
+    for separator, label in ((";", "semicolons"), ("\t", "tabs"), ("|", "pipes")):
+        fields = next(csv.reader([header], delimiter=separator), [])
+        if sum(f.strip().lower() in contract_names for f in fields) >= 2:
+            return label
+    return None
+
+
 def check_header(
     spec: RawTable,
     dt: date,
@@ -128,10 +138,16 @@ def check_header(
         # Never the header's text: a file without a header has a data row (names, emails)
         # on line 1, and this message goes to logs and the Dagster UI.
         matched = len(contract_names) - len(missing)
-        found = (
-            f"line 1 has {len(names)} field(s), {matched} of them named like a contract column"
-            + ("; it looks like a data row, so the file may have no header" if matched == 0 else "")
-        )
+        found = f"line 1 has {len(names)} field(s), {matched} of them named like a contract column"
+        if matched == 0:
+            separator = _other_separator(text, contract_names)
+            if separator:
+                found += (
+                    f"; its column names are separated by {separator}, not commas: the "
+                    "contract's CSV is comma-separated, so re-export the file with commas"
+                )
+            else:
+                found += "; it looks like a data row, so the file may have no header"
         columns = ", ".join(repr(m) for m in missing)
         noun = "required column" if len(missing) == 1 else "required columns"
         verb = "is" if len(missing) == 1 else "are"

@@ -275,6 +275,20 @@ def test_a_csv_without_header_names_the_missing_columns_but_no_data(con, landing
             assert value not in message
 
 
+def test_a_semicolon_csv_is_named_as_such_not_as_a_file_without_header(con, landing):
+    # A spreadsheet's "CSV" in a locale whose decimal mark is a comma: the header is all
+    # there, separated by semicolons. The message says so, and quotes no value.
+    header = CONTACTS_HEADER.replace(",", ";")
+    row = contact("c1", email="jane.secret@example.com").replace(",", ";")
+    write(landing, "part-0.csv", (header + "\n" + row + "\n").encode())
+    with pytest.raises(PartitionLoadError) as raised:
+        load(con, landing)
+    message = str(raised.value)
+    assert "its column names are separated by semicolons, not commas" in message
+    assert "re-export the file with commas" in message
+    assert "looks like a data row" not in message and "jane.secret" not in message
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
 def test_an_unreadable_file_fails_the_day_naming_it(con, landing):
     path = write(landing, "part-0.csv", with_good_rows(GOOD[2].encode()))
