@@ -7,6 +7,8 @@ from pathlib import Path
 
 import duckdb
 
+from warehouse_engine.catalog import table_exists
+
 # source table -> the staging model that deduplicates it
 STAGING_FOR_RAW = {
     "email_contacts": "stg_email__contacts",
@@ -42,15 +44,33 @@ def _fmt(n: int | None) -> str:
 
 
 def _erased_rows(con, table: str) -> int:
-    try:
-        (n,) = con.execute(
-            "select sum(coalesce(cast(json_extract(rows_per_table, ?) as bigint), 0)) "
-            "from privacy.erasure_log",
-            [f'$."{table}"'],
-        ).fetchone()
-    except duckdb.Error:  # no erasure ever: no privacy schema
+    """Rows of `raw.<table>` erased (privacy/erasure.py) from a load that is still the
+    current one: an erased row of a file loaded again since is not counted, as the reload
+    counted it as suppressed. Erasures logged before the per-load record existed count
+    by their per-table total (`privacy.erasure_log.rows_per_table`)."""
+    if not table_exists(con, "privacy.erasure_log"):
         return 0
-    return int(n or 0)
+    attributed = table_exists(con, "privacy.erased_raw_rows")
+    source_table = table.split(".", 1)[1]
+    (logged,) = con.execute(
+        "select sum(coalesce(cast(json_extract(rows_per_table, ?) as bigint), 0)) "
+        "from privacy.erasure_log"
+        + (
+            " where request_id not in (select request_id from privacy.erased_raw_rows)"
+            if attributed
+            else ""
+        ),
+        [f'$."{table}"'],
+    ).fetchone()
+    if not attributed:
+        return int(logged or 0)
+    (current,) = con.execute(
+        "select sum(e.rows_erased) from privacy.erased_raw_rows e where e.source_table = ? "
+        "and exists (select 1 from raw.load_audit a where a.source_table = e.source_table "
+        "and a.dt = e.dt and a.source_file = e.source_file and a.loaded_at = e.loaded_at)",
+        [source_table],
+    ).fetchone()
+    return int(logged or 0) + int(current or 0)
 
 
 def reconciliation_rows(con) -> list[tuple]:

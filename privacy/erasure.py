@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
 
+from ingestion.contract import RAW_TABLES
 from ingestion.suppression import (
     IDENTIFIER_COLUMNS,
     PHONE_SUFFIX_DIGITS,
@@ -47,6 +49,11 @@ from ingestion.suppression import (
 from warehouse_engine.catalog import table_exists
 
 ERASURE_LOG = f"{SUPPRESSION_SCHEMA}.erasure_log"
+# Which loaded file each erased raw row came from (counts, no values): a file's rows stay
+# accounted for as landed = raw + rejected + suppressed + erased while its load is the
+# current one, and stop counting as erased once the file is loaded again (its rows about
+# the person are then suppressed at load instead: counting both would count them twice).
+ERASED_RAW_ROWS = f"{SUPPRESSION_SCHEMA}.erased_raw_rows"
 REQUESTS_TABLE = "raw.privacy_requests"
 # Ids that hang off a source row: erasing the row erases the rows these ids name elsewhere
 # (an invoice's lines in the marts, a web event's session, a contact's campaign events).
@@ -85,6 +92,8 @@ class ErasureOutcome:
     ambiguous: bool = False
     customers_left: int = 0
     note: str = ""
+    # (raw table, dt, source file, load time) -> rows erased from that load of the file
+    raw_rows_by_load: Counter = field(default_factory=Counter)
 
     @property
     def rows_erased(self) -> int:
@@ -129,6 +138,11 @@ def ensure_privacy_tables(con: duckdb.DuckDBPyConnection) -> None:
         "customer_ids VARCHAR[] NOT NULL, rows_erased BIGINT NOT NULL, "
         "rows_per_table JSON NOT NULL, ambiguous BOOLEAN NOT NULL, "
         "customers_left BIGINT NOT NULL, note VARCHAR)"
+    )
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {ERASED_RAW_ROWS} ("
+        "request_id VARCHAR NOT NULL, source_table VARCHAR NOT NULL, dt DATE NOT NULL, "
+        "source_file VARCHAR NOT NULL, loaded_at TIMESTAMP NOT NULL, rows_erased BIGINT NOT NULL)"
     )
 
 
@@ -471,7 +485,9 @@ def _erase_one(
         note=note,
     )
     touched = _customers_of_records(con, text_columns, needles, scrub, scope) | set(customers)
-    outcome.rows_per_table = _delete_everywhere(con, text_columns, needles, scrub, scope)
+    outcome.rows_per_table = _delete_everywhere(
+        con, text_columns, needles, scrub, scope, by_load=outcome.raw_rows_by_load
+    )
     # A customer left without records (every one of them carried the person's values) was
     # the person's: it goes whole, its golden id with it.
     orphans = _customers_without_records(con, sorted(touched))
@@ -479,7 +495,12 @@ def _erase_one(
     if orphans:
         # Their ids were not known when the candidate rows were chosen: every table.
         orphan_rows = _delete_everywhere(
-            con, text_columns, _Needles(ids=set(orphans)), _Needles(), scope=None
+            con,
+            text_columns,
+            _Needles(ids=set(orphans)),
+            _Needles(),
+            scope=None,
+            by_load=outcome.raw_rows_by_load,
         )
         if scope is not None:
             scope.forget_deleted(con)
@@ -733,12 +754,19 @@ def _change_rows(
     candidate: str | None,
     condition: str,
     change: str = "DELETE FROM {}",
+    by_load: Counter | None = None,
 ) -> int:
     """Apply `change` (`DELETE FROM {}`, or `UPDATE {} SET col = NULL`) to the rows of table
     `name` matching `condition`: all of them, or (with the table's candidate rows) those
-    among the candidates, which are changed the same way first. Returns the rows changed."""
+    among the candidates, which are changed the same way first. Returns the rows changed.
+    With `by_load` (a raw source table's deletion), counts them per loaded file there."""
+    returning = " RETURNING _dt, _source_file, _loaded_at" if by_load is not None else ""
     if candidate is None:
-        return con.execute(f"{change.replace('{}', name, 1)} WHERE {condition}").fetchone()[0]
+        if by_load is None:
+            return con.execute(f"{change.replace('{}', name, 1)} WHERE {condition}").fetchone()[0]
+        return _count_by_load(
+            con.execute(f"{change.replace('{}', name, 1)} WHERE {condition}{returning}"), by_load
+        )
     rowids = [
         r
         for (r,) in con.execute(
@@ -747,9 +775,19 @@ def _change_rows(
     ]
     if not rowids:  # most of the day's candidate tables hold nothing of this request
         return 0
-    return con.execute(
-        f"{change.replace('{}', name, 1)} WHERE rowid IN (SELECT unnest(?::BIGINT[]))", [rowids]
-    ).fetchone()[0]
+    statement = (
+        f"{change.replace('{}', name, 1)} WHERE rowid IN (SELECT unnest(?::BIGINT[])){returning}"
+    )
+    if by_load is None:
+        return con.execute(statement, [rowids]).fetchone()[0]
+    return _count_by_load(con.execute(statement, [rowids]), by_load)
+
+
+def _count_by_load(cursor: duckdb.DuckDBPyConnection, by_load: Counter) -> int:
+    """Add a deletion's RETURNING rows (`_dt, _source_file, _loaded_at`) to `by_load`."""
+    deleted = Counter(cursor.fetchall())
+    by_load.update(deleted)
+    return sum(deleted.values())
 
 
 def _delete_everywhere(
@@ -758,10 +796,12 @@ def _delete_everywhere(
     needles: _Needles,
     scrub: _Needles,
     scope: _Scope | None = None,
+    by_load: Counter | None = None,
 ) -> dict[str, int]:
     """Delete every row carrying a needle; rows carrying a `scrub` value are deleted in raw
     (the source records carrying it) and elsewhere lose just that value (set to NULL, or
-    the row deleted where the column may not be NULL)."""
+    the row deleted where the column may not be NULL). `by_load` gets the raw source
+    tables' deleted rows per (table, dt, file, load time)."""
     counts: dict[str, int] = {}
     nullable = {
         (s, t, f'"{c}"'): n
@@ -783,14 +823,18 @@ def _delete_everywhere(
             continue  # no row of this table holds any value of the day's requests
 
         deleted = 0
+        # a raw source table's rows carry the load they came from (ingestion lineage)
+        loads = (
+            Counter() if by_load is not None and schema == "raw" and table in RAW_TABLES else None
+        )
         condition = conditions[(schema, table)]
         if condition:
-            deleted = _change_rows(con, name, candidate, condition)
+            deleted = _change_rows(con, name, candidate, condition, by_load=loads)
         if scrub:
             if schema == "raw":
                 condition = _row_condition(columns, scrub)
                 if condition:
-                    deleted += _change_rows(con, name, candidate, condition)
+                    deleted += _change_rows(con, name, candidate, condition, by_load=loads)
             else:
                 mentioned = _Needles(needles.ids | scrub.ids, scrub.emails, scrub.phones)
                 for column, kind in columns:
@@ -805,6 +849,8 @@ def _delete_everywhere(
                         deleted += _change_rows(con, name, candidate, condition)
         if deleted:
             counts[f"{schema}.{table}"] = int(deleted)
+        if loads:
+            by_load.update({(table, *load): n for load, n in loads.items()})
     return counts
 
 
@@ -884,3 +930,13 @@ def _write_log(con: duckdb.DuckDBPyConnection, outcome: ErasureOutcome, at: date
             outcome.note,
         ],
     )
+    if outcome.raw_rows_by_load:
+        con.executemany(
+            f"INSERT INTO {ERASED_RAW_ROWS} VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                [outcome.request_id, table, dt, source_file, loaded_at, n]
+                for (table, dt, source_file, loaded_at), n in sorted(
+                    outcome.raw_rows_by_load.items()
+                )
+            ],
+        )

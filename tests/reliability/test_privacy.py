@@ -290,6 +290,42 @@ def test_a_re_delivered_record_of_the_erased_person_is_suppressed_and_counted(
     assert stored == 0 and rejected == 0
 
 
+def test_every_landed_row_stays_accounted_for_when_an_erased_day_is_loaded_again(
+    erasure_run, tmp_path, monkeypatch
+):
+    """landed = raw + rejected (less erased people's rows) after the erasure, and again
+    after every day is loaded once more: the reload suppresses the person's rows, and the
+    rows erased from the loads it replaced no longer count (they counted twice before)."""
+    from datetime import date
+
+    from ingestion.contract import RAW_TABLES
+    from orchestration.run_summary import reconciliation_rows
+
+    def unbalanced(warehouse: Path) -> list[tuple]:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            rows = reconciliation_rows(con)
+        return [r for r in rows if r[1] is not None and r[1] != r[2] + (r[3] or 0)]
+
+    assert unbalanced(erasure_run.warehouse) == []
+    copy = tmp_path / "warehouse.duckdb"
+    shutil.copy(erasure_run.warehouse, copy)
+    monkeypatch.setenv("CDP_PRIVACY_KEY_FILE", str(erasure_run.warehouse.parent / "privacy.key"))
+    monkeypatch.delenv("CDP_PRIVACY_SALT", raising=False)
+    with duckdb.connect(str(copy)) as con:
+        suppressed = 0
+        for table in RAW_TABLES:
+            for day in sorted({p.name[3:] for p in erasure_run.zone.glob("*/*/dt=*")}):
+                result = load_partition(
+                    con, table, date.fromisoformat(day), erasure_run.zone, settle_seconds=0
+                )
+                suppressed += result.rows_suppressed
+    assert suppressed > 0
+    assert unbalanced(copy) == []
+    with duckdb.connect(str(copy), read_only=True) as con:
+        # the erasure recorded which loads it erased from; the reload replaced them all
+        assert con.execute("select count(*) from privacy.erased_raw_rows").fetchone()[0] > 0
+
+
 def test_bi_files_hold_no_street_address_nor_clear_email_and_contacts_are_private(erasure_run):
     folder = erasure_run.warehouse.parent
     with duckdb.connect(str(folder / "bi.duckdb"), read_only=True) as con:
@@ -418,9 +454,12 @@ def test_a_day_of_requests_erases_what_each_request_erases_on_its_own(
     phone, another by phone, a shared inbox, an unknown email and an empty request."""
     import privacy.erasure as erasure
 
+    # A fixed load time: the two copies' logs of which load each erased row came from
+    # (privacy.erased_raw_rows) must compare equal.
     insert = (
         "insert into raw.privacy_requests values (?, 'erase', ?, ?, "
-        "timestamp '2026-10-02 09:00', date '2026-10-02', 'manual.csv', 2, now())"
+        "timestamp '2026-10-02 09:00', date '2026-10-02', 'manual.csv', 2, "
+        "timestamp '2026-10-02 09:05')"
     )
     at = datetime(2026, 10, 3, 12, 0)
     results = {}
