@@ -42,6 +42,7 @@ from ingestion.suppression import (
     PHONE_SUFFIX_DIGITS,
     SUPPRESSION_SCHEMA,
     SUPPRESSION_TABLE,
+    IdentifierColumn,
     ensure_suppression_table,
     hash_sql,
     keyed_hash,
@@ -881,10 +882,14 @@ def _suppress(
     ambiguous: bool,
     scope: _Scope | None = None,
 ) -> None:
-    """Keyed hashes of every identifier of the rows about to be erased, and of the request's.
+    """Keyed hashes of the identifiers of the rows about to be erased, and of the request's.
 
-    For an ambiguous (shared) identifier, only it and the erased records' own ids: the
-    other emails and phones on those records may belong to strangers."""
+    Record ids (contact, customer, ticket, response, anonymous ids) of every such row; an
+    email, phone or user id only when it is one of the person's own `needles`, which leave
+    out values judged shared (a shop's order inbox on the person's billing record): the
+    suppression list drops every later row carrying a value, so a shared one would drop
+    the other people's rows too, and a re-run of an already loaded day would lose them.
+    For an ambiguous (shared) request identifier, no email or phone of the records but it."""
     hashes: set[tuple[str, str]] = set()
     if email:
         hashes.add(("email", keyed_hash(con, salt, "email", email)))
@@ -901,7 +906,7 @@ def _suppress(
         if not kept:
             continue
         # Every identifier of the table in one statement (the hash of an empty value is NULL).
-        selected = ", ".join(hash_sql(salt, i.kind, i.sql) for i in kept)
+        selected = ", ".join(_own_value_hash(salt, i, needles) for i in kept)
         for row in con.execute(
             f"SELECT DISTINCT {selected} FROM {relation} WHERE {condition}"
         ).fetchall():
@@ -912,6 +917,21 @@ def _suppress(
     rows = [(h, kind, request_id, at) for kind, h in sorted(hashes) if h and h not in existing]
     if rows:
         con.executemany(f"INSERT INTO {SUPPRESSION_TABLE} VALUES (?, ?, ?, ?)", rows)
+
+
+def _own_value_hash(salt: str, identifier: IdentifierColumn, needles: _Needles) -> str:
+    """SQL for the keyed hash of a row's identifier; for an email, phone or user id, NULL
+    unless the value is one of `needles` (see `_suppress`)."""
+    hashed = hash_sql(salt, identifier.kind, identifier.sql)
+    own = {
+        "email": _Needles(emails=needles.emails),
+        "phone": _Needles(phones=needles.phones),
+        "user_id": _Needles(ids=needles.ids),
+    }.get(identifier.kind)
+    if own is None:
+        return hashed
+    condition = _match_condition(identifier.sql, "VARCHAR", own, exact_ids=True)
+    return f"CASE WHEN {condition} THEN {hashed} END" if condition else "NULL"
 
 
 def _write_log(con: duckdb.DuckDBPyConnection, outcome: ErasureOutcome, at: datetime) -> None:

@@ -326,6 +326,48 @@ def test_every_landed_row_stays_accounted_for_when_an_erased_day_is_loaded_again
         assert con.execute("select count(*) from privacy.erased_raw_rows").fetchone()[0] > 0
 
 
+def test_a_value_judged_shared_is_not_suppressed_so_other_peoples_rows_still_load(
+    reference, tmp_path
+):
+    """The suppression list drops every later row carrying a value: a value the identity
+    engine judged shared (a shop's phone on the person's billing record) must not go on
+    it, or other people's rows would be dropped, and a re-run of a loaded day would lose
+    rows the first run kept. The person's own email does go on it."""
+    from ingestion.suppression import keyed_hash
+    from privacy.erasure import erase_pending_requests
+
+    salt = "a-test-salt-of-enough-length"
+    copy = reference.copy_to(tmp_path / "wh")
+    with duckdb.connect(str(copy)) as con:
+        found = con.execute(
+            "select lower(trim(r.email)), b.phone, r.phone_e164 from identity.identity_records r "
+            "join raw.billing_customers b on b.customer_id = r.source_record_id "
+            "where r.source_system = 'billing' and r.email is not null and b.phone is not null "
+            "and r.phone_e164 is not null order by r.source_record_id limit 1"
+        ).fetchone()
+        assert found, "the reference zone has a billing customer with an email and a phone"
+        email, phone, e164 = found
+        con.execute(
+            "insert into identity.shared_values (identifier, value_hash, reason) "
+            "values ('phone', md5(?), 'the shop''s own number')",
+            [e164],
+        )
+        con.execute(
+            "insert into raw.privacy_requests values ('dsr-own', 'erase', ?, null, "
+            "timestamp '2026-10-02 09:00', date '2026-10-02', 'manual.csv', 2, now())",
+            [email],
+        )
+        erase_pending_requests(con, salt)
+        suppressed = {
+            h
+            for (h,) in con.execute(
+                "select identifier_hash from privacy.suppressed_identifiers"
+            ).fetchall()
+        }
+        assert keyed_hash(con, salt, "email", email) in suppressed
+        assert keyed_hash(con, salt, "phone", phone) not in suppressed
+
+
 def test_bi_files_hold_no_street_address_nor_clear_email_and_contacts_are_private(erasure_run):
     folder = erasure_run.warehouse.parent
     with duckdb.connect(str(folder / "bi.duckdb"), read_only=True) as con:
