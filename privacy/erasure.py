@@ -69,6 +69,11 @@ DEPENDENT_IDS: dict[str, tuple[str, ...]] = {
     "survey_responses": ("response_id",),
 }
 _ID_BOUNDARY = "[^A-Za-z0-9_-]"
+# An all-digit id (a helpdesk's ticket 4521) is also a token of phone numbers, street
+# numbers, postcodes and amounts ("555 4521", "4521 Oak St", "45.21"): it matches only
+# where a structured value holds it whole, between the joined columns' separator (chr(1)),
+# quotes, ':' (a lineage value such as `support:4521`), ',' ';' '|' '=' or brackets.
+_STRUCTURED_BOUNDARY = '[\\x01":,;|=\\[\\]{}]'
 # Shorter "ids" (a user id "42") would match unrelated text; no source issues such ids.
 MIN_ID_CHARS = 4
 
@@ -538,9 +543,7 @@ def _match_condition(
     if ids and exact_ids:
         parts.append(f"{text} IN ({', '.join(_sql_literal(i) for i in sorted(ids))})")
     elif ids:
-        parts.append(
-            f"regexp_matches({text}, '(^|{_ID_BOUNDARY})({_sql_regex(ids)})({_ID_BOUNDARY}|$)')"
-        )
+        parts.append(f"regexp_matches({text}, '{'|'.join(_id_alternatives(ids))}')")
     if needles.emails:
         parts.append(f"regexp_matches(lower({text}), '{_sql_regex(needles.emails)}')")
     if needles.phones:
@@ -560,6 +563,21 @@ def _match_condition(
     if not parts:
         return None
     return f"coalesce({' OR '.join(parts)}, false)"
+
+
+def _id_alternatives(ids: set[str]) -> list[str]:
+    """Regular expressions (for a SQL literal) finding the ids as whole tokens of a text:
+    any id between `_ID_BOUNDARY` characters, an all-digit one only between
+    `_STRUCTURED_BOUNDARY` ones."""
+    numeric = {i for i in ids if i.isdigit()}
+    patterns = []
+    if ids - numeric:
+        patterns.append(f"(^|{_ID_BOUNDARY})({_sql_regex(ids - numeric)})({_ID_BOUNDARY}|$)")
+    if numeric:
+        patterns.append(
+            f"(^|{_STRUCTURED_BOUNDARY})({_sql_regex(numeric)})({_STRUCTURED_BOUNDARY}|$)"
+        )
+    return patterns
 
 
 def _sql_literal(value: str) -> str:
@@ -637,7 +655,7 @@ def _row_condition(
         # tokens in their case, emails (lower-case needles) in any letter case.
         alternatives = []
         if ids and not exact_ids:
-            alternatives.append(f"(^|{_ID_BOUNDARY})({_sql_regex(ids)})({_ID_BOUNDARY}|$)")
+            alternatives += _id_alternatives(ids)
         if needles.emails:
             alternatives.append(f"(?i:{_email_regex(needles.emails)})")
         parts.append(f"regexp_matches({text}, '{'|'.join(alternatives)}')")

@@ -368,6 +368,47 @@ def test_a_value_judged_shared_is_not_suppressed_so_other_peoples_rows_still_loa
         assert keyed_hash(con, salt, "phone", phone) not in suppressed
 
 
+def test_an_all_digit_ticket_id_erases_the_ticket_not_a_strangers_street_number(
+    reference, tmp_path
+):
+    """A helpdesk's ticket ids are plain numbers, which also occur inside other people's
+    street addresses, phones and amounts: erasing the ticket's requester must not delete
+    a stranger's billing record whose address starts with the same number."""
+    from privacy.erasure import erase_pending_requests
+
+    copy = reference.copy_to(tmp_path / "wh")
+    with duckdb.connect(str(copy)) as con:
+        ticket, email = con.execute(
+            "select ticket_id, lower(trim(requester_email)) from raw.support_tickets "
+            "where requester_email is not null and regexp_full_match(ticket_id, '[0-9]+') "
+            "order by ticket_id limit 1"
+        ).fetchone()
+        (stranger,) = con.execute(
+            "select customer_id from raw.billing_customers where email is not null "
+            "and lower(trim(email)) <> ? order by customer_id limit 1",
+            [email],
+        ).fetchone()
+        con.execute(
+            "update raw.billing_customers set address_line1 = ? || ' Oak Street' "
+            "where customer_id = ?",
+            [ticket, stranger],
+        )
+        con.execute(
+            "insert into raw.privacy_requests values ('dsr-ticket', 'erase', ?, null, "
+            "timestamp '2026-10-02 09:00', date '2026-10-02', 'manual.csv', 2, now())",
+            [email],
+        )
+        erase_pending_requests(con, "a-test-salt-of-enough-length")
+        tickets_left = con.execute(
+            "select count(*) from raw.support_tickets where ticket_id = ?", [ticket]
+        ).fetchone()[0]
+        strangers_left = con.execute(
+            "select count(*) from raw.billing_customers where customer_id = ?", [stranger]
+        ).fetchone()[0]
+    assert tickets_left == 0
+    assert strangers_left > 0
+
+
 def test_bi_files_hold_no_street_address_nor_clear_email_and_contacts_are_private(erasure_run):
     folder = erasure_run.warehouse.parent
     with duckdb.connect(str(folder / "bi.duckdb"), read_only=True) as con:
