@@ -30,15 +30,25 @@ def strings_from_fixed_width(chars: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
-def scramble(indices: np.ndarray, salt: int) -> np.ndarray:
-    """A bijection on uint64: distinct indices always give distinct, random-looking values."""
-    x = indices.astype(np.uint64) ^ np.uint64(salt & 0xFFFFFFFFFFFFFFFF)
+def _mix(x: np.ndarray) -> np.ndarray:
     with np.errstate(over="ignore"):
         x = x * _MIX_A
         x ^= x >> np.uint64(31)
         x = x * _MIX_B
         x ^= x >> np.uint64(29)
     return x
+
+
+def scramble(indices: np.ndarray, salt: int) -> np.ndarray:
+    """A bijection on uint64: distinct indices always give distinct, random-looking values,
+    and two streams (two salts) give disjoint values for any realistic index range.
+
+    The salt is mixed before it meets the index: XOR-ed raw, two salts that differ only in
+    low bits (`seed ^ 0x3E55`, `seed ^ 0x5EE1`) made index i of one stream the same value
+    as index i ^ 0x60B4 of the other, so nearly every survey response id was also some web
+    event's messageId. Mixed, the two salts differ in about half of all 64 bits."""
+    mixed = _mix(np.array([salt & 0xFFFFFFFFFFFFFFFF], np.uint64))[0]
+    return _mix(indices.astype(np.uint64) ^ mixed)
 
 
 def prefixed_ids(prefix: str, indices: np.ndarray, salt: int, alphabet: str = "base62") -> pa.Array:

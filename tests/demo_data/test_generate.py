@@ -642,3 +642,24 @@ def test_markers_let_a_run_take_a_just_written_zone_at_once(tmp_path: Path):
             load_partition(
                 con, "email_contacts", date(2026, 1, 5), tmp_path / "unmarked", **long_settle
             )
+
+
+def test_ids_of_different_sources_never_coincide(tmp_path: Path):
+    """Real systems issue their ids independently, so a survey response id is never also a
+    web event's messageId; an erasure or a join that finds ids across tables relies on it.
+    (The generator's streams once shared ids: nearly every survey response id was also a
+    messageId.)"""
+    generate_landing_zone(tmp_path, customers=5000, days=10, seed=99)
+    with open(tmp_path / "truth.csv", encoding="utf-8") as handle:
+        records = [(r["source_system"], r["source_record_id"]) for r in csv.DictReader(handle)]
+    systems_by_id: dict[str, set[str]] = {}
+    for system, record_id in records:
+        systems_by_id.setdefault(record_id, set()).add(system)
+    assert not {i: s for i, s in systems_by_id.items() if len(s) > 1}
+    message_ids = set()
+    for path in tmp_path.glob("web/events/dt=*/*"):
+        opener = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as handle:
+            message_ids |= {json.loads(line)["messageId"] for line in handle if line.strip()}
+    assert len(message_ids) > 25_000  # more than the old streams' offset between them
+    assert not message_ids & set(systems_by_id)
