@@ -41,7 +41,7 @@ def test_a_model_error_fails_the_step_once_naming_the_models_and_no_retry(tmp_pa
     assert "`dbt build (dbt_staging)` failed on" in message
     assert "model stg_email__contacts: error (Catalog Error)" in message
     assert "a retry would fail the same way" in message
-    assert "run log" in message
+    assert "dbt's full messages are in the run's log" in message
 
 
 def _results(*rows):
