@@ -58,13 +58,16 @@ ERASED_RAW_ROWS = f"{SUPPRESSION_SCHEMA}.erased_raw_rows"
 REQUESTS_TABLE = "raw.privacy_requests"
 # Ids that hang off a source row: erasing the row erases the rows these ids name elsewhere
 # (an invoice's lines in the marts, a web event's session, a contact's campaign events).
+# Not a web event's user id: the person's own are known from their identity records, and
+# any other one on a browser the person used is someone else who logged in on it (a
+# family computer); following it would erase that person's account, billing included.
 DEPENDENT_IDS: dict[str, tuple[str, ...]] = {
     "email_contacts": ("contact_id",),
     "email_events": ("event_id", "contact_id"),
     "billing_customers": ("customer_id", "user_id"),
     "billing_invoices": ("invoice_id", "subscription_id", "customer_id"),
     "billing_subscriptions": ("subscription_id", "customer_id"),
-    "web_events": ("message_id", "anonymous_id", "user_id"),
+    "web_events": ("message_id", "anonymous_id"),
     "support_tickets": ("ticket_id",),
     "survey_responses": ("response_id",),
 }

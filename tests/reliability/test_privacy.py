@@ -409,6 +409,51 @@ def test_an_all_digit_ticket_id_erases_the_ticket_not_a_strangers_street_number(
     assert strangers_left > 0
 
 
+def test_someone_else_logged_in_on_the_persons_browser_keeps_their_account(reference, tmp_path):
+    """A family computer: the person browsed and logged in on it, then someone else logged
+    in on the same browser. Erasing the person erases the person, not the other account
+    found on that browser (its billing record and identity records stay)."""
+    from privacy.erasure import erase_pending_requests
+
+    copy = reference.copy_to(tmp_path / "wh")
+    with duckdb.connect(str(copy)) as con:
+        email, user, browser = con.execute(
+            "select lower(trim(b.email)), b.user_id, w.anonymous_id from raw.billing_customers b "
+            "join raw.web_events w on w.user_id = b.user_id "
+            "where b.email is not null and w.anonymous_id is not null "
+            "order by b.customer_id, w.anonymous_id limit 1"
+        ).fetchone()
+        other_customer, other_user = con.execute(
+            "select customer_id, user_id from raw.billing_customers where user_id is not null "
+            "and user_id <> ? and coalesce(lower(trim(email)), '') <> ? "
+            "order by customer_id desc limit 1",
+            [user, email],
+        ).fetchone()
+        con.execute(
+            "insert into raw.web_events select * replace ('family-computer-login' as message_id, "
+            "? as user_id) from raw.web_events where anonymous_id = ? limit 1",
+            [other_user, browser],
+        )
+        con.execute(
+            "insert into raw.privacy_requests values ('dsr-browser', 'erase', ?, null, "
+            "timestamp '2026-10-02 09:00', date '2026-10-02', 'manual.csv', 2, now())",
+            [email],
+        )
+        erase_pending_requests(con, "a-test-salt-of-enough-length")
+        persons_rows = con.execute(
+            "select count(*) from raw.billing_customers where user_id = ?", [user]
+        ).fetchone()[0]
+        others_rows = con.execute(
+            "select count(*) from raw.billing_customers where customer_id = ?", [other_customer]
+        ).fetchone()[0]
+        others_records = con.execute(
+            "select count(*) from identity.identity_records where source_record_id = ?",
+            [other_customer],
+        ).fetchone()[0]
+    assert persons_rows == 0
+    assert others_rows > 0 and others_records > 0
+
+
 def test_bi_files_hold_no_street_address_nor_clear_email_and_contacts_are_private(erasure_run):
     folder = erasure_run.warehouse.parent
     with duckdb.connect(str(folder / "bi.duckdb"), read_only=True) as con:
