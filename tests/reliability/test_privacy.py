@@ -290,6 +290,25 @@ def test_a_re_delivered_record_of_the_erased_person_is_suppressed_and_counted(
     assert stored == 0 and rejected == 0
 
 
+SALT = "a-test-salt-of-enough-length"
+
+
+def _erase_by_email(con: duckdb.DuckDBPyConnection, request_id: str, email: str) -> None:
+    """File an erasure request for `email` in raw and carry it out, as the step does."""
+    from privacy.erasure import erase_pending_requests
+
+    con.execute(
+        "insert into raw.privacy_requests values (?, 'erase', ?, null, "
+        "timestamp '2026-10-02 09:00', date '2026-10-02', 'manual.csv', 2, now())",
+        [request_id, email],
+    )
+    erase_pending_requests(con, SALT)
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str, *params) -> int:
+    return con.execute(sql, list(params)).fetchone()[0]
+
+
 def test_every_landed_row_stays_accounted_for_when_an_erased_day_is_loaded_again(
     erasure_run, tmp_path, monkeypatch
 ):
@@ -334,9 +353,7 @@ def test_a_value_judged_shared_is_not_suppressed_so_other_peoples_rows_still_loa
     it, or other people's rows would be dropped, and a re-run of a loaded day would lose
     rows the first run kept. The person's own email does go on it."""
     from ingestion.suppression import keyed_hash
-    from privacy.erasure import erase_pending_requests
 
-    salt = "a-test-salt-of-enough-length"
     copy = reference.copy_to(tmp_path / "wh")
     with duckdb.connect(str(copy)) as con:
         found = con.execute(
@@ -352,20 +369,15 @@ def test_a_value_judged_shared_is_not_suppressed_so_other_peoples_rows_still_loa
             "values ('phone', md5(?), 'the shop''s own number')",
             [e164],
         )
-        con.execute(
-            "insert into raw.privacy_requests values ('dsr-own', 'erase', ?, null, "
-            "timestamp '2026-10-02 09:00', date '2026-10-02', 'manual.csv', 2, now())",
-            [email],
-        )
-        erase_pending_requests(con, salt)
+        _erase_by_email(con, "dsr-own", email)
         suppressed = {
             h
             for (h,) in con.execute(
                 "select identifier_hash from privacy.suppressed_identifiers"
             ).fetchall()
         }
-        assert keyed_hash(con, salt, "email", email) in suppressed
-        assert keyed_hash(con, salt, "phone", phone) not in suppressed
+        assert keyed_hash(con, SALT, "email", email) in suppressed
+        assert keyed_hash(con, SALT, "phone", phone) not in suppressed
 
 
 def test_an_all_digit_ticket_id_erases_the_ticket_not_a_strangers_street_number(
@@ -374,8 +386,6 @@ def test_an_all_digit_ticket_id_erases_the_ticket_not_a_strangers_street_number(
     """A helpdesk's ticket ids are plain numbers, which also occur inside other people's
     street addresses, phones and amounts: erasing the ticket's requester must not delete
     a stranger's billing record whose address starts with the same number."""
-    from privacy.erasure import erase_pending_requests
-
     copy = reference.copy_to(tmp_path / "wh")
     with duckdb.connect(str(copy)) as con:
         ticket, email = con.execute(
@@ -393,18 +403,13 @@ def test_an_all_digit_ticket_id_erases_the_ticket_not_a_strangers_street_number(
             "where customer_id = ?",
             [ticket, stranger],
         )
-        con.execute(
-            "insert into raw.privacy_requests values ('dsr-ticket', 'erase', ?, null, "
-            "timestamp '2026-10-02 09:00', date '2026-10-02', 'manual.csv', 2, now())",
-            [email],
+        _erase_by_email(con, "dsr-ticket", email)
+        tickets_left = _count(
+            con, "select count(*) from raw.support_tickets where ticket_id = ?", ticket
         )
-        erase_pending_requests(con, "a-test-salt-of-enough-length")
-        tickets_left = con.execute(
-            "select count(*) from raw.support_tickets where ticket_id = ?", [ticket]
-        ).fetchone()[0]
-        strangers_left = con.execute(
-            "select count(*) from raw.billing_customers where customer_id = ?", [stranger]
-        ).fetchone()[0]
+        strangers_left = _count(
+            con, "select count(*) from raw.billing_customers where customer_id = ?", stranger
+        )
     assert tickets_left == 0
     assert strangers_left > 0
 
@@ -413,8 +418,6 @@ def test_someone_else_logged_in_on_the_persons_browser_keeps_their_account(refer
     """A family computer: the person browsed and logged in on it, then someone else logged
     in on the same browser. Erasing the person erases the person, not the other account
     found on that browser (its billing record and identity records stay)."""
-    from privacy.erasure import erase_pending_requests
-
     copy = reference.copy_to(tmp_path / "wh")
     with duckdb.connect(str(copy)) as con:
         email, user, browser = con.execute(
@@ -434,22 +437,18 @@ def test_someone_else_logged_in_on_the_persons_browser_keeps_their_account(refer
             "? as user_id) from raw.web_events where anonymous_id = ? limit 1",
             [other_user, browser],
         )
-        con.execute(
-            "insert into raw.privacy_requests values ('dsr-browser', 'erase', ?, null, "
-            "timestamp '2026-10-02 09:00', date '2026-10-02', 'manual.csv', 2, now())",
-            [email],
+        _erase_by_email(con, "dsr-browser", email)
+        persons_rows = _count(
+            con, "select count(*) from raw.billing_customers where user_id = ?", user
         )
-        erase_pending_requests(con, "a-test-salt-of-enough-length")
-        persons_rows = con.execute(
-            "select count(*) from raw.billing_customers where user_id = ?", [user]
-        ).fetchone()[0]
-        others_rows = con.execute(
-            "select count(*) from raw.billing_customers where customer_id = ?", [other_customer]
-        ).fetchone()[0]
-        others_records = con.execute(
+        others_rows = _count(
+            con, "select count(*) from raw.billing_customers where customer_id = ?", other_customer
+        )
+        others_records = _count(
+            con,
             "select count(*) from identity.identity_records where source_record_id = ?",
-            [other_customer],
-        ).fetchone()[0]
+            other_customer,
+        )
     assert persons_rows == 0
     assert others_rows > 0 and others_records > 0
 
