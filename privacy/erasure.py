@@ -783,12 +783,13 @@ def _change_rows(
     among the candidates, which are changed the same way first. Returns the rows changed.
     With `by_load` (a raw source table's deletion), counts them per loaded file there."""
     returning = " RETURNING _dt, _source_file, _loaded_at" if by_load is not None else ""
+
+    def changed(where: str, params: list | None = None) -> int:
+        cursor = con.execute(f"{change.replace('{}', name, 1)} WHERE {where}{returning}", params)
+        return cursor.fetchone()[0] if by_load is None else _count_by_load(cursor, by_load)
+
     if candidate is None:
-        if by_load is None:
-            return con.execute(f"{change.replace('{}', name, 1)} WHERE {condition}").fetchone()[0]
-        return _count_by_load(
-            con.execute(f"{change.replace('{}', name, 1)} WHERE {condition}{returning}"), by_load
-        )
+        return changed(condition)
     rowids = [
         r
         for (r,) in con.execute(
@@ -797,12 +798,7 @@ def _change_rows(
     ]
     if not rowids:  # most of the day's candidate tables hold nothing of this request
         return 0
-    statement = (
-        f"{change.replace('{}', name, 1)} WHERE rowid IN (SELECT unnest(?::BIGINT[])){returning}"
-    )
-    if by_load is None:
-        return con.execute(statement, [rowids]).fetchone()[0]
-    return _count_by_load(con.execute(statement, [rowids]), by_load)
+    return changed("rowid IN (SELECT unnest(?::BIGINT[]))", [rowids])
 
 
 def _count_by_load(cursor: duckdb.DuckDBPyConnection, by_load: Counter) -> int:
