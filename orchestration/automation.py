@@ -38,24 +38,16 @@ pipeline_job = dg.define_asset_job(
 )
 
 
-def _cron() -> str:
-    return schedule_cron()
-
-
-def _timezone() -> str:
-    return schedule_timezone()
-
-
 @dg.schedule(
     job=pipeline_job,
-    cron_schedule=_cron(),
-    execution_timezone=_timezone(),
+    cron_schedule=schedule_cron(),
+    execution_timezone=schedule_timezone(),
     name="nightly_pipeline",
     description="Every night: yesterday's landing day and everything downstream.",
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 def nightly_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    tick = context.scheduled_execution_time.astimezone(ZoneInfo(_timezone()))
+    tick = context.scheduled_execution_time.astimezone(ZoneInfo(schedule_timezone()))
     day = (tick - timedelta(days=1)).date().isoformat()
     if day < daily_partitions.start.date().isoformat():
         return dg.SkipReason(
