@@ -71,12 +71,46 @@ DEPENDENT_IDS: dict[str, tuple[str, ...]] = {
     "support_tickets": ("ticket_id",),
     "survey_responses": ("response_id",),
 }
+# Each raw table's source system, as identity names it (`<system>:<record id>` lineage).
+TABLE_SYSTEMS: dict[str, str] = {
+    "email_contacts": "email",
+    "email_events": "email",
+    "billing_customers": "billing",
+    "billing_invoices": "billing",
+    "billing_subscriptions": "billing",
+    "web_events": "web",
+    "support_tickets": "support",
+    "survey_responses": "survey",
+}
+# The id column an identity record's id is, per source system (a web identity is keyed
+# by its anonymous id, or by its user id when it was only seen with one).
+RECORD_ID_COLUMNS: dict[str, tuple[str, ...]] = {
+    "email": ("contact_id",),
+    "billing": ("customer_id",),
+    "web": ("anonymous_id", "user_id"),
+    "support": ("ticket_id",),
+    "survey": ("response_id",),
+}
+# The user id is the product's account id: billing and the web tracker both carry it.
+USER_ID_KINDS = frozenset({("billing", "user_id"), ("web", "user_id")})
+# Columns that hold one kind of id, under the same name in every layer. Sources number
+# their records independently, so a plain number is only the person's in a column of its
+# own kind: a helpdesk's ticket 4521 is not the survey tool's response 4521.
+ID_COLUMNS = frozenset(
+    {c for columns in DEPENDENT_IDS.values() for c in columns}
+    | {c for columns in RECORD_ID_COLUMNS.values() for c in columns}
+    | {"user_id", "request_id", "survey_id", "campaign_id", "session_id"}
+)
 _ID_BOUNDARY = "[^A-Za-z0-9_-]"
 # An all-digit id (a helpdesk's ticket 4521) is also a token of phone numbers, street
 # numbers, postcodes and amounts ("555 4521", "4521 Oak St", "45.21"): it matches only
 # where a structured value holds it whole, between the joined columns' separator (chr(1)),
 # quotes, ':' (a lineage value such as `support:4521`), ',' ';' '|' '=' or brackets.
 _STRUCTURED_BOUNDARY = '[\\x01":,;|=\\[\\]{}]'
+# A plain number whose kind is known: the same, but after ':' only as a JSON value
+# (`"ticket_id":4521`), not as another system's lineage value (`survey:4521`); its own
+# system's lineage value is a needle of its own (`support:4521`).
+_TYPED_PREFIX = '(^|[\\x01",;|=\\[\\]{}]|": ?)'
 # Shorter "ids" (a user id "42") would match unrelated text; no source issues such ids.
 MIN_ID_CHARS = 4
 
@@ -118,6 +152,10 @@ class _Needles:
     phones: set[str] = field(default_factory=set)  # last nine digits
     # Phone numbers as delivered and in E.164: what files outside the warehouse may show.
     texts: set[str] = field(default_factory=set)
+    # An all-digit id -> the (source system, id column) it was found as. Such an id only
+    # matches in columns of its kind and in its own system's rows (`_typed_conditions`);
+    # one found nowhere typed matches as any id does.
+    kinds: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.ids or self.emails or self.phones)
@@ -128,6 +166,24 @@ class _Needles:
         self.emails |= other.emails
         self.phones |= other.phones
         self.texts |= other.texts
+        self.add_kinds(other.kinds)
+
+    def add_id(self, value: str, system: str | None, column: str) -> None:
+        """An id found as `column` of a `system` record. A plain number is typed by it and,
+        when it is the record's own id, brings its lineage value (`support:4521`)."""
+        self.ids.add(value)
+        if system and value.isdigit():
+            self.kinds.setdefault(value, set()).add((system, column))
+            if column in RECORD_ID_COLUMNS.get(system, ()):
+                self.ids.add(f"{system}:{value}")
+
+    def add_kinds(self, kinds: dict[str, set[tuple[str, str]]]) -> None:
+        for value, found_as in kinds.items():
+            self.kinds.setdefault(value, set()).update(found_as)
+
+    def with_ids(self, ids: set[str]) -> _Needles:
+        """Just `ids`, with the kinds known for them."""
+        return _Needles(ids=set(ids), kinds={i: set(self.kinds[i]) for i in ids if i in self.kinds})
 
     def file_values(self) -> set[str]:
         """What a file written by the pipeline must not contain after the erasure."""
@@ -268,7 +324,7 @@ def _candidate_rows(
         union.absorb(found.scrub)
     if not union:
         return scope
-    union.ids |= _dependent_ids(con, text_columns, union)
+    union.absorb(_dependent_ids(con, text_columns, union))
     for number, ((schema, table), columns) in enumerate(text_columns.items()):
         condition = _row_condition(columns, union)
         if not condition:
@@ -345,15 +401,17 @@ def _record_values(
         return needles
     keys = [f"{system}:{record_id}" for system, record_id, _ in records]
     rows = con.execute(
-        "SELECT source_record_id, user_id, lower(trim(email)), email_key, phone_display, phone_e164, "
-        "md5(email_key), md5(phone_e164), md5(user_id) FROM identity.identity_records "
+        "SELECT source_system, source_record_id, user_id, lower(trim(email)), email_key, "
+        "phone_display, phone_e164, md5(email_key), md5(phone_e164), md5(user_id) "
+        "FROM identity.identity_records "
         "WHERE list_contains(?, source_system || ':' || source_record_id)",
         [keys],
     ).fetchall()
-    for record_id, user_id, email, email_key, phone, e164, h_email, h_phone, h_user in rows:
-        needles.ids.add(record_id)
+    for system, record_id, user_id, email, email_key, phone, e164, h_email, h_phone, h_user in rows:
+        _add_record_id(needles, system, record_id)
         if user_id and h_user not in shared:
-            needles.ids.add(user_id)
+            for user_system, column in sorted(USER_ID_KINDS):
+                needles.add_id(user_id, user_system, column)
         if h_email not in shared:
             needles.emails |= {v for v in (email, email_key) if v}
         if h_phone not in shared:
@@ -363,6 +421,12 @@ def _record_values(
         if customer_id:
             needles.ids.add(customer_id)
     return needles
+
+
+def _add_record_id(needles: _Needles, system: str, record_id: str) -> None:
+    """An identity record's own id, typed by its system's id column(s)."""
+    for column in RECORD_ID_COLUMNS.get(system, ("source_record_id",)):
+        needles.add_id(record_id, system, column)
 
 
 @dataclass
@@ -416,7 +480,10 @@ def _resolve(con: duckdb.DuckDBPyConnection, salt: str, request: ErasureRequest)
         scrub, needles = needles, _Needles(texts=set(needles.texts))
         # A web identity keyed by a user id names the account, not the record: leave it to
         # the email in the events' traits, or a stranger's billing account would follow.
-        needles.ids |= {record_id for _, record_id, _ in carrying} - _user_ids(con, carrying)
+        user_ids = _user_ids(con, carrying)
+        for system, record_id, _ in carrying:
+            if record_id not in user_ids:
+                _add_record_id(needles, system, record_id)
         erased_customers: list[str] = []
         note = (
             f"the {kind} is shared by {len(customers)} customers: only the "
@@ -427,10 +494,7 @@ def _resolve(con: duckdb.DuckDBPyConnection, salt: str, request: ErasureRequest)
         erased_customers = customers
         shared = _shared_value_hashes(con)
         values = _record_values(con, _customer_records(con, customers) or carrying, shared)
-        needles.ids |= values.ids
-        needles.emails |= values.emails
-        needles.phones |= values.phones
-        needles.texts |= values.texts
+        needles.absorb(values)
         note = "" if customers else f"no customer carries the {kind}; raw rows matched directly"
     return _Resolution(
         email,
@@ -465,13 +529,15 @@ def _erase_one(
     erased_customers, note = found.erased_customers, found.note
 
     # Rows of the raw tables hang other ids off them (invoices, events, anonymous ids).
-    raw_needles = _Needles(
-        needles.ids, needles.emails | scrub.emails, needles.phones | scrub.phones
+    raw_needles = needles.with_ids(needles.ids)
+    raw_needles.emails, raw_needles.phones = (
+        needles.emails | scrub.emails,
+        needles.phones | scrub.phones,
     )
-    needles.ids |= _dependent_ids(
-        con, text_columns, raw_needles, primary_only=ambiguous, scope=scope
+    needles.absorb(
+        _dependent_ids(con, text_columns, raw_needles, primary_only=ambiguous, scope=scope)
     )
-    raw_needles.ids = needles.ids
+    raw_needles.ids, raw_needles.kinds = needles.ids, needles.kinds
     _suppress(
         con,
         text_columns,
@@ -543,10 +609,15 @@ def _match_condition(
     text = f"CAST({column} AS VARCHAR)"
     parts = []
     ids = {i for i in needles.ids if len(i) >= MIN_ID_CHARS}
-    if ids and exact_ids:
-        parts.append(f"{text} IN ({', '.join(_sql_literal(i) for i in sorted(ids))})")
-    elif ids:
-        parts.append(f"regexp_matches({text}, '{'|'.join(_id_alternatives(ids))}')")
+    typed = {i for i in ids if i in needles.kinds and _fits(column, needles.kinds[i])}
+    ids -= set(needles.kinds)
+    if exact_ids and (ids or typed):
+        parts.append(f"{text} IN ({', '.join(_sql_literal(i) for i in sorted(ids | typed))})")
+    elif ids or typed:
+        patterns = (_id_alternatives(ids) if ids else []) + (
+            [_typed_pattern(typed)] if typed else []
+        )
+        parts.append(f"regexp_matches({text}, '{'|'.join(patterns)}')")
     if needles.emails:
         parts.append(f"regexp_matches(lower({text}), '{_sql_regex(needles.emails)}')")
     if needles.phones:
@@ -566,6 +637,69 @@ def _match_condition(
     if not parts:
         return None
     return f"coalesce({' OR '.join(parts)}, false)"
+
+
+def _fits(column: str, kinds: set[tuple[str, str]]) -> bool:
+    """Whether a plain-number id found as `kinds` may be the value of `column`: any column
+    but one holding another kind of id. (`source_record_id` is any source's: beside a
+    `source_system` it is typed by it, see `_typed_conditions`.)"""
+    name = column.strip('"')
+    return name not in ID_COLUMNS or name in {c for _, c in kinds}
+
+
+def _typed_pattern(ids: set[str]) -> str:
+    """A regular expression (for a SQL literal) finding plain-number ids of known kind."""
+    return f"{_TYPED_PREFIX}({_sql_regex(ids)})({_STRUCTURED_BOUNDARY}|$)"
+
+
+def _typed_conditions(
+    columns: list[tuple[str, str]], needles: _Needles, exact_ids: bool = False
+) -> list[str]:
+    """SQL conditions finding the plain-number ids of known kind (`_Needles.kinds`) in a
+    row: only in columns that may hold their kind (`_fits`), as `source_record_id` only
+    beside their own `source_system`, and in a quarantined row (`source_table`) only when
+    the row came from a table of their own system (or does not say)."""
+    kinds = {i: k for i, k in needles.kinds.items() if i in needles.ids and len(i) >= MIN_ID_CHARS}
+    if not kinds:
+        return []
+    names = {name.strip('"') for name, _ in columns}
+    by_system: dict[str, set[str]] = {}
+    for value, found_as in kinds.items():
+        for system, _ in found_as:
+            by_system.setdefault(system, set()).add(value)
+    parts = []
+    per_table = "source_table" in names
+    for system, ids in sorted(by_system.items()) if per_table else [(None, set(kinds))]:
+        by_columns: dict[frozenset[str], list[str]] = {}
+        for name, _ in columns:
+            if name.strip('"') == "source_record_id" and "source_system" in names:
+                continue
+            fitting = frozenset(i for i in ids if _fits(name, kinds[i]))
+            if fitting:
+                by_columns.setdefault(fitting, []).append(name)
+        for fitting, fitting_columns in by_columns.items():
+            if exact_ids:
+                listed = ", ".join(_sql_literal(i) for i in sorted(fitting))
+                found = " OR ".join(f"CAST({c} AS VARCHAR) IN ({listed})" for c in fitting_columns)
+            else:
+                text = ", ".join(f"CAST({c} AS VARCHAR)" for c in fitting_columns)
+                found = (
+                    f"regexp_matches(concat_ws(chr(1), {text}), '{_typed_pattern(set(fitting))}')"
+                )
+            if system is not None:
+                tables = ", ".join(
+                    _sql_literal(t) for t, s in sorted(TABLE_SYSTEMS.items()) if s == system
+                )
+                found = f'(coalesce("source_table" IN ({tables}), true) AND ({found}))'
+            parts.append(found)
+    if {"source_record_id", "source_system"} <= names:
+        for system, ids in sorted(by_system.items()):
+            listed = ", ".join(_sql_literal(i) for i in sorted(ids))
+            parts.append(
+                f'("source_system" = {_sql_literal(system)} '
+                f'AND CAST("source_record_id" AS VARCHAR) IN ({listed}))'
+            )
+    return parts
 
 
 def _id_alternatives(ids: set[str]) -> list[str]:
@@ -645,7 +779,8 @@ def _row_condition(
     insensitively by RE2's `(?i:...)`, which saves lower-casing every row's text."""
     if not columns:
         return None
-    ids = {i for i in needles.ids if len(i) >= MIN_ID_CHARS}
+    # plain-number ids of known kind are looked for apart (`_typed_conditions`)
+    ids = {i for i in needles.ids if len(i) >= MIN_ID_CHARS} - set(needles.kinds)
     joined = bool(needles.emails) or (bool(ids) and not exact_ids)
     parts = []
     if joined:
@@ -664,6 +799,7 @@ def _row_condition(
         parts.append(f"regexp_matches({text}, '{'|'.join(alternatives)}')")
     rest = _Needles(ids=ids if exact_ids else set(), phones=needles.phones)
     parts += [c for name, kind in columns if (c := _match_condition(name, kind, rest, exact_ids))]
+    parts += _typed_conditions(columns, needles, exact_ids)
     if not parts:
         return None
     return f"coalesce({' OR '.join(parts)}, false)"
@@ -734,16 +870,18 @@ def _dependent_ids(
     needles: _Needles,
     primary_only: bool = False,
     scope: _Scope | None = None,
-) -> set[str]:
+) -> _Needles:
     """Ids carried by the raw rows that the needles match (two rounds: a contact's events,
-    a billing customer's invoices and their subscriptions, a user's anonymous ids). With
-    `primary_only` (a shared identifier), one round of the rows' own ids only: links to
-    other records (a user id, a billing customer) may lead to a stranger."""
-    found: set[str] = set()
+    a billing customer's invoices and their subscriptions, a user's anonymous ids), typed
+    by the column they were found in. With `primary_only` (a shared identifier), one round
+    of the rows' own ids only: links to other records (a user id, a billing customer) may
+    lead to a stranger."""
+    found = _Needles()
     seen = set(needles.ids)
-    current = _Needles(set(needles.ids), set(needles.emails), set(needles.phones))
+    current = needles.with_ids(needles.ids)
+    current.emails, current.phones = set(needles.emails), set(needles.phones)
     for _ in range(1 if primary_only else 2):
-        new: set[str] = set()
+        new = _Needles()
         for table, id_columns in DEPENDENT_IDS.items():
             if primary_only:
                 id_columns = id_columns[:1]
@@ -758,15 +896,19 @@ def _dependent_ids(
             for row in con.execute(
                 f"SELECT DISTINCT {selected} FROM {relation} WHERE {condition}"
             ).fetchall():
-                new |= {v for v in row if v}
-        new -= seen
-        if not new:
+                for column, value in zip(id_columns, row, strict=True):
+                    if value:
+                        new.add_id(value, TABLE_SYSTEMS.get(table), column)
+        # kinds of ids already known still count: the same number found as another kind
+        found.add_kinds(new.kinds)
+        fresh = new.ids - seen
+        if not fresh:
             break
-        found |= new
-        seen |= new
+        found.ids |= fresh
+        seen |= fresh
         # The rows the values so far match gave their ids in this round: the next round
         # needs to search for the new ids only (no emails, no phone scans of raw records).
-        current = _Needles(ids=new)
+        current = found.with_ids(fresh)
     return found
 
 
@@ -854,7 +996,8 @@ def _delete_everywhere(
                 if condition:
                     deleted += _change_rows(con, name, candidate, condition, by_load=loads)
             else:
-                mentioned = _Needles(needles.ids | scrub.ids, scrub.emails, scrub.phones)
+                mentioned = needles.with_ids(needles.ids)
+                mentioned.absorb(_Needles(scrub.ids, scrub.emails, scrub.phones, kinds=scrub.kinds))
                 for column, kind in columns:
                     condition = _match_condition(column, kind, mentioned)
                     if not condition:
@@ -943,7 +1086,7 @@ def _own_value_hash(salt: str, identifier: IdentifierColumn, needles: _Needles) 
     own = {
         "email": _Needles(emails=needles.emails),
         "phone": _Needles(phones=needles.phones),
-        "user_id": _Needles(ids=needles.ids),
+        "user_id": needles.with_ids(needles.ids),
     }.get(identifier.kind)
     if own is None:
         return hashed

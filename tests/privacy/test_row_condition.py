@@ -65,3 +65,56 @@ def test_emails_match_in_any_letter_case_as_lower_would_fold_them():
         if "iris.kaya@example.com" in con.execute("SELECT lower(?)", [text]).fetchall()[0][0]
     }
     assert selected == {0, 1, 2}
+
+
+TYPED_ROWS = [
+    # (row, ticket_id, response_id, source_system, source_record_id, source_table, raw_record,
+    #  note) and whether ticket 4521's needles select it
+    (1, "4521", None, None, None, None, None, "", True),  # its own column
+    (2, None, "4521", None, None, None, None, "", False),  # a survey response of that number
+    (3, None, None, "support", "4521", None, None, "", True),  # its identity record
+    (4, None, None, "survey", "4521", None, None, "", False),  # the survey's record
+    (5, None, None, None, None, None, None, "support:4521", True),  # its lineage value
+    (6, None, None, None, None, None, None, "survey:4521", False),  # another system's
+    (7, None, None, None, None, "support_tickets", "4521,Jane,...", "", True),  # quarantined
+    (8, None, None, None, None, "survey_responses", "4521,9,...", "", False),  # not its table
+    (9, None, None, None, None, None, None, '{"ticket_id":4521}', True),  # a JSON value
+    (10, None, None, None, None, None, None, "4521 Oak Street", False),  # an address
+]
+
+
+def test_a_plain_number_id_matches_only_where_its_kind_can_be():
+    needles = _Needles()
+    needles.add_id("4521", "support", "ticket_id")
+    assert needles.ids == {"4521", "support:4521"}
+    con = duckdb.connect()
+    names = [
+        "ticket_id",
+        "response_id",
+        "source_system",
+        "source_record_id",
+        "source_table",
+        "raw_record",
+        "note",
+    ]
+    con.execute(f"CREATE TABLE t (row INTEGER, {', '.join(f'{n} VARCHAR' for n in names)})")
+    con.executemany(f"INSERT INTO t VALUES ({', '.join('?' * 8)})", [r[:8] for r in TYPED_ROWS])
+    columns = [(f'"{n}"', "VARCHAR") for n in names]
+    expected = {r[0] for r in TYPED_ROWS if r[8]}
+    for exact_ids in (False, True):
+        condition = _row_condition(columns, needles, exact_ids=exact_ids)
+        selected = {r for (r,) in con.execute(f"SELECT row FROM t WHERE {condition}").fetchall()}
+        # whole values only: not inside a raw line or a JSON text
+        assert selected == (expected - {7, 9} if exact_ids else expected), exact_ids
+
+
+def test_a_record_id_column_without_its_system_still_matches_a_plain_number():
+    """A state table keyed by `source_record_id` alone (one source's records) keeps no
+    system to tell them apart: the number matches there as it would anywhere."""
+    needles = _Needles()
+    needles.add_id("4521", "billing", "customer_id")
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t (row INTEGER, source_record_id VARCHAR)")
+    con.executemany("INSERT INTO t VALUES (?, ?)", [(1, "4521"), (2, "45210")])
+    condition = _row_condition([('"source_record_id"', "VARCHAR")], needles)
+    assert con.execute(f"SELECT list(row) FROM t WHERE {condition}").fetchone()[0] == [1]

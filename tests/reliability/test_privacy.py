@@ -414,6 +414,69 @@ def test_an_all_digit_ticket_id_erases_the_ticket_not_a_strangers_street_number(
     assert strangers_left > 0
 
 
+def test_a_plain_number_id_erases_its_own_sources_rows_not_an_equal_id_of_another_source(
+    reference, tmp_path
+):
+    """Sources number their records independently: a helpdesk's ticket 4521 and a survey
+    tool's response 4521 are different people's. Erasing the ticket's requester deletes the
+    ticket (raw, staging, marts, its identity record) and not the stranger's response."""
+    copy = reference.copy_to(tmp_path / "wh")
+    with duckdb.connect(str(copy)) as con:
+        ticket, email = con.execute(
+            "select ticket_id, lower(trim(requester_email)) from raw.support_tickets "
+            "where requester_email is not null and regexp_full_match(ticket_id, '[0-9]+') "
+            "order by ticket_id limit 1"
+        ).fetchone()
+        response, stranger_email = con.execute(
+            "select response_id, lower(trim(respondent_email)) from raw.survey_responses "
+            "where respondent_email is not null and lower(trim(respondent_email)) <> ? "
+            "order by response_id limit 1",
+            [email],
+        ).fetchone()
+        # the survey tool happens to have given the stranger's response the same number
+        for table in ("raw.survey_responses", "staging.stg_surveys__responses"):
+            con.execute(
+                f"update {table} set response_id = ? where response_id = ?", [ticket, response]
+            )
+        for table in ("identity.identity_records", "marts.customer_identity_map"):
+            con.execute(
+                f"update {table} set source_record_id = ? "
+                "where source_system = 'survey' and source_record_id = ?",
+                [ticket, response],
+            )
+        con.execute(
+            "update identity.identity_records set record_key = 'survey:' || ? "
+            "where record_key = 'survey:' || ?",
+            [ticket, response],
+        )
+        _erase_by_email(con, "dsr-numbered", email)
+        counts = {
+            name: _count(con, sql, ticket)
+            for name, sql in {
+                "ticket": "select count(*) from raw.support_tickets where ticket_id = ?",
+                "ticket_mart": "select count(*) from marts.fct_support_tickets where ticket_id = ?",
+                "ticket_identity": "select count(*) from identity.identity_records "
+                "where record_key = 'support:' || ?",
+                "response": "select count(*) from raw.survey_responses where response_id = ?",
+                "response_staging": "select count(*) from staging.stg_surveys__responses "
+                "where response_id = ?",
+                "response_identity": "select count(*) from identity.identity_records "
+                "where record_key = 'survey:' || ?",
+                "response_map": "select count(*) from marts.customer_identity_map "
+                "where source_system = 'survey' and source_record_id = ?",
+            }.items()
+        }
+        stranger_left = _count(
+            con,
+            "select count(*) from raw.survey_responses where lower(trim(respondent_email)) = ?",
+            stranger_email,
+        )
+    assert counts["ticket"] == counts["ticket_mart"] == counts["ticket_identity"] == 0, counts
+    assert counts["response"] == counts["response_staging"] == 1, counts
+    assert counts["response_identity"] == counts["response_map"] == 1, counts
+    assert stranger_left > 0
+
+
 def test_someone_else_logged_in_on_the_persons_browser_keeps_their_account(reference, tmp_path):
     """A family computer: the person browsed and logged in on it, then someone else logged
     in on the same browser. Erasing the person erases the person, not the other account
