@@ -137,7 +137,9 @@ def new_override(
     if not reason or not reason.strip():
         raise OverrideError("every override needs a --reason (it is the audit trail)")
     if not author or not author.strip():
-        raise OverrideError("every override needs an author (--author, or $USER)")
+        raise OverrideError(
+            "every override needs an author: pass --author NAME (no login name is known here)"
+        )
     row = {c: None for c in COLUMNS}
     row.update(
         override_id="ovr_" + uuid.uuid4().hex[:12],

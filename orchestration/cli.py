@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import gc
+import getpass
 import os
 import shutil
 import sys
@@ -405,6 +406,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _login_name() -> str:
+    """Who runs the command, for an override's audit trail: $LOGNAME, $USER or the OS's
+    account name (a container's root has no $USER); "" when none is known."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):  # a uid without a passwd entry and no variable set
+        return ""
+
+
 def cmd_identity(args: argparse.Namespace) -> int:
     """Steward overrides: written to identity.overrides and the reviewable CSV together,
     under the warehouse's run lock (a run in progress would replace the table)."""
@@ -430,9 +440,7 @@ def cmd_identity(args: argparse.Namespace) -> int:
         raise CliError(
             f"warehouse {warehouse} does not exist yet; run `cdp run` first or pass --warehouse"
         )
-    author = (
-        getattr(args, "author", None) or os.environ.get("USER") or os.environ.get("USERNAME") or ""
-    )
+    author = getattr(args, "author", None) or _login_name()
     try:
         if args.action == "overrides":
             row = None
@@ -637,7 +645,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     )
     why = argparse.ArgumentParser(add_help=False)
     why.add_argument("--reason", required=True, help="why (kept in the audit trail)")
-    why.add_argument("--author", help="who (default: $USER)")
+    why.add_argument("--author", help="who (default: your login name, as $USER or the OS has it)")
     identity = sub.add_parser(
         "identity", help="steward overrides: link, unlink, block a value, list, revoke"
     )

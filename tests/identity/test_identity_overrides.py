@@ -7,8 +7,10 @@ identity tables from scratch (schema dropped) with only the reviewable file left
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 
+import duckdb
 import pytest
 
 from identity.overrides import (
@@ -206,3 +208,23 @@ def test_overrides_name_known_records_and_keep_no_raw_value(
     assert "f***@s***.net" in listing and "unlink" in listing
     text = overrides_file.read_text()
     assert "family@smith.net" not in text.lower() and "block" in text
+
+
+def test_an_override_without_author_is_signed_with_the_login_name_even_without_user(
+    staging, warehouse, overrides_file, capsys, monkeypatch
+):
+    """A container's root has no $USER: the override is signed with the OS account name,
+    not refused."""
+    import pwd
+
+    _zone(staging)
+    resolve_identities(warehouse, run_at=RUN_1, overrides_file=overrides_file)
+    warehouse.close()
+    for variable in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(variable, raising=False)
+    db = str(overrides_file.parent / "warehouse.duckdb")
+    where = ["--warehouse", db, "--overrides-file", str(overrides_file)]
+    assert cdp(["identity", "unlink", "billing:cus_1", "email:ct_1", "--reason", "r", *where]) == 0
+    with duckdb.connect(db, read_only=True) as con:
+        (author,) = con.execute("select author from identity.overrides").fetchone()
+    assert author == pwd.getpwuid(os.getuid()).pw_name
