@@ -641,10 +641,19 @@ def _match_condition(
 
 def _fits(column: str, kinds: set[tuple[str, str]]) -> bool:
     """Whether a plain-number id found as `kinds` may be the value of `column`: any column
-    but one holding another kind of id. (`source_record_id` is any source's: beside a
-    `source_system` it is typed by it, see `_typed_conditions`.)"""
+    but one holding another kind of id (`_column_kind`). (`source_record_id` is any
+    source's record: beside a `source_system` it is typed by it, see `_typed_conditions`.)"""
+    kind = _column_kind(column)
+    return kind is None or kind in {c for _, c in kinds}
+
+
+def _column_kind(column: str) -> str | None:
+    """The kind of id a column holds: its name, or the end of its name
+    (`billing_customer_id` holds a billing customer id), when that is one of `ID_COLUMNS`."""
     name = column.strip('"')
-    return name not in ID_COLUMNS or name in {c for _, c in kinds}
+    if name in ID_COLUMNS:
+        return name
+    return next((c for c in sorted(ID_COLUMNS) if name.endswith(f"_{c}")), None)
 
 
 def _typed_pattern(ids: set[str]) -> str:
@@ -657,7 +666,8 @@ def _typed_conditions(
 ) -> list[str]:
     """SQL conditions finding the plain-number ids of known kind (`_Needles.kinds`) in a
     row: only in columns that may hold their kind (`_fits`), as `source_record_id` only
-    beside their own `source_system`, and in a quarantined row (`source_table`) only when
+    beside their own `source_system` and when they are that system's record ids (not a
+    billing invoice's number as a billing customer's), and in a quarantined row (`source_table`) only when
     the row came from a table of their own system (or does not say)."""
     kinds = {i: k for i, k in needles.kinds.items() if i in needles.ids and len(i) >= MIN_ID_CHARS}
     if not kinds:
@@ -694,6 +704,11 @@ def _typed_conditions(
             parts.append(found)
     if {"source_record_id", "source_system"} <= names:
         for system, ids in sorted(by_system.items()):
+            # an identity record's id: a number found as the system's record id column
+            own = set(RECORD_ID_COLUMNS.get(system, ()))
+            ids = {i for i in ids if any(s == system and c in own for s, c in kinds[i])}
+            if not ids:
+                continue
             listed = ", ".join(_sql_literal(i) for i in sorted(ids))
             parts.append(
                 f'("source_system" = {_sql_literal(system)} '

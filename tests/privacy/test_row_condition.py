@@ -80,6 +80,7 @@ TYPED_ROWS = [
     (8, None, None, None, None, "survey_responses", "4521,9,...", "", False),  # not its table
     (9, None, None, None, None, None, None, '{"ticket_id":4521}', True),  # a JSON value
     (10, None, None, None, None, None, None, "4521 Oak Street", False),  # an address
+    (11, None, None, "support", "9000", None, None, "", False),  # another ticket's record
 ]
 
 
@@ -118,3 +119,25 @@ def test_a_record_id_column_without_its_system_still_matches_a_plain_number():
     con.executemany("INSERT INTO t VALUES (?, ?)", [(1, "4521"), (2, "45210")])
     condition = _row_condition([('"source_record_id"', "VARCHAR")], needles)
     assert con.execute(f"SELECT list(row) FROM t WHERE {condition}").fetchone()[0] == [1]
+
+
+def test_a_plain_number_is_a_record_id_only_when_found_as_one():
+    """An invoice 4521 is not the billing customer 4521, in an identity record
+    (`source_system`, `source_record_id`) nor in a mart's `billing_customer_id`."""
+    needles = _Needles()
+    needles.add_id("4521", "billing", "invoice_id")
+    assert needles.ids == {"4521"}  # no lineage value: an invoice is no identity record
+    con = duckdb.connect()
+    con.execute(
+        "CREATE TABLE t (row INTEGER, source_system VARCHAR, source_record_id VARCHAR, "
+        "invoice_id VARCHAR, billing_customer_id VARCHAR)"
+    )
+    rows = [
+        (1, "billing", "4521", None, None),  # the billing customer 4521: not the invoice
+        (2, None, None, "4521", "77"),  # the invoice
+        (3, None, None, "88", "4521"),  # another invoice of the billing customer 4521
+    ]
+    con.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?)", rows)
+    names = ["source_system", "source_record_id", "invoice_id", "billing_customer_id"]
+    condition = _row_condition([(f'"{n}"', "VARCHAR") for n in names], needles)
+    assert con.execute(f"SELECT list(row) FROM t WHERE {condition}").fetchone()[0] == [2]
