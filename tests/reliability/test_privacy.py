@@ -380,6 +380,15 @@ def test_a_value_judged_shared_is_not_suppressed_so_other_peoples_rows_still_loa
         assert keyed_hash(con, SALT, "phone", phone) not in suppressed
 
 
+def _numbered_ticket(con: duckdb.DuckDBPyConnection) -> tuple[str, str]:
+    """A ticket whose id is a plain number, and its requester's email."""
+    return con.execute(
+        "select ticket_id, lower(trim(requester_email)) from raw.support_tickets "
+        "where requester_email is not null and regexp_full_match(ticket_id, '[0-9]+') "
+        "order by ticket_id limit 1"
+    ).fetchone()
+
+
 def test_an_all_digit_ticket_id_erases_the_ticket_not_a_strangers_street_number(
     reference, tmp_path
 ):
@@ -388,11 +397,7 @@ def test_an_all_digit_ticket_id_erases_the_ticket_not_a_strangers_street_number(
     a stranger's billing record whose address starts with the same number."""
     copy = reference.copy_to(tmp_path / "wh")
     with duckdb.connect(str(copy)) as con:
-        ticket, email = con.execute(
-            "select ticket_id, lower(trim(requester_email)) from raw.support_tickets "
-            "where requester_email is not null and regexp_full_match(ticket_id, '[0-9]+') "
-            "order by ticket_id limit 1"
-        ).fetchone()
+        ticket, email = _numbered_ticket(con)
         (stranger,) = con.execute(
             "select customer_id from raw.billing_customers where email is not null "
             "and lower(trim(email)) <> ? order by customer_id limit 1",
@@ -422,11 +427,7 @@ def test_a_plain_number_id_erases_its_own_sources_rows_not_an_equal_id_of_anothe
     ticket (raw, staging, marts, its identity record) and not the stranger's response."""
     copy = reference.copy_to(tmp_path / "wh")
     with duckdb.connect(str(copy)) as con:
-        ticket, email = con.execute(
-            "select ticket_id, lower(trim(requester_email)) from raw.support_tickets "
-            "where requester_email is not null and regexp_full_match(ticket_id, '[0-9]+') "
-            "order by ticket_id limit 1"
-        ).fetchone()
+        ticket, email = _numbered_ticket(con)
         response, stranger_email = con.execute(
             "select response_id, lower(trim(respondent_email)) from raw.survey_responses "
             "where respondent_email is not null and lower(trim(respondent_email)) <> ? "
