@@ -3,9 +3,12 @@
 -- its latest identify traits and user id; events without an anonymous id form one identity
 -- per user_id. A visitor never identified at all (no email, phone, user id or name) is no
 -- customer and is skipped.
-with web_by_anonymous_id as (
+with web_identities as (
+    -- One identity per coalesce(anonymous_id, user_id): the key dbt's web stitching maps
+    -- events by (macros/web_stitching.sql), so an anonymous id that happens to equal a
+    -- user id is one identity here as it is there, not two records with one key.
     select
-        anonymous_id as source_record_id,
+        coalesce(anonymous_id, user_id) as source_record_id,
         arg_max(trait_email, occurred_at) filter (where trait_email is not null) as email,
         arg_max(trait_first_name, occurred_at) filter (where trait_first_name is not null) as first_name,
         arg_max(trait_last_name, occurred_at) filter (where trait_last_name is not null) as last_name,
@@ -16,24 +19,8 @@ with web_by_anonymous_id as (
         min(occurred_at) as created_at,
         max(occurred_at) as updated_at
     from staging.stg_web__events
-    where anonymous_id is not null
-    group by anonymous_id
-),
-web_by_user_id as (
-    select
-        user_id as source_record_id,
-        arg_max(trait_email, occurred_at) filter (where trait_email is not null) as email,
-        arg_max(trait_first_name, occurred_at) filter (where trait_first_name is not null) as first_name,
-        arg_max(trait_last_name, occurred_at) filter (where trait_last_name is not null) as last_name,
-        arg_max(trait_name, occurred_at) filter (where trait_name is not null) as full_name,
-        arg_max(trait_phone, occurred_at) filter (where trait_phone is not null) as phone,
-        user_id,
-        1 as n_user_ids,
-        min(occurred_at) as created_at,
-        max(occurred_at) as updated_at
-    from staging.stg_web__events
-    where anonymous_id is null and user_id is not null
-    group by user_id
+    where anonymous_id is not null or user_id is not null
+    group by coalesce(anonymous_id, user_id)
 )
 select 'email' as source_system, contact_id as source_record_id, email, first_name, last_name,
        null::varchar as full_name, phone, null::varchar as address_line1, city as address_city,
@@ -48,6 +35,6 @@ from staging.stg_billing__customers
 union all
 select 'web', source_record_id, email, first_name, last_name, full_name, phone, null, null, null,
        null, user_id, n_user_ids, false, created_at, updated_at
-from (select * from web_by_anonymous_id union all by name select * from web_by_user_id)
+from web_identities
 where email is not null or phone is not null or user_id is not null
    or first_name is not null or last_name is not null or full_name is not null

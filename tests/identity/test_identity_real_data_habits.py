@@ -155,3 +155,22 @@ def test_one_persons_names_the_other_way_round_on_one_mailbox_are_no_family(
     resolve_identities(warehouse)
     assert customer_of("email:ct_1") == customer_of("web:anon_1")
     assert customer_of("email:ct_2") != customer_of("billing:cus_2")
+
+
+def test_plain_number_web_ids_that_coincide_make_one_web_identity(staging, warehouse, customer_of):
+    """A tracker that numbers browsers and a product that numbers accounts can give the
+    same number: browser 1000 and server-side events of user 1000 (no anonymous id). The
+    web stitching maps events by coalesce(anonymousId, userId), so they are one web
+    identity there; identity makes one record of them too (it failed on the duplicate
+    record key before)."""
+    staging.web("1000", email="ann.lee@example.com", first_name="Ann", last_name="Lee")
+    staging.web(None, user_id="1000", email="ann.lee@example.com")
+    staging.billing("1000", name="Ann Lee", email="ann.lee@example.com", user_id="1000")
+    add_unrelated_people(staging)
+    resolve_identities(warehouse)
+    keys = warehouse.execute(
+        "select record_key, n_user_ids from identity.identity_records "
+        "where source_system = 'web' and source_record_id = '1000'"
+    ).fetchall()
+    assert keys == [("web:1000", 1)]
+    assert customer_of("web:1000") == customer_of("billing:1000")
