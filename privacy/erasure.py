@@ -91,6 +91,8 @@ RECORD_ID_COLUMNS: dict[str, tuple[str, ...]] = {
     "support": ("ticket_id",),
     "survey": ("response_id",),
 }
+# The kind of an identity record's own id (`_Needles.add_record`), beside its column's.
+IDENTITY_RECORD = "<identity record>"
 # The user id is the product's account id: billing and the web tracker both carry it.
 USER_ID_KINDS = frozenset({("billing", "user_id"), ("web", "user_id")})
 # Columns that hold one kind of id, under the same name in every layer. Sources number
@@ -169,13 +171,24 @@ class _Needles:
         self.add_kinds(other.kinds)
 
     def add_id(self, value: str, system: str | None, column: str) -> None:
-        """An id found as `column` of a `system` record. A plain number is typed by it and,
-        when it is the record's own id, brings its lineage value (`support:4521`)."""
+        """An id found as `column` of a `system` row: a plain number is typed by it."""
         self.ids.add(value)
         if system and value.isdigit():
             self.kinds.setdefault(value, set()).add((system, column))
-            if column in RECORD_ID_COLUMNS.get(system, ()):
-                self.ids.add(f"{system}:{value}")
+
+    def add_record(
+        self, system: str, record_id: str, columns: tuple[str, ...] | None = None
+    ) -> None:
+        """The id of one of the person's identity records, typed by its system's id
+        column(s) (or `columns`: a web record is a browser's anonymous id, or a user id).
+        A plain number also brings its lineage value (`support:4521`) and may be matched
+        as that system's `source_record_id`; a number merely seen in a row (a user id)
+        may not: `web:4521` could be a stranger's browser numbered 4521."""
+        for column in columns or RECORD_ID_COLUMNS.get(system, ("source_record_id",)):
+            self.add_id(record_id, system, column)
+        if record_id.isdigit():
+            self.kinds[record_id].add((system, IDENTITY_RECORD))
+            self.ids.add(f"{system}:{record_id}")
 
     def add_kinds(self, kinds: dict[str, set[tuple[str, str]]]) -> None:
         for value, found_as in kinds.items():
@@ -408,7 +421,10 @@ def _record_values(
         [keys],
     ).fetchall()
     for system, record_id, user_id, email, email_key, phone, e164, h_email, h_phone, h_user in rows:
-        _add_record_id(needles, system, record_id)
+        # a web identity is keyed by its browser's anonymous id, or by its user id when it
+        # was seen only with one: then the record's user id is its own id
+        web = ("anonymous_id", "user_id") if user_id == record_id else ("anonymous_id",)
+        needles.add_record(system, record_id, web if system == "web" else None)
         if user_id and h_user not in shared:
             for user_system, column in sorted(USER_ID_KINDS):
                 needles.add_id(user_id, user_system, column)
@@ -421,12 +437,6 @@ def _record_values(
         if customer_id:
             needles.ids.add(customer_id)
     return needles
-
-
-def _add_record_id(needles: _Needles, system: str, record_id: str) -> None:
-    """An identity record's own id, typed by its system's id column(s)."""
-    for column in RECORD_ID_COLUMNS.get(system, ("source_record_id",)):
-        needles.add_id(record_id, system, column)
 
 
 @dataclass
@@ -483,7 +493,9 @@ def _resolve(con: duckdb.DuckDBPyConnection, salt: str, request: ErasureRequest)
         user_ids = _user_ids(con, carrying)
         for system, record_id, _ in carrying:
             if record_id not in user_ids:
-                _add_record_id(needles, system, record_id)
+                needles.add_record(
+                    system, record_id, ("anonymous_id",) if system == "web" else None
+                )
         erased_customers: list[str] = []
         note = (
             f"the {kind} is shared by {len(customers)} customers: only the "
@@ -641,19 +653,22 @@ def _match_condition(
 
 def _fits(column: str, kinds: set[tuple[str, str]]) -> bool:
     """Whether a plain-number id found as `kinds` may be the value of `column`: any column
-    but one holding another kind of id (`_column_kind`). (`source_record_id` is any
+    but one holding another kind of id (`_column_kinds`). (`source_record_id` is any
     source's record: beside a `source_system` it is typed by it, see `_typed_conditions`.)"""
-    kind = _column_kind(column)
-    return kind is None or kind in {c for _, c in kinds}
+    held = _column_kinds(column)
+    return held is None or bool(held & {c for _, c in kinds})
 
 
-def _column_kind(column: str) -> str | None:
-    """The kind of id a column holds: its name, or the end of its name
-    (`billing_customer_id` holds a billing customer id), when that is one of `ID_COLUMNS`."""
+def _column_kinds(column: str) -> frozenset[str] | None:
+    """The kinds of id a column holds (None: any text): its name, or the end of its name
+    (`billing_customer_id` holds a billing customer id), when that is one of `ID_COLUMNS`;
+    a web visitor id is a browser's anonymous id or, without one, the user id."""
     name = column.strip('"')
     if name in ID_COLUMNS:
-        return name
-    return next((c for c in sorted(ID_COLUMNS) if name.endswith(f"_{c}")), None)
+        return frozenset({name})
+    if name == "visitor_id":
+        return frozenset({"anonymous_id", "user_id"})
+    return next((frozenset({c}) for c in sorted(ID_COLUMNS) if name.endswith(f"_{c}")), None)
 
 
 def _typed_pattern(ids: set[str]) -> str:
@@ -666,8 +681,9 @@ def _typed_conditions(
 ) -> list[str]:
     """SQL conditions finding the plain-number ids of known kind (`_Needles.kinds`) in a
     row: only in columns that may hold their kind (`_fits`), as `source_record_id` only
-    beside their own `source_system` and when they are that system's record ids (not a
-    billing invoice's number as a billing customer's), and in a quarantined row (`source_table`) only when
+    beside their own `source_system` and when they are the ids of the person's identity
+    records (not a billing invoice's number as a billing customer's), and in a quarantined
+    row (`source_table`) only when
     the row came from a table of their own system (or does not say)."""
     kinds = {i: k for i, k in needles.kinds.items() if i in needles.ids and len(i) >= MIN_ID_CHARS}
     if not kinds:
@@ -684,6 +700,8 @@ def _typed_conditions(
         for name, _ in columns:
             if name.strip('"') == "source_record_id" and "source_system" in names:
                 continue
+            if name.strip('"') == "visitor_id" and "anonymous_id" in names:
+                continue  # coalesce(anonymous_id, user_id): see below
             fitting = frozenset(i for i in ids if _fits(name, kinds[i]))
             if fitting:
                 by_columns.setdefault(fitting, []).append(name)
@@ -702,11 +720,19 @@ def _typed_conditions(
                 )
                 found = f'(coalesce("source_table" IN ({tables}), true) AND ({found}))'
             parts.append(found)
+    if {"visitor_id", "anonymous_id"} <= names:
+        # the visitor is the anonymous id, which its own column holds, or without one the
+        # user id: a browser numbered like the person's user id is someone else's
+        users = {i for i in kinds if _fits('"user_id"', kinds[i])}
+        if users:
+            listed = ", ".join(_sql_literal(i) for i in sorted(users))
+            parts.append(
+                f'("anonymous_id" IS NULL AND CAST("visitor_id" AS VARCHAR) IN ({listed}))'
+            )
     if {"source_record_id", "source_system"} <= names:
         for system, ids in sorted(by_system.items()):
-            # an identity record's id: a number found as the system's record id column
-            own = set(RECORD_ID_COLUMNS.get(system, ()))
-            ids = {i for i in ids if any(s == system and c in own for s, c in kinds[i])}
+            # the person's identity records only (not a number seen in a row of the system)
+            ids = {i for i in ids if (system, IDENTITY_RECORD) in kinds[i]}
             if not ids:
                 continue
             listed = ", ".join(_sql_literal(i) for i in sorted(ids))
