@@ -154,9 +154,10 @@ class _Needles:
     phones: set[str] = field(default_factory=set)  # last nine digits
     # Phone numbers as delivered and in E.164: what files outside the warehouse may show.
     texts: set[str] = field(default_factory=set)
-    # An all-digit id -> the (source system, id column) it was found as. Such an id only
-    # matches in columns of its kind and in its own system's rows (`_typed_conditions`);
-    # one found nowhere typed matches as any id does.
+    # An all-digit id -> the (source system, id column) it was found as, and
+    # (system, IDENTITY_RECORD) when it is one of the person's identity records. Such an
+    # id only matches in columns of its kind and in its own system's rows
+    # (`_typed_conditions`); one found nowhere typed matches as any id does.
     kinds: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
@@ -683,8 +684,8 @@ def _typed_conditions(
     row: only in columns that may hold their kind (`_fits`), as `source_record_id` only
     beside their own `source_system` and when they are the ids of the person's identity
     records (not a billing invoice's number as a billing customer's), and in a quarantined
-    row (`source_table`) only when
-    the row came from a table of their own system (or does not say)."""
+    row (`source_table`) only when it came from a table of their own system (or does not
+    say which)."""
     kinds = {i: k for i, k in needles.kinds.items() if i in needles.ids and len(i) >= MIN_ID_CHARS}
     if not kinds:
         return []
@@ -1038,7 +1039,7 @@ def _delete_everywhere(
                     deleted += _change_rows(con, name, candidate, condition, by_load=loads)
             else:
                 mentioned = needles.with_ids(needles.ids)
-                mentioned.absorb(_Needles(scrub.ids, scrub.emails, scrub.phones, kinds=scrub.kinds))
+                mentioned.absorb(scrub)
                 for column, kind in columns:
                     condition = _match_condition(column, kind, mentioned)
                     if not condition:
