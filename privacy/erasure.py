@@ -172,10 +172,13 @@ class _Needles:
         self.add_kinds(other.kinds)
 
     def add_id(self, value: str, system: str | None, column: str) -> None:
-        """An id found as `column` of a `system` row: a plain number is typed by it."""
+        """An id found as `column` of a `system` row: a plain number is typed by it, and a
+        user id brings the web visitor id of its events without a browser (`user:4521`)."""
         self.ids.add(value)
         if system and value.isdigit():
             self.kinds.setdefault(value, set()).add((system, column))
+            if column == "user_id":
+                self.ids.add(f"user:{value}")
 
     def add_record(
         self, system: str, record_id: str, columns: tuple[str, ...] | None = None
@@ -663,11 +666,14 @@ def _fits(column: str, kinds: set[tuple[str, str]]) -> bool:
 def _column_kinds(column: str) -> frozenset[str] | None:
     """The kinds of id a column holds (None: any text): its name, or the end of its name
     (`billing_customer_id` holds a billing customer id), when that is one of `ID_COLUMNS`;
-    a web visitor id is a browser's anonymous id or, without one, the user id."""
+    a web visitor id is a browser's anonymous id (or `user:<user id>`, a needle of its
+    own), the scoring state's web key a web record's id or a user id."""
     name = column.strip('"')
     if name in ID_COLUMNS:
         return frozenset({name})
     if name == "visitor_id":
+        return frozenset({"anonymous_id"})
+    if name == "web_key":
         return frozenset({"anonymous_id", "user_id"})
     return next((frozenset({c}) for c in sorted(ID_COLUMNS) if name.endswith(f"_{c}")), None)
 
@@ -701,8 +707,6 @@ def _typed_conditions(
         for name, _ in columns:
             if name.strip('"') == "source_record_id" and "source_system" in names:
                 continue
-            if name.strip('"') == "visitor_id" and "anonymous_id" in names:
-                continue  # coalesce(anonymous_id, user_id): see below
             fitting = frozenset(i for i in ids if _fits(name, kinds[i]))
             if fitting:
                 by_columns.setdefault(fitting, []).append(name)
@@ -721,15 +725,6 @@ def _typed_conditions(
                 )
                 found = f'(coalesce("source_table" IN ({tables}), true) AND ({found}))'
             parts.append(found)
-    if {"visitor_id", "anonymous_id"} <= names:
-        # the visitor is the anonymous id, which its own column holds, or without one the
-        # user id: a browser numbered like the person's user id is someone else's
-        users = {i for i in kinds if _fits('"user_id"', kinds[i])}
-        if users:
-            listed = ", ".join(_sql_literal(i) for i in sorted(users))
-            parts.append(
-                f'("anonymous_id" IS NULL AND CAST("visitor_id" AS VARCHAR) IN ({listed}))'
-            )
     if {"source_record_id", "source_system"} <= names:
         for system, ids in sorted(by_system.items()):
             # the person's identity records only (not a number seen in a row of the system)

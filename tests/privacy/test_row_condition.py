@@ -144,11 +144,13 @@ def test_a_plain_number_is_a_record_id_only_when_found_as_one():
 
 
 def test_a_plain_number_user_id_is_no_web_identity_record_of_that_number():
-    """A user id seen on the person's rows is matched as a user id (its column, a visitor
-    id), not as the web identity `web:4521`, which may be a stranger's browser numbered
-    4521 (a tracker that numbers browsers)."""
+    """A user id seen on the person's rows is matched as a user id (its column, the visitor
+    id `user:4521` of its events without a browser), not as the web identity `web:4521` or
+    the visitor `4521`, which may be a stranger's browser numbered 4521 (a tracker that
+    numbers browsers)."""
     needles = _Needles()
     needles.add_id("4521", "web", "user_id")
+    assert needles.ids == {"4521", "user:4521"}
     con = duckdb.connect()
     con.execute(
         "CREATE TABLE t (row INTEGER, source_system VARCHAR, source_record_id VARCHAR, "
@@ -156,11 +158,10 @@ def test_a_plain_number_user_id_is_no_web_identity_record_of_that_number():
     )
     rows = [
         (1, "web", "4521", "web:4521", None, None, None),  # a browser's identity record
-        (2, None, None, None, "4521", None, None),  # that browser's raw event
-        (3, None, None, None, "9", "4521", "9"),  # the person's event
-        (4, None, None, None, "4521", None, "4521"),  # browser 4521's session
+        (2, None, None, None, "4521", None, "4521"),  # that browser's event
+        (3, None, None, None, "9", "4521", "9"),  # the person's event on their browser
+        (4, None, None, None, None, None, "user:4521"),  # their server-side session
         (5, None, None, None, None, None, None),
-        (6, None, None, None, None, "4521", "4521"),  # the person's server-side event
     ]
     con.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     names = [
@@ -173,12 +174,4 @@ def test_a_plain_number_user_id_is_no_web_identity_record_of_that_number():
     ]
     condition = _row_condition([(f'"{n}"', "VARCHAR") for n in names], needles)
     selected = con.execute(f"SELECT list(row ORDER BY row) FROM t WHERE {condition}").fetchone()[0]
-    # beside an anonymous id column, a visitor id (the coalesce of the two) is the user id
-    # only where the anonymous id is empty
-    assert selected == [3, 6]
-    # on its own, a visitor id is a browser's number or a user's, which nothing tells apart
-    condition = _row_condition([('"visitor_id"', "VARCHAR")], needles)
-    assert con.execute(f"SELECT list(row ORDER BY row) FROM t WHERE {condition}").fetchone()[0] == [
-        4,
-        6,
-    ]
+    assert selected == [3, 4]
