@@ -20,7 +20,8 @@ tool's response 1042, a billing customer 1042 and a product's user 1042 are four
    customers missing from each table with a `customer_id` (target 0); identity accuracy
    of the run without requests is in its log.
 
-Prints the figures and writes bench/results/erasure_numbered[-browsers].json.
+Prints the figures and writes bench/results/erasure_numbered[-browsers].json (with
+`-<customers>x<days>-seed<seed>` for another zone than the default).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -221,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         ["generate", "--out", str(generated), "--customers", str(args.customers)]
         + ["--days", str(args.days), "--seed", str(args.seed), "--hard"]
         + ["--erasure-requests", str(args.requests)],
-        cdp_runs.night_env(workdir, workdir / "unused.duckdb", generated),
+        dict(os.environ),
     )
     numbered = renumber_zone(generated, zone, browsers=args.browsers)
     shutil.copytree(zone, zone_without)
@@ -240,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     figures["backfill_seconds"]["without"] = plain_cdp.wall_seconds
     print(json.dumps(figures, indent=2))
     name = "erasure_numbered" + ("-browsers" if args.browsers else "")
+    if (args.customers, args.days, args.seed) != (5000, 10, 99):  # another zone: its own file
+        name += f"-{args.customers}x{args.days}-seed{args.seed}"
     (REPO / "bench" / "results" / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
     ok = not (
         figures["their_records_left"]
