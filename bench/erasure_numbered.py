@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
-import io
 import json
 import os
 import shutil
@@ -43,6 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench import cdp_runs  # noqa: E402
+from bench.hostile_zone import _csv_bytes, _csv_rows, _read, _write  # noqa: E402
 from orchestration.cli import landing_days  # noqa: E402
 
 # landing folder -> {column: the numbering it takes}
@@ -81,17 +80,6 @@ class Numbering:
         return numbers.setdefault(value, str(1000 + len(numbers)))
 
 
-def _read(path: Path) -> str:
-    data = path.read_bytes()
-    return (gzip.decompress(data) if path.suffix == ".gz" else data).decode("utf-8-sig")
-
-
-def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = text.encode("utf-8")
-    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
-
-
 def renumber_zone(source: Path, target: Path, browsers: bool = False) -> dict[str, int]:
     """Copy the zone at `source` to `target` with its ids renumbered (see the module
     docstring); returns how many ids of each kind were numbered."""
@@ -102,18 +90,16 @@ def renumber_zone(source: Path, target: Path, browsers: bool = False) -> dict[st
         relative = path.relative_to(source)
         folder = "/".join(relative.parts[:2])
         if folder in CSV_IDS:
-            rows = list(csv.reader(io.StringIO(_read(path), newline="")))
-            header, columns = rows[0], CSV_IDS[folder]
-            for row in rows[1:]:
+            header, rows = _csv_rows(_read(path))
+            columns = CSV_IDS[folder]
+            for row in rows:
                 for i, column in enumerate(header[: len(row)]):
                     if column in columns:
                         row[i] = number(columns[column], row[i])
-            out = io.StringIO(newline="")
-            csv.writer(out, lineterminator="\n").writerows(rows)
-            _write(target / relative, out.getvalue())
+            _write(target / relative, _csv_bytes(header, rows))
         elif folder == "web/events":
             lines = []
-            for line in _read(path).splitlines():
+            for line in _read(path).decode("utf-8").splitlines():
                 if line.strip():
                     event = json.loads(line)
                     if browsers:
@@ -121,7 +107,7 @@ def renumber_zone(source: Path, target: Path, browsers: bool = False) -> dict[st
                     event["userId"] = number("user", event.get("userId"))
                     line = json.dumps(event, ensure_ascii=False)
                 lines.append(line)
-            _write(target / relative, "\n".join(lines) + "\n")
+            _write(target / relative, ("\n".join(lines) + "\n").encode("utf-8"))
         elif relative.name != "truth.csv":
             (target / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, target / relative)
