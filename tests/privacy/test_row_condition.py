@@ -67,6 +67,18 @@ def test_emails_match_in_any_letter_case_as_lower_would_fold_them():
     assert selected == {0, 1, 2}
 
 
+def _rows_selected(
+    names: list[str], rows: list[tuple], needles: _Needles, exact_ids: bool = False
+) -> list[int]:
+    """The rows (`row`, then a text value per name) of a table with text columns `names`
+    that the needles' row condition selects, in row order."""
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE t (row INTEGER, {', '.join(f'{n} VARCHAR' for n in names)})")
+    con.executemany(f"INSERT INTO t VALUES ({', '.join('?' * (len(names) + 1))})", rows)
+    condition = _row_condition([(f'"{n}"', "VARCHAR") for n in names], needles, exact_ids)
+    return con.execute(f"SELECT list(row ORDER BY row) FROM t WHERE {condition}").fetchone()[0]
+
+
 TYPED_ROWS = [
     # (row, ticket_id, response_id, source_system, source_record_id, source_table, raw_record,
     #  note) and whether ticket 4521's needles select it
@@ -88,7 +100,6 @@ def test_a_plain_number_id_matches_only_where_its_kind_can_be():
     needles = _Needles()
     needles.add_record("support", "4521")
     assert needles.ids == {"4521", "support:4521"}
-    con = duckdb.connect()
     names = [
         "ticket_id",
         "response_id",
@@ -98,13 +109,10 @@ def test_a_plain_number_id_matches_only_where_its_kind_can_be():
         "raw_record",
         "note",
     ]
-    con.execute(f"CREATE TABLE t (row INTEGER, {', '.join(f'{n} VARCHAR' for n in names)})")
-    con.executemany(f"INSERT INTO t VALUES ({', '.join('?' * 8)})", [r[:8] for r in TYPED_ROWS])
-    columns = [(f'"{n}"', "VARCHAR") for n in names]
+    rows = [r[:8] for r in TYPED_ROWS]
     expected = {r[0] for r in TYPED_ROWS if r[8]}
     for exact_ids in (False, True):
-        condition = _row_condition(columns, needles, exact_ids=exact_ids)
-        selected = {r for (r,) in con.execute(f"SELECT row FROM t WHERE {condition}").fetchall()}
+        selected = set(_rows_selected(names, rows, needles, exact_ids))
         # whole values only: not inside a raw line or a JSON text
         assert selected == (expected - {7, 9} if exact_ids else expected), exact_ids
 
@@ -114,11 +122,8 @@ def test_a_record_id_column_without_its_system_still_matches_a_plain_number():
     system to tell them apart: the number matches there as it would anywhere."""
     needles = _Needles()
     needles.add_id("4521", "billing", "customer_id")
-    con = duckdb.connect()
-    con.execute("CREATE TABLE t (row INTEGER, source_record_id VARCHAR)")
-    con.executemany("INSERT INTO t VALUES (?, ?)", [(1, "4521"), (2, "45210")])
-    condition = _row_condition([('"source_record_id"', "VARCHAR")], needles)
-    assert con.execute(f"SELECT list(row) FROM t WHERE {condition}").fetchone()[0] == [1]
+    rows = [(1, "4521"), (2, "45210")]
+    assert _rows_selected(["source_record_id"], rows, needles) == [1]
 
 
 def test_a_plain_number_is_a_record_id_only_when_found_as_one():
@@ -127,20 +132,13 @@ def test_a_plain_number_is_a_record_id_only_when_found_as_one():
     needles = _Needles()
     needles.add_id("4521", "billing", "invoice_id")
     assert needles.ids == {"4521"}  # no lineage value: an invoice is no identity record
-    con = duckdb.connect()
-    con.execute(
-        "CREATE TABLE t (row INTEGER, source_system VARCHAR, source_record_id VARCHAR, "
-        "invoice_id VARCHAR, billing_customer_id VARCHAR)"
-    )
     rows = [
         (1, "billing", "4521", None, None),  # the billing customer 4521: not the invoice
         (2, None, None, "4521", "77"),  # the invoice
         (3, None, None, "88", "4521"),  # another invoice of the billing customer 4521
     ]
-    con.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?)", rows)
     names = ["source_system", "source_record_id", "invoice_id", "billing_customer_id"]
-    condition = _row_condition([(f'"{n}"', "VARCHAR") for n in names], needles)
-    assert con.execute(f"SELECT list(row) FROM t WHERE {condition}").fetchone()[0] == [2]
+    assert _rows_selected(names, rows, needles) == [2]
 
 
 def test_a_plain_number_user_id_is_no_web_identity_record_of_that_number():
@@ -151,11 +149,6 @@ def test_a_plain_number_user_id_is_no_web_identity_record_of_that_number():
     needles = _Needles()
     needles.add_id("4521", "web", "user_id")
     assert needles.ids == {"4521", "user:4521"}
-    con = duckdb.connect()
-    con.execute(
-        "CREATE TABLE t (row INTEGER, source_system VARCHAR, source_record_id VARCHAR, "
-        "record_key VARCHAR, anonymous_id VARCHAR, user_id VARCHAR, visitor_id VARCHAR)"
-    )
     rows = [
         (1, "web", "4521", "web:4521", None, None, None),  # a browser's identity record
         (2, None, None, None, "4521", None, "4521"),  # that browser's event
@@ -163,7 +156,6 @@ def test_a_plain_number_user_id_is_no_web_identity_record_of_that_number():
         (4, None, None, None, None, None, "user:4521"),  # their server-side session
         (5, None, None, None, None, None, None),
     ]
-    con.executemany("INSERT INTO t VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
     names = [
         "source_system",
         "source_record_id",
@@ -172,6 +164,4 @@ def test_a_plain_number_user_id_is_no_web_identity_record_of_that_number():
         "user_id",
         "visitor_id",
     ]
-    condition = _row_condition([(f'"{n}"', "VARCHAR") for n in names], needles)
-    selected = con.execute(f"SELECT list(row ORDER BY row) FROM t WHERE {condition}").fetchone()[0]
-    assert selected == [3, 4]
+    assert _rows_selected(names, rows, needles) == [3, 4]
