@@ -33,6 +33,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 
 import duckdb
 
@@ -663,6 +664,7 @@ def _fits(column: str, kinds: set[tuple[str, str]]) -> bool:
     return held is None or bool(held & {c for _, c in kinds})
 
 
+@cache  # asked for every column of every table, for each group of ids
 def _column_kinds(column: str) -> frozenset[str] | None:
     """The kinds of id a column holds (None: any text): its name, or the end of its name
     (`billing_customer_id` holds a billing customer id), when that is one of `ID_COLUMNS`;
