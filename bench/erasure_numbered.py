@@ -22,7 +22,7 @@ tool's response 1042, a billing customer 1042 and a product's user 1042 are four
    of the run without requests is in its log.
 
 Prints the figures and writes bench/results/erasure_numbered[-browsers].json (with
-`-<customers>x<days>-seed<seed>` for another zone than the default).
+`-<customers>x<days>-seed<seed>-<N>requests` for another zone than the default).
 """
 
 from __future__ import annotations
@@ -245,13 +245,16 @@ def main(argv: list[str] | None = None) -> int:
         "browsers_numbered": args.browsers,
         "ids_numbered": numbered,
         **compare(zone, erased_run, plain_run),
-        "backfill_seconds": {"with_requests": erased_cdp.wall_seconds},
+        "backfill_seconds": {
+            "with_requests": erased_cdp.wall_seconds,
+            "without": plain_cdp.wall_seconds,
+        },
     }
-    figures["backfill_seconds"]["without"] = plain_cdp.wall_seconds
     print(json.dumps(figures, indent=2))
     name = "erasure_numbered" + ("-browsers" if args.browsers else "")
-    if (args.customers, args.days, args.seed) != (5000, 10, 99):  # another zone: its own file
-        name += f"-{args.customers}x{args.days}-seed{args.seed}"
+    if (args.customers, args.days, args.seed, args.requests) != (5000, 10, 99, 3):
+        # another zone: a file of its own
+        name += f"-{args.customers}x{args.days}-seed{args.seed}-{args.requests}requests"
     (REPO / "bench" / "results" / f"{name}.json").write_text(json.dumps(figures, indent=2) + "\n")
     ok = not (
         figures["their_records_left"] - figures["their_records_left_never_linked"]
